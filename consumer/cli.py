@@ -1,0 +1,63 @@
+"""The ``moodstream`` command: a thin dispatcher over ``consumer.commands.*``.
+
+Each command module exposes ``register(subparsers) -> None``; the parser it adds
+sets ``handler`` (``Callable[[argparse.Namespace, Settings], int]``) as a default.
+Settings are read once here, so every command agrees on topics, group and cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from pydantic import ValidationError
+
+from consumer import __version__
+from consumer.errors import MoodstreamError
+from consumer.settings import Settings
+
+COMMAND_MODULES = ("broker", "topics", "run", "produce", "tail", "lag", "models", "bench", "demo")
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="moodstream", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"moodstream {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"consumer.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"consumer.commands.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def _settings_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = "__".join(str(p).upper() for p in err["loc"])
+        parts.append(f"MOODSTREAM_{where}: {err['msg']}" if where else err["msg"])
+    return "invalid settings: " + "; ".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"moodstream: {_settings_error(exc)}", file=sys.stderr)
+        return 2
+    handler: Handler = args.handler
+    try:
+        return handler(args, settings)
+    except MoodstreamError as exc:
+        print(f"moodstream: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,102 @@
+"""Which offsets may be committed: per partition, the contiguous prefix of consumed offsets
+whose every output (prediction, alert, dead letter, overflow copy) the broker acknowledged.
+
+Pure logic; not thread-safe (delivery callbacks run on the poll loop's thread, inside
+``producer.poll``/``flush``, so one owner is enough).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+TopicPartitionKey = tuple[str, int]
+
+
+@dataclass
+class _PartitionLedger:
+    order: deque[int] = field(default_factory=deque)
+    pending: dict[int, int] = field(default_factory=dict)
+    done_through: int | None = None  # highest offset whose whole prefix is acknowledged
+
+    def advance(self) -> None:
+        while self.order and self.pending.get(self.order[0], 0) == 0:
+            offset = self.order.popleft()
+            self.pending.pop(offset, None)
+            self.done_through = offset
+
+
+class OffsetTracker:
+    """Tracks outputs per source offset and yields commit positions (next offset to read)."""
+
+    def __init__(self) -> None:
+        self._ledgers: dict[TopicPartitionKey, _PartitionLedger] = {}
+        self._committed: dict[TopicPartitionKey, int] = {}
+
+    def track(self, tp: TopicPartitionKey, offset: int, outputs: int) -> None:
+        """Register a consumed offset that produced ``outputs`` records still to be acknowledged.
+
+        Offsets of one partition must be tracked in increasing order.
+        """
+        if outputs < 0:
+            raise ValueError("outputs must be >= 0")
+        ledger = self._ledgers.setdefault(tp, _PartitionLedger())
+        if ledger.order and offset <= ledger.order[-1]:
+            raise ValueError(f"offset {offset} of {tp} tracked out of order")
+        ledger.order.append(offset)
+        ledger.pending[offset] = outputs
+        ledger.advance()
+
+    def ack(self, tp: TopicPartitionKey, offset: int) -> None:
+        """One output of ``offset`` was acknowledged. Unknown partitions (revoked) are ignored."""
+        ledger = self._ledgers.get(tp)
+        if ledger is None or offset not in ledger.pending:
+            return
+        ledger.pending[offset] = max(0, ledger.pending[offset] - 1)
+        ledger.advance()
+
+    def inflight(self) -> int:
+        """Number of consumed offsets not yet fully acknowledged (all partitions)."""
+        return sum(len(ledger.order) for ledger in self._ledgers.values())
+
+    def committable(
+        self, partitions: set[TopicPartitionKey] | None = None
+    ) -> dict[TopicPartitionKey, int]:
+        """Commit positions (last done offset + 1) that moved since the last ``mark_committed``."""
+        result: dict[TopicPartitionKey, int] = {}
+        for tp, ledger in self._ledgers.items():
+            if partitions is not None and tp not in partitions:
+                continue
+            if ledger.done_through is None:
+                continue
+            position = ledger.done_through + 1
+            if self._committed.get(tp, -1) < position:
+                result[tp] = position
+        return result
+
+    def mark_committed(self, positions: dict[TopicPartitionKey, int]) -> None:
+        for tp, position in positions.items():
+            self._committed[tp] = max(self._committed.get(tp, -1), position)
+
+    def forget(self, partitions: set[TopicPartitionKey]) -> None:
+        """Drop all state of revoked partitions (their pending acks are then ignored)."""
+        for tp in partitions:
+            self._ledgers.pop(tp, None)
+            self._committed.pop(tp, None)
+
+
+@dataclass(frozen=True)
+class CommitPolicy:
+    """Commit every ``interval_s`` seconds or every ``every_messages`` settled messages."""
+
+    interval_s: float
+    every_messages: int
+
+    def __post_init__(self) -> None:
+        if self.interval_s <= 0 or self.every_messages < 1:
+            raise ValueError("commit interval must be > 0 s and every_messages >= 1")
+
+    def due(self, now: float, last_commit_at: float, messages_since: int) -> bool:
+        return messages_since >= self.every_messages or (
+            messages_since > 0 and now - last_commit_at >= self.interval_s
+        )

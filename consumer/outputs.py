@@ -1,0 +1,131 @@
+"""From model runs to the records we publish: one ``Prediction`` per event plus its ``Alert``s.
+
+Pure: no I/O, no clock reads (times are passed in). Thread-safe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from consumer.ensemble import BOOSTER_NAMES, PAT_NAME, ModelRun
+from consumer.settings import EnsembleSettings
+from schemas import (
+    Alert,
+    AlertKind,
+    FeatureEvent,
+    ModelReport,
+    ModelStatus,
+    NextDayRisk,
+    Prediction,
+    SourcePosition,
+)
+
+_ALERT_FOR_STATUS = {
+    ModelStatus.TIMEOUT: AlertKind.MODEL_TIMEOUT,
+    ModelStatus.FAILED: AlertKind.MODEL_FAILURE,
+}
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    """The per-event view of a batch's model runs."""
+
+    reports: dict[str, ModelReport]
+    scores: dict[str, float | None]
+    partial: bool
+    failed_runs: tuple[ModelRun, ...]
+
+
+def outcome_for(
+    index: int, runs: dict[str, ModelRun], versions: dict[str, str]
+) -> EventOutcome:
+    """Statuses and scores of event ``index``. A model with no run for it is ``skipped``.
+
+    ``versions`` maps the installed models to their versions (uninstalled: absent).
+    """
+    reports: dict[str, ModelReport] = {}
+    scores: dict[str, float | None] = {}
+    failed: list[ModelRun] = []
+    for name in (*BOOSTER_NAMES, PAT_NAME):
+        run = runs.get(name)
+        if run is None or not run.covers(index):
+            reports[name] = ModelReport(
+                status=ModelStatus.SKIPPED, version=versions.get(name), latency_ms=None
+            )
+            scores[name] = None
+            continue
+        reports[name] = ModelReport(status=run.status, version=run.version, latency_ms=run.latency_ms)
+        scores[name] = run.score_for(index)
+        if run.status is not ModelStatus.OK:
+            failed.append(run)
+    return EventOutcome(reports, scores, bool(failed), tuple(failed))
+
+
+def ensemble_depression(
+    xgboost: float | None, pat: float | None, settings: EnsembleSettings
+) -> float | None:
+    """Weighted mean of the depression scores present; the one present when only one is."""
+    if xgboost is not None and pat is not None:
+        return settings.xgboost_weight * xgboost + settings.pat_weight * pat
+    return xgboost if xgboost is not None else pat
+
+
+def build_prediction(
+    event: FeatureEvent,
+    outcome: EventOutcome,
+    source: SourcePosition,
+    latency_ms: float,
+    settings: EnsembleSettings,
+) -> Prediction:
+    s = outcome.scores
+    return Prediction(
+        event_id=event.event_id,
+        user_id=event.user_id,
+        as_of=event.as_of,
+        next_day_risk=NextDayRisk(
+            depression=s["depression"], hypomania=s["hypomania"], mania=s["mania"]
+        ),
+        current_depression=s[PAT_NAME],
+        ensemble_depression=ensemble_depression(s["depression"], s[PAT_NAME], settings),
+        models=outcome.reports,
+        partial=outcome.partial,
+        latency_ms=round(latency_ms, 3),
+        source=source,
+    )
+
+
+def build_alerts(
+    event: FeatureEvent,
+    outcome: EventOutcome,
+    latency_ms: float,
+    settings: EnsembleSettings,
+    at: datetime,
+) -> list[Alert]:
+    """A model_timeout/model_failure per failed model, and slow_prediction over budget."""
+    alerts = [
+        Alert(
+            kind=_ALERT_FOR_STATUS[run.status],
+            event_id=event.event_id,
+            user_id=event.user_id,
+            model=run.name,
+            budget_ms=run.budget_ms,
+            elapsed_ms=round(run.latency_ms or 0.0, 3),
+            at=at,
+        )
+        for run in outcome.failed_runs
+    ]
+    budget_ms = settings.slow_budget_s * 1000.0
+    if latency_ms > budget_ms:
+        alerts.append(
+            Alert(
+                kind=AlertKind.SLOW_PREDICTION,
+                event_id=event.event_id,
+                user_id=event.user_id,
+                model=None,
+                budget_ms=budget_ms,
+                elapsed_ms=round(latency_ms, 3),
+                at=at,
+            )
+        )
+    return alerts

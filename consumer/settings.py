@@ -1,0 +1,147 @@
+"""The one settings object. Nothing else in the service reads the environment.
+
+Environment prefix ``MOODSTREAM_``, nested with ``__``, for example
+``MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS=broker:9092``. Every value is validated at
+start-up; a bad value stops the process with a message naming the setting.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SecurityProtocol(StrEnum):
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+
+class KafkaSettings(_Frozen):
+    """Connection to the cluster. ``bootstrap_servers`` empty means the local dev broker."""
+
+    bootstrap_servers: str = ""
+    group_id: str = "moodstream"
+    client_id: str = "moodstream"
+    security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password: SecretStr | None = None
+    ssl_endpoint_identification_algorithm: Literal["https", "none"] = "https"
+    session_timeout_ms: int = Field(default=45_000, ge=6_000)
+    max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
+    connect_timeout_s: float = Field(default=30.0, gt=0)
+    extra: dict[str, str] = Field(default_factory=dict, description="raw librdkafka overrides")
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and self.sasl_mechanism is None:
+            raise ValueError("KAFKA__SASL_MECHANISM is required with a SASL security protocol")
+        return self
+
+
+class TopicSettings(_Frozen):
+    features: str = "mood.features.v1"
+    predictions: str = "mood.predictions.v1"
+    alerts: str = "mood.alerts.v1"
+    dlq: str = "mood.features.dlq.v1"
+    overflow: str = "mood.features.overflow.v1"
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+
+    def all(self) -> tuple[str, ...]:
+        return (self.features, self.predictions, self.alerts, self.dlq, self.overflow)
+
+
+class ModelSettings(_Frozen):
+    dir: Path = Path("models/demo")
+    xgboost_threads: int = Field(default=1, ge=1)
+    torch_threads: int = Field(default=1, ge=1)
+    pat_sub_batch_size: int = Field(default=8, ge=1)
+    warmup: bool = True
+
+
+class EnsembleSettings(_Frozen):
+    xgboost_timeout_s: float = Field(default=5.0, gt=0)
+    pat_timeout_s: float = Field(default=10.0, gt=0)
+    slow_budget_s: float = Field(default=1.0, gt=0)
+    xgboost_weight: float = Field(default=0.6, ge=0, le=1)
+    pat_weight: float = Field(default=0.4, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _weights_sum_to_one(self) -> EnsembleSettings:
+        total = self.xgboost_weight + self.pat_weight
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(
+                f"ENSEMBLE__XGBOOST_WEIGHT + ENSEMBLE__PAT_WEIGHT must sum to 1, got {total:g}"
+            )
+        return self
+
+
+class Guarantee(StrEnum):
+    AT_LEAST_ONCE = "at_least_once"
+    EXACTLY_ONCE = "exactly_once"
+
+
+class ProcessingSettings(_Frozen):
+    guarantee: Guarantee = Guarantee.AT_LEAST_ONCE
+    max_batch_size: int = Field(default=256, ge=1, le=10_000)
+    max_batch_wait_ms: int = Field(default=20, ge=0, le=60_000)
+    max_inflight_events: int = Field(default=2_048, ge=1)
+    max_message_bytes: int = Field(default=262_144, ge=1_024)
+    commit_interval_s: float = Field(default=1.0, gt=0)
+    commit_every_messages: int = Field(default=1_000, ge=1)
+    shutdown_timeout_s: float = Field(default=30.0, gt=0)
+    dlq_max_consecutive: int = Field(default=1_000, ge=1)
+    rate_limit_per_minute: int | None = Field(default=None, ge=1)
+    workers: int = Field(default=1, ge=1, le=64)
+
+
+class ObservabilitySettings(_Frozen):
+    port: int = Field(default=9400, ge=0, le=65_535)
+    host: str = "0.0.0.0"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    user_hash_key: SecretStr = SecretStr("moodstream-dev-key-change-me")
+
+
+class LocalBrokerSettings(_Frozen):
+    """The development broker started by ``moodstream broker start``."""
+
+    kafka_version: str = "4.4.0"
+    cache_dir: Path = Path.home() / ".cache" / "moodstream"
+    port: int = Field(default=39092, ge=1024, le=65_535)
+    controller_port: int = Field(default=39093, ge=1024, le=65_535)
+    sasl_port: int = Field(default=39094, ge=1024, le=65_535)
+    heap: str = "512m"
+
+
+class Settings(BaseSettings):
+    """All configuration of moodstream, from ``MOODSTREAM_*`` environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MOODSTREAM_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    models: ModelSettings = ModelSettings()
+    ensemble: EnsembleSettings = EnsembleSettings()
+    processing: ProcessingSettings = ProcessingSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
+    broker: LocalBrokerSettings = LocalBrokerSettings()

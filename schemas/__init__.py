@@ -1,0 +1,33 @@
+"""The moodstream event contract, v1. See DESIGN.md §3 and the exported ``*.schema.json``."""
+
+from schemas.events import (
+    ACTIVITY_MINUTES,
+    FEATURE_NAMES,
+    SCHEMA_VERSION,
+    Alert,
+    AlertKind,
+    DeadLetterHeaders,
+    FeatureEvent,
+    ModelReport,
+    ModelStatus,
+    NextDayRisk,
+    Prediction,
+    SourcePosition,
+    feature_bounds,
+)
+
+__all__ = [
+    "ACTIVITY_MINUTES",
+    "FEATURE_NAMES",
+    "SCHEMA_VERSION",
+    "Alert",
+    "AlertKind",
+    "DeadLetterHeaders",
+    "FeatureEvent",
+    "ModelReport",
+    "ModelStatus",
+    "NextDayRisk",
+    "Prediction",
+    "SourcePosition",
+    "feature_bounds",
+]

@@ -1,0 +1,230 @@
+"""moodstream event contract v1 (DESIGN.md §3) as strict pydantic v2 models.
+
+Every record is JSON, UTF-8, one event per Kafka message, keyed by ``user_id``.
+Validation is strict: no coercion (no numbers as strings, no booleans as numbers),
+no unknown fields, no NaN or Infinity. Ranges are physical, never fitted to data.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Final, Literal
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+SCHEMA_VERSION: Final = 1
+ACTIVITY_MINUTES: Final = 10_080
+
+FEATURE_BASES: Final[tuple[str, ...]] = (
+    "ST_long",
+    "ST_short",
+    "WT_long",
+    "WT_short",
+    "LongSleepWindow_length",
+    "LongSleepWindow_number",
+    "ShortSleepWindow_length",
+    "ShortSleepWindow_number",
+    "Sleep_percentage",
+    "Sleep_amplitude",
+    "Circadian_phase",
+    "Circadian_amplitude",
+)
+FEATURE_SUFFIXES: Final[tuple[str, ...]] = ("_MN", "_SD", "_Zscore")
+#: The 36 XGBoost inputs in the order the published boosters store them.
+FEATURE_NAMES: Final[tuple[str, ...]] = tuple(
+    base + suffix for base in FEATURE_BASES for suffix in FEATURE_SUFFIXES
+)
+
+_HOURS_BASES: Final = frozenset(
+    {
+        "ST_long",
+        "ST_short",
+        "WT_long",
+        "WT_short",
+        "LongSleepWindow_length",
+        "ShortSleepWindow_length",
+        "Circadian_phase",
+    }
+)
+_FRACTION_BASES: Final = frozenset({"Sleep_percentage"})
+#: Counts per day and amplitudes: non-negative, physically bounded generously.
+_COUNT_BASES: Final = frozenset({"LongSleepWindow_number", "ShortSleepWindow_number"})
+_MAX_COUNT_PER_DAY: Final = 1_440.0
+_MAX_ABS_ZSCORE: Final = 1e6
+_MAX_ACTIVITY: Final = 1e7
+
+
+def feature_bounds(name: str) -> tuple[float, float]:
+    """Physical [low, high] for one feature name (inclusive). Raises KeyError on unknown names."""
+    if name not in _FEATURE_INDEX:
+        raise KeyError(name)
+    base, _, suffix = name.rpartition("_")
+    if suffix == "Zscore":
+        return (-_MAX_ABS_ZSCORE, _MAX_ABS_ZSCORE)
+    if base in _HOURS_BASES:
+        return (0.0, 24.0)
+    if base in _FRACTION_BASES:
+        return (0.0, 1.0)
+    if base in _COUNT_BASES:
+        return (0.0, _MAX_COUNT_PER_DAY)
+    return (0.0, _MAX_ABS_ZSCORE)  # amplitudes: non-negative and finite
+
+
+_FEATURE_INDEX: Final = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+def _check_features(values: dict[str, float | None]) -> dict[str, float | None]:
+    unknown = sorted(set(values) - _FEATURE_INDEX.keys())
+    if unknown:
+        raise ValueError(f"unknown feature names: {', '.join(unknown[:5])}")
+    missing = [n for n in FEATURE_NAMES if n not in values]
+    if missing:
+        raise ValueError(f"missing feature names: {', '.join(missing[:5])}")
+    for name, value in values.items():
+        if value is None:
+            continue
+        if not math.isfinite(value):
+            raise ValueError(f"feature {name} is not finite")
+        low, high = feature_bounds(name)
+        if not low <= value <= high:
+            raise ValueError(f"feature {name} outside its physical range [{low:g}, {high:g}]")
+    return values
+
+
+StrictNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+FeatureMap = Annotated[
+    dict[str, StrictNumber | None],
+    AfterValidator(_check_features),
+    Field(
+        json_schema_extra={
+            "propertyNames": {"enum": list(FEATURE_NAMES)},
+            "minProperties": len(FEATURE_NAMES),
+            "maxProperties": len(FEATURE_NAMES),
+            "description": "The 36 XGBoost inputs by name (null = missing). Physical ranges: "
+            "hours 0-24, Sleep_percentage 0-1, counts and amplitudes >= 0, finite Z-scores.",
+        }
+    ),
+]
+ActivityCount = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0.0, le=_MAX_ACTIVITY)]
+#: One week of minute-level activity counts, oldest first, ending at ``as_of``.
+Activity = Annotated[
+    list[ActivityCount], Field(min_length=ACTIVITY_MINUTES, max_length=ACTIVITY_MINUTES)
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class FeatureEvent(_Strict):
+    """One person-day of inputs. At least one of ``features`` and ``activity``.
+
+    Validate from bytes with ``FeatureEvent.model_validate_json`` (strict JSON mode:
+    UUID, date and RFC 3339 times arrive as strings).
+    """
+
+    schema_version: Literal[1]
+    event_id: UUID
+    user_id: UserId
+    as_of: date
+    emitted_at: AwareDatetime
+    features: FeatureMap | None = None
+    activity: Activity | None = None
+
+    @model_validator(mode="after")
+    def _has_inputs(self) -> FeatureEvent:
+        if self.features is None and self.activity is None:
+            raise ValueError("an event needs features, activity, or both")
+        return self
+
+
+class ModelStatus(StrEnum):
+    OK = "ok"
+    TIMEOUT = "timeout"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class NextDayRisk(_Strict):
+    depression: Probability | None
+    hypomania: Probability | None
+    mania: Probability | None
+
+
+class ModelReport(_Strict):
+    status: ModelStatus
+    version: str | None
+    latency_ms: float | None
+
+
+class SourcePosition(_Strict):
+    topic: str
+    partition: int
+    offset: int
+
+
+class Prediction(_Strict):
+    """One per scored event. A model that did not run gives null, never a made-up score."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: UUID
+    user_id: UserId
+    as_of: date
+    next_day_risk: NextDayRisk
+    current_depression: Probability | None
+    ensemble_depression: Probability | None
+    models: dict[str, ModelReport]
+    partial: bool
+    latency_ms: float
+    source: SourcePosition
+    clinically_valid: bool = False
+
+
+class AlertKind(StrEnum):
+    MODEL_TIMEOUT = "model_timeout"
+    MODEL_FAILURE = "model_failure"
+    SLOW_PREDICTION = "slow_prediction"
+
+
+class Alert(_Strict):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kind: AlertKind
+    event_id: UUID
+    user_id: UserId
+    model: str | None
+    budget_ms: float
+    elapsed_ms: float
+    at: AwareDatetime
+
+
+class DeadLetterHeaders(_Strict):
+    """Headers on a dead-lettered record; key and value are the original bytes, unchanged."""
+
+    error_class: str = Field(serialization_alias="error.class")
+    error_message: str = Field(serialization_alias="error.message")
+    source_topic: str = Field(serialization_alias="source.topic")
+    source_partition: int = Field(serialization_alias="source.partition")
+    source_offset: int = Field(serialization_alias="source.offset")
+    consumer_group: str = Field(serialization_alias="consumer.group")
+    failed_at: AwareDatetime = Field(serialization_alias="failed.at")
+
+    def to_kafka(self) -> list[tuple[str, bytes]]:
+        """The header list for confluent-kafka's ``produce(headers=...)``."""
+        dumped = self.model_dump(mode="json", by_alias=True)
+        return [(name, str(value).encode("utf-8")) for name, value in dumped.items()]

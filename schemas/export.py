@@ -1,0 +1,43 @@
+"""Export the contract as JSON Schema files beside this module (for producers in other languages).
+
+Run ``python -m schemas.export`` after changing a model; a test fails when the files drift.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Final
+
+from pydantic import BaseModel
+
+from schemas.events import Alert, FeatureEvent, Prediction
+
+SCHEMA_DIR: Final = Path(__file__).resolve().parent
+EXPORTED: Final[dict[str, type[BaseModel]]] = {
+    "feature_event.v1.schema.json": FeatureEvent,
+    "prediction.v1.schema.json": Prediction,
+    "alert.v1.schema.json": Alert,
+}
+
+
+def render(model: type[BaseModel]) -> str:
+    """The JSON Schema text of one model, stable (sorted keys, trailing newline)."""
+    schema = model.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://moodstream.example/schemas/{model.__name__}.v1.json"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def export(directory: Path = SCHEMA_DIR) -> list[Path]:
+    written = []
+    for filename, model in EXPORTED.items():
+        path = directory / filename
+        path.write_text(render(model), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in export():
+        print(path)
