@@ -1,0 +1,204 @@
+"""Consumer-group lag: per partition, committed offset, end offset (high watermark), lag.
+
+Two uses:
+
+- :func:`describe_lag` for ``moodstream lag``: asks the cluster directly, so it works
+  while no worker runs (it never joins the group).
+- :func:`update_lag_gauge` / :func:`reset_lag_gauge` for a worker's ``consumer_lag``
+  gauge: only librdkafka's local caches, never a broker round trip on the hot path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from consumer.errors import KafkaSetupError
+
+if TYPE_CHECKING:
+    from consumer.observability import Metrics
+    from consumer.settings import Settings
+
+TopicPartitionKey = tuple[str, int]
+
+
+def compute_lag(committed: int | None, low: int, high: int) -> int:
+    """Messages the group still has to read from one partition. Pure.
+
+    ``committed`` is the group's next offset to read (None or negative: never
+    committed, the group starts at ``low``, the earliest retained offset). A committed
+    offset below ``low`` (retention deleted those messages) counts from ``low``.
+    Never negative; unknown watermarks (negative) give 0.
+    """
+    if high < 0:
+        return 0
+    start = max(low, 0) if committed is None or committed < 0 else max(committed, low)
+    return max(0, high - start)
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    topic: str
+    partition: int
+    committed: int | None
+    end: int
+    lag: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "partition": self.partition,
+            "committed": self.committed,
+            "end": self.end,
+            "lag": self.lag,
+        }
+
+
+@dataclass(frozen=True)
+class LagReport:
+    group: str
+    partitions: tuple[PartitionLag, ...]
+
+    @property
+    def total_lag(self) -> int:
+        return sum(p.lag for p in self.partitions)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``moodstream lag --json`` document."""
+        return {
+            "group": self.group,
+            "partitions": [p.as_dict() for p in self.partitions],
+            "total_lag": self.total_lag,
+        }
+
+
+def describe_lag(settings: Settings, *, timeout_s: float | None = None) -> LagReport:
+    """Lag of ``settings.kafka.group_id`` on ``settings.topics.features``.
+
+    Blocks for at most about ``timeout_s`` (default ``KAFKA__CONNECT_TIMEOUT_S``).
+    Raises BrokerError when no cluster is configured and the local broker is down,
+    KafkaSetupError when the cluster is unreachable or the topic does not exist.
+    """
+    from consumer.kafka.config import client_config, resolve_bootstrap
+
+    config = client_config(settings.kafka, resolve_bootstrap(settings))
+    bound_s = settings.kafka.connect_timeout_s if timeout_s is None else timeout_s
+    return describe_group_lag(config, settings.kafka.group_id, settings.topics.features, bound_s)
+
+
+def describe_group_lag(
+    config: Mapping[str, Any], group: str, topic: str, timeout_s: float
+) -> LagReport:
+    """Lag of ``group`` on every partition of ``topic``, from a throwaway consumer that
+    reads the group's committed offsets and the watermarks without joining the group.
+
+    Blocks for at most about ``timeout_s``. Raises KafkaSetupError (unreachable
+    cluster, missing topic, authorization).
+    """
+    from consumer.kafka.admin import wait_for_cluster
+
+    deadline = time.monotonic() + timeout_s
+    metadata = wait_for_cluster(config, timeout_s)
+    topic_md = metadata.topics.get(topic)
+    if topic_md is None or topic_md.error is not None:
+        raise KafkaSetupError(
+            f"topic {topic} does not exist: run `moodstream topics create` "
+            "or set MOODSTREAM_TOPICS__FEATURES"
+        )
+    tps = [TopicPartition(topic, p) for p in sorted(topic_md.partitions)]
+    consumer = _throwaway_consumer(config, group)
+    try:
+        committed = consumer.committed(tps, timeout=_left(deadline))
+        rows = []
+        for tp in committed:
+            if tp.error is not None:
+                raise KafkaSetupError(f"cannot read offsets of group {group}: {tp.error}")
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, tp.partition), timeout=_left(deadline), cached=False
+            )
+            offset = tp.offset if tp.offset >= 0 else None
+            rows.append(
+                PartitionLag(topic, tp.partition, offset, high, compute_lag(offset, low, high))
+            )
+    except KafkaException as exc:
+        raise KafkaSetupError(f"cannot read the lag of group {group} on {topic}: {exc}") from None
+    finally:
+        consumer.close()
+    return LagReport(group, tuple(rows))
+
+
+def _left(deadline: float) -> float:
+    return max(0.1, deadline - time.monotonic())
+
+
+def _throwaway_consumer(config: Mapping[str, Any], group: str) -> Consumer:
+    quiet = logging.Logger("moodstream.lag.librdkafka")  # private: not in the global tree
+    quiet.addHandler(logging.NullHandler())
+    quiet.propagate = False
+    return Consumer(
+        {
+            **config,
+            "group.id": group,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "logger": quiet,
+        }
+    )
+
+
+def update_lag_gauge(
+    metrics: Metrics,
+    consumer: Consumer,
+    partitions: Sequence[TopicPartition],
+    committed: Mapping[TopicPartitionKey, int] | None = None,
+) -> None:
+    """Refresh ``consumer_lag`` for the worker's assigned ``partitions``.
+
+    Lag = cached high watermark - the worker's own committed position for the
+    partition when ``committed`` has it (next offset to read, as tracked locally),
+    else - the consumer's fetch position. Uses only librdkafka's caches
+    (``get_watermark_offsets(cached=True)``, ``position``): never blocks on the broker.
+    Partitions whose watermark or position is not known yet are left as they are.
+    Call from the poll loop's thread, every few seconds; raises nothing.
+    """
+    if not partitions:
+        return
+    try:
+        positions = {
+            (tp.topic, tp.partition): tp.offset for tp in consumer.position(list(partitions))
+        }
+    except KafkaException:
+        return
+    for tp in partitions:
+        key = (tp.topic, tp.partition)
+        try:
+            marks = consumer.get_watermark_offsets(tp, cached=True)
+        except KafkaException:
+            continue
+        if marks is None or marks[1] < 0:
+            continue
+        low, high = marks
+        start = committed.get(key) if committed is not None else None
+        if start is None:
+            start = positions.get(key, -1)
+        if start < 0 and low < 0:
+            continue
+        metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(
+            compute_lag(start, low, high)
+        )
+
+
+def reset_lag_gauge(metrics: Metrics, partitions: Iterable[TopicPartition]) -> None:
+    """Set ``consumer_lag`` to 0 for partitions this worker lost (revocation).
+
+    In multiprocess mode the gauge is aggregated with ``livemax`` across workers and
+    a label cannot be removed from the files, so 0 is how a worker lets go. Does not
+    block; raises nothing.
+    """
+    for tp in partitions:
+        metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(0)
