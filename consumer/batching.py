@@ -8,6 +8,7 @@ Not thread-safe: one owner (the poll loop).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -55,6 +56,18 @@ class MicroBatcher(Generic[T]):
         if self._opened_at is None:
             return None
         return max(0.0, self._opened_at + self.policy.max_batch_wait_s - now)
+
+    def remove_if(self, predicate: Callable[[T], bool]) -> int:
+        """Drop the items matching ``predicate`` (e.g. of revoked partitions); returns how many.
+
+        The wait timer keeps its start while items remain, and resets when none do.
+        """
+        kept = [item for item in self._items if not predicate(item)]
+        dropped = len(self._items) - len(kept)
+        self._items = kept
+        if not kept:
+            self._opened_at = None
+        return dropped
 
     def take(self) -> list[T]:
         """Remove and return the current batch (possibly empty) and reset the timer."""

@@ -91,3 +91,14 @@ def test_commit_policy_takes_time_as_argument() -> None:
     assert policy.due(now=11.0, last_commit_at=10.0, messages_since=5)
     assert not policy.due(now=99.0, last_commit_at=10.0, messages_since=0)
     assert policy.due(now=10.0, last_commit_at=10.0, messages_since=100)
+
+
+def test_remove_if_drops_revoked_items_only() -> None:
+    batcher: MicroBatcher[tuple[int, int]] = MicroBatcher(BatchPolicy(10, 1.0))
+    for partition, offset in [(0, 1), (1, 1), (0, 2)]:
+        batcher.add((partition, offset), now=0.0)
+    assert batcher.remove_if(lambda item: item[0] == 0) == 2
+    assert batcher.take() == [(1, 1)]
+    batcher.add((0, 3), now=0.0)
+    assert batcher.remove_if(lambda item: True) == 1
+    assert batcher.time_left_s(now=0.5) is None

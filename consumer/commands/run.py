@@ -1,0 +1,105 @@
+"""``moodstream run [--workers N]``: load and verify the models once, then supervise workers."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from consumer.clock import SystemClock
+from consumer.errors import ConfigError
+from consumer.logs import configure_logging, log_event
+from consumer.settings import Settings
+
+_log = logging.getLogger("moodstream.run")
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("run", help="consume features and publish predictions")
+    parser.add_argument(
+        "--workers", type=int, default=None,
+        help="worker processes (default: MOODSTREAM_PROCESSING__WORKERS, 1)",
+    )
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace, settings: Settings) -> int:
+    """Blocks until SIGTERM/SIGINT or a fatal worker exit. Raises MoodstreamError subclasses."""
+    workers = args.workers if args.workers is not None else settings.processing.workers
+    if workers < 1:
+        raise ConfigError("--workers must be >= 1")
+    configure_logging(settings.observability.log_level)
+    with tempfile.TemporaryDirectory(prefix="moodstream-") as state:
+        return supervise(settings, workers, Path(state))
+
+
+def supervise(settings: Settings, workers: int, state_dir: Path) -> int:
+    from consumer.kafka.config import resolve_bootstrap
+    from consumer.models.threads import apply_thread_caps
+    from consumer.observability.metrics import enable_multiprocess
+
+    bootstrap = resolve_bootstrap(settings)
+    apply_thread_caps(settings.models)  # before torch/xgboost load
+    metrics_dir = state_dir / "metrics"
+    enable_multiprocess(metrics_dir)  # before prometheus_client is imported
+
+    from consumer.models.registry import load_model_set
+
+    models = load_model_set(settings.models)  # verifies checksums; runs no inference
+    for info in models.infos:
+        log_event(_log, "model_loaded", model=info.name, version=info.version,
+                  load_ms=round(info.load_ms, 1))
+    if not models.clinically_valid:
+        log_event(_log, "not_clinically_valid", level=logging.WARNING, note=models.note)
+    return _supervise(settings, workers, state_dir, metrics_dir, bootstrap, models)
+
+
+def _supervise(
+    settings: Settings, workers: int, state_dir: Path, metrics_dir: Path, bootstrap: str,
+    models: Any,
+) -> int:
+    from prometheus_client import CollectorRegistry
+
+    from consumer.observability.health import HealthView
+    from consumer.observability.metrics import (
+        Metrics,
+        mark_worker_dead,
+        multiprocess_registry_factory,
+    )
+    from consumer.observability.server import MetricsServer
+    from consumer.supervisor import Supervisor
+    from consumer.worker import WorkerContext, run_worker
+
+    clock = SystemClock()
+    health_dir = state_dir / "health"
+    health_dir.mkdir()
+    obs = settings.observability
+    view = HealthView(health_dir, clock, stale_after_s=10.0, expected_workers=workers)
+    try:
+        server = MetricsServer(obs.host, obs.port, multiprocess_registry_factory(metrics_dir), view)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot serve metrics on {obs.host}:{obs.port} ({exc.strerror}): set "
+            "MOODSTREAM_OBSERVABILITY__PORT to a free port"
+        ) from None
+    metrics = Metrics(CollectorRegistry())
+
+    def start(index: int) -> int:
+        ctx = WorkerContext(settings, models, bootstrap, index, health_dir, with_metrics=True)
+        return run_worker(ctx)
+
+    def exited(index: int, pid: int) -> None:
+        mark_worker_dead(pid, metrics_dir)
+        view.forget(index)
+
+    log_event(_log, "serving_metrics", port=server.port)
+    supervisor = Supervisor(
+        workers, start, clock, shutdown_timeout_s=settings.processing.shutdown_timeout_s,
+        server=server, metrics=metrics, on_worker_exit=exited,
+    )
+    try:
+        return supervisor.run()
+    finally:
+        server.close()

@@ -1,0 +1,225 @@
+"""Publishing a batch's records and committing its offsets: the two delivery modes.
+
+``AtLeastOnce``: idempotent producer; an offset is committed only once every record it
+produced is acknowledged (``OffsetTracker``). ``ExactlyOnce``: one transaction per batch
+holding the records and the consumer offsets. Both are driven by the poll loop's thread;
+delivery callbacks run inside ``producer.poll``/``flush`` on that same thread.
+A record the broker refuses for good raises ``DeliveryFailed`` from ``poll``: the worker
+stops without committing past it, and its restart re-reads from the last commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from consumer.clock import Clock
+from consumer.errors import MoodstreamError
+from consumer.logs import log_event
+from consumer.offsets import CommitPolicy, OffsetTracker, TopicPartitionKey
+from consumer.pipeline import BatchResult, OutRecord, SourceResult
+
+if TYPE_CHECKING:
+    from confluent_kafka import Consumer, KafkaError, Message, Producer
+
+    from consumer.observability.metrics import Metrics
+
+_log = logging.getLogger("moodstream.delivery")
+
+
+class DeliveryFailed(MoodstreamError):
+    pass
+
+
+class Publisher(Protocol):
+    def publish(self, result: BatchResult) -> None: ...
+    def poll(self) -> None: ...
+    def maybe_commit(self, now: float, *, force: bool = False) -> None: ...
+    def on_revoke(self, partitions: set[TopicPartitionKey], timeout_s: float) -> None: ...
+    def close(self, timeout_s: float) -> None: ...
+    def inflight(self) -> int: ...
+
+
+class _Base:
+    def __init__(
+        self, producer: Producer, consumer: Consumer, clock: Clock, metrics: Metrics | None
+    ) -> None:
+        self._producer = producer
+        self._consumer = consumer
+        self._clock = clock
+        self._metrics = metrics
+        self._failure: str | None = None
+
+    def _produce(self, record: OutRecord, on_delivery: Callable[..., None]) -> None:
+        """Queue one record; waits (serving callbacks) while the local queue is full."""
+        while True:
+            try:
+                self._producer.produce(
+                    record.topic,
+                    value=record.value,
+                    key=record.key,
+                    headers=record.headers,
+                    on_delivery=on_delivery,
+                )
+                return
+            except BufferError:
+                self._producer.poll(0.05)
+
+    def _delivered(self, source: SourceResult, record: OutRecord, err: KafkaError | None) -> None:
+        if err is not None:
+            self._failure = f"{record.kind} to {record.topic} failed: {err.str()}"
+            return
+        metrics = self._metrics
+        if metrics is None:
+            return
+        if record.kind == "prediction":
+            metrics.predictions_published.labels(partial=record.label).inc()
+            elapsed_s = self._clock.monotonic() - source.polled_at
+            metrics.prediction_latency.observe(elapsed_s)
+        elif record.kind == "alert":
+            metrics.alerts_published.labels(kind=record.label).inc()
+        elif record.kind == "dead_letter":
+            metrics.dead_letters.inc()
+
+    def _raise_on_failure(self) -> None:
+        if self._failure is not None:
+            raise DeliveryFailed(self._failure)
+
+    def poll(self) -> None:
+        """Serve delivery callbacks without blocking. Raises DeliveryFailed."""
+        self._producer.poll(0)
+        self._raise_on_failure()
+
+
+class AtLeastOnce(_Base):
+    def __init__(
+        self,
+        producer: Producer,
+        consumer: Consumer,
+        clock: Clock,
+        policy: CommitPolicy,
+        metrics: Metrics | None = None,
+    ) -> None:
+        super().__init__(producer, consumer, clock, metrics)
+        self._tracker = OffsetTracker()
+        self._policy = policy
+        self._last_commit_at = clock.monotonic()
+        self._since_commit = 0
+
+    def inflight(self) -> int:
+        return self._tracker.inflight()
+
+    def publish(self, result: BatchResult) -> None:
+        for source in result.sources:
+            self._tracker.track(source.tp, source.offset, len(source.records))
+            for record in source.records:
+                self._produce(record, self._callback(source, record))
+        self._since_commit += len(result.sources)
+        self._producer.poll(0)
+
+    def _callback(self, source: SourceResult, record: OutRecord) -> Callable[..., None]:
+        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+            self._delivered(source, record, err)
+            if err is None:
+                self._tracker.ack(source.tp, source.offset)
+
+        return on_delivery
+
+    def maybe_commit(self, now: float, *, force: bool = False) -> None:
+        if force or self._policy.due(now, self._last_commit_at, self._since_commit):
+            self._commit(self._tracker.committable())
+            self._last_commit_at = now
+            self._since_commit = 0
+
+    def _commit(self, positions: dict[TopicPartitionKey, int]) -> None:
+        """Synchronous commit of acknowledged positions; a failure is logged and retried later."""
+        if not positions:
+            return
+        from confluent_kafka import KafkaException, TopicPartition
+
+        offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items()]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            log_event(_log, "commit_failed", level=logging.WARNING, error=str(exc.args[0]))
+            if self._metrics is not None:
+                self._metrics.commit_failures.inc()
+            return
+        self._tracker.mark_committed(positions)
+        if self._metrics is not None:
+            self._metrics.commits.inc()
+
+    def on_revoke(self, partitions: set[TopicPartitionKey], timeout_s: float) -> None:
+        """Wait (bounded) for the revoked partitions' acks, commit them, forget them."""
+        self._producer.flush(timeout_s)
+        self._commit(self._tracker.committable(partitions))
+        self._tracker.forget(partitions)
+
+    def close(self, timeout_s: float) -> None:
+        remaining = self._producer.flush(timeout_s)
+        self._raise_on_failure()
+        self._commit(self._tracker.committable())
+        if remaining:
+            log_event(_log, "flush_incomplete", level=logging.WARNING, unacknowledged=remaining)
+
+
+class ExactlyOnce(_Base):
+    """One transaction per batch: outputs + offsets commit together or not at all."""
+
+    def __init__(
+        self,
+        producer: Producer,
+        consumer: Consumer,
+        clock: Clock,
+        timeout_s: float,
+        metrics: Metrics | None = None,
+    ) -> None:
+        super().__init__(producer, consumer, clock, metrics)
+        self._timeout_s = timeout_s
+        self._producer.init_transactions(timeout_s)
+
+    def inflight(self) -> int:
+        return 0  # every batch is committed (or the worker stops) before the next is polled
+
+    def publish(self, result: BatchResult) -> None:
+        from confluent_kafka import TopicPartition
+
+        positions: dict[TopicPartitionKey, int] = {}
+        self._producer.begin_transaction()
+        try:
+            for source in result.sources:
+                for record in source.records:
+                    self._produce(record, self._callback(source, record))
+                positions[source.tp] = max(positions.get(source.tp, 0), source.offset + 1)
+            offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items()]
+            metadata = self._consumer.consumer_group_metadata()
+            self._producer.send_offsets_to_transaction(offsets, metadata, self._timeout_s)
+            self._producer.commit_transaction(self._timeout_s)
+        except Exception:
+            self._abort()
+            raise
+        self._raise_on_failure()
+        if self._metrics is not None:
+            self._metrics.commits.inc()
+
+    def _callback(self, source: SourceResult, record: OutRecord) -> Callable[..., None]:
+        def on_delivery(err: KafkaError | None, _msg: Any) -> None:
+            self._delivered(source, record, err)
+
+        return on_delivery
+
+    def _abort(self) -> None:
+        try:
+            self._producer.abort_transaction(self._timeout_s)
+        except Exception as exc:  # the worker restarts anyway; say why
+            log_event(_log, "transaction_abort_failed", level=logging.ERROR, error=str(exc))
+
+    def maybe_commit(self, now: float, *, force: bool = False) -> None:
+        return None  # offsets ride in each batch's transaction
+
+    def on_revoke(self, partitions: set[TopicPartitionKey], timeout_s: float) -> None:
+        return None  # nothing is in flight between batches
+
+    def close(self, timeout_s: float) -> None:
+        self._producer.flush(timeout_s)

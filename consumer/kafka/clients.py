@@ -1,0 +1,76 @@
+"""Thin confluent-kafka adapters: the consumer and producer configs the service runs with.
+
+Pure config builders plus small factory functions; nothing here is created at import.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import TYPE_CHECKING
+
+from consumer.kafka.config import ClientConfig, client_config
+from consumer.settings import Guarantee, Settings
+
+if TYPE_CHECKING:
+    from confluent_kafka import Consumer, Producer
+
+
+def consumer_config(settings: Settings, bootstrap: str) -> ClientConfig:
+    """At-least-once consumer: no auto-commit, no auto offset store, cooperative-sticky."""
+    conf = client_config(settings.kafka, bootstrap)
+    conf.update(
+        {
+            "group.id": settings.kafka.group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": "cooperative-sticky",
+            "session.timeout.ms": settings.kafka.session_timeout_ms,
+            "max.poll.interval.ms": settings.kafka.max_poll_interval_ms,
+            "message.max.bytes": max(settings.processing.max_message_bytes * 2, 1_000_000),
+            "isolation.level": "read_committed",
+        }
+    )
+    conf.update(settings.kafka.extra)
+    return conf
+
+
+def producer_config(settings: Settings, bootstrap: str, worker_index: int) -> ClientConfig:
+    """Idempotent producer; transactional (one id per worker slot) in exactly-once mode."""
+    conf = client_config(settings.kafka, bootstrap)
+    conf.update(
+        {
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "compression.type": "lz4",
+            "message.max.bytes": max(settings.processing.max_message_bytes * 2, 1_000_000),
+        }
+    )
+    if settings.processing.guarantee is Guarantee.EXACTLY_ONCE:
+        conf["transactional.id"] = transactional_id(settings, worker_index)
+        conf["transaction.timeout.ms"] = 60_000
+    conf.update(settings.kafka.extra)
+    return conf
+
+
+def transactional_id(settings: Settings, worker_index: int) -> str:
+    """Stable per host and worker slot, so a restarted worker fences its zombie."""
+    return f"{settings.kafka.group_id}-{socket.gethostname()}-{worker_index}"
+
+
+def create_consumer(settings: Settings, bootstrap: str) -> Consumer:
+    from confluent_kafka import Consumer
+
+    conf: dict[str, object] = dict(consumer_config(settings, bootstrap))
+    conf["logger"] = logging.getLogger("moodstream.kafka.consumer")
+    return Consumer(conf)
+
+
+def create_producer(settings: Settings, bootstrap: str, worker_index: int) -> Producer:
+    from confluent_kafka import Producer
+
+    conf: dict[str, object] = dict(producer_config(settings, bootstrap, worker_index))
+    conf["logger"] = logging.getLogger("moodstream.kafka.producer")
+    return Producer(conf)

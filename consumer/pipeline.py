@@ -1,0 +1,185 @@
+"""One micro-batch of input messages → the records to publish for each source offset.
+
+decode (bad → dead letter) → per-key rate limit (over → overflow topic) → ensemble on the
+valid events → one Prediction per event plus its Alerts. Blocks for at most the longest
+model deadline (inside ``Ensemble.score``). Not thread-safe: one owner (the poll loop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from consumer.clock import Clock
+from consumer.decode import decode_event
+from consumer.ensemble import Ensemble, ModelRun
+from consumer.errors import InvalidEvent, PoisonFloodError
+from consumer.offsets import TopicPartitionKey
+from consumer.outputs import EventOutcome, build_alerts, build_prediction, outcome_for
+from consumer.ratelimit import KeyRateLimiter
+from consumer.settings import Settings
+from schemas import Alert, DeadLetterHeaders, FeatureEvent, Prediction, SourcePosition
+
+
+class InMessage(Protocol):
+    """The part of ``confluent_kafka.Message`` the pipeline reads."""
+
+    def topic(self) -> str | None: ...
+    def partition(self) -> int | None: ...
+    def offset(self) -> int | None: ...
+    def key(self) -> bytes | None: ...
+    def value(self) -> bytes | None: ...
+
+
+@dataclass(frozen=True)
+class Polled:
+    message: InMessage
+    polled_at: float  # monotonic seconds when poll returned it
+
+    @property
+    def tp(self) -> TopicPartitionKey:
+        return (self.message.topic() or "", self.message.partition() or 0)
+
+
+@dataclass(frozen=True)
+class OutRecord:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]] | None = None
+    kind: str = "prediction"  # prediction | alert | dead_letter | overflow
+    label: str = ""  # metric label: alert kind, or "true"/"false" for a partial prediction
+
+
+@dataclass
+class SourceResult:
+    """Everything one input offset produced; its offset is done when all are acknowledged."""
+
+    tp: TopicPartitionKey
+    offset: int
+    polled_at: float
+    records: list[OutRecord] = field(default_factory=list)
+    invalid_reason: str | None = None
+    partial: bool | None = None  # set for scored events
+
+
+@dataclass
+class BatchResult:
+    sources: list[SourceResult]
+    runs: dict[str, ModelRun]
+    flood: PoisonFloodError | None = None
+
+
+class Pipeline:
+    def __init__(
+        self,
+        ensemble: Ensemble,
+        settings: Settings,
+        clock: Clock,
+        rate_limiter: KeyRateLimiter | None = None,
+    ) -> None:
+        self._ensemble = ensemble
+        self._settings = settings
+        self._clock = clock
+        self._rate_limiter = rate_limiter
+        self._consecutive_invalid: dict[TopicPartitionKey, int] = {}
+
+    def process(self, batch: Sequence[Polled]) -> BatchResult:
+        """Turn a batch into output records, in input order. Raises nothing per message."""
+        sources: list[SourceResult] = []
+        scored: list[tuple[SourceResult, FeatureEvent]] = []
+        flood: PoisonFloodError | None = None
+        for item in batch:
+            source = SourceResult(item.tp, item.message.offset() or 0, item.polled_at)
+            sources.append(source)
+            event = self._decode(item, source)
+            flood = flood or self._flood_check(source)
+            if event is None:
+                continue
+            if self._over_rate_limit(event, item, source):
+                continue
+            scored.append((source, event))
+        runs = self._ensemble.score([event for _, event in scored]) if scored else {}
+        versions = self._ensemble.versions()
+        for index, (source, event) in enumerate(scored):
+            self._emit_prediction(source, event, outcome_for(index, runs, versions))
+        return BatchResult(sources, runs, flood)
+
+    def forget(self, partitions: set[TopicPartitionKey]) -> None:
+        for tp in partitions:
+            self._consecutive_invalid.pop(tp, None)
+
+    def _decode(self, item: Polled, source: SourceResult) -> FeatureEvent | None:
+        value = item.message.value()
+        try:
+            event = decode_event(value, max_bytes=self._settings.processing.max_message_bytes)
+        except InvalidEvent as exc:
+            source.invalid_reason = exc.reason
+            source.records.append(self._dead_letter(item, exc))
+            self._consecutive_invalid[item.tp] = self._consecutive_invalid.get(item.tp, 0) + 1
+            return None
+        self._consecutive_invalid[item.tp] = 0
+        return event
+
+    def _flood_check(self, source: SourceResult) -> PoisonFloodError | None:
+        count = self._consecutive_invalid.get(source.tp, 0)
+        if count >= self._settings.processing.dlq_max_consecutive:
+            return PoisonFloodError(source.tp[0], source.tp[1], count)
+        return None
+
+    def _dead_letter(self, item: Polled, exc: InvalidEvent) -> OutRecord:
+        message = item.message
+        headers = DeadLetterHeaders(
+            error_class=f"InvalidEvent.{exc.reason}",
+            error_message=str(exc),
+            source_topic=message.topic() or "",
+            source_partition=message.partition() or 0,
+            source_offset=message.offset() or 0,
+            consumer_group=self._settings.kafka.group_id,
+            failed_at=self._clock.now(),
+        )
+        return OutRecord(
+            self._settings.topics.dlq,
+            message.key(),
+            message.value() or b"",
+            headers.to_kafka(),
+            kind="dead_letter",
+        )
+
+    def _over_rate_limit(self, event: FeatureEvent, item: Polled, source: SourceResult) -> bool:
+        limiter = self._rate_limiter
+        if limiter is None or limiter.allow(event.user_id, self._clock.monotonic()):
+            return False
+        headers = [
+            ("overflow.reason", b"rate_limited"),
+            ("source.topic", (item.message.topic() or "").encode()),
+            ("source.partition", str(source.tp[1]).encode()),
+            ("source.offset", str(source.offset).encode()),
+        ]
+        value = item.message.value() or b""
+        source.records.append(
+            OutRecord(self._settings.topics.overflow, item.message.key(), value, headers, "overflow")
+        )
+        return True
+
+    def _emit_prediction(self, source: SourceResult, event: FeatureEvent, outcome: EventOutcome) -> None:
+        settings = self._settings
+        latency_ms = (self._clock.monotonic() - source.polled_at) * 1000.0
+        position = SourcePosition(topic=source.tp[0], partition=source.tp[1], offset=source.offset)
+        prediction = build_prediction(event, outcome, position, latency_ms, settings.ensemble)
+        alerts = build_alerts(event, outcome, latency_ms, settings.ensemble, self._clock.now())
+        key = event.user_id.encode()
+        source.partial = prediction.partial
+        partial = "true" if prediction.partial else "false"
+        source.records.append(
+            OutRecord(settings.topics.predictions, key, _json(prediction), label=partial)
+        )
+        source.records.extend(
+            OutRecord(settings.topics.alerts, key, _json(a), kind="alert", label=a.kind.value)
+            for a in alerts
+        )
+
+
+def _json(model: Prediction | Alert) -> bytes:
+    return model.model_dump_json().encode()

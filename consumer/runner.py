@@ -1,0 +1,225 @@
+"""The poll loop: consume → micro-batch → pipeline → publish → commit. No model code.
+
+One thread owns everything here (the worker's main thread); rebalance and delivery
+callbacks run on it too, inside ``consume``/``poll``. Backpressure: when too many
+offsets wait for acknowledgement, the assigned partitions are paused and the loop keeps
+polling (group membership stays alive); they resume below half the bound.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from consumer.batching import BatchPolicy, MicroBatcher
+from consumer.clock import Clock
+from consumer.delivery import Publisher
+from consumer.errors import KafkaSetupError
+from consumer.logs import log_event
+from consumer.offsets import TopicPartitionKey
+from consumer.pipeline import BatchResult, Pipeline, Polled
+from consumer.settings import Settings
+
+if TYPE_CHECKING:
+    from confluent_kafka import Consumer, Message, TopicPartition
+
+    from consumer.observability.health import HealthReporter
+    from consumer.observability.metrics import Metrics
+
+_log = logging.getLogger("moodstream.runner")
+IDLE_POLL_S = 0.1
+REVOKE_TIMEOUT_S = 10.0
+HEARTBEAT_S = 1.0
+LAG_REFRESH_S = 5.0
+
+
+class Runner:
+    def __init__(
+        self,
+        consumer: Consumer,
+        publisher: Publisher,
+        pipeline: Pipeline,
+        settings: Settings,
+        clock: Clock,
+        *,
+        metrics: Metrics | None = None,
+        health: HealthReporter | None = None,
+        stuck_models: Callable[[], list[str]] = list,
+    ) -> None:
+        self._consumer = consumer
+        self._publisher = publisher
+        self._pipeline = pipeline
+        self._settings = settings
+        self._clock = clock
+        self._metrics = metrics
+        self._health = health
+        self._stuck_models = stuck_models
+        processing = settings.processing
+        policy = BatchPolicy(processing.max_batch_size, processing.max_batch_wait_ms / 1000.0)
+        self._batcher: MicroBatcher[Polled] = MicroBatcher(policy)
+        self._assigned: set[TopicPartitionKey] = set()
+        self._paused = False
+        self._last_heartbeat = float("-inf")
+        self._last_lag = float("-inf")
+        self.processed = 0
+
+    def run(self, should_stop: Callable[[], bool]) -> None:
+        """Block until ``should_stop()`` is true, then drain, flush, commit and close.
+
+        Raises PoisonFloodError, DeliveryFailed or KafkaSetupError on fatal conditions
+        (after committing what is done).
+        """
+        self._consumer.subscribe(
+            [self._settings.topics.features],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        log_event(_log, "worker_started", topic=self._settings.topics.features)
+        try:
+            while not should_stop():
+                self._step()
+            self._drain()
+        finally:
+            self._close()
+
+    def _step(self) -> None:
+        now = self._clock.monotonic()
+        left = self._batcher.time_left_s(now)
+        timeout = IDLE_POLL_S if left is None else min(left, IDLE_POLL_S)
+        messages = self._consumer.consume(num_messages=max(1, self._batcher.room()), timeout=timeout)
+        self._accept(messages)
+        if self._batcher.ready(self._clock.monotonic()):
+            self._process(self._batcher.take())
+        self._publisher.poll()
+        self._apply_backpressure()
+        now = self._clock.monotonic()
+        self._publisher.maybe_commit(now)
+        self._periodic(now)
+
+    def _accept(self, messages: Sequence[Message]) -> None:
+        now = self._clock.monotonic()
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                self._consumer_error(error)
+                continue
+            self._batcher.add(Polled(message, now), now)
+        if messages and self._metrics is not None:
+            self._metrics.events_consumed.inc(len(messages))
+
+    def _consumer_error(self, error: Any) -> None:
+        if error.fatal():
+            raise KafkaSetupError(f"fatal consumer error: {error.str()}")
+        log_event(_log, "consumer_error", level=logging.WARNING, error=error.str())
+
+    def _process(self, batch: list[Polled]) -> None:
+        result = self._pipeline.process(batch)
+        self._publisher.publish(result)
+        self.processed += len(batch)
+        self._record(result, len(batch))
+        if result.flood is not None:
+            self._publisher.close(self._settings.processing.shutdown_timeout_s)
+            raise result.flood
+
+    def _record(self, result: BatchResult, size: int) -> None:
+        metrics = self._metrics
+        if metrics is None:
+            return
+        metrics.batch_size.observe(size)
+        for source in result.sources:
+            if source.invalid_reason is not None:
+                metrics.events_invalid.labels(reason=source.invalid_reason).inc()
+            elif source.partial is None:
+                metrics.events_overflow.labels(reason="rate_limited").inc()
+        for run in result.runs.values():
+            if run.latency_ms is not None:
+                metrics.model_latency.labels(model=run.name).observe(run.latency_ms / 1000.0)
+            if run.status.value == "timeout":
+                metrics.model_timeouts.labels(model=run.name).inc()
+            elif run.status.value == "failed":
+                metrics.model_failures.labels(model=run.name).inc()
+                log_event(_log, "model_failed", level=logging.WARNING, model=run.name)
+
+    def _apply_backpressure(self) -> None:
+        inflight = self._publisher.inflight() + len(self._batcher)
+        if self._metrics is not None:
+            self._metrics.inflight_events.set(inflight)
+        bound = self._settings.processing.max_inflight_events
+        if not self._paused and inflight >= bound and self._assigned:
+            self._consumer.pause(self._partitions(self._assigned))
+            self._paused = True
+            log_event(_log, "paused", inflight=inflight)
+        elif self._paused and inflight < bound // 2:
+            self._consumer.resume(self._partitions(self._assigned))
+            self._paused = False
+            log_event(_log, "resumed", inflight=inflight)
+
+    def _periodic(self, now: float) -> None:
+        if now - self._last_heartbeat >= HEARTBEAT_S:
+            self._last_heartbeat = now
+            if self._health is not None:
+                stuck = self._stuck_models()
+                self._health.update(ready=not stuck, assigned=bool(self._assigned), stuck_models=stuck)
+        if self._metrics is not None and now - self._last_lag >= LAG_REFRESH_S:
+            self._last_lag = now
+            from consumer.kafka.lag import update_lag_gauge
+
+            update_lag_gauge(self._metrics, self._consumer, self._partitions(self._assigned))
+
+    # Rebalance callbacks (cooperative-sticky: incremental; called inside consume()).
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        added = {(tp.topic, tp.partition) for tp in partitions}
+        self._assigned |= added
+        if self._paused and partitions:
+            self._consumer.pause(partitions)
+        log_event(_log, "partitions_assigned", partitions=sorted(p for _, p in added))
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        abandoned = self._batcher.remove_if(lambda item: item.tp in revoked)
+        self._publisher.on_revoke(revoked, REVOKE_TIMEOUT_S)
+        self._forget(revoked)
+        log_event(
+            _log, "partitions_revoked", partitions=sorted(p for _, p in revoked), abandoned=abandoned
+        )
+
+    def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        lost = {(tp.topic, tp.partition) for tp in partitions}
+        self._batcher.remove_if(lambda item: item.tp in lost)
+        self._forget(lost)
+        log_event(_log, "partitions_lost", level=logging.WARNING, partitions=sorted(p for _, p in lost))
+
+    def _forget(self, partitions: set[TopicPartitionKey]) -> None:
+        self._assigned -= partitions
+        self._pipeline.forget(partitions)
+        if self._metrics is not None:
+            from consumer.kafka.lag import reset_lag_gauge
+
+            reset_lag_gauge(self._metrics, self._partitions(partitions))
+
+    def _drain(self) -> None:
+        """Finish what was polled, then flush and commit (bounded)."""
+        started = self._clock.monotonic()
+        if len(self._batcher):
+            self._process(self._batcher.take())
+        budget = self._settings.processing.shutdown_timeout_s
+        remaining = max(0.5, budget - (self._clock.monotonic() - started) - 2.0)
+        self._publisher.close(remaining)
+        log_event(_log, "drained", seconds=round(self._clock.monotonic() - started, 3))
+
+    def _close(self) -> None:
+        try:
+            self._consumer.close()
+        except Exception as exc:
+            log_event(_log, "consumer_close_failed", level=logging.WARNING, error=str(exc))
+        if self._health is not None:
+            self._health.remove()
+        log_event(_log, "worker_stopped", processed=self.processed)
+
+    @staticmethod
+    def _partitions(keys: set[TopicPartitionKey]) -> list[TopicPartition]:
+        from confluent_kafka import TopicPartition
+
+        return [TopicPartition(topic, partition) for topic, partition in sorted(keys)]

@@ -1,0 +1,146 @@
+"""One worker process: runs in a child forked by the supervisor, after the models loaded.
+
+Creates its own Kafka clients, warms its models up, and runs the poll loop until SIGTERM
+or SIGINT. Its exit code tells the supervisor what to do (see ``ExitCode``).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from consumer.clock import SystemClock
+from consumer.delivery import DeliveryFailed
+from consumer.errors import KafkaSetupError, PoisonFloodError
+from consumer.logs import log_event
+from consumer.models.threads import apply_thread_caps
+from consumer.settings import Settings
+
+if TYPE_CHECKING:
+    from consumer.models.registry import ModelSet
+    from consumer.observability.health import HealthReporter
+    from consumer.observability.metrics import Metrics
+
+_log = logging.getLogger("moodstream.worker")
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    CRASHED = 1  # restart with backoff
+    POISON_FLOOD = 3  # do not restart: the upstream producer is broken
+    KAFKA_SETUP = 4  # do not restart: auth, unreachable cluster, missing topic
+
+
+FATAL_EXIT_CODES = frozenset({ExitCode.POISON_FLOOD, ExitCode.KAFKA_SETUP})
+
+
+@dataclass
+class StopFlag:
+    requested: bool = False
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def install(self) -> None:
+        """Route SIGTERM and SIGINT to this flag (main thread only)."""
+
+        def handler(_signum: int, _frame: FrameType | None) -> None:
+            self.requested = True
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    settings: Settings
+    models: ModelSet
+    bootstrap: str
+    index: int
+    state_dir: Path | None  # health files; None disables health reporting
+    with_metrics: bool
+
+
+def run_worker(ctx: WorkerContext) -> int:
+    """Blocks until stopped. Returns an ``ExitCode``; never raises."""
+    stop = StopFlag()
+    stop.install()
+    try:
+        return _run(ctx, stop)
+    except KafkaSetupError as exc:
+        log_event(_log, "worker_failed", level=logging.ERROR, worker=ctx.index, error=str(exc))
+        return ExitCode.KAFKA_SETUP
+    except PoisonFloodError as exc:
+        log_event(_log, "poison_flood", level=logging.ERROR, worker=ctx.index, error=str(exc))
+        return ExitCode.POISON_FLOOD
+    except DeliveryFailed as exc:
+        log_event(_log, "delivery_failed", level=logging.ERROR, worker=ctx.index, error=str(exc))
+        return ExitCode.CRASHED
+    except Exception as exc:
+        log_event(
+            _log, "worker_crashed", level=logging.ERROR, worker=ctx.index,
+            error=f"{type(exc).__name__}: {exc}", exc_info=True,
+        )
+        return ExitCode.CRASHED
+
+
+def _run(ctx: WorkerContext, stop: StopFlag) -> int:
+    from consumer.kafka.admin import wait_for_cluster
+    from consumer.kafka.config import client_config
+    from consumer.wiring import build_worker
+
+    settings = ctx.settings
+    apply_thread_caps(settings.models)
+    clock = SystemClock()
+    metrics = _metrics(ctx)
+    health = _health(ctx, clock)
+    if health is not None:
+        health.update(ready=False, assigned=None, detail="warming up")
+    if settings.models.warmup:
+        for model in ctx.models.all():
+            model.warmup()
+    metadata = wait_for_cluster(
+        client_config(settings.kafka, ctx.bootstrap), settings.kafka.connect_timeout_s
+    )
+    if settings.topics.features not in metadata.topics:
+        raise KafkaSetupError(
+            f"input topic {settings.topics.features!r} does not exist: run "
+            "`moodstream topics create` or set MOODSTREAM_TOPICS__FEATURES"
+        )
+    parts = build_worker(
+        settings, ctx.models, bootstrap=ctx.bootstrap, worker_index=ctx.index,
+        clock=clock, metrics=metrics, health=health,
+    )
+    try:
+        parts.runner.run(stop)
+    finally:
+        parts.release()
+    return ExitCode.OK
+
+
+def _metrics(ctx: WorkerContext) -> Metrics | None:
+    """This worker's metrics. In multiprocess mode the values land in the shared directory
+    whatever the registry; a fresh one avoids clashing with the supervisor's copy."""
+    if not ctx.with_metrics:
+        return None
+    from prometheus_client import CollectorRegistry
+
+    from consumer.observability.metrics import Metrics
+
+    metrics = Metrics(CollectorRegistry())
+    for info in ctx.models.infos:
+        metrics.set_model_info(info.name, info.version)
+    return metrics
+
+
+def _health(ctx: WorkerContext, clock: SystemClock) -> HealthReporter | None:
+    if ctx.state_dir is None:
+        return None
+    from consumer.observability.health import HealthReporter, health_file
+
+    return HealthReporter(health_file(ctx.state_dir, ctx.index), clock)
