@@ -12,12 +12,15 @@ from pathlib import Path
 _PROC = Path("/proc")
 
 
-def _kb_field(path: Path, field: str) -> int | None:
+def _read(path: Path) -> str | None:
     try:
-        text = path.read_text(encoding="ascii", errors="replace")
+        return path.read_text(encoding="ascii", errors="replace")
     except OSError:
         return None
-    for line in text.splitlines():
+
+
+def _kb_field(text: str | None, field: str) -> int | None:
+    for line in (text or "").splitlines():
         if line.startswith(field + ":"):
             parts = line.split()
             if len(parts) >= 2 and parts[1].isdigit():
@@ -26,18 +29,20 @@ def _kb_field(path: Path, field: str) -> int | None:
 
 
 def process_rss_bytes(pid: int) -> int:
-    """Resident set size of ``pid`` in bytes.
+    """Resident set size of ``pid`` in bytes (0 for a zombie not yet reaped).
 
     Blocks on one small ``/proc`` read. Raises ``ProcessLookupError`` if the process
     does not exist. Thread-safe.
     """
-    rss = _kb_field(_PROC / str(pid) / "status", "VmRSS")
-    if rss is not None:
-        return rss
-    import psutil
+    status = _read(_PROC / str(pid) / "status")
+    if status is not None:
+        return _kb_field(status, "VmRSS") or 0  # zombies and kernel threads have no VmRSS
+    import psutil  # no /proc (not Linux)
 
     try:
         return int(psutil.Process(pid).memory_info().rss)
+    except psutil.ZombieProcess:
+        return 0
     except psutil.NoSuchProcess as exc:
         raise ProcessLookupError(pid) from exc
 
@@ -49,4 +54,4 @@ def process_pss_bytes(pid: int) -> int | None:
     Blocks on one ``/proc`` read (the kernel walks the page tables: call it at most
     every few seconds). Raises nothing. Thread-safe.
     """
-    return _kb_field(_PROC / str(pid) / "smaps_rollup", "Pss")
+    return _kb_field(_read(_PROC / str(pid) / "smaps_rollup"), "Pss")

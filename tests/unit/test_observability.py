@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -311,6 +312,21 @@ def test_process_memory_helpers() -> None:
     with pytest.raises(ProcessLookupError):
         process_rss_bytes(2**22 + 12345)
     assert process_pss_bytes(2**22 + 12345) is None
+
+
+def test_rss_of_an_unreaped_child_is_zero_not_an_error() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while _state(child.pid) != "Z" and time.monotonic() < deadline:
+        time.sleep(0.01)  # the child exits by itself; nothing reaps it until wait()
+    try:
+        assert process_rss_bytes(child.pid) == 0
+    finally:
+        child.wait()
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 # --- lag arithmetic and gauge ----------------------------------------------------------
