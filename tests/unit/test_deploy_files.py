@@ -189,6 +189,8 @@ def test_compose_stack(clean_env: pytest.MonkeyPatch) -> None:
     assert services["topic-init"]["build"]["dockerfile"] == "Dockerfile"
     assert (DEPLOY / services["topic-init"]["build"]["context"] / "Dockerfile").is_file()
     service = services["moodstream"]
+    assert service["build"] == services["topic-init"]["build"]
+    assert service["image"] == services["topic-init"]["image"]
     assert service["command"] == ["run", "--workers", "2"]
     assert service["environment"]["MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS"] == "kafka:9092"
     for key, value in service["environment"].items():
