@@ -1,0 +1,82 @@
+# moodstream: `make demo` (fresh clone to predictions on screen) and `make test`.
+#
+# The virtual environment lives outside the clone and is reused; it is refreshed when
+# pyproject.toml changes (a stamp file keyed on its hash). `xgboost-cpu` is installed
+# in place of `xgboost` (same module, without the 469 MB NCCL wheel): the requirements
+# are generated from pyproject.toml with that swap, then the project is installed with
+# --no-deps so pip never pulls the `xgboost` distribution back in.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV ?= $(HOME)/.cache/moodstream/venv
+PY = $(VENV)/bin/python
+MOODSTREAM = $(VENV)/bin/moodstream
+# torch wheel source for a fresh venv (CPU-only build); empty = PyPI's default wheel
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+EXTRAS ?= test bench dev
+PYTEST_ARGS ?=
+
+PYPROJECT_HASH := $(shell sha256sum pyproject.toml | cut -c1-16)
+STAMP = $(VENV)/.moodstream-$(PYPROJECT_HASH).stamp
+REQUIREMENTS = $(VENV)/moodstream-requirements.txt
+
+# pyproject.toml's dependencies + extras, with xgboost swapped for xgboost-cpu
+define REQUIREMENTS_PY
+import re, sys, tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+reqs = list(project["dependencies"])
+for extra in sys.argv[1:]:
+    reqs += project["optional-dependencies"][extra]
+print("\n".join(re.sub(r"^xgboost(?![-\w])", "xgboost-cpu", r) for r in reqs))
+endef
+export REQUIREMENTS_PY
+
+.PHONY: help venv test broker-start broker-stop lint demo bench clean
+
+help:
+	@echo "make demo          everything from a fresh clone to predictions on screen"
+	@echo "make test          the whole test suite against a real local Kafka broker"
+	@echo "make venv          create/refresh $(VENV)"
+	@echo "make broker-start  start the local Kafka broker (make broker-stop to stop it)"
+	@echo "make lint          ruff + mypy"
+	@echo "make clean         remove caches and build outputs (keeps the venv and the jars)"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || \
+	  $(PY) -m pip install -q torch $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(PY) -c "$$REQUIREMENTS_PY" $(EXTRAS) > $(REQUIREMENTS)
+	$(PY) -m pip install -q -r $(REQUIREMENTS)
+	$(PY) -m pip install -q --no-deps -e .
+	rm -f $(VENV)/.moodstream-*.stamp
+	touch $@
+
+# The kafka_bootstrap fixture starts the local broker when none runs and stops it at the
+# end of the session; a broker you started yourself (make broker-start) is left running.
+test: venv
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+
+broker-start: venv
+	$(MOODSTREAM) broker start
+
+broker-stop: venv
+	$(MOODSTREAM) broker stop
+
+lint: venv
+	$(VENV)/bin/ruff check consumer schemas tests
+	$(VENV)/bin/mypy
+
+demo: venv
+	$(MOODSTREAM) demo
+
+bench: venv
+	$(MOODSTREAM) bench
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis bench-results
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

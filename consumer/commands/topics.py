@@ -1,0 +1,49 @@
+"""``moodstream topics create``: create the five topics of the settings (idempotent)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from consumer.errors import ConfigError
+from consumer.kafka.admin import create_topics, wait_for_cluster
+from consumer.kafka.config import client_config, resolve_bootstrap
+from consumer.settings import Settings
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("topics", help="manage the service's topics")
+    actions = parser.add_subparsers(dest="topics_action", required=True, metavar="ACTION")
+    create = actions.add_parser(
+        "create", help="create the input, output, alert, dead-letter and overflow topics"
+    )
+    create.add_argument(
+        "--partitions", type=int, default=None,
+        help="partitions per new topic (default: MOODSTREAM_TOPICS__PARTITIONS, 6)",
+    )
+    create.add_argument("--json", action="store_true", help="print topic -> status as JSON")
+    create.set_defaults(handler=create_command)
+
+
+def create_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Create the topics on the configured cluster or the local broker.
+
+    Blocks up to about KAFKA__CONNECT_TIMEOUT_S for the cluster, then for the creation.
+    Raises ConfigError (bad --partitions), BrokerError (no cluster), KafkaSetupError.
+    """
+    partitions = settings.topics.partitions if args.partitions is None else args.partitions
+    if partitions < 1:
+        raise ConfigError(f"--partitions must be at least 1, got {partitions}")
+    config = client_config(settings.kafka, resolve_bootstrap(settings))
+    timeout_s = settings.kafka.connect_timeout_s
+    wait_for_cluster(config, timeout_s)
+    result = create_topics(
+        config, settings.topics.all(), partitions, settings.topics.replication_factor, timeout_s
+    )
+    if args.json:
+        print(json.dumps(result), flush=True)
+    else:
+        for topic, state in result.items():
+            detail = f" ({partitions} partitions)" if state == "created" else " (left as it is)"
+            print(f"{state:8} {topic}{detail}", flush=True)
+    return 0

@@ -1,0 +1,202 @@
+"""Cluster administration through the confluent-kafka AdminClient: reachability, topics, SCRAM.
+
+Every call here blocks for at most the bound it is given and raises KafkaSetupError with
+a one-line cause. librdkafka's own log lines are captured instead of printed, so an
+unreachable cluster gives one message, not a screenful of connection errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    ClusterMetadata,
+    NewTopic,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
+
+from consumer.errors import KafkaSetupError
+
+CREATED = "created"
+EXISTS = "exists"
+
+_AUTH_CODES = frozenset(
+    {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
+)
+_TLS_CODES = frozenset({KafkaError._SSL})
+_RESOLVE_CODES = frozenset({KafkaError._RESOLVE})
+
+
+class _Capture(logging.Handler):
+    """Keeps the last few librdkafka log lines for error messages instead of printing them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines = [*self.lines[-4:], record.getMessage()]
+
+
+class _Quiet:
+    """An AdminClient whose logs and errors are collected, for the calls below."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.errors: list[KafkaError] = []
+        self.capture = _Capture()
+        logger = logging.Logger("moodstream.librdkafka")  # private, never registered globally
+        logger.addHandler(self.capture)
+        logger.propagate = False
+        self.client = AdminClient(dict(config), logger=logger, error_cb=self.errors.append)
+
+    def cause(self, bootstrap: str, timeout_s: float, exc: BaseException | None = None) -> str:
+        """The one-line reason the cluster could not be used."""
+        self.client.poll(0)
+        codes = {err.code() for err in self.errors}
+        detail = self.errors[-1].str() if self.errors else (str(exc) if exc else "")
+        if not detail and self.capture.lines:
+            detail = self.capture.lines[-1]
+        if codes & _AUTH_CODES:
+            return f"authentication to Kafka at {bootstrap} failed: {detail}"
+        if codes & _TLS_CODES:
+            return f"TLS handshake with Kafka at {bootstrap} failed: {detail}"
+        if codes & _RESOLVE_CODES:
+            return f"cannot resolve the Kafka bootstrap address {bootstrap}: {detail}"
+        return f"Kafka at {bootstrap} is unreachable after {timeout_s:g} s: {detail or 'timed out'}"
+
+    def auth_failed(self) -> bool:
+        self.client.poll(0)
+        return any(err.code() in _AUTH_CODES for err in self.errors)
+
+
+def wait_for_cluster(config: Mapping[str, Any], timeout_s: float) -> ClusterMetadata:
+    """Block until the cluster answers a metadata request; return that metadata.
+
+    Gives up early on an authentication failure. Raises KafkaSetupError with a one-line
+    cause (unreachable, auth failure, TLS, DNS) within about ``timeout_s``.
+    """
+    quiet = _Quiet(config)
+    return _metadata(quiet, str(config.get("bootstrap.servers", "?")), timeout_s)
+
+
+def _metadata(quiet: _Quiet, bootstrap: str, timeout_s: float) -> ClusterMetadata:
+    deadline = time.monotonic() + timeout_s
+    last: BaseException | None = None
+    while True:
+        step_s = min(1.0, max(0.05, deadline - time.monotonic()))
+        try:
+            return quiet.client.list_topics(timeout=step_s)
+        except KafkaException as exc:
+            last = exc
+        if quiet.auth_failed() or time.monotonic() >= deadline:
+            raise KafkaSetupError(quiet.cause(bootstrap, timeout_s, last))
+
+
+def wait_for_topics(config: Mapping[str, Any], topics: Iterable[str], timeout_s: float) -> None:
+    """Block until every topic in ``topics`` is in the metadata with a leader per partition.
+
+    Use after ``create_topics`` before producing. Raises KafkaSetupError (unreachable
+    cluster, or the topics still missing) after about ``timeout_s``.
+    """
+    quiet = _Quiet(config)
+    bootstrap = str(config.get("bootstrap.servers", "?"))
+    wanted = set(topics)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        metadata = _metadata(quiet, bootstrap, max(0.1, deadline - time.monotonic()))
+        missing = {
+            name for name in wanted
+            if name not in metadata.topics
+            or metadata.topics[name].error is not None
+            or any(p.leader < 0 for p in metadata.topics[name].partitions.values())
+        }
+        if not missing:
+            return
+        if time.monotonic() >= deadline:
+            names = ", ".join(sorted(missing))
+            raise KafkaSetupError(f"topics not ready after {timeout_s:g} s: {names}")
+        time.sleep(0.1)
+
+
+def create_topics(
+    admin_config: Mapping[str, Any],
+    topics: Iterable[str],
+    partitions: int,
+    replication: int,
+    timeout_s: float = 30.0,
+) -> dict[str, str]:
+    """Create ``topics``; return topic -> ``"created"`` or ``"exists"``. Idempotent.
+
+    Blocks up to about ``timeout_s``. An existing topic is left as it is (its partition
+    count is not changed). Raises KafkaSetupError on any other failure (bad replication
+    factor, authorization, unreachable cluster).
+    """
+    quiet = _Quiet(admin_config)
+    bootstrap = str(admin_config.get("bootstrap.servers", "?"))
+    wanted = [NewTopic(name, num_partitions=partitions, replication_factor=replication)
+              for name in topics]
+    futures = quiet.client.create_topics(
+        wanted, operation_timeout=timeout_s, request_timeout=timeout_s
+    )
+    result: dict[str, str] = {}
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout_s + 5)
+            result[name] = CREATED
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            if err is not None and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                result[name] = EXISTS
+                continue
+            reason = err.str() if err is not None else quiet.cause(bootstrap, timeout_s, exc)
+            raise KafkaSetupError(f"cannot create topic {name}: {reason}") from None
+        except TimeoutError:
+            raise KafkaSetupError(quiet.cause(bootstrap, timeout_s)) from None
+    return result
+
+
+def delete_topics(admin_config: Mapping[str, Any], topics: Iterable[str],
+                  timeout_s: float = 30.0) -> None:
+    """Delete ``topics``, ignoring ones that do not exist. Blocks up to about ``timeout_s``.
+
+    Raises KafkaSetupError on other failures.
+    """
+    quiet = _Quiet(admin_config)
+    futures = quiet.client.delete_topics(
+        list(topics), operation_timeout=timeout_s, request_timeout=timeout_s
+    )
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout_s + 5)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            if err is not None and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                continue
+            raise KafkaSetupError(f"cannot delete topic {name}: {exc}") from None
+
+
+def upsert_scram_user(
+    admin_config: Mapping[str, Any], username: str, password: str, timeout_s: float = 30.0
+) -> None:
+    """Create or update a SCRAM-SHA-256 user. Blocks up to about ``timeout_s``.
+
+    The password is sent to the cluster only; it is never part of an error message.
+    Raises KafkaSetupError if the cluster refuses.
+    """
+    quiet = _Quiet(admin_config)
+    upsert = UserScramCredentialUpsertion(
+        username, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 8192), password.encode()
+    )
+    futures = quiet.client.alter_user_scram_credentials([upsert], request_timeout=timeout_s)
+    for future in futures.values():
+        try:
+            future.result(timeout=timeout_s + 5)
+        except (KafkaException, TimeoutError) as exc:
+            raise KafkaSetupError(f"cannot create the SCRAM user {username!r}: {exc}") from None

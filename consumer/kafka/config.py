@@ -1,0 +1,114 @@
+"""The librdkafka base configuration shared by every client, and where the cluster is.
+
+``client_config`` returns a ``ClientConfig``: a plain dict for confluent-kafka whose
+``repr``/``str`` mask secrets, so printing or logging it never shows a password. Copies
+made with ``{**config}`` or ``dict(config)`` are ordinary dicts: mask them with
+``redact`` before showing them anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from consumer.errors import BrokerError
+from consumer.kafka.broker import LocalBroker
+from consumer.settings import KafkaSettings, SecurityProtocol, Settings
+
+ConfigValue = str | int | float | bool
+
+MASK = "***"
+_SECRET_HINTS = ("password", "secret", "token", "sasl.jaas.config", "sasl.oauthbearer.config")
+_TLS_PROTOCOLS = frozenset({SecurityProtocol.SSL, SecurityProtocol.SASL_SSL})
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a librdkafka property holds a secret. Pure."""
+    lowered = key.lower()
+    return any(hint in lowered for hint in _SECRET_HINTS)
+
+
+def redact(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``config`` with every secret value replaced by ``***``. Pure."""
+    return {key: (MASK if is_secret_key(key) else value) for key, value in config.items()}
+
+
+class ClientConfig(dict[str, ConfigValue]):
+    """A librdkafka config dict whose textual forms hide secrets."""
+
+    def __repr__(self) -> str:
+        return f"ClientConfig({redact(self)!r})"
+
+    __str__ = __repr__
+
+
+def client_config(kafka: KafkaSettings, bootstrap: str) -> ClientConfig:
+    """Build the connection part of a librdkafka config (no consumer/producer knobs). Pure.
+
+    ``kafka.extra`` is applied last, so it can override anything here.
+    """
+    conf = ClientConfig(
+        {
+            "bootstrap.servers": bootstrap,
+            "client.id": kafka.client_id,
+            "security.protocol": kafka.security_protocol.value,
+        }
+    )
+    if kafka.sasl_mechanism is not None:
+        conf["sasl.mechanism"] = kafka.sasl_mechanism
+    if kafka.sasl_username is not None:
+        conf["sasl.username"] = kafka.sasl_username
+    if kafka.sasl_password is not None:
+        conf["sasl.password"] = kafka.sasl_password.get_secret_value()
+    conf.update(_ssl_options(kafka))
+    conf.update(kafka.extra)
+    return conf
+
+
+def _ssl_options(kafka: KafkaSettings) -> dict[str, ConfigValue]:
+    options: dict[str, ConfigValue] = {}
+    if kafka.ssl_ca_location is not None:
+        options["ssl.ca.location"] = kafka.ssl_ca_location
+    if kafka.ssl_certificate_location is not None:
+        options["ssl.certificate.location"] = kafka.ssl_certificate_location
+    if kafka.ssl_key_location is not None:
+        options["ssl.key.location"] = kafka.ssl_key_location
+    if kafka.ssl_key_password is not None:
+        options["ssl.key.password"] = kafka.ssl_key_password.get_secret_value()
+    if kafka.security_protocol in _TLS_PROTOCOLS:
+        options["ssl.endpoint.identification.algorithm"] = (
+            kafka.ssl_endpoint_identification_algorithm
+        )
+    return options
+
+
+def resolve_bootstrap(settings: Settings) -> str:
+    """The bootstrap address to use: the configured cluster, else the running local broker.
+
+    With ``KAFKA__SECURITY_PROTOCOL=SASL_PLAINTEXT`` and no configured cluster, the local
+    broker's SASL listener is used. Does not block (a pid check, no network). Raises
+    BrokerError when nothing is configured and the local broker is not running (or runs
+    without the SASL listener that the settings ask for).
+    """
+    configured = settings.kafka.bootstrap_servers.strip()
+    if configured:
+        return configured
+    status = LocalBroker(settings.broker).status()
+    if not status.running:
+        raise BrokerError(
+            "no Kafka cluster configured and the local broker is not running: run "
+            "`moodstream broker start` or set MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS"
+        )
+    if settings.kafka.security_protocol is SecurityProtocol.PLAINTEXT:
+        return status.bootstrap_servers
+    if settings.kafka.security_protocol is SecurityProtocol.SASL_PLAINTEXT:
+        if status.sasl_bootstrap_servers is None:
+            raise BrokerError(
+                "the local broker runs without its SASL listener: run "
+                "`moodstream broker start --sasl`"
+            )
+        return status.sasl_bootstrap_servers
+    raise BrokerError(
+        f"the local broker does not speak {settings.kafka.security_protocol.value}: set "
+        "MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS to a cluster that does"
+    )
