@@ -46,7 +46,7 @@ class Polled:
 class OutRecord:
     topic: str
     key: bytes | None
-    value: bytes
+    value: bytes | None
     headers: list[tuple[str, bytes]] | None = None
     kind: str = "prediction"  # prediction | alert | dead_letter | overflow
     label: str = ""  # metric label: alert kind, or "true"/"false" for a partial prediction
@@ -142,7 +142,7 @@ class Pipeline:
         return OutRecord(
             self._settings.topics.dlq,
             message.key(),
-            message.value() or b"",
+            message.value(),  # the original bytes, unchanged (a null value stays null)
             headers.to_kafka(),
             kind="dead_letter",
         )
@@ -157,9 +157,11 @@ class Pipeline:
             ("source.partition", str(source.tp[1]).encode()),
             ("source.offset", str(source.offset).encode()),
         ]
-        value = item.message.value() or b""
         source.records.append(
-            OutRecord(self._settings.topics.overflow, item.message.key(), value, headers, "overflow")
+            OutRecord(
+                self._settings.topics.overflow, item.message.key(), item.message.value(),
+                headers, "overflow",
+            )
         )
         return True
 

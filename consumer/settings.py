@@ -41,7 +41,7 @@ class KafkaSettings(_Frozen):
     ssl_key_location: str | None = None
     ssl_key_password: SecretStr | None = None
     ssl_endpoint_identification_algorithm: Literal["https", "none"] = "https"
-    session_timeout_ms: int = Field(default=45_000, ge=6_000)
+    session_timeout_ms: int = Field(default=10_000, ge=6_000)
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
     connect_timeout_s: float = Field(default=30.0, gt=0)
     extra: dict[str, str] = Field(default_factory=dict, description="raw librdkafka overrides")

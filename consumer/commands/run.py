@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import tempfile
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from consumer.clock import SystemClock
@@ -25,14 +27,27 @@ def register(sub: Any) -> None:
     parser.set_defaults(handler=handle)
 
 
+class _StopDuringStartup(Exception):
+    """SIGTERM arrived before the supervisor took over signal handling."""
+
+
+def _stop_during_startup(_signum: int, _frame: FrameType | None) -> None:
+    raise _StopDuringStartup
+
+
 def handle(args: argparse.Namespace, settings: Settings) -> int:
     """Blocks until SIGTERM/SIGINT or a fatal worker exit. Raises MoodstreamError subclasses."""
     workers = args.workers if args.workers is not None else settings.processing.workers
     if workers < 1:
         raise ConfigError("--workers must be >= 1")
     configure_logging(settings.observability.log_level)
-    with tempfile.TemporaryDirectory(prefix="moodstream-") as state:
-        return supervise(settings, workers, Path(state))
+    signal.signal(signal.SIGTERM, _stop_during_startup)  # the supervisor replaces it
+    try:
+        with tempfile.TemporaryDirectory(prefix="moodstream-") as state:
+            return supervise(settings, workers, Path(state))
+    except _StopDuringStartup:
+        log_event(_log, "stopped_during_startup")
+        return 0
 
 
 def supervise(settings: Settings, workers: int, state_dir: Path) -> int:

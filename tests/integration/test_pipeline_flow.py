@@ -1,0 +1,97 @@
+"""The first vertical slice against the real broker: events in, one prediction each out,
+dead letters for bad input, and a graceful stop/restart that loses and repeats nothing."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+import pytest
+
+from consumer.settings import TopicSettings
+from consumer.synthetic_events import SyntheticEvents
+from tests.fakes import event_bytes
+from tests.integration.harness import (
+    TopicReader,
+    committed_total,
+    produce_raw,
+    running_service,
+    service_env,
+    start_moodstream,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def synthetic_ids(seed: int, count: int, activity_share: float = 0.0) -> list[str]:
+    source = SyntheticEvents(seed, activity_share=activity_share)
+    now = datetime.now().astimezone()
+    return [source.next_record(now).event_id for _ in range(count)]
+
+
+def test_thousand_events_give_thousand_predictions_and_restart_repeats_nothing(
+    kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path
+) -> None:
+    env = service_env(kafka_bootstrap, unique_topics, unique_group,
+                      PROCESSING__MAX_BATCH_SIZE=64, PROCESSING__COMMIT_INTERVAL_S=0.2)
+    expected = set(synthetic_ids(7, 1000))
+    predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
+    with running_service(env, tmp_path) as service:
+        service.wait_ready()
+        # The producer keeps going while the consumer is stopped mid-stream.
+        producer = start_moodstream("produce", "--synthetic", "--count", "1000", "--seed", "7",
+                                    "--rate", "200", "--json", env=env)
+        predictions.wait_count(300, timeout_s=120)
+        assert service.stop() == 0, service.logs()[-3000:]
+    committed = committed_total(kafka_bootstrap, unique_topics.features, unique_group, 6)
+    predictions.wait_count(committed, timeout_s=30)
+    predictions.poll(1.0)
+    first_run = Counter(v["event_id"] for v in predictions.values())
+    assert len(first_run) < 1000, "the stop did not happen mid-stream"
+    # A graceful stop commits exactly what was published.
+    assert committed == len(first_run) == sum(first_run.values())
+    out, err = producer.communicate(timeout=60)
+    assert producer.returncode == 0, err
+    assert orjson.loads(out)["acknowledged"] == 1000
+
+    with running_service(env, tmp_path) as service:
+        predictions.wait_count(1000, timeout_s=120)
+        predictions.poll(1.0)
+        assert service.stop() == 0, service.logs()[-3000:]
+    seen = Counter(v["event_id"] for v in predictions.values())
+    assert set(seen) == expected
+    assert max(seen.values()) == 1, "an event committed before the restart was processed again"
+    assert committed_total(kafka_bootstrap, unique_topics.features, unique_group, 6) == 1000
+    sample = predictions.values()[0]
+    assert set(sample["next_day_risk"]) == {"depression", "hypomania", "mania"}
+    assert sample["models"]["depression"]["status"] == "ok"
+    assert sample["partial"] is False
+    predictions.close()
+
+
+def test_invalid_events_go_to_the_dead_letter_topic_with_headers(
+    kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path
+) -> None:
+    env = service_env(kafka_bootstrap, unique_topics, unique_group)
+    good = [(b"user-1", event_bytes(seed=i)) for i in range(5)]
+    bad = [(b"user-2", b"{not json"), (b"user-3", orjson.dumps({"schema_version": 1})), (None, b"")]
+    produce_raw(kafka_bootstrap, unique_topics.features, good[:2] + bad + good[2:])
+    predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
+    dead = TopicReader(kafka_bootstrap, unique_topics.dlq)
+    with running_service(env, tmp_path) as service:
+        predictions.wait_count(5, timeout_s=120)
+        dead.wait_count(3, timeout_s=30)
+        assert service.stop() == 0
+    assert sorted(m.value() for m in dead.records) == sorted(v for _, v in bad)
+    for message in dead.records:
+        headers = dict(message.headers() or [])
+        assert set(headers) >= {"error.class", "error.message", "source.topic", "source.partition",
+                                "source.offset", "consumer.group", "failed.at"}
+        assert headers["source.topic"].decode() == unique_topics.features
+        assert headers["consumer.group"].decode() == unique_group
+    # Predictions are keyed by the event's user_id (not the input key).
+    assert sorted(m.key() for m in predictions.records) == [f"user-{i}".encode() for i in range(5)]
+    predictions.close()
+    dead.close()

@@ -1,0 +1,190 @@
+"""The stream engine when things go wrong, against the real broker. Every test accounts for
+every event_id it sent."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import psutil
+import pytest
+
+from consumer.settings import TopicSettings
+from tests.fakes import event_bytes, event_dict
+from tests.integration.harness import (
+    TopicReader,
+    committed_total,
+    produce_raw,
+    running_service,
+    service_env,
+    start_moodstream,
+    wait_for,
+)
+from tests.integration.test_pipeline_flow import synthetic_ids
+
+pytestmark = pytest.mark.integration
+
+
+def workers_of(pid: int) -> list[psutil.Process]:
+    return psutil.Process(pid).children()
+
+
+def produce_paced(env: dict[str, str], count: int, rate: int, seed: int) -> object:
+    return start_moodstream("produce", "--synthetic", "--count", str(count), "--rate", str(rate),
+                            "--seed", str(seed), "--json", env=env)
+
+
+def event_ids(reader: TopicReader) -> Counter[str]:
+    return Counter(v["event_id"] for v in reader.values())
+
+
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
+def test_worker_killed_mid_stream_loses_nothing(
+    guarantee: str, kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    count, seed = 3000, 11
+    env = service_env(kafka_bootstrap, unique_topics, unique_group,
+                      PROCESSING__GUARANTEE=guarantee, PROCESSING__MAX_BATCH_SIZE=32)
+    predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
+    with running_service(env, tmp_path, "--workers", "2") as service:
+        service.wait_ready()
+        producer = produce_paced(env, count, rate=600, seed=seed)
+        predictions.wait_count(800, timeout_s=120)
+        victim = workers_of(service.process.pid)[0]
+        victim.send_signal(signal.SIGKILL)
+        wait_for(lambda: len(workers_of(service.process.pid)) == 2 and victim.pid not in
+                 [w.pid for w in workers_of(service.process.pid)], 30, "worker not restarted")
+        predictions.wait_count(count, timeout_s=180)
+        deadline = time.monotonic() + 120
+        while set(event_ids(predictions)) != set(synthetic_ids(seed, count)) and time.monotonic() < deadline:
+            predictions.poll(1.0)
+        assert producer.wait(60) == 0  # type: ignore[attr-defined]
+        assert service.stop() == 0, service.logs()[-2000:]
+    seen = event_ids(predictions)
+    assert set(seen) == set(synthetic_ids(seed, count))
+    duplicates = sum(seen.values()) - len(seen)
+    with capsys.disabled():
+        print(f"\n[{guarantee}] SIGKILL mid-stream: events {count}, predictions "
+              f"{sum(seen.values())}, distinct {len(seen)}, duplicates {duplicates}")
+    if guarantee == "exactly_once":
+        assert duplicates == 0, "read_committed must see exactly one prediction per event"
+    predictions.close()
+
+
+def test_worker_joins_and_leaves_under_load(
+    kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    count, seed = 3000, 12
+    env = service_env(kafka_bootstrap, unique_topics, unique_group, PROCESSING__MAX_BATCH_SIZE=32)
+    env_b = {**env, "MOODSTREAM_OBSERVABILITY__PORT": str(int(env["MOODSTREAM_OBSERVABILITY__PORT"]) + 1)}
+    predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
+    with running_service(env, tmp_path, "--workers", "2") as first:
+        first.wait_ready()
+        producer = produce_paced(env, count, rate=500, seed=seed)
+        predictions.wait_count(600, timeout_s=120)
+        with running_service(env_b, tmp_path, "--workers", "1") as second:
+            predictions.wait_count(1500, timeout_s=120)
+            started = time.monotonic()
+            assert first.stop() == 0, first.logs()[-2000:]
+            drain_s = time.monotonic() - started
+            predictions.wait_count(count, timeout_s=180)
+            assert producer.wait(60) == 0  # type: ignore[attr-defined]
+            wait_for(lambda: (predictions.poll(0.5), set(event_ids(predictions)))[1]
+                     == set(synthetic_ids(seed, count)), 120, "events missing after rebalance")
+            assert second.stop() == 0, second.logs()[-2000:]
+    seen = event_ids(predictions)
+    with capsys.disabled():
+        print(f"\njoin/leave: events {count}, predictions {sum(seen.values())}, duplicates "
+              f"{sum(seen.values()) - len(seen)}, leaving worker drained in {drain_s:.2f} s")
+    predictions.close()
+
+
+def test_sigterm_under_load_commits_exactly_what_was_published(
+    kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    count, seed = 4000, 13
+    env = service_env(kafka_bootstrap, unique_topics, unique_group, PROCESSING__MAX_BATCH_SIZE=32)
+    predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
+    produced = start_moodstream("produce", "--synthetic", "--count", str(count), "--seed",
+                                str(seed), "--json", env=env)
+    assert produced.wait(120) == 0
+    with running_service(env, tmp_path, "--workers", "2") as service:
+        predictions.wait_count(1000, timeout_s=120)
+        started = time.monotonic()
+        assert service.stop(timeout_s=35) == 0, service.logs()[-2000:]
+        drain_s = time.monotonic() - started
+    assert drain_s < 30.0
+    committed = committed_total(kafka_bootstrap, unique_topics.features, unique_group, 6)
+    predictions.wait_count(committed, timeout_s=30)
+    predictions.poll(1.0)
+    first = event_ids(predictions)
+    assert committed == len(first) == sum(first.values()) < count
+    with running_service(env, tmp_path, "--workers", "2") as service:
+        predictions.wait_count(count, timeout_s=180)
+        predictions.poll(1.0)
+        assert service.stop() == 0
+    seen = event_ids(predictions)
+    assert set(seen) == set(synthetic_ids(seed, count)) and max(seen.values()) == 1
+    with capsys.disabled():
+        print(f"\nSIGTERM under load: {committed} committed at stop, drain {drain_s:.2f} s, "
+              f"after restart {len(seen)} distinct of {count}, duplicates 0")
+    predictions.close()
+
+
+def poison_messages(max_bytes: int) -> dict[str, bytes | None]:
+    good = event_dict(seed=900)
+    return {
+        "malformed_json": b'{"schema_version": 1,',
+        "wrong_type": orjson.dumps({**good, "features": {**good["features"], "ST_long_MN": "8"}}),
+        "missing_field": orjson.dumps({k: v for k, v in good.items() if k != "as_of"}),
+        "unknown_field": orjson.dumps({**good, "surprise": True}),
+        "nan": event_bytes(seed=901).replace(b'"ST_long_Zscore":', b'"ST_long_Zscore":NaN,"x":', 1),
+        "infinity": event_bytes(seed=902).replace(b'"ST_long_Zscore":', b'"ST_long_Zscore":Infinity,"x":', 1),
+        "activity_length": orjson.dumps({**event_dict(seed=903, features=False), "activity": [1.0] * 100}),
+        "empty": None,
+        "too_large": b'{"pad": "' + b"x" * (max_bytes + 10) + b'"}',
+        "invalid_utf8": b'{"user_id": "\xff\xfe"}',
+    }
+
+
+def test_poison_messages_go_to_dlq_and_good_ones_are_predicted(
+    kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path
+) -> None:
+    max_bytes = 65_536
+    bad = poison_messages(max_bytes)
+    good = [event_bytes(seed=i) for i in range(20)]
+    records: list[tuple[bytes | None, bytes | None]] = []
+    for i, (name, value) in enumerate(bad.items()):
+        records += [(f"good-{i}".encode(), good[i]), (name.encode(), value)]
+    records += [(b"good-tail", g) for g in good[len(bad):]]
+    produce_raw(kafka_bootstrap, unique_topics.features, records)
+    env = service_env(kafka_bootstrap, unique_topics, unique_group,
+                      PROCESSING__MAX_MESSAGE_BYTES=max_bytes)
+    predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
+    dead = TopicReader(kafka_bootstrap, unique_topics.dlq)
+    with running_service(env, tmp_path) as service:
+        predictions.wait_count(len(good), timeout_s=120)
+        dead.wait_count(len(bad), timeout_s=60)
+        assert service.process.poll() is None, "the worker must stay alive"
+        assert service.get("/readyz")[0] == 200
+        assert service.stop() == 0
+    assert {p["event_id"] for p in predictions.values()} == {
+        json.loads(g)["event_id"] for g in good
+    }
+    reasons = {m.key().decode(): dict(m.headers())["error.class"].decode() for m in dead.records}
+    assert set(reasons) == set(bad)
+    assert reasons["too_large"] == "InvalidEvent.too_large"
+    assert reasons["invalid_utf8"] == "InvalidEvent.invalid_utf8"
+    assert reasons["nan"] == reasons["infinity"] == "InvalidEvent.not_finite"
+    assert reasons["empty"] == "InvalidEvent.empty"
+    for message in dead.records:
+        assert message.value() == bad[message.key().decode()]  # the original bytes
+    predictions.close()
+    dead.close()
