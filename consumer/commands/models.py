@@ -1,0 +1,108 @@
+"""``moodstream models info [--json]`` and ``moodstream models build-demo [--out DIR]``.
+
+torch and xgboost are imported lazily inside the handlers, after the thread caps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from consumer.models.threads import apply_thread_caps
+from consumer.settings import Settings
+
+
+def register(subparsers: Any) -> None:
+    """Add ``models`` with its ``info`` and ``build-demo`` subcommands."""
+    parser = subparsers.add_parser("models", help="inspect or build the model set")
+    sub = parser.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    info = sub.add_parser("info", help="load, verify and describe the models in MODELS__DIR")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(handler=info_command)
+    build = sub.add_parser(
+        "build-demo", help="train the synthetic demo models (NOT clinically valid)"
+    )
+    build.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output directory (default: MODELS__DIR, i.e. models/demo)",
+    )
+    build.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    build.set_defaults(handler=build_demo_command)
+
+
+def _info_payload(settings: Settings) -> dict[str, Any]:
+    from consumer.models.registry import load_model_set
+
+    model_set = load_model_set(settings.models)
+    models = []
+    for info in model_set.infos:
+        row: dict[str, Any] = {
+            "name": info.name,
+            "kind": info.kind,
+            "version": info.version,
+            "sha256": info.sha256,
+        }
+        row["trees" if info.kind == "xgboost" else "parameters"] = (
+            info.trees if info.kind == "xgboost" else info.parameters
+        )
+        row["load_ms"] = info.load_ms
+        models.append(row)
+    return {
+        "models": models,
+        "dir": str(settings.models.dir),
+        "clinically_valid": model_set.clinically_valid,
+        "note": model_set.note,
+    }
+
+
+def info_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Load and verify every model, then describe them. Blocking; raises ModelLoadError."""
+    apply_thread_caps(settings.models)
+    payload = _info_payload(settings)
+    if args.json:
+        print(json.dumps(payload, indent=2))
+        return 0
+    print(f"models dir: {payload['dir']}")
+    for row in payload["models"]:
+        count = f"{row['trees']} trees" if "trees" in row else f"{row['parameters']:,} parameters"
+        print(
+            f"  {row['name']:<11} {row['kind']:<8} {row['version']:<24} {count:<20} "
+            f"load {row['load_ms']:.1f} ms  sha256 {row['sha256'][:12]}"
+        )
+    if not payload["clinically_valid"]:
+        print(
+            f"NOT clinically valid: {payload['note'] or 'these models are for demonstration only'}"
+        )
+    return 0
+
+
+def build_demo_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Train and write the demo set (minutes of CPU). Blocking; raises OSError on write errors."""
+    apply_thread_caps(settings.models)
+    from consumer.models.demo import build_demo
+    from consumer.models.manifest import manifest_json
+
+    out_dir: Path = args.out if args.out is not None else settings.models.dir
+    started = time.monotonic()
+    print(
+        f"training demo models into {out_dir} (synthetic data, NOT clinically valid)…",
+        file=sys.stderr,
+    )
+    result = build_demo(out_dir)  # one thread: reproducible bytes whatever the settings
+    if args.json:
+        print(manifest_json(result.manifest), end="")
+        return 0
+    for entry in result.manifest.models:
+        size = (out_dir / entry.file).stat().st_size
+        print(f"  {entry.name:<11} {entry.file:<22} {size / 1e6:6.2f} MB  {entry.version}")
+    print(
+        f"wrote {out_dir / 'manifest.json'} in {time.monotonic() - started:.0f} s "
+        "— synthetic demo models, NOT clinically valid"
+    )
+    return 0

@@ -1,0 +1,110 @@
+"""``manifest.json``: what a models directory holds, validated with pydantic.
+
+Shape::
+
+    {"models": [{"name": "depression" | "hypomania" | "mania" | "pat",
+                 "kind": "xgboost" | "pat", "file": "depression.ubj",
+                 "sha256": "<64 hex>", "version": "demo-2026.11-1a2b3c4d",
+                 "size": "S" | "M" | "L"}],          # size: PAT only
+     "clinically_valid": false,
+     "note": "synthetic demo model — NOT clinically valid"}
+
+A directory with only boosters or only PAT is valid; names are unique.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path, PurePosixPath
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from consumer.errors import ModelLoadError
+
+MANIFEST_NAME: Final = "manifest.json"
+BOOSTER_NAMES: Final[tuple[str, ...]] = ("depression", "hypomania", "mania")
+_FIX_HINT: Final = "fix it or rebuild the demo set with `moodstream models build-demo`"
+
+
+class ManifestEntry(BaseModel):
+    """One model file. ``file`` is a plain name inside the models directory."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Literal["depression", "hypomania", "mania", "pat"]
+    kind: Literal["xgboost", "pat"]
+    file: str = Field(min_length=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    version: str = Field(min_length=1, max_length=128)
+    size: Literal["S", "M", "L"] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ManifestEntry:
+        if (self.name == "pat") != (self.kind == "pat"):
+            raise ValueError(f"model {self.name!r} cannot have kind {self.kind!r}")
+        if self.kind == "pat" and self.size is None:
+            raise ValueError("a pat model needs a size (S, M or L)")
+        if self.kind == "xgboost" and self.size is not None:
+            raise ValueError("size is for pat models only")
+        pure = PurePosixPath(self.file)
+        if pure.is_absolute() or len(pure.parts) != 1 or self.file in {".", ".."}:
+            raise ValueError(f"file {self.file!r} must be a plain file name inside the models dir")
+        return self
+
+
+class Manifest(BaseModel):
+    """The whole manifest. Unknown top-level keys are ignored; unknown entry keys are not."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    models: tuple[ManifestEntry, ...] = Field(min_length=1)
+    clinically_valid: bool
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _unique(self) -> Manifest:
+        names = [m.name for m in self.models]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate model names: {', '.join(dupes)}")
+        return self
+
+
+def _one_line(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{where}: {err['msg']}" if where else err["msg"])
+    return "; ".join(parts)
+
+
+def read_manifest(models_dir: Path) -> Manifest:
+    """Read and validate ``<models_dir>/manifest.json``. Blocking (file read).
+
+    Raises ModelLoadError with a one-line message for a missing dir or manifest, invalid
+    JSON, or a manifest that does not match the schema.
+    """
+    path = models_dir / MANIFEST_NAME
+    if not path.is_file():
+        raise ModelLoadError(
+            f"no {MANIFEST_NAME} in models dir {models_dir} (MOODSTREAM_MODELS__DIR): point it "
+            "at a models directory or run `moodstream models build-demo`"
+        )
+    try:
+        raw = json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{path} is not valid JSON ({exc}); {_FIX_HINT}") from exc
+    try:
+        return Manifest.model_validate(raw)
+    except ValidationError as exc:
+        raise ModelLoadError(f"{path} is malformed: {_one_line(exc)}; {_FIX_HINT}") from exc
+
+
+def manifest_json(manifest: Manifest) -> str:
+    """The manifest as stable, pretty JSON text (sorted entry keys, no PAT-less ``size``)."""
+    payload = manifest.model_dump(mode="json")
+    for entry in payload["models"]:
+        if entry.get("size") is None:
+            entry.pop("size", None)
+    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"

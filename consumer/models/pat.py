@@ -1,0 +1,229 @@
+"""PAT (Pretrained Actigraphy Transformer, Ruan et al. 2024): loading, saving and the adapter.
+
+The network itself lives in :mod:`consumer.models.pat_net` (re-exported here). Weights
+are safetensors only; nothing here ever unpickles (no ``torch.load``).
+
+Fork safety: the supervisor loads the models and later forks workers, and a parent that
+ran a multi-threaded torch op before the fork can hang its children (REFERENCE.md §4).
+So loading runs no torch compute at all: the module is built on the meta device (no
+random init), the tensors are parsed by safetensors into numpy, wrapped with
+``torch.from_numpy`` and attached with ``load_state_dict(assign=True)``; the position
+table is computed in numpy.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import safetensors.numpy
+import torch
+from safetensors.torch import save as _save_bytes
+
+from consumer.errors import ModelLoadError
+from consumer.models.formats import read_safetensors_header, require_safetensors_suffix
+from consumer.models.pat_net import (
+    PAT_CONFIGS,
+    PatConfig,
+    PatNetwork,
+    encoder_parameter_count,
+    expected_shapes,
+    sinusoidal_positions,
+)
+from consumer.models.threads import cap_torch_threads
+from schemas.events import ACTIVITY_MINUTES
+
+__all__ = [
+    "PAT_CONFIGS",
+    "PatConfig",
+    "PatModel",
+    "PatNetwork",
+    "canonical_safetensors",
+    "encoder_parameter_count",
+    "load_network",
+    "network_to_bytes",
+    "sinusoidal_positions",
+]
+
+_DTYPE: Final = "F32"
+
+
+def network_to_bytes(network: PatNetwork, metadata: dict[str, str] | None = None) -> bytes:
+    """Serialise weights + standardisation buffers as safetensors bytes, with ``size`` metadata.
+
+    Deterministic for identical tensors and metadata. Blocking (copies), raises nothing
+    of its own.
+    """
+    meta = {"size": network.config.size, "format": "pt", **(metadata or {})}
+    state = {k: v.detach().contiguous().to(torch.float32) for k, v in network.state_dict().items()}
+    return canonical_safetensors(_save_bytes(state, metadata=meta))
+
+
+def canonical_safetensors(data: bytes) -> bytes:
+    """Rewrite a safetensors header with sorted keys so equal tensors give equal bytes.
+
+    safetensors serialises ``__metadata__`` from a Rust HashMap, whose order changes from
+    process to process; the tensor bytes and their offsets are left untouched. Pure.
+    """
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + length])
+    text = json.dumps(header, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + data[8 + length :]
+
+
+def _check_header(header: dict[str, object], size: str, source: str) -> None:
+    """Refuse a file whose metadata size, tensor names, dtypes or shapes do not match ``size``."""
+    meta = header.get("__metadata__") or {}
+    file_size = meta.get("size") if isinstance(meta, dict) else None
+    if file_size is not None and file_size != size:
+        raise ModelLoadError(
+            f"{source}: file metadata says PAT size {file_size} but manifest.json says {size}; "
+            "fix the manifest's size"
+        )
+    want = expected_shapes(PAT_CONFIGS[size])
+    tensors = {k: v for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}
+    for name in sorted(set(want) & set(tensors), key=list(want).index):
+        got = tuple(tensors[name].get("shape", ()))
+        if got != want[name]:
+            raise ModelLoadError(
+                f"{source}: tensor {name} has shape {list(got)} but PAT-{size} needs "
+                f"{list(want[name])}; is the size in manifest.json right?"
+            )
+        if tensors[name].get("dtype") != _DTYPE:
+            raise ModelLoadError(
+                f"{source}: tensor {name} is {tensors[name].get('dtype')}, PAT needs F32; "
+                "re-save the weights as float32"
+            )
+    missing = sorted(set(want) - set(tensors))
+    unknown = sorted(set(tensors) - set(want))
+    if missing or unknown:
+        raise ModelLoadError(
+            f"{source}: tensors do not match PAT-{size} (missing: {', '.join(missing) or '-'}; "
+            f"unexpected: {', '.join(unknown) or '-'}); is the size in manifest.json right?"
+        )
+
+
+def load_network(data: bytes, *, size: str, source: str = "<pat>") -> PatNetwork:
+    """Build a PatNetwork from safetensors bytes without running any torch compute.
+
+    Blocking (parsing). Raises ModelLoadError for a non-safetensors file, an unknown size,
+    or tensors whose names/shapes/dtypes do not match ``size`` (naming the tensor and both
+    shapes). The result is in eval mode with ``requires_grad`` off.
+    """
+    if size not in PAT_CONFIGS:
+        raise ModelLoadError(f"{source}: unknown PAT size {size!r}; use S, M or L")
+    header = read_safetensors_header(data, source=source)
+    _check_header(header, size, source)
+    try:
+        arrays = safetensors.numpy.load(data)
+    except Exception as exc:  # safetensors raises its own SafetensorError
+        raise ModelLoadError(f"{source}: unreadable safetensors data ({exc})") from exc
+    if not np.all(np.isfinite(arrays["std"]) & (arrays["std"] > 0)):
+        raise ModelLoadError(f"{source}: buffer std has zero, negative or non-finite entries")
+    state = {
+        k: torch.from_numpy(np.array(a, dtype=np.float32, copy=True)) for k, a in arrays.items()
+    }
+    with torch.device("meta"):
+        network = PatNetwork(PAT_CONFIGS[size])
+    network.load_state_dict(state, strict=True, assign=True)
+    network.requires_grad_(False)
+    return network.eval()
+
+
+class PatModel:
+    """PAT behind the BatchModel protocol: raw activity (n, 10080) → P(depression) (n,).
+
+    Runs in sub-batches of ``sub_batch_size`` under ``torch.inference_mode()`` (batching
+    does not raise throughput on CPU; small sub-batches bound the peak memory).
+    Thread-safe for one caller at a time.
+    """
+
+    def __init__(
+        self,
+        network: PatNetwork,
+        *,
+        name: str = "pat",
+        version: str,
+        sub_batch_size: int = 8,
+        torch_threads: int = 1,
+    ) -> None:
+        if sub_batch_size < 1:
+            raise ValueError("sub_batch_size must be >= 1")
+        self._network = network
+        self._name = name
+        self._version = version
+        self._sub_batch_size = sub_batch_size
+        self._torch_threads = torch_threads
+        self.config: Final[PatConfig] = network.config
+        self.parameters: Final[int] = sum(p.numel() for p in network.parameters())
+        self.encoder_parameters: Final[int] = encoder_parameter_count(network)
+
+    @classmethod
+    def from_bytes(
+        cls,
+        data: bytes,
+        *,
+        path: Path,
+        size: str,
+        version: str,
+        name: str = "pat",
+        sub_batch_size: int = 8,
+        torch_threads: int = 1,
+    ) -> PatModel:
+        """Load safetensors bytes already read (and checksummed) from ``path``. Blocking.
+
+        Caps torch's threads first. Raises ModelLoadError (see :func:`load_network`).
+        """
+        require_safetensors_suffix(path)
+        cap_torch_threads(torch_threads)
+        network = load_network(data, size=size, source=str(path))
+        return cls(
+            network,
+            name=name,
+            version=version,
+            sub_batch_size=sub_batch_size,
+            torch_threads=torch_threads,
+        )
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def kind(self) -> str:
+        return "pat"
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    @property
+    def network(self) -> PatNetwork:
+        return self._network
+
+    def predict_batch(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+        """P(PHQ-9 ≥ 10) per row of raw float32 activity ``(n, 10080)``.
+
+        Blocking; uses the capped torch threads. Raises ValueError on a wrong shape and
+        torch's error on failure.
+        """
+        if inputs.ndim != 2 or inputs.shape[1] != ACTIVITY_MINUTES:
+            raise ValueError(f"expected shape (n, {ACTIVITY_MINUTES}), got {inputs.shape}")
+        x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
+        out = np.empty(x.shape[0], dtype=np.float64)
+        step = self._sub_batch_size
+        with torch.inference_mode():
+            for start in range(0, x.shape[0], step):
+                probs = self._network(x[start : start + step])
+                out[start : start + step] = probs.double().numpy()
+        return out
+
+    def warmup(self) -> None:
+        """Score one flat week. Blocking, raises on failure. Worker-only (after the fork)."""
+        cap_torch_threads(self._torch_threads)
+        self.predict_batch(np.zeros((1, ACTIVITY_MINUTES), dtype=np.float32))
