@@ -49,7 +49,8 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || \
-	  $(PY) -m pip install -q torch $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	  $(PY) -m pip install -q torch $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) || \
+	  $(PY) -m pip install -q torch
 	$(PY) -c "$$REQUIREMENTS_PY" $(EXTRAS) > $(REQUIREMENTS)
 	$(PY) -m pip install -q -r $(REQUIREMENTS)
 	$(PY) -m pip install -q --no-deps -e .

@@ -127,10 +127,15 @@ class AtLeastOnce(_Base):
         return on_delivery
 
     def maybe_commit(self, now: float, *, force: bool = False) -> None:
+        """Commit acknowledged positions when the policy says so (sync, on this thread).
+
+        Offsets still waiting for acknowledgement stay counted, so they are committed at
+        a later due time even when no new message arrives.
+        """
         if force or self._policy.due(now, self._last_commit_at, self._since_commit):
             self._commit(self._tracker.committable())
             self._last_commit_at = now
-            self._since_commit = 0
+            self._since_commit = self._tracker.inflight()
 
     def _commit(self, positions: dict[TopicPartitionKey, int]) -> None:
         """Synchronous commit of acknowledged positions; a failure is logged and retried later."""

@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 import psutil
 import pytest
+from confluent_kafka.admin import AdminClient
 
 from consumer.settings import TopicSettings
 from tests.fakes import event_bytes, event_dict
@@ -27,6 +28,12 @@ from tests.integration.harness import (
 from tests.integration.test_pipeline_flow import synthetic_ids
 
 pytestmark = pytest.mark.integration
+
+
+def group_members(bootstrap: str, group: str) -> int:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    description = admin.describe_consumer_groups([group])[group].result(timeout=10)
+    return len(description.members)
 
 
 def workers_of(pid: int) -> list[psutil.Process]:
@@ -188,3 +195,37 @@ def test_poison_messages_go_to_dlq_and_good_ones_are_predicted(
         assert message.value() == bad[message.key().decode()]  # the original bytes
     predictions.close()
     dead.close()
+
+
+def test_model_that_never_returns_gives_partial_predictions_and_unready(
+    kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path
+) -> None:
+    env = service_env(kafka_bootstrap, unique_topics, unique_group,
+                      ENSEMBLE__PAT_TIMEOUT_S=1.0, PROCESSING__MAX_BATCH_SIZE=8)
+    first = [(b"a", event_bytes(seed=i, activity=True)) for i in range(10)]
+    later = [(b"b", event_bytes(seed=100 + i, activity=True)) for i in range(10)]
+    predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
+    alerts = TopicReader(kafka_bootstrap, unique_topics.alerts)
+    with running_service(env, tmp_path, module="tests.integration.hung_service") as service:
+        service.wait_ready()
+        produce_raw(kafka_bootstrap, unique_topics.features, first)
+        predictions.wait_count(10, timeout_s=60)
+        # Readiness names the stuck model while the worker keeps serving.
+        wait_for(lambda: service.get("/readyz")[0] == 503, 15, "readiness never reported it")
+        assert "pat" in service.get("/readyz")[1]
+        produce_raw(kafka_bootstrap, unique_topics.features, later)
+        predictions.wait_count(20, timeout_s=60)
+        alerts.wait_count(20, timeout_s=30)
+        assert service.get("/healthz")[0] == 200
+        assert service.process.poll() is None
+        assert group_members(kafka_bootstrap, unique_group) == 1, "the worker left the group"
+        assert service.stop() == 0, service.logs()[-2000:]
+    values = predictions.values()
+    assert all(p["partial"] and p["models"]["pat"]["status"] == "timeout" for p in values)
+    assert all(p["current_depression"] is None for p in values)
+    assert all(p["models"]["depression"]["status"] == "ok" for p in values)
+    assert all(p["ensemble_depression"] == p["next_day_risk"]["depression"] for p in values)
+    kinds = Counter((a["kind"], a["model"]) for a in alerts.values())
+    assert kinds[("model_timeout", "pat")] >= 20
+    predictions.close()
+    alerts.close()

@@ -1,0 +1,71 @@
+"""AtLeastOnce commit timing with fake Kafka clients and a fake clock (no broker, no threads)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from consumer.delivery import AtLeastOnce
+from consumer.offsets import CommitPolicy
+from consumer.pipeline import BatchResult, OutRecord, SourceResult
+from tests.fakes import FakeClock
+
+TP = ("in", 0)
+
+
+class FakeProducer:
+    def __init__(self) -> None:
+        self.pending: list[Callable[..., None]] = []
+
+    def produce(self, topic: str, *, value: Any, key: Any, headers: Any, on_delivery: Any) -> None:
+        self.pending.append(on_delivery)
+
+    def poll(self, timeout: float = 0) -> int:
+        return 0
+
+    def flush(self, timeout: float = 0) -> int:
+        self.deliver()
+        return 0
+
+    def deliver(self) -> None:
+        callbacks, self.pending = self.pending, []
+        for callback in callbacks:
+            callback(None, None)
+
+
+class FakeConsumer:
+    def __init__(self) -> None:
+        self.commits: list[list[tuple[str, int, int]]] = []
+
+    def commit(self, *, offsets: list[Any], asynchronous: bool) -> None:
+        self.commits.append([(tp.topic, tp.partition, tp.offset) for tp in offsets])
+
+
+def batch(*offsets: int) -> BatchResult:
+    sources = [SourceResult(TP, o, 0.0, [OutRecord("out", b"k", b"v")]) for o in offsets]
+    return BatchResult(sources, {})
+
+
+def test_acks_that_arrive_after_a_due_commit_are_committed_later_without_new_messages() -> None:
+    clock, producer, consumer = FakeClock(), FakeProducer(), FakeConsumer()
+    publisher = AtLeastOnce(producer, consumer, clock, CommitPolicy(1.0, 1000))  # type: ignore[arg-type]
+    publisher.publish(batch(0, 1, 2))
+    clock.advance(1.5)
+    publisher.maybe_commit(clock.monotonic())  # due, but nothing is acknowledged yet
+    assert consumer.commits == []
+    producer.deliver()
+    clock.advance(1.0)
+    publisher.maybe_commit(clock.monotonic())  # no new message arrived meanwhile
+    assert consumer.commits == [[("in", 0, 3)]]
+    clock.advance(5.0)
+    publisher.maybe_commit(clock.monotonic())
+    assert len(consumer.commits) == 1  # nothing new: no empty commits
+
+
+def test_revocation_flushes_and_commits_the_revoked_partition() -> None:
+    clock, producer, consumer = FakeClock(), FakeProducer(), FakeConsumer()
+    publisher = AtLeastOnce(producer, consumer, clock, CommitPolicy(60.0, 1000))  # type: ignore[arg-type]
+    publisher.publish(batch(5, 6))
+    publisher.on_revoke({TP}, timeout_s=1.0)
+    assert consumer.commits == [[("in", 0, 7)]]
+    assert publisher.inflight() == 0
