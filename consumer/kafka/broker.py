@@ -5,7 +5,8 @@ writes lives under ``<cache_dir>/broker/``::
 
     server.properties, log4j2.xml   written at every start
     data/                           the log dir, formatted once per Kafka version
-    server.log                      the broker's log (never the terminal); broker.out: JVM output
+    server.log                      the broker's log (never the terminal; the previous
+                                    start's in server.log.prev); broker.out: JVM output
     broker.pid                      pid of the running broker (it outlives the CLI)
     sasl-password                   the SCRAM password of user ``moodstream`` (mode 0600)
     .lock, leases/, auto-stop       cross-process coordination, see ``LocalBroker.shared``
@@ -235,6 +236,8 @@ class LocalBroker:
 
     def _write_config(self, sasl: bool) -> None:
         paths = self._paths
+        if paths.log.exists():  # so that the log tail in errors shows this start only
+            paths.log.replace(paths.log.with_name(paths.log.name + ".prev"))
         paths.properties.write_text(files.server_properties(self._settings, paths.data, sasl))
         paths.log4j.write_text(files.log4j2_config(paths.log))
 

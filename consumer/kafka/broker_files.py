@@ -11,6 +11,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 from consumer.errors import BrokerError
 from consumer.settings import LocalBrokerSettings
@@ -21,7 +22,24 @@ SCRAM_USERNAME = "moodstream"
 TOOL_JVM_FLAGS = ("-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1")
 _BROKER_GC_FLAGS = ("-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true")
 _HEAP = re.compile(r"^(\d+)([kKmMgG]?)$")
-_UNIT_MB = {"": 1 / (1024 * 1024), "k": 1 / 1024, "m": 1.0, "g": 1024.0}
+_UNIT_MB = MappingProxyType({"": 1 / (1024 * 1024), "k": 1 / 1024, "m": 1.0, "g": 1024.0})
+
+# one node: replication 1 everywhere, few internal partitions, no auto-created topics
+_SINGLE_NODE: tuple[tuple[str, str], ...] = (
+    ("num.partitions", "1"),
+    ("auto.create.topics.enable", "false"),
+    ("offsets.topic.replication.factor", "1"),
+    ("offsets.topic.num.partitions", "6"),
+    ("transaction.state.log.replication.factor", "1"),
+    ("transaction.state.log.min.isr", "1"),
+    ("transaction.state.log.num.partitions", "6"),
+    ("share.coordinator.state.topic.replication.factor", "1"),
+    ("share.coordinator.state.topic.min.isr", "1"),
+    ("share.coordinator.state.topic.num.partitions", "6"),
+    ("group.initial.rebalance.delay.ms", "0"),
+    ("num.network.threads", "2"),
+    ("num.io.threads", "4"),
+)
 
 _LOG4J2_XML = """<?xml version="1.0" encoding="UTF-8"?>
 <Configuration status="WARN">
@@ -158,19 +176,7 @@ def server_properties(settings: LocalBrokerSettings, data_dir: Path, sasl: bool)
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": ",".join(protocols),
         "log.dirs": str(data_dir),
-        "num.partitions": "1",
-        "auto.create.topics.enable": "false",
-        "offsets.topic.replication.factor": "1",
-        "offsets.topic.num.partitions": "6",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "transaction.state.log.num.partitions": "6",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
-        "share.coordinator.state.topic.num.partitions": "6",
-        "group.initial.rebalance.delay.ms": "0",
-        "num.network.threads": "2",
-        "num.io.threads": "4",
+        **dict(_SINGLE_NODE),
     }
     if sasl:
         props["sasl.enabled.mechanisms"] = SCRAM_MECHANISM
