@@ -24,7 +24,11 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="moodstream", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="moodstream",
+        description="Streaming mood-episode risk prediction on Kafka (XGBoost + PAT ensemble). "
+        "Settings come from MOODSTREAM_* environment variables.",
+    )
     parser.add_argument("--version", action="version", version=f"moodstream {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:

@@ -132,7 +132,8 @@ class AtLeastOnce(_Base):
         Offsets still waiting for acknowledgement stay counted, so they are committed at
         a later due time even when no new message arrives.
         """
-        if force or self._policy.due(now, self._last_commit_at, self._since_commit):
+        settled = self._tracker.inflight() == 0
+        if force or self._policy.due(now, self._last_commit_at, self._since_commit, settled=settled):
             self._commit(self._tracker.committable())
             self._last_commit_at = now
             self._since_commit = self._tracker.inflight()

@@ -87,16 +87,28 @@ class OffsetTracker:
 
 @dataclass(frozen=True)
 class CommitPolicy:
-    """Commit every ``interval_s`` seconds or every ``every_messages`` settled messages."""
+    """When to commit: every ``interval_s`` seconds or ``every_messages`` messages, and as
+    soon as ``settle_s`` has passed once nothing is in flight (an idle or trickling stream
+    commits promptly instead of leaving acknowledged offsets uncommitted)."""
 
     interval_s: float
     every_messages: int
+    settle_s: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.interval_s <= 0 or self.every_messages < 1:
-            raise ValueError("commit interval must be > 0 s and every_messages >= 1")
+        if self.interval_s <= 0 or self.every_messages < 1 or self.settle_s < 0:
+            raise ValueError("commit interval must be > 0 s, every_messages >= 1, settle_s >= 0")
 
-    def due(self, now: float, last_commit_at: float, messages_since: int) -> bool:
-        return messages_since >= self.every_messages or (
-            messages_since > 0 and now - last_commit_at >= self.interval_s
+    def due(
+        self, now: float, last_commit_at: float, messages_since: int, *, settled: bool = False
+    ) -> bool:
+        """``messages_since``: offsets consumed since the last commit and not yet committed;
+        ``settled``: every consumed offset is acknowledged."""
+        if messages_since <= 0:
+            return False
+        elapsed = now - last_commit_at
+        return (
+            messages_since >= self.every_messages
+            or elapsed >= self.interval_s
+            or (settled and elapsed >= self.settle_s)
         )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 
 from schemas import ACTIVITY_MINUTES, FEATURE_NAMES, FeatureEvent
@@ -65,3 +69,63 @@ def event_bytes(**kwargs: Any) -> bytes:
 
 def make_event(**kwargs: Any) -> FeatureEvent:
     return FeatureEvent.model_validate_json(event_bytes(**kwargs))
+
+
+class FakeModel:
+    def __init__(self, name: str, score: float = 0.25, fail: bool = False) -> None:
+        self.name = name
+        self.version = f"{name}-v1"
+        self.score = score
+        self.fail = fail
+        self.calls: list[int] = []
+
+    def predict_batch(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+        self.calls.append(len(inputs))
+        if self.fail:
+            raise RuntimeError("boom")
+        return np.full(len(inputs), self.score)
+
+
+class InlineExecutor:
+    """Runs work at submit time; ``hang=True`` returns a future that never completes."""
+
+    def __init__(self, hang: bool = False) -> None:
+        self.hang = hang
+        self.submitted = 0
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        self.submitted += 1
+        future: Future[Any] = Future()
+        if self.hang:
+            return future
+        try:
+            future.set_result(fn(*args))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+
+@dataclass
+class FakeMessage:
+    """The part of a confluent-kafka Message the pipeline reads."""
+
+    _value: bytes | None
+    _offset: int
+    _partition: int = 0
+    _topic: str = "mood.features.v1"
+    _key: bytes | None = b"k"
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def value(self) -> bytes | None:
+        return self._value

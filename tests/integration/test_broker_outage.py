@@ -15,10 +15,12 @@ from consumer.kafka.broker import LocalBroker
 from consumer.settings import LocalBrokerSettings, Settings, TopicSettings
 from tests.integration.harness import (
     TopicReader,
+    committed_total,
     free_port,
     running_service,
     service_env,
     start_moodstream,
+    wait_for,
 )
 from tests.integration.test_pipeline_flow import synthetic_ids
 
@@ -62,6 +64,8 @@ def test_worker_recovers_from_a_broker_outage(
         reader = TopicReader(bootstrap, topics.predictions)
         reader.wait_count(500, timeout_s=60)
         reader.close()
+        wait_for(lambda: committed_total(bootstrap, topics.features, unique_group, 6) == 500,
+                 30, "the first 500 were never committed")
         own_broker.stop()
         outage_started = time.monotonic()
         while time.monotonic() - outage_started < OUTAGE_S:

@@ -86,11 +86,18 @@ def test_offsets_must_increase() -> None:
 
 
 def test_commit_policy_takes_time_as_argument() -> None:
-    policy = CommitPolicy(interval_s=1.0, every_messages=100)
+    policy = CommitPolicy(interval_s=1.0, every_messages=100, settle_s=0.1)
     assert not policy.due(now=10.5, last_commit_at=10.0, messages_since=5)
     assert policy.due(now=11.0, last_commit_at=10.0, messages_since=5)
     assert not policy.due(now=99.0, last_commit_at=10.0, messages_since=0)
     assert policy.due(now=10.0, last_commit_at=10.0, messages_since=100)
+
+
+def test_commit_policy_commits_promptly_once_settled() -> None:
+    policy = CommitPolicy(interval_s=1.0, every_messages=100, settle_s=0.1)
+    assert not policy.due(now=10.05, last_commit_at=10.0, messages_since=5, settled=True)
+    assert policy.due(now=10.15, last_commit_at=10.0, messages_since=5, settled=True)
+    assert not policy.due(now=10.5, last_commit_at=10.0, messages_since=5, settled=False)
 
 
 def test_remove_if_drops_revoked_items_only() -> None:

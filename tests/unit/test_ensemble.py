@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 import pytest
 from pydantic import ValidationError
 
@@ -15,41 +11,7 @@ from consumer.ensemble import Ensemble, ModelLane
 from consumer.outputs import build_alerts, build_prediction, ensemble_depression, outcome_for
 from consumer.settings import EnsembleSettings
 from schemas import AlertKind, ModelStatus, SourcePosition
-from tests.fakes import FakeClock, make_event
-
-
-class FakeModel:
-    def __init__(self, name: str, score: float = 0.25, fail: bool = False) -> None:
-        self.name = name
-        self.version = f"{name}-v1"
-        self.score = score
-        self.fail = fail
-        self.calls: list[int] = []
-
-    def predict_batch(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-        self.calls.append(len(inputs))
-        if self.fail:
-            raise RuntimeError("boom")
-        return np.full(len(inputs), self.score)
-
-
-class InlineExecutor:
-    """Runs work at submit time; ``hang=True`` returns a future that never completes."""
-
-    def __init__(self, hang: bool = False) -> None:
-        self.hang = hang
-        self.submitted = 0
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        self.submitted += 1
-        future: Future[Any] = Future()
-        if self.hang:
-            return future
-        try:
-            future.set_result(fn(*args))
-        except Exception as exc:
-            future.set_exception(exc)
-        return future
+from tests.fakes import FakeClock, FakeModel, InlineExecutor, make_event
 
 
 SETTINGS = EnsembleSettings()

@@ -1,0 +1,80 @@
+"""``moodstream tail TOPIC``: print a topic's records as JSON lines (read_committed).
+
+TOPIC is one of ``features``, ``predictions``, ``alerts``, ``dlq``, ``overflow`` (the
+configured names) or any topic name. Reads with a throwaway group that commits nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from typing import Any
+
+from consumer.settings import Settings
+
+ALIASES = ("features", "predictions", "alerts", "dlq", "overflow")
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("tail", help="print a topic's records as JSON lines")
+    parser.add_argument("topic", help=f"{', '.join(ALIASES)} or a topic name")
+    parser.add_argument("--from-beginning", action="store_true", help="start at the oldest record")
+    parser.add_argument("--count", type=int, default=None, help="stop after N records")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="stop after this many seconds without a record")
+    parser.set_defaults(handler=handle)
+
+
+def resolve_topic(name: str, settings: Settings) -> str:
+    return str(getattr(settings.topics, name)) if name in ALIASES else name
+
+
+def handle(args: argparse.Namespace, settings: Settings) -> int:
+    """Blocks until Ctrl-C, ``--count`` records or ``--timeout`` idle seconds."""
+    from confluent_kafka import Consumer
+
+    from consumer.kafka.config import client_config, resolve_bootstrap
+
+    conf: dict[str, Any] = dict(client_config(settings.kafka, resolve_bootstrap(settings)))
+    conf.update({
+        "group.id": f"moodstream-tail-{uuid.uuid4().hex[:8]}",
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest" if args.from_beginning else "latest",
+        "isolation.level": "read_committed",
+    })
+    consumer = Consumer(conf)
+    consumer.subscribe([resolve_topic(args.topic, settings)])
+    printed, last_record = 0, time.monotonic()
+    try:
+        while args.count is None or printed < args.count:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error() is not None:
+                if args.timeout is not None and time.monotonic() - last_record > args.timeout:
+                    break
+                continue
+            print(render(msg), flush=True)
+            printed += 1
+            last_record = time.monotonic()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+    print(f"{printed} record(s)", file=sys.stderr)
+    return 0
+
+
+def render(msg: Any) -> str:
+    """One JSON line: the value as JSON when it is, else as text; headers when present."""
+    raw = msg.value()
+    try:
+        value: Any = json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError):
+        value = raw.decode("utf-8", errors="replace")
+    line: dict[str, Any] = {"partition": msg.partition(), "offset": msg.offset(), "value": value}
+    headers = msg.headers()
+    if headers:
+        line["headers"] = {k: (v or b"").decode("utf-8", errors="replace") for k, v in headers}
+    return json.dumps(line)
