@@ -7,8 +7,8 @@ Not thread-safe: one owner (the poll loop).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -47,9 +47,10 @@ class MicroBatcher(Generic[T]):
 
     def ready(self, now: float) -> bool:
         """True when the batch is full, or non-empty and its wait has run out."""
-        if not self._items:
+        left = self.time_left_s(now)
+        if left is None:
             return False
-        return self.room() == 0 or self.time_left_s(now) <= 0.0
+        return self.room() == 0 or left <= 0.0
 
     def time_left_s(self, now: float) -> float | None:
         """Seconds until an open batch must close; None when empty."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from consumer.clock import Clock
 from consumer.errors import MoodstreamError
@@ -59,7 +59,7 @@ class _Base:
                     record.topic,
                     value=record.value,
                     key=record.key,
-                    headers=record.headers,
+                    headers=cast(Any, record.headers),  # the stub's list type is invariant
                     on_delivery=on_delivery,
                 )
                 return
@@ -133,7 +133,9 @@ class AtLeastOnce(_Base):
         a later due time even when no new message arrives.
         """
         settled = self._tracker.inflight() == 0
-        if force or self._policy.due(now, self._last_commit_at, self._since_commit, settled=settled):
+        if force or self._policy.due(
+            now, self._last_commit_at, self._since_commit, settled=settled
+        ):
             self._commit(self._tracker.committable())
             self._last_commit_at = now
             self._since_commit = self._tracker.inflight()

@@ -85,7 +85,9 @@ class ModelLane:
     def stuck(self, now: float) -> bool:
         """True while an earlier call runs past its deadline."""
         running = self._running
-        return running is not None and not running.done() and now - self._started_at > self.timeout_s
+        return (
+            running is not None and not running.done() and now - self._started_at > self.timeout_s
+        )
 
     def submit(self, inputs: npt.NDArray[np.float32]) -> Future[tuple[FloatArray, float]] | None:
         """Start a call, or return None when the previous call has not finished (lane busy)."""

@@ -1,13 +1,13 @@
 """Errors moodstream raises on purpose. Each carries a one-line message saying what to fix.
 
-    MoodstreamError                      exit code 1 unless stated
-    ├── ConfigError                      bad settings or arguments (exit 2)
-    ├── BrokerError                      the local broker cannot be fetched, started or reached
-    │   └── ToolMissingError             java or mvn is not installed
-    ├── KafkaSetupError                  authentication, unreachable cluster, missing topic, ACL
-    ├── ModelLoadError                   missing file, checksum mismatch, wrong feature names or shapes
-    ├── InvalidEvent                     one input message failed decoding/validation (→ dead letter)
-    └── PoisonFloodError                 too many consecutive invalid events on one partition
+MoodstreamError                      exit code 1 unless stated
+├── ConfigError                      bad settings or arguments (exit 2)
+├── BrokerError                      the local broker cannot be fetched, started or reached
+│   └── ToolMissingError             java or mvn is not installed
+├── KafkaSetupError                  authentication, unreachable cluster, missing topic, ACL
+├── ModelLoadError                   missing file, checksum mismatch, wrong feature names or shapes
+├── InvalidEvent                     one input message failed decoding/validation (→ dead letter)
+└── PoisonFloodError                 too many consecutive invalid events on one partition
 """
 
 from __future__ import annotations

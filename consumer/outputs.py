@@ -37,9 +37,7 @@ class EventOutcome:
     failed_runs: tuple[ModelRun, ...]
 
 
-def outcome_for(
-    index: int, runs: dict[str, ModelRun], versions: dict[str, str]
-) -> EventOutcome:
+def outcome_for(index: int, runs: dict[str, ModelRun], versions: dict[str, str]) -> EventOutcome:
     """Statuses and scores of event ``index``. A model with no run for it is ``skipped``.
 
     ``versions`` maps the installed models to their versions (uninstalled: absent).
@@ -55,7 +53,9 @@ def outcome_for(
             )
             scores[name] = None
             continue
-        reports[name] = ModelReport(status=run.status, version=run.version, latency_ms=run.latency_ms)
+        reports[name] = ModelReport(
+            status=run.status, version=run.version, latency_ms=run.latency_ms
+        )
         scores[name] = run.score_for(index)
         if run.status is not ModelStatus.OK:
             failed.append(run)

@@ -159,13 +159,18 @@ class Pipeline:
         ]
         source.records.append(
             OutRecord(
-                self._settings.topics.overflow, item.message.key(), item.message.value(),
-                headers, "overflow",
+                self._settings.topics.overflow,
+                item.message.key(),
+                item.message.value(),
+                headers,
+                "overflow",
             )
         )
         return True
 
-    def _emit_prediction(self, source: SourceResult, event: FeatureEvent, outcome: EventOutcome) -> None:
+    def _emit_prediction(
+        self, source: SourceResult, event: FeatureEvent, outcome: EventOutcome
+    ) -> None:
         settings = self._settings
         latency_ms = (self._clock.monotonic() - source.polled_at) * 1000.0
         position = SourcePosition(topic=source.tp[0], partition=source.tp[1], offset=source.offset)

@@ -88,7 +88,9 @@ class Runner:
         now = self._clock.monotonic()
         left = self._batcher.time_left_s(now)
         timeout = IDLE_POLL_S if left is None else min(left, IDLE_POLL_S)
-        messages = self._consumer.consume(num_messages=max(1, self._batcher.room()), timeout=timeout)
+        messages = self._consumer.consume(
+            num_messages=max(1, self._batcher.room()), timeout=timeout
+        )
         self._accept(messages)
         if self._batcher.ready(self._clock.monotonic()):
             self._process(self._batcher.take())
@@ -161,7 +163,9 @@ class Runner:
             self._last_heartbeat = now
             if self._health is not None:
                 stuck = self._stuck_models()
-                self._health.update(ready=not stuck, assigned=bool(self._assigned), stuck_models=stuck)
+                self._health.update(
+                    ready=not stuck, assigned=bool(self._assigned), stuck_models=stuck
+                )
         if self._metrics is not None and now - self._last_lag >= LAG_REFRESH_S:
             self._last_lag = now
             from consumer.kafka.lag import update_lag_gauge
@@ -182,14 +186,19 @@ class Runner:
         self._publisher.on_revoke(revoked, REVOKE_TIMEOUT_S)
         self._forget(revoked)
         log_event(
-            _log, "partitions_revoked", partitions=sorted(p for _, p in revoked), abandoned=abandoned
+            _log,
+            "partitions_revoked",
+            partitions=sorted(p for _, p in revoked),
+            abandoned=abandoned,
         )
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         lost = {(tp.topic, tp.partition) for tp in partitions}
         self._batcher.remove_if(lambda item: item.tp in lost)
         self._forget(lost)
-        log_event(_log, "partitions_lost", level=logging.WARNING, partitions=sorted(p for _, p in lost))
+        log_event(
+            _log, "partitions_lost", level=logging.WARNING, partitions=sorted(p for _, p in lost)
+        )
 
     def _forget(self, partitions: set[TopicPartitionKey]) -> None:
         self._assigned -= partitions

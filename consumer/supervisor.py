@@ -8,6 +8,7 @@ is single-threaded: its HTTP server is served from this loop, between child chec
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import select
@@ -32,7 +33,9 @@ MEMORY_SAMPLE_S = 5.0
 
 @dataclass(frozen=True)
 class RestartPolicy:
-    """Backoff doubles from ``initial_s`` to ``max_s``; too many crashes in ``window_s`` gives up."""
+    """Backoff doubles from ``initial_s`` to ``max_s``.
+
+    More than ``max_crashes`` crashes of one worker within ``window_s`` gives up."""
 
     initial_s: float = 1.0
     max_s: float = 30.0
@@ -40,7 +43,7 @@ class RestartPolicy:
     window_s: float = 60.0
 
     def backoff_s(self, recent_crashes: int) -> float:
-        return min(self.max_s, self.initial_s * 2 ** max(0, recent_crashes - 1))
+        return min(self.max_s, self.initial_s * 2.0 ** max(0, recent_crashes - 1))
 
 
 @dataclass
@@ -153,8 +156,14 @@ class Supervisor:
         now = self._clock.monotonic()
         slot.crashes = [t for t in slot.crashes if now - t < self._policy.window_s] + [now]
         if len(slot.crashes) > self._policy.max_crashes:
-            log_event(_log, "worker_crash_loop", level=logging.ERROR, worker=slot.index,
-                      crashes=len(slot.crashes), window_s=self._policy.window_s)
+            log_event(
+                _log,
+                "worker_crash_loop",
+                level=logging.ERROR,
+                worker=slot.index,
+                crashes=len(slot.crashes),
+                window_s=self._policy.window_s,
+            )
             return ExitCode.CRASHED
         slot.restart_at = now + self._policy.backoff_s(len(slot.crashes))
         return None
@@ -203,7 +212,5 @@ class Supervisor:
 def _signal(pid: int | None, signum: int) -> None:
     if pid is None:
         return
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
-    except ProcessLookupError:
-        pass

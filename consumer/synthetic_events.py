@@ -67,7 +67,8 @@ class SyntheticEvents:
         if not with_activity or rng.random() < 0.5:
             row = synthetic_features(rng, 1, mn=self._mn[user], sd=self._sd[user])[0]
             event["features"] = {
-                name: (None if np.isnan(v) else round(float(v), 5)) for name, v in zip(FEATURE_NAMES, row, strict=True)
+                name: (None if np.isnan(v) else round(float(v), 5))
+                for name, v in zip(FEATURE_NAMES, row, strict=True)
             }
         value = orjson.dumps(event, option=orjson.OPT_SERIALIZE_NUMPY)
         return SyntheticRecord(self._users[user].encode(), value, event_id, with_activity)

@@ -83,8 +83,12 @@ def run_worker(ctx: WorkerContext) -> int:
         return ExitCode.CRASHED
     except Exception as exc:
         log_event(
-            _log, "worker_crashed", level=logging.ERROR, worker=ctx.index,
-            error=f"{type(exc).__name__}: {exc}", exc_info=True,
+            _log,
+            "worker_crashed",
+            level=logging.ERROR,
+            worker=ctx.index,
+            error=f"{type(exc).__name__}: {exc}",
+            exc_info=True,
         )
         return ExitCode.CRASHED
 
@@ -113,8 +117,13 @@ def _run(ctx: WorkerContext, stop: StopFlag) -> int:
             "`moodstream topics create` or set MOODSTREAM_TOPICS__FEATURES"
         )
     parts = build_worker(
-        settings, ctx.models, bootstrap=ctx.bootstrap, worker_index=ctx.index,
-        clock=clock, metrics=metrics, health=health,
+        settings,
+        ctx.models,
+        bootstrap=ctx.bootstrap,
+        worker_index=ctx.index,
+        clock=clock,
+        metrics=metrics,
+        health=health,
     )
     try:
         parts.runner.run(stop)

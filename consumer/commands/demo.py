@@ -1,4 +1,6 @@
-"""``moodstream demo``: from nothing to predictions on screen, then a summary; stops what it started.
+"""``moodstream demo``: from nothing to predictions on screen, then a summary.
+
+It stops everything it started.
 
 Starts the local broker unless a cluster is configured, creates the topics, runs the
 service (``moodstream run``) and the synthetic producer as child processes, shows a live
@@ -30,8 +32,12 @@ def register(sub: Any) -> None:
     parser.add_argument("--count", type=int, default=2000, help="events to produce (default 2000)")
     parser.add_argument("--rate", type=float, default=400.0, help="events per second (default 400)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    parser.add_argument("--activity-share", type=float, default=0.05,
-                        help="share of events with a week of activity for PAT (default 0.05)")
+    parser.add_argument(
+        "--activity-share",
+        type=float,
+        default=0.05,
+        help="share of events with a week of activity for PAT (default 0.05)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="producer seed (default: time)")
     parser.add_argument("--forever", action="store_true", help="keep producing until Ctrl-C")
     parser.add_argument("--timeout", type=float, default=300.0, help="give up after seconds")
@@ -51,8 +57,12 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         print("starting the local Kafka broker…" if started_broker else "using the local broker")
         bootstrap = broker.start().bootstrap_servers
     try:
-        create_topics(client_config(settings.kafka, bootstrap), settings.topics.all(),
-                      settings.topics.partitions, settings.topics.replication_factor)
+        create_topics(
+            client_config(settings.kafka, bootstrap),
+            settings.topics.all(),
+            settings.topics.partitions,
+            settings.topics.replication_factor,
+        )
         return _run_demo(args, settings, bootstrap)
     finally:
         if started_broker:
@@ -78,17 +88,32 @@ def _run_demo(args: argparse.Namespace, settings: Settings, bootstrap: str) -> i
     port = settings.observability.port
     env = _child_env(bootstrap, port)
     me = [sys.executable, "-m", "consumer"]
-    service = subprocess.Popen([*me, "run", "--workers", str(args.workers)], env=env,
-                               stderr=subprocess.DEVNULL)
+    service = subprocess.Popen(
+        [*me, "run", "--workers", str(args.workers)], env=env, stderr=subprocess.DEVNULL
+    )
     print(f"starting {args.workers} worker(s); waiting until they are ready…")
     if not _wait_ready(port, service, timeout_s=120.0):
         service.send_signal(signal.SIGTERM)
         print(f"the service did not become ready (exit {service.wait(60)})")
         return 1
     producer = subprocess.Popen(
-        [*me, "produce", "--synthetic", "--count", str(count), "--rate", str(args.rate),
-         "--seed", str(seed), "--activity-share", str(args.activity_share), "--json"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            *me,
+            "produce",
+            "--synthetic",
+            "--count",
+            str(count),
+            "--rate",
+            str(args.rate),
+            "--seed",
+            str(seed),
+            "--activity-share",
+            str(args.activity_share),
+            "--json",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     tally = DemoTally(expected=expected, started_at=time.monotonic())
     try:
@@ -120,13 +145,26 @@ def _wait_ready(port: int, service: subprocess.Popen[bytes], timeout_s: float) -
     return False
 
 
-def _watch(tally: DemoTally, settings: Settings, bootstrap: str, port: int, timeout_s: float,
-           forever: bool, service: subprocess.Popen[bytes]) -> None:
+def _watch(
+    tally: DemoTally,
+    settings: Settings,
+    bootstrap: str,
+    port: int,
+    timeout_s: float,
+    forever: bool,
+    service: subprocess.Popen[bytes],
+) -> None:
     from confluent_kafka import Consumer
 
     topics = settings.topics
-    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": f"demo-view-{os.getpid()}",
-                       "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    reader = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"demo-view-{os.getpid()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     reader.subscribe([topics.features, topics.predictions, topics.alerts, topics.dlq])
     deadline = time.monotonic() + timeout_s
     since_ms = int(time.time() * 1000) - 1000
@@ -168,7 +206,8 @@ def _frame(tally: DemoTally, port: int) -> None:
     p50, p99 = tally.percentile_ms(0.5), tally.percentile_ms(0.99)
     mem = " ".join(f"w{k}={v / 2**20:.0f}MB" for k, v in sorted(memory.items())) or "-"
     line = (
-        f"{elapsed:6.1f}s  in {tally.consumed / elapsed:6.0f}/s  predicted {len(tally.predicted):6d}"
+        f"{elapsed:6.1f}s  in {tally.consumed / elapsed:6.0f}/s"
+        f"  predicted {len(tally.predicted):6d}"
         f" ({len(tally.predicted) / elapsed:5.0f}/s)  p50 {_ms(p50)}  p99 {_ms(p99)}"
         f"  lag {metrics.get('moodstream_consumer_lag', 0):.0f}  dlq {tally.dead}"
         f"  timeouts {metrics.get('moodstream_model_timeouts_total', 0):.0f}  mem {mem}"

@@ -15,12 +15,20 @@ from consumer.settings import Settings
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("produce", help="publish synthetic FeatureEvents to the input topic")
-    parser.add_argument("--synthetic", action="store_true", required=True,
-                        help="generate plausible synthetic events (the only source for now)")
+    parser.add_argument(
+        "--synthetic",
+        action="store_true",
+        required=True,
+        help="generate plausible synthetic events (the only source for now)",
+    )
     parser.add_argument("--count", type=int, default=1000, help="events to send (default 1000)")
     parser.add_argument("--rate", type=float, default=None, help="events per second (default: max)")
-    parser.add_argument("--activity-share", type=float, default=0.0,
-                        help="share of events carrying a week of minute activity (0-1)")
+    parser.add_argument(
+        "--activity-share",
+        type=float,
+        default=0.0,
+        help="share of events carrying a week of minute activity (0-1)",
+    )
     parser.add_argument("--seed", type=int, default=42, help="random seed (same seed, same events)")
     parser.add_argument("--users", type=int, default=200, help="distinct synthetic users")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -46,8 +54,12 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     if not 0.0 <= args.activity_share <= 1.0:
         raise ConfigError("--activity-share must be within [0, 1]")
     summary = produce_synthetic(
-        settings, count=args.count, rate=args.rate, activity_share=args.activity_share,
-        seed=args.seed, users=args.users,
+        settings,
+        count=args.count,
+        rate=args.rate,
+        activity_share=args.activity_share,
+        seed=args.seed,
+        users=args.users,
     )
     if args.json:
         print(json.dumps(asdict(summary)))
@@ -61,7 +73,12 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def produce_synthetic(
-    settings: Settings, *, count: int, rate: float | None, activity_share: float, seed: int,
+    settings: Settings,
+    *,
+    count: int,
+    rate: float | None,
+    activity_share: float,
+    seed: int,
     users: int = 200,
 ) -> ProduceSummary:
     """Send ``count`` events, paced at ``rate``/s when given; blocks until all are acknowledged."""
@@ -90,8 +107,15 @@ def produce_synthetic(
         _produce(producer, topic, record.key, record.value, delivered)
     producer.flush(60)
     seconds = time.monotonic() - started
-    return ProduceSummary(topic, count, outcome["acked"], count - outcome["acked"], with_activity,
-                          round(seconds, 3), round(count / seconds, 1) if seconds > 0 else 0.0)
+    return ProduceSummary(
+        topic,
+        count,
+        outcome["acked"],
+        count - outcome["acked"],
+        with_activity,
+        round(seconds, 3),
+        round(count / seconds, 1) if seconds > 0 else 0.0,
+    )
 
 
 def _pace(started: float, index: int, rate: float, producer: Any) -> None:

@@ -21,7 +21,9 @@ _log = logging.getLogger("moodstream.run")
 def register(sub: Any) -> None:
     parser = sub.add_parser("run", help="consume features and publish predictions")
     parser.add_argument(
-        "--workers", type=int, default=None,
+        "--workers",
+        type=int,
+        default=None,
         help="worker processes (default: MOODSTREAM_PROCESSING__WORKERS, 1)",
     )
     parser.set_defaults(handler=handle)
@@ -64,15 +66,24 @@ def supervise(settings: Settings, workers: int, state_dir: Path) -> int:
 
     models = load_model_set(settings.models)  # verifies checksums; runs no inference
     for info in models.infos:
-        log_event(_log, "model_loaded", model=info.name, version=info.version,
-                  load_ms=round(info.load_ms, 1))
+        log_event(
+            _log,
+            "model_loaded",
+            model=info.name,
+            version=info.version,
+            load_ms=round(info.load_ms, 1),
+        )
     if not models.clinically_valid:
         log_event(_log, "not_clinically_valid", level=logging.WARNING, note=models.note)
     return _supervise(settings, workers, state_dir, metrics_dir, bootstrap, models)
 
 
 def _supervise(
-    settings: Settings, workers: int, state_dir: Path, metrics_dir: Path, bootstrap: str,
+    settings: Settings,
+    workers: int,
+    state_dir: Path,
+    metrics_dir: Path,
+    bootstrap: str,
     models: Any,
 ) -> int:
     from prometheus_client import CollectorRegistry
@@ -111,8 +122,13 @@ def _supervise(
 
     log_event(_log, "serving_metrics", port=server.port)
     supervisor = Supervisor(
-        workers, start, clock, shutdown_timeout_s=settings.processing.shutdown_timeout_s,
-        server=server, metrics=metrics, on_worker_exit=exited,
+        workers,
+        start,
+        clock,
+        shutdown_timeout_s=settings.processing.shutdown_timeout_s,
+        server=server,
+        metrics=metrics,
+        on_worker_exit=exited,
     )
     try:
         return supervisor.run()

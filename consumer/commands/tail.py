@@ -23,8 +23,9 @@ def register(sub: Any) -> None:
     parser.add_argument("topic", help=f"{', '.join(ALIASES)} or a topic name")
     parser.add_argument("--from-beginning", action="store_true", help="start at the oldest record")
     parser.add_argument("--count", type=int, default=None, help="stop after N records")
-    parser.add_argument("--timeout", type=float, default=None,
-                        help="stop after this many seconds without a record")
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="stop after this many seconds without a record"
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -39,12 +40,14 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     from consumer.kafka.config import client_config, resolve_bootstrap
 
     conf: dict[str, Any] = dict(client_config(settings.kafka, resolve_bootstrap(settings)))
-    conf.update({
-        "group.id": f"moodstream-tail-{uuid.uuid4().hex[:8]}",
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest" if args.from_beginning else "latest",
-        "isolation.level": "read_committed",
-    })
+    conf.update(
+        {
+            "group.id": f"moodstream-tail-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest" if args.from_beginning else "latest",
+            "isolation.level": "read_committed",
+        }
+    )
     consumer = Consumer(conf)
     consumer.subscribe([resolve_topic(args.topic, settings)])
     printed, last_record = 0, time.monotonic()

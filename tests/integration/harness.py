@@ -35,7 +35,10 @@ def free_port() -> int:
 def service_env(
     bootstrap: str, topics: TopicSettings, group: str, **settings: Any
 ) -> dict[str, str]:
-    """Environment for a `moodstream` subprocess; ``settings`` keys like PROCESSING__MAX_BATCH_SIZE."""
+    """Environment for a `moodstream` subprocess.
+
+    ``settings`` keys are setting paths without the prefix, e.g. PROCESSING__MAX_BATCH_SIZE.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOODSTREAM_")}
     env.update(
         {
@@ -57,18 +60,29 @@ def service_env(
     return env
 
 
-def moodstream(*args: str, env: dict[str, str], timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+def moodstream(
+    *args: str, env: dict[str, str], timeout_s: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "consumer", *args],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout_s, check=False,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
     )
 
 
 def start_moodstream(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     """Start a `moodstream` command in the background (stdout/stderr piped)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "consumer", *args], env=env, cwd=REPO,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "consumer", *args],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -90,8 +104,12 @@ class Service:
             return 0, str(exc)
 
     def wait_ready(self, timeout_s: float = 90) -> None:
-        wait_for(lambda: self.get("/readyz")[0] == 200, timeout_s, "service never became ready",
-                 alive=self.process)
+        wait_for(
+            lambda: self.get("/readyz")[0] == 200,
+            timeout_s,
+            "service never became ready",
+            alive=self.process,
+        )
 
     def stop(self, timeout_s: float = 45) -> int:
         """SIGTERM, wait for exit (bounded), return the exit code."""
@@ -113,7 +131,11 @@ def running_service(
     with log_path.open("w") as log:
         process = subprocess.Popen(
             command,
-            env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, text=True,
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
     service = Service(process, int(env["MOODSTREAM_OBSERVABILITY__PORT"]), log_path)
     try:
@@ -129,7 +151,9 @@ def running_service(
 
 
 def wait_for(
-    condition: Callable[[], bool], timeout_s: float, message: str,
+    condition: Callable[[], bool],
+    timeout_s: float,
+    message: str,
     alive: subprocess.Popen[str] | None = None,
 ) -> None:
     deadline = time.monotonic() + timeout_s
@@ -151,13 +175,15 @@ class TopicReader:
     records: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._consumer = Consumer({
-            "bootstrap.servers": self.bootstrap,
-            "group.id": f"reader-{time.monotonic_ns()}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        })
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": f"reader-{time.monotonic_ns()}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            }
+        )
         self._consumer.subscribe([self.topic])
 
     def poll(self, seconds: float = 0.5) -> None:
@@ -180,7 +206,9 @@ class TopicReader:
         self._consumer.close()
 
 
-def produce_raw(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
+def produce_raw(
+    bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]
+) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
     for key, value in records:
         producer.produce(topic, key=key, value=value)

@@ -37,8 +37,9 @@ def own_broker(kafka_bootstrap: str, tmp_path: Path) -> Iterator[LocalBroker]:
     cache.mkdir()
     jars = shared.cache_dir / f"kafka-{shared.kafka_version}"
     (cache / jars.name).symlink_to(jars, target_is_directory=True)
-    settings = LocalBrokerSettings(cache_dir=cache, port=free_port(),
-                                   controller_port=free_port(), sasl_port=free_port())
+    settings = LocalBrokerSettings(
+        cache_dir=cache, port=free_port(), controller_port=free_port(), sasl_port=free_port()
+    )
     broker = LocalBroker(settings)
     broker.start()
     try:
@@ -58,14 +59,18 @@ def test_worker_recovers_from_a_broker_outage(
     count, seed = 1500, 21
     with running_service(env, tmp_path) as service:
         service.wait_ready()
-        first = start_moodstream("produce", "--synthetic", "--count", "500", "--seed", str(seed),
-                                 "--json", env=env)
+        first = start_moodstream(
+            "produce", "--synthetic", "--count", "500", "--seed", str(seed), "--json", env=env
+        )
         assert first.wait(60) == 0
         reader = TopicReader(bootstrap, topics.predictions)
         reader.wait_count(500, timeout_s=60)
         reader.close()
-        wait_for(lambda: committed_total(bootstrap, topics.features, unique_group, 6) == 500,
-                 30, "the first 500 were never committed")
+        wait_for(
+            lambda: committed_total(bootstrap, topics.features, unique_group, 6) == 500,
+            30,
+            "the first 500 were never committed",
+        )
         own_broker.stop()
         outage_started = time.monotonic()
         while time.monotonic() - outage_started < OUTAGE_S:
@@ -74,8 +79,9 @@ def test_worker_recovers_from_a_broker_outage(
         own_broker.start()
         recovered_at = time.monotonic()
         # The same seed regenerates the first 500 (duplicates by design) and 1,000 more.
-        rest = start_moodstream("produce", "--synthetic", "--count", str(count), "--seed",
-                                str(seed), "--json", env=env)
+        rest = start_moodstream(
+            "produce", "--synthetic", "--count", str(count), "--seed", str(seed), "--json", env=env
+        )
         assert rest.wait(120) == 0, rest.stderr.read() if rest.stderr else ""
         reader = TopicReader(bootstrap, topics.predictions)
         expected = set(synthetic_ids(seed, count))
@@ -87,6 +93,9 @@ def test_worker_recovers_from_a_broker_outage(
         assert service.stop() == 0, service.logs()[-2000:]
     seen = Counter(v["event_id"] for v in reader.values())
     with capsys.disabled():
-        print(f"\nbroker outage {OUTAGE_S:.0f} s: {len(seen)} distinct events predicted of "
-              f"{count}, {sum(seen.values())} predictions, caught up {caught_up_s:.1f} s after restart")
+        print(
+            f"\nbroker outage {OUTAGE_S:.0f} s: {len(seen)} distinct events predicted of "
+            f"{count}, {sum(seen.values())} predictions, "
+            f"caught up {caught_up_s:.1f} s after restart"
+        )
     reader.close()

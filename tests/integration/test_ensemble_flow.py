@@ -21,9 +21,13 @@ def test_statuses_and_nulls_follow_the_inputs_present(
         "activity": event_bytes(seed=2, features=False, activity=True),
         "both": event_bytes(seed=3, activity=True),
     }
-    produce_raw(kafka_bootstrap, unique_topics.features, [(k.encode(), v) for k, v in kinds.items()])
+    produce_raw(
+        kafka_bootstrap, unique_topics.features, [(k.encode(), v) for k, v in kinds.items()]
+    )
     predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
-    with running_service(service_env(kafka_bootstrap, unique_topics, unique_group), tmp_path) as svc:
+    with running_service(
+        service_env(kafka_bootstrap, unique_topics, unique_group), tmp_path
+    ) as svc:
         predictions.wait_count(3, timeout_s=120)
         assert svc.stop() == 0
     by_user = {p["user_id"]: p for p in predictions.values()}
@@ -31,7 +35,9 @@ def test_statuses_and_nulls_follow_the_inputs_present(
     boosters = ("depression", "hypomania", "mania")
 
     assert all(features["models"][m]["status"] == "ok" for m in boosters)
-    assert features["models"]["pat"]["status"] == "skipped" and features["current_depression"] is None
+    assert (
+        features["models"]["pat"]["status"] == "skipped" and features["current_depression"] is None
+    )
     assert features["ensemble_depression"] == features["next_day_risk"]["depression"]
 
     assert activity["models"]["pat"]["status"] == "ok" and 0 <= activity["current_depression"] <= 1

@@ -34,15 +34,30 @@ def synthetic_ids(seed: int, count: int, activity_share: float = 0.0) -> list[st
 def test_thousand_events_give_thousand_predictions_and_restart_repeats_nothing(
     kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path
 ) -> None:
-    env = service_env(kafka_bootstrap, unique_topics, unique_group,
-                      PROCESSING__MAX_BATCH_SIZE=64, PROCESSING__COMMIT_INTERVAL_S=0.2)
+    env = service_env(
+        kafka_bootstrap,
+        unique_topics,
+        unique_group,
+        PROCESSING__MAX_BATCH_SIZE=64,
+        PROCESSING__COMMIT_INTERVAL_S=0.2,
+    )
     expected = set(synthetic_ids(7, 1000))
     predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
     with running_service(env, tmp_path) as service:
         service.wait_ready()
         # The producer keeps going while the consumer is stopped mid-stream.
-        producer = start_moodstream("produce", "--synthetic", "--count", "1000", "--seed", "7",
-                                    "--rate", "200", "--json", env=env)
+        producer = start_moodstream(
+            "produce",
+            "--synthetic",
+            "--count",
+            "1000",
+            "--seed",
+            "7",
+            "--rate",
+            "200",
+            "--json",
+            env=env,
+        )
         predictions.wait_count(300, timeout_s=120)
         assert service.stop() == 0, service.logs()[-3000:]
     committed = committed_total(kafka_bootstrap, unique_topics.features, unique_group, 6)
@@ -87,8 +102,15 @@ def test_invalid_events_go_to_the_dead_letter_topic_with_headers(
     assert sorted(m.value() for m in dead.records) == sorted(v for _, v in bad)
     for message in dead.records:
         headers = dict(message.headers() or [])
-        assert set(headers) >= {"error.class", "error.message", "source.topic", "source.partition",
-                                "source.offset", "consumer.group", "failed.at"}
+        assert set(headers) >= {
+            "error.class",
+            "error.message",
+            "source.topic",
+            "source.partition",
+            "source.offset",
+            "consumer.group",
+            "failed.at",
+        }
         assert headers["source.topic"].decode() == unique_topics.features
         assert headers["consumer.group"].decode() == unique_group
     # Predictions are keyed by the event's user_id (not the input key).

@@ -41,8 +41,18 @@ def workers_of(pid: int) -> list[psutil.Process]:
 
 
 def produce_paced(env: dict[str, str], count: int, rate: int, seed: int) -> object:
-    return start_moodstream("produce", "--synthetic", "--count", str(count), "--rate", str(rate),
-                            "--seed", str(seed), "--json", env=env)
+    return start_moodstream(
+        "produce",
+        "--synthetic",
+        "--count",
+        str(count),
+        "--rate",
+        str(rate),
+        "--seed",
+        str(seed),
+        "--json",
+        env=env,
+    )
 
 
 def event_ids(reader: TopicReader) -> Counter[str]:
@@ -51,12 +61,21 @@ def event_ids(reader: TopicReader) -> Counter[str]:
 
 @pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_worker_killed_mid_stream_loses_nothing(
-    guarantee: str, kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str,
-    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    guarantee: str,
+    kafka_bootstrap: str,
+    unique_topics: TopicSettings,
+    unique_group: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     count, seed = 3000, 11
-    env = service_env(kafka_bootstrap, unique_topics, unique_group,
-                      PROCESSING__GUARANTEE=guarantee, PROCESSING__MAX_BATCH_SIZE=32)
+    env = service_env(
+        kafka_bootstrap,
+        unique_topics,
+        unique_group,
+        PROCESSING__GUARANTEE=guarantee,
+        PROCESSING__MAX_BATCH_SIZE=32,
+    )
     predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
     with running_service(env, tmp_path, "--workers", "2") as service:
         service.wait_ready()
@@ -64,11 +83,20 @@ def test_worker_killed_mid_stream_loses_nothing(
         predictions.wait_count(800, timeout_s=120)
         victim = workers_of(service.process.pid)[0]
         victim.send_signal(signal.SIGKILL)
-        wait_for(lambda: len(workers_of(service.process.pid)) == 2 and victim.pid not in
-                 [w.pid for w in workers_of(service.process.pid)], 30, "worker not restarted")
+        wait_for(
+            lambda: (
+                len(workers_of(service.process.pid)) == 2
+                and victim.pid not in [w.pid for w in workers_of(service.process.pid)]
+            ),
+            30,
+            "worker not restarted",
+        )
         predictions.wait_count(count, timeout_s=180)
         deadline = time.monotonic() + 120
-        while set(event_ids(predictions)) != set(synthetic_ids(seed, count)) and time.monotonic() < deadline:
+        while (
+            set(event_ids(predictions)) != set(synthetic_ids(seed, count))
+            and time.monotonic() < deadline
+        ):
             predictions.poll(1.0)
         assert producer.wait(60) == 0  # type: ignore[attr-defined]
         assert service.stop() == 0, service.logs()[-2000:]
@@ -76,20 +104,28 @@ def test_worker_killed_mid_stream_loses_nothing(
     assert set(seen) == set(synthetic_ids(seed, count))
     duplicates = sum(seen.values()) - len(seen)
     with capsys.disabled():
-        print(f"\n[{guarantee}] SIGKILL mid-stream: events {count}, predictions "
-              f"{sum(seen.values())}, distinct {len(seen)}, duplicates {duplicates}")
+        print(
+            f"\n[{guarantee}] SIGKILL mid-stream: events {count}, predictions "
+            f"{sum(seen.values())}, distinct {len(seen)}, duplicates {duplicates}"
+        )
     if guarantee == "exactly_once":
         assert duplicates == 0, "read_committed must see exactly one prediction per event"
     predictions.close()
 
 
 def test_worker_joins_and_leaves_under_load(
-    kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path,
+    kafka_bootstrap: str,
+    unique_topics: TopicSettings,
+    unique_group: str,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     count, seed = 3000, 12
     env = service_env(kafka_bootstrap, unique_topics, unique_group, PROCESSING__MAX_BATCH_SIZE=32)
-    env_b = {**env, "MOODSTREAM_OBSERVABILITY__PORT": str(int(env["MOODSTREAM_OBSERVABILITY__PORT"]) + 1)}
+    env_b = {
+        **env,
+        "MOODSTREAM_OBSERVABILITY__PORT": str(int(env["MOODSTREAM_OBSERVABILITY__PORT"]) + 1),
+    }
     predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
     with running_service(env, tmp_path, "--workers", "2") as first:
         first.wait_ready()
@@ -102,25 +138,37 @@ def test_worker_joins_and_leaves_under_load(
             drain_s = time.monotonic() - started
             predictions.wait_count(count, timeout_s=180)
             assert producer.wait(60) == 0  # type: ignore[attr-defined]
-            wait_for(lambda: (predictions.poll(0.5), set(event_ids(predictions)))[1]
-                     == set(synthetic_ids(seed, count)), 120, "events missing after rebalance")
+            wait_for(
+                lambda: (
+                    (predictions.poll(0.5), set(event_ids(predictions)))[1]
+                    == set(synthetic_ids(seed, count))
+                ),
+                120,
+                "events missing after rebalance",
+            )
             assert second.stop() == 0, second.logs()[-2000:]
     seen = event_ids(predictions)
     with capsys.disabled():
-        print(f"\njoin/leave: events {count}, predictions {sum(seen.values())}, duplicates "
-              f"{sum(seen.values()) - len(seen)}, leaving worker drained in {drain_s:.2f} s")
+        print(
+            f"\njoin/leave: events {count}, predictions {sum(seen.values())}, duplicates "
+            f"{sum(seen.values()) - len(seen)}, leaving worker drained in {drain_s:.2f} s"
+        )
     predictions.close()
 
 
 def test_sigterm_under_load_commits_exactly_what_was_published(
-    kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path,
+    kafka_bootstrap: str,
+    unique_topics: TopicSettings,
+    unique_group: str,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     count, seed = 4000, 13
     env = service_env(kafka_bootstrap, unique_topics, unique_group, PROCESSING__MAX_BATCH_SIZE=32)
     predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
-    produced = start_moodstream("produce", "--synthetic", "--count", str(count), "--seed",
-                                str(seed), "--json", env=env)
+    produced = start_moodstream(
+        "produce", "--synthetic", "--count", str(count), "--seed", str(seed), "--json", env=env
+    )
     assert produced.wait(120) == 0
     with running_service(env, tmp_path, "--workers", "2") as service:
         predictions.wait_count(1000, timeout_s=120)
@@ -140,8 +188,10 @@ def test_sigterm_under_load_commits_exactly_what_was_published(
     seen = event_ids(predictions)
     assert set(seen) == set(synthetic_ids(seed, count)) and max(seen.values()) == 1
     with capsys.disabled():
-        print(f"\nSIGTERM under load: {committed} committed at stop, drain {drain_s:.2f} s, "
-              f"after restart {len(seen)} distinct of {count}, duplicates 0")
+        print(
+            f"\nSIGTERM under load: {committed} committed at stop, drain {drain_s:.2f} s, "
+            f"after restart {len(seen)} distinct of {count}, duplicates 0"
+        )
     predictions.close()
 
 
@@ -153,8 +203,12 @@ def poison_messages(max_bytes: int) -> dict[str, bytes | None]:
         "missing_field": orjson.dumps({k: v for k, v in good.items() if k != "as_of"}),
         "unknown_field": orjson.dumps({**good, "surprise": True}),
         "nan": event_bytes(seed=901).replace(b'"ST_long_Zscore":', b'"ST_long_Zscore":NaN,"x":', 1),
-        "infinity": event_bytes(seed=902).replace(b'"ST_long_Zscore":', b'"ST_long_Zscore":Infinity,"x":', 1),
-        "activity_length": orjson.dumps({**event_dict(seed=903, features=False), "activity": [1.0] * 100}),
+        "infinity": event_bytes(seed=902).replace(
+            b'"ST_long_Zscore":', b'"ST_long_Zscore":Infinity,"x":', 1
+        ),
+        "activity_length": orjson.dumps(
+            {**event_dict(seed=903, features=False), "activity": [1.0] * 100}
+        ),
         "empty": None,
         "too_large": b'{"pad": "' + b"x" * (max_bytes + 10) + b'"}',
         "invalid_utf8": b'{"user_id": "\xff\xfe"}',
@@ -170,10 +224,11 @@ def test_poison_messages_go_to_dlq_and_good_ones_are_predicted(
     records: list[tuple[bytes | None, bytes | None]] = []
     for i, (name, value) in enumerate(bad.items()):
         records += [(f"good-{i}".encode(), good[i]), (name.encode(), value)]
-    records += [(b"good-tail", g) for g in good[len(bad):]]
+    records += [(b"good-tail", g) for g in good[len(bad) :]]
     produce_raw(kafka_bootstrap, unique_topics.features, records)
-    env = service_env(kafka_bootstrap, unique_topics, unique_group,
-                      PROCESSING__MAX_MESSAGE_BYTES=max_bytes)
+    env = service_env(
+        kafka_bootstrap, unique_topics, unique_group, PROCESSING__MAX_MESSAGE_BYTES=max_bytes
+    )
     predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
     dead = TopicReader(kafka_bootstrap, unique_topics.dlq)
     with running_service(env, tmp_path) as service:
@@ -200,8 +255,13 @@ def test_poison_messages_go_to_dlq_and_good_ones_are_predicted(
 def test_model_that_never_returns_gives_partial_predictions_and_unready(
     kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path
 ) -> None:
-    env = service_env(kafka_bootstrap, unique_topics, unique_group,
-                      ENSEMBLE__PAT_TIMEOUT_S=1.0, PROCESSING__MAX_BATCH_SIZE=8)
+    env = service_env(
+        kafka_bootstrap,
+        unique_topics,
+        unique_group,
+        ENSEMBLE__PAT_TIMEOUT_S=1.0,
+        PROCESSING__MAX_BATCH_SIZE=8,
+    )
     first = [(b"a", event_bytes(seed=i, activity=True)) for i in range(10)]
     later = [(b"b", event_bytes(seed=100 + i, activity=True)) for i in range(10)]
     predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)

@@ -27,16 +27,26 @@ def restore_signal_handlers() -> Iterator[None]:
 
 def test_crash_loop_gives_up_with_a_non_zero_exit() -> None:
     exits: list[int] = []
-    supervisor = Supervisor(1, lambda index: ExitCode.CRASHED, SystemClock(),
-                            shutdown_timeout_s=5, policy=FAST,
-                            on_worker_exit=lambda index, pid: exits.append(index))
+    supervisor = Supervisor(
+        1,
+        lambda index: ExitCode.CRASHED,
+        SystemClock(),
+        shutdown_timeout_s=5,
+        policy=FAST,
+        on_worker_exit=lambda index, pid: exits.append(index),
+    )
     assert supervisor.run() == ExitCode.CRASHED
     assert len(exits) == FAST.max_crashes + 1  # first start + max_crashes restarts
 
 
 def test_fatal_worker_exit_stops_everything_with_its_code() -> None:
-    supervisor = Supervisor(2, lambda index: ExitCode.POISON_FLOOD if index == 0 else _wait_for_term(),
-                            SystemClock(), shutdown_timeout_s=5, policy=FAST)
+    supervisor = Supervisor(
+        2,
+        lambda index: ExitCode.POISON_FLOOD if index == 0 else _wait_for_term(),
+        SystemClock(),
+        shutdown_timeout_s=5,
+        policy=FAST,
+    )
     started = time.monotonic()
     assert supervisor.run() == ExitCode.POISON_FLOOD
     assert time.monotonic() - started < 10

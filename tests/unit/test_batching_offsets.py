@@ -20,7 +20,9 @@ def test_batch_closes_on_size() -> None:
 
 def test_batch_wait_starts_at_first_item() -> None:
     clock = FakeClock()
-    batcher: MicroBatcher[str] = MicroBatcher(BatchPolicy(max_batch_size=100, max_batch_wait_s=0.02))
+    batcher: MicroBatcher[str] = MicroBatcher(
+        BatchPolicy(max_batch_size=100, max_batch_wait_s=0.02)
+    )
     assert batcher.time_left_s(clock.monotonic()) is None
     clock.advance(5.0)  # idle time before the first item does not count
     batcher.add("a", clock.monotonic())

@@ -66,7 +66,10 @@ def with_feature(name: str, value: object) -> bytes:
         (with_feature("Sleep_percentage_MN", 1.5), "out_of_range"),
         (with_feature("LongSleepWindow_number_MN", -1.0), "out_of_range"),
         (with_feature("Not_a_feature", 1.0), "unknown_field"),
-        (event_bytes().replace(b'"ST_long_Zscore":', b'"ST_long_Zscore":NaN,"x":', 1), "not_finite"),
+        (
+            event_bytes().replace(b'"ST_long_Zscore":', b'"ST_long_Zscore":NaN,"x":', 1),
+            "not_finite",
+        ),
         (orjson.dumps({**event_dict(), "user_id": "bad user!"}), "invalid_value"),
         (orjson.dumps({**event_dict(), "schema_version": 2}), "invalid_value"),
         (orjson.dumps({**event_dict(), "emitted_at": "2026-11-27T10:00:00"}), "invalid_value"),

@@ -13,17 +13,25 @@ from consumer.settings import EnsembleSettings
 from schemas import AlertKind, ModelStatus, SourcePosition
 from tests.fakes import FakeClock, FakeModel, InlineExecutor, make_event
 
-
 SETTINGS = EnsembleSettings()
 SOURCE = SourcePosition(topic="t", partition=0, offset=1)
 
 
 def build(
-    clock: FakeClock, pat_executor: InlineExecutor | None = None, pat_timeout_s: float = 10.0, **kw: Any
+    clock: FakeClock,
+    pat_executor: InlineExecutor | None = None,
+    pat_timeout_s: float = 10.0,
+    **kw: Any,
 ) -> tuple[Ensemble, dict[str, FakeModel]]:
-    models = {n: FakeModel(n, score=s) for n, s in [("depression", 0.2), ("hypomania", 0.1), ("mania", 0.05)]}
+    models = {
+        n: FakeModel(n, score=s)
+        for n, s in [("depression", 0.2), ("hypomania", 0.1), ("mania", 0.05)]
+    }
     models["pat"] = FakeModel("pat", score=0.7, **kw)
-    boosters = [ModelLane(models[n], InlineExecutor(), 5.0, clock) for n in ("depression", "hypomania", "mania")]  # type: ignore[arg-type]
+    boosters = [
+        ModelLane(models[n], InlineExecutor(), 5.0, clock)
+        for n in ("depression", "hypomania", "mania")
+    ]  # type: ignore[arg-type]
     pat = ModelLane(models["pat"], pat_executor or InlineExecutor(), pat_timeout_s, clock)  # type: ignore[arg-type]
     return Ensemble(boosters, pat, SETTINGS, clock), models
 
@@ -31,14 +39,23 @@ def build(
 def test_models_run_only_on_events_with_their_input() -> None:
     clock = FakeClock()
     ensemble, models = build(clock)
-    events = [make_event(seed=0), make_event(seed=1, features=False, activity=True), make_event(seed=2, activity=True)]
+    events = [
+        make_event(seed=0),
+        make_event(seed=1, features=False, activity=True),
+        make_event(seed=2, activity=True),
+    ]
     runs = ensemble.score(events)
     assert models["depression"].calls == [2] and models["pat"].calls == [2]
     only_features = outcome_for(0, runs, ensemble.versions())
     assert only_features.reports["pat"].status is ModelStatus.SKIPPED
     assert only_features.scores["pat"] is None and not only_features.partial
     only_activity = outcome_for(1, runs, ensemble.versions())
-    assert only_activity.scores == {"depression": None, "hypomania": None, "mania": None, "pat": 0.7}
+    assert only_activity.scores == {
+        "depression": None,
+        "hypomania": None,
+        "mania": None,
+        "pat": 0.7,
+    }
     both = outcome_for(2, runs, ensemble.versions())
     prediction = build_prediction(events[2], both, SOURCE, 12.0, SETTINGS)
     assert prediction.ensemble_depression == pytest.approx(0.6 * 0.2 + 0.4 * 0.7)
@@ -89,11 +106,17 @@ def test_slow_prediction_alert_over_budget() -> None:
 
 def test_uninstalled_pat_is_skipped_not_partial() -> None:
     clock = FakeClock()
-    lanes = [ModelLane(FakeModel(n), InlineExecutor(), 5.0, clock) for n in ("depression", "hypomania", "mania")]  # type: ignore[arg-type]
+    lanes = [
+        ModelLane(FakeModel(n), InlineExecutor(), 5.0, clock)
+        for n in ("depression", "hypomania", "mania")
+    ]  # type: ignore[arg-type]
     ensemble = Ensemble(lanes, None, SETTINGS, clock)
     event = make_event(activity=True)
     outcome = outcome_for(0, ensemble.score([event]), ensemble.versions())
-    assert outcome.reports["pat"].status is ModelStatus.SKIPPED and outcome.reports["pat"].version is None
+    assert (
+        outcome.reports["pat"].status is ModelStatus.SKIPPED
+        and outcome.reports["pat"].version is None
+    )
     assert not outcome.partial
 
 

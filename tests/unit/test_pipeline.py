@@ -12,10 +12,14 @@ from consumer.settings import ProcessingSettings, Settings
 from tests.fakes import FakeClock, FakeMessage, FakeModel, InlineExecutor, event_bytes
 
 
-def pipeline(clock: FakeClock, limiter: KeyRateLimiter | None = None, **processing: int) -> Pipeline:
+def pipeline(
+    clock: FakeClock, limiter: KeyRateLimiter | None = None, **processing: int
+) -> Pipeline:
     settings = Settings(processing=ProcessingSettings(**processing))
-    lanes = [ModelLane(FakeModel(n), InlineExecutor(), 5.0, clock)  # type: ignore[arg-type]
-             for n in ("depression", "hypomania", "mania")]
+    lanes = [
+        ModelLane(FakeModel(n), InlineExecutor(), 5.0, clock)  # type: ignore[arg-type]
+        for n in ("depression", "hypomania", "mania")
+    ]
     return Pipeline(Ensemble(lanes, None, settings.ensemble, clock), settings, clock, limiter)
 
 
@@ -57,7 +61,10 @@ def test_events_over_the_rate_limit_go_to_overflow_unscored() -> None:
     kinds = [s.records[0].kind for s in result.sources]
     assert kinds == ["prediction", "prediction", "overflow"]
     overflow = result.sources[2].records[0]
-    assert overflow.value == same_user[2] and dict(overflow.headers or [])["overflow.reason"] == b"rate_limited"
+    assert (
+        overflow.value == same_user[2]
+        and dict(overflow.headers or [])["overflow.reason"] == b"rate_limited"
+    )
 
 
 def test_rate_limiter_refills_over_time_and_is_bounded() -> None:
