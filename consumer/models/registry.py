@@ -108,6 +108,14 @@ def _load_pat(
     return model, model.parameters
 
 
+def _import_libraries(kinds: set[str]) -> None:
+    """Import xgboost/torch (via the adapters) up front, so ``load_ms`` excludes the imports."""
+    if "xgboost" in kinds:
+        import consumer.models.xgb
+    if "pat" in kinds:
+        import consumer.models.pat  # noqa: F401
+
+
 def load_model_set(settings: ModelSettings) -> ModelSet:
     """Load every model listed in ``<settings.dir>/manifest.json``, verified. Blocking.
 
@@ -118,6 +126,7 @@ def load_model_set(settings: ModelSettings) -> ModelSet:
     apply_thread_caps(settings)
     models_dir = settings.dir
     manifest = read_manifest(models_dir)
+    _import_libraries({entry.kind for entry in manifest.models})
     boosters: dict[str, XGBoostModel] = {}
     pat: PatModel | None = None
     infos: list[ModelInfo] = []
