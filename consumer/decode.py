@@ -1,9 +1,15 @@
 """Kafka message value → ``FeatureEvent``, or a typed ``InvalidEvent`` carrying why.
 
 Pure and thread-safe. Every input either becomes a valid event or raises
-``InvalidEvent``; no other exception escapes (the fuzz test holds us to that).
-Messages never echo input values: reasons name the field and the rule only, so
-they are safe to count, log and put in dead-letter headers.
+``InvalidEvent``; no other exception escapes (tests/unit/test_decode_fuzz.py holds us
+to that). Messages never echo input values or input keys: they name contract fields
+and rules only (an unknown key shows as ``<unknown key>``), and are capped in length,
+so they are safe to count, log and put in dead-letter headers.
+
+Limits enforced here or by the contract (schemas/events.py): size (``max_bytes``,
+checked before anything else), UTF-8 (lone surrogates included), JSON syntax and
+nesting depth (the parser's recursion limit), NaN/Infinity/overflowing numbers,
+strict types, duplicate keys, unknown fields, every string and list length.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from typing import Final
 from pydantic import ValidationError
 
 from consumer.errors import InvalidEvent
-from schemas import FeatureEvent
+from schemas import FEATURE_NAMES, FeatureEvent
 
 #: Bounded set of ``reason`` labels (metrics must not explode in cardinality).
 REASONS: Final = (
@@ -27,6 +33,7 @@ REASONS: Final = (
     "not_finite",
     "out_of_range",
     "invalid_value",
+    "duplicate_key",
 )
 
 _TYPE_TO_REASON: Final = {
@@ -43,6 +50,11 @@ _TYPE_TO_REASON: Final = {
     "string_too_long": "out_of_range",
 }
 _MAX_ERRORS_IN_MESSAGE: Final = 3
+_MAX_MESSAGE_CHARS: Final = 512
+#: Keys that may appear in messages: the contract's own vocabulary, nothing from input.
+_NAMEABLE: Final = frozenset(FeatureEvent.model_fields) | frozenset(FEATURE_NAMES)
+#: Strings in an event besides keys; all are always present and none may hold a '"'.
+_STRING_VALUES: Final = ("event_id", "user_id", "as_of", "emitted_at")
 
 
 def decode_event(value: bytes | None, *, max_bytes: int) -> FeatureEvent:
@@ -56,11 +68,28 @@ def decode_event(value: bytes | None, *, max_bytes: int) -> FeatureEvent:
     except UnicodeDecodeError as exc:
         raise InvalidEvent("invalid_utf8", f"invalid UTF-8 at byte {exc.start}") from None
     try:
-        return FeatureEvent.model_validate_json(value)
+        event = FeatureEvent.model_validate_json(value)
     except ValidationError as exc:
         raise _as_invalid(exc) from None
     except (ValueError, TypeError, RecursionError) as exc:  # defensive: parser edge cases
         raise InvalidEvent("invalid_json", f"undecodable JSON ({type(exc).__name__})") from None
+    _require_unique_keys(value, event)
+    return event
+
+
+def _require_unique_keys(value: bytes, event: FeatureEvent) -> None:
+    """Refuse a valid-looking event whose JSON repeats a key (parsers disagree on which wins).
+
+    In a valid event every string is a key or one of ``_STRING_VALUES`` (UUID, pattern-
+    restricted id, date, time: none can contain a quote, escaped or not), and the only
+    objects are the event and ``features`` (disjoint key sets). So the raw bytes hold
+    exactly two quotes per distinct key and string value unless a key is repeated. One
+    ``bytes.count``: no second parse.
+    """
+    keys = len(event.model_fields_set) + (len(event.features) if event.features else 0)
+    expected_quotes = 2 * (keys + len(_STRING_VALUES))
+    if value.count(b'"') != expected_quotes:
+        raise InvalidEvent("duplicate_key", "a key appears more than once in the event")
 
 
 def _as_invalid(exc: ValidationError) -> InvalidEvent:
@@ -70,6 +99,8 @@ def _as_invalid(exc: ValidationError) -> InvalidEvent:
     parts = [f"{_path(e['loc'])}: {e['msg']}" for e in errors[:_MAX_ERRORS_IN_MESSAGE]]
     more = len(errors) - _MAX_ERRORS_IN_MESSAGE
     message = "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+    if len(message) > _MAX_MESSAGE_CHARS:
+        message = message[: _MAX_MESSAGE_CHARS - 1] + "…"
     return InvalidEvent(reason, message)
 
 
@@ -91,4 +122,11 @@ def _reason_for(error_type: str, message: str) -> str:
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "event"
+    """``features.ST_long_MN`` or ``activity.17``; keys not in the contract are withheld."""
+    return ".".join(_loc_part(part) for part in loc) or "event"
+
+
+def _loc_part(part: int | str) -> str:
+    if isinstance(part, int) or part in _NAMEABLE:
+        return str(part)
+    return "<unknown key>"

@@ -8,6 +8,7 @@ no unknown fields, no NaN or Infinity. Ranges are physical, never fitted to data
 from __future__ import annotations
 
 import math
+import re
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Final, Literal
@@ -17,11 +18,13 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 SCHEMA_VERSION: Final = 1
 ACTIVITY_MINUTES: Final = 10_080
@@ -83,13 +86,43 @@ def feature_bounds(name: str) -> tuple[float, float]:
 
 _FEATURE_INDEX: Final = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
-UserId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+UserId = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+]
+
+_CANONICAL_UUID: Final = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
+
+
+def _exactly_int(value: object) -> object:
+    """Refuse ``true`` and ``1.0`` where the contract says the integer 1 (JSON mode)."""
+    if type(value) is not int:
+        raise PydanticCustomError("int_type", "Input should be the integer 1")
+    return value
+
+
+def _canonical_uuid(value: object) -> object:
+    """Only the 8-4-4-4-12 hex text form (no braces, ``urn:uuid:`` or bare 32 hex)."""
+    if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value) is None:
+        raise PydanticCustomError(
+            "uuid_parsing", "Input should be a UUID in the 8-4-4-4-12 hex form"
+        )
+    return value
+
+
+SchemaVersion = Annotated[Literal[1], BeforeValidator(_exactly_int)]
+EventId = Annotated[
+    UUID,
+    BeforeValidator(_canonical_uuid),
+    Field(json_schema_extra={"pattern": _CANONICAL_UUID.pattern}),
+]
 
 
 def _check_features(values: dict[str, float | None]) -> dict[str, float | None]:
-    unknown = sorted(set(values) - _FEATURE_INDEX.keys())
-    if unknown:
-        raise ValueError(f"unknown feature names: {', '.join(unknown[:5])}")
+    unknown = len(values.keys() - _FEATURE_INDEX.keys())
+    if unknown:  # the names are input: counted, never echoed (they could be anything)
+        raise ValueError(f"unknown feature names: {unknown} not in the contract")
     missing = [n for n in FEATURE_NAMES if n not in values]
     if missing:
         raise ValueError(f"missing feature names: {', '.join(missing[:5])}")
@@ -136,8 +169,8 @@ class FeatureEvent(_Strict):
     UUID, date and RFC 3339 times arrive as strings).
     """
 
-    schema_version: Literal[1]
-    event_id: UUID
+    schema_version: SchemaVersion
+    event_id: EventId
     user_id: UserId
     as_of: date
     emitted_at: AwareDatetime
