@@ -1,0 +1,105 @@
+"""The result document as Markdown tables (printed by ``moodstream bench``, pasted into
+BENCHMARKS.md). Pure, thread-safe."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from consumer.bench.report import LOADS, WORKLOADS
+
+
+def _fmt(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, int | float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def limits_table(doc: dict[str, Any]) -> str:
+    limits = doc["limits"]
+    rows = [["Kafka passthrough (consume, produce, commit; 1 loop)"]
+            + [_fmt(limits["passthrough"][w]["events_per_s"]) for w in WORKLOADS]]
+    rows.append(["decode (orjson + pydantic)"]
+                + [_fmt(limits["decode"][w]["events_per_s"]) for w in WORKLOADS])
+    per = limits["per_workload"]
+    rows.append(["booster trio (best batch), as events/s"]
+                + [_fmt(per[w]["stages"]["boosters"]) for w in WORKLOADS])
+    rows.append(["PAT-M (best batch), as events/s"]
+                + [_fmt(per[w]["stages"]["pat"]) for w in WORKLOADS])
+    rows.append(["**tightest limit**"]
+                + [f"**{_fmt(per[w]['tightest']['events_per_s'])}** ({per[w]['tightest']['stage']})"
+                   for w in WORKLOADS])
+    rows.append(["serial bound (all stages on one core)"]
+                + [_fmt(per[w]["serial_bound_events_per_s"]) for w in WORKLOADS])
+    models = limits["models"]
+    raw = [[f"booster trio, batch {k[6:]}", _fmt(v["rows_per_s"]) + " rows/s"]
+           for k, v in models["booster_trio"].items()]
+    raw += [[f"PAT-{models.get('pat_size')}, batch {k[6:]}", _fmt(v["sequences_per_s"], 1)
+             + " sequences/s"] for k, v in models["pat"].items()]
+    raw += [[f"decode, {k.replace('_', ' ')}", _fmt(limits["decode"][k]["events_per_s"])
+             + " events/s"] for k in ("features_event", "activity_event")]
+    return (_table(["limit, events/s", *WORKLOADS], rows) + "\n\n"
+            + _table(["part alone (1 thread)", "rate"], raw))
+
+
+def moodstream_table(doc: dict[str, Any]) -> str:
+    rows = []
+    for workload in WORKLOADS:
+        for key, run in sorted(doc["moodstream"].get(workload, {}).items()):
+            latency = run.get("latency", {})
+            cells = [f"{p.get('p50_ms', '-')} / {p.get('p99_ms', '-')}"
+                     for p in (latency.get(load, {}) for load in LOADS)]
+            rows.append([workload, key.replace("workers_", ""),
+                         _fmt(run.get("sustained_events_per_s")),
+                         _fmt(run.get("events_per_worker_cpu_s")), *cells,
+                         _fmt(run.get("memory", {}).get("total_pss_mb"))])
+    for workload in WORKLOADS:
+        rows.append([workload, "baseline", _fmt(doc["baseline"][workload]["events_per_s"], 1),
+                     "-", "-", "-", "-"])
+    return _table(["workload", "workers", "sustained events/s", "events per worker CPU-s",
+                   "p50 / p99 ms at 50%",
+                   "p50 / p99 ms at 90%", "total PSS MB"], rows)
+
+
+def ratio_table(doc: dict[str, Any]) -> str:
+    rows = [[w, _fmt(r.get("vs_baseline"), 1), _fmt(r.get("vs_limit"), 2),
+             _fmt(r.get("vs_pat_limit"), 2)] for w, r in doc["ratios"].items()]
+    return _table(["workload (1 worker)", "vs baseline", "vs tightest limit", "vs PAT-M limit"],
+                  rows)
+
+
+def memory_table(doc: dict[str, Any]) -> str:
+    rows = []
+    for key, memory in sorted(doc["memory"].items()):
+        if not key.split("_")[-1].isdigit():
+            continue
+        rows.append([key.replace("workers_", ""), _fmt(memory.get("supervisor_pss_mb")),
+                     ", ".join(_fmt(v) for v in memory.get("workers_pss_mb") or []),
+                     _fmt(memory.get("workers_total_pss_mb")), _fmt(memory.get("total_pss_mb"))])
+    return _table(["workers", "supervisor PSS MB", "each worker PSS MB", "workers PSS MB",
+                   "total PSS MB"], rows)
+
+
+def targets_table(doc: dict[str, Any]) -> str:
+    rows = [[t["name"], _fmt(t["value"], 2), t["target"], _fmt(t["met"])] for t in doc["targets"]]
+    return _table(["target", "measured", "wanted", "met"], rows)
+
+
+def summary(doc: dict[str, Any]) -> str:
+    machine = doc["machine"]
+    head = (f"moodstream bench ({doc['mode']}, {doc['duration_s']} s): {machine['cores']} cores, "
+            f"{machine['cpu_model']}; load average {machine['load_avg_start']} at start, "
+            f"{machine['load_avg_end']} at end")
+    parts = [head, limits_table(doc), moodstream_table(doc), ratio_table(doc), memory_table(doc),
+             targets_table(doc)]
+    return "\n\n".join(parts)

@@ -1,0 +1,71 @@
+"""``moodstream bench [--quick|--smoke] [--json PATH]``: limits, moodstream, baseline, ratios.
+
+Runs against the configured cluster (or the local broker) on fresh topics named
+``bench.<run id>.*`` (deleted at the end), writes the JSON and a PNG beside it (default
+``bench-results/bench-<timestamp>.json``), prints a summary table. See BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from consumer.errors import ConfigError
+from consumer.settings import Settings
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("bench", help="benchmark throughput, latency and memory")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="shorter run (under 3 min on 2 cores)")
+    mode.add_argument("--smoke", action="store_true",
+                      help="tiny run that only checks the machinery (1 worker, seconds per step)")
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH",
+                        help="where to write the results (default bench-results/bench-<time>.json)")
+    parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace, settings: Settings) -> int:
+    """Blocks for the run. Raises MoodstreamError subclasses (no broker, a failed step)."""
+    from consumer.bench.suite import PLANS
+
+    plan = PLANS["smoke" if args.smoke else "quick" if args.quick else "full"]
+    path = args.json or Path("bench-results") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    if path.suffix != ".json":
+        raise ConfigError("--json must name a .json file")
+    doc = _run(settings, plan, "moodstream " + shlex.join(sys.argv[1:]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    if not args.no_plot:
+        from consumer.bench.plot import write_png
+
+        write_png(doc, path.with_suffix(".png"))
+    from consumer.bench.text import summary
+
+    print(summary(doc))
+    print(f"\nresults: {path}" + ("" if args.no_plot else f" (+ {path.with_suffix('.png').name})"))
+    return 0
+
+
+def _run(settings: Settings, plan: Any, command: str) -> dict[str, Any]:
+    from consumer.kafka.config import client_config, resolve_bootstrap
+    from consumer.models.threads import apply_thread_caps
+
+    bootstrap = resolve_bootstrap(settings)
+    apply_thread_caps(settings.models)  # before torch/xgboost load, as in the service
+    from consumer.bench.suite import run_suite
+    from consumer.models.registry import load_model_set
+
+    models = load_model_set(settings.models)
+    client = dict(client_config(settings.kafka, bootstrap))
+
+    def progress(message: str) -> None:
+        print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+    return run_suite(settings, bootstrap, client, models, plan, progress, command)
