@@ -19,7 +19,9 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 EXTRAS ?= test bench dev
 PYTEST_ARGS ?=
 
-PYPROJECT_HASH := $(shell sha256sum pyproject.toml | cut -c1-16)
+# Keyed on pyproject.toml and on this checkout's path: the editable install must point
+# at the clone being tested (CI tests a fresh clone with the same shared venv).
+PYPROJECT_HASH := $(shell (cat pyproject.toml; echo "$(CURDIR)") | sha256sum | cut -c1-16)
 STAMP = $(VENV)/.moodstream-$(PYPROJECT_HASH).stamp
 REQUIREMENTS = $(VENV)/moodstream-requirements.txt
 
