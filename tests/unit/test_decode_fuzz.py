@@ -501,3 +501,14 @@ def test_known_hostile_inputs(raw: bytes, reason: str) -> None:
 def test_a_duplicate_key_inside_an_otherwise_valid_event_is_the_only_problem() -> None:
     assert isinstance(outcome(_GOOD), FeatureEvent)
     assert invalid(_swap(b'"as_of":', b'"as_of":"2026-01-01","as_of":')) == "duplicate_key"
+
+
+def test_the_duplicate_key_check_knows_every_string_field() -> None:
+    """decode's quote count assumes these four strings, none able to hold a quote, and no
+    other: a new string or nested-object field must update ``_require_unique_keys``."""
+    from consumer.decode import _STRING_VALUES
+
+    properties = FeatureEvent.model_json_schema()["properties"]
+    strings = {name for name, spec in properties.items() if spec.get("type") == "string"}
+    assert strings == set(_STRING_VALUES)
+    assert set(properties) == {*_STRING_VALUES, "schema_version", "features", "activity"}
