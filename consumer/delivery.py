@@ -33,7 +33,11 @@ class DeliveryFailed(MoodstreamError):
 
 
 class Publisher(Protocol):
+    """Per batch: ``begin(all sources in order)``, ``publish(part)`` for each part, ``end``."""
+
+    def begin(self, sources: list[SourceResult]) -> None: ...
     def publish(self, result: BatchResult) -> None: ...
+    def end(self, sources: list[SourceResult]) -> None: ...
     def poll(self) -> None: ...
     def maybe_commit(self, now: float, *, force: bool = False) -> None: ...
     def on_revoke(self, partitions: set[TopicPartitionKey], timeout_s: float) -> None: ...
@@ -110,13 +114,22 @@ class AtLeastOnce(_Base):
     def inflight(self) -> int:
         return self._tracker.inflight()
 
+    def begin(self, sources: list[SourceResult]) -> None:
+        """Register the batch's offsets, each held until its part is published."""
+        for source in sources:
+            self._tracker.track(source.tp, source.offset, outputs=1)
+        self._since_commit += len(sources)
+
     def publish(self, result: BatchResult) -> None:
         for source in result.sources:
-            self._tracker.track(source.tp, source.offset, len(source.records))
+            self._tracker.add(source.tp, source.offset, len(source.records))
             for record in source.records:
                 self._produce(record, self._callback(source, record))
-        self._since_commit += len(result.sources)
+            self._tracker.ack(source.tp, source.offset)  # release the hold taken in begin
         self._producer.poll(0)
+
+    def end(self, sources: list[SourceResult]) -> None:
+        return None
 
     def _callback(self, source: SourceResult, record: OutRecord) -> Callable[..., None]:
         def on_delivery(err: KafkaError | None, _msg: Message) -> None:
@@ -190,16 +203,27 @@ class ExactlyOnce(_Base):
     def inflight(self) -> int:
         return 0  # every batch is committed (or the worker stops) before the next is polled
 
-    def publish(self, result: BatchResult) -> None:
-        from confluent_kafka import TopicPartition
-
-        positions: dict[TopicPartitionKey, int] = {}
+    def begin(self, sources: list[SourceResult]) -> None:
         self._producer.begin_transaction()
+
+    def publish(self, result: BatchResult) -> None:
         try:
             for source in result.sources:
                 for record in source.records:
                     self._produce(record, self._callback(source, record))
-                positions[source.tp] = max(positions.get(source.tp, 0), source.offset + 1)
+        except Exception:
+            self._abort()
+            raise
+
+    def end(self, sources: list[SourceResult]) -> None:
+        """Put the batch's offsets in its transaction and commit it (blocks). Aborts and
+        re-raises on failure: the worker then restarts from the last committed batch."""
+        from confluent_kafka import TopicPartition
+
+        positions: dict[TopicPartitionKey, int] = {}
+        for source in sources:
+            positions[source.tp] = max(positions.get(source.tp, 0), source.offset + 1)
+        try:
             offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items()]
             metadata = self._consumer.consumer_group_metadata()
             self._producer.send_offsets_to_transaction(offsets, metadata, self._timeout_s)

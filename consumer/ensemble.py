@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Final, Protocol
 
@@ -124,8 +124,19 @@ def activity_matrix(events: Sequence[FeatureEvent], rows: Sequence[int]) -> npt.
     return matrix
 
 
+Call = tuple[ModelLane, tuple[int, ...], "Future[tuple[FloatArray, float]] | None"]
+
+
+@dataclass
+class Scoring:
+    """The model calls started for one batch (``Ensemble.submit``)."""
+
+    started: float
+    calls: list[Call] = field(default_factory=list)
+
+
 class Ensemble:
-    """Scores batches. ``score`` blocks for at most the longest model deadline."""
+    """Scores batches: ``submit`` starts the models, ``collect`` waits for them."""
 
     def __init__(
         self,
@@ -149,21 +160,37 @@ class Ensemble:
         now = self._clock.monotonic()
         return [lane.name for lane in self.lanes() if lane.stuck(now)]
 
-    def score(self, events: Sequence[FeatureEvent]) -> dict[str, ModelRun]:
-        """Run every installed model on the events that carry its input; one run per model."""
+    def needs_pat(self, event: FeatureEvent) -> bool:
+        """Whether PAT will score this event (it carries activity and PAT is installed)."""
+        return event.activity is not None and self.pat is not None
+
+    def submit(self, events: Sequence[FeatureEvent]) -> Scoring:
+        """Start every installed model on the events that carry its input. Does not block
+        (beyond building the input matrices)."""
         feature_rows = tuple(i for i, e in enumerate(events) if e.features is not None)
         activity_rows = tuple(i for i, e in enumerate(events) if e.activity is not None)
-        started = self._clock.monotonic()
-        pending: list[tuple[ModelLane, tuple[int, ...], Future[tuple[FloatArray, float]] | None]]
-        pending = []
+        scoring = Scoring(self._clock.monotonic())
         if feature_rows and self.boosters:
             features = feature_matrix(events, feature_rows)
-            pending += [(lane, feature_rows, lane.submit(features)) for lane in self.boosters]
+            scoring.calls += [(lane, feature_rows, lane.submit(features)) for lane in self.boosters]
         if activity_rows and self.pat is not None:
             activity = activity_matrix(events, activity_rows)
-            pending.append((self.pat, activity_rows, self.pat.submit(activity)))
-        runs = {lane.name: self._collect(lane, rows, fut, started) for lane, rows, fut in pending}
-        return runs
+            scoring.calls.append((self.pat, activity_rows, self.pat.submit(activity)))
+        return scoring
+
+    def collect(self, scoring: Scoring, *, pat: bool) -> dict[str, ModelRun]:
+        """Wait (each up to its deadline) for the boosters' runs, or for PAT's when ``pat``."""
+        return {
+            lane.name: self._collect(lane, rows, future, scoring.started)
+            for lane, rows, future in scoring.calls
+            if (lane is self.pat) == pat
+        }
+
+    def score(self, events: Sequence[FeatureEvent]) -> dict[str, ModelRun]:
+        """Run every installed model on the events that carry its input; one run per model.
+        Blocks for at most the longest model deadline."""
+        scoring = self.submit(events)
+        return self.collect(scoring, pat=False) | self.collect(scoring, pat=True)
 
     def _collect(
         self,

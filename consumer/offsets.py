@@ -47,6 +47,12 @@ class OffsetTracker:
         ledger.pending[offset] = outputs
         ledger.advance()
 
+    def add(self, tp: TopicPartitionKey, offset: int, outputs: int) -> None:
+        """``outputs`` more records of a tracked offset now wait for acknowledgement."""
+        ledger = self._ledgers.get(tp)
+        if ledger is not None and offset in ledger.pending:
+            ledger.pending[offset] += outputs
+
     def ack(self, tp: TopicPartitionKey, offset: int) -> None:
         """One output of ``offset`` was acknowledged. Unknown partitions (revoked) are ignored."""
         ledger = self._ledgers.get(tp)

@@ -7,13 +7,13 @@ model deadline (inside ``Ensemble.score``). Not thread-safe: one owner (the poll
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from consumer.clock import Clock
 from consumer.decode import decode_event
-from consumer.ensemble import Ensemble, ModelRun
+from consumer.ensemble import Ensemble, ModelRun, Scoring
 from consumer.errors import InvalidEvent, PoisonFloodError
 from consumer.offsets import TopicPartitionKey
 from consumer.outputs import EventOutcome, build_alerts, build_prediction, outcome_for
@@ -66,9 +66,26 @@ class SourceResult:
 
 @dataclass
 class BatchResult:
+    """Outputs ready to publish: a whole batch, or one part of it (see ``Pipeline.start``)."""
+
     sources: list[SourceResult]
     runs: dict[str, ModelRun]
     flood: PoisonFloodError | None = None
+
+
+@dataclass
+class StartedBatch:
+    """A decoded batch whose models are running.
+
+    ``sources`` lists every input in order (register them before publishing any part);
+    ``parts`` yields, first, everything that needs no PAT (dead letters, overflow copies,
+    predictions of events without activity) once the boosters answered, then the events
+    scored by PAT once it answered or missed its deadline. Iterating blocks on the models.
+    """
+
+    sources: list[SourceResult]
+    parts: Iterator[BatchResult]
+    flood: PoisonFloodError | None
 
 
 class Pipeline:
@@ -86,7 +103,15 @@ class Pipeline:
         self._consecutive_invalid: dict[TopicPartitionKey, int] = {}
 
     def process(self, batch: Sequence[Polled]) -> BatchResult:
-        """Turn a batch into output records, in input order. Raises nothing per message."""
+        """The whole batch as one result (all parts joined). Raises nothing per message."""
+        started = self.start(batch)
+        runs: dict[str, ModelRun] = {}
+        for part in started.parts:
+            runs |= part.runs
+        return BatchResult(started.sources, runs, started.flood)
+
+    def start(self, batch: Sequence[Polled]) -> StartedBatch:
+        """Decode, route and submit the batch to the models (does not wait for them)."""
         sources: list[SourceResult] = []
         scored: list[tuple[SourceResult, FeatureEvent]] = []
         flood: PoisonFloodError | None = None
@@ -95,16 +120,32 @@ class Pipeline:
             sources.append(source)
             event = self._decode(item, source)
             flood = flood or self._flood_check(source)
-            if event is None:
-                continue
-            if self._over_rate_limit(event, item, source):
-                continue
-            scored.append((source, event))
-        runs = self._ensemble.score([event for _, event in scored]) if scored else {}
+            if event is not None and not self._over_rate_limit(event, item, source):
+                scored.append((source, event))
+        scoring = self._ensemble.submit([event for _, event in scored]) if scored else None
+        return StartedBatch(sources, self._parts(sources, scored, scoring), flood)
+
+    def _parts(
+        self,
+        sources: list[SourceResult],
+        scored: list[tuple[SourceResult, FeatureEvent]],
+        scoring: Scoring | None,
+    ) -> Iterator[BatchResult]:
         versions = self._ensemble.versions()
+        late = [self._ensemble.needs_pat(event) for _, event in scored]
+        runs = self._ensemble.collect(scoring, pat=False) if scoring else {}
         for index, (source, event) in enumerate(scored):
-            self._emit_prediction(source, event, outcome_for(index, runs, versions))
-        return BatchResult(sources, runs, flood)
+            if not late[index]:
+                self._emit_prediction(source, event, outcome_for(index, runs, versions))
+        late_sources = {id(source) for (source, _), wait in zip(scored, late, strict=True) if wait}
+        yield BatchResult([s for s in sources if id(s) not in late_sources], runs)
+        if scoring is None or not late_sources:
+            return
+        runs = runs | self._ensemble.collect(scoring, pat=True)
+        for index, (source, event) in enumerate(scored):
+            if late[index]:
+                self._emit_prediction(source, event, outcome_for(index, runs, versions))
+        yield BatchResult([s for s in sources if id(s) in late_sources], runs)
 
     def forget(self, partitions: set[TopicPartitionKey]) -> None:
         for tp in partitions:

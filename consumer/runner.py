@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 from consumer.batching import BatchPolicy, MicroBatcher
 from consumer.clock import Clock
 from consumer.delivery import Publisher
+from consumer.ensemble import ModelRun
 from consumer.errors import KafkaSetupError
 from consumer.logs import log_event
 from consumer.offsets import TopicPartitionKey
-from consumer.pipeline import BatchResult, Pipeline, Polled
+from consumer.pipeline import Pipeline, Polled, SourceResult
 from consumer.settings import Settings
 
 if TYPE_CHECKING:
@@ -117,25 +118,32 @@ class Runner:
         log_event(_log, "consumer_error", level=logging.WARNING, error=error.str())
 
     def _process(self, batch: list[Polled]) -> None:
-        result = self._pipeline.process(batch)
-        self._publisher.publish(result)
+        """Publish each part as soon as it is ready: predictions that need no PAT do not
+        wait for it (their offsets still commit in order, via the offset ledger)."""
+        started = self._pipeline.start(batch)
+        self._publisher.begin(started.sources)
+        runs: dict[str, ModelRun] = {}
+        for part in started.parts:
+            self._publisher.publish(part)
+            runs |= part.runs
+        self._publisher.end(started.sources)
         self.processed += len(batch)
-        self._record(result, len(batch))
-        if result.flood is not None:
+        self._record(started.sources, runs)
+        if started.flood is not None:
             self._publisher.close(self._settings.processing.shutdown_timeout_s)
-            raise result.flood
+            raise started.flood
 
-    def _record(self, result: BatchResult, size: int) -> None:
+    def _record(self, sources: list[SourceResult], runs: dict[str, ModelRun]) -> None:
         metrics = self._metrics
         if metrics is None:
             return
-        metrics.batch_size.observe(size)
-        for source in result.sources:
+        metrics.batch_size.observe(len(sources))
+        for source in sources:
             if source.invalid_reason is not None:
                 metrics.events_invalid.labels(reason=source.invalid_reason).inc()
             elif source.partial is None:
                 metrics.events_overflow.labels(reason="rate_limited").inc()
-        for run in result.runs.values():
+        for run in runs.values():
             if run.latency_ms is not None:
                 metrics.model_latency.labels(model=run.name).observe(run.latency_ms / 1000.0)
             if run.status.value == "timeout":

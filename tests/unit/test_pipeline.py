@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+from typing import Any
+
 import orjson
 import pytest
 
@@ -75,3 +78,43 @@ def test_rate_limiter_refills_over_time_and_is_bounded() -> None:
     limiter.allow("b", now=6.0)
     limiter.allow("c", now=6.0)  # evicts the least recently seen key ("a")
     assert all(limiter.allow("a", now=6.0) for _ in range(10))
+
+
+class ManualExecutor:
+    """Hands out futures the test completes by hand."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Future[Any], Any, tuple[Any, ...]]] = []
+
+    def submit(self, fn: Any, *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self.calls.append((future, fn, args))
+        return future
+
+    def run_all(self) -> None:
+        for future, fn, args in self.calls:
+            future.set_result(fn(*args))
+
+
+def test_predictions_without_activity_do_not_wait_for_pat() -> None:
+    clock = FakeClock()
+    settings = Settings()
+    pat_pool = ManualExecutor()
+    lanes = [
+        ModelLane(FakeModel(n), InlineExecutor(), 5.0, clock)  # type: ignore[arg-type]
+        for n in ("depression", "hypomania", "mania")
+    ]
+    pat = ModelLane(FakeModel("pat", 0.7), pat_pool, 10.0, clock)  # type: ignore[arg-type]
+    stage = Pipeline(Ensemble(lanes, pat, settings.ensemble, clock), settings, clock)
+    values = [event_bytes(seed=1), event_bytes(seed=2, activity=True), b"{bad"]
+    started = stage.start(polled(values, clock))
+    assert [s.offset for s in started.sources] == [0, 1, 2]
+    first = next(started.parts)
+    assert [s.offset for s in first.sources] == [0, 2]  # the features-only event and the DLQ
+    assert not pat_pool.calls[0][0].done()  # published while PAT is still running
+    pat_pool.run_all()
+    second = next(started.parts)
+    [late] = second.sources
+    prediction = orjson.loads(late.records[0].value or b"")
+    assert late.offset == 1 and prediction["current_depression"] == 0.7
+    assert next(started.parts, None) is None
