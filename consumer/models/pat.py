@@ -150,7 +150,6 @@ class PatModel:
         name: str = "pat",
         version: str,
         sub_batch_size: int = 8,
-        torch_threads: int = 1,
     ) -> None:
         if sub_batch_size < 1:
             raise ValueError("sub_batch_size must be >= 1")
@@ -158,7 +157,6 @@ class PatModel:
         self._name = name
         self._version = version
         self._sub_batch_size = sub_batch_size
-        self._torch_threads = torch_threads
         self.config: Final[PatConfig] = network.config
         self.parameters: Final[int] = sum(p.numel() for p in network.parameters())
         self.encoder_parameters: Final[int] = encoder_parameter_count(network)
@@ -187,7 +185,6 @@ class PatModel:
             name=name,
             version=version,
             sub_batch_size=sub_batch_size,
-            torch_threads=torch_threads,
         )
 
     @property
@@ -224,6 +221,8 @@ class PatModel:
         return out
 
     def warmup(self) -> None:
-        """Score one flat week. Blocking, raises on failure. Worker-only (after the fork)."""
-        cap_torch_threads(self._torch_threads)
+        """Score one flat week. Blocking, raises on failure. Worker-only (after the fork).
+
+        Thread caps are the caller's job (``apply_thread_caps`` first in every worker).
+        """
         self.predict_batch(np.zeros((1, ACTIVITY_MINUTES), dtype=np.float32))

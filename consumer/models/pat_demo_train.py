@@ -39,19 +39,10 @@ def _accuracy(network: PatNetwork, x: torch.Tensor, y: torch.Tensor, batch: int)
     return float(((probs >= 0.5).float() == y).float().mean())
 
 
-def fit_pat(
-    recipe: PatRecipe, training_set: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]
-) -> bytes:
-    """Train a fresh PAT for ``recipe.steps`` AdamW steps; return safetensors bytes.
-
-    Blocking (CPU). The held-out accuracy goes into the file's metadata. Deterministic
-    given torch's seed, thread count and deterministic-algorithms flag (set by caller).
-    """
-    weeks, labels = training_set
-    holdout = max(1, int(len(weeks) * _HOLDOUT_FRACTION))
-    x_train, y_train = torch.from_numpy(weeks[holdout:]), torch.from_numpy(labels[holdout:])
-    network = PatNetwork(PAT_CONFIGS[recipe.size])
-    _fit_standardisation(network, weeks[holdout:])
+def _train_steps(
+    network: PatNetwork, recipe: PatRecipe, x_train: torch.Tensor, y_train: torch.Tensor
+) -> None:
+    """``recipe.steps`` AdamW steps on random mini-batches, with a short linear warm-up."""
     optimiser = torch.optim.AdamW(network.parameters(), lr=recipe.lr, weight_decay=0.01)
     warmup = max(1, recipe.steps // 8)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -66,6 +57,22 @@ def fit_pat(
         loss.backward()  # type: ignore[no-untyped-call]
         optimiser.step()
         schedule.step()
+
+
+def fit_pat(
+    recipe: PatRecipe, training_set: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]
+) -> bytes:
+    """Train a fresh PAT for ``recipe.steps`` AdamW steps; return safetensors bytes.
+
+    Blocking (CPU). The held-out accuracy goes into the file's metadata. Deterministic
+    given torch's seed, thread count and deterministic-algorithms flag (set by caller).
+    """
+    weeks, labels = training_set
+    holdout = max(1, int(len(weeks) * _HOLDOUT_FRACTION))
+    x_train, y_train = torch.from_numpy(weeks[holdout:]), torch.from_numpy(labels[holdout:])
+    network = PatNetwork(PAT_CONFIGS[recipe.size])
+    _fit_standardisation(network, weeks[holdout:])
+    _train_steps(network, recipe, x_train, y_train)
     accuracy = _accuracy(
         network, torch.from_numpy(weeks[:holdout]), torch.from_numpy(labels[:holdout]), recipe.batch
     )

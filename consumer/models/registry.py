@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from consumer.errors import ModelLoadError
 from consumer.models.formats import sha256_hex
@@ -116,6 +116,30 @@ def _import_libraries(kinds: set[str]) -> None:
         import consumer.models.pat  # noqa: F401
 
 
+def _load_entry(
+    models_dir: Path, entry: ManifestEntry, settings: ModelSettings
+) -> tuple[XGBoostModel | PatModel, ModelInfo]:
+    """Verify and load one manifest entry, timing it. Blocking; raises ModelLoadError."""
+    started = time.perf_counter()
+    path, data = _read_verified(models_dir, entry)
+    model: XGBoostModel | PatModel
+    if entry.kind == "xgboost":
+        model, count = _load_booster(entry, path, data, settings)
+    else:
+        model, count = _load_pat(entry, path, data, settings)
+    info = ModelInfo(
+        name=entry.name,
+        kind=entry.kind,
+        version=entry.version,
+        sha256=entry.sha256,
+        trees=count if entry.kind == "xgboost" else None,
+        parameters=count if entry.kind == "pat" else None,
+        load_ms=round((time.perf_counter() - started) * 1000.0, 2),
+        file=path,
+    )
+    return model, info
+
+
 def load_model_set(settings: ModelSettings) -> ModelSet:
     """Load every model listed in ``<settings.dir>/manifest.json``, verified. Blocking.
 
@@ -124,39 +148,15 @@ def load_model_set(settings: ModelSettings) -> ModelSet:
     line, says what to fix) on the first problem found. Not thread-safe (call once).
     """
     apply_thread_caps(settings)
-    models_dir = settings.dir
-    manifest = read_manifest(models_dir)
+    manifest = read_manifest(settings.dir)
     _import_libraries({entry.kind for entry in manifest.models})
-    boosters: dict[str, XGBoostModel] = {}
-    pat: PatModel | None = None
-    infos: list[ModelInfo] = []
-    for entry in manifest.models:
-        started = time.perf_counter()
-        path, data = _read_verified(models_dir, entry)
-        count: int
-        if entry.kind == "xgboost":
-            boosters[entry.name], count = _load_booster(entry, path, data, settings)
-        else:
-            pat, count = _load_pat(entry, path, data, settings)
-        load_ms = (time.perf_counter() - started) * 1000.0
-        infos.append(
-            ModelInfo(
-                name=entry.name,
-                kind=entry.kind,
-                version=entry.version,
-                sha256=entry.sha256,
-                trees=count if entry.kind == "xgboost" else None,
-                parameters=count if entry.kind == "pat" else None,
-                load_ms=round(load_ms, 2),
-                file=path,
-            )
-        )
-    order = {name: i for i, name in enumerate((*BOOSTER_NAMES, "pat"))}
-    infos.sort(key=lambda info: order[info.name])
+    loaded = {e.name: _load_entry(settings.dir, e, settings) for e in manifest.models}
+    names = [n for n in (*BOOSTER_NAMES, "pat") if n in loaded]
+    pat = loaded["pat"][0] if "pat" in loaded else None
     return ModelSet(
-        boosters=tuple(boosters[n] for n in BOOSTER_NAMES if n in boosters),
-        pat=pat,
-        infos=tuple(infos),
+        boosters=tuple(cast("XGBoostModel", loaded[n][0]) for n in names if n != "pat"),
+        pat=cast("PatModel | None", pat),
+        infos=tuple(loaded[n][1] for n in names),
         clinically_valid=manifest.clinically_valid,
         note=manifest.note,
     )

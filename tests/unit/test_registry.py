@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
 import shutil
 from pathlib import Path
@@ -16,7 +17,9 @@ import xgboost as xgb
 
 from consumer.errors import ModelLoadError
 from consumer.models.pat import PAT_CONFIGS, PatNetwork, network_to_bytes
+from consumer.models.protocol import BatchModel
 from consumer.models.registry import ModelSet, load_model_set
+from consumer.models.threads import THREAD_ENV_VARS, apply_thread_caps
 from consumer.settings import ModelSettings
 from schemas.events import FEATURE_NAMES
 
@@ -104,6 +107,8 @@ def test_full_dir_loads_in_canonical_order_and_is_left_untouched(full_dir: Path)
     assert [b.name for b in model_set.boosters] == ["depression", "mania"]
     assert model_set.pat is not None and model_set.pat.config.size == "S"
     assert [m.name for m in model_set.all()] == ["depression", "mania", "pat"]
+    assert all(isinstance(m, BatchModel) for m in model_set.all())
+    assert [m.kind for m in model_set.all()] == ["xgboost", "xgboost", "pat"]
     assert [i.name for i in model_set.infos] == ["depression", "mania", "pat"]
     info = {i.name: i for i in model_set.infos}
     assert info["mania"].trees == 5 and info["mania"].parameters is None
@@ -230,3 +235,16 @@ def test_pat_shapes_that_do_not_match_size(full_dir: Path, tmp_path: Path) -> No
     )
     message = _error(untagged)
     assert "size" in message
+
+
+def test_thread_caps_set_the_environment_and_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in THREAD_ENV_VARS:
+        monkeypatch.setenv(name, "7")
+    previous = torch.get_num_threads()
+    try:
+        apply_thread_caps(ModelSettings(torch_threads=1, xgboost_threads=1))
+        assert all(os.environ[name] == "1" for name in THREAD_ENV_VARS)
+        assert torch.get_num_threads() == 1
+        apply_thread_caps(ModelSettings(torch_threads=1))  # interop already set: no error
+    finally:
+        torch.set_num_threads(previous)
