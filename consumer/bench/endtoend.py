@@ -48,9 +48,10 @@ class BenchContext:
 
 @dataclass(frozen=True)
 class EndToEndPlan:
-    backlog: int
+    backlog: int  # 0: no drain (a paced-only run, e.g. for memory)
     latency_s: float  # duration of each paced load
     loads: Sequence[float] = (0.5, 0.9)
+    rate_per_s: float | None = None  # what the loads are fractions of (default: the drain's)
 
 
 def run_config(ctx: BenchContext, workload: Workload, workers: int,
@@ -65,36 +66,44 @@ def run_config(ctx: BenchContext, workload: Workload, workers: int,
     group = f"bench-{label}-{uuid.uuid4().hex[:6]}"
     env = service_env(ctx.settings, ctx.bootstrap, topics, group, free_port())
     service = Service(env, workers, ctx.log_dir / f"service-{label}.log")
+    result: dict[str, Any] = {"workers": workers, "backlog_events": plan.backlog}
     try:
-        startup_s = service.wait_ready()
-        cpu_at_ready = service.cpu_seconds()
-        result = _drain(reader, service, backlog, plan.backlog)
-        cpu_s = service.cpu_seconds() - cpu_at_ready
-        result["drain_worker_cpu_s"] = round(cpu_s, 2)
-        result["events_per_worker_cpu_s"] = round(plan.backlog / cpu_s, 1) if cpu_s > 0 else None
-        result.update(workers=workers, startup_s=round(startup_s, 2))
-        ctx.progress(f"  {label}: {result['sustained_events_per_s']} events/s sustained")
-        result["memory_after_drain"] = service.memory()
+        result["startup_s"] = round(service.wait_ready(), 2)
+        if plan.backlog:
+            result.update(_timed_drain(reader, service, backlog))
+            ctx.progress(f"  {label}: {result['sustained_events_per_s']} events/s sustained")
+            result["memory_after_drain"] = service.memory()
+        rate = plan.rate_per_s or result.get("sustained_events_per_s")
         paced = _Paced(producer, topics.features, records, reader, service)
         result["latency"] = {}
-        for load in plan.loads if result["sustained_events_per_s"] else ():
+        for load in plan.loads if rate else ():
             key = f"load_{round(load * 100)}"
-            result["latency"][key] = paced.run(load, result["sustained_events_per_s"],
-                                               plan.latency_s)
-            ctx.progress(f"    {key}: p50 {result['latency'][key]['p50_ms']} ms, "
-                         f"p99 {result['latency'][key]['p99_ms']} ms")
+            result["latency"][key] = figures = paced.run(load, float(rate or 0), plan.latency_s)
+            ctx.progress(f"    {key} ({figures['target_events_per_s']}/s): p50 "
+                         f"{figures['p50_ms']} ms, p99 {figures['p99_ms']} ms")
         result["memory"] = service.memory()
     finally:
-        result_code = service.stop()
+        result["exit_code"] = service.stop()
         reader.close()
-    result["exit_code"] = result_code
     result["duplicates"] = reader.duplicates
     return result
 
 
-def _drain(reader: PredictionReader, service: Service, backlog: DeliveryLog,
-           count: int) -> dict[str, Any]:
+def _timed_drain(reader: PredictionReader, service: Service,
+                 backlog: DeliveryLog) -> dict[str, Any]:
+    """The drain's figures, plus the workers' CPU seconds over it."""
+    cpu_at_ready = service.cpu_seconds()
+    result = _drain(reader, service, backlog)
+    cpu_s = service.cpu_seconds() - cpu_at_ready
+    result["drain_worker_cpu_s"] = round(cpu_s, 2)
+    count = len(backlog.create_ms)
+    result["events_per_worker_cpu_s"] = round(count / cpu_s, 1) if cpu_s > 0 else None
+    return result
+
+
+def _drain(reader: PredictionReader, service: Service, backlog: DeliveryLog) -> dict[str, Any]:
     keys = set(backlog.create_ms)
+    count = len(keys)
     missing = reader.wait_for(keys, timeout_s=60.0 + count / 20.0, alive=service.alive)
     if missing == len(keys):
         raise BenchError(f"no prediction for the backlog: {service.log_tail()}")
@@ -103,7 +112,6 @@ def _drain(reader: PredictionReader, service: Service, backlog: DeliveryLog,
     latencies = [reader.append_ms[k] - ts for k, ts in backlog.create_ms.items()
                  if k in reader.append_ms]
     return {
-        "backlog_events": count,
         "sustained_events_per_s": round(sustained, 1) if sustained is not None else None,
         "drain_seconds": round(seconds, 3),
         "drain_reliable": seconds >= 1.0,

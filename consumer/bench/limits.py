@@ -27,15 +27,20 @@ from consumer.settings import Settings
 from schemas import FeatureEvent
 
 
-def timed_loop(call: Callable[[], object], seconds: float, min_calls: int = 3) -> tuple[int, float]:
+def timed_loop(call: Callable[[], object], seconds: float,
+               min_calls: int = 3) -> tuple[int, float, float]:
     """Call ``call`` repeatedly for about ``seconds`` (at least ``min_calls`` times).
-    Returns (calls, elapsed seconds)."""
+    Returns (calls, elapsed seconds, CPU seconds of this thread)."""
     calls = 0
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     while calls < min_calls or time.perf_counter() - started < seconds:
         call()
         calls += 1
-    return calls, time.perf_counter() - started
+    return calls, time.perf_counter() - started, time.thread_time() - cpu
+
+
+def _per_s(count: float, seconds: float, digits: int = 1) -> float | None:
+    return round(count / seconds, digits) if seconds > 0 else None
 
 
 # -- models --------------------------------------------------------------------------------
@@ -51,16 +56,19 @@ def model_limits(models: ModelSet, events: Sequence[FeatureEvent],
     trio: dict[str, Any] = {}
     for size in batch_sizes:
         batch = np.ascontiguousarray(features[:size])
-        calls, elapsed = timed_loop(functools.partial(_trio, models, batch), seconds)
-        trio[f"batch_{size}"] = {"rows_per_s": round(calls * size / elapsed, 1), "calls": calls,
-                                 "seconds": round(elapsed, 3)}
+        calls, elapsed, cpu = timed_loop(functools.partial(_trio, models, batch), seconds)
+        trio[f"batch_{size}"] = {"rows_per_s": _per_s(calls * size, elapsed),
+                                 "rows_per_cpu_s": _per_s(calls * size, cpu),
+                                 "calls": calls, "seconds": round(elapsed, 3)}
     pat: dict[str, Any] = {}
     if models.pat is not None and activity:
         weeks = _tile(activity_matrix(activity, range(len(activity))), max(pat_batches))
         for size in pat_batches:
             batch = np.ascontiguousarray(weeks[:size])
-            calls, elapsed = timed_loop(functools.partial(models.pat.predict_batch, batch), seconds)
-            pat[f"batch_{size}"] = {"sequences_per_s": round(calls * size / elapsed, 2),
+            call = functools.partial(models.pat.predict_batch, batch)
+            calls, elapsed, cpu = timed_loop(call, seconds)
+            pat[f"batch_{size}"] = {"sequences_per_s": _per_s(calls * size, elapsed, 2),
+                                    "sequences_per_cpu_s": _per_s(calls * size, cpu, 2),
                                     "calls": calls, "seconds": round(elapsed, 3)}
     return {"booster_trio": trio, "pat": pat, "boosters": [m.name for m in models.boosters],
             "booster_trees": {m.name: m.trees for m in models.boosters},
@@ -87,13 +95,14 @@ def decode_rate(values: Sequence[bytes], max_bytes: int, seconds: float) -> dict
     for value in values:  # warm up (first-call costs in pydantic-core)
         decode_event(value, max_bytes=max_bytes)
     count = 0
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     while count < len(values) or time.perf_counter() - started < seconds:
         for value in values:
             decode_event(value, max_bytes=max_bytes)
         count += len(values)
-    elapsed = time.perf_counter() - started
-    return {"events_per_s": round(count / elapsed, 1), "events": count,
+    elapsed, cpu = time.perf_counter() - started, time.thread_time() - cpu
+    return {"events_per_s": _per_s(count, elapsed), "events_per_cpu_s": _per_s(count, cpu),
+            "events": count,
             "mean_bytes": round(sum(map(len, values)) / len(values), 1)}
 
 
@@ -116,11 +125,13 @@ def passthrough(settings: Settings, bootstrap: str, client: dict[str, Any], topi
     consumer = Consumer(dict(consumer_config(ours, bootstrap)))
     producer = Producer(dict(producer_config(ours, bootstrap, 0)))
     try:
+        cpu = time.process_time()  # every thread of this process: librdkafka's included
         elapsed = _passthrough_loop(consumer, producer, ours, (source, sink), count, out_value)
+        cpu = time.process_time() - cpu
     finally:
         consumer.close()
-    return {"events_per_s": round(count / elapsed, 1), "events": count,
-            "seconds": round(elapsed, 3), "out_bytes": len(out_value)}
+    return {"events_per_s": _per_s(count, elapsed), "events_per_cpu_s": _per_s(count, cpu),
+            "events": count, "seconds": round(elapsed, 3), "out_bytes": len(out_value)}
 
 
 def _passthrough_loop(consumer: Consumer, producer: Producer, settings: Settings,

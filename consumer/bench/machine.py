@@ -5,8 +5,10 @@ Reads ``/proc`` and package metadata; blocks briefly, raises nothing (unknown â†
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
+import re
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -57,8 +59,26 @@ def versions(broker_version: str | None) -> dict[str, str | None]:
         found["librdkafka"] = confluent_kafka.libversion()[0]
     except ImportError:
         found["librdkafka"] = None
+    found["torch_build"] = torch_build()
     found["kafka_broker"] = broker_version
     return found
+
+
+def torch_build() -> str | None:
+    """torch's full version with its build tag (``2.15.0+cu132``: a CUDA build, which maps
+    ~400 MB more at import than the CPU-only wheel). Read from ``torch/version.py``
+    without importing torch (this process must not map libtorch: see ``bench.parts``)."""
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    try:
+        text = (Path(next(iter(spec.submodule_search_locations))) / "version.py").read_text()
+    except OSError:
+        return None
+    version = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)", text, re.MULTILINE)
+    cuda = re.search(r"^cuda\b[^=]*=\s*['\"]([^'\"]+)", text, re.MULTILINE)
+    build = version.group(1) if version else None
+    return f"{build} (CUDA {cuda.group(1)})" if build and cuda else build
 
 
 def machine_info(broker_version: str | None) -> dict[str, Any]:

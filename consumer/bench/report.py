@@ -143,6 +143,9 @@ def ratios(doc: Mapping[str, Any]) -> Doc:
             "vs_baseline": ratio(ours, _get(doc, "baseline", workload, "events_per_s")),
             "vs_limit": ratio(ours, _get(limits, "tightest", "events_per_s")),
         }
+        per_cpu = _get(doc, "moodstream", workload, "workers_1", "events_per_worker_cpu_s")
+        entry["per_cpu_vs_serial_bound"] = ratio(
+            per_cpu, _get(doc, "limits", "per_workload_cpu", workload, "serial_bound_events_per_s"))
         pat_limit = _get(limits, "stages", "pat")
         if pat_limit is not None:
             entry["vs_pat_limit"] = ratio(ours, pat_limit)

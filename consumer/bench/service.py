@@ -114,19 +114,30 @@ class Service:
         return total
 
     def memory(self) -> dict[str, Any]:
-        """PSS (and RSS) of the supervisor and each worker, in MB."""
+        """PSS, RSS and USS of the supervisor and each worker, in MB.
+
+        PSS splits a shared page among every process mapping it, on the whole machine
+        (other Python processes mapping libtorch lower it). ``alone_total_mb`` does not
+        depend on them: the supervisor's RSS plus each worker's private pages (USS), i.e.
+        the service's own pages once each, as if it ran alone (what a container holds).
+        """
         workers = self.worker_pids()
         pss = [_mb(process_pss_bytes(pid)) for pid in workers]
+        uss = [_mb(process_uss_bytes(pid)) for pid in workers]
         supervisor = _mb(process_pss_bytes(self.process.pid))
+        supervisor_rss = _mb(_rss(self.process.pid))
         known = [value for value in pss if value is not None]
         workers_total = round(sum(known), 1) if known else None
         return {
             "supervisor_pss_mb": supervisor,
             "workers_pss_mb": pss,
             "workers_rss_mb": [_mb(_rss(pid)) for pid in workers],
+            "workers_uss_mb": uss,
             "workers_total_pss_mb": workers_total,
             "total_pss_mb": round((supervisor or 0.0) + (workers_total or 0.0), 1)
             if workers_total is not None else None,
+            "supervisor_rss_mb": supervisor_rss,
+            "alone_total_mb": round((supervisor_rss or 0.0) + sum(v or 0.0 for v in uss), 1),
         }
 
     def stop(self) -> int | None:
@@ -145,6 +156,17 @@ class Service:
         self._log.flush()
         text = self.log_path.read_text(encoding="utf-8", errors="replace").strip()
         return " | ".join(text.splitlines()[-lines:])
+
+
+def process_uss_bytes(pid: int) -> int | None:
+    """Private (unshared) bytes of ``pid`` from smaps_rollup, or None. Raises nothing."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    kb = [int(line.split()[1]) for line in text.splitlines()
+          if line.startswith(("Private_Clean:", "Private_Dirty:"))]
+    return sum(kb) * 1024 if kb else None
 
 
 def _rss(pid: int) -> int | None:

@@ -8,22 +8,20 @@ KafkaSetupError when something cannot be measured.
 
 from __future__ import annotations
 
-import tempfile
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from consumer.bench import report
-from consumer.bench.baseline import handle_one, run_baseline
 from consumer.bench.endtoend import BenchContext, EndToEndPlan, run_config
 from consumer.bench.kafkaio import TopicRegistry
-from consumer.bench.limits import decode_rate, model_limits, passthrough
 from consumer.bench.machine import load_average, machine_info
+from consumer.bench.parts import measure_parts_isolated
 from consumer.bench.workload import Workload, build_workload
-from consumer.decode import decode_event
-from consumer.models.registry import ModelSet
 from consumer.settings import Settings
 
 WORKLOAD_NAMES = report.WORKLOADS
@@ -43,7 +41,7 @@ class Plan:
     baseline_s: float
     workers: tuple[int, ...] = (1, 2)
     memory_workers: tuple[int, ...] = (1, 2, 4)
-    memory_backlog: int = 600
+    memory_s: float = 5.0  # paced load of a memory-only run
     trio_batches: tuple[int, ...] = (1, 64, 256, 512)
     loads: tuple[float, ...] = (0.5, 0.9)
     notes: list[str] = field(default_factory=list)
@@ -53,11 +51,11 @@ PLANS = {
     "full": Plan("full", pool={"features_only": 3000, "mixed": 1000},
                  passthrough={"features_only": 20_000, "mixed": 5000}, model_s=3.0, decode_s=2.0,
                  backlog={"features_only": 30_000, "mixed": 2500}, latency_s=15.0,
-                 baseline_s=10.0, memory_backlog=1000),
+                 baseline_s=10.0, memory_s=10.0),
     "quick": Plan("quick", pool={"features_only": 1500, "mixed": 500},
                   passthrough={"features_only": 5000, "mixed": 1000}, model_s=1.0, decode_s=0.5,
                   backlog={"features_only": 6000, "mixed": 1000}, latency_s=4.0, baseline_s=3.0,
-                  memory_backlog=300, trio_batches=(1, 512)),
+                  memory_s=5.0, trio_batches=(1, 512)),
     "smoke": Plan("smoke", pool={"features_only": 300, "mixed": 200},
                   passthrough={"features_only": 1000, "mixed": 300}, model_s=0.2, decode_s=0.1,
                   backlog={"features_only": 1500, "mixed": 600}, latency_s=1.5, baseline_s=1.0,
@@ -65,9 +63,10 @@ PLANS = {
 }
 
 
-def run_suite(settings: Settings, bootstrap: str, client: dict[str, Any], models: ModelSet,
-              plan: Plan, progress: Any, command: str) -> dict[str, Any]:
-    """Run every measurement of ``plan``; return the result document."""
+def run_suite(settings: Settings, bootstrap: str, client: dict[str, Any], plan: Plan,
+              progress: Callable[[str], None], command: str, log_dir: Path) -> dict[str, Any]:
+    """Run every measurement of ``plan``; return the result document. The services' logs
+    go to ``log_dir`` (one file per configuration)."""
     started_at = datetime.now(UTC)
     began = time.monotonic()
     doc: dict[str, Any] = {"schema": report.SCHEMA, "mode": plan.mode, "command": command,
@@ -79,13 +78,15 @@ def run_suite(settings: Settings, bootstrap: str, client: dict[str, Any], models
     doc["workloads"] = {name: w.describe() for name, w in workloads.items()}
     registry = TopicRegistry(client)
     doc["run_id"] = registry.run_id  # topics are bench.<run_id>.*
-    with tempfile.TemporaryDirectory(prefix="moodstream-bench-") as logs:
-        ctx = BenchContext(settings, bootstrap, client, registry, Path(logs), progress)
-        try:
-            doc["limits"], doc["baseline"] = _limits_and_baseline(ctx, models, workloads, plan)
-            doc["moodstream"], doc["memory"] = _end_to_end(ctx, workloads, plan)
-        finally:
-            registry.delete_all()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    ctx = BenchContext(settings, bootstrap, client, registry, log_dir, progress)
+    try:
+        doc["limits"], doc["baseline"] = measure_parts_isolated(
+            settings, bootstrap, client, registry.run_id, plan, workloads)
+        doc["moodstream"], doc["memory"] = _end_to_end(ctx, workloads, plan)
+    finally:
+        registry.delete_all()
+    doc["service_logs"] = str(log_dir)
     doc["machine"]["load_avg_end"] = load_average()
     doc["ratios"] = report.ratios(doc)
     doc["targets"] = report.targets(doc)
@@ -93,6 +94,11 @@ def run_suite(settings: Settings, bootstrap: str, client: dict[str, Any], models
     doc["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     doc["duration_s"] = round(time.monotonic() - began, 1)
     return doc
+
+
+def print_progress(message: str) -> None:
+    """Progress lines on stderr (module level: a spawned child can use it too)."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def _config(settings: Settings, plan: Plan) -> dict[str, Any]:
@@ -110,68 +116,6 @@ def _config(settings: Settings, plan: Plan) -> dict[str, Any]:
     }
 
 
-def _limits_and_baseline(ctx: BenchContext, models: ModelSet, workloads: dict[str, Workload],
-                         plan: Plan) -> tuple[dict[str, Any], dict[str, Any]]:
-    settings = ctx.settings
-    sample = handle_one(settings, models, _Sample(workloads["features_only"].records[0][1]))
-    assert sample is not None
-    limits: dict[str, Any] = {"passthrough": {}, "decode": {}}
-    baseline: dict[str, Any] = {}
-    for name, workload in workloads.items():
-        topics = (f"bench.{ctx.topics.run_id}.{name}.in", f"bench.{ctx.topics.run_id}.{name}.sink",
-                  f"bench.{ctx.topics.run_id}.{name}.baseline")
-        ctx.topics.create(topics)
-        ctx.progress(f"limit: Kafka passthrough, {name}")
-        limits["passthrough"][name] = passthrough(
-            settings, ctx.bootstrap, ctx.client, topics[:2], workload.records,
-            plan.passthrough[name], out_value=b" " * len(sample))
-        ctx.progress(f"baseline: per-request design, {name}")
-        baseline[name] = run_baseline(settings, ctx.bootstrap, models, (topics[0], topics[2]),
-                                      plan.passthrough[name], plan.baseline_s)
-    ctx.progress("limits: models alone, decode alone")
-    limits["models"] = _model_limits(settings, models, workloads, plan)
-    limits["decode"] = _decode_limits(settings, workloads, plan)
-    limits["per_workload"] = {name: _workload_limits(limits, w) for name, w in workloads.items()}
-    return limits, baseline
-
-
-def _model_limits(settings: Settings, models: ModelSet, workloads: dict[str, Workload],
-                  plan: Plan) -> dict[str, Any]:
-    max_bytes = settings.processing.max_message_bytes
-    events = [decode_event(v, max_bytes=max_bytes)
-              for _, v in workloads["features_only"].records[:512]]
-    weeks = [decode_event(v, max_bytes=max_bytes)
-             for v in workloads["mixed"].values_where(activity=True)[:16]]
-    pat_batches = tuple(sorted({1, settings.models.pat_sub_batch_size}))
-    return model_limits(models, events, weeks, plan.trio_batches, pat_batches, plan.model_s)
-
-
-def _decode_limits(settings: Settings, workloads: dict[str, Workload],
-                   plan: Plan) -> dict[str, Any]:
-    max_bytes = settings.processing.max_message_bytes
-    mixed = workloads["mixed"]
-    return {
-        "features_event": decode_rate(workloads["features_only"].values_where(activity=False),
-                                      max_bytes, plan.decode_s),
-        "activity_event": decode_rate(mixed.values_where(activity=True), max_bytes, plan.decode_s),
-        **{name: decode_rate([v for _, v in w.records], max_bytes, plan.decode_s)
-           for name, w in workloads.items()},
-    }
-
-
-def _workload_limits(limits: dict[str, Any], workload: Workload) -> dict[str, Any]:
-    """The workload's limits, each model at its best measured batch size."""
-    models = limits["models"]
-    return report.workload_limits(
-        passthrough=limits["passthrough"][workload.name]["events_per_s"],
-        decode=limits["decode"][workload.name]["events_per_s"],
-        trio_rows_per_s=report.best(models["booster_trio"], "rows_per_s"),
-        pat_sequences_per_s=report.best(models["pat"], "sequences_per_s"),
-        feature_share=workload.feature_share,
-        activity_share=workload.activity_share,
-    )
-
-
 def _end_to_end(ctx: BenchContext, workloads: dict[str, Workload],
                 plan: Plan) -> tuple[dict[str, Any], dict[str, Any]]:
     runs: dict[str, Any] = {name: {} for name in workloads}
@@ -181,34 +125,17 @@ def _end_to_end(ctx: BenchContext, workloads: dict[str, Workload],
             e2e = EndToEndPlan(plan.backlog[name], plan.latency_s, plan.loads)
             runs[name][f"workers_{workers}"] = run_config(ctx, workload, workers, e2e)
     memory: dict[str, Any] = {}
+    best_mixed = max((r["sustained_events_per_s"] or 0.0 for r in runs["mixed"].values()),
+                     default=0.0)
     for workers in plan.memory_workers:
         run = runs["mixed"].get(f"workers_{workers}")
-        if run is None:
+        if run is None:  # a memory-only run: paced at half the best measured mixed rate
             ctx.progress(f"memory: mixed workload, {workers} workers")
-            run = run_config(ctx, workloads["mixed"], workers,
-                             EndToEndPlan(plan.memory_backlog, 0.0, ()))
-            memory[f"workers_{workers}_run"] = {k: v for k, v in run.items() if k != "latency"}
+            paced = EndToEndPlan(0, plan.memory_s, (0.5,), best_mixed or None)
+            run = run_config(ctx, workloads["mixed"], workers, paced)
+            memory[f"workers_{workers}_run"] = run
         memory[f"workers_{workers}"] = {"workload": "mixed", **run["memory"]}
     return runs, memory
-
-
-class _Sample:
-    """Just enough of a Kafka message for ``handle_one`` (to size the passthrough record)."""
-
-    def __init__(self, value: bytes) -> None:
-        self._value = value
-
-    def value(self) -> bytes:
-        return self._value
-
-    def topic(self) -> str:
-        return "sample"
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return 0
 
 
 DEFINITIONS = {
@@ -231,7 +158,12 @@ DEFINITIONS = {
     "event running each model with its timeout, prediction produced and flushed before the "
     "next event; no commit",
     "ratios": "moodstream with 1 worker / baseline, and / the workload's tightest limit; "
-    "mixed.vs_pat_limit = / the PAT-M limit in events/s",
+    "mixed.vs_pat_limit = / the PAT-M limit in events/s; per_cpu_vs_serial_bound = the "
+    "worker's events per CPU second / the serial bound computed from each part's events per "
+    "CPU second (1.0: the service adds nothing to what its parts cost alone)",
+    "per_workload_cpu": "the same limits from rates per CPU second (thread CPU time for "
+    "models and decode, process CPU time for the passthrough loop, librdkafka's threads "
+    "included): insensitive to other load on a shared machine",
     "memory": "PSS from /proc/<pid>/smaps_rollup after the paced loads (mixed workload); "
     "total = supervisor + workers",
 }

@@ -1,8 +1,9 @@
 """``moodstream bench [--quick|--smoke] [--json PATH]``: limits, moodstream, baseline, ratios.
 
 Runs against the configured cluster (or the local broker) on fresh topics named
-``bench.<run id>.*`` (deleted at the end), writes the JSON and a PNG beside it (default
-``bench-results/bench-<timestamp>.json``), prints a summary table. See BENCHMARKS.md.
+``bench.<run id>.*`` (deleted at the end), writes the JSON, a PNG and the services' logs
+(``<name>-logs/``) beside it (default ``bench-results/bench-<timestamp>.json``), prints a
+summary table. See BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     path = args.json or Path("bench-results") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     if path.suffix != ".json":
         raise ConfigError("--json must name a .json file")
-    doc = _run(settings, plan, "moodstream " + shlex.join(sys.argv[1:]))
+    logs = path.with_name(path.stem + "-logs")
+    doc = _run(settings, plan, "moodstream " + shlex.join(sys.argv[1:]), logs)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     if not args.no_plot:
@@ -53,19 +55,10 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _run(settings: Settings, plan: Any, command: str) -> dict[str, Any]:
+def _run(settings: Settings, plan: Any, command: str, logs: Path) -> dict[str, Any]:
+    from consumer.bench.suite import print_progress, run_suite
     from consumer.kafka.config import client_config, resolve_bootstrap
-    from consumer.models.threads import apply_thread_caps
 
     bootstrap = resolve_bootstrap(settings)
-    apply_thread_caps(settings.models)  # before torch/xgboost load, as in the service
-    from consumer.bench.suite import run_suite
-    from consumer.models.registry import load_model_set
-
-    models = load_model_set(settings.models)
     client = dict(client_config(settings.kafka, bootstrap))
-
-    def progress(message: str) -> None:
-        print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-    return run_suite(settings, bootstrap, client, models, plan, progress, command)
+    return run_suite(settings, bootstrap, client, plan, print_progress, command, logs)
