@@ -36,7 +36,7 @@ print("\n".join(re.sub(r"^xgboost(?![-\w])", "xgboost-cpu", r) for r in reqs))
 endef
 export REQUIREMENTS_PY
 
-.PHONY: help venv test broker-start broker-stop lint demo bench clean
+.PHONY: help venv test fuzz-long broker-start broker-stop lint demo bench clean
 
 help:
 	@echo "make demo          everything from a fresh clone to predictions on screen"
@@ -44,6 +44,8 @@ help:
 	@echo "make venv          create/refresh $(VENV)"
 	@echo "make broker-start  start the local Kafka broker (make broker-stop to stop it)"
 	@echo "make lint          ruff + mypy"
+	@echo "make fuzz-long     the decoder fuzz tests at 5,000 examples per property"
+	@echo "make bench         benchmarks (see BENCHMARKS.md)"
 	@echo "make clean         remove caches and build outputs (keeps the venv and the jars)"
 
 venv: $(STAMP)
@@ -63,6 +65,11 @@ $(STAMP): pyproject.toml
 # end of the session; a broker you started yourself (make broker-start) is left running.
 test: venv
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+
+# The decoder fuzz tests with many more examples (CI runs 300 per property).
+fuzz-long: venv
+	MOODSTREAM_FUZZ_EXAMPLES=$${MOODSTREAM_FUZZ_EXAMPLES:-5000} $(PY) -m pytest -q \
+	  tests/unit/test_decode_fuzz.py --hypothesis-show-statistics
 
 broker-start: venv
 	$(MOODSTREAM) broker start

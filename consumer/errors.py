@@ -4,7 +4,7 @@ MoodstreamError                      exit code 1 unless stated
 ├── ConfigError                      bad settings or arguments (exit 2)
 ├── BrokerError                      the local broker cannot be fetched, started or reached
 │   └── ToolMissingError             java or mvn is not installed
-├── KafkaSetupError                  authentication, unreachable cluster, missing topic, ACL
+├── KafkaSetupError                  auth, unreachable cluster, missing topic, ACL (exit 4)
 ├── ModelLoadError                   missing file, checksum mismatch, wrong feature names or shapes
 ├── InvalidEvent                     one input message failed decoding/validation (→ dead letter)
 └── PoisonFloodError                 too many consecutive invalid events on one partition
@@ -30,7 +30,7 @@ class ToolMissingError(BrokerError):
 
 
 class KafkaSetupError(MoodstreamError):
-    pass
+    exit_code = 4
 
 
 class ModelLoadError(MoodstreamError):

@@ -43,7 +43,7 @@ class KafkaSettings(_Frozen):
     ssl_endpoint_identification_algorithm: Literal["https", "none"] = "https"
     session_timeout_ms: int = Field(default=10_000, ge=6_000)
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
-    connect_timeout_s: float = Field(default=30.0, gt=0)
+    connect_timeout_s: float = Field(default=20.0, gt=0)
     extra: dict[str, str] = Field(default_factory=dict, description="raw librdkafka overrides")
 
     @model_validator(mode="after")
@@ -70,7 +70,7 @@ class ModelSettings(_Frozen):
     dir: Path = Path("models/demo")
     xgboost_threads: int = Field(default=1, ge=1)
     torch_threads: int = Field(default=1, ge=1)
-    pat_sub_batch_size: int = Field(default=8, ge=1)
+    pat_sub_batch_size: int = Field(default=4, ge=1)
     warmup: bool = True
 
 

@@ -74,9 +74,11 @@ def run_worker(ctx: WorkerContext) -> int:
         return _run(ctx, stop)
     except KafkaSetupError as exc:
         log_event(_log, "worker_failed", level=logging.ERROR, worker=ctx.index, error=str(exc))
+        _leave_fatal_cause(ctx, exc)
         return ExitCode.KAFKA_SETUP
     except PoisonFloodError as exc:
         log_event(_log, "poison_flood", level=logging.ERROR, worker=ctx.index, error=str(exc))
+        _leave_fatal_cause(ctx, exc)
         return ExitCode.POISON_FLOOD
     except DeliveryFailed as exc:
         log_event(_log, "delivery_failed", level=logging.ERROR, worker=ctx.index, error=str(exc))
@@ -91,6 +93,16 @@ def run_worker(ctx: WorkerContext) -> int:
             exc_info=True,
         )
         return ExitCode.CRASHED
+
+
+def fatal_cause_file(state_dir: Path, index: int) -> Path:
+    return state_dir / f"fatal-{index}.txt"
+
+
+def _leave_fatal_cause(ctx: WorkerContext, exc: Exception) -> None:
+    """Tell the supervisor why this worker must not be restarted (one line, no secrets)."""
+    if ctx.state_dir is not None:
+        fatal_cause_file(ctx.state_dir, ctx.index).write_text(str(exc), encoding="utf-8")
 
 
 def _run(ctx: WorkerContext, stop: StopFlag) -> int:

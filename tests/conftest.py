@@ -64,7 +64,8 @@ def kafka_bootstrap() -> Iterator[str]:
 def _local_broker(stack: contextlib.ExitStack, reasons: list[str]) -> str | None:
     """Use (or start) the project's broker; the ExitStack releases it. Blocks <= ~2 min."""
     try:
-        info = stack.enter_context(LocalBroker(Settings().broker).shared())
+        # With the SASL listener from the start, so the security tests never restart it.
+        info = stack.enter_context(LocalBroker(Settings().broker).shared(sasl=True))
     except BrokerError as exc:  # ToolMissingError included
         reasons.append(f"local broker: {exc}")
         return None

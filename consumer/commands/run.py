@@ -11,9 +11,9 @@ from types import FrameType
 from typing import Any
 
 from consumer.clock import SystemClock
-from consumer.errors import ConfigError
+from consumer.errors import ConfigError, KafkaSetupError, MoodstreamError
 from consumer.logs import configure_logging, log_event
-from consumer.settings import Settings
+from consumer.settings import ObservabilitySettings, Settings
 
 _log = logging.getLogger("moodstream.run")
 
@@ -27,6 +27,12 @@ def register(sub: Any) -> None:
         help="worker processes (default: MOODSTREAM_PROCESSING__WORKERS, 1)",
     )
     parser.set_defaults(handler=handle)
+
+
+class PoisonFloodExit(MoodstreamError):
+    """The service stopped because an input partition is flooded with invalid events."""
+
+    exit_code = 3
 
 
 class _StopDuringStartup(Exception):
@@ -75,6 +81,13 @@ def supervise(settings: Settings, workers: int, state_dir: Path) -> int:
         )
     if not models.clinically_valid:
         log_event(_log, "not_clinically_valid", level=logging.WARNING, note=models.note)
+    if settings.observability.user_hash_key == ObservabilitySettings().user_hash_key:
+        log_event(
+            _log,
+            "default_user_hash_key",
+            level=logging.WARNING,
+            fix="set MOODSTREAM_OBSERVABILITY__USER_HASH_KEY to a secret of your own",
+        )
     return _supervise(settings, workers, state_dir, metrics_dir, bootstrap, models)
 
 
@@ -96,7 +109,7 @@ def _supervise(
     )
     from consumer.observability.server import MetricsServer
     from consumer.supervisor import Supervisor
-    from consumer.worker import WorkerContext, run_worker
+    from consumer.worker import FATAL_EXIT_CODES, ExitCode, WorkerContext, run_worker
 
     clock = SystemClock()
     health_dir = state_dir / "health"
@@ -131,6 +144,11 @@ def _supervise(
         on_worker_exit=exited,
     )
     try:
-        return supervisor.run()
+        code = supervisor.run()
     finally:
         server.close()
+    if code in FATAL_EXIT_CODES:
+        causes = sorted(health_dir.glob("fatal-*.txt"))
+        message = causes[0].read_text(encoding="utf-8") if causes else "a worker failed"
+        raise (KafkaSetupError if code == ExitCode.KAFKA_SETUP else PoisonFloodExit)(message)
+    return code

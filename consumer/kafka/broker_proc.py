@@ -9,6 +9,7 @@ import os
 import re
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import psutil
@@ -44,20 +45,40 @@ def require_java() -> str:
 def terminate(pid: int) -> None:
     """SIGTERM, wait up to STOP_TIMEOUT_S, then SIGKILL and wait up to KILL_TIMEOUT_S.
 
-    Reaps the process when it is our child. Raises BrokerError if it survives SIGKILL.
+    Reaps the process when it is our child. A zombie whose parent is another process (a
+    broker started by another CLI call) counts as stopped: it holds no port or file, and
+    only its parent can reap it. Raises BrokerError if it survives SIGKILL.
     """
     try:
         proc = psutil.Process(pid)
         proc.terminate()
-        try:
-            proc.wait(STOP_TIMEOUT_S)
-        except psutil.TimeoutExpired:
-            proc.kill()
-            proc.wait(KILL_TIMEOUT_S)
+        if _gone(proc, STOP_TIMEOUT_S):
+            return
+        proc.kill()
+        if not _gone(proc, KILL_TIMEOUT_S):
+            raise BrokerError(f"the broker (pid {pid}) survived SIGKILL")
     except psutil.NoSuchProcess:
         return
-    except psutil.TimeoutExpired:
-        raise BrokerError(f"the broker (pid {pid}) survived SIGKILL") from None
+
+
+def _gone(proc: psutil.Process, timeout_s: float) -> bool:
+    """Wait until the process exited (reaped or a zombie). Blocks up to ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            proc.wait(min(0.2, max(0.0, deadline - time.monotonic())))
+            return True
+        except psutil.TimeoutExpired:
+            pass
+        except psutil.NoSuchProcess:
+            return True
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() >= deadline:
+            return False
 
 
 def live_pid(pid_file: Path, *markers: str) -> int | None:

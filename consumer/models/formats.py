@@ -62,7 +62,7 @@ def sniff_xgboost(path: Path, data: bytes) -> XGBoostFormat:
         actual = None
     if actual is None:
         raise ModelLoadError(
-            f"{path}: not an XGBoost JSON/UBJSON model ({_describe(data)}); "
+            f"{path}: unsupported format: not an XGBoost JSON/UBJSON model ({_describe(data)}); "
             "re-save it with booster.save_model('model.ubj')"
         )
     if actual != expected:
@@ -88,7 +88,10 @@ def read_safetensors_header(data: bytes, *, source: str) -> dict[str, Any]:
     Raises ModelLoadError (one line, prefixed with ``source``) when the bytes are not a
     well-formed safetensors file. Pure, non-blocking.
     """
-    bad = f"{source}: not a safetensors file ({_describe(data)}); convert it with safetensors"
+    bad = (
+        f"{source}: unsupported format: not a safetensors file ({_describe(data)}); "
+        "convert it with safetensors"
+    )
     if len(data) < 10:
         raise ModelLoadError(bad)
     (header_len,) = struct.unpack("<Q", data[:8])
