@@ -27,6 +27,7 @@ from consumer.bench.kafkaio import (
     cycle,
     produce_records,
     timed_producer,
+    wait_group_stable,
 )
 from consumer.bench.report import drain_rate, latency_summary
 from consumer.bench.service import BenchError, Service, free_port, service_env
@@ -34,6 +35,7 @@ from consumer.bench.workload import Workload
 from consumer.settings import Settings
 
 MIN_PACED_EVENTS = 20
+GROUP_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,6 @@ def run_config(ctx: BenchContext, workload: Workload, workers: int,
     topics = ctx.topics.topic_set(label)
     records = cycle(workload.records)
     producer = timed_producer(ctx.client)
-    backlog = produce_records(producer, topics.features, records, plan.backlog)
     reader = PredictionReader(ctx.client, topics.predictions)
     group = f"bench-{label}-{uuid.uuid4().hex[:6]}"
     env = service_env(ctx.settings, ctx.bootstrap, topics, group, free_port())
@@ -69,7 +70,11 @@ def run_config(ctx: BenchContext, workload: Workload, workers: int,
     result: dict[str, Any] = {"workers": workers, "backlog_events": plan.backlog}
     try:
         result["startup_s"] = round(service.wait_ready(), 2)
+        result["group_settled_s"] = round(wait_group_stable(
+            ctx.client, group, workers, topics.features, GROUP_TIMEOUT_S, service.alive), 2)
         if plan.backlog:
+            # produced far faster than consumed: a backlog, once every worker owns partitions
+            backlog = produce_records(producer, topics.features, records, plan.backlog)
             result.update(_timed_drain(reader, service, backlog))
             ctx.progress(f"  {label}: {result['sustained_events_per_s']} events/s sustained")
             result["memory_after_drain"] = service.memory()
@@ -91,13 +96,18 @@ def run_config(ctx: BenchContext, workload: Workload, workers: int,
 
 def _timed_drain(reader: PredictionReader, service: Service,
                  backlog: DeliveryLog) -> dict[str, Any]:
-    """The drain's figures, plus the workers' CPU seconds over it."""
-    cpu_at_ready = service.cpu_seconds()
+    """The drain's figures, plus the workers' CPU seconds from the first prediction seen
+    to the last (the events in between over the CPU the workers used for them)."""
+    keys = set(backlog.create_ms)
+    deadline = time.monotonic() + 60.0
+    while not reader.append_ms and time.monotonic() < deadline and service.alive():
+        reader.poll(0.02)
+    seen, cpu_start = len(reader.append_ms.keys() & keys), service.cpu_seconds()
     result = _drain(reader, service, backlog)
-    cpu_s = service.cpu_seconds() - cpu_at_ready
+    cpu_s = service.cpu_seconds() - cpu_start
+    events = len(reader.append_ms.keys() & keys) - seen
     result["drain_worker_cpu_s"] = round(cpu_s, 2)
-    count = len(backlog.create_ms)
-    result["events_per_worker_cpu_s"] = round(count / cpu_s, 1) if cpu_s > 0 else None
+    result["events_per_worker_cpu_s"] = round(events / cpu_s, 1) if cpu_s > 0 else None
     return result
 
 

@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    ConsumerGroupState,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from consumer.errors import KafkaSetupError
@@ -174,6 +180,38 @@ class PredictionReader:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def wait_group_stable(client: dict[str, Any], group: str, members: int, topic: str,
+                      timeout_s: float, alive: Callable[[], bool] = lambda: True) -> float:
+    """Block until ``group`` is STABLE with ``members`` members that each own at least one
+    partition of ``topic`` and all of them are owned. Returns the seconds it took.
+
+    A cooperative rebalance moves partitions over two rounds a heartbeat apart (~3 s each
+    with librdkafka's defaults): measuring before it settles measures the rebalance.
+    Raises KafkaSetupError on the timeout.
+    """
+    admin = AdminClient(dict(client))
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s and alive():
+        try:
+            description = admin.describe_consumer_groups([group])[group].result(timeout=5)
+        except Exception:  # the group may not exist yet
+            description = None
+        if description is not None and _settled(description, members, topic):
+            return time.monotonic() - started
+        time.sleep(0.2)
+    raise KafkaSetupError(f"group {group} did not settle with {members} members in {timeout_s} s")
+
+
+def _settled(description: Any, members: int, topic: str) -> bool:
+    if description.state != ConsumerGroupState.STABLE or len(description.members) != members:
+        return False
+    owned = [
+        [tp.partition for tp in member.assignment.topic_partitions if tp.topic == topic]
+        for member in description.members
+    ]
+    return all(owned) and sum(len(parts) for parts in owned) == PARTITIONS
 
 
 def cycle(records: Sequence[Record]) -> Iterator[Record]:

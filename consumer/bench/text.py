@@ -41,6 +41,10 @@ def limits_table(doc: dict[str, Any]) -> str:
                    for w in WORKLOADS])
     rows.append(["serial bound (all stages on one core)"]
                 + [_fmt(per[w]["serial_bound_events_per_s"]) for w in WORKLOADS])
+    cpu = limits.get("per_workload_cpu")
+    if cpu:
+        rows.append(["serial bound per CPU-second (events per CPU-s)"]
+                    + [_fmt(cpu[w]["serial_bound_events_per_s"]) for w in WORKLOADS])
     models = limits["models"]
     raw = [[f"booster trio, batch {k[6:]}", _fmt(v["rows_per_s"]) + " rows/s"]
            for k, v in models["booster_trio"].items()]
@@ -73,9 +77,10 @@ def moodstream_table(doc: dict[str, Any]) -> str:
 
 def ratio_table(doc: dict[str, Any]) -> str:
     rows = [[w, _fmt(r.get("vs_baseline"), 1), _fmt(r.get("vs_limit"), 2),
-             _fmt(r.get("vs_pat_limit"), 2)] for w, r in doc["ratios"].items()]
-    return _table(["workload (1 worker)", "vs baseline", "vs tightest limit", "vs PAT-M limit"],
-                  rows)
+             _fmt(r.get("vs_pat_limit"), 2), _fmt(r.get("per_cpu_vs_serial_bound"), 2)]
+            for w, r in doc["ratios"].items()]
+    return _table(["workload (1 worker)", "vs baseline", "vs tightest limit", "vs PAT-M limit",
+                   "per CPU-s vs serial bound"], rows)
 
 
 def memory_table(doc: dict[str, Any]) -> str:
@@ -85,9 +90,11 @@ def memory_table(doc: dict[str, Any]) -> str:
             continue
         rows.append([key.replace("workers_", ""), _fmt(memory.get("supervisor_pss_mb")),
                      ", ".join(_fmt(v) for v in memory.get("workers_pss_mb") or []),
-                     _fmt(memory.get("workers_total_pss_mb")), _fmt(memory.get("total_pss_mb"))])
+                     _fmt(memory.get("workers_total_pss_mb")), _fmt(memory.get("total_pss_mb")),
+                     ", ".join(_fmt(v) for v in memory.get("workers_uss_mb") or []),
+                     _fmt(memory.get("alone_total_mb"))])
     return _table(["workers", "supervisor PSS MB", "each worker PSS MB", "workers PSS MB",
-                   "total PSS MB"], rows)
+                   "total PSS MB", "each worker USS MB", "alone total MB"], rows)
 
 
 def targets_table(doc: dict[str, Any]) -> str:
