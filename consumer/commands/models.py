@@ -1,4 +1,4 @@
-"""``moodstream models info [--json]`` and ``moodstream models build-demo [--out DIR]``.
+"""``moodstream models info [--json]``, ``models build-demo [--out DIR]`` and ``models convert-h5``.
 
 torch and xgboost are imported lazily inside the handlers, after the thread caps.
 """
@@ -17,7 +17,7 @@ from consumer.settings import Settings
 
 
 def register(subparsers: Any) -> None:
-    """Add ``models`` with its ``info`` and ``build-demo`` subcommands."""
+    """Add ``models`` with its ``info``, ``build-demo`` and ``convert-h5`` subcommands."""
     parser = subparsers.add_parser("models", help="inspect or build the model set")
     sub = parser.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     info = sub.add_parser("info", help="load, verify and describe the models in MODELS__DIR")
@@ -34,6 +34,27 @@ def register(subparsers: Any) -> None:
     )
     build.add_argument("--json", action="store_true", help="print the manifest as JSON")
     build.set_defaults(handler=build_demo_command)
+    _register_convert_h5(sub)
+
+
+def _register_convert_h5(sub: Any) -> None:
+    convert = sub.add_parser(
+        "convert-h5",
+        help="convert original PAT Keras .h5 weights (Ruan et al. 2024) to safetensors",
+    )
+    convert.add_argument("h5", type=Path, metavar="H5", help="Keras .h5 file (h5py needed)")
+    convert.add_argument("--size", choices=["S", "M", "L"], required=True, help="PAT size")
+    convert.add_argument("--out", type=Path, required=True, help="output .safetensors file")
+    convert.add_argument("--mean", type=Path, help=".npy: 10,080 means, one per minute")
+    convert.add_argument("--std", type=Path, help=".npy: 10,080 stds (default: mean 0, std 1)")
+    convert.add_argument(
+        "--head",
+        choices=["auto", "init", "file"],
+        default="auto",
+        help="depression head: from the file if present (auto), required from the file, "
+        "or a seeded UNTRAINED init (the published encoders have no head)",
+    )
+    convert.set_defaults(handler=convert_h5_command)
 
 
 def _info_payload(settings: Settings) -> dict[str, Any]:
@@ -105,4 +126,36 @@ def build_demo_command(args: argparse.Namespace, settings: Settings) -> int:
         f"wrote {out_dir / 'manifest.json'} in {time.monotonic() - started:.0f} s "
         "— synthetic demo models, NOT clinically valid"
     )
+    return 0
+
+
+def convert_h5_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Convert a Keras H5 file and write ``--out`` atomically. Blocking (file I/O).
+
+    Raises ConfigError for a bad ``--out`` suffix or only one of ``--mean``/``--std``, and
+    ModelLoadError for anything wrong with the inputs (see ``convert_keras_h5``).
+    """
+    from consumer.errors import ConfigError
+    from consumer.models.formats import PAT_SUFFIX, read_safetensors_header, sha256_hex
+
+    out: Path = args.out
+    if out.suffix.lower() != PAT_SUFFIX:
+        raise ConfigError(f"--out {out}: PAT weights must be written as {PAT_SUFFIX}")
+    if (args.mean is None) != (args.std is None):
+        raise ConfigError("give both --mean and --std (.npy, one value per minute), or neither")
+    apply_thread_caps(settings.models)
+    from consumer.models.keras_h5 import convert_keras_h5, load_vector_npy
+
+    mean = load_vector_npy(args.mean) if args.mean is not None else None
+    std = load_vector_npy(args.std) if args.std is not None else None
+    data = convert_keras_h5(args.h5, size=args.size, mean=mean, std=std, head=args.head)
+    partial = out.with_name(out.name + ".partial")
+    partial.write_bytes(data)
+    partial.replace(out)
+    meta = read_safetensors_header(data, source=str(out)).get("__metadata__") or {}
+    print(f"wrote {out}: PAT-{args.size}, {len(data) / 1e6:.2f} MB, sha256 {sha256_hex(data)}")
+    print(f"  head: {meta.get('head')}")
+    print(f"  standardisation: {meta.get('standardisation')}")
+    if meta.get("head") == "untrained":
+        print("  the depression head is UNTRAINED: predictions mean nothing until it is fine-tuned")
     return 0
