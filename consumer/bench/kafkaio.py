@@ -11,6 +11,7 @@ All calls block (bounded); errors from the cluster raise KafkaSetupError.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -58,7 +59,7 @@ class TopicRegistry:
 
     def create(self, names: Sequence[str], log_append: Sequence[str] = ()) -> None:
         """Create ``names`` (6 partitions each) and wait until they have leaders."""
-        admin = AdminClient(dict(self.admin_config))
+        admin = AdminClient(dict(self.admin_config), logger=_quiet_logger())
         new = [
             NewTopic(name, num_partitions=PARTITIONS, replication_factor=1,
                      config={"message.timestamp.type": "LogAppendTime"} if name in log_append
@@ -191,7 +192,7 @@ def wait_group_stable(client: dict[str, Any], group: str, members: int, topic: s
     with librdkafka's defaults): measuring before it settles measures the rebalance.
     Raises KafkaSetupError on the timeout.
     """
-    admin = AdminClient(dict(client))
+    admin = AdminClient(dict(client), logger=_quiet_logger())
     started = time.monotonic()
     while time.monotonic() - started < timeout_s and alive():
         try:
@@ -202,6 +203,14 @@ def wait_group_stable(client: dict[str, Any], group: str, members: int, topic: s
             return time.monotonic() - started
         time.sleep(0.2)
     raise KafkaSetupError(f"group {group} did not settle with {members} members in {timeout_s} s")
+
+
+def _quiet_logger() -> logging.Logger:
+    """A private logger that drops librdkafka's lines (an admin client's teardown notes)."""
+    logger = logging.Logger("moodstream.bench.librdkafka")  # never registered globally
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    return logger
 
 
 def _settled(description: Any, members: int, topic: str) -> bool:

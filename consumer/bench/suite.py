@@ -49,11 +49,13 @@ class Plan:
 
 PLANS = {
     "full": Plan("full", pool={"features_only": 3000, "mixed": 1000},
-                 passthrough={"features_only": 20_000, "mixed": 5000}, model_s=3.0, decode_s=2.0,
+                 passthrough={"features_only": 100_000, "mixed": 15_000}, model_s=3.0,
+                 decode_s=2.0,
                  backlog={"features_only": 30_000, "mixed": 2500}, latency_s=15.0,
                  baseline_s=10.0, memory_s=10.0),
     "quick": Plan("quick", pool={"features_only": 1500, "mixed": 500},
-                  passthrough={"features_only": 5000, "mixed": 1000}, model_s=1.0, decode_s=0.5,
+                  passthrough={"features_only": 30_000, "mixed": 4000}, model_s=1.0,
+                  decode_s=0.5,
                   backlog={"features_only": 15_000, "mixed": 1000}, latency_s=4.0, baseline_s=3.0,
                   memory_s=5.0, trio_batches=(1, 512)),
     "smoke": Plan("smoke", pool={"features_only": 300, "mixed": 200},
