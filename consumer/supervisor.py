@@ -66,6 +66,7 @@ class Supervisor:
         server: MetricsServer | None = None,
         metrics: Metrics | None = None,
         on_worker_exit: Callable[[int, int], None] | None = None,
+        hung_workers: Callable[[], list[int]] = list,
     ) -> None:
         self._slots = [_Slot(i) for i in range(workers)]
         self._start_worker = start_worker
@@ -75,6 +76,7 @@ class Supervisor:
         self._server = server
         self._metrics = metrics
         self._on_worker_exit = on_worker_exit
+        self._hung_workers = hung_workers
         self._stop_requested = False
         self._last_memory_sample = float("-inf")
 
@@ -177,10 +179,18 @@ class Supervisor:
                 self._fork(slot)
 
     def _sample_memory(self) -> None:
+        """Every few seconds: record each worker's RSS, and SIGKILL workers whose loop has
+        not reported for too long (a hung worker; it is then restarted like a crash)."""
         now = self._clock.monotonic()
-        if self._metrics is None or now - self._last_memory_sample < MEMORY_SAMPLE_S:
+        if now - self._last_memory_sample < MEMORY_SAMPLE_S:
             return
         self._last_memory_sample = now
+        live = {slot.pid for slot in self._slots if slot.pid is not None}
+        for pid in set(self._hung_workers()) & live:
+            log_event(_log, "worker_hung", level=logging.ERROR, worker_pid=pid)
+            _signal(pid, signal.SIGKILL)
+        if self._metrics is None:
+            return
         from consumer.observability.procmem import process_rss_bytes
 
         for slot in self._slots:

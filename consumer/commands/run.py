@@ -116,6 +116,10 @@ def _supervise(
     health_dir.mkdir()
     obs = settings.observability
     view = HealthView(health_dir, clock, stale_after_s=10.0, expected_workers=workers)
+    # A loop blocks at most a model deadline, a revocation flush or the drain bound:
+    # a heartbeat older than all of them together means the worker is hung.
+    hang_after_s = 60.0 + settings.processing.shutdown_timeout_s + settings.ensemble.pat_timeout_s
+    hang_view = HealthView(health_dir, clock, stale_after_s=hang_after_s)
     try:
         server = MetricsServer(obs.host, obs.port, multiprocess_registry_factory(metrics_dir), view)
     except OSError as exc:
@@ -142,6 +146,7 @@ def _supervise(
         server=server,
         metrics=metrics,
         on_worker_exit=exited,
+        hung_workers=lambda: [w.pid for w in hang_view.stale_workers() if w.pid is not None],
     )
     try:
         code = supervisor.run()

@@ -73,3 +73,32 @@ def _wait_for_term() -> int:
     signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
     received = signal.sigtimedwait([signal.SIGTERM], 20.0)
     return 0 if received is not None else 1
+
+
+def test_hung_worker_is_killed_and_restarted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker whose loop stops reporting is SIGKILLed and restarted like a crash."""
+    import psutil
+
+    import consumer.supervisor as supervisor_module
+
+    exits: list[int] = []
+
+    def worker(index: int) -> int:
+        signal.pause()  # hangs forever: never reports
+        return 0
+
+    def every_child_is_hung() -> list[int]:
+        return [child.pid for child in psutil.Process().children()]
+
+    monkeypatch.setattr(supervisor_module, "MEMORY_SAMPLE_S", 0.0)
+    supervisor = Supervisor(
+        1,
+        worker,
+        SystemClock(),
+        shutdown_timeout_s=2,
+        policy=FAST,
+        hung_workers=every_child_is_hung,
+        on_worker_exit=lambda index, pid: exits.append(pid),
+    )
+    assert supervisor.run() == ExitCode.CRASHED  # killed each time: a crash loop, then give up
+    assert len(exits) == FAST.max_crashes + 1
