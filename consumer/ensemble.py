@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from consumer.clock import Clock
 from consumer.settings import EnsembleSettings
-from schemas import ACTIVITY_MINUTES, FEATURE_NAMES, FeatureEvent, ModelStatus
+from schemas import ACTIVITY_MINUTES, FEATURE_NAMES, FeatureEvent, ModelReport, ModelStatus
 
 FloatArray = npt.NDArray[np.float64]
 PAT_NAME: Final = "pat"
@@ -55,6 +55,12 @@ class ModelRun:
     @cached_property
     def _position(self) -> dict[int, int]:
         return {index: position for position, index in enumerate(self.rows)}
+
+    @cached_property
+    def report(self) -> ModelReport:
+        """This run's status, version and latency as published in each Prediction."""
+        latency_ms = None if self.latency_ms is None else round(self.latency_ms, 3)
+        return ModelReport(status=self.status, version=self.version, latency_ms=latency_ms)
 
     def covers(self, index: int) -> bool:
         """Whether event ``index`` of the batch was sent to this model."""

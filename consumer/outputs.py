@@ -48,18 +48,19 @@ def outcome_for(index: int, runs: dict[str, ModelRun], versions: dict[str, str])
     for name in (*BOOSTER_NAMES, PAT_NAME):
         run = runs.get(name)
         if run is None or not run.covers(index):
-            reports[name] = ModelReport(
-                status=ModelStatus.SKIPPED, version=versions.get(name), latency_ms=None
-            )
+            reports[name] = _skipped(versions.get(name))
             scores[name] = None
             continue
-        reports[name] = ModelReport(
-            status=run.status, version=run.version, latency_ms=run.latency_ms
-        )
+        reports[name] = run.report  # one immutable report per model run, shared by its events
         scores[name] = run.score_for(index)
         if run.status is not ModelStatus.OK:
             failed.append(run)
     return EventOutcome(reports, scores, bool(failed), tuple(failed))
+
+
+def _skipped(version: str | None) -> ModelReport:
+    """The report of a model that did not run for an event (trusted values: no validation)."""
+    return ModelReport.model_construct(status=ModelStatus.SKIPPED, version=version, latency_ms=None)
 
 
 def ensemble_depression(
