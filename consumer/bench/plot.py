@@ -6,6 +6,7 @@ Raises ImportError when matplotlib is not installed (the ``bench`` extra).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -82,13 +83,17 @@ def _latency(ax: Any, doc: dict[str, Any]) -> None:
     ax.bar([p - 0.2 for p in positions], p50, width=0.4, label="p50")
     ax.bar([p + 0.2 for p in positions], p99, width=0.4, label="p99")
     ax.set_xticks(list(positions), names, rotation=60, ha="right", fontsize=7)
-    ax.set_ylabel("ms, input CreateTime -> prediction LogAppendTime")
+    ax.set_yscale("log")
+    ax.axhline(100, color="tab:blue", linestyle=":", linewidth=1, label="p99 target, features")
+    ax.axhline(300, color="tab:orange", linestyle=":", linewidth=1, label="p99 target, mixed")
+    ax.set_ylabel("ms (log), input CreateTime -> prediction LogAppendTime")
     ax.set_title("Latency at 50% and 90% of the sustained rate")
-    ax.legend()
+    ax.legend(fontsize=8)
 
 
 def _memory(ax: Any, doc: dict[str, Any]) -> None:
-    keys = sorted(doc.get("memory", {}), key=lambda k: int(k.split("_")[1]))
+    keys = sorted((k for k in doc.get("memory", {}) if re.fullmatch(r"workers_\d+", k)),
+                  key=lambda k: int(k.split("_")[1]))
     for x, key in enumerate(keys):
         memory = doc["memory"][key]
         bottom = memory.get("supervisor_pss_mb") or 0.0
@@ -101,5 +106,6 @@ def _memory(ax: Any, doc: dict[str, Any]) -> None:
     ax.set_xticks(range(len(keys)), [k.replace("workers_", "") + " workers" for k in keys])
     ax.axhline(700, color="tab:red", linestyle="--", linewidth=1, label="target, 4 workers")
     ax.set_ylabel("PSS, MB")
+    ax.set_ylim(0, max(800.0, ax.get_ylim()[1] * 1.1))
     ax.set_title("Memory (PSS, supervisor + workers)")
-    ax.legend()
+    ax.legend(loc="upper left", fontsize=8)
