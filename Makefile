@@ -85,7 +85,7 @@ demo: venv
 	$(MOODSTREAM) demo
 
 bench: venv
-	$(MOODSTREAM) bench
+	$(MOODSTREAM) bench $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis bench-results

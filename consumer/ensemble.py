@@ -10,6 +10,7 @@ so readiness can say which model hangs.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass, field
@@ -74,34 +75,51 @@ class ModelRun:
 
 
 class ModelLane:
-    """One model bound to its executor and deadline. Used from one thread (the poll loop)."""
+    """One model bound to its executor and deadline. Used from one thread (the poll loop).
 
-    def __init__(self, model: ScoringModel, executor: Executor, timeout_s: float, clock: Clock):
+    At most ``depth`` calls are outstanding (one running, the rest queued behind it, so the
+    next batch can be submitted while this one runs); beyond that the lane is busy and a
+    submit returns None, which the caller reports as a timeout. The pool stays bounded
+    even when a call never returns.
+    """
+
+    def __init__(
+        self,
+        model: ScoringModel,
+        executor: Executor,
+        timeout_s: float,
+        clock: Clock,
+        *,
+        depth: int = 2,
+    ) -> None:
         self.model = model
         self.timeout_s = timeout_s
         self._executor = executor
         self._clock = clock
-        self._running: Future[tuple[FloatArray, float]] | None = None
-        self._started_at = 0.0
+        self._depth = depth
+        self._calls: deque[tuple[float, Future[tuple[FloatArray, float]]]] = deque()
 
     @property
     def name(self) -> str:
         return self.model.name
 
     def stuck(self, now: float) -> bool:
-        """True while an earlier call runs past its deadline."""
-        running = self._running
-        return (
-            running is not None and not running.done() and now - self._started_at > self.timeout_s
-        )
+        """True while the oldest outstanding call runs past its deadline."""
+        self._forget_done()
+        return bool(self._calls) and now - self._calls[0][0] > self.timeout_s
 
     def submit(self, inputs: npt.NDArray[np.float32]) -> Future[tuple[FloatArray, float]] | None:
-        """Start a call, or return None when the previous call has not finished (lane busy)."""
-        if self._running is not None and not self._running.done():
+        """Queue a call, or return None when ``depth`` calls are still outstanding (busy)."""
+        self._forget_done()
+        if len(self._calls) >= self._depth:
             return None
-        self._started_at = self._clock.monotonic()
-        self._running = self._executor.submit(self._timed, inputs)
-        return self._running
+        future = self._executor.submit(self._timed, inputs)
+        self._calls.append((self._clock.monotonic(), future))
+        return future
+
+    def _forget_done(self) -> None:
+        while self._calls and self._calls[0][1].done():
+            self._calls.popleft()
 
     def _timed(self, inputs: npt.NDArray[np.float32]) -> tuple[FloatArray, float]:
         start = self._clock.monotonic()

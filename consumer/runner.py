@@ -19,8 +19,8 @@ from consumer.ensemble import ModelRun
 from consumer.errors import KafkaSetupError
 from consumer.logs import log_event
 from consumer.offsets import TopicPartitionKey
-from consumer.pipeline import Pipeline, Polled, SourceResult
-from consumer.settings import Settings
+from consumer.pipeline import Pipeline, Polled, SourceResult, StartedBatch
+from consumer.settings import Guarantee, Settings
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message, TopicPartition
@@ -60,9 +60,14 @@ class Runner:
         policy = BatchPolicy(processing.max_batch_size, processing.max_batch_wait_ms / 1000.0)
         self._batcher: MicroBatcher[Polled] = MicroBatcher(policy)
         self._assigned: set[TopicPartitionKey] = set()
+        self._committed_at_assign: dict[TopicPartitionKey, int] = {}
         self._paused = False
         self._last_heartbeat = float("-inf")
         self._last_lag = float("-inf")
+        # At-least-once overlaps one batch's models with the next batch's decoding; a
+        # transaction per batch (exactly-once) finishes each batch before the next.
+        self._pipelined = processing.guarantee is Guarantee.AT_LEAST_ONCE
+        self._in_flight: StartedBatch | None = None
         self.processed = 0
 
     def run(self, should_stop: Callable[[], bool]) -> None:
@@ -89,17 +94,30 @@ class Runner:
         now = self._clock.monotonic()
         left = self._batcher.time_left_s(now)
         timeout = IDLE_POLL_S if left is None else min(left, IDLE_POLL_S)
-        messages = self._consumer.consume(
-            num_messages=max(1, self._batcher.room()), timeout=timeout
-        )
-        self._accept(messages)
+        if self._in_flight is not None:
+            timeout = 0.0  # never sit on a batch whose models may be done
+        self._accept(self._poll(timeout))
         if self._batcher.ready(self._clock.monotonic()):
             self._process(self._batcher.take())
+        elif self._in_flight is not None:
+            self._finish()  # no next batch ready to overlap with: publish now
         self._publisher.poll()
         self._apply_backpressure()
         now = self._clock.monotonic()
         self._publisher.maybe_commit(now)
         self._periodic(now)
+
+    def _poll(self, timeout_s: float) -> list[Message]:
+        """Wake on the first message when no batch is open (a batch-sized consume would wait
+        the whole timeout for messages that are not coming); then take what is already
+        fetched without waiting. Blocks up to ``timeout_s``."""
+        room = max(1, self._batcher.room())
+        if len(self._batcher) or room == 1:
+            return self._consumer.consume(num_messages=room, timeout=timeout_s)
+        messages = self._consumer.consume(num_messages=1, timeout=timeout_s)
+        if messages:
+            messages += self._consumer.consume(num_messages=room - 1, timeout=0)
+        return messages
 
     def _accept(self, messages: Sequence[Message]) -> None:
         now = self._clock.monotonic()
@@ -118,16 +136,28 @@ class Runner:
         log_event(_log, "consumer_error", level=logging.WARNING, error=error.str())
 
     def _process(self, batch: list[Polled]) -> None:
-        """Publish each part as soon as it is ready: predictions that need no PAT do not
-        wait for it (their offsets still commit in order, via the offset ledger)."""
+        """Decode the batch and start its models, then finish the batch before it (whose
+        models ran meanwhile); this one stays in flight until the next step."""
         started = self._pipeline.start(batch)
         self._publisher.begin(started.sources)
+        self._finish()
+        self._in_flight = started
+        if not self._pipelined:
+            self._finish()
+
+    def _finish(self) -> None:
+        """Publish the in-flight batch part by part as its models answer: predictions that
+        need no PAT do not wait for it (offsets still commit in order, via the ledger).
+        Blocks up to the longest model deadline. Raises PoisonFloodError after publishing."""
+        started, self._in_flight = self._in_flight, None
+        if started is None:
+            return
         runs: dict[str, ModelRun] = {}
         for part in started.parts:
             self._publisher.publish(part)
             runs |= part.runs
         self._publisher.end(started.sources)
-        self.processed += len(batch)
+        self.processed += len(started.sources)
         self._record(started.sources, runs)
         if started.flood is not None:
             self._publisher.close(self._settings.processing.shutdown_timeout_s)
@@ -178,18 +208,34 @@ class Runner:
             self._last_lag = now
             from consumer.kafka.lag import update_lag_gauge
 
-            update_lag_gauge(self._metrics, self._consumer, self._partitions(self._assigned))
+            partitions = self._partitions(self._assigned)
+            update_lag_gauge(self._metrics, self._consumer, partitions, self._committed_at_assign)
 
     # Rebalance callbacks (cooperative-sticky: incremental; called inside consume()).
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         added = {(tp.topic, tp.partition) for tp in partitions}
         self._assigned |= added
+        if self._metrics is not None and partitions:
+            self._remember_committed(partitions)
         if self._paused and partitions:
             self._consumer.pause(partitions)
         log_event(_log, "partitions_assigned", partitions=sorted(p for _, p in added))
 
+    def _remember_committed(self, partitions: list[TopicPartition]) -> None:
+        """The group's committed offsets of new partitions, for the lag gauge until the
+        first fetch. Blocks up to 5 s (one broker round trip); failures are ignored."""
+        from confluent_kafka import KafkaException
+
+        try:
+            committed = self._consumer.committed(partitions, timeout=5.0)
+        except KafkaException:
+            return
+        for tp in committed:
+            self._committed_at_assign[(tp.topic, tp.partition)] = tp.offset
+
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
+        self._finish()  # the batch in flight may hold revoked partitions: publish it first
         abandoned = self._batcher.remove_if(lambda item: item.tp in revoked)
         self._publisher.on_revoke(revoked, REVOKE_TIMEOUT_S)
         self._forget(revoked)
@@ -202,6 +248,7 @@ class Runner:
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         lost = {(tp.topic, tp.partition) for tp in partitions}
+        self._finish()
         self._batcher.remove_if(lambda item: item.tp in lost)
         self._forget(lost)
         log_event(
@@ -210,6 +257,8 @@ class Runner:
 
     def _forget(self, partitions: set[TopicPartitionKey]) -> None:
         self._assigned -= partitions
+        for tp in partitions:
+            self._committed_at_assign.pop(tp, None)
         self._pipeline.forget(partitions)
         if self._metrics is not None:
             from consumer.kafka.lag import reset_lag_gauge
@@ -221,6 +270,7 @@ class Runner:
         started = self._clock.monotonic()
         if len(self._batcher):
             self._process(self._batcher.take())
+        self._finish()
         budget = self._settings.processing.shutdown_timeout_s
         remaining = max(0.5, budget - (self._clock.monotonic() - started) - 2.0)
         self._publisher.close(remaining)

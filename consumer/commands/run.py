@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import tempfile
@@ -148,6 +149,10 @@ def _supervise(
         on_worker_exit=exited,
         hung_workers=lambda: [w.pid for w in hang_view.stale_workers() if w.pid is not None],
     )
+    # Move everything allocated so far (models, modules) out of the collector's reach: the
+    # workers' collections would otherwise touch, and so copy, the pages they share.
+    gc.collect()
+    gc.freeze()
     try:
         code = supervisor.run()
     finally:

@@ -159,12 +159,12 @@ def update_lag_gauge(
 ) -> None:
     """Refresh ``consumer_lag`` for the worker's assigned ``partitions``.
 
-    Lag = cached high watermark - the worker's own committed position for the
-    partition when ``committed`` has it (next offset to read, as tracked locally),
-    else - the consumer's fetch position. Uses only librdkafka's caches
-    (``get_watermark_offsets(cached=True)``, ``position``): never blocks on the broker.
-    Partitions whose watermark or position is not known yet are left as they are.
-    Call from the poll loop's thread, every few seconds; raises nothing.
+    Lag = cached high watermark - the consumer's fetch position; before anything was
+    fetched since the assignment, - the partition's committed offset from ``committed``
+    (read once at assignment); without either, - the low watermark. Uses only
+    librdkafka's caches (``get_watermark_offsets(cached=True)``, ``position``): never
+    blocks on the broker. Partitions whose watermark is not known yet are left as they
+    are. Call from the poll loop's thread, every few seconds; raises nothing.
     """
     if not partitions:
         return
@@ -183,9 +183,9 @@ def update_lag_gauge(
         if marks is None or marks[1] < 0:
             continue
         low, high = marks
-        start = committed.get(key) if committed is not None else None
-        if start is None:
-            start = positions.get(key, -1)
+        start = positions.get(key, -1)
+        if start < 0 and committed is not None:  # nothing fetched since the assignment
+            start = committed.get(key, -1)
         if start < 0 and low < 0:
             continue
         metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(

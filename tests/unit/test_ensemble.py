@@ -77,11 +77,12 @@ def test_hung_model_gives_partial_prediction_and_alert_not_a_score() -> None:
     assert prediction.ensemble_depression == pytest.approx(0.2)  # boosters only, no invented PAT
     alerts = build_alerts(event, outcome, 3.0, SETTINGS, clock.now())
     assert [(a.kind, a.model) for a in alerts] == [(AlertKind.MODEL_TIMEOUT, "pat")]
-    # The lane is now busy: the next batch does not queue behind the hung call.
+    # The lane is stuck: one more call may queue behind the hung one, then no more (bounded).
     clock.advance(1.0)
     assert ensemble.stuck_models() == ["pat"]
-    ensemble.score([event])
-    assert hanging.submitted == 1
+    for _ in range(3):
+        assert outcome_for(0, ensemble.score([event]), {}).reports["pat"].status.value == "timeout"
+    assert hanging.submitted == 2
 
 
 def test_failing_model_is_reported_failed() -> None:

@@ -375,8 +375,9 @@ def test_update_lag_gauge_uses_only_cached_state() -> None:
     assert consumer.cached == [True] * 4
     lag = lambda p: sample(registry, "moodstream_consumer_lag", topic="t", partition=str(p))  # noqa: E731
     assert (lag(0), lag(1), lag(2), lag(3)) == (10, 50, None, None)
-    update_lag_gauge(m, consumer, tps[:1], committed={("t", 0): 80})  # type: ignore[arg-type]
-    assert lag(0) == 20
+    # Before the first fetch after an assignment, the committed offset stands in.
+    update_lag_gauge(m, consumer, tps[:2], committed={("t", 0): 80, ("t", 1): 45})  # type: ignore[arg-type]
+    assert (lag(0), lag(1)) == (10, 5)
     reset_lag_gauge(m, tps[:2])
     assert (lag(0), lag(1)) == (0, 0)
 
