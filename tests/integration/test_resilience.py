@@ -163,19 +163,19 @@ def test_sigterm_under_load_commits_exactly_what_was_published(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    count, seed = 4000, 13
+    count, seed = 6000, 13
     env = service_env(kafka_bootstrap, unique_topics, unique_group, PROCESSING__MAX_BATCH_SIZE=32)
     predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
-    produced = start_moodstream(
-        "produce", "--synthetic", "--count", str(count), "--seed", str(seed), "--json", env=env
-    )
-    assert produced.wait(120) == 0
     with running_service(env, tmp_path, "--workers", "2") as service:
-        predictions.wait_count(1000, timeout_s=120)
+        service.wait_ready()
+        # Under load: events keep arriving (1,500/s for 4 s) when SIGTERM comes.
+        producer = produce_paced(env, count, rate=1500, seed=seed)
+        predictions.wait_count(1500, timeout_s=120)
         started = time.monotonic()
         assert service.stop(timeout_s=35) == 0, service.logs()[-2000:]
         drain_s = time.monotonic() - started
     assert drain_s < 30.0
+    assert producer.wait(60) == 0  # type: ignore[attr-defined]
     committed = committed_total(kafka_bootstrap, unique_topics.features, unique_group, 6)
     predictions.wait_count(committed, timeout_s=30)
     predictions.poll(1.0)
