@@ -10,6 +10,7 @@ import urllib.request
 from dataclasses import dataclass, field
 
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 
 @dataclass
@@ -63,36 +64,26 @@ class DemoTally:
         return len(self.predicted) + self.dead >= len(self.expected)
 
 
-def scrape(port: int, timeout_s: float = 1.0) -> dict[str, float]:
-    """Sum each sample name over its labels from /metrics; {} when unreachable."""
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    """One scrape of the service's /metrics: totals per sample name, RSS per worker."""
+
+    totals: dict[str, float]
+    memory_by_worker: dict[str, float]
+
+
+def scrape(port: int, timeout_s: float = 1.0) -> MetricsSnapshot:
+    """Fetch /metrics once (blocks up to ``timeout_s``); empty when unreachable."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout_s) as resp:
             text = resp.read().decode()
     except OSError:
-        return {}
+        return MetricsSnapshot({}, {})
     totals: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        name_labels, _, value = line.rpartition(" ")
-        name = name_labels.split("{", 1)[0]
-        try:
-            totals[name] = totals.get(name, 0.0) + float(value)
-        except ValueError:
-            continue
-    return totals
-
-
-def memory_by_worker(port: int, timeout_s: float = 1.0) -> dict[str, float]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout_s) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return {}
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("moodstream_worker_resident_memory_bytes{"):
-            labels, _, value = line.rpartition(" ")
-            worker = labels.split('worker="', 1)[1].split('"', 1)[0]
-            out[worker] = float(value)
-    return out
+    memory: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+            if sample.name == "moodstream_worker_resident_memory_bytes":
+                memory[sample.labels["worker"]] = sample.value
+    return MetricsSnapshot(totals, memory)

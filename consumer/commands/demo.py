@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from consumer.demo_view import DemoTally, memory_by_worker, scrape
+from consumer.demo_view import DemoTally, scrape
 from consumer.settings import Settings
 
 REFRESH_S = 1.0
@@ -201,8 +201,8 @@ def _account(tally: DemoTally, msg: Any, topics: Any, since_ms: int) -> None:
 
 def _frame(tally: DemoTally, port: int) -> None:
     elapsed = max(1e-6, time.monotonic() - tally.started_at)
-    metrics = scrape(port)
-    memory = memory_by_worker(port)
+    snapshot = scrape(port)
+    metrics, memory = snapshot.totals, snapshot.memory_by_worker
     p50, p99 = tally.percentile_ms(0.5), tally.percentile_ms(0.99)
     mem = " ".join(f"w{k}={v / 2**20:.0f}MB" for k, v in sorted(memory.items())) or "-"
     line = (
