@@ -30,7 +30,7 @@ REFRESH_S = 1.0
 def register(sub: Any) -> None:
     parser = sub.add_parser("demo", help="run everything locally and show predictions live")
     parser.add_argument("--count", type=int, default=2000, help="events to produce (default 2000)")
-    parser.add_argument("--rate", type=float, default=400.0, help="events per second (default 400)")
+    parser.add_argument("--rate", type=float, default=200.0, help="events per second (default 200)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument(
         "--activity-share",
