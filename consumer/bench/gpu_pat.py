@@ -32,7 +32,8 @@ def time_forward(network: PatNetwork, batch: torch.Tensor) -> float:
             network(batch)
         times = []
         for _ in range(REPS):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+            end = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
             start.record()
             network(batch)
             end.record()
