@@ -27,7 +27,6 @@ import pytest
 from consumer.models.formats import sha256_hex
 
 REPO: Final = Path(__file__).resolve().parents[2]
-DEMO_DIR: Final = REPO / "models" / "demo"
 BOUND_S: Final = 30.0
 CONNECT_TIMEOUT_S: Final = 120  # longer than BOUND_S: a Kafka wait would show
 
@@ -44,35 +43,6 @@ class Detonator:
 
 def pickle_bomb(marker: Path) -> bytes:
     return pickle.dumps(Detonator(marker), protocol=4)
-
-
-@pytest.fixture(scope="session")
-def source_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``models/demo`` if it is complete and verifies, else a tiny demo set built once."""
-    if _verifies(DEMO_DIR):
-        return DEMO_DIR
-    from consumer.models.demo import BoosterRecipe, PatRecipe, build_demo
-
-    out = tmp_path_factory.mktemp("tiny-models")
-    build_demo(
-        out,
-        boosters=tuple(BoosterRecipe(n, trees=20, persons=50)
-                       for n in ("depression", "hypomania", "mania")),
-        pat=PatRecipe(size="S", weeks=16, steps=2),
-    )
-    return out
-
-
-def _verifies(models_dir: Path) -> bool:
-    """Every file the manifest lists exists with its checksum (not mid-rebuild, not stale)."""
-    try:
-        manifest = json.loads((models_dir / "manifest.json").read_text())
-        return all(
-            sha256_hex((models_dir / entry["file"]).read_bytes()) == entry["sha256"]
-            for entry in manifest["models"]
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
 
 
 @dataclass(frozen=True)
@@ -93,9 +63,9 @@ class Models:
 
 
 @pytest.fixture
-def models(source_models: Path, tmp_path: Path) -> Models:
+def models(demo_models: Path, tmp_path: Path) -> Models:
     target = tmp_path / "models"
-    shutil.copytree(source_models, target)
+    shutil.copytree(demo_models, target)
     return Models(target, json.loads((target / "manifest.json").read_text()))
 
 
@@ -136,8 +106,15 @@ def run_with(models_dir: Path) -> Exit:
     }
     started = time.monotonic()
     try:
-        done = subprocess.run([*_cli(), "run"], env=env, cwd=REPO, capture_output=True,
-                              text=True, timeout=2 * BOUND_S, check=False)
+        done = subprocess.run(
+            [*_cli(), "run"],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=2 * BOUND_S,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"`moodstream run` with broken models still ran after {2 * BOUND_S:g} s")
     return Exit(done.returncode, time.monotonic() - started, done.stdout, done.stderr)
