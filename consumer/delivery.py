@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 from consumer.clock import Clock
 from consumer.errors import MoodstreamError
+from consumer.kafka.clients import produce_waiting
 from consumer.logs import log_event
 from consumer.offsets import CommitPolicy, OffsetTracker, TopicPartitionKey
 from consumer.pipeline import BatchResult, OutRecord, SourceResult
@@ -57,18 +58,14 @@ class _Base:
 
     def _produce(self, record: OutRecord, on_delivery: Callable[..., None]) -> None:
         """Queue one record; waits (serving callbacks) while the local queue is full."""
-        while True:
-            try:
-                self._producer.produce(
-                    record.topic,
-                    value=record.value,
-                    key=record.key,
-                    headers=cast(Any, record.headers),  # the stub's list type is invariant
-                    on_delivery=on_delivery,
-                )
-                return
-            except BufferError:
-                self._producer.poll(0.05)
+        produce_waiting(
+            self._producer,
+            record.topic,
+            key=record.key,
+            value=record.value,
+            headers=record.headers,
+            on_delivery=on_delivery,
+        )
 
     def _delivered(self, source: SourceResult, record: OutRecord, err: KafkaError | None) -> None:
         if err is not None:

@@ -30,6 +30,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from consumer.errors import KafkaSetupError
 from consumer.kafka.admin import delete_topics, wait_for_topics
+from consumer.kafka.clients import produce_waiting
 from consumer.settings import TopicSettings
 
 Key = tuple[int, int]  # (partition, offset)
@@ -50,9 +51,13 @@ class TopicRegistry:
         """Five service topics ``bench.<run>.<label>.*``; predictions stamped by the broker."""
         base = f"bench.{self.run_id}.{label}"
         topics = TopicSettings(
-            features=f"{base}.features", predictions=f"{base}.predictions",
-            alerts=f"{base}.alerts", dlq=f"{base}.dlq", overflow=f"{base}.overflow",
-            partitions=PARTITIONS, replication_factor=1,
+            features=f"{base}.features",
+            predictions=f"{base}.predictions",
+            alerts=f"{base}.alerts",
+            dlq=f"{base}.dlq",
+            overflow=f"{base}.overflow",
+            partitions=PARTITIONS,
+            replication_factor=1,
         )
         self.create(topics.all(), log_append=(topics.predictions,))
         return topics
@@ -61,9 +66,12 @@ class TopicRegistry:
         """Create ``names`` (6 partitions each) and wait until they have leaders."""
         admin = AdminClient(dict(self.admin_config), logger=_quiet_logger())
         new = [
-            NewTopic(name, num_partitions=PARTITIONS, replication_factor=1,
-                     config={"message.timestamp.type": "LogAppendTime"} if name in log_append
-                     else {})
+            NewTopic(
+                name,
+                num_partitions=PARTITIONS,
+                replication_factor=1,
+                config={"message.timestamp.type": "LogAppendTime"} if name in log_append else {},
+            )
             for name in names
         ]
         futures = admin.create_topics(new, operation_timeout=TOPIC_TIMEOUT_S)
@@ -104,8 +112,13 @@ def timed_producer(client: dict[str, Any]) -> Producer:
     return Producer(conf)
 
 
-def produce_records(producer: Producer, topic: str, records: Iterator[Record], count: int,
-                    rate_per_s: float | None = None) -> DeliveryLog:
+def produce_records(
+    producer: Producer,
+    topic: str,
+    records: Iterator[Record],
+    count: int,
+    rate_per_s: float | None = None,
+) -> DeliveryLog:
     """Send ``count`` records (paced at ``rate_per_s`` when given) and wait for every ack.
 
     Pacing produces whatever is due, then sleeps to the next due time. Blocks; raises
@@ -115,11 +128,14 @@ def produce_records(producer: Producer, topic: str, records: Iterator[Record], c
     started = time.monotonic()
     sent = 0
     while sent < count:
-        due = count if rate_per_s is None else min(
-            count, int((time.monotonic() - started) * rate_per_s) + 1)
+        due = (
+            count
+            if rate_per_s is None
+            else min(count, int((time.monotonic() - started) * rate_per_s) + 1)
+        )
         while sent < due:
             key, value = next(records)
-            _produce(producer, topic, key, value, log.callback)
+            produce_waiting(producer, topic, key=key, value=value, on_delivery=log.callback)
             sent += 1
         producer.poll(0)
         if rate_per_s is not None and sent < count:
@@ -127,16 +143,6 @@ def produce_records(producer: Producer, topic: str, records: Iterator[Record], c
     if producer.flush(60) > 0:
         raise KafkaSetupError(f"bench producer: records to {topic} unacknowledged after 60 s")
     return log
-
-
-def _produce(producer: Producer, topic: str, key: bytes, value: bytes,
-             callback: Callable[[Any, Any], None]) -> None:
-    while True:
-        try:
-            producer.produce(topic, value=value, key=key, on_delivery=callback)
-            return
-        except BufferError:
-            producer.poll(0.05)
 
 
 class PredictionReader:
@@ -147,11 +153,17 @@ class PredictionReader:
 
     def __init__(self, client: dict[str, Any], topic: str) -> None:
         conf = dict(client)
-        conf.update({"group.id": f"bench-reader-{uuid.uuid4().hex[:8]}",
-                     "enable.auto.commit": False, "fetch.wait.max.ms": 50})
+        conf.update(
+            {
+                "group.id": f"bench-reader-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "fetch.wait.max.ms": 50,
+            }
+        )
         self._consumer = Consumer(conf)
-        self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING)
-                               for p in range(PARTITIONS)])
+        self._consumer.assign(
+            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)]
+        )
         self.append_ms: dict[Key, int] = {}
         self.duplicates = 0
 
@@ -168,8 +180,9 @@ class PredictionReader:
                 continue
             self.append_ms[key] = msg.timestamp()[1]
 
-    def wait_for(self, keys: set[Key], timeout_s: float,
-                 alive: Callable[[], bool] = lambda: True) -> int:
+    def wait_for(
+        self, keys: set[Key], timeout_s: float, alive: Callable[[], bool] = lambda: True
+    ) -> int:
         """Read until every key has its prediction, the timeout, or ``alive()`` is false.
         Returns how many are still missing."""
         deadline = time.monotonic() + timeout_s
@@ -183,8 +196,14 @@ class PredictionReader:
         self._consumer.close()
 
 
-def wait_group_stable(client: dict[str, Any], group: str, members: int, topic: str,
-                      timeout_s: float, alive: Callable[[], bool] = lambda: True) -> float:
+def wait_group_stable(
+    client: dict[str, Any],
+    group: str,
+    members: int,
+    topic: str,
+    timeout_s: float,
+    alive: Callable[[], bool] = lambda: True,
+) -> float:
     """Block until ``group`` is STABLE with ``members`` members that each own at least one
     partition of ``topic`` and all of them are owned. Returns the seconds it took.
 

@@ -20,15 +20,16 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from consumer.bench.kafkaio import Record, cycle, produce_records, timed_producer
 from consumer.decode import decode_event
 from consumer.ensemble import activity_matrix, feature_matrix
-from consumer.kafka.clients import consumer_config, producer_config
+from consumer.kafka.clients import consumer_config, produce_waiting, producer_config
 from consumer.models.registry import ModelSet
 from consumer.offsets import CommitPolicy
 from consumer.settings import Settings
 from schemas import FeatureEvent
 
 
-def timed_loop(call: Callable[[], object], seconds: float,
-               min_calls: int = 3) -> tuple[int, float, float]:
+def timed_loop(
+    call: Callable[[], object], seconds: float, min_calls: int = 3
+) -> tuple[int, float, float]:
     """Call ``call`` repeatedly for about ``seconds`` (at least ``min_calls`` times).
     Returns (calls, elapsed seconds, CPU seconds of this thread)."""
     calls = 0
@@ -46,9 +47,14 @@ def _per_s(count: float, seconds: float, digits: int = 1) -> float | None:
 # -- models --------------------------------------------------------------------------------
 
 
-def model_limits(models: ModelSet, events: Sequence[FeatureEvent],
-                 activity: Sequence[FeatureEvent], batch_sizes: Sequence[int],
-                 pat_batches: Sequence[int], seconds: float) -> dict[str, Any]:
+def model_limits(
+    models: ModelSet,
+    events: Sequence[FeatureEvent],
+    activity: Sequence[FeatureEvent],
+    batch_sizes: Sequence[int],
+    pat_batches: Sequence[int],
+    seconds: float,
+) -> dict[str, Any]:
     """Booster trio rows/s and PAT sequences/s at the given batch sizes (warmed up first)."""
     for model in models.all():
         model.warmup()
@@ -57,9 +63,12 @@ def model_limits(models: ModelSet, events: Sequence[FeatureEvent],
     for size in batch_sizes:
         batch = np.ascontiguousarray(features[:size])
         calls, elapsed, cpu = timed_loop(functools.partial(_trio, models, batch), seconds)
-        trio[f"batch_{size}"] = {"rows_per_s": _per_s(calls * size, elapsed),
-                                 "rows_per_cpu_s": _per_s(calls * size, cpu),
-                                 "calls": calls, "seconds": round(elapsed, 3)}
+        trio[f"batch_{size}"] = {
+            "rows_per_s": _per_s(calls * size, elapsed),
+            "rows_per_cpu_s": _per_s(calls * size, cpu),
+            "calls": calls,
+            "seconds": round(elapsed, 3),
+        }
     pat: dict[str, Any] = {}
     if models.pat is not None and activity:
         weeks = _tile(activity_matrix(activity, range(len(activity))), max(pat_batches))
@@ -67,12 +76,19 @@ def model_limits(models: ModelSet, events: Sequence[FeatureEvent],
             batch = np.ascontiguousarray(weeks[:size])
             call = functools.partial(models.pat.predict_batch, batch)
             calls, elapsed, cpu = timed_loop(call, seconds)
-            pat[f"batch_{size}"] = {"sequences_per_s": _per_s(calls * size, elapsed, 2),
-                                    "sequences_per_cpu_s": _per_s(calls * size, cpu, 2),
-                                    "calls": calls, "seconds": round(elapsed, 3)}
-    return {"booster_trio": trio, "pat": pat, "boosters": [m.name for m in models.boosters],
-            "booster_trees": {m.name: m.trees for m in models.boosters},
-            "pat_size": models.pat.config.size if models.pat is not None else None}
+            pat[f"batch_{size}"] = {
+                "sequences_per_s": _per_s(calls * size, elapsed, 2),
+                "sequences_per_cpu_s": _per_s(calls * size, cpu, 2),
+                "calls": calls,
+                "seconds": round(elapsed, 3),
+            }
+    return {
+        "booster_trio": trio,
+        "pat": pat,
+        "boosters": [m.name for m in models.boosters],
+        "booster_trees": {m.name: m.trees for m in models.boosters},
+        "pat_size": models.pat.config.size if models.pat is not None else None,
+    }
 
 
 def _trio(models: ModelSet, batch: npt.NDArray[np.float32]) -> None:
@@ -101,16 +117,26 @@ def decode_rate(values: Sequence[bytes], max_bytes: int, seconds: float) -> dict
             decode_event(value, max_bytes=max_bytes)
         count += len(values)
     elapsed, cpu = time.perf_counter() - started, time.thread_time() - cpu
-    return {"events_per_s": _per_s(count, elapsed), "events_per_cpu_s": _per_s(count, cpu),
-            "events": count,
-            "mean_bytes": round(sum(map(len, values)) / len(values), 1)}
+    return {
+        "events_per_s": _per_s(count, elapsed),
+        "events_per_cpu_s": _per_s(count, cpu),
+        "events": count,
+        "mean_bytes": round(sum(map(len, values)) / len(values), 1),
+    }
 
 
 # -- Kafka passthrough ---------------------------------------------------------------------
 
 
-def passthrough(settings: Settings, bootstrap: str, client: dict[str, Any], topics: tuple[str, str],
-                records: Sequence[Record], count: int, out_value: bytes) -> dict[str, Any]:
+def passthrough(
+    settings: Settings,
+    bootstrap: str,
+    client: dict[str, Any],
+    topics: tuple[str, str],
+    records: Sequence[Record],
+    count: int,
+    out_value: bytes,
+) -> dict[str, Any]:
     """consume → produce (one prediction-sized record per event) → commit, with no model.
 
     ``topics`` is (input, sink). Preloads ``count`` records into the input topic, then
@@ -130,12 +156,23 @@ def passthrough(settings: Settings, bootstrap: str, client: dict[str, Any], topi
         cpu = time.process_time() - cpu
     finally:
         consumer.close()
-    return {"events_per_s": _per_s(count, elapsed), "events_per_cpu_s": _per_s(count, cpu),
-            "events": count, "seconds": round(elapsed, 3), "out_bytes": len(out_value)}
+    return {
+        "events_per_s": _per_s(count, elapsed),
+        "events_per_cpu_s": _per_s(count, cpu),
+        "events": count,
+        "seconds": round(elapsed, 3),
+        "out_bytes": len(out_value),
+    }
 
 
-def _passthrough_loop(consumer: Consumer, producer: Producer, settings: Settings,
-                      topics: tuple[str, str], count: int, out_value: bytes) -> float:
+def _passthrough_loop(
+    consumer: Consumer,
+    producer: Producer,
+    settings: Settings,
+    topics: tuple[str, str],
+    count: int,
+    out_value: bytes,
+) -> float:
     acked: dict[int, int] = {}
 
     def delivered(partition: int, offset: int, err: Any, _msg: Any) -> None:
@@ -153,7 +190,9 @@ def _passthrough_loop(consumer: Consumer, producer: Producer, settings: Settings
                 continue
             started = started or time.monotonic()
             callback = functools.partial(delivered, msg.partition() or 0, msg.offset() or 0)
-            _produce(producer, topics[1], msg.key(), out_value, callback)
+            produce_waiting(
+                producer, topics[1], key=msg.key(), value=out_value, on_delivery=callback
+            )
             seen += 1
             since_commit += 1
         producer.poll(0)
@@ -164,16 +203,6 @@ def _passthrough_loop(consumer: Consumer, producer: Producer, settings: Settings
     producer.flush(60)
     _commit(consumer, topics[0], acked)
     return time.monotonic() - started
-
-
-def _produce(producer: Producer, topic: str, key: bytes | None, value: bytes,
-             callback: Callable[[Any, Any], None]) -> None:
-    while True:
-        try:
-            producer.produce(topic, value=value, key=key, on_delivery=callback)
-            return
-        except BufferError:
-            producer.poll(0.05)
 
 
 def _commit(consumer: Consumer, topic: str, acked: dict[int, int]) -> None:

@@ -84,6 +84,7 @@ def produce_synthetic(
     """Send ``count`` events, paced at ``rate``/s when given; blocks until all are acknowledged."""
     from confluent_kafka import Producer
 
+    from consumer.kafka.clients import produce_waiting
     from consumer.kafka.config import client_config, resolve_bootstrap
     from consumer.synthetic_events import SyntheticEvents
 
@@ -104,7 +105,8 @@ def produce_synthetic(
             _pace(started, i, rate, producer)
         record = source.next_record(datetime.now().astimezone())
         with_activity += record.has_activity
-        _produce(producer, topic, record.key, record.value, delivered)
+        produce_waiting(producer, topic, key=record.key, value=record.value, on_delivery=delivered)
+        producer.poll(0)
     producer.flush(60)
     seconds = time.monotonic() - started
     return ProduceSummary(
@@ -122,13 +124,3 @@ def _pace(started: float, index: int, rate: float, producer: Any) -> None:
     due = started + index / rate
     while (wait := due - time.monotonic()) > 0:
         producer.poll(min(wait, 0.05))
-
-
-def _produce(producer: Any, topic: str, key: bytes, value: bytes, callback: Any) -> None:
-    while True:
-        try:
-            producer.produce(topic, value=value, key=key, on_delivery=callback)
-            producer.poll(0)
-            return
-        except BufferError:
-            producer.poll(0.1)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 from consumer.kafka.config import ClientConfig, client_config
 from consumer.settings import Guarantee, Settings
@@ -61,6 +62,27 @@ def producer_config(settings: Settings, bootstrap: str, worker_index: int) -> Cl
 def transactional_id(settings: Settings, worker_index: int) -> str:
     """Stable per host and worker slot, so a restarted worker fences its zombie."""
     return f"{settings.kafka.group_id}-{socket.gethostname()}-{worker_index}"
+
+
+def produce_waiting(
+    producer: Producer,
+    topic: str,
+    *,
+    key: bytes | None,
+    value: bytes | None,
+    on_delivery: Callable[..., None],
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
+    """Queue one record; while librdkafka's local queue is full, serve delivery callbacks
+    (``poll``) and retry. Blocks only as long as the queue stays full (backpressure)."""
+    while True:
+        try:
+            producer.produce(
+                topic, value=value, key=key, headers=cast(Any, headers), on_delivery=on_delivery
+            )
+            return
+        except BufferError:
+            producer.poll(0.05)
 
 
 def create_consumer(settings: Settings, bootstrap: str) -> Consumer:
