@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from consumer.clock import Clock
-from consumer.errors import MoodstreamError
+from consumer.errors import KafkaSetupError, MoodstreamError
 from consumer.kafka.clients import produce_waiting
 from consumer.logs import log_event
 from consumer.offsets import CommitPolicy, OffsetTracker, TopicPartitionKey
@@ -31,6 +31,12 @@ _log = logging.getLogger("moodstream.delivery")
 
 class DeliveryFailed(MoodstreamError):
     pass
+
+
+def _topic_authorization_failed() -> int:
+    from confluent_kafka import KafkaError
+
+    return int(KafkaError.TOPIC_AUTHORIZATION_FAILED)
 
 
 class Publisher(Protocol):
@@ -55,6 +61,7 @@ class _Base:
         self._clock = clock
         self._metrics = metrics
         self._failure: str | None = None
+        self._failure_is_auth = False
 
     def _produce(self, record: OutRecord, on_delivery: Callable[..., None]) -> None:
         """Queue one record; waits (serving callbacks) while the local queue is full."""
@@ -70,6 +77,7 @@ class _Base:
     def _delivered(self, source: SourceResult, record: OutRecord, err: KafkaError | None) -> None:
         if err is not None:
             self._failure = f"{record.kind} to {record.topic} failed: {err.str()}"
+            self._failure_is_auth = err.code() == _topic_authorization_failed()
             return
         metrics = self._metrics
         if metrics is None:
@@ -84,8 +92,11 @@ class _Base:
             metrics.dead_letters.inc()
 
     def _raise_on_failure(self) -> None:
-        if self._failure is not None:
-            raise DeliveryFailed(self._failure)
+        if self._failure is None:
+            return
+        if self._failure_is_auth:  # a restart cannot fix it: stop with the cause
+            raise KafkaSetupError(f"not authorized: {self._failure} (grant WRITE on it)")
+        raise DeliveryFailed(self._failure)
 
     def poll(self) -> None:
         """Serve delivery callbacks without blocking. Raises DeliveryFailed."""

@@ -131,6 +131,19 @@ class Runner:
             self._metrics.events_consumed.inc(len(messages))
 
     def _consumer_error(self, error: Any) -> None:
+        """A fatal or authorization error stops the worker (no restart can fix it); others
+        are transient (librdkafka retries) and are logged."""
+        from confluent_kafka import KafkaError
+
+        if error.code() in (
+            KafkaError.TOPIC_AUTHORIZATION_FAILED,
+            KafkaError.GROUP_AUTHORIZATION_FAILED,
+        ):
+            raise KafkaSetupError(
+                f"not authorized: {error.str()} (grant the service's principal READ on "
+                f"{self._settings.topics.features} and the group "
+                f"{self._settings.kafka.group_id}, and WRITE on its output topics)"
+            )
         if error.fatal():
             raise KafkaSetupError(f"fatal consumer error: {error.str()}")
         log_event(_log, "consumer_error", level=logging.WARNING, error=error.str())

@@ -106,7 +106,7 @@ def _leave_fatal_cause(ctx: WorkerContext, exc: Exception) -> None:
 
 
 def _run(ctx: WorkerContext, stop: StopFlag) -> int:
-    from consumer.kafka.admin import wait_for_cluster
+    from consumer.kafka.admin import require_topic, wait_for_cluster
     from consumer.kafka.config import client_config
     from consumer.wiring import build_worker
 
@@ -120,14 +120,10 @@ def _run(ctx: WorkerContext, stop: StopFlag) -> int:
     if settings.models.warmup:
         for model in ctx.models.all():
             model.warmup()
-    metadata = wait_for_cluster(
-        client_config(settings.kafka, ctx.bootstrap), settings.kafka.connect_timeout_s
-    )
-    if settings.topics.features not in metadata.topics:
-        raise KafkaSetupError(
-            f"input topic {settings.topics.features!r} does not exist: run "
-            "`moodstream topics create` or set MOODSTREAM_TOPICS__FEATURES"
-        )
+    config = client_config(settings.kafka, ctx.bootstrap)
+    metadata = wait_for_cluster(config, settings.kafka.connect_timeout_s)
+    if settings.topics.features not in metadata.topics:  # missing, or hidden by an ACL
+        require_topic(config, settings.topics.features, settings.kafka.connect_timeout_s)
     parts = build_worker(
         settings,
         ctx.models,

@@ -27,9 +27,7 @@ from consumer.errors import KafkaSetupError
 CREATED = "created"
 EXISTS = "exists"
 
-_AUTH_CODES = frozenset(
-    {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
-)
+_AUTH_CODES = frozenset({KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED})
 _TLS_CODES = frozenset({KafkaError._SSL})
 _RESOLVE_CODES = frozenset({KafkaError._RESOLVE})
 
@@ -112,7 +110,8 @@ def wait_for_topics(config: Mapping[str, Any], topics: Iterable[str], timeout_s:
     while True:
         metadata = _metadata(quiet, bootstrap, max(0.1, deadline - time.monotonic()))
         missing = {
-            name for name in wanted
+            name
+            for name in wanted
             if name not in metadata.topics
             or metadata.topics[name].error is not None
             or any(p.leader < 0 for p in metadata.topics[name].partitions.values())
@@ -123,6 +122,31 @@ def wait_for_topics(config: Mapping[str, Any], topics: Iterable[str], timeout_s:
             names = ", ".join(sorted(missing))
             raise KafkaSetupError(f"topics not ready after {timeout_s:g} s: {names}")
         time.sleep(0.1)
+
+
+def require_topic(config: Mapping[str, Any], topic: str, timeout_s: float) -> None:
+    """Check that ``topic`` exists and this principal may describe it. Blocks up to
+    ``timeout_s`` (one metadata request for that topic). Raises KafkaSetupError saying
+    which: missing (create it) or not authorized (grant the ACL)."""
+    quiet = _Quiet(config)
+    try:
+        metadata = quiet.client.list_topics(topic=topic, timeout=timeout_s)
+    except KafkaException as exc:
+        raise KafkaSetupError(f"cannot read the metadata of topic {topic!r}: {exc}") from None
+    found = metadata.topics.get(topic)
+    error = None if found is None else found.error
+    if found is None or (error is not None and error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
+        raise KafkaSetupError(
+            f"input topic {topic!r} does not exist: run `moodstream topics create` "
+            "or set MOODSTREAM_TOPICS__FEATURES"
+        )
+    if error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+        raise KafkaSetupError(
+            f"not authorized to use topic {topic!r} ({error.str()}): grant the service's "
+            "principal DESCRIBE and READ on it"
+        )
+    if error is not None:
+        raise KafkaSetupError(f"cannot use topic {topic!r}: {error.str()}")
 
 
 def create_topics(
@@ -140,8 +164,9 @@ def create_topics(
     """
     quiet = _Quiet(admin_config)
     bootstrap = str(admin_config.get("bootstrap.servers", "?"))
-    wanted = [NewTopic(name, num_partitions=partitions, replication_factor=replication)
-              for name in topics]
+    wanted = [
+        NewTopic(name, num_partitions=partitions, replication_factor=replication) for name in topics
+    ]
     futures = quiet.client.create_topics(
         wanted, operation_timeout=timeout_s, request_timeout=timeout_s
     )
@@ -162,8 +187,9 @@ def create_topics(
     return result
 
 
-def delete_topics(admin_config: Mapping[str, Any], topics: Iterable[str],
-                  timeout_s: float = 30.0) -> None:
+def delete_topics(
+    admin_config: Mapping[str, Any], topics: Iterable[str], timeout_s: float = 30.0
+) -> None:
     """Delete ``topics``, ignoring ones that do not exist. Blocks up to about ``timeout_s``.
 
     Raises KafkaSetupError on other failures.

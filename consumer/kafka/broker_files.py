@@ -183,6 +183,13 @@ def server_properties(settings: LocalBrokerSettings, data_dir: Path, sasl: bool)
         props["listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config"] = (
             "org.apache.kafka.common.security.scram.ScramLoginModule required;"
         )
+        # ACLs can be tested on the SASL listener: everything is allowed until an ACL
+        # names a resource; the PLAINTEXT and controller listeners (ANONYMOUS) are super.
+        props["authorizer.class.name"] = (
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+        )
+        props["super.users"] = "User:ANONYMOUS"
+        props["allow.everyone.if.no.acl.found"] = "true"
     return "".join(f"{key}={value}\n" for key, value in props.items())
 
 

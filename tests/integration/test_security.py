@@ -71,35 +71,51 @@ def _unavailable(reason: str) -> None:
 @pytest.fixture(scope="module")
 def scram(kafka_bootstrap: str) -> Iterator[Scram]:
     """The local broker's SCRAM listener and test user (the broker restarts with it if needed)."""
-    if any(os.environ.get(n, "").strip() for n in
-           ("KAFKA_BOOTSTRAP_SERVERS", "MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS")):
-        _unavailable("SASL tests need the local broker's SASL listener; a configured "
-                     "KAFKA_BOOTSTRAP_SERVERS has none we know of")
+    if any(
+        os.environ.get(n, "").strip()
+        for n in ("KAFKA_BOOTSTRAP_SERVERS", "MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS")
+    ):
+        _unavailable(
+            "SASL tests need the local broker's SASL listener; a configured "
+            "KAFKA_BOOTSTRAP_SERVERS has none we know of"
+        )
     try:
         with LocalBroker(Settings().broker).shared(sasl=True) as info:
             if info.sasl is None:
                 _unavailable("the local broker started without its SASL listener")
                 return
-            yield Scram(info.sasl.bootstrap_servers, info.sasl.mechanism,
-                        info.sasl.username, info.sasl.password.get_secret_value())
+            yield Scram(
+                info.sasl.bootstrap_servers,
+                info.sasl.mechanism,
+                info.sasl.username,
+                info.sasl.password.get_secret_value(),
+            )
     except BrokerError as exc:
         _unavailable(f"cannot start the local broker with SASL: {exc}")
 
 
-def sasl_env(scram: Scram, topics: TopicSettings, group: str, password: str,
-             **settings: Any) -> dict[str, str]:
+def sasl_env(
+    scram: Scram, topics: TopicSettings, group: str, password: str, **settings: Any
+) -> dict[str, str]:
     return service_env(
-        scram.bootstrap, topics, group,
-        KAFKA__SECURITY_PROTOCOL="SASL_PLAINTEXT", KAFKA__SASL_MECHANISM=scram.mechanism,
-        KAFKA__SASL_USERNAME=scram.username, KAFKA__SASL_PASSWORD=password, **settings,
+        scram.bootstrap,
+        topics,
+        group,
+        KAFKA__SECURITY_PROTOCOL="SASL_PLAINTEXT",
+        KAFKA__SASL_MECHANISM=scram.mechanism,
+        KAFKA__SASL_USERNAME=scram.username,
+        KAFKA__SASL_PASSWORD=password,
+        **settings,
     )
 
 
 def missing_topics() -> TopicSettings:
     suffix = uuid.uuid4().hex[:12]
     return TopicSettings(
-        features=f"missing.features.{suffix}", predictions=f"missing.predictions.{suffix}",
-        alerts=f"missing.alerts.{suffix}", dlq=f"missing.dlq.{suffix}",
+        features=f"missing.features.{suffix}",
+        predictions=f"missing.predictions.{suffix}",
+        alerts=f"missing.alerts.{suffix}",
+        dlq=f"missing.dlq.{suffix}",
         overflow=f"missing.overflow.{suffix}",
     )
 
@@ -145,21 +161,28 @@ def wait_records(reader: TopicReader, count: int, service: Service) -> None:
         reader.poll(0.5)
         return len(reader.records) >= count
 
-    wait_for(enough, FLOW_TIMEOUT_S, f"{reader.topic}: fewer than {count} records",
-             alive=service.process)
+    wait_for(
+        enough, FLOW_TIMEOUT_S, f"{reader.topic}: fewer than {count} records", alive=service.process
+    )
 
 
 # -- authentication -----------------------------------------------------------------------
 
 
 def test_right_scram_credentials_give_predictions(
-    scram: Scram, kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str,
+    scram: Scram,
+    kafka_bootstrap: str,
+    unique_topics: TopicSettings,
+    unique_group: str,
     tmp_path: Path,
 ) -> None:
     env = sasl_env(scram, unique_topics, unique_group, scram.password)
     events = [event_dict(seed=i) for i in range(5)]
-    produce_raw(kafka_bootstrap, unique_topics.features,
-                [(e["user_id"].encode(), orjson.dumps(e)) for e in events])
+    produce_raw(
+        kafka_bootstrap,
+        unique_topics.features,
+        [(e["user_id"].encode(), orjson.dumps(e)) for e in events],
+    )
     predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
     try:
         with running_service(env, tmp_path) as service:
@@ -178,14 +201,61 @@ def test_wrong_password_exits_quickly_naming_authentication(
     scram: Scram, unique_topics: TopicSettings, unique_group: str
 ) -> None:
     wrong = f"wrong-{uuid.uuid4().hex}"
-    env = sasl_env(scram, unique_topics, unique_group, wrong,
-                   KAFKA__CONNECT_TIMEOUT_S=CONNECT_TIMEOUT_S)
+    env = sasl_env(
+        scram, unique_topics, unique_group, wrong, KAFKA__CONNECT_TIMEOUT_S=CONNECT_TIMEOUT_S
+    )
     result = run_until_exit(env)
     assert result.code != 0
     assert result.seconds < FAIL_BOUND_S, f"took {result.seconds:.1f} s"
     cause = result.cause()
     assert "authentication" in cause.lower() and "\n" not in cause, cause
     assert wrong not in result.output
+    assert scram.password not in result.output
+
+
+def test_denied_acl_exits_naming_the_authorization_failure(
+    scram: Scram, kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str
+) -> None:
+    """The broker denies the service's principal READ on the input topic (a real ACL)."""
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        AdminClient,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    acl = (
+        ResourceType.TOPIC,
+        unique_topics.features,
+        ResourcePatternType.LITERAL,
+        f"User:{scram.username}",
+        "*",
+        AclOperation.READ,
+        AclPermissionType.DENY,
+    )
+    deny = AclBinding(*acl)
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})  # PLAINTEXT: a super user
+    for future in admin.create_acls([deny]).values():
+        future.result(timeout=30)
+    try:
+        env = sasl_env(
+            scram,
+            unique_topics,
+            unique_group,
+            scram.password,
+            KAFKA__CONNECT_TIMEOUT_S=CONNECT_TIMEOUT_S,
+        )
+        result = run_until_exit(env)
+    finally:
+        for future in admin.delete_acls([AclBindingFilter(*acl)]).values():
+            future.result(timeout=30)
+    assert result.code == 4
+    assert result.seconds < FAIL_BOUND_S, f"took {result.seconds:.1f} s"
+    cause = result.cause()
+    assert "authoriz" in cause.lower() and "\n" not in cause, cause
     assert scram.password not in result.output
 
 
@@ -196,8 +266,9 @@ def test_unreachable_broker_exits_within_the_bound_with_one_line(
     unique_group: str, tmp_path: Path
 ) -> None:
     address = f"127.0.0.1:{free_port()}"
-    env = service_env(address, missing_topics(), unique_group,
-                      KAFKA__CONNECT_TIMEOUT_S=CONNECT_TIMEOUT_S)
+    env = service_env(
+        address, missing_topics(), unique_group, KAFKA__CONNECT_TIMEOUT_S=CONNECT_TIMEOUT_S
+    )
     result = run_until_exit(env)
     assert result.code != 0
     assert result.seconds < FAIL_BOUND_S, f"took {result.seconds:.1f} s"
@@ -207,8 +278,9 @@ def test_unreachable_broker_exits_within_the_bound_with_one_line(
 
 def test_missing_input_topic_is_named(kafka_bootstrap: str, unique_group: str) -> None:
     topics = missing_topics()
-    env = service_env(kafka_bootstrap, topics, unique_group,
-                      KAFKA__CONNECT_TIMEOUT_S=CONNECT_TIMEOUT_S)
+    env = service_env(
+        kafka_bootstrap, topics, unique_group, KAFKA__CONNECT_TIMEOUT_S=CONNECT_TIMEOUT_S
+    )
     result = run_until_exit(env)
     assert result.code != 0
     assert result.seconds < FAIL_BOUND_S, f"took {result.seconds:.1f} s"
@@ -244,8 +316,9 @@ def test_logs_and_metrics_hold_no_user_id_and_no_feature_value(
 ) -> None:
     valid, invalid = _private_records()
     produce_raw(kafka_bootstrap, unique_topics.features, valid + invalid)
-    env = service_env(kafka_bootstrap, unique_topics, unique_group,
-                      OBSERVABILITY__LOG_LEVEL="DEBUG")
+    env = service_env(
+        kafka_bootstrap, unique_topics, unique_group, OBSERVABILITY__LOG_LEVEL="DEBUG"
+    )
     predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
     dead = TopicReader(kafka_bootstrap, unique_topics.dlq)
     try:
@@ -270,5 +343,6 @@ def test_logs_and_metrics_hold_no_user_id_and_no_feature_value(
 def _dlq_headers(reader: TopicReader) -> str:
     return "\n".join(
         f"{name}={value.decode(errors='replace')}"
-        for message in reader.records for name, value in (message.headers() or [])
+        for message in reader.records
+        for name, value in (message.headers() or [])
     )
