@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from consumer.clock import Clock
@@ -52,7 +53,7 @@ class OutRecord:
     label: str = ""  # metric label: alert kind, or "true"/"false" for a partial prediction
 
 
-@dataclass
+@dataclass(eq=False)  # identity semantics: one per consumed message, usable in sets
 class SourceResult:
     """Everything one input offset produced; its offset is done when all are acknowledged."""
 
@@ -131,21 +132,32 @@ class Pipeline:
         scored: list[tuple[SourceResult, FeatureEvent]],
         scoring: Scoring | None,
     ) -> Iterator[BatchResult]:
-        versions = self._ensemble.versions()
         late = [self._ensemble.needs_pat(event) for _, event in scored]
+        late_sources = [source for (source, _), wait in zip(scored, late, strict=True) if wait]
         runs = self._ensemble.collect(scoring, pat=False) if scoring else {}
-        for index, (source, event) in enumerate(scored):
-            if not late[index]:
-                self._emit_prediction(source, event, outcome_for(index, runs, versions))
-        late_sources = {id(source) for (source, _), wait in zip(scored, late, strict=True) if wait}
-        yield BatchResult([s for s in sources if id(s) not in late_sources], runs)
+        self._emit_predictions(scored, runs, [not wait for wait in late])
+        waiting = set(late_sources)
+        yield BatchResult([s for s in sources if s not in waiting], runs)
         if scoring is None or not late_sources:
             return
         runs = runs | self._ensemble.collect(scoring, pat=True)
-        for index, (source, event) in enumerate(scored):
-            if late[index]:
-                self._emit_prediction(source, event, outcome_for(index, runs, versions))
-        yield BatchResult([s for s in sources if id(s) in late_sources], runs)
+        self._emit_predictions(scored, runs, late)
+        yield BatchResult(late_sources, runs)
+
+    def _emit_predictions(
+        self,
+        scored: list[tuple[SourceResult, FeatureEvent]],
+        runs: dict[str, ModelRun],
+        selected: list[bool],
+    ) -> None:
+        """Predictions (and alerts) of the selected events; the clock is read once per part."""
+        versions = self._ensemble.versions()
+        now, at = self._clock.monotonic(), self._clock.now()
+        for index, ((source, event), chosen) in enumerate(zip(scored, selected, strict=True)):
+            if chosen:
+                latency_ms = (now - source.polled_at) * 1000.0
+                outcome = outcome_for(index, runs, versions)
+                self._emit_prediction(source, event, outcome, latency_ms, at)
 
     def forget(self, partitions: set[TopicPartitionKey]) -> None:
         for tp in partitions:
@@ -210,13 +222,17 @@ class Pipeline:
         return True
 
     def _emit_prediction(
-        self, source: SourceResult, event: FeatureEvent, outcome: EventOutcome
+        self,
+        source: SourceResult,
+        event: FeatureEvent,
+        outcome: EventOutcome,
+        latency_ms: float,
+        at: datetime,
     ) -> None:
         settings = self._settings
-        latency_ms = (self._clock.monotonic() - source.polled_at) * 1000.0
         position = SourcePosition(topic=source.tp[0], partition=source.tp[1], offset=source.offset)
         prediction = build_prediction(event, outcome, position, latency_ms, settings.ensemble)
-        alerts = build_alerts(event, outcome, latency_ms, settings.ensemble, self._clock.now())
+        alerts = build_alerts(event, outcome, latency_ms, settings.ensemble, at)
         key = event.user_id.encode()
         source.partial = prediction.partial
         partial = "true" if prediction.partial else "false"

@@ -21,6 +21,7 @@ from consumer.logs import log_event
 from consumer.offsets import TopicPartitionKey
 from consumer.pipeline import Pipeline, Polled, SourceResult, StartedBatch
 from consumer.settings import Guarantee, Settings
+from schemas import ModelStatus
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message, TopicPartition
@@ -121,14 +122,16 @@ class Runner:
 
     def _accept(self, messages: Sequence[Message]) -> None:
         now = self._clock.monotonic()
+        accepted = 0
         for message in messages:
             error = message.error()
-            if error is not None:
+            if error is not None:  # an error event from librdkafka, not an input record
                 self._consumer_error(error)
                 continue
             self._batcher.add(Polled(message, now), now)
-        if messages and self._metrics is not None:
-            self._metrics.events_consumed.inc(len(messages))
+            accepted += 1
+        if accepted and self._metrics is not None:
+            self._metrics.events_consumed.inc(accepted)
 
     def _consumer_error(self, error: Any) -> None:
         """A fatal or authorization error stops the worker (no restart can fix it); others
@@ -189,9 +192,9 @@ class Runner:
         for run in runs.values():
             if run.latency_ms is not None:
                 metrics.model_latency.labels(model=run.name).observe(run.latency_ms / 1000.0)
-            if run.status.value == "timeout":
+            if run.status is ModelStatus.TIMEOUT:
                 metrics.model_timeouts.labels(model=run.name).inc()
-            elif run.status.value == "failed":
+            elif run.status is ModelStatus.FAILED:
                 metrics.model_failures.labels(model=run.name).inc()
                 log_event(_log, "model_failed", level=logging.WARNING, model=run.name)
 

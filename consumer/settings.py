@@ -65,6 +65,11 @@ class TopicSettings(_Frozen):
     def all(self) -> tuple[str, ...]:
         return (self.features, self.predictions, self.alerts, self.dlq, self.overflow)
 
+    def as_env(self) -> dict[str, str]:
+        """The five topic names as ``MOODSTREAM_TOPICS__*`` variables, for a child process."""
+        names = ("features", "predictions", "alerts", "dlq", "overflow")
+        return {f"MOODSTREAM_TOPICS__{name.upper()}": getattr(self, name) for name in names}
+
 
 class ModelSettings(_Frozen):
     dir: Path = Path("models/demo")

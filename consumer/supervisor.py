@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("moodstream.supervisor")
 LOOP_S = 0.2
-MEMORY_SAMPLE_S = 5.0
+CHECK_INTERVAL_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ class Supervisor:
         metrics: Metrics | None = None,
         on_worker_exit: Callable[[int, int], None] | None = None,
         hung_workers: Callable[[], list[int]] = list,
+        check_interval_s: float = CHECK_INTERVAL_S,
     ) -> None:
         self._slots = [_Slot(i) for i in range(workers)]
         self._start_worker = start_worker
@@ -77,8 +78,9 @@ class Supervisor:
         self._metrics = metrics
         self._on_worker_exit = on_worker_exit
         self._hung_workers = hung_workers
+        self._check_interval_s = check_interval_s
         self._stop_requested = False
-        self._last_memory_sample = float("-inf")
+        self._last_check = float("-inf")
 
     def run(self) -> int:
         """Block until stopped or a fatal worker exit. Returns the process exit code."""
@@ -94,7 +96,7 @@ class Supervisor:
                 exit_code = fatal
                 break
             self._restart_due()
-            self._sample_memory()
+            self._periodic_checks()
         self._stop_all()
         log_event(_log, "supervisor_stopped", exit_code=int(exit_code))
         return int(exit_code)
@@ -178,13 +180,13 @@ class Supervisor:
                     self._metrics.worker_restarts.inc()
                 self._fork(slot)
 
-    def _sample_memory(self) -> None:
+    def _periodic_checks(self) -> None:
         """Every few seconds: record each worker's RSS, and SIGKILL workers whose loop has
         not reported for too long (a hung worker; it is then restarted like a crash)."""
         now = self._clock.monotonic()
-        if now - self._last_memory_sample < MEMORY_SAMPLE_S:
+        if now - self._last_check < self._check_interval_s:
             return
-        self._last_memory_sample = now
+        self._last_check = now
         live = {slot.pid for slot in self._slots if slot.pid is not None}
         for pid in set(self._hung_workers()) & live:
             log_event(_log, "worker_hung", level=logging.ERROR, worker_pid=pid)

@@ -40,22 +40,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def service_env(settings: Settings, bootstrap: str, topics: TopicSettings, group: str,
-                port: int) -> dict[str, str]:
+def service_env(
+    settings: Settings, bootstrap: str, topics: TopicSettings, group: str, port: int
+) -> dict[str, str]:
     """This process's environment with the bench topics, group, cluster and port set."""
     env = dict(os.environ)
-    env.update({
-        "MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-        "MOODSTREAM_KAFKA__GROUP_ID": group,
-        "MOODSTREAM_TOPICS__FEATURES": topics.features,
-        "MOODSTREAM_TOPICS__PREDICTIONS": topics.predictions,
-        "MOODSTREAM_TOPICS__ALERTS": topics.alerts,
-        "MOODSTREAM_TOPICS__DLQ": topics.dlq,
-        "MOODSTREAM_TOPICS__OVERFLOW": topics.overflow,
-        "MOODSTREAM_MODELS__DIR": str(settings.models.dir.resolve()),
-        "MOODSTREAM_OBSERVABILITY__PORT": str(port),
-        "MOODSTREAM_OBSERVABILITY__HOST": "127.0.0.1",
-    })
+    env.update(
+        {
+            "MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+            "MOODSTREAM_KAFKA__GROUP_ID": group,
+            **topics.as_env(),
+            "MOODSTREAM_MODELS__DIR": str(settings.models.dir.resolve()),
+            "MOODSTREAM_OBSERVABILITY__PORT": str(port),
+            "MOODSTREAM_OBSERVABILITY__HOST": "127.0.0.1",
+        }
+    )
     return env
 
 
@@ -70,7 +69,10 @@ class Service:
         self.started = time.monotonic()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "consumer", "run", "--workers", str(workers)],
-            env=env, stdout=self._log, stderr=subprocess.STDOUT, text=True,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
 
     def alive(self) -> bool:
@@ -89,8 +91,9 @@ class Service:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not self.alive():
-                raise BenchError(f"moodstream run exited with {self.process.returncode}: "
-                                 f"{self.log_tail()}")
+                raise BenchError(
+                    f"moodstream run exited with {self.process.returncode}: {self.log_tail()}"
+                )
             if self.ready() and len(self.worker_pids()) == self.workers:
                 return time.monotonic() - self.started
             time.sleep(0.1)
@@ -135,7 +138,8 @@ class Service:
             "workers_uss_mb": uss,
             "workers_total_pss_mb": workers_total,
             "total_pss_mb": round((supervisor or 0.0) + (workers_total or 0.0), 1)
-            if workers_total is not None else None,
+            if workers_total is not None
+            else None,
             "supervisor_rss_mb": supervisor_rss,
             "alone_total_mb": round((supervisor_rss or 0.0) + sum(v or 0.0 for v in uss), 1),
         }
@@ -164,8 +168,11 @@ def process_uss_bytes(pid: int) -> int | None:
         text = Path(f"/proc/{pid}/smaps_rollup").read_text(encoding="ascii", errors="replace")
     except OSError:
         return None
-    kb = [int(line.split()[1]) for line in text.splitlines()
-          if line.startswith(("Private_Clean:", "Private_Dirty:"))]
+    kb = [
+        int(line.split()[1])
+        for line in text.splitlines()
+        if line.startswith(("Private_Clean:", "Private_Dirty:"))
+    ]
     return sum(kb) * 1024 if kb else None
 
 

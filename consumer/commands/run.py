@@ -9,12 +9,15 @@ import signal
 import tempfile
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from consumer.clock import SystemClock
 from consumer.errors import ConfigError, KafkaSetupError, MoodstreamError
 from consumer.logs import configure_logging, log_event
 from consumer.settings import ObservabilitySettings, Settings
+
+if TYPE_CHECKING:
+    from consumer.models.registry import ModelSet
 
 _log = logging.getLogger("moodstream.run")
 
@@ -98,7 +101,7 @@ def _supervise(
     state_dir: Path,
     metrics_dir: Path,
     bootstrap: str,
-    models: Any,
+    models: ModelSet,
 ) -> int:
     from prometheus_client import CollectorRegistry
 

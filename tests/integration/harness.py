@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,11 +45,7 @@ def service_env(
         {
             "MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
             "MOODSTREAM_KAFKA__GROUP_ID": group,
-            "MOODSTREAM_TOPICS__FEATURES": topics.features,
-            "MOODSTREAM_TOPICS__PREDICTIONS": topics.predictions,
-            "MOODSTREAM_TOPICS__ALERTS": topics.alerts,
-            "MOODSTREAM_TOPICS__DLQ": topics.dlq,
-            "MOODSTREAM_TOPICS__OVERFLOW": topics.overflow,
+            **topics.as_env(),
             "MOODSTREAM_MODELS__DIR": os.environ.get(
                 "MOODSTREAM_TEST_MODELS_DIR", str(REPO / "models" / "demo")
             ),
@@ -195,6 +192,17 @@ class TopicReader:
 
     def values(self) -> list[dict[str, Any]]:
         return [json.loads(m.value()) for m in self.records]
+
+    def event_ids(self) -> Counter[str]:
+        """How many records of each ``event_id`` were read (duplicates count > 1)."""
+        return Counter(value["event_id"] for value in self.values())
+
+    def wait_for_ids(self, expected: set[str], timeout_s: float) -> None:
+        """Poll until every expected event_id was read or the deadline passes (the caller
+        asserts what it needs afterwards)."""
+        deadline = time.monotonic() + timeout_s
+        while not expected <= set(self.event_ids()) and time.monotonic() < deadline:
+            self.poll(0.5)
 
     def wait_count(self, count: int, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -61,22 +61,23 @@ def test_create_topics_twice_is_harmless(kafka_bootstrap: str) -> None:
 def test_cli_topics_create_twice(kafka_bootstrap: str) -> None:
     suffix = uuid.uuid4().hex[:12]
     topics = TopicSettings(
-        features=f"cli.features.{suffix}", predictions=f"cli.predictions.{suffix}",
-        alerts=f"cli.alerts.{suffix}", dlq=f"cli.dlq.{suffix}", overflow=f"cli.overflow.{suffix}",
+        features=f"cli.features.{suffix}",
+        predictions=f"cli.predictions.{suffix}",
+        alerts=f"cli.alerts.{suffix}",
+        dlq=f"cli.dlq.{suffix}",
+        overflow=f"cli.overflow.{suffix}",
     )
     env = {
         **os.environ,
         "MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "MOODSTREAM_TOPICS__FEATURES": topics.features,
-        "MOODSTREAM_TOPICS__PREDICTIONS": topics.predictions,
-        "MOODSTREAM_TOPICS__ALERTS": topics.alerts,
-        "MOODSTREAM_TOPICS__DLQ": topics.dlq,
-        "MOODSTREAM_TOPICS__OVERFLOW": topics.overflow,
+        **topics.as_env(),
     }
     command = [*_cli(), "topics", "create", "--json"]
     try:
-        runs = [subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-                for _ in range(2)]
+        runs = [
+            subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+            for _ in range(2)
+        ]
         for run in runs:
             assert run.returncode == 0, run.stderr
         assert json.loads(runs[0].stdout) == dict.fromkeys(topics.all(), CREATED)
@@ -97,8 +98,12 @@ def test_produce_consume_round_trip(
     assert producer.flush(DEADLINE_S) == 0
 
     consumer = Consumer(
-        {**base, "group.id": unique_group, "auto.offset.reset": "earliest",
-         "enable.auto.commit": False}
+        {
+            **base,
+            "group.id": unique_group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
     )
     received: dict[bytes, bytes] = {}
     try:

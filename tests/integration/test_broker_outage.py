@@ -4,7 +4,6 @@ nothing is lost. Uses a dedicated local broker so the shared one is never distur
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,13 +84,11 @@ def test_worker_recovers_from_a_broker_outage(
         assert rest.wait(120) == 0, rest.stderr.read() if rest.stderr else ""
         reader = TopicReader(bootstrap, topics.predictions)
         expected = set(synthetic_ids(seed, count))
-        deadline = time.monotonic() + 120
-        while set(Counter(v["event_id"] for v in reader.values())) != expected:
-            assert time.monotonic() < deadline, "predictions missing after the outage"
-            reader.poll(1.0)
+        reader.wait_for_ids(expected, timeout_s=120)
+        assert set(reader.event_ids()) == expected, "predictions missing after the outage"
         caught_up_s = time.monotonic() - recovered_at
         assert service.stop() == 0, service.logs()[-2000:]
-    seen = Counter(v["event_id"] for v in reader.values())
+    seen = reader.event_ids()
     with capsys.disabled():
         print(
             f"\nbroker outage {OUTAGE_S:.0f} s: {len(seen)} distinct events predicted of "

@@ -3,7 +3,6 @@ dead letters for bad input, and a graceful stop/restart that loses and repeats n
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -63,7 +62,7 @@ def test_thousand_events_give_thousand_predictions_and_restart_repeats_nothing(
     committed = committed_total(kafka_bootstrap, unique_topics.features, unique_group, 6)
     predictions.wait_count(committed, timeout_s=30)
     predictions.poll(1.0)
-    first_run = Counter(v["event_id"] for v in predictions.values())
+    first_run = predictions.event_ids()
     assert len(first_run) < 1000, "the stop did not happen mid-stream"
     # A graceful stop commits exactly what was published.
     assert committed == len(first_run) == sum(first_run.values())
@@ -75,7 +74,7 @@ def test_thousand_events_give_thousand_predictions_and_restart_repeats_nothing(
         predictions.wait_count(1000, timeout_s=120)
         predictions.poll(1.0)
         assert service.stop() == 0, service.logs()[-3000:]
-    seen = Counter(v["event_id"] for v in predictions.values())
+    seen = predictions.event_ids()
     assert set(seen) == expected
     assert max(seen.values()) == 1, "an event committed before the restart was processed again"
     assert committed_total(kafka_bootstrap, unique_topics.features, unique_group, 6) == 1000

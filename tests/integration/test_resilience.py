@@ -55,10 +55,6 @@ def produce_paced(env: dict[str, str], count: int, rate: int, seed: int) -> obje
     )
 
 
-def event_ids(reader: TopicReader) -> Counter[str]:
-    return Counter(v["event_id"] for v in reader.values())
-
-
 @pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_worker_killed_mid_stream_loses_nothing(
     guarantee: str,
@@ -92,15 +88,10 @@ def test_worker_killed_mid_stream_loses_nothing(
             "worker not restarted",
         )
         predictions.wait_count(count, timeout_s=180)
-        deadline = time.monotonic() + 120
-        while (
-            set(event_ids(predictions)) != set(synthetic_ids(seed, count))
-            and time.monotonic() < deadline
-        ):
-            predictions.poll(1.0)
+        predictions.wait_for_ids(set(synthetic_ids(seed, count)), timeout_s=120)
         assert producer.wait(60) == 0  # type: ignore[attr-defined]
         assert service.stop() == 0, service.logs()[-2000:]
-    seen = event_ids(predictions)
+    seen = predictions.event_ids()
     assert set(seen) == set(synthetic_ids(seed, count))
     duplicates = sum(seen.values()) - len(seen)
     with capsys.disabled():
@@ -138,16 +129,12 @@ def test_worker_joins_and_leaves_under_load(
             drain_s = time.monotonic() - started
             predictions.wait_count(count, timeout_s=180)
             assert producer.wait(60) == 0  # type: ignore[attr-defined]
-            wait_for(
-                lambda: (
-                    (predictions.poll(0.5), set(event_ids(predictions)))[1]
-                    == set(synthetic_ids(seed, count))
-                ),
-                120,
-                "events missing after rebalance",
+            predictions.wait_for_ids(set(synthetic_ids(seed, count)), timeout_s=120)
+            assert set(predictions.event_ids()) == set(synthetic_ids(seed, count)), (
+                "events missing after rebalance"
             )
             assert second.stop() == 0, second.logs()[-2000:]
-    seen = event_ids(predictions)
+    seen = predictions.event_ids()
     with capsys.disabled():
         print(
             f"\njoin/leave: events {count}, predictions {sum(seen.values())}, duplicates "
@@ -179,13 +166,13 @@ def test_sigterm_under_load_commits_exactly_what_was_published(
     committed = committed_total(kafka_bootstrap, unique_topics.features, unique_group, 6)
     predictions.wait_count(committed, timeout_s=30)
     predictions.poll(1.0)
-    first = event_ids(predictions)
+    first = predictions.event_ids()
     assert committed == len(first) == sum(first.values()) < count
     with running_service(env, tmp_path, "--workers", "2") as service:
         predictions.wait_count(count, timeout_s=180)
         predictions.poll(1.0)
         assert service.stop() == 0
-    seen = event_ids(predictions)
+    seen = predictions.event_ids()
     assert set(seen) == set(synthetic_ids(seed, count)) and max(seen.values()) == 1
     with capsys.disabled():
         print(
