@@ -36,12 +36,13 @@ print("\n".join(re.sub(r"^xgboost(?![-\w])", "xgboost-cpu", r) for r in reqs))
 endef
 export REQUIREMENTS_PY
 
-.PHONY: help venv test fuzz-long broker-start broker-stop lint demo bench clean
+.PHONY: help venv tools test fuzz-long broker-start broker-stop lint demo bench clean
 
 help:
 	@echo "make demo          everything from a fresh clone to predictions on screen"
 	@echo "make test          the whole test suite against a real local Kafka broker"
 	@echo "make venv          create/refresh $(VENV)"
+	@echo "make tools         install prometheus + promtool (Debian package) where missing"
 	@echo "make broker-start  start the local Kafka broker (make broker-stop to stop it)"
 	@echo "make lint          ruff + mypy"
 	@echo "make fuzz-long     the decoder fuzz tests at 5,000 examples per property"
@@ -60,6 +61,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	rm -f $(VENV)/.moodstream-*.stamp
 	touch $@
+
+# prometheus and promtool for the rule tests and the real-Prometheus test (Debian's
+# `prometheus` package, 2.42; apt-get needs root, as in CI). The package's own service is
+# never left running: the tests start their own Prometheus on a free port.
+tools:
+	@if command -v prometheus >/dev/null && command -v promtool >/dev/null; then \
+	  echo "prometheus: $$(command -v prometheus), promtool: $$(command -v promtool)"; \
+	else \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; \
+	  if command -v systemctl >/dev/null; then systemctl disable --now prometheus 2>/dev/null || true; fi; \
+	  if command -v service >/dev/null; then service prometheus stop >/dev/null 2>&1 || true; fi; \
+	fi
 
 # The kafka_bootstrap fixture starts the local broker when none runs and stops it at the
 # end of the session; a broker you started yourself (make broker-start) is left running.

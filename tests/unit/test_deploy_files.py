@@ -207,20 +207,45 @@ def test_prometheus_scrapes_the_service_and_loads_the_rules() -> None:
     [job] = config["scrape_configs"]
     assert job["metrics_path"] == METRICS_PATH
     assert job["static_configs"][0]["targets"] == [f"moodstream:{ObservabilitySettings().port}"]
-    assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]  # ./prometheus mounted there
+    # relative to the config file: ./prometheus is mounted at /etc/prometheus
+    assert config["rule_files"] == ["recording.yml", "alerts.yml"]
 
 
 # --- alert rules and dashboard reference real metrics ----------------------------------
 
 
+RECORDED_NAME = re.compile(r"\bmoodstream:[a-z0-9_:]+")
+
+
+def recording_rules() -> dict[str, str]:
+    [doc] = load_yaml(DEPLOY / "prometheus" / "recording.yml")
+    return {rule["record"]: rule["expr"] for group in doc["groups"] for rule in group["rules"]}
+
+
+def expand(expr: str) -> str:
+    """``expr`` with each recorded series replaced by the expression that records it."""
+    recorded = recording_rules()
+    return RECORDED_NAME.sub(lambda m: f"({recorded[m.group(0)]})", expr)
+
+
 def alert_rules() -> list[dict[str, Any]]:
+    """The alerts, their ``expr`` expanded (recording rules inlined)."""
     [doc] = load_yaml(DEPLOY / "prometheus" / "alerts.yml")
-    return [rule for group in doc["groups"] for rule in group["rules"]]
+    rules = [rule for group in doc["groups"] for rule in group["rules"]]
+    return [rule | {"expr": expand(rule["expr"])} for rule in rules]
 
 
 def dashboard_exprs() -> list[str]:
     dash = json.loads((DEPLOY / "grafana" / "dashboards" / "moodstream.json").read_text())
-    return [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    return [expand(t["expr"]) for p in dash["panels"] for t in p["targets"]]
+
+
+def test_recorded_series_used_are_recorded() -> None:
+    dash = (DEPLOY / "grafana" / "dashboards" / "moodstream.json").read_text()
+    alerts = (DEPLOY / "prometheus" / "alerts.yml").read_text()
+    used = set(RECORDED_NAME.findall(dash + alerts))
+    assert used, "the alerts and the dashboard share no recording rule"
+    assert used <= set(recording_rules())
 
 
 def test_alert_rules_cover_the_runbook() -> None:
@@ -256,7 +281,7 @@ def test_dashboard_panels_and_datasource() -> None:
     assert {p["datasource"]["uid"] for p in dash["panels"]} == {datasource["uid"]}
     exprs = " ".join(dashboard_exprs())
     for q in ("0.5", "0.95", "0.99"):
-        assert f"histogram_quantile({q}, sum by (le) (rate(moodstream_prediction_latency" in exprs
+        assert f"histogram_quantile({q}, (sum by (le) (rate(moodstream_prediction_latency" in exprs
     [provider] = load_yaml(DEPLOY / "grafana/provisioning/dashboards/moodstream.yml")[0][
         "providers"
     ]
