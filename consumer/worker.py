@@ -149,7 +149,7 @@ def _metrics(ctx: WorkerContext) -> Metrics | None:
 
     from consumer.observability.metrics import Metrics
 
-    metrics = Metrics(CollectorRegistry())
+    metrics = Metrics(CollectorRegistry(), models=[info.name for info in ctx.models.infos])
     for info in ctx.models.infos:
         metrics.set_model_info(info.name, info.version)
     return metrics

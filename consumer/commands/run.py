@@ -131,7 +131,7 @@ def _supervise(
             f"cannot serve metrics on {obs.host}:{obs.port} ({exc.strerror}): set "
             "MOODSTREAM_OBSERVABILITY__PORT to a free port"
         ) from None
-    metrics = Metrics(CollectorRegistry())
+    metrics = Metrics(CollectorRegistry(), models=[info.name for info in models.infos])
 
     def start(index: int) -> int:
         ctx = WorkerContext(settings, models, bootstrap, index, health_dir, with_metrics=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,6 +71,8 @@ BATCH_SIZE_BUCKETS: tuple[float, ...] = (
     10000,
 )
 ALERT_KINDS: tuple[str, ...] = ("model_timeout", "model_failure", "slow_prediction")
+OVERFLOW_REASONS: tuple[str, ...] = ("rate_limited",)
+PARTIAL_VALUES: tuple[str, ...] = ("true", "false")
 
 
 class Metrics:
@@ -81,11 +83,22 @@ class Metrics:
     values go to per-pid files in ``PROMETHEUS_MULTIPROC_DIR`` and are served by the
     supervisor's :class:`MetricsServer` through a ``MultiProcessCollector``.
 
+    Every labelled counter and histogram whose label values are known is created at 0
+    (invalid reasons, overflow reasons, partial true/false, alert kinds, and per model
+    of ``models`` latency, timeouts and failures), so a healthy service exports those
+    series at 0 and ``rate()`` over them is 0, not empty.
+
     Does not block. Raises ``ValueError`` if the names are already registered on
     ``registry``. The metric objects are thread-safe (prometheus_client locks).
     """
 
-    def __init__(self, registry: CollectorRegistry, *, version: str = __version__) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        version: str = __version__,
+        models: Iterable[str] = (),
+    ) -> None:
         from prometheus_client import Counter, Gauge, Histogram
 
         def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
@@ -163,14 +176,25 @@ class Metrics:
             "build_info", "Build of the running service (value 1)", ("version",), "livemax"
         )
         self.build_info.labels(version=version).set(1)
-        self._prime_labels()
+        self._prime_labels(tuple(models))
 
-    def _prime_labels(self) -> None:
-        """Create the known label values at 0 so ``rate()`` sees the first increment."""
-        for partial in ("true", "false"):
+    def _prime_labels(self, models: tuple[str, ...]) -> None:
+        """Create the known label values at 0 so ``rate()`` sees the first increment and
+        a ratio is 0, not absent, while nothing has gone wrong."""
+        from consumer.decode import REASONS
+
+        for reason in REASONS:
+            self.events_invalid.labels(reason=reason)
+        for reason in OVERFLOW_REASONS:
+            self.events_overflow.labels(reason=reason)
+        for partial in PARTIAL_VALUES:
             self.predictions_published.labels(partial=partial)
         for kind in ALERT_KINDS:
             self.alerts_published.labels(kind=kind)
+        for model in models:
+            self.model_latency.labels(model=model)
+            self.model_timeouts.labels(model=model)
+            self.model_failures.labels(model=model)
 
     def set_model_info(self, model: str, version: str) -> None:
         """Report ``model`` at ``version`` as loaded. Does not block; thread-safe."""

@@ -87,6 +87,34 @@ def test_metrics_have_the_documented_labels() -> None:
     assert sample(registry, "moodstream_build_info", version="0.1.0") == 1
 
 
+def test_known_label_values_exist_at_zero_before_anything_happens() -> None:
+    from consumer.decode import REASONS
+    from consumer.observability.metrics import ALERT_KINDS, OVERFLOW_REASONS
+    from schemas.events import AlertKind
+
+    assert set(ALERT_KINDS) == {k.value for k in AlertKind}
+    registry = CollectorRegistry()
+    Metrics(registry, models=("depression", "pat"))
+    zeros = {
+        "moodstream_events_invalid_total": [{"reason": r} for r in REASONS],
+        "moodstream_events_overflow_total": [{"reason": r} for r in OVERFLOW_REASONS],
+        "moodstream_predictions_published_total": [{"partial": p} for p in ("true", "false")],
+        "moodstream_alerts_published_total": [{"kind": k} for k in ALERT_KINDS],
+        "moodstream_model_timeouts_total": [{"model": "depression"}, {"model": "pat"}],
+        "moodstream_model_failures_total": [{"model": "depression"}, {"model": "pat"}],
+        "moodstream_model_latency_seconds_count": [{"model": "depression"}, {"model": "pat"}],
+        "moodstream_model_latency_seconds_bucket": [{"model": "pat", "le": "+Inf"}],
+    }
+    for name, label_sets in zeros.items():
+        for labels in label_sets:
+            assert registry.get_sample_value(name, labels) == 0, (name, labels)
+    assert len(REASONS) == 11
+    # no model named, no per-model series (a label value nobody uses would be noise)
+    bare = CollectorRegistry()
+    Metrics(bare)
+    assert bare.get_sample_value("moodstream_model_timeouts_total", {"model": "pat"}) is None
+
+
 def test_latency_buckets_span_1ms_to_10s_with_1s_exact() -> None:
     registry, m = _registry_with_metrics()
     m.prediction_latency.observe(0.5)
@@ -126,8 +154,10 @@ def test_multiprocess_mode_aggregates_forked_workers(tmp_path: Path) -> None:
         for i in range(2):
             pid = os.fork()
             if pid == 0:
-                m = Metrics(CollectorRegistry())
+                m = Metrics(CollectorRegistry(), models=["pat"])
                 m.events_consumed.inc(3); m.inflight_events.set(5)
+                if i == 0:
+                    m.model_timeouts.labels(model="pat").inc()
                 m.consumer_lag.labels(topic="t", partition=str(i)).set(10 + i)
                 os._exit(0)
             os.waitpid(pid, 0); pids.append(pid)
@@ -138,6 +168,11 @@ def test_multiprocess_mode_aggregates_forked_workers(tmp_path: Path) -> None:
         assert get("moodstream_worker_restarts_total") == 1
         assert get("moodstream_inflight_events") == 10
         assert get("moodstream_consumer_lag", {{"topic": "t", "partition": "1"}}) == 11
+        # primed series are merged like any other: 0 where nothing happened
+        assert get("moodstream_model_timeouts_total", {{"model": "pat"}}) == 1
+        assert get("moodstream_model_failures_total", {{"model": "pat"}}) == 0
+        assert get("moodstream_events_invalid_total", {{"reason": "invalid_json"}}) == 0
+        assert get("moodstream_alerts_published_total", {{"kind": "model_timeout"}}) == 0
         for pid in pids:
             mark_worker_dead(pid, d)
         r = scrape()
