@@ -6,6 +6,12 @@ to that). Messages never echo input values or input keys: they name contract fie
 and rules only (an unknown key shows as ``<unknown key>``), and are capped in length,
 so they are safe to count, log and put in dead-letter headers.
 
+Tolerant reader (``strict_fields=False``, the service's default): unknown *top-level*
+fields are ignored, and ``Decoded.ignored_fields`` names them as metric labels (a short
+identifier as is, anything else ``other``). Unknown names inside ``features`` stay
+invalid in both modes: that map is the boosters' input vector, and a name the service
+does not know is a misspelt or renamed model input, not an added field it may skip.
+
 Limits enforced here or by the contract (schemas/events.py): size (``max_bytes``,
 checked before anything else), UTF-8 (lone surrogates included), JSON syntax and
 nesting depth (the parser's recursion limit), NaN/Infinity/overflowing numbers,
@@ -14,9 +20,12 @@ strict types, duplicate keys, unknown fields, every string and list length.
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass
 from typing import Final
 
-from pydantic import ValidationError
+from pydantic import ConfigDict, ValidationError
 
 from consumer.errors import InvalidEvent
 from schemas import FEATURE_NAMES, FeatureEvent
@@ -55,10 +64,35 @@ _MAX_MESSAGE_CHARS: Final = 512
 _NAMEABLE: Final = frozenset(FeatureEvent.model_fields) | frozenset(FEATURE_NAMES)
 #: Strings in an event besides keys; all are always present and none may hold a '"'.
 _STRING_VALUES: Final = ("event_id", "user_id", "as_of", "emitted_at")
+#: An unknown field's name is its own metric label only when it looks like an identifier.
+_LABEL_SAFE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
+OTHER_FIELD: Final = "other"
 
 
-def decode_event(value: bytes | None, *, max_bytes: int) -> FeatureEvent:
+@dataclass(frozen=True)
+class Decoded:
+    """A valid event and the labels of the unknown top-level fields that were ignored."""
+
+    event: FeatureEvent
+    ignored_fields: tuple[str, ...] = ()
+
+
+class _OpenFeatureEvent(FeatureEvent):
+    """The contract with unknown top-level fields ignored (``features`` stays closed)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+def decode_event(
+    value: bytes | None, *, max_bytes: int, strict_fields: bool = True
+) -> FeatureEvent:
     """Decode and validate one message value. Raises ``InvalidEvent``; never blocks."""
+    return decode(value, max_bytes=max_bytes, strict_fields=strict_fields).event
+
+
+def decode(value: bytes | None, *, max_bytes: int, strict_fields: bool) -> Decoded:
+    """Like ``decode_event``; with ``strict_fields=False`` unknown top-level fields are
+    ignored and named in the result. Raises ``InvalidEvent``; never blocks."""
     if not value:
         raise InvalidEvent("empty", "empty message value")
     if len(value) > max_bytes:
@@ -70,11 +104,65 @@ def decode_event(value: bytes | None, *, max_bytes: int) -> FeatureEvent:
     try:
         event = FeatureEvent.model_validate_json(value)
     except ValidationError as exc:
-        raise _as_invalid(exc) from None
+        unknown = () if strict_fields else _unknown_top_level(exc)
+        if not unknown:
+            raise _as_invalid(exc) from None
+        return Decoded(_ignoring_unknown(value), tuple(field_label(name) for name in unknown))
     except (ValueError, TypeError, RecursionError) as exc:  # defensive: parser edge cases
-        raise InvalidEvent("invalid_json", f"undecodable JSON ({type(exc).__name__})") from None
+        raise _undecodable(exc) from None
     _require_unique_keys(value, event)
-    return event
+    return Decoded(event)
+
+
+def field_label(name: str) -> str:
+    """The metric label of an unknown field: its name when a short identifier, else other."""
+    return name if _LABEL_SAFE.fullmatch(name) else OTHER_FIELD
+
+
+def _unknown_top_level(exc: ValidationError) -> list[str]:
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    return [
+        str(e["loc"][0])
+        for e in errors
+        if e["type"] == "extra_forbidden" and len(e["loc"]) == 1
+    ]
+
+
+def _ignoring_unknown(value: bytes) -> FeatureEvent:
+    """The event without its unknown top-level fields (second parse: only for such events)."""
+    try:
+        open_event = _OpenFeatureEvent.model_validate_json(value)
+    except ValidationError as exc:
+        raise _as_invalid(exc) from None
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise _undecodable(exc) from None
+    _require_unique_keys_anywhere(value)
+    fields = {name: getattr(open_event, name) for name in FeatureEvent.model_fields}
+    return FeatureEvent.model_construct(open_event.model_fields_set, **fields)
+
+
+class _RepeatedKey(Exception):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, object]]) -> None:
+    if len({key for key, _ in pairs}) != len(pairs):
+        raise _RepeatedKey
+
+
+def _require_unique_keys_anywhere(value: bytes) -> None:
+    """The duplicate-key rule when unknown fields make the quote count unusable: a full
+    parse (stdlib json) that refuses any object repeating a key, at any depth."""
+    try:
+        json.loads(value, object_pairs_hook=_unique_pairs)
+    except _RepeatedKey:
+        raise InvalidEvent("duplicate_key", "a key appears more than once in the event") from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer over Python's digit limit
+        raise _undecodable(exc) from None
+
+
+def _undecodable(exc: BaseException) -> InvalidEvent:
+    return InvalidEvent("invalid_json", f"undecodable JSON ({type(exc).__name__})")
 
 
 def _require_unique_keys(value: bytes, event: FeatureEvent) -> None:

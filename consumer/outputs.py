@@ -37,8 +37,17 @@ class EventOutcome:
     failed_runs: tuple[ModelRun, ...]
 
 
-def outcome_for(index: int, runs: dict[str, ModelRun], versions: dict[str, str]) -> EventOutcome:
-    """Statuses and scores of event ``index``. A model with no run for it is ``skipped``.
+def outcome_for(
+    index: int,
+    runs: dict[str, ModelRun],
+    versions: dict[str, str],
+    *,
+    insufficient: bool = False,
+) -> EventOutcome:
+    """Statuses and scores of event ``index``. A model with no run for it is ``skipped``,
+    an installed booster held back for too few features (``insufficient``) is
+    ``insufficient_input``; neither makes the prediction ``partial`` (that is for models
+    that should have scored and did not: timeout, failure).
 
     ``versions`` maps the installed models to their versions (uninstalled: absent).
     """
@@ -48,7 +57,9 @@ def outcome_for(index: int, runs: dict[str, ModelRun], versions: dict[str, str])
     for name in (*BOOSTER_NAMES, PAT_NAME):
         run = runs.get(name)
         if run is None or not run.covers(index):
-            reports[name] = _skipped(versions.get(name))
+            held_back = insufficient and name in BOOSTER_NAMES and name in versions
+            status = ModelStatus.INSUFFICIENT_INPUT if held_back else ModelStatus.SKIPPED
+            reports[name] = _not_run(status, versions.get(name))
             scores[name] = None
             continue
         reports[name] = run.report  # one immutable report per model run, shared by its events
@@ -58,9 +69,9 @@ def outcome_for(index: int, runs: dict[str, ModelRun], versions: dict[str, str])
     return EventOutcome(reports, scores, bool(failed), tuple(failed))
 
 
-def _skipped(version: str | None) -> ModelReport:
+def _not_run(status: ModelStatus, version: str | None) -> ModelReport:
     """The report of a model that did not run for an event (trusted values: no validation)."""
-    return ModelReport.model_construct(status=ModelStatus.SKIPPED, version=version, latency_ms=None)
+    return ModelReport.model_construct(status=status, version=version, latency_ms=None)
 
 
 def ensemble_depression(
@@ -78,7 +89,9 @@ def build_prediction(
     source: SourcePosition,
     latency_ms: float,
     settings: EnsembleSettings,
+    predicted_at: datetime,
 ) -> Prediction:
+    """The event's prediction; ids echoed as received, ``predicted_at`` a UTC time."""
     s = outcome.scores
     return Prediction(
         event_id=event.event_id,
@@ -93,6 +106,7 @@ def build_prediction(
         partial=outcome.partial,
         latency_ms=round(latency_ms, 3),
         source=source,
+        predicted_at=predicted_at,
     )
 
 

@@ -13,14 +13,22 @@ from datetime import datetime
 from typing import Protocol
 
 from consumer.clock import Clock
-from consumer.decode import decode_event
+from consumer.decode import decode
 from consumer.ensemble import Ensemble, ModelRun, Scoring
 from consumer.errors import InvalidEvent, PoisonFloodError
+from consumer.model_inputs import scoring_input
 from consumer.offsets import TopicPartitionKey
 from consumer.outputs import EventOutcome, build_alerts, build_prediction, outcome_for
 from consumer.ratelimit import KeyRateLimiter
 from consumer.settings import Settings
-from schemas import Alert, DeadLetterHeaders, FeatureEvent, Prediction, SourcePosition
+from schemas import (
+    Alert,
+    DeadLetterHeaders,
+    FeatureEvent,
+    Prediction,
+    SourcePosition,
+    record_headers,
+)
 
 
 class InMessage(Protocol):
@@ -63,6 +71,8 @@ class SourceResult:
     records: list[OutRecord] = field(default_factory=list)
     invalid_reason: str | None = None
     partial: bool | None = None  # set for scored events
+    insufficient_input: bool = False  # too few features: the boosters did not score it
+    ignored_fields: tuple[str, ...] = ()  # labels of unknown top-level fields (tolerant)
 
 
 @dataclass
@@ -123,8 +133,18 @@ class Pipeline:
             flood = flood or self._flood_check(source)
             if event is not None and not self._over_rate_limit(event, item, source):
                 scored.append((source, event))
-        scoring = self._ensemble.submit([event for _, event in scored]) if scored else None
+        scoring = self._submit(scored) if scored else None
         return StartedBatch(sources, self._parts(sources, scored, scoring), flood)
+
+    def _submit(self, scored: list[tuple[SourceResult, FeatureEvent]]) -> Scoring:
+        """Start the models; events with too few features go without them (no booster)."""
+        minimum = self._settings.ensemble.min_present_features
+        inputs = []
+        for source, event in scored:
+            model_input = scoring_input(event, minimum)
+            source.insufficient_input = model_input is not event
+            inputs.append(model_input)
+        return self._ensemble.submit(inputs)
 
     def _parts(
         self,
@@ -156,7 +176,8 @@ class Pipeline:
         for index, ((source, event), chosen) in enumerate(zip(scored, selected, strict=True)):
             if chosen:
                 latency_ms = (now - source.polled_at) * 1000.0
-                outcome = outcome_for(index, runs, versions)
+                insufficient = source.insufficient_input
+                outcome = outcome_for(index, runs, versions, insufficient=insufficient)
                 self._emit_prediction(source, event, outcome, latency_ms, at)
 
     def forget(self, partitions: set[TopicPartitionKey]) -> None:
@@ -164,16 +185,21 @@ class Pipeline:
             self._consecutive_invalid.pop(tp, None)
 
     def _decode(self, item: Polled, source: SourceResult) -> FeatureEvent | None:
-        value = item.message.value()
+        value, processing = item.message.value(), self._settings.processing
         try:
-            event = decode_event(value, max_bytes=self._settings.processing.max_message_bytes)
+            decoded = decode(
+                value,
+                max_bytes=processing.max_message_bytes,
+                strict_fields=processing.strict_fields,
+            )
         except InvalidEvent as exc:
             source.invalid_reason = exc.reason
             source.records.append(self._dead_letter(item, exc))
             self._consecutive_invalid[item.tp] = self._consecutive_invalid.get(item.tp, 0) + 1
             return None
         self._consecutive_invalid[item.tp] = 0
-        return event
+        source.ignored_fields = decoded.ignored_fields
+        return decoded.event
 
     def _flood_check(self, source: SourceResult) -> PoisonFloodError | None:
         count = self._consecutive_invalid.get(source.tp, 0)
@@ -231,16 +257,24 @@ class Pipeline:
     ) -> None:
         settings = self._settings
         position = SourcePosition(topic=source.tp[0], partition=source.tp[1], offset=source.offset)
-        prediction = build_prediction(event, outcome, position, latency_ms, settings.ensemble)
+        prediction = build_prediction(event, outcome, position, latency_ms, settings.ensemble, at)
         alerts = build_alerts(event, outcome, latency_ms, settings.ensemble, at)
         key = event.user_id.encode()
         source.partial = prediction.partial
         partial = "true" if prediction.partial else "false"
+        headers = record_headers("prediction", event.event_id)
         source.records.append(
-            OutRecord(settings.topics.predictions, key, _json(prediction), label=partial)
+            OutRecord(settings.topics.predictions, key, _json(prediction), headers, label=partial)
         )
         source.records.extend(
-            OutRecord(settings.topics.alerts, key, _json(a), kind="alert", label=a.kind.value)
+            OutRecord(
+                settings.topics.alerts,
+                key,
+                _json(a),
+                record_headers("alert", event.event_id, alert_kind=a.kind),
+                kind="alert",
+                label=a.kind.value,
+            )
             for a in alerts
         )
 

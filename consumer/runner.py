@@ -189,6 +189,7 @@ class Runner:
                 metrics.events_invalid.labels(reason=source.invalid_reason).inc()
             elif source.partial is None:
                 metrics.events_overflow.labels(reason="rate_limited").inc()
+            _record_input_quality(metrics, source)
         for run in runs.values():
             if run.latency_ms is not None:
                 metrics.model_latency.labels(model=run.name).observe(run.latency_ms / 1000.0)
@@ -306,3 +307,13 @@ class Runner:
         from confluent_kafka import TopicPartition
 
         return [TopicPartition(topic, partition) for topic, partition in sorted(keys)]
+
+
+def _record_input_quality(metrics: Metrics, source: SourceResult) -> None:
+    """Count an event scored without its boosters, and each unknown field ignored (the
+    first time a field name is seen in this process it is also logged, once)."""
+    if source.insufficient_input:
+        metrics.insufficient_input.inc()
+    for label in source.ignored_fields:
+        if metrics.count_unknown_field(label):
+            log_event(_log, "unknown_field_ignored", level=logging.WARNING, field=label)

@@ -85,6 +85,10 @@ class EnsembleSettings(_Frozen):
     slow_budget_s: float = Field(default=1.0, gt=0)
     xgboost_weight: float = Field(default=0.6, ge=0, le=1)
     pat_weight: float = Field(default=0.4, ge=0, le=1)
+    #: Fewer non-null features than this: the boosters do not score the event (status
+    #: ``insufficient_input``, null scores). XGBoost would score even 36 nulls by following
+    #: each split's learned default branch: one constant for everyone, not a prediction.
+    min_present_features: int = Field(default=18, ge=1, le=36)
 
     @model_validator(mode="after")
     def _weights_sum_to_one(self) -> EnsembleSettings:
@@ -113,6 +117,9 @@ class ProcessingSettings(_Frozen):
     dlq_max_consecutive: int = Field(default=1_000, ge=1)
     rate_limit_per_minute: int | None = Field(default=None, ge=1)
     workers: int = Field(default=1, ge=1, le=64)
+    #: False (tolerant reader): unknown top-level event fields are ignored and counted.
+    #: True: an event with one is dead-lettered (``unknown_field``).
+    strict_fields: bool = False
 
 
 class ObservabilitySettings(_Frozen):

@@ -2,6 +2,7 @@
 
 from schemas.events import (
     ACTIVITY_MINUTES,
+    CONTENT_TYPE,
     FEATURE_NAMES,
     SCHEMA_VERSION,
     Alert,
@@ -14,10 +15,12 @@ from schemas.events import (
     Prediction,
     SourcePosition,
     feature_bounds,
+    record_headers,
 )
 
 __all__ = [
     "ACTIVITY_MINUTES",
+    "CONTENT_TYPE",
     "FEATURE_NAMES",
     "SCHEMA_VERSION",
     "Alert",
@@ -30,4 +33,5 @@ __all__ = [
     "Prediction",
     "SourcePosition",
     "feature_bounds",
+    "record_headers",
 ]

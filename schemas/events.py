@@ -3,17 +3,19 @@
 Every record is JSON, UTF-8, one event per Kafka message, keyed by ``user_id``.
 Validation is strict: no coercion (no numbers as strings, no booleans as numbers),
 no unknown fields, no NaN or Infinity. Ranges are physical, never fitted to data.
+The models say what producers send; the service itself reads tolerantly by default
+(unknown top-level fields are ignored and counted, ``consumer/decode.py``).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Final, Literal
-from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -85,6 +87,7 @@ def feature_bounds(name: str) -> tuple[float, float]:
 
 
 _FEATURE_INDEX: Final = {name: i for i, name in enumerate(FEATURE_NAMES)}
+_ZERO: Final = timedelta(0)
 
 UserId = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
@@ -112,10 +115,12 @@ def _canonical_uuid(value: object) -> object:
 
 
 SchemaVersion = Annotated[Literal[1], BeforeValidator(_exactly_int)]
+#: A UUID in the 8-4-4-4-12 hex form, kept as the exact string received (case included):
+#: identifiers are echoed, never normalised.
 EventId = Annotated[
-    UUID,
+    str,
     BeforeValidator(_canonical_uuid),
-    Field(json_schema_extra={"pattern": _CANONICAL_UUID.pattern}),
+    Field(json_schema_extra={"format": "uuid", "pattern": _CANONICAL_UUID.pattern}),
 ]
 
 
@@ -168,13 +173,29 @@ class FeatureEvent(_Strict):
 
 
 class ModelStatus(StrEnum):
+    """Per model and event. ``insufficient_input``: fewer features present than the service's
+    minimum (``ENSEMBLE__MIN_PRESENT_FEATURES``), so the booster was not run (null score)."""
+
     OK = "ok"
     TIMEOUT = "timeout"
     FAILED = "failed"
     SKIPPED = "skipped"
+    INSUFFICIENT_INPUT = "insufficient_input"
 
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _utc(value: datetime) -> datetime:
+    if value.utcoffset() != _ZERO:
+        raise PydanticCustomError("timezone_utc", "Input should be a time in UTC")
+    return value
+
+
+#: An RFC 3339 time in UTC (``...Z``), as the service writes its own timestamps.
+UtcDatetime = Annotated[
+    AwareDatetime, AfterValidator(_utc), Field(description="RFC 3339 time in UTC (ends in Z)")
+]
 
 
 class NextDayRisk(_Strict):
@@ -196,10 +217,14 @@ class SourcePosition(_Strict):
 
 
 class Prediction(_Strict):
-    """One per scored event. A model that did not run gives null, never a made-up score."""
+    """One per scored event. A model that did not run gives null, never a made-up score.
+
+    ``event_id`` and ``user_id`` are the event's, character for character. ``predicted_at``:
+    when the service built this prediction (RFC 3339, UTC).
+    """
 
     schema_version: Literal[1] = SCHEMA_VERSION
-    event_id: UUID
+    event_id: EventId
     user_id: UserId
     as_of: date
     next_day_risk: NextDayRisk
@@ -209,6 +234,7 @@ class Prediction(_Strict):
     partial: bool
     latency_ms: float
     source: SourcePosition
+    predicted_at: UtcDatetime
     clinically_valid: bool = False
 
 
@@ -221,7 +247,7 @@ class AlertKind(StrEnum):
 class Alert(_Strict):
     schema_version: Literal[1] = SCHEMA_VERSION
     kind: AlertKind
-    event_id: UUID
+    event_id: EventId
     user_id: UserId
     model: str | None
     budget_ms: float
@@ -244,3 +270,29 @@ class DeadLetterHeaders(_Strict):
         """The header list for confluent-kafka's ``produce(headers=...)``."""
         dumped = self.model_dump(mode="json", by_alias=True)
         return [(name, str(value).encode("utf-8")) for name, value in dumped.items()]
+
+
+#: The media type of every prediction and alert value (UTF-8 JSON).
+CONTENT_TYPE: Final = "application/json"
+
+
+def record_headers(
+    kind: Literal["prediction", "alert"], event_id: str, *, alert_kind: AlertKind | None = None
+) -> list[tuple[str, bytes]]:
+    """Headers of a prediction or alert record, so subscribers can route without parsing:
+    ``content-type`` (``application/json``), ``moodstream.kind`` (``prediction``/``alert``),
+    ``moodstream.schema_version`` (``1``), ``moodstream.event_id`` (as received) and, on
+    alerts, ``moodstream.alert_kind``. Pure; does not validate ``event_id``."""
+    headers = [
+        ("content-type", _CONTENT_TYPE_BYTES),
+        ("moodstream.kind", kind.encode()),
+        ("moodstream.schema_version", _SCHEMA_VERSION_BYTES),
+        ("moodstream.event_id", event_id.encode()),
+    ]
+    if alert_kind is not None:
+        headers.append(("moodstream.alert_kind", alert_kind.value.encode()))
+    return headers
+
+
+_CONTENT_TYPE_BYTES: Final = CONTENT_TYPE.encode()
+_SCHEMA_VERSION_BYTES: Final = str(SCHEMA_VERSION).encode()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor, TimeoutError
+from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import Consumer, Producer
@@ -67,7 +68,7 @@ def handle_one(settings: Settings, models: ModelSet, msg: Any) -> bytes | None:
     source = SourcePosition(topic=msg.topic(), partition=msg.partition(), offset=msg.offset())
     latency_ms = (time.monotonic() - started) * 1000.0
     prediction = build_prediction(event, outcome_for(0, runs, versions), source, latency_ms,
-                                  settings.ensemble)
+                                  settings.ensemble, datetime.now(UTC))
     return prediction.model_dump_json().encode()
 
 

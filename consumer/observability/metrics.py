@@ -73,6 +73,8 @@ BATCH_SIZE_BUCKETS: tuple[float, ...] = (
 ALERT_KINDS: tuple[str, ...] = ("model_timeout", "model_failure", "slow_prediction")
 OVERFLOW_REASONS: tuple[str, ...] = ("rate_limited",)
 PARTIAL_VALUES: tuple[str, ...] = ("true", "false")
+#: Distinct ``field`` labels of ``unknown_fields`` per process; later new names count as other.
+MAX_FIELD_LABELS = 20
 
 
 class Metrics:
@@ -126,6 +128,16 @@ class Metrics:
             "events_overflow", "Events routed to the overflow topic, not scored", ("reason",)
         )
         self.dead_letters = counter("dead_letters", "Records published to the dead-letter topic")
+        self.unknown_fields = counter(
+            "unknown_fields",
+            "Unknown top-level event fields ignored (tolerant reader), by name or other",
+            ("field",),
+        )
+        self._field_labels: set[str] = set()
+        self.insufficient_input = counter(
+            "insufficient_input",
+            "Events with fewer features than ENSEMBLE__MIN_PRESENT_FEATURES (boosters not run)",
+        )
         self.predictions_published = counter(
             "predictions_published", "Predictions acknowledged by the broker", ("partial",)
         )
@@ -195,6 +207,17 @@ class Metrics:
             self.model_latency.labels(model=model)
             self.model_timeouts.labels(model=model)
             self.model_failures.labels(model=model)
+
+    def count_unknown_field(self, label: str) -> bool:
+        """Count one ignored field under ``label`` (at most ``MAX_FIELD_LABELS`` distinct
+        labels per process, then ``other``). True the first time a label is used, so the
+        caller can log it once. Does not block; not thread-safe (one owner: the poll loop)."""
+        if label not in self._field_labels and len(self._field_labels) >= MAX_FIELD_LABELS:
+            label = "other"
+        first = label not in self._field_labels
+        self._field_labels.add(label)
+        self.unknown_fields.labels(field=label).inc()
+        return first
 
     def set_model_info(self, model: str, version: str) -> None:
         """Report ``model`` at ``version`` as loaded. Does not block; thread-safe."""

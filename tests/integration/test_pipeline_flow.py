@@ -11,7 +11,7 @@ import pytest
 
 from consumer.settings import TopicSettings
 from consumer.synthetic_events import SyntheticEvents
-from tests.fakes import event_bytes
+from tests.fakes import event_bytes, event_dict
 from tests.integration.harness import (
     TopicReader,
     committed_total,
@@ -88,14 +88,23 @@ def test_thousand_events_give_thousand_predictions_and_restart_repeats_nothing(
 def test_invalid_events_go_to_the_dead_letter_topic_with_headers(
     kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path
 ) -> None:
+    """Also the contract's tolerant side: an unknown field is ignored, an upper-case
+    event_id comes back as sent, all-null features are not scored, predictions carry
+    headers."""
     env = service_env(kafka_bootstrap, unique_topics, unique_group)
-    good = [(b"user-1", event_bytes(seed=i)) for i in range(5)]
+    upper = "3F2504E0-4F89-11D3-9A0C-0305E82C3301"
+    all_null = event_dict(seed=6)
+    all_null["features"] = dict.fromkeys(all_null["features"])
+    good = [(b"user-1", event_bytes(seed=i)) for i in range(5)] + [
+        (b"user-5", event_bytes(seed=5, event_id=upper, device_model="ring-2")),
+        (b"user-6", orjson.dumps(all_null)),
+    ]
     bad = [(b"user-2", b"{not json"), (b"user-3", orjson.dumps({"schema_version": 1})), (None, b"")]
     produce_raw(kafka_bootstrap, unique_topics.features, good[:2] + bad + good[2:])
     predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
     dead = TopicReader(kafka_bootstrap, unique_topics.dlq)
     with running_service(env, tmp_path) as service:
-        predictions.wait_count(5, timeout_s=120)
+        predictions.wait_count(len(good), timeout_s=120)
         dead.wait_count(3, timeout_s=30)
         assert service.stop() == 0
     assert sorted(m.value() for m in dead.records) == sorted(v for _, v in bad)
@@ -113,6 +122,20 @@ def test_invalid_events_go_to_the_dead_letter_topic_with_headers(
         assert headers["source.topic"].decode() == unique_topics.features
         assert headers["consumer.group"].decode() == unique_group
     # Predictions are keyed by the event's user_id (not the input key).
-    assert sorted(m.key() for m in predictions.records) == [f"user-{i}".encode() for i in range(5)]
+    assert sorted(m.key() for m in predictions.records) == [f"user-{i}".encode() for i in range(7)]
+    by_user = {
+        m.key(): (orjson.loads(m.value()), dict(m.headers() or [])) for m in predictions.records
+    }
+    for value, headers in by_user.values():
+        assert headers["content-type"] == b"application/json"
+        assert headers["moodstream.kind"] == b"prediction"
+        assert headers["moodstream.schema_version"] == b"1"
+        assert headers["moodstream.event_id"].decode() == value["event_id"]
+        assert value["predicted_at"].endswith("Z")
+    assert by_user[b"user-5"][0]["event_id"] == upper
+    assert by_user[b"user-5"][0]["models"]["depression"]["status"] == "ok"
+    insufficient = by_user[b"user-6"][0]
+    assert insufficient["models"]["depression"]["status"] == "insufficient_input"
+    assert insufficient["next_day_risk"]["depression"] is None
     predictions.close()
     dead.close()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from consumer.decode import REASONS, decode_event
+from consumer.decode import REASONS, decode, decode_event, field_label
 from consumer.errors import InvalidEvent
 from schemas import FEATURE_NAMES
 from tests.fakes import event_bytes, event_dict
@@ -103,3 +103,76 @@ def test_messages_never_echo_values() -> None:
         decode_event(orjson.dumps(raw), max_bytes=MAX)
     assert "secret person" not in str(info.value)
     assert "23.456789" not in str(info.value)
+
+
+# -- tolerant reader (PROCESSING__STRICT_FIELDS=false, the service's default) ---------------
+
+
+def tolerant_reason(value: bytes) -> str:
+    with pytest.raises(InvalidEvent) as info:
+        decode(value, max_bytes=MAX, strict_fields=False)
+    return info.value.reason
+
+
+def test_unknown_top_level_fields_are_ignored_and_named_when_tolerant() -> None:
+    plain = event_bytes(seed=4)
+    extended = orjson.dumps(
+        {**event_dict(seed=4), "device_model": "ring-2", "bad key!": {"nested": [1, "x\"y"]}}
+    )
+    decoded = decode(extended, max_bytes=MAX, strict_fields=False)
+    assert decoded.event == decode_event(plain, max_bytes=MAX)
+    assert decoded.ignored_fields == ("device_model", "other")
+    assert decode(plain, max_bytes=MAX, strict_fields=False).ignored_fields == ()
+
+
+def test_unknown_top_level_field_is_invalid_when_strict() -> None:
+    extended = orjson.dumps({**event_dict(), "device_model": "ring-2"})
+    with pytest.raises(InvalidEvent) as info:
+        decode(extended, max_bytes=MAX, strict_fields=True)
+    assert info.value.reason == "unknown_field"
+
+
+def test_unknown_feature_name_stays_invalid_when_tolerant() -> None:
+    assert tolerant_reason(with_feature("ST_long_mn", 1.0)) == "unknown_field"
+
+
+def test_tolerant_mode_reports_the_real_problem_beside_an_unknown_field() -> None:
+    raw = event_dict(extra_field=1)
+    raw["features"]["ST_long_MN"] = 25.0
+    assert tolerant_reason(orjson.dumps(raw)) == "out_of_range"
+    assert tolerant_reason(orjson.dumps(event_dict(features=False, extra_field=1))) == (
+        "invalid_value"  # neither features nor activity: the unknown field does not hide it
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b'"user_id":"user-0"', b'"user_id":"a","user_id":"user-0"'),
+        (b'"ST_long_MN":', b'"ST_long_MN":1.0,"ST_long_MN":'),
+        (b'"x_extra":1', b'"x_extra":1,"x_extra":2'),
+        (b'"x_extra":1', b'"x_extra":{"k":1,"k":2}'),
+    ],
+)
+def test_tolerant_mode_still_refuses_repeated_keys(old: bytes, new: bytes) -> None:
+    """With an unknown field the quote count cannot be used; a full parse checks instead."""
+    raw = orjson.dumps(event_dict(x_extra=1))
+    assert old in raw
+    assert tolerant_reason(raw.replace(old, new, 1)) == "duplicate_key"
+
+
+@pytest.mark.parametrize(
+    ("name", "label"),
+    [("device_model", "device_model"), ("deviceModel2", "deviceModel2"), ("_v", "_v"),
+     ("a" * 40, "a" * 40), ("a" * 41, "other"), ("bad key", "other"), ("9lives", "other"),
+     ("dévice", "other"), ("", "other"), ("a.b", "other")],
+)
+def test_unknown_field_labels_are_short_identifiers_or_other(name: str, label: str) -> None:
+    assert field_label(name) == label
+
+
+def test_event_id_is_kept_exactly_as_received() -> None:
+    upper = "3F2504E0-4F89-11D3-9A0C-0305E82C3301"
+    decoded = decode_event(orjson.dumps(event_dict(event_id=upper)), max_bytes=MAX)
+    assert decoded.event_id == upper
+    assert reason_of(orjson.dumps(event_dict(event_id=upper[:-1] + "G"))) == "wrong_type"

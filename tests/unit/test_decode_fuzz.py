@@ -28,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumer.decode import REASONS, decode_event
+from consumer.decode import REASONS, decode, decode_event
 from consumer.errors import InvalidEvent
 from schemas import ACTIVITY_MINUTES, FEATURE_NAMES, FeatureEvent, feature_bounds
 from tests.fakes import event_dict
@@ -314,6 +314,61 @@ def test_structured_mutations_are_an_event_or_invalid(
             break
         mutated = mutation(mutated, data)
     outcome(encode(mutated))
+
+
+# -- the tolerant reader (PROCESSING__STRICT_FIELDS=false) --------------------------------
+
+
+def tolerant_outcome(raw: bytes) -> tuple[FeatureEvent, tuple[str, ...]] | str:
+    """Tolerant decoding, with the same guarantees as ``outcome`` (only InvalidEvent)."""
+    try:
+        decoded = decode(raw, max_bytes=MAX_BYTES, strict_fields=False)
+    except InvalidEvent as exc:
+        message = str(exc)
+        assert exc.reason in REASONS, exc.reason
+        assert message and "\n" not in message and len(message) <= MAX_MESSAGE_CHARS, message
+        return exc.reason
+    return decoded.event, decoded.ignored_fields
+
+
+@FUZZ
+@given(base_events(), st.lists(st.sampled_from(MUTATIONS), min_size=1, max_size=4), st.data())
+def test_tolerant_reading_differs_from_strict_only_by_unknown_top_level_fields(
+    event: dict[str, Any], mutations: list[Mutation], data: st.DataObject
+) -> None:
+    mutated: Any = event
+    for mutation in mutations:
+        if isinstance(mutated, Obj):
+            break
+        mutated = mutation(mutated, data)
+    raw = encode(mutated)
+    strict, tolerant = outcome(raw), tolerant_outcome(raw)
+    if isinstance(strict, FeatureEvent):
+        assert tolerant == (strict, ())
+    elif not isinstance(tolerant, str):
+        assert strict == "unknown_field" and tolerant[1], (strict, tolerant)
+        again = decode_event(tolerant[0].model_dump_json().encode(), max_bytes=MAX_BYTES)
+        assert again == tolerant[0]
+
+
+json_values = st.recursive(
+    plain_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
+                                                                max_size=4),
+    max_leaves=12,
+)
+
+
+@FUZZ
+@given(valid_events(), st.dictionaries(st.text(max_size=30).filter(lambda k: k not in TOP_LEVEL),
+                                       json_values, min_size=1, max_size=3))
+def test_added_top_level_fields_are_ignored_when_tolerant(
+    event: dict[str, Any], added: dict[str, Any]
+) -> None:
+    result = tolerant_outcome(encode({**event, **added}))
+    assert not isinstance(result, str), f"an event with added fields was refused: {result}"
+    assert result[0] == valid(encode(event))
+    assert len(result[1]) == len(added)
 
 
 # -- properties with a known answer -------------------------------------------------------

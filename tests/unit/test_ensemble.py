@@ -15,6 +15,7 @@ from tests.fakes import FakeClock, FakeModel, InlineExecutor, make_event
 
 SETTINGS = EnsembleSettings()
 SOURCE = SourcePosition(topic="t", partition=0, offset=1)
+AT = FakeClock().now()
 
 
 def build(
@@ -57,7 +58,7 @@ def test_models_run_only_on_events_with_their_input() -> None:
         "pat": 0.7,
     }
     both = outcome_for(2, runs, ensemble.versions())
-    prediction = build_prediction(events[2], both, SOURCE, 12.0, SETTINGS)
+    prediction = build_prediction(events[2], both, SOURCE, 12.0, SETTINGS, AT)
     assert prediction.ensemble_depression == pytest.approx(0.6 * 0.2 + 0.4 * 0.7)
     assert prediction.next_day_risk.mania == 0.05 and prediction.current_depression == 0.7
     assert all(r.status is ModelStatus.OK for r in prediction.models.values())
@@ -70,7 +71,7 @@ def test_hung_model_gives_partial_prediction_and_alert_not_a_score() -> None:
     event = make_event(activity=True)
     runs = ensemble.score([event])
     outcome = outcome_for(0, runs, ensemble.versions())
-    prediction = build_prediction(event, outcome, SOURCE, 3.0, SETTINGS)
+    prediction = build_prediction(event, outcome, SOURCE, 3.0, SETTINGS, AT)
     assert prediction.partial is True
     assert prediction.models["pat"].status is ModelStatus.TIMEOUT
     assert prediction.current_depression is None

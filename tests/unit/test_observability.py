@@ -37,6 +37,9 @@ from consumer.observability import (
     process_pss_bytes,
     process_rss_bytes,
 )
+from consumer.observability.metrics import MAX_FIELD_LABELS
+from consumer.pipeline import SourceResult
+from consumer.runner import _record_input_quality
 from tests.fakes import FakeClock
 
 DESIGN_METRICS = {
@@ -438,3 +441,25 @@ def test_lag_report_json_and_table() -> None:
     ]
     assert table[1].split() == ["g", "t", "0", "-", "5", "5"]
     assert table[-1] == "TOTAL LAG: 6"
+
+
+def test_unknown_field_labels_are_bounded_and_first_sightings_reported() -> None:
+    registry, m = _registry_with_metrics()
+    assert m.count_unknown_field("device_model") is True
+    assert m.count_unknown_field("device_model") is False
+    for i in range(1, MAX_FIELD_LABELS):
+        m.count_unknown_field(f"field_{i}")
+    assert m.count_unknown_field("one_too_many") is True  # first "other"
+    assert m.count_unknown_field("another_one") is False
+    assert sample(registry, "moodstream_unknown_fields_total", field="device_model") == 2
+    assert sample(registry, "moodstream_unknown_fields_total", field="other") == 2
+    assert sample(registry, "moodstream_unknown_fields_total", field="one_too_many") is None
+
+
+def test_insufficient_input_and_ignored_fields_are_counted_per_event() -> None:
+    registry, m = _registry_with_metrics()
+    source = SourceResult(("t", 0), 5, 0.0, insufficient_input=True, ignored_fields=("a", "a"))
+    _record_input_quality(m, source)
+    _record_input_quality(m, SourceResult(("t", 0), 6, 0.0))
+    assert sample(registry, "moodstream_insufficient_input_total") == 1
+    assert sample(registry, "moodstream_unknown_fields_total", field="a") == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from concurrent.futures import Future
 from typing import Any
 
@@ -12,7 +13,15 @@ from consumer.ensemble import Ensemble, ModelLane
 from consumer.pipeline import Pipeline, Polled
 from consumer.ratelimit import KeyRateLimiter
 from consumer.settings import ProcessingSettings, Settings
-from tests.fakes import FakeClock, FakeMessage, FakeModel, InlineExecutor, event_bytes
+from schemas import Prediction
+from tests.fakes import (
+    FakeClock,
+    FakeMessage,
+    FakeModel,
+    InlineExecutor,
+    event_bytes,
+    event_dict,
+)
 
 
 def pipeline(
@@ -118,3 +127,114 @@ def test_predictions_without_activity_do_not_wait_for_pat() -> None:
     prediction = orjson.loads(late.records[0].value or b"")
     assert late.offset == 1 and prediction["current_depression"] == 0.7
     assert next(started.parts, None) is None
+
+
+# -- the contract: too few features, unknown fields, echoed ids, headers --------------------
+
+
+def booster_pipeline(
+    clock: FakeClock, pat: ModelLane | None = None, **settings: Any
+) -> tuple[Pipeline, list[FakeModel]]:
+    config = Settings(**settings)
+    models = [FakeModel(n) for n in ("depression", "hypomania", "mania")]
+    lanes = [ModelLane(m, InlineExecutor(), 5.0, clock) for m in models]  # type: ignore[arg-type]
+    return Pipeline(Ensemble(lanes, pat, config.ensemble, clock), config, clock), models
+
+
+def with_present(count: int, **kwargs: Any) -> bytes:
+    """An event whose first ``count`` features carry values and the rest are null."""
+    raw = event_dict(**kwargs)
+    raw["features"] = {
+        name: (value if i < count else None)
+        for i, (name, value) in enumerate(raw["features"].items())
+    }
+    return orjson.dumps(raw)
+
+
+def prediction_of(result: Any, index: int = 0) -> dict[str, Any]:
+    record = result.sources[index].records[0]
+    assert record.kind == "prediction"
+    return dict(orjson.loads(record.value or b""))
+
+
+def test_all_null_features_are_insufficient_input_with_null_scores() -> None:
+    clock = FakeClock()
+    stage, models = booster_pipeline(clock)
+    result = stage.process(polled([with_present(0), event_bytes(seed=1)], clock))
+    prediction = prediction_of(result)
+    assert prediction["next_day_risk"] == {"depression": None, "hypomania": None, "mania": None}
+    assert prediction["ensemble_depression"] is None and prediction["partial"] is False
+    statuses = {name: report["status"] for name, report in prediction["models"].items()}
+    assert statuses == {"depression": "insufficient_input", "hypomania": "insufficient_input",
+                        "mania": "insufficient_input", "pat": "skipped"}
+    assert prediction["models"]["depression"]["version"] == "depression-v1"
+    assert result.sources[0].insufficient_input and not result.sources[1].insufficient_input
+    assert all(model.calls == [1] for model in models)  # only the complete event was scored
+    assert prediction_of(result, 1)["models"]["mania"]["status"] == "ok"
+
+
+@pytest.mark.parametrize(("present", "status"), [(17, "insufficient_input"), (18, "ok")])
+def test_the_minimum_of_present_features_is_inclusive(present: int, status: str) -> None:
+    clock = FakeClock()
+    stage, _ = booster_pipeline(clock, ensemble={"min_present_features": 18})
+    prediction = prediction_of(stage.process(polled([with_present(present)], clock)))
+    assert prediction["models"]["depression"]["status"] == status
+    assert (prediction["next_day_risk"]["depression"] is None) == (status != "ok")
+
+
+def test_with_too_few_features_the_ensemble_is_pat_alone() -> None:
+    clock = FakeClock()
+    pat = ModelLane(FakeModel("pat", 0.7), InlineExecutor(), 10.0, clock)  # type: ignore[arg-type]
+    stage, _ = booster_pipeline(clock, pat)
+    prediction = prediction_of(stage.process(polled([with_present(3, activity=True)], clock)))
+    assert prediction["models"]["depression"]["status"] == "insufficient_input"
+    assert prediction["current_depression"] == prediction["ensemble_depression"] == 0.7
+    assert prediction["partial"] is False
+
+
+def test_unknown_field_is_ignored_by_default_and_dead_lettered_when_strict() -> None:
+    clock = FakeClock()
+    value = orjson.dumps(event_dict(device_model="ring-2"))
+    tolerant, _ = booster_pipeline(clock)
+    [source] = tolerant.process(polled([value], clock)).sources
+    assert [r.kind for r in source.records] == ["prediction"]
+    assert source.ignored_fields == ("device_model",)
+    strict, _ = booster_pipeline(clock, processing={"strict_fields": True})
+    [source] = strict.process(polled([value], clock)).sources
+    assert [r.kind for r in source.records] == ["dead_letter"]
+    assert source.invalid_reason == "unknown_field"
+
+
+def test_predictions_echo_ids_and_carry_their_time_and_headers() -> None:
+    clock = FakeClock()
+    upper = "3F2504E0-4F89-11D3-9A0C-0305E82C3301"
+    stage, _ = booster_pipeline(clock)
+    [source] = stage.process(polled([event_bytes(event_id=upper, user_id="User.A")], clock)).sources
+    record = source.records[0]
+    prediction = orjson.loads(record.value or b"")
+    assert prediction["event_id"] == upper and prediction["user_id"] == "User.A"
+    assert prediction["predicted_at"] == "2026-11-27T10:00:00Z"
+    assert Prediction.model_validate_json(record.value or b"").event_id == upper
+    assert dict(record.headers or []) == {
+        "content-type": b"application/json",
+        "moodstream.kind": b"prediction",
+        "moodstream.schema_version": b"1",
+        "moodstream.event_id": upper.encode(),
+    }
+
+
+def test_alert_records_carry_headers_with_their_kind() -> None:
+    clock = FakeClock()
+    settings = Settings()
+    lanes = [
+        ModelLane(FakeModel(n, fail=n == "mania"), InlineExecutor(), 5.0, clock)  # type: ignore[arg-type]
+        for n in ("depression", "hypomania", "mania")
+    ]
+    stage = Pipeline(Ensemble(lanes, None, settings.ensemble, clock), settings, clock)
+    [source] = stage.process(polled([event_bytes(seed=3)], clock)).sources
+    [alert] = [r for r in source.records if r.kind == "alert"]
+    headers = dict(alert.headers or [])
+    assert headers["moodstream.kind"] == b"alert"
+    assert headers["moodstream.alert_kind"] == b"model_failure"
+    assert headers["content-type"] == b"application/json"
+    assert headers["moodstream.event_id"] == str(uuid.UUID(int=4)).encode()
