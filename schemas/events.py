@@ -13,6 +13,7 @@ import re
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Final, Literal
+from uuid import UUID
 
 from pydantic import (
     AfterValidator,
@@ -106,7 +107,10 @@ def _exactly_int(value: object) -> object:
 
 
 def _canonical_uuid(value: object) -> object:
-    """Only the 8-4-4-4-12 hex text form (no braces, ``urn:uuid:`` or bare 32 hex)."""
+    """Only the 8-4-4-4-12 hex text form (no braces, ``urn:uuid:`` or bare 32 hex); a
+    ``uuid.UUID`` given in Python becomes its standard (lower-case) text."""
+    if isinstance(value, UUID):
+        return str(value)
     if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value) is None:
         raise PydanticCustomError(
             "uuid_parsing", "Input should be a UUID in the 8-4-4-4-12 hex form"
