@@ -72,11 +72,33 @@ class TopicSettings(_Frozen):
 
 
 class ModelSettings(_Frozen):
+    """Models directory, thread caps and how PAT runs.
+
+    ``pat_runtime``: ``onnx`` (ONNX Runtime fp32, no torch in the service), ``torch``
+    (eager, ``pat_precision`` fp32 or bf16 autocast) or ``auto`` (a start-up calibration
+    picks the fastest runtime within ``pat_max_error``; ``pat_precision`` is then the
+    lowest precision allowed). ``pat_max_error``: the largest max |Δ probability| against
+    torch fp32 accepted for a reduced-precision runtime (at most 0.01).
+    """
+
     dir: Path = Path("models/demo")
     xgboost_threads: int = Field(default=1, ge=1)
     torch_threads: int = Field(default=1, ge=1)
     pat_sub_batch_size: int = Field(default=4, ge=1)
+    pat_runtime: Literal["auto", "torch", "onnx"] = "onnx"
+    pat_precision: Literal["fp32", "bf16"] = "fp32"
+    pat_max_error: float = Field(default=0.01, gt=0, le=0.01)
+    pat_calibration_weeks: int = Field(default=32, ge=4, le=1_000)
     warmup: bool = True
+
+    @model_validator(mode="after")
+    def _runtime_supports_precision(self) -> ModelSettings:
+        if self.pat_runtime == "onnx" and self.pat_precision != "fp32":
+            raise ValueError(
+                "MODELS__PAT_RUNTIME=onnx runs fp32 only; use MODELS__PAT_RUNTIME=torch or "
+                "auto with MODELS__PAT_PRECISION=bf16"
+            )
+        return self
 
 
 class EnsembleSettings(_Frozen):

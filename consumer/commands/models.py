@@ -1,4 +1,5 @@
-"""``moodstream models info [--json]``, ``models build-demo [--out DIR]`` and ``models convert-h5``.
+"""``moodstream models info [--json] [--accuracy]``, ``build-demo``, ``export-onnx``,
+``convert-h5``.
 
 torch and xgboost are imported lazily inside the handlers, after the thread caps.
 """
@@ -22,7 +23,18 @@ def register(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     info = sub.add_parser("info", help="load, verify and describe the models in MODELS__DIR")
     info.add_argument("--json", action="store_true", help="print JSON")
+    info.add_argument(
+        "--accuracy",
+        action="store_true",
+        help="also score --weeks synthetic weeks with every PAT runtime this CPU offers and "
+        "report max |Δ probability| against torch fp32 and the speed (minutes for 1,000)",
+    )
+    info.add_argument("--weeks", type=int, default=1_000, help="weeks for --accuracy")
     info.set_defaults(handler=info_command)
+    export = sub.add_parser(
+        "export-onnx", help="export the PAT in MODELS__DIR to ONNX and list it in manifest.json"
+    )
+    export.set_defaults(handler=export_onnx_command)
     build = sub.add_parser(
         "build-demo", help="train the synthetic demo models (NOT clinically valid)"
     )
@@ -58,6 +70,7 @@ def _register_convert_h5(sub: Any) -> None:
 
 
 def _info_payload(settings: Settings) -> dict[str, Any]:
+    from consumer.models.pat_calibrate import figures_json
     from consumer.models.registry import load_model_set
 
     model_set = load_model_set(settings.models)
@@ -73,6 +86,10 @@ def _info_payload(settings: Settings) -> dict[str, Any]:
             info.trees if info.kind == "xgboost" else info.parameters
         )
         row["load_ms"] = info.load_ms
+        if info.runtime is not None:
+            row["runtime"] = info.runtime
+            row["calibration"] = figures_json(info.calibration)
+            row["calibration_ms"] = info.calibration_ms
         models.append(row)
     return {
         "models": models,
@@ -86,6 +103,8 @@ def info_command(args: argparse.Namespace, settings: Settings) -> int:
     """Load and verify every model, then describe them. Blocking; raises ModelLoadError."""
     apply_thread_caps(settings.models)
     payload = _info_payload(settings)
+    if args.accuracy:
+        payload["pat_accuracy"] = _accuracy(settings, args.weeks)
     if args.json:
         print(json.dumps(payload, indent=2))
         return 0
@@ -95,11 +114,51 @@ def info_command(args: argparse.Namespace, settings: Settings) -> int:
         print(
             f"  {row['name']:<11} {row['kind']:<8} {row['version']:<24} {count:<20} "
             f"load {row['load_ms']:.1f} ms  sha256 {row['sha256'][:12]}"
+            + (f"  runtime {row['runtime']}" if "runtime" in row else "")
+        )
+    for fig in payload.get("pat_accuracy", {}).get("runtimes", []):
+        print(
+            f"  PAT {fig['runtime']:<11} max |Δ| {fig['max_abs_error']:.2e} "
+            f"(bound {fig['bound']:g}) {fig['sequences_per_cpu_s']:.1f} seq per CPU-s"
         )
     if not payload["clinically_valid"]:
         print(
             f"NOT clinically valid: {payload['note'] or 'these models are for demonstration only'}"
         )
+    return 0
+
+
+def _accuracy(settings: Settings, weeks: int) -> dict[str, Any]:
+    """Every PAT runtime this CPU and models dir offer, against torch fp32 on ``weeks``
+    synthetic weeks (in this process: ``models info`` forks nothing). Blocking."""
+    from consumer.models.pat_calibrate import (
+        calibration_weeks,
+        cpu_flags,
+        figures_json,
+        measure,
+        native_bf16,
+    )
+    from consumer.models.pat_runtime import load_pat_runtimes
+
+    manifest_has_onnx = "onnx_file" in (settings.models.dir / "manifest.json").read_text()
+    labels = ["torch-fp32"] + (["onnx-fp32"] if manifest_has_onnx else [])
+    labels += ["torch-bf16"] if native_bf16() else []
+    models = load_pat_runtimes(settings.models, labels)
+    data = calibration_weeks(weeks)
+    figures = measure(
+        {k: m.predict_batch for k, m in models.items()}, data, settings.models.pat_max_error
+    )
+    flags = sorted(cpu_flags() & {"avx512_bf16", "amx_bf16", "amx_int8", "avx512_vnni", "avx512f"})
+    return {"weeks": weeks, "cpu_flags": flags, "runtimes": figures_json(figures)}
+
+
+def export_onnx_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Export the PAT of MODELS__DIR to ONNX and update the manifest. Blocking (seconds)."""
+    apply_thread_caps(settings.models)
+    from consumer.models.pat_export import export_into
+
+    entry = export_into(settings.models.dir)
+    print(f"wrote {settings.models.dir / str(entry.onnx_file)} (sha256 {entry.onnx_sha256})")
     return 0
 
 

@@ -2,8 +2,8 @@
 
 ``moodstream models build-demo`` writes three XGBoost boosters (depression, hypomania,
 mania; UBJSON, feature_names in ``schemas.FEATURE_NAMES`` order) and a PAT-M
-(safetensors) plus ``manifest.json`` into a models directory. Same code, same seeds,
-same library versions → byte-identical files.
+(safetensors, and its ONNX export for the ``onnx`` runtime) plus ``manifest.json`` into a
+models directory. Same code, same seeds, same library versions → byte-identical files.
 
 Synthetic cohort for the boosters (:func:`consumer.models.synthetic.synthetic_cohort`):
 each person has baselines MN (around realistic means: ST_long 7.6 h, LongSleepWindow_length
@@ -198,6 +198,17 @@ def _entry(name: str, kind: str, file: str, data: bytes, size: str | None = None
     )
 
 
+def _onnx_export(out_dir: Path, entry: ManifestEntry, data: bytes) -> ManifestEntry:
+    """Write the PAT's ONNX export beside it (for the default ``onnx`` runtime)."""
+    from consumer.models.pat_export import export_onnx, onnx_file_name
+
+    assert entry.size is not None
+    onnx_bytes = export_onnx(data, size=entry.size)
+    file = onnx_file_name(entry.file)
+    (out_dir / file).write_bytes(onnx_bytes)
+    return entry.model_copy(update={"onnx_file": file, "onnx_sha256": sha256_hex(onnx_bytes)})
+
+
 def build_demo(
     out_dir: Path,
     *,
@@ -219,7 +230,7 @@ def build_demo(
         data = train_pat(pat)
         file = f"pat-{pat.size.lower()}.safetensors"
         (out_dir / file).write_bytes(data)
-        entries.append(_entry("pat", "pat", file, data, size=pat.size))
+        entries.append(_onnx_export(out_dir, _entry("pat", "pat", file, data, size=pat.size), data))
     manifest = Manifest(models=tuple(entries), clinically_valid=False, note=NOTE)
     (out_dir / "manifest.json").write_text(manifest_json(manifest), encoding="utf-8")
     facts = {"recipes": json.dumps([r.name for r in boosters] + (["pat"] if pat else []))}

@@ -5,7 +5,9 @@ Shape::
     {"models": [{"name": "depression" | "hypomania" | "mania" | "pat",
                  "kind": "xgboost" | "pat", "file": "depression.ubj",
                  "sha256": "<64 hex>", "version": "demo-2026.11-1a2b3c4d",
-                 "size": "S" | "M" | "L"}],          # size: PAT only
+                 "size": "S" | "M" | "L",           # size: PAT only
+                 "onnx_file": "pat-m.onnx",         # PAT only, optional: the ONNX export
+                 "onnx_sha256": "<64 hex>"}],       # (both or neither)
      "clinically_valid": false,
      "note": "synthetic demo model — NOT clinically valid"}
 
@@ -21,6 +23,7 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from consumer.errors import ModelLoadError
+from consumer.models.formats import sha256_hex
 
 MANIFEST_NAME: Final = "manifest.json"
 BOOSTER_NAMES: Final[tuple[str, ...]] = ("depression", "hypomania", "mania")
@@ -38,6 +41,8 @@ class ManifestEntry(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     version: str = Field(min_length=1, max_length=128)
     size: Literal["S", "M", "L"] | None = None
+    onnx_file: str | None = Field(default=None, min_length=1)
+    onnx_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
     @model_validator(mode="after")
     def _consistent(self) -> ManifestEntry:
@@ -47,9 +52,14 @@ class ManifestEntry(BaseModel):
             raise ValueError("a pat model needs a size (S, M or L)")
         if self.kind == "xgboost" and self.size is not None:
             raise ValueError("size is for pat models only")
-        pure = PurePosixPath(self.file)
-        if pure.is_absolute() or len(pure.parts) != 1 or self.file in {".", ".."}:
-            raise ValueError(f"file {self.file!r} must be a plain file name inside the models dir")
+        if (self.onnx_file is None) != (self.onnx_sha256 is None):
+            raise ValueError("onnx_file and onnx_sha256 go together")
+        if self.onnx_file is not None and self.kind != "pat":
+            raise ValueError("onnx_file is for pat models only")
+        for file in (self.file, self.onnx_file):
+            pure = PurePosixPath(file or "x")
+            if pure.is_absolute() or len(pure.parts) != 1 or file in {".", ".."}:
+                raise ValueError(f"file {file!r} must be a plain file name inside the models dir")
         return self
 
 
@@ -105,6 +115,29 @@ def manifest_json(manifest: Manifest) -> str:
     """The manifest as stable, pretty JSON text (sorted entry keys, no PAT-less ``size``)."""
     payload = manifest.model_dump(mode="json")
     for entry in payload["models"]:
-        if entry.get("size") is None:
-            entry.pop("size", None)
+        for key in ("size", "onnx_file", "onnx_sha256"):
+            if entry.get(key) is None:
+                entry.pop(key, None)
     return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+
+
+def read_verified(models_dir: Path, name: str, file: str, sha256: str) -> tuple[Path, bytes]:
+    """Read one listed file and check its sha256 on the raw bytes. Blocking.
+
+    Raises ModelLoadError for a missing file or a checksum mismatch (says what to do).
+    """
+    path = models_dir / file
+    if not path.is_file():
+        raise ModelLoadError(
+            f"model file {path} for '{name}' listed in manifest.json is missing: "
+            "restore it, or remove the entry from manifest.json"
+        )
+    data = path.read_bytes()
+    actual = sha256_hex(data)
+    if actual != sha256:
+        raise ModelLoadError(
+            f"checksum mismatch for {path}: manifest.json says sha256 {sha256[:12]}…, "
+            f"the file is {actual[:12]}…; the file is corrupt or the manifest is stale "
+            "(restore the file, or rebuild with `moodstream models build-demo`)"
+        )
+    return path, data

@@ -26,12 +26,12 @@ from safetensors.torch import save as _save_bytes
 
 from consumer.errors import ModelLoadError
 from consumer.models.formats import read_safetensors_header, require_safetensors_suffix
+from consumer.models.pat_config import check_header
 from consumer.models.pat_net import (
     PAT_CONFIGS,
     PatConfig,
     PatNetwork,
     encoder_parameter_count,
-    expected_shapes,
     sinusoidal_positions,
 )
 from consumer.models.threads import cap_torch_threads
@@ -48,9 +48,6 @@ __all__ = [
     "network_to_bytes",
     "sinusoidal_positions",
 ]
-
-_DTYPE: Final = "F32"
-
 
 def network_to_bytes(network: PatNetwork, metadata: dict[str, str] | None = None) -> bytes:
     """Serialise weights + standardisation buffers as safetensors bytes, with ``size`` metadata.
@@ -76,38 +73,6 @@ def canonical_safetensors(data: bytes) -> bytes:
     return struct.pack("<Q", len(text)) + text + data[8 + length :]
 
 
-def _check_header(header: dict[str, object], size: str, source: str) -> None:
-    """Refuse a file whose metadata size, tensor names, dtypes or shapes do not match ``size``."""
-    meta = header.get("__metadata__") or {}
-    file_size = meta.get("size") if isinstance(meta, dict) else None
-    if file_size is not None and file_size != size:
-        raise ModelLoadError(
-            f"{source}: file metadata says PAT size {file_size} but manifest.json says {size}; "
-            "fix the manifest's size"
-        )
-    want = expected_shapes(PAT_CONFIGS[size])
-    tensors = {k: v for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}
-    for name in sorted(set(want) & set(tensors), key=list(want).index):
-        got = tuple(tensors[name].get("shape", ()))
-        if got != want[name]:
-            raise ModelLoadError(
-                f"{source}: tensor {name} has shape {list(got)} but PAT-{size} needs "
-                f"{list(want[name])}; is the size in manifest.json right?"
-            )
-        if tensors[name].get("dtype") != _DTYPE:
-            raise ModelLoadError(
-                f"{source}: tensor {name} is {tensors[name].get('dtype')}, PAT needs F32; "
-                "re-save the weights as float32"
-            )
-    missing = sorted(set(want) - set(tensors))
-    unknown = sorted(set(tensors) - set(want))
-    if missing or unknown:
-        raise ModelLoadError(
-            f"{source}: tensors do not match PAT-{size} (missing: {', '.join(missing) or '-'}; "
-            f"unexpected: {', '.join(unknown) or '-'}); is the size in manifest.json right?"
-        )
-
-
 def load_network(data: bytes, *, size: str, source: str = "<pat>") -> PatNetwork:
     """Build a PatNetwork from safetensors bytes without running any torch compute.
 
@@ -118,7 +83,7 @@ def load_network(data: bytes, *, size: str, source: str = "<pat>") -> PatNetwork
     if size not in PAT_CONFIGS:
         raise ModelLoadError(f"{source}: unknown PAT size {size!r}; use S, M or L")
     header = read_safetensors_header(data, source=source)
-    _check_header(header, size, source)
+    check_header(header, size, source)
     try:
         arrays = safetensors.numpy.load(data)
     except Exception as exc:  # safetensors raises its own SafetensorError
@@ -139,8 +104,9 @@ class PatModel:
     """PAT behind the BatchModel protocol: raw activity (n, 10080) → P(depression) (n,).
 
     Runs in sub-batches of ``sub_batch_size`` under ``torch.inference_mode()`` (batching
-    does not raise throughput on CPU; small sub-batches bound the peak memory).
-    Thread-safe for one caller at a time.
+    does not raise throughput on CPU; small sub-batches bound the peak memory);
+    ``precision="bf16"`` runs under CPU bf16 autocast (fast only where the CPU has native
+    bf16: AVX-512 BF16 / AMX). Thread-safe for one caller at a time.
     """
 
     def __init__(
@@ -150,9 +116,12 @@ class PatModel:
         name: str = "pat",
         version: str,
         sub_batch_size: int = 8,
+        precision: str = "fp32",
     ) -> None:
         if sub_batch_size < 1:
             raise ValueError("sub_batch_size must be >= 1")
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
         self._network = network
         self._name = name
         self._version = version
@@ -160,6 +129,8 @@ class PatModel:
         self.config: Final[PatConfig] = network.config
         self.parameters: Final[int] = sum(p.numel() for p in network.parameters())
         self.encoder_parameters: Final[int] = encoder_parameter_count(network)
+        self.runtime: Final[str] = "torch"
+        self.precision: Final[str] = precision
 
     @classmethod
     def from_bytes(
@@ -172,6 +143,7 @@ class PatModel:
         name: str = "pat",
         sub_batch_size: int = 8,
         torch_threads: int = 1,
+        precision: str = "fp32",
     ) -> PatModel:
         """Load safetensors bytes already read (and checksummed) from ``path``. Blocking.
 
@@ -185,6 +157,7 @@ class PatModel:
             name=name,
             version=version,
             sub_batch_size=sub_batch_size,
+            precision=precision,
         )
 
     @property
@@ -214,7 +187,8 @@ class PatModel:
         x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
         out = np.empty(x.shape[0], dtype=np.float64)
         step = self._sub_batch_size
-        with torch.inference_mode():
+        bf16 = self.precision == "bf16"
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             for start in range(0, x.shape[0], step):
                 probs = self._network(x[start : start + step])
                 out[start : start + step] = probs.double().numpy()

@@ -19,61 +19,35 @@ LayerNorm epsilon is 1e-6 as in Keras. Dropout (0.1 in training) is omitted: inf
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final, Literal
-
-import numpy as np
-import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from consumer.models.pat_config import (
+    EMBED_DIM,
+    FFN_DIM,
+    HEAD_DIM,
+    LN_EPS,
+    PAT_CONFIGS,
+    PatConfig,
+    PatSize,
+    sinusoidal_positions,
+)
 from schemas.events import ACTIVITY_MINUTES
 
-EMBED_DIM: Final = 96
-FFN_DIM: Final = 256
-HEAD_DIM: Final = 128
-LN_EPS: Final = 1e-6
-
-PatSize = Literal["S", "M", "L"]
-
-
-@dataclass(frozen=True, slots=True)
-class PatConfig:
-    """One PAT size. ``tokens`` = 10,080 / ``patch``."""
-
-    size: PatSize
-    patch: int
-    heads: int
-    blocks: int
-    embed: int = EMBED_DIM
-    key_dim: int = EMBED_DIM
-    ffn: int = FFN_DIM
-
-    @property
-    def tokens(self) -> int:
-        return ACTIVITY_MINUTES // self.patch
-
-
-PAT_CONFIGS: Final[dict[str, PatConfig]] = {
-    "S": PatConfig(size="S", patch=18, heads=6, blocks=1),
-    "M": PatConfig(size="M", patch=18, heads=12, blocks=2),
-    "L": PatConfig(size="L", patch=9, heads=12, blocks=4),
-}
-
-
-def sinusoidal_positions(tokens: int, dim: int) -> npt.NDArray[np.float32]:
-    """Fixed positions, ``[sin | cos]`` CONCATENATED (not interleaved), shape (tokens, dim).
-
-    Column ``i < dim/2`` is ``sin(pos / 10000^(2i/dim))``, column ``dim/2 + i`` the matching
-    cos. Computed with numpy (no torch ops, so it is safe in a pre-fork parent). Pure.
-    """
-    half = dim // 2
-    pos = np.arange(tokens, dtype=np.float64)[:, None]
-    rates = 1.0 / np.power(10_000.0, (2.0 * np.arange(half, dtype=np.float64)) / dim)
-    angles = pos * rates[None, :]
-    return np.concatenate([np.sin(angles), np.cos(angles)], axis=1).astype(np.float32)
-
+__all__ = [
+    "EMBED_DIM",
+    "FFN_DIM",
+    "HEAD_DIM",
+    "LN_EPS",
+    "PAT_CONFIGS",
+    "PatConfig",
+    "PatNetwork",
+    "PatSize",
+    "encoder_parameter_count",
+    "expected_shapes",
+    "sinusoidal_positions",
+]
 
 class KerasStyleAttention(nn.Module):
     """Self-attention with ``key_dim`` per head, like Keras ``MultiHeadAttention``."""

@@ -7,6 +7,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from consumer.models.pat_config import PatConfig
+
 
 @runtime_checkable
 class BatchModel(Protocol):
@@ -36,3 +38,27 @@ class BatchModel(Protocol):
     def predict_batch(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]: ...
 
     def warmup(self) -> None: ...
+
+
+@runtime_checkable
+class PatBatchModel(BatchModel, Protocol):
+    """PAT in one of its runtimes (torch eager fp32/bf16, ONNX Runtime fp32)."""
+
+    @property
+    def config(self) -> PatConfig: ...
+
+    @property
+    def parameters(self) -> int: ...
+
+    @property
+    def encoder_parameters(self) -> int: ...
+
+    @property
+    def runtime(self) -> str:
+        """``"torch"`` or ``"onnx"``."""
+        ...
+
+    @property
+    def precision(self) -> str:
+        """``"fp32"`` or ``"bf16"``."""
+        ...

@@ -7,7 +7,10 @@ safe format (XGBoost JSON/UBJSON, safetensors); a booster carries ``feature_name
 equal to the 36 contract names; PAT tensors match the manifest's ``size``.
 
 Thread caps are applied before torch/xgboost are imported, and torch/xgboost are only
-imported when the manifest lists a model that needs them. The service never writes into
+imported when the manifest lists a model that needs them (torch only for a torch PAT
+runtime: with ``MODELS__PAT_RUNTIME=onnx`` the service never imports it). The PAT's
+ONNX export, when listed, is checksummed the same way and must name the safetensors'
+sha256 in its metadata. The service never writes into
 the models directory.
 """
 
@@ -18,15 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
-from consumer.errors import ModelLoadError
-from consumer.models.formats import sha256_hex
-from consumer.models.manifest import BOOSTER_NAMES, ManifestEntry, read_manifest
+from consumer.models.manifest import BOOSTER_NAMES, ManifestEntry, read_manifest, read_verified
 from consumer.models.threads import apply_thread_caps
 from consumer.settings import ModelSettings
 
 if TYPE_CHECKING:
-    from consumer.models.pat import PatModel
-    from consumer.models.protocol import BatchModel
+    from consumer.models.pat_calibrate import RuntimeFigures
+    from consumer.models.protocol import BatchModel, PatBatchModel
     from consumer.models.xgb import XGBoostModel
 
 
@@ -42,6 +43,9 @@ class ModelInfo:
     parameters: int | None
     load_ms: float
     file: Path
+    runtime: str | None = None  # PAT: "onnx-fp32", "torch-fp32" or "torch-bf16"
+    calibration: tuple[RuntimeFigures, ...] = ()  # PAT: the start-up calibration, if any
+    calibration_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +53,7 @@ class ModelSet:
     """The verified models of one directory. Immutable; share it read-only across a fork."""
 
     boosters: tuple[XGBoostModel, ...]
-    pat: PatModel | None
+    pat: PatBatchModel | None
     infos: tuple[ModelInfo, ...]
     clinically_valid: bool = False
     note: str = ""
@@ -58,25 +62,6 @@ class ModelSet:
         """Every model, boosters first (depression, hypomania, mania), then PAT."""
         models: tuple[BatchModel, ...] = self.boosters
         return models + ((self.pat,) if self.pat is not None else ())
-
-
-def _read_verified(models_dir: Path, entry: ManifestEntry) -> tuple[Path, bytes]:
-    """Read one listed file and check its sha256 on the raw bytes. Blocking."""
-    path = models_dir / entry.file
-    if not path.is_file():
-        raise ModelLoadError(
-            f"model file {path} for '{entry.name}' listed in manifest.json is missing: "
-            "restore it, or remove the entry from manifest.json"
-        )
-    data = path.read_bytes()
-    actual = sha256_hex(data)
-    if actual != entry.sha256:
-        raise ModelLoadError(
-            f"checksum mismatch for {path}: manifest.json says sha256 {entry.sha256[:12]}…, "
-            f"the file is {actual[:12]}…; the file is corrupt or the manifest is stale "
-            "(restore the file, or rebuild with `moodstream models build-demo`)"
-        )
-    return path, data
 
 
 def _load_booster(
@@ -91,49 +76,58 @@ def _load_booster(
 
 
 def _load_pat(
-    entry: ManifestEntry, path: Path, data: bytes, settings: ModelSettings
-) -> tuple[PatModel, int]:
-    from consumer.models.pat import PatModel
+    models_dir: Path, entry: ManifestEntry, settings: ModelSettings
+) -> tuple[PatBatchModel, ModelInfo]:
+    """Read and checksum the PAT files, choose its runtime (calibrating when asked), load it."""
+    from consumer.models.pat_runtime import build_runtime, read_pat_files, resolve_runtime
 
-    assert entry.size is not None  # guaranteed by ManifestEntry validation
-    model = PatModel.from_bytes(
-        data,
-        path=path,
-        size=entry.size,
-        version=entry.version,
+    started = time.perf_counter()
+    files = read_pat_files(models_dir, entry)
+    label, figures = resolve_runtime(settings, files)
+    calibrated_ms = (time.perf_counter() - started) * 1000.0 if figures else 0.0
+    model = build_runtime(label, files, settings)
+    info = ModelInfo(
         name=entry.name,
-        sub_batch_size=settings.pat_sub_batch_size,
-        torch_threads=settings.torch_threads,
+        kind="pat",
+        version=entry.version,
+        sha256=entry.sha256,
+        trees=None,
+        parameters=model.parameters,
+        load_ms=round((time.perf_counter() - started) * 1000.0 - calibrated_ms, 2),
+        file=files.onnx_path if label == "onnx-fp32" and files.onnx_path else files.path,
+        runtime=label,
+        calibration=tuple(figures),
+        calibration_ms=round(calibrated_ms, 1),
     )
-    return model, model.parameters
+    return model, info
 
 
-def _import_libraries(kinds: set[str]) -> None:
-    """Import xgboost/torch (via the adapters) up front, so ``load_ms`` excludes the imports."""
+def _import_libraries(kinds: set[str], settings: ModelSettings) -> None:
+    """Import xgboost (and torch for a torch PAT runtime) up front, so ``load_ms`` excludes
+    the imports. Never onnxruntime: importing it starts a native background thread, so it
+    is imported in each worker, after the fork, when the session is built."""
     if "xgboost" in kinds:
         import consumer.models.xgb
-    if "pat" in kinds:
+    if "pat" in kinds and settings.pat_runtime == "torch":
         import consumer.models.pat  # noqa: F401
 
 
 def _load_entry(
     models_dir: Path, entry: ManifestEntry, settings: ModelSettings
-) -> tuple[XGBoostModel | PatModel, ModelInfo]:
+) -> tuple[XGBoostModel | PatBatchModel, ModelInfo]:
     """Verify and load one manifest entry, timing it. Blocking; raises ModelLoadError."""
+    if entry.kind == "pat":
+        return _load_pat(models_dir, entry, settings)
     started = time.perf_counter()
-    path, data = _read_verified(models_dir, entry)
-    model: XGBoostModel | PatModel
-    if entry.kind == "xgboost":
-        model, count = _load_booster(entry, path, data, settings)
-    else:
-        model, count = _load_pat(entry, path, data, settings)
+    path, data = read_verified(models_dir, entry.name, entry.file, entry.sha256)
+    model, count = _load_booster(entry, path, data, settings)
     info = ModelInfo(
         name=entry.name,
         kind=entry.kind,
         version=entry.version,
         sha256=entry.sha256,
-        trees=count if entry.kind == "xgboost" else None,
-        parameters=count if entry.kind == "pat" else None,
+        trees=count,
+        parameters=None,
         load_ms=round((time.perf_counter() - started) * 1000.0, 2),
         file=path,
     )
@@ -149,13 +143,13 @@ def load_model_set(settings: ModelSettings) -> ModelSet:
     """
     apply_thread_caps(settings)
     manifest = read_manifest(settings.dir)
-    _import_libraries({entry.kind for entry in manifest.models})
+    _import_libraries({entry.kind for entry in manifest.models}, settings)
     loaded = {e.name: _load_entry(settings.dir, e, settings) for e in manifest.models}
     names = [n for n in (*BOOSTER_NAMES, "pat") if n in loaded]
     pat = loaded["pat"][0] if "pat" in loaded else None
     return ModelSet(
         boosters=tuple(cast("XGBoostModel", loaded[n][0]) for n in names if n != "pat"),
-        pat=cast("PatModel | None", pat),
+        pat=cast("PatBatchModel | None", pat),
         infos=tuple(loaded[n][1] for n in names),
         clinically_valid=manifest.clinically_valid,
         note=manifest.note,

@@ -94,9 +94,12 @@ def _cli() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "consumer"]
 
 
-def run_with(models_dir: Path) -> Exit:
-    """``moodstream run`` against an unreachable cluster; must end on its own."""
+def run_with(models_dir: Path, **settings: str) -> Exit:
+    """``moodstream run`` against an unreachable cluster; must end on its own.
+
+    ``settings``: more ``MOODSTREAM_*`` variables, e.g. ``MODELS__PAT_RUNTIME="torch"``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOODSTREAM_")}
+    env |= {f"MOODSTREAM_{name}": value for name, value in settings.items()}
     env |= {
         "MOODSTREAM_MODELS__DIR": str(models_dir),
         "MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{_free_port()}",
@@ -162,6 +165,34 @@ def test_pat_weights_as_a_pickle_are_refused_as_a_wrong_format(
     message = assert_refused_before_kafka(run_with(models.dir))
     assert str(path) in message and "safetensors" in message and "pickle" in message, message
     assert not marker.exists(), "the pickle was executed"
+
+
+def test_a_corrupted_onnx_export_fails_on_its_checksum(models: Models) -> None:
+    entry = next(m for m in models.manifest["models"] if m["name"] == "pat")
+    if "onnx_file" not in entry:
+        pytest.skip("this models dir has no ONNX export")
+    path = models.dir / entry["onnx_file"]
+    path.write_bytes(path.read_bytes() + b"\0")
+    message = assert_refused_before_kafka(run_with(models.dir))
+    assert str(path) in message and "checksum" in message, message
+
+
+def test_a_reduced_precision_runtime_over_its_bound_is_refused(models: Models) -> None:
+    """torch bf16 calibrated against torch fp32 at start-up, with a bound it cannot meet."""
+    result = run_with(
+        models.dir,
+        MODELS__PAT_RUNTIME="torch",
+        MODELS__PAT_PRECISION="bf16",
+        MODELS__PAT_MAX_ERROR="1e-9",
+        MODELS__PAT_CALIBRATION_WEEKS="4",
+    )
+    message = assert_refused_before_kafka(result)
+    from consumer.models.pat_calibrate import native_bf16
+
+    if native_bf16():
+        assert "torch-bf16 refused" in message and "over the bound 1e-09" in message, message
+    else:
+        assert "no native bf16" in message, message
 
 
 def test_a_missing_file_is_named(models: Models) -> None:

@@ -78,7 +78,8 @@ def full_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _load(models_dir: Path) -> ModelSet:
-    return load_model_set(ModelSettings(dir=models_dir))
+    # torch runtime: these directories hold no ONNX export (tests/unit/test_pat_runtimes.py)
+    return load_model_set(ModelSettings(dir=models_dir, pat_runtime="torch"))
 
 
 def _error(models_dir: Path) -> str:

@@ -1,0 +1,196 @@
+"""PAT runtimes checked against torch fp32: max |Δ probability| and speed, then a choice.
+
+Runtimes are labelled ``torch-fp32`` (the reference), ``torch-bf16`` (CPU autocast) and
+``onnx-fp32`` (ONNX Runtime). A runtime passes when its max |Δ probability| against
+torch fp32 on the same synthetic weeks is within its bound: ``FP32_BOUND`` (1e-5) for an
+fp32 runtime, ``MODELS__PAT_MAX_ERROR`` (≤ 0.01) for bf16.
+
+Fork safety: calibration runs inference, so the service never runs it in the supervisor.
+:func:`calibrate_in_subprocess` runs it in a fresh interpreter (``python -m
+consumer.models.pat_calibrate``, exec'd, not forked: the supervisor has no threads yet)
+and reads back JSON; the supervisor then loads only the chosen runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from consumer.errors import ModelLoadError
+from consumer.settings import ModelSettings
+
+RUNTIMES: Final[tuple[str, ...]] = ("torch-fp32", "torch-bf16", "onnx-fp32")
+REFERENCE: Final = "torch-fp32"
+FP32_BOUND: Final = 1e-5
+CALIBRATION_SEED: Final = 20261129
+BF16_FLAGS: Final[tuple[str, ...]] = ("avx512_bf16", "amx_bf16")
+_SUBPROCESS_TIMEOUT_S: Final = 600.0
+
+Predict = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float64]]
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeFigures:
+    """One runtime's calibration: error against torch fp32 and speed on one thread."""
+
+    runtime: str
+    max_abs_error: float
+    bound: float
+    sequences_per_cpu_s: float
+    weeks: int
+
+    @property
+    def within_bound(self) -> bool:
+        return self.max_abs_error <= self.bound
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU flags of ``/proc/cpuinfo`` (empty where unreadable). Blocking briefly."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def native_bf16(flags: frozenset[str] | None = None) -> bool:
+    """Whether the CPU computes bf16 natively (AVX-512 BF16 or AMX BF16)."""
+    found = cpu_flags() if flags is None else flags
+    return any(flag in found for flag in BF16_FLAGS)
+
+
+def bound_for(runtime: str, max_error: float) -> float:
+    """The accuracy bound of a runtime: 1e-5 for fp32 paths, ``max_error`` for bf16."""
+    return FP32_BOUND if runtime.endswith("fp32") else max_error
+
+
+def candidates(settings: ModelSettings, *, has_onnx: bool, bf16_native: bool) -> list[str]:
+    """The runtimes a setting asks to consider, the reference first. Pure.
+
+    ``auto`` considers torch fp32, ONNX fp32 when the export exists, and torch bf16 when
+    ``MODELS__PAT_PRECISION=bf16`` allows it and the CPU has native bf16.
+    """
+    if settings.pat_runtime != "auto":
+        return [f"{settings.pat_runtime}-{settings.pat_precision}"]
+    found = [REFERENCE]
+    if has_onnx:
+        found.append("onnx-fp32")
+    if settings.pat_precision == "bf16" and bf16_native:
+        found.append("torch-bf16")
+    return found
+
+
+def calibration_weeks(count: int, seed: int = CALIBRATION_SEED) -> npt.NDArray[np.float32]:
+    """``count`` seeded synthetic weeks, half of them disrupted. Pure (numpy)."""
+    from consumer.models.synthetic import synthetic_weeks
+
+    rng = np.random.default_rng(seed)
+    return synthetic_weeks(rng, np.arange(count) % 2 == 1)
+
+
+def _timed(predict: Predict, weeks: npt.NDArray[np.float32]) -> tuple[np.ndarray, float]:
+    predict(weeks[:1])  # warm-up: lazy sessions, allocator, kernels
+    started = time.process_time()
+    out = predict(weeks)
+    return out, max(time.process_time() - started, 1e-9)
+
+
+def measure(
+    runtimes: Mapping[str, Predict], weeks: npt.NDArray[np.float32], max_error: float
+) -> list[RuntimeFigures]:
+    """Score ``weeks`` with every runtime (``runtimes`` must hold ``torch-fp32``). Blocking.
+
+    Speed is sequences per CPU second of this process (all its threads), so other load on
+    a shared machine matters less than with wall-clock time.
+    """
+    reference, ref_cpu_s = _timed(runtimes[REFERENCE], weeks)
+    figures = [RuntimeFigures(REFERENCE, 0.0, FP32_BOUND, len(weeks) / ref_cpu_s, len(weeks))]
+    for name, predict in runtimes.items():
+        if name == REFERENCE:
+            continue
+        out, cpu_s = _timed(predict, weeks)
+        error = float(np.max(np.abs(out - reference)))
+        bound = bound_for(name, max_error)
+        figures.append(RuntimeFigures(name, error, bound, len(weeks) / cpu_s, len(weeks)))
+    return figures
+
+
+def choose(figures: Sequence[RuntimeFigures], requested: str) -> RuntimeFigures:
+    """The runtime to use: ``requested`` if within its bound, or for ``auto`` the fastest
+    within bound. Pure. Raises ModelLoadError (one line, with the figures) when the
+    requested runtime's error is over its bound."""
+    if requested != "auto":
+        chosen = next(f for f in figures if f.runtime == requested)
+        if not chosen.within_bound:
+            raise ModelLoadError(
+                f"PAT runtime {requested} refused: max |Δ probability| against torch fp32 "
+                f"{chosen.max_abs_error:.2e} on {chosen.weeks} synthetic weeks is over the "
+                f"bound {chosen.bound:g} (MODELS__PAT_MAX_ERROR); use MODELS__PAT_PRECISION=fp32"
+            )
+        return chosen
+    passing = [f for f in figures if f.within_bound]
+    return max(passing, key=lambda f: f.sequences_per_cpu_s)
+
+
+def figures_json(figures: Sequence[RuntimeFigures]) -> list[dict[str, float | str | int]]:
+    return [
+        {**asdict(f), "sequences_per_cpu_s": round(f.sequences_per_cpu_s, 2)} for f in figures
+    ]
+
+
+def calibrate_in_subprocess(
+    settings: ModelSettings, runtimes: Sequence[str]
+) -> list[RuntimeFigures]:
+    """Run :func:`measure` for ``runtimes`` in a fresh interpreter; return its figures.
+
+    Blocking (seconds: imports torch, scores ``MODELS__PAT_CALIBRATION_WEEKS`` weeks per
+    runtime). Raises ModelLoadError when the child fails (its last stderr line included).
+    """
+    command = [sys.executable, "-m", "consumer.models.pat_calibrate", settings.model_dump_json()]
+    command += list(runtimes)
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=_SUBPROCESS_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ModelLoadError(f"PAT calibration took over {exc.timeout:.0f} s") from exc
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or ["no output"]
+        raise ModelLoadError(f"PAT calibration failed: {lines[-1]}")
+    rows = json.loads(done.stdout)
+    return [RuntimeFigures(**row) for row in rows]
+
+
+def _main(argv: list[str]) -> int:
+    """Child side: ``python -m consumer.models.pat_calibrate SETTINGS_JSON RUNTIME...``."""
+    from consumer.models.pat_runtime import load_pat_runtimes
+    from consumer.models.threads import apply_thread_caps
+
+    settings = ModelSettings.model_validate_json(argv[0])
+    apply_thread_caps(settings)
+    wanted = [REFERENCE, *(r for r in argv[1:] if r != REFERENCE)]
+    models = load_pat_runtimes(settings, wanted)
+    weeks = calibration_weeks(settings.pat_calibration_weeks)
+    predicts = {k: m.predict_batch for k, m in models.items()}
+    figures = measure(predicts, weeks, settings.pat_max_error)
+    print(json.dumps(figures_json(figures)))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(_main(sys.argv[1:]))
+    except ModelLoadError as exc:
+        print(f"moodstream: {exc}", file=sys.stderr)
+        sys.exit(2)
