@@ -41,6 +41,7 @@ class KafkaSettings(_Frozen):
     ssl_key_location: str | None = None
     ssl_key_password: SecretStr | None = None
     ssl_endpoint_identification_algorithm: Literal["https", "none"] = "https"
+    group_protocol: Literal["classic", "consumer"] = "classic"
     session_timeout_ms: int = Field(default=10_000, ge=6_000)
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
     connect_timeout_s: float = Field(default=20.0, gt=0)
@@ -60,7 +61,9 @@ class TopicSettings(_Frozen):
     dlq: str = "mood.features.dlq.v1"
     overflow: str = "mood.features.overflow.v1"
     partitions: int = Field(default=6, ge=1)
-    replication_factor: int = Field(default=1, ge=1)
+    # None: min(3, brokers in the cluster) and a min ISR of min(2, replication - 1), at least 1
+    replication_factor: int | None = Field(default=None, ge=1)
+    min_insync_replicas: int | None = Field(default=None, ge=1)
 
     def all(self) -> tuple[str, ...]:
         return (self.features, self.predictions, self.alerts, self.dlq, self.overflow)
@@ -162,6 +165,15 @@ class LocalBrokerSettings(_Frozen):
     heap: str = "512m"
 
 
+class LocalClusterSettings(_Frozen):
+    """The three-node cluster of ``moodstream broker start --nodes 3`` (state in
+    ``<broker.cache_dir>/cluster``). Node n uses ports ``base_port + 10 * (n - 1)`` + 0
+    (PLAINTEXT), + 1 (controller), + 2 (SSL), + 3 (SASL_SSL)."""
+
+    base_port: int = Field(default=39200, ge=1024, le=65_500)
+    heap: str = "320m"
+
+
 class Settings(BaseSettings):
     """All configuration of moodstream, from ``MOODSTREAM_*`` environment variables."""
 
@@ -179,3 +191,4 @@ class Settings(BaseSettings):
     processing: ProcessingSettings = ProcessingSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
     broker: LocalBrokerSettings = LocalBrokerSettings()
+    cluster: LocalClusterSettings = LocalClusterSettings()

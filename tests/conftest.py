@@ -28,7 +28,7 @@ from consumer.kafka.broker import LocalBroker
 from consumer.settings import KafkaSettings, Settings, TopicSettings
 
 TESTS_DIR = Path(__file__).resolve().parent
-DIR_MARKERS = {"integration": "integration", "e2e": "e2e"}
+DIR_MARKERS = {"integration": "integration", "e2e": "e2e", "cluster": "cluster"}
 TOPIC_READY_TIMEOUT_S = 30.0
 
 

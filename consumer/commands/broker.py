@@ -1,7 +1,9 @@
-"""``moodstream broker start|stop|status``: the local single-node Kafka broker.
+"""``moodstream broker start|stop|status``: the local single-node Kafka broker, or with
+``--nodes 3`` the local three-node cluster; ``kill|restart|pause|resume NODE`` hurt one
+node of the cluster (see ``commands/cluster.py``).
 
 stdout carries only the result (an address, or JSON with ``--json``); progress and
-notes go to stderr. ``status`` exits 0 when the broker runs and 3 when it does not.
+notes go to stderr. ``status`` exits 0 when the broker (every node) runs and 3 when not.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import sys
 from typing import Any
 
+from consumer.commands import cluster
 from consumer.kafka.broker import BrokerInfo, LocalBroker
 from consumer.settings import Settings
 
@@ -28,13 +31,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--sasl", action="store_true",
         help="also open a SASL_PLAINTEXT SCRAM-SHA-256 listener with user 'moodstream'",
     )
+    _nodes_option(start)
     start.set_defaults(handler=start_command)
     stop = actions.add_parser("stop", help="stop it (SIGTERM, then SIGKILL after 30 s)")
     stop.add_argument("--json", action="store_true", help="print the result as JSON")
+    _nodes_option(stop)
     stop.set_defaults(handler=stop_command)
     status = actions.add_parser("status", help="exit 0 if it runs, 3 if not")
     status.add_argument("--json", action="store_true", help="print the result as JSON")
+    _nodes_option(status)
     status.set_defaults(handler=status_command)
+    cluster.register_faults(actions)
+
+
+def _nodes_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--nodes", type=int, choices=(1, 3), default=1,
+        help="1: the single-node broker (default); 3: the local three-node cluster",
+    )
 
 
 def _note(message: str) -> None:
@@ -47,6 +61,8 @@ def _emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
 
 def start_command(args: argparse.Namespace, settings: Settings) -> int:
     """Start the broker unless a cluster is configured. Blocks until it is ready."""
+    if args.nodes == 3:
+        return cluster.start_command(args, settings)
     configured = settings.kafka.bootstrap_servers.strip()
     if configured:
         _note(
@@ -85,6 +101,8 @@ def _start_text(info: BrokerInfo) -> str:
 
 def stop_command(args: argparse.Namespace, settings: Settings) -> int:
     """Stop the local broker if it runs. Blocks up to about 40 s."""
+    if args.nodes == 3:
+        return cluster.stop_command(args, settings)
     pid = LocalBroker(settings.broker).stop()
     text = f"stopped the local broker (pid {pid})" if pid else "the local broker was not running"
     _emit(args.json, {"stopped": pid is not None, "pid": pid}, text)
@@ -93,6 +111,8 @@ def stop_command(args: argparse.Namespace, settings: Settings) -> int:
 
 def status_command(args: argparse.Namespace, settings: Settings) -> int:
     """Report whether the local broker runs. Never blocks."""
+    if args.nodes == 3:
+        return cluster.status_command(args, settings)
     status = LocalBroker(settings.broker).status()
     payload: dict[str, Any] = {
         "running": status.running,

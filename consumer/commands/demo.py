@@ -45,9 +45,9 @@ def register(sub: Any) -> None:
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
-    from consumer.kafka.admin import create_topics
     from consumer.kafka.broker import LocalBroker
     from consumer.kafka.config import client_config
+    from consumer.kafka.topics_plan import ensure_topics
 
     broker = LocalBroker(settings.broker)
     started_broker = False
@@ -57,11 +57,9 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         print("starting the local Kafka broker…" if started_broker else "using the local broker")
         bootstrap = broker.start().bootstrap_servers
     try:
-        create_topics(
-            client_config(settings.kafka, bootstrap),
-            settings.topics.all(),
-            settings.topics.partitions,
-            settings.topics.replication_factor,
+        ensure_topics(
+            client_config(settings.kafka, bootstrap), settings.topics,
+            settings.kafka.connect_timeout_s,
         )
         return _run_demo(args, settings, bootstrap)
     finally:

@@ -89,7 +89,9 @@ def produce_synthetic(
     from consumer.synthetic_events import SyntheticEvents
 
     conf = dict(client_config(settings.kafka, resolve_bootstrap(settings)))
-    conf.update({"enable.idempotence": True, "linger.ms": 5, "compression.type": "lz4"})
+    conf.update(
+        {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4"}
+    )
     producer = Producer(conf)
     source = SyntheticEvents(seed, users=users, activity_share=activity_share)
     outcome = {"acked": 0, "failed": 0}

@@ -155,8 +155,10 @@ def create_topics(
     partitions: int,
     replication: int,
     timeout_s: float = 30.0,
+    topic_config: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Create ``topics``; return topic -> ``"created"`` or ``"exists"``. Idempotent.
+    """Create ``topics`` (with ``topic_config``, e.g. ``min.insync.replicas``); return
+    topic -> ``"created"`` or ``"exists"``. Idempotent.
 
     Blocks up to about ``timeout_s``. An existing topic is left as it is (its partition
     count is not changed). Raises KafkaSetupError on any other failure (bad replication
@@ -165,7 +167,11 @@ def create_topics(
     quiet = _Quiet(admin_config)
     bootstrap = str(admin_config.get("bootstrap.servers", "?"))
     wanted = [
-        NewTopic(name, num_partitions=partitions, replication_factor=replication) for name in topics
+        NewTopic(
+            name, num_partitions=partitions, replication_factor=replication,
+            config=dict(topic_config or {}),
+        )
+        for name in topics
     ]
     futures = quiet.client.create_topics(
         wanted, operation_timeout=timeout_s, request_timeout=timeout_s

@@ -20,7 +20,7 @@ SCRAM_MECHANISM = "SCRAM-SHA-256"
 SCRAM_USERNAME = "moodstream"
 
 TOOL_JVM_FLAGS = ("-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1")
-_BROKER_GC_FLAGS = ("-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true")
+BROKER_GC_FLAGS = ("-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true")
 _HEAP = re.compile(r"^(\d+)([kKmMgG]?)$")
 _UNIT_MB = MappingProxyType({"": 1 / (1024 * 1024), "k": 1 / 1024, "m": 1.0, "g": 1024.0})
 
@@ -37,6 +37,12 @@ _SINGLE_NODE: tuple[tuple[str, str], ...] = (
     ("share.coordinator.state.topic.min.isr", "1"),
     ("share.coordinator.state.topic.num.partitions", "6"),
     ("group.initial.rebalance.delay.ms", "0"),
+    # KIP-848 groups (group.protocol=consumer) take these from the broker: 10 s / 1 s
+    # like the service's classic settings, not the 45 s / 5 s defaults
+    ("group.consumer.session.timeout.ms", "10000"),
+    ("group.consumer.min.session.timeout.ms", "6000"),
+    ("group.consumer.heartbeat.interval.ms", "1000"),
+    ("group.consumer.min.heartbeat.interval.ms", "500"),
     ("num.network.threads", "2"),
     ("num.io.threads", "4"),
 )
@@ -130,7 +136,7 @@ def broker_command(
     return [
         java,
         *heap_flags(settings.heap),
-        *_BROKER_GC_FLAGS,
+        *BROKER_GC_FLAGS,
         f"-Dlog4j2.configurationFile={log4j}",
         "-cp",
         f"{libs}/*",

@@ -61,6 +61,14 @@ def terminate(pid: int) -> None:
         return
 
 
+def wait_gone(pid: int, timeout_s: float) -> bool:
+    """Whether process ``pid`` exited within ``timeout_s`` (reaped, a zombie or gone)."""
+    try:
+        return _gone(psutil.Process(pid), timeout_s)
+    except psutil.NoSuchProcess:
+        return True
+
+
 def _gone(proc: psutil.Process, timeout_s: float) -> bool:
     """Wait until the process exited (reaped or a zombie). Blocks up to ``timeout_s``."""
     deadline = time.monotonic() + timeout_s

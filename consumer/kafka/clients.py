@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 
 def consumer_config(settings: Settings, bootstrap: str) -> ClientConfig:
-    """At-least-once consumer: no auto-commit, no auto offset store, cooperative-sticky."""
+    """At-least-once consumer: no auto-commit, no auto offset store; the classic protocol
+    with cooperative-sticky, or KIP-848's ``group.protocol=consumer`` (whose session
+    timeout, heartbeat and assignor are the broker's: librdkafka refuses them here)."""
     conf = client_config(settings.kafka, bootstrap)
     conf.update(
         {
@@ -26,16 +28,23 @@ def consumer_config(settings: Settings, bootstrap: str) -> ClientConfig:
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
-            "partition.assignment.strategy": "cooperative-sticky",
-            "session.timeout.ms": settings.kafka.session_timeout_ms,
-            # Rebalances finish within about one heartbeat: 1 s keeps a joining worker's
-            # partitions unowned for about 1 s instead of 3.
-            "heartbeat.interval.ms": min(1_000, settings.kafka.session_timeout_ms // 3),
             "max.poll.interval.ms": settings.kafka.max_poll_interval_ms,
             "message.max.bytes": max(settings.processing.max_message_bytes * 2, 1_000_000),
             "isolation.level": "read_committed",
         }
     )
+    if settings.kafka.group_protocol == "consumer":
+        conf["group.protocol"] = "consumer"
+    else:
+        conf.update(
+            {
+                "partition.assignment.strategy": "cooperative-sticky",
+                "session.timeout.ms": settings.kafka.session_timeout_ms,
+                # Rebalances finish within about one heartbeat: 1 s keeps a joining
+                # worker's partitions unowned for about 1 s instead of 3.
+                "heartbeat.interval.ms": min(1_000, settings.kafka.session_timeout_ms // 3),
+            }
+        )
     conf.update(settings.kafka.extra)
     return conf
 

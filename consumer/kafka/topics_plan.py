@@ -1,0 +1,97 @@
+"""How the service's topics are replicated: the replication factor and ``min.insync.replicas``
+that ``topics create`` (and the demo) use, chosen for the cluster at hand.
+
+Unset (the default), the replication factor is ``min(3, brokers)`` and the min ISR
+``min(2, replication - 1)`` but at least 1: 3 and 2 on a production-shaped cluster (an
+acknowledged write survives the loss of one broker, and one broker may be down without
+stopping writes), 1 and 1 on the single-node dev broker, with a note saying so. An
+explicit value the cluster cannot satisfy is refused (ConfigError, exit 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from consumer.errors import ConfigError
+from consumer.kafka.admin import create_topics, wait_for_cluster
+from consumer.settings import TopicSettings
+
+PRODUCTION_REPLICATION = 3
+PRODUCTION_MIN_ISR = 2
+
+
+@dataclass(frozen=True)
+class ReplicationPlan:
+    replication_factor: int
+    min_insync_replicas: int
+    note: str | None = None
+
+
+def plan_replication(
+    brokers: int, replication_factor: int | None, min_insync_replicas: int | None
+) -> ReplicationPlan:
+    """Choose (or check) replication for a cluster of ``brokers`` brokers. Pure.
+
+    Raises ConfigError when an explicit replication factor exceeds the brokers or the
+    min ISR exceeds the replication factor.
+    """
+    note = None
+    if replication_factor is None:
+        rf = max(1, min(PRODUCTION_REPLICATION, brokers))
+        if rf < PRODUCTION_REPLICATION:
+            note = (
+                f"the cluster has {brokers} broker(s): topics get replication factor {rf} "
+                f"(production: {PRODUCTION_REPLICATION} brokers, replication "
+                f"{PRODUCTION_REPLICATION}, min ISR {PRODUCTION_MIN_ISR})"
+            )
+    elif replication_factor > brokers:
+        raise ConfigError(
+            f"replication factor {replication_factor} needs at least {replication_factor} "
+            f"brokers; the cluster has {brokers}: lower MOODSTREAM_TOPICS__REPLICATION_FACTOR "
+            "(or --replication-factor) or leave it unset"
+        )
+    else:
+        rf = replication_factor
+    min_isr = (
+        max(1, min(PRODUCTION_MIN_ISR, rf - 1)) if min_insync_replicas is None
+        else min_insync_replicas
+    )
+    if min_isr > rf:
+        raise ConfigError(
+            f"min.insync.replicas {min_isr} exceeds the replication factor {rf}: no write "
+            "could ever be acknowledged; lower MOODSTREAM_TOPICS__MIN_INSYNC_REPLICAS"
+        )
+    return ReplicationPlan(rf, min_isr, note)
+
+
+def ensure_topics(
+    config: Mapping[str, Any],
+    topics: TopicSettings,
+    timeout_s: float,
+    *,
+    partitions: int | None = None,
+    replication_factor: int | None = None,
+    min_insync_replicas: int | None = None,
+) -> tuple[dict[str, str], ReplicationPlan]:
+    """Create the five topics with a replication plan for this cluster; idempotent.
+
+    Arguments left None fall back to the settings. Blocks up to about 2 x ``timeout_s``.
+    Raises ConfigError (plan), KafkaSetupError (cluster, creation).
+    """
+    metadata = wait_for_cluster(config, timeout_s)
+    plan = plan_replication(
+        len(metadata.brokers),
+        topics.replication_factor if replication_factor is None else replication_factor,
+        topics.min_insync_replicas if min_insync_replicas is None else min_insync_replicas,
+    )
+    result = create_topics(
+        config,
+        topics.all(),
+        topics.partitions if partitions is None else partitions,
+        plan.replication_factor,
+        timeout_s,
+        topic_config={"min.insync.replicas": str(plan.min_insync_replicas)},
+    )
+    return result, plan

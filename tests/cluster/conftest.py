@@ -1,0 +1,60 @@
+"""The local three-node cluster for this test session: ``local_cluster`` (session-scoped).
+
+Started lazily by the first test that asks for it and stopped at the end of the session,
+unless a node was already running before (then it is the user's and is left alone).
+Without java/mvn/openssl the tests skip, or fail under ``CI=true``. Only one test session
+at a time may use the cluster: fault tests kill and pause its nodes.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from consumer.errors import BrokerError
+from consumer.kafka.cluster import ClusterInfo, LocalCluster
+from consumer.settings import Settings, TopicSettings
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def cluster_handle() -> LocalCluster:
+    settings = Settings()
+    return LocalCluster(settings.broker, settings.cluster)
+
+
+@pytest.fixture(scope="session")
+def local_cluster(cluster_handle: LocalCluster) -> Iterator[ClusterInfo]:
+    """The three-node cluster (PLAINTEXT, SSL, SASL_SSL listeners), all nodes up."""
+    was_running = any(node.pid is not None for node in cluster_handle.status())
+    try:
+        info = cluster_handle.start()
+    except BrokerError as exc:
+        _unavailable(f"the local three-node cluster cannot start: {exc}")
+        raise
+    try:
+        yield info
+    finally:
+        if not was_running:
+            cluster_handle.stop()
+
+
+@pytest.fixture
+def cluster_topics() -> TopicSettings:
+    """Five fresh topic names (not created: the tests create them as a user would)."""
+    suffix = uuid.uuid4().hex[:12]
+    defaults = TopicSettings()
+    names: dict[str, Any] = {
+        name: f"{getattr(defaults, name)}.{suffix}"
+        for name in ("features", "predictions", "alerts", "dlq", "overflow")
+    }
+    return TopicSettings(**names, partitions=6)
