@@ -119,18 +119,18 @@ class LocalCluster:
         return self.info()
 
     def stop(self) -> list[int]:
-        """Stop every node (SIGCONT first if paused, SIGTERM, SIGKILL after 30 s); return the
-        pids stopped. Blocks up to ~40 s per node."""
+        """Stop every node (SIGCONT first if paused, SIGTERM to all, SIGKILL after 30 s);
+        return the pids stopped. Blocks up to ~40 s."""
         with self._lock():
-            stopped = []
+            pids = [pid for n in NODE_IDS if (pid := self._pid(n)) is not None]
+            for pid in pids:  # all at once: the last node alone would wait for a quorum
+                _signal(pid, signal.SIGCONT)
+                _signal(pid, signal.SIGTERM)
+            for pid in pids:
+                proc_util.terminate(pid)  # waits, SIGKILL after STOP_TIMEOUT_S
             for n in NODE_IDS:
-                pid = self._pid(n)
-                if pid is not None:
-                    _signal(pid, signal.SIGCONT)
-                    proc_util.terminate(pid)
-                    stopped.append(pid)
                 self.node(n).pid.unlink(missing_ok=True)
-            return stopped
+            return pids
 
     # -- faults ---------------------------------------------------------------------------
 
