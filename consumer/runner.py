@@ -3,7 +3,9 @@
 One thread owns everything here (the worker's main thread); rebalance and delivery
 callbacks run on it too, inside ``consume``/``poll``. Backpressure: when too many
 offsets wait for acknowledgement, the assigned partitions are paused and the loop keeps
-polling (group membership stays alive); they resume below half the bound.
+polling (group membership stays alive); they resume below half the bound (at zero for a
+bound of 1). librdkafka keeps a partition's paused state across revoke and re-assign, so
+every assignment explicitly pauses or resumes the partitions it brings.
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ IDLE_POLL_S = 0.1
 REVOKE_TIMEOUT_S = 10.0
 HEARTBEAT_S = 1.0
 LAG_REFRESH_S = 5.0
+
+
+def resume_below(bound: int) -> int:
+    """In-flight count under which paused partitions resume: half the pause bound, and at
+    least 1 so a bound of 1 resumes once nothing is in flight. Pure."""
+    return max(1, bound // 2)
 
 
 class Runner:
@@ -208,7 +216,7 @@ class Runner:
             self._consumer.pause(self._partitions(self._assigned))
             self._paused = True
             log_event(_log, "paused", inflight=inflight)
-        elif self._paused and inflight < bound // 2:
+        elif self._paused and inflight < resume_below(bound):
             self._consumer.resume(self._partitions(self._assigned))
             self._paused = False
             log_event(_log, "resumed", inflight=inflight)
@@ -234,9 +242,23 @@ class Runner:
         self._assigned |= added
         if self._metrics is not None and partitions:
             self._remember_committed(partitions)
-        if self._paused and partitions:
-            self._consumer.pause(partitions)
+        if partitions:
+            self._set_paused(partitions)
         log_event(_log, "partitions_assigned", partitions=sorted(p for _, p in added))
+
+    def _set_paused(self, partitions: list[TopicPartition]) -> None:
+        """Give newly assigned partitions the loop's current state. A partition paused
+        while this worker last owned it is still paused in librdkafka: resume it, or it is
+        never read again. Does not block."""
+        from confluent_kafka import KafkaException
+
+        try:
+            if self._paused:
+                self._consumer.pause(partitions)
+            else:
+                self._consumer.resume(partitions)
+        except KafkaException as exc:  # resumed again at the next backpressure change
+            log_event(_log, "pause_state_failed", level=logging.WARNING, error=str(exc))
 
     def _remember_committed(self, partitions: list[TopicPartition]) -> None:
         """The group's committed offsets of new partitions, for the lag gauge until the
@@ -261,6 +283,7 @@ class Runner:
             "partitions_revoked",
             partitions=sorted(p for _, p in revoked),
             abandoned=abandoned,
+            paused=self._paused,
         )
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
