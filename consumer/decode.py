@@ -137,8 +137,8 @@ def _ignoring_unknown(value: bytes) -> FeatureEvent:
     except (ValueError, TypeError, RecursionError) as exc:
         raise _undecodable(exc) from None
     _require_unique_keys_anywhere(value)
-    fields = {name: getattr(open_event, name) for name in FeatureEvent.model_fields}
-    return FeatureEvent.model_construct(open_event.model_fields_set, **fields)
+    # Already validated: the same fields (extras were dropped), so no second validation.
+    return FeatureEvent.model_construct(open_event.model_fields_set, **open_event.__dict__)
 
 
 class _RepeatedKey(Exception):
