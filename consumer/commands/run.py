@@ -125,7 +125,8 @@ def _supervise(
     hang_after_s = 60.0 + settings.processing.shutdown_timeout_s + settings.ensemble.pat_timeout_s
     hang_view = HealthView(health_dir, clock, stale_after_s=hang_after_s)
     try:
-        server = MetricsServer(obs.host, obs.port, multiprocess_registry_factory(metrics_dir), view)
+        registry_factory = multiprocess_registry_factory(metrics_dir)
+        server = MetricsServer(obs.host, obs.port, registry_factory, view, clock=clock)
     except OSError as exc:
         raise ConfigError(
             f"cannot serve metrics on {obs.host}:{obs.port} ({exc.strerror}): set "

@@ -5,7 +5,8 @@ Importing this package does not import ``prometheus_client`` (see
 
 - :mod:`.metrics`: :class:`Metrics`, multiprocess mode helpers.
 - :mod:`.health`: :class:`HealthReporter` (worker) and :class:`HealthView` (supervisor).
-- :mod:`.server`: :class:`MetricsServer`, ``/metrics`` ``/healthz`` ``/readyz`` without threads.
+- :mod:`.server`: :class:`MetricsServer`, ``/metrics`` ``/healthz`` ``/readyz`` without threads,
+  no client can hold it (:mod:`.http`: the request parsing it needs).
 - :mod:`.procmem`: RSS / PSS of a process.
 """
 
