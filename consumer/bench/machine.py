@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 _PACKAGES = ("moodstream", "confluent-kafka", "xgboost-cpu", "xgboost", "torch", "numpy",
-             "pydantic", "orjson", "matplotlib")
+             "pydantic", "orjson", "matplotlib", "onnxruntime", "onnx")
+#: The CPU flags that decide which PAT runtime is fast: bf16, AMX, VNNI, AVX-512.
+_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_bf16",
+          "amx_int8", "avx512_fp16")
 
 
 def load_average() -> list[float] | None:
@@ -33,6 +36,14 @@ def cpu_model() -> str | None:
     except OSError:
         pass
     return platform.processor() or None
+
+
+def cpu_flags() -> list[str]:
+    """Which of the flags that matter for PAT (bf16, AMX, VNNI, AVX-512) the CPU has."""
+    from consumer.models.pat_calibrate import cpu_flags as all_flags
+
+    found = all_flags()
+    return [flag for flag in _FLAGS if flag in found]
 
 
 def memory_total_mb() -> float | None:
@@ -88,6 +99,7 @@ def machine_info(broker_version: str | None) -> dict[str, Any]:
         "cores": os.cpu_count(),
         "usable_cores": len(affinity) if affinity is not None else None,
         "cpu_model": cpu_model(),
+        "cpu_flags": cpu_flags(),
         "memory_total_mb": memory_total_mb(),
         "platform": platform.platform(),
         "load_avg_start": load_average(),

@@ -169,6 +169,7 @@ TARGETS: Final = (
         "<=", 300.0, "ms",
     ),
     ("four_workers_total_pss_mb", ("memory", "workers_4", "total_pss_mb"), "<=", 700.0, "MB"),
+    ("pat_best_speedup_vs_torch_fp32", ("pat_runtimes", "best_speedup"), ">=", 2.0, "ratio"),
 )
 
 

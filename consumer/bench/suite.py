@@ -21,6 +21,7 @@ from consumer.bench.endtoend import BenchContext, EndToEndPlan, run_config
 from consumer.bench.kafkaio import TopicRegistry
 from consumer.bench.machine import load_average, machine_info
 from consumer.bench.parts import measure_parts_isolated
+from consumer.bench.pat_runtimes import measure_pat_runtimes
 from consumer.bench.workload import Workload, build_workload
 from consumer.settings import Settings
 
@@ -44,6 +45,8 @@ class Plan:
     memory_s: float = 5.0  # paced load of a memory-only run
     trio_batches: tuple[int, ...] = (1, 64, 256, 512)
     loads: tuple[float, ...] = (0.5, 0.9)
+    pat_weeks: int = 1_000  # synthetic weeks scored by every PAT runtime for max |Δ|
+    pat_rounds: int = 2  # each PAT runtime measured this many times, in turn
     notes: list[str] = field(default_factory=list)
 
 
@@ -57,11 +60,12 @@ PLANS = {
                   passthrough={"features_only": 30_000, "mixed": 4000}, model_s=1.0,
                   decode_s=0.5,
                   backlog={"features_only": 15_000, "mixed": 1000}, latency_s=4.0, baseline_s=3.0,
-                  memory_s=5.0, trio_batches=(1, 512)),
+                  memory_s=5.0, trio_batches=(1, 512), pat_weeks=128, pat_rounds=1),
     "smoke": Plan("smoke", pool={"features_only": 300, "mixed": 200},
                   passthrough={"features_only": 1000, "mixed": 300}, model_s=0.2, decode_s=0.1,
                   backlog={"features_only": 1500, "mixed": 600}, latency_s=1.5, baseline_s=1.0,
-                  workers=(1,), memory_workers=(1,), trio_batches=(1, 512)),
+                  workers=(1,), memory_workers=(1,), trio_batches=(1, 512), pat_weeks=8,
+                  pat_rounds=1),
 }
 
 
@@ -85,6 +89,10 @@ def run_suite(settings: Settings, bootstrap: str, client: dict[str, Any], plan: 
     try:
         doc["limits"], doc["baseline"] = measure_parts_isolated(
             settings, bootstrap, client, registry.run_id, plan, workloads)
+        progress("PAT runtimes, each in its own process")
+        doc["pat_runtimes"] = measure_pat_runtimes(
+            settings.models, weeks=plan.pat_weeks, seconds=plan.model_s, rounds=plan.pat_rounds,
+            progress=progress)
         doc["moodstream"], doc["memory"] = _end_to_end(ctx, workloads, plan)
     finally:
         registry.delete_all()
@@ -113,6 +121,8 @@ def _config(settings: Settings, plan: Plan) -> dict[str, Any]:
         "xgboost_threads": models.xgboost_threads,
         "torch_threads": models.torch_threads,
         "pat_sub_batch_size": models.pat_sub_batch_size,
+        "pat_runtime": models.pat_runtime,
+        "pat_precision": models.pat_precision,
         "models_dir": str(models.dir.resolve()),
         "partitions": 6,
     }
@@ -168,6 +178,10 @@ DEFINITIONS = {
     "per_workload_cpu": "the same limits from rates per CPU second (thread CPU time for "
     "models and decode, process CPU time for the passthrough loop, librdkafka's threads "
     "included): insensitive to other load on a shared machine",
+    "pat_runtimes": "each PAT runtime alone in its own spawned process, 1 thread: sequences "
+    "per CPU second (process CPU time) at batch 1 and the sub-batch, median of the rounds; "
+    "max_abs_error = max |probability - torch fp32's| on the same seeded synthetic weeks; "
+    "peak_rss_mb = the process's ru_maxrss (imports, model, scoring)",
     "memory": "PSS from /proc/<pid>/smaps_rollup after the paced loads (mixed workload); "
     "total = supervisor + workers",
 }

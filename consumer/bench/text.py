@@ -97,6 +97,22 @@ def memory_table(doc: dict[str, Any]) -> str:
                    "total PSS MB", "each worker USS MB", "alone total MB"], rows)
 
 
+def pat_runtimes_table(doc: dict[str, Any]) -> str:
+    section = doc.get("pat_runtimes") or {}
+    runtimes, ratios = section.get("runtimes", {}), section.get("speedup_vs_torch_fp32", {})
+    rows = []
+    for label, fig in runtimes.items():
+        batches = [k for k in fig if k.startswith("batch_")]
+        speed = " / ".join(_fmt(fig[b]["sequences_per_cpu_s"], 1) for b in batches)
+        ratio = " / ".join(_fmt(ratios.get(label, {}).get(b), 2) for b in batches)
+        rows.append([label, speed, ratio, f"{fig['max_abs_error']:.1e} (≤ {fig['bound']:g})",
+                     _fmt(fig["peak_rss_mb"]), _fmt(fig["torch_imported"])])
+    which = "batch 1 / sub-batch"
+    return _table([f"PAT runtime ({section.get('weeks')} weeks)",
+                   f"sequences per CPU-s, {which}", f"vs torch fp32, {which}",
+                   "max abs error vs torch fp32", "peak RSS MB", "imports torch"], rows)
+
+
 def targets_table(doc: dict[str, Any]) -> str:
     rows = [[t["name"], _fmt(t["value"], 2), t["target"], _fmt(t["met"])] for t in doc["targets"]]
     return _table(["target", "measured", "wanted", "met"], rows)
@@ -107,6 +123,8 @@ def summary(doc: dict[str, Any]) -> str:
     head = (f"moodstream bench ({doc['mode']}, {doc['duration_s']} s): {machine['cores']} cores, "
             f"{machine['cpu_model']}; load average {machine['load_avg_start']} at start, "
             f"{machine['load_avg_end']} at end")
-    parts = [head, limits_table(doc), moodstream_table(doc), ratio_table(doc), memory_table(doc),
-             targets_table(doc)]
+    flags = " ".join(machine.get("cpu_flags") or []) or "none"
+    head += f"; CPU flags: {flags}; PAT runtime {doc['config'].get('pat_runtime')}"
+    parts = [head, limits_table(doc), pat_runtimes_table(doc), moodstream_table(doc),
+             ratio_table(doc), memory_table(doc), targets_table(doc)]
     return "\n\n".join(parts)

@@ -231,3 +231,26 @@ def test_summary_renders_every_section() -> None:
                     "four_workers_total_pss_mb"):
         assert heading in text
     assert "37.5" in text
+
+
+def test_pat_runtime_speedups_keep_only_runtimes_within_their_bound() -> None:
+    from consumer.bench.pat_runtimes import best_speedup, speedups
+    from consumer.bench.text import pat_runtimes_table
+
+    def fig(b1: float, b4: float, error: float, bound: float) -> dict[str, object]:
+        return {"batch_1": {"sequences_per_cpu_s": b1}, "batch_4": {"sequences_per_cpu_s": b4},
+                "max_abs_error": error, "bound": bound, "within_bound": error <= bound,
+                "peak_rss_mb": 300.0, "torch_imported": True}
+
+    runtimes = {"torch-fp32": fig(40.0, 38.0, 0.0, 1e-5),
+                "onnx-fp32": fig(36.0, 34.2, 1e-7, 1e-5),
+                "torch-bf16": fig(100.0, 114.0, 0.02, 0.01)}  # fastest, over its bound
+    ratios = speedups(runtimes)
+    assert ratios["onnx-fp32"] == {"batch_1": 0.9, "batch_4": 0.9}
+    assert ratios["torch-bf16"]["batch_4"] == 3.0
+    assert best_speedup(runtimes, 4) == 1.0  # torch fp32 itself: bf16 does not count
+    runtimes["torch-bf16"] = fig(100.0, 114.0, 0.003, 0.01)
+    assert best_speedup(runtimes, 4) == 3.0
+    table = pat_runtimes_table({"pat_runtimes": {"runtimes": runtimes, "weeks": 8,
+                                                 "speedup_vs_torch_fp32": speedups(runtimes)}})
+    assert "| torch-bf16 | 100.0 / 114.0 | 2.50 / 3.00 | 3.0e-03 (≤ 0.01) | 300 | yes |" in table
