@@ -7,10 +7,16 @@ are skipped, and under ``CI=true`` they fail: CI never passes by not checking.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
+import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,3 +49,142 @@ def run_tool(
         timeout=timeout_s,
         check=False,
     )
+
+
+# -- a real Prometheus ------------------------------------------------------------------
+
+Vector = list[dict[str, Any]]
+
+
+class PrometheusServer:
+    """A ``prometheus`` process on ``127.0.0.1:port`` with its own data dir; HTTP API helpers.
+
+    Start with :meth:`start` (blocks until ready, at most ``timeout_s``), stop with
+    :meth:`stop`. Queries raise ``AssertionError`` on an API error. Not thread-safe.
+    """
+
+    def __init__(self, config: Path, port: int, data_dir: Path) -> None:
+        self.config = config
+        self.port = port
+        self.data_dir = data_dir
+        self.log_path = data_dir.parent / "prometheus.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 30) -> None:
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    binary("prometheus"),
+                    f"--config.file={self.config}",
+                    f"--storage.tsdb.path={self.data_dir}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--log.level=warn",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout_s
+        while not self._ready():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"prometheus did not start: {self.log()}")
+            time.sleep(0.1)
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
+
+    def api(self, path: str, **params: str | float) -> Any:
+        query = urllib.parse.urlencode({k: str(v) for k, v in params.items()})
+        with urllib.request.urlopen(f"{self.url}/api/v1/{path}?{query}", timeout=10) as resp:
+            body = json.loads(resp.read())
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def query(self, expr: str, at: float | None = None) -> Vector:
+        params: dict[str, str | float] = {"query": expr}
+        if at is not None:
+            params["time"] = at
+        data = self.api("query", **params)
+        return list(data["result"]) if data["resultType"] == "vector" else [data]
+
+    def query_range(self, expr: str, start: float, end: float, step_s: float = 1) -> Vector:
+        data = self.api("query_range", query=expr, start=start, end=end, step=step_s)
+        return list(data["result"])
+
+    def values(self, expr: str, by: str | None = None) -> dict[str, float]:
+        """Instant query → {label ``by`` (or ""): value}."""
+        return {
+            r["metric"].get(by, "") if by else "": float(r["value"][1]) for r in self.query(expr)
+        }
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return list(self.api("alerts")["alerts"])
+
+    def rules(self) -> list[dict[str, Any]]:
+        return [r for g in self.api("rules")["groups"] for r in g["rules"]]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+# -- PromQL: the signal behind an alert ---------------------------------------------------
+
+_SET_OPS = re.compile(r"\s(?:and|or|unless)\s")
+_COMPARISONS = re.compile(r"(?:==|!=|>=|<=|>|<)(?:\s*bool)?")
+
+
+def _top_level_spans(expr: str) -> list[int]:
+    """Positions in ``expr`` outside any (), {}, [] and string."""
+    depth, quote, top = 0, "", []
+    for i, ch in enumerate(expr):
+        if quote:
+            quote = "" if ch == quote and expr[i - 1] != "\\" else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "({[":
+            depth += 1
+        elif ch in ")}]":
+            depth -= 1
+        elif depth == 0:
+            top.append(i)
+    return top
+
+
+def signal_queries(expr: str) -> list[str]:
+    """The operands an alert compares, each of which must return data on a live service:
+    ``A > 0 and B > 100`` → [A, B]; ``absent(X)`` → [X]; ``X == 0`` → [X]."""
+    expr = " ".join(expr.split())
+    top = set(_top_level_spans(expr))
+    cuts = [m for m in _SET_OPS.finditer(expr) if m.start() in top]
+    parts, start = [], 0
+    for m in cuts:
+        parts.append(expr[start : m.start()])
+        start = m.end()
+    parts.append(expr[start:])
+    out = []
+    for part in parts:
+        part_top = set(_top_level_spans(part))
+        cmp = [m for m in _COMPARISONS.finditer(part) if m.start() in part_top]
+        operand = part[: cmp[0].start()].strip() if cmp else part.strip()
+        inner = re.fullmatch(r"absent(?:_over_time)?\((.*)\)", operand)
+        if inner:
+            out += signal_queries(re.sub(r"\[[^\]]+\]$", "", inner.group(1).strip()))
+        else:
+            out.append(operand)
+    return out

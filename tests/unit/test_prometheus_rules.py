@@ -16,7 +16,13 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.prometheus_tools import DEPLOY_PROMETHEUS, REPO, RULE_TESTS_DIR, run_tool
+from tests.prometheus_tools import (
+    DEPLOY_PROMETHEUS,
+    REPO,
+    RULE_TESTS_DIR,
+    run_tool,
+    signal_queries,
+)
 
 RULE_TEST_FILES = sorted(RULE_TESTS_DIR.glob("*_test.yml"))
 CONFIG = DEPLOY_PROMETHEUS / "prometheus.yml"
@@ -90,3 +96,24 @@ def test_every_alert_has_a_firing_and_a_silent_case() -> None:
     assert alerts - firing == set(), "alerts never shown to fire"
     assert alerts - silent == set(), "alerts never shown to stay silent"
     assert (firing | silent) - alerts == set(), "tests name alerts that do not exist"
+
+
+@pytest.mark.parametrize(
+    ("expr", "operands"),
+    [
+        ("moodstream:model_timeouts:rate5m > 0", ["moodstream:model_timeouts:rate5m"]),
+        (
+            "sum by (topic) (deriv(lag[10m])) > 0\nand moodstream:consumer_lag:sum > 100",
+            ["sum by (topic) (deriv(lag[10m]))", "moodstream:consumer_lag:sum"],
+        ),
+        ('absent(up{job="moodstream"} == 1)', ['up{job="moodstream"}']),
+        ('up{job="a>b"} == 0 or absent_over_time(x[5m])', ['up{job="a>b"}', "x"]),
+        (
+            "histogram_quantile(0.99, rate(h[5m]) > 0)",
+            ["histogram_quantile(0.99, rate(h[5m]) > 0)"],
+        ),
+    ],
+)
+def test_signal_queries_strip_the_comparison(expr: str, operands: list[str]) -> None:
+    """What the live test queries for each alert: the compared series, not the verdict."""
+    assert signal_queries(expr) == operands
