@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import yaml
 from confluent_kafka import Producer
@@ -38,7 +39,7 @@ from consumer.decode import REASONS, decode_event
 from consumer.errors import InvalidEvent
 from consumer.observability.metrics import ALERT_KINDS
 from consumer.settings import ProcessingSettings, TopicSettings
-from tests.fakes import event_bytes
+from tests.fakes import event_bytes, event_dict, feature_values
 from tests.integration.dashboard_render import PanelData, render
 from tests.integration.harness import REPO, free_port, running_service, service_env
 from tests.prometheus_tools import DEPLOY_PROMETHEUS, PrometheusServer, signal_queries
@@ -210,17 +211,20 @@ def _known_traffic(live: Live) -> None:
     for i in range(3):
         value = event_bytes(seed=2000 + i, activity=True, user_id=f"u-a{i}")
         live.produce(f"a{i}", value, expect="ok")
+    misspelt = {**feature_values(3001), "ST_lnog_MN": 1.0}  # an unknown model input
     invalid = [
         b"",
         b"{broken",
         b'{"schema_version": 1}',
         b"\xff\xfe\x00",
         event_bytes(seed=3000, user_id=5),
-        event_bytes(seed=3001, surprise=1),
+        orjson.dumps(event_dict(seed=3001, features=True) | {"features": misspelt}),
         b'{"schema_version": 1, "schema_version": 1}',
     ]
     for i, value in enumerate(invalid):
         live.produce(f"x{i}", value, expect="invalid")
+    # an unknown top-level field is ignored (tolerant reader) and counted by name
+    live.produce("t", event_bytes(seed=3100, user_id="u-t", surprise=1), expect="ok")
     for i in range(RATE_LIMIT_PER_MINUTE + 4):  # one user over the per-minute limit
         expect = "ok" if i < RATE_LIMIT_PER_MINUTE else "overflow"
         live.produce("flood", event_bytes(seed=4000 + i, user_id="u-flood"), expect=expect)
@@ -299,6 +303,7 @@ def _values_agree(live: Live) -> None:
     alerts = prom.values("sum by (kind) (moodstream_alerts_published_total)", by="kind")
     assert alerts["model_timeout"] == sent.partial and alerts["model_failure"] == 0
     assert live.total("moodstream_worker_restarts_total") == 0
+    assert prom.values("moodstream_unknown_fields_total", by="field") == {"surprise": 1.0}
     assert live.total("moodstream_commit_failures_total") == 0
     assert live.total("moodstream_prediction_latency_seconds_count") == sent.valid
     versions = prom.values("max by (model) (moodstream_model_info)", by="model")
