@@ -9,16 +9,31 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from consumer import __version__
-from consumer.errors import MoodstreamError
+from consumer.errors import ConfigError, MoodstreamError
 from consumer.settings import Settings
+from consumer.settings_env import unknown_variables
 
-COMMAND_MODULES = ("broker", "topics", "run", "produce", "tail", "lag", "models", "bench", "demo")
+COMMAND_MODULES = (
+    "broker",
+    "topics",
+    "run",
+    "produce",
+    "tail",
+    "lag",
+    "dlq",
+    "config",
+    "models",
+    "bench",
+    "demo",
+)
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -50,13 +65,37 @@ def _settings_error(exc: ValidationError) -> str:
     return "invalid settings: " + "; ".join(parts)
 
 
+def _unparsable(exc: SettingsError) -> str:
+    """pydantic-settings' message names the group (``kafka``); say what to fix."""
+    cause = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
+    return (
+        f"invalid settings: {exc}{cause}; a dict setting such as MOODSTREAM_KAFKA__EXTRA "
+        'takes JSON, for example {"fetch.min.bytes": "1"}'
+    )
+
+
+def load_settings() -> Settings:
+    """Warn (stderr) about every unknown ``MOODSTREAM_*`` variable, then read the settings.
+
+    Raises ConfigError (exit 2) with one line on any invalid value.
+    """
+    for unknown in unknown_variables(Settings, os.environ):
+        print(f"moodstream warning: {unknown.warning()}", file=sys.stderr)
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(_settings_error(exc)) from None
+    except SettingsError as exc:
+        raise ConfigError(_unparsable(exc)) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        print(f"moodstream: {_settings_error(exc)}", file=sys.stderr)
-        return 2
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"moodstream: {exc}", file=sys.stderr)
+        return exc.exit_code
     handler: Handler = args.handler
     try:
         return handler(args, settings)

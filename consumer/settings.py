@@ -11,12 +11,36 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # No NaN or infinity anywhere: every duration bounds a wait.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+MAX_CONNECT_TIMEOUT_S = 600.0
+
+
+def check_bootstrap_servers(value: str) -> str:
+    """``host:port[,host:port...]`` (an optional ``scheme://``); empty means the local broker.
+
+    Pure. Raises ValueError naming the first bad entry (no host, a port that is not a
+    number within 1-65535, an empty entry such as ``,``).
+    """
+    if not value.strip():
+        return value
+    for entry in value.split(","):
+        address = entry.strip().split("://", 1)[-1]
+        host, sep, port = address.rpartition(":")
+        if not sep:
+            host, port = address, "9092"
+        if not host.strip("[]"):
+            raise ValueError(f"{entry.strip()!r} has no host: use host:port[,host:port...]")
+        if not port.isdigit() or not 1 <= int(port) <= 65_535:
+            raise ValueError(f"{entry.strip()!r}: the port must be a number within 1-65535")
+    return value
 
 
 class SecurityProtocol(StrEnum):
@@ -44,14 +68,29 @@ class KafkaSettings(_Frozen):
     group_protocol: Literal["classic", "consumer"] = "classic"
     session_timeout_ms: int = Field(default=10_000, ge=6_000)
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
-    connect_timeout_s: float = Field(default=20.0, gt=0)
+    connect_timeout_s: float = Field(default=20.0, gt=0, le=MAX_CONNECT_TIMEOUT_S)
     extra: dict[str, str] = Field(default_factory=dict, description="raw librdkafka overrides")
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _bootstrap_format(cls, value: str) -> str:
+        return check_bootstrap_servers(value)
+
+    @field_validator("ssl_ca_location", "ssl_certificate_location", "ssl_key_location")
+    @classmethod
+    def _file_exists(cls, value: str | None) -> str | None:
+        if value is not None and value != "probe" and not Path(value).is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
 
     @model_validator(mode="after")
     def _sasl_complete(self) -> KafkaSettings:
         if self.security_protocol.startswith("SASL") and self.sasl_mechanism is None:
             raise ValueError("KAFKA__SASL_MECHANISM is required with a SASL security protocol")
         return self
+
+
+TOPIC_ROLES = ("features", "predictions", "alerts", "dlq", "overflow")
 
 
 class TopicSettings(_Frozen):
@@ -65,13 +104,31 @@ class TopicSettings(_Frozen):
     replication_factor: int | None = Field(default=None, ge=1)
     min_insync_replicas: int | None = Field(default=None, ge=1)
 
+    @model_validator(mode="after")
+    def _distinct_names(self) -> TopicSettings:
+        seen: dict[str, str] = {}
+        for role in TOPIC_ROLES:
+            name = getattr(self, role)
+            if not name.strip():
+                raise ValueError(f"TOPICS__{role.upper()} is empty")
+            if name in seen:
+                raise ValueError(
+                    f"TOPICS__{role.upper()} and TOPICS__{seen[name].upper()} are both {name!r}: "
+                    "every topic needs its own name"
+                )
+            seen[name] = role
+        return self
+
     def all(self) -> tuple[str, ...]:
         return (self.features, self.predictions, self.alerts, self.dlq, self.overflow)
 
+    def by_role(self) -> dict[str, str]:
+        """Role (``features``, ``predictions``, ...) -> topic name."""
+        return {role: getattr(self, role) for role in TOPIC_ROLES}
+
     def as_env(self) -> dict[str, str]:
         """The five topic names as ``MOODSTREAM_TOPICS__*`` variables, for a child process."""
-        names = ("features", "predictions", "alerts", "dlq", "overflow")
-        return {f"MOODSTREAM_TOPICS__{name.upper()}": getattr(self, name) for name in names}
+        return {f"MOODSTREAM_TOPICS__{name.upper()}": getattr(self, name) for name in TOPIC_ROLES}
 
 
 class ModelSettings(_Frozen):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from consumer.clock import SystemClock
 from consumer.delivery import DeliveryFailed
-from consumer.errors import KafkaSetupError, PoisonFloodError
+from consumer.errors import ConfigError, KafkaSetupError, PoisonFloodError
 from consumer.logs import log_event
 from consumer.models.threads import apply_thread_caps
 from consumer.settings import Settings
@@ -32,11 +32,12 @@ _log = logging.getLogger("moodstream.worker")
 class ExitCode(IntEnum):
     OK = 0
     CRASHED = 1  # restart with backoff
+    CONFIG = 2  # do not restart: the Kafka client refused the settings
     POISON_FLOOD = 3  # do not restart: the upstream producer is broken
     KAFKA_SETUP = 4  # do not restart: auth, unreachable cluster, missing topic
 
 
-FATAL_EXIT_CODES = frozenset({ExitCode.POISON_FLOOD, ExitCode.KAFKA_SETUP})
+FATAL_EXIT_CODES = frozenset({ExitCode.CONFIG, ExitCode.POISON_FLOOD, ExitCode.KAFKA_SETUP})
 
 
 @dataclass
@@ -76,6 +77,10 @@ def run_worker(ctx: WorkerContext) -> int:
         log_event(_log, "worker_failed", level=logging.ERROR, worker=ctx.index, error=str(exc))
         _leave_fatal_cause(ctx, exc)
         return ExitCode.KAFKA_SETUP
+    except ConfigError as exc:
+        log_event(_log, "worker_failed", level=logging.ERROR, worker=ctx.index, error=str(exc))
+        _leave_fatal_cause(ctx, exc)
+        return ExitCode.CONFIG
     except PoisonFloodError as exc:
         log_event(_log, "poison_flood", level=logging.ERROR, worker=ctx.index, error=str(exc))
         _leave_fatal_cause(ctx, exc)
@@ -106,7 +111,7 @@ def _leave_fatal_cause(ctx: WorkerContext, exc: Exception) -> None:
 
 
 def _run(ctx: WorkerContext, stop: StopFlag) -> int:
-    from consumer.kafka.admin import require_topic, wait_for_cluster
+    from consumer.kafka.admin import require_topics, wait_for_cluster
     from consumer.kafka.config import client_config
     from consumer.wiring import build_worker
 
@@ -122,8 +127,8 @@ def _run(ctx: WorkerContext, stop: StopFlag) -> int:
             model.warmup()
     config = client_config(settings.kafka, ctx.bootstrap)
     metadata = wait_for_cluster(config, settings.kafka.connect_timeout_s)
-    if settings.topics.features not in metadata.topics:  # missing, or hidden by an ACL
-        require_topic(config, settings.topics.features, settings.kafka.connect_timeout_s)
+    # The input and every topic the service writes: missing, or hidden by an ACL.
+    require_topics(config, settings.topics.by_role(), metadata, settings.kafka.connect_timeout_s)
     parts = build_worker(
         settings,
         ctx.models,

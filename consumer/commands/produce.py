@@ -1,33 +1,54 @@
-"""``moodstream produce --synthetic``: the reference upstream producer."""
+"""``moodstream produce``: the reference upstream producer.
+
+``--synthetic`` generates plausible events; ``--from FILE`` (``-`` for stdin) sends JSON
+lines, one event per line, after validating each with the service's own decoder: a line
+that would be dead-lettered is refused, counted by reason and never sent.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import sys
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from consumer.errors import ConfigError
 from consumer.settings import Settings
 
+if TYPE_CHECKING:
+    from confluent_kafka import Producer
+
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("produce", help="publish synthetic FeatureEvents to the input topic")
-    parser.add_argument(
-        "--synthetic",
-        action="store_true",
-        required=True,
-        help="generate plausible synthetic events (the only source for now)",
+    parser = sub.add_parser(
+        "produce",
+        help="publish FeatureEvents to the input topic (synthetic, or JSON lines)",
+        description=__doc__.splitlines()[0] if __doc__ else None,
     )
-    parser.add_argument("--count", type=int, default=1000, help="events to send (default 1000)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--synthetic", action="store_true", help="generate plausible synthetic events"
+    )
+    source.add_argument(
+        "--from",
+        dest="from_file",
+        metavar="FILE",
+        help="JSON lines, one event each ('-' reads stdin); invalid lines are refused",
+    )
+    parser.add_argument("--count", type=int, default=1000, help="synthetic events (default 1000)")
     parser.add_argument("--rate", type=float, default=None, help="events per second (default: max)")
     parser.add_argument(
         "--activity-share",
         type=float,
         default=0.0,
-        help="share of events carrying a week of minute activity (0-1)",
+        help="share of synthetic events carrying a week of minute activity (0-1)",
     )
     parser.add_argument("--seed", type=int, default=42, help="random seed (same seed, same events)")
     parser.add_argument("--users", type=int, default=200, help="distinct synthetic users")
@@ -44,32 +65,127 @@ class ProduceSummary:
     with_activity: int
     seconds: float
     events_per_s: float
+    refused: dict[str, int] = field(default_factory=dict)
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.count < 0:
+        raise ConfigError("--count must be >= 0")
+    if args.rate is not None and not (math.isfinite(args.rate) and args.rate > 0):
+        raise ConfigError("--rate must be a finite number > 0")
+    if not 0.0 <= args.activity_share <= 1.0:
+        raise ConfigError("--activity-share must be within [0, 1]")
+    if args.users < 1:
+        raise ConfigError("--users must be >= 1")
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
-    if args.count < 0:
-        raise ConfigError("--count must be >= 0")
-    if args.rate is not None and args.rate <= 0:
-        raise ConfigError("--rate must be > 0")
-    if not 0.0 <= args.activity_share <= 1.0:
-        raise ConfigError("--activity-share must be within [0, 1]")
-    summary = produce_synthetic(
-        settings,
-        count=args.count,
-        rate=args.rate,
-        activity_share=args.activity_share,
-        seed=args.seed,
-        users=args.users,
-    )
+    """Blocks until every record is acknowledged. Exit 0 when all were sent and none
+    refused, 1 otherwise. Raises ConfigError, KafkaSetupError (cluster or topic)."""
+    _check(args)
+    if args.from_file is not None:
+        from consumer.event_lines import Refusals
+
+        refusals = Refusals()
+        with _lines(args.from_file) as lines:
+            summary = produce_lines(settings, lines, rate=args.rate, refusals=refusals)
+        for line, reason, why in refusals.samples:
+            print(f"refused line {line}: {reason}: {why}", file=sys.stderr)
+    else:
+        summary = produce_synthetic(
+            settings,
+            count=args.count,
+            rate=args.rate,
+            activity_share=args.activity_share,
+            seed=args.seed,
+            users=args.users,
+        )
     if args.json:
         print(json.dumps(asdict(summary)))
     else:
-        print(
-            f"produced {summary.acknowledged}/{summary.sent} events to {summary.topic} "
-            f"({summary.with_activity} with activity, {summary.failed} failed) in "
-            f"{summary.seconds:.2f} s ({summary.events_per_s:.0f} events/s)"
+        print(_human(summary))
+    return 0 if summary.failed == 0 and not summary.refused else 1
+
+
+def _human(summary: ProduceSummary) -> str:
+    refused = sum(summary.refused.values())
+    why = ", ".join(f"{reason} {n}" for reason, n in sorted(summary.refused.items()))
+    return (
+        f"produced {summary.acknowledged}/{summary.sent} events to {summary.topic} "
+        f"({summary.with_activity} with activity, {summary.failed} failed"
+        + (f", {refused} refused: {why}" if refused else "")
+        + f") in {summary.seconds:.2f} s ({summary.events_per_s:.0f} events/s)"
+    )
+
+
+@contextmanager
+def _lines(name: str) -> Iterator[Iterable[bytes]]:
+    if name == "-":
+        yield sys.stdin.buffer
+        return
+    try:
+        with Path(name).open("rb") as handle:
+            yield handle
+    except OSError as exc:
+        raise ConfigError(f"cannot read --from {name}: {exc.strerror}") from None
+
+
+def _producer(settings: Settings) -> Producer:
+    """An idempotent producer, after the cluster answered and the input topic exists.
+    Blocks up to KAFKA__CONNECT_TIMEOUT_S; raises KafkaSetupError, ConfigError."""
+    from confluent_kafka import Producer
+
+    from consumer.kafka.admin import require_topics, wait_for_cluster
+    from consumer.kafka.config import client_config, new_client, resolve_bootstrap
+
+    config = client_config(settings.kafka, resolve_bootstrap(settings))
+    timeout_s = settings.kafka.connect_timeout_s
+    metadata = wait_for_cluster(config, timeout_s)
+    require_topics(config, {"features": settings.topics.features}, metadata, timeout_s)
+    conf = dict(config)
+    conf.update(
+        {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4"}
+    )
+    return new_client(Producer, conf)
+
+
+class _Sender:
+    """Queues records with backpressure and counts acknowledgements."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.producer = _producer(settings)
+        self.topic = settings.topics.features
+        self.sent = self.acked = 0
+        self.started = time.monotonic()
+
+    def _delivered(self, err: Any, _msg: Any) -> None:
+        self.acked += err is None
+
+    def send(self, key: bytes, value: bytes, rate: float | None) -> None:
+        from consumer.kafka.clients import produce_waiting
+
+        if rate is not None:
+            _pace(self.started, self.sent, rate, self.producer)
+        produce_waiting(
+            self.producer, self.topic, key=key, value=value, on_delivery=self._delivered
         )
-    return 0 if summary.failed == 0 else 1
+        self.producer.poll(0)
+        self.sent += 1
+
+    def finish(self, with_activity: int, refused: dict[str, int]) -> ProduceSummary:
+        """Wait (up to 60 s) for the acknowledgements; undelivered ones count as failed."""
+        self.producer.flush(60)
+        seconds = time.monotonic() - self.started
+        return ProduceSummary(
+            self.topic,
+            self.sent,
+            self.acked,
+            self.sent - self.acked,
+            with_activity,
+            round(seconds, 3),
+            round(self.sent / seconds, 1) if seconds > 0 else 0.0,
+            refused,
+        )
 
 
 def produce_synthetic(
@@ -82,44 +198,37 @@ def produce_synthetic(
     users: int = 200,
 ) -> ProduceSummary:
     """Send ``count`` events, paced at ``rate``/s when given; blocks until all are acknowledged."""
-    from confluent_kafka import Producer
-
-    from consumer.kafka.clients import produce_waiting
-    from consumer.kafka.config import client_config, resolve_bootstrap
     from consumer.synthetic_events import SyntheticEvents
 
-    conf = dict(client_config(settings.kafka, resolve_bootstrap(settings)))
-    conf.update(
-        {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4"}
-    )
-    producer = Producer(conf)
+    sender = _Sender(settings)
     source = SyntheticEvents(seed, users=users, activity_share=activity_share)
-    outcome = {"acked": 0, "failed": 0}
-
-    def delivered(err: Any, _msg: Any) -> None:
-        outcome["failed" if err is not None else "acked"] += 1
-
-    topic = settings.topics.features
-    started = time.monotonic()
     with_activity = 0
-    for i in range(count):
-        if rate is not None:
-            _pace(started, i, rate, producer)
+    for _ in range(count):
         record = source.next_record(datetime.now().astimezone())
         with_activity += record.has_activity
-        produce_waiting(producer, topic, key=record.key, value=record.value, on_delivery=delivered)
-        producer.poll(0)
-    producer.flush(60)
-    seconds = time.monotonic() - started
-    return ProduceSummary(
-        topic,
-        count,
-        outcome["acked"],
-        count - outcome["acked"],
-        with_activity,
-        round(seconds, 3),
-        round(count / seconds, 1) if seconds > 0 else 0.0,
-    )
+        sender.send(record.key, record.value, rate)
+    return sender.finish(with_activity, {})
+
+
+def produce_lines(
+    settings: Settings,
+    lines: Iterable[bytes],
+    *,
+    rate: float | None,
+    refusals: Any,
+) -> ProduceSummary:
+    """Send every valid event of ``lines`` (JSON lines) keyed by its ``user_id``; refused
+    lines are counted in ``refusals`` (an ``event_lines.Refusals``). Blocks until all
+    are acknowledged."""
+    from consumer.event_lines import valid_records
+
+    sender = _Sender(settings)
+    max_bytes = settings.processing.max_message_bytes
+    with_activity = 0
+    for record in valid_records(lines, max_bytes=max_bytes, refusals=refusals):
+        with_activity += record.has_activity
+        sender.send(record.key, record.value, rate)
+    return sender.finish(with_activity, dict(sorted(refusals.by_reason.items())))
 
 
 def _pace(started: float, index: int, rate: float, producer: Any) -> None:

@@ -164,5 +164,9 @@ def _supervise(
     if code in FATAL_EXIT_CODES:
         causes = sorted(health_dir.glob("fatal-*.txt"))
         message = causes[0].read_text(encoding="utf-8") if causes else "a worker failed"
-        raise (KafkaSetupError if code == ExitCode.KAFKA_SETUP else PoisonFloodExit)(message)
+        kinds: dict[int, type[MoodstreamError]] = {
+            ExitCode.KAFKA_SETUP: KafkaSetupError,
+            ExitCode.CONFIG: ConfigError,
+        }
+        raise kinds.get(code, PoisonFloodExit)(message)
     return code

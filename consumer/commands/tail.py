@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 import uuid
 from typing import Any
 
+from consumer.errors import ConfigError
 from consumer.settings import Settings
 
 ALIASES = ("features", "predictions", "alerts", "dlq", "overflow")
@@ -34,12 +36,26 @@ def resolve_topic(name: str, settings: Settings) -> str:
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
-    """Blocks until Ctrl-C, ``--count`` records or ``--timeout`` idle seconds."""
+    """Blocks until Ctrl-C, ``--count`` records or ``--timeout`` idle seconds.
+
+    Raises ConfigError (bad arguments), KafkaSetupError (cluster unreachable within
+    KAFKA__CONNECT_TIMEOUT_S, or no such topic) before reading anything."""
     from confluent_kafka import Consumer
 
-    from consumer.kafka.config import client_config, resolve_bootstrap
+    from consumer.kafka.admin import require_topics, wait_for_cluster
+    from consumer.kafka.config import client_config, new_client, resolve_bootstrap
 
-    conf: dict[str, Any] = dict(client_config(settings.kafka, resolve_bootstrap(settings)))
+    if args.count is not None and args.count < 1:
+        raise ConfigError("--count must be >= 1")
+    if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise ConfigError("--timeout must be a finite number of seconds > 0")
+    config = client_config(settings.kafka, resolve_bootstrap(settings))
+    topic = resolve_topic(args.topic, settings)
+    timeout_s = settings.kafka.connect_timeout_s
+    metadata = wait_for_cluster(config, timeout_s)
+    role = args.topic if args.topic in ALIASES else "topic"
+    require_topics(config, {role: topic}, metadata, timeout_s)
+    conf: dict[str, Any] = dict(config)
     conf.update(
         {
             "group.id": f"moodstream-tail-{uuid.uuid4().hex[:8]}",
@@ -48,8 +64,8 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
             "isolation.level": "read_committed",
         }
     )
-    consumer = Consumer(conf)
-    consumer.subscribe([resolve_topic(args.topic, settings)])
+    consumer = new_client(Consumer, conf)
+    consumer.subscribe([topic])
     printed, last_record = 0, time.monotonic()
     try:
         while args.count is None or printed < args.count:

@@ -47,12 +47,16 @@ class _Quiet:
     """An AdminClient whose logs and errors are collected, for the calls below."""
 
     def __init__(self, config: Mapping[str, Any]) -> None:
+        from consumer.kafka.config import new_client  # config imports the broker, which needs us
+
         self.errors: list[KafkaError] = []
         self.capture = _Capture()
         logger = logging.Logger("moodstream.librdkafka")  # private, never registered globally
         logger.addHandler(self.capture)
         logger.propagate = False
-        self.client = AdminClient(dict(config), logger=logger, error_cb=self.errors.append)
+        self.client = new_client(
+            lambda conf: AdminClient(conf, logger=logger, error_cb=self.errors.append), config
+        )
 
     def cause(self, bootstrap: str, timeout_s: float, exc: BaseException | None = None) -> str:
         """The one-line reason the cluster could not be used."""
@@ -73,11 +77,22 @@ class _Quiet:
         self.client.poll(0)
         return any(err.code() in _AUTH_CODES for err in self.errors)
 
+    def cannot_succeed(self) -> bool:
+        """An authentication failure, or a bootstrap name that does not resolve (not a
+        temporary DNS failure): waiting longer would not help."""
+        if self.auth_failed():
+            return True
+        return any(
+            err.code() in _RESOLVE_CODES and "temporary" not in err.str().lower()
+            for err in self.errors
+        )
+
 
 def wait_for_cluster(config: Mapping[str, Any], timeout_s: float) -> ClusterMetadata:
     """Block until the cluster answers a metadata request; return that metadata.
 
-    Gives up early on an authentication failure. Raises KafkaSetupError with a one-line
+    Gives up early on what cannot succeed: an authentication failure or a bootstrap
+    name that does not resolve. Raises KafkaSetupError with a one-line
     cause (unreachable, auth failure, TLS, DNS) within about ``timeout_s``.
     """
     quiet = _Quiet(config)
@@ -93,7 +108,7 @@ def _metadata(quiet: _Quiet, bootstrap: str, timeout_s: float) -> ClusterMetadat
             return quiet.client.list_topics(timeout=step_s)
         except KafkaException as exc:
             last = exc
-        if quiet.auth_failed() or time.monotonic() >= deadline:
+        if quiet.cannot_succeed() or time.monotonic() >= deadline:
             raise KafkaSetupError(quiet.cause(bootstrap, timeout_s, last))
 
 
@@ -124,10 +139,38 @@ def wait_for_topics(config: Mapping[str, Any], topics: Iterable[str], timeout_s:
         time.sleep(0.1)
 
 
-def require_topic(config: Mapping[str, Any], topic: str, timeout_s: float) -> None:
+_ROLE_WORDS = {
+    "features": "input",
+    "predictions": "predictions",
+    "alerts": "alerts",
+    "dlq": "dead-letter",
+    "overflow": "overflow",
+}
+
+
+def require_topics(
+    config: Mapping[str, Any],
+    topics: Mapping[str, str],
+    metadata: ClusterMetadata,
+    timeout_s: float,
+) -> None:
+    """Check that every topic of ``topics`` (role such as ``features`` -> name) exists and
+    may be used, the input and every topic the service writes. Topics present in
+    ``metadata`` cost nothing; each other one blocks up to ``timeout_s`` (one metadata
+    request). Raises KafkaSetupError naming the first missing topic and its setting."""
+    for role, name in topics.items():
+        found = metadata.topics.get(name)
+        if found is None or found.error is not None:
+            require_topic(config, name, timeout_s, role=role)
+
+
+def require_topic(
+    config: Mapping[str, Any], topic: str, timeout_s: float, *, role: str = "features"
+) -> None:
     """Check that ``topic`` exists and this principal may describe it. Blocks up to
     ``timeout_s`` (one metadata request for that topic). Raises KafkaSetupError saying
-    which: missing (create it) or not authorized (grant the ACL)."""
+    which: missing (create it, or fix the ``TOPICS__<ROLE>`` setting) or not authorized
+    (grant the ACL)."""
     quiet = _Quiet(config)
     try:
         metadata = quiet.client.list_topics(topic=topic, timeout=timeout_s)
@@ -136,14 +179,17 @@ def require_topic(config: Mapping[str, Any], topic: str, timeout_s: float) -> No
     found = metadata.topics.get(topic)
     error = None if found is None else found.error
     if found is None or (error is not None and error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
+        if role not in _ROLE_WORDS:
+            raise KafkaSetupError(f"topic {topic!r} does not exist")
         raise KafkaSetupError(
-            f"input topic {topic!r} does not exist: run `moodstream topics create` "
-            "or set MOODSTREAM_TOPICS__FEATURES"
+            f"{_ROLE_WORDS.get(role, role)} topic {topic!r} does not exist: run `moodstream "
+            f"topics create` or set MOODSTREAM_TOPICS__{role.upper()}"
         )
     if error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+        access = "READ" if role == "features" else "WRITE"
         raise KafkaSetupError(
             f"not authorized to use topic {topic!r} ({error.str()}): grant the service's "
-            "principal DESCRIBE and READ on it"
+            f"principal DESCRIBE and {access} on it"
         )
     if error is not None:
         raise KafkaSetupError(f"cannot use topic {topic!r}: {error.str()}")

@@ -10,7 +10,7 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from consumer.kafka.config import ClientConfig, client_config
+from consumer.kafka.config import ClientConfig, client_config, new_client
 from consumer.settings import Guarantee, Settings
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ def create_consumer(settings: Settings, bootstrap: str) -> Consumer:
 
     conf: dict[str, object] = dict(consumer_config(settings, bootstrap))
     conf["logger"] = logging.getLogger("moodstream.kafka.consumer")
-    return Consumer(conf)
+    return new_client(Consumer, conf)
 
 
 def create_producer(settings: Settings, bootstrap: str, worker_index: int) -> Producer:
@@ -107,4 +107,4 @@ def create_producer(settings: Settings, bootstrap: str, worker_index: int) -> Pr
 
     conf: dict[str, object] = dict(producer_config(settings, bootstrap, worker_index))
     conf["logger"] = logging.getLogger("moodstream.kafka.producer")
-    return Producer(conf)
+    return new_client(Producer, conf)

@@ -8,10 +8,10 @@ made with ``{**config}`` or ``dict(config)`` are ordinary dicts: mask them with
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
-from consumer.errors import BrokerError
+from consumer.errors import BrokerError, ConfigError
 from consumer.kafka.broker import LocalBroker
 from consumer.settings import KafkaSettings, SecurityProtocol, Settings
 
@@ -40,6 +40,27 @@ class ClientConfig(dict[str, ConfigValue]):
         return f"ClientConfig({redact(self)!r})"
 
     __str__ = __repr__
+
+
+ClientT = TypeVar("ClientT")
+
+
+def new_client(factory: Callable[[dict[str, Any]], ClientT], config: Mapping[str, Any]) -> ClientT:
+    """``factory(dict(config))`` (a confluent-kafka client); a configuration librdkafka
+    refuses (unknown property, bad value, unreadable TLS file) becomes ConfigError (exit 2)
+    naming the property instead of a KafkaException traceback. Does not block."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    try:
+        return factory(dict(config))
+    except KafkaException as exc:
+        err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+        if err is None or err.code() != KafkaError._INVALID_ARG:
+            raise
+        raise ConfigError(
+            f"the Kafka client refused the settings: {err.str()} (check "
+            "MOODSTREAM_KAFKA__EXTRA and the MOODSTREAM_KAFKA__* settings)"
+        ) from None
 
 
 def client_config(kafka: KafkaSettings, bootstrap: str) -> ClientConfig:

@@ -140,15 +140,16 @@ def _throwaway_consumer(config: Mapping[str, Any], group: str) -> Consumer:
     quiet = logging.Logger("moodstream.lag.librdkafka")  # private: not in the global tree
     quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
-    return Consumer(
-        {
-            **config,
-            "group.id": group,
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "logger": quiet,
-        }
-    )
+    from consumer.kafka.config import new_client
+
+    conf = {
+        **config,
+        "group.id": group,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "logger": quiet,
+    }
+    return new_client(Consumer, conf)
 
 
 def update_lag_gauge(
