@@ -7,15 +7,18 @@ model deadline (inside ``Ensemble.score``). Not thread-safe: one owner (the poll
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from consumer.clock import Clock
+from consumer.dead_letter_log import DeadLetterSummary
 from consumer.decode import decode
 from consumer.ensemble import Ensemble, ModelRun, Scoring
 from consumer.errors import InvalidEvent, PoisonFloodError
+from consumer.logs import log_event
 from consumer.model_inputs import scoring_input
 from consumer.offsets import TopicPartitionKey
 from consumer.outputs import EventOutcome, build_alerts, build_prediction, outcome_for
@@ -29,6 +32,8 @@ from schemas import (
     SourcePosition,
     record_headers,
 )
+
+_log = logging.getLogger("moodstream.pipeline")
 
 
 class InMessage(Protocol):
@@ -112,6 +117,7 @@ class Pipeline:
         self._clock = clock
         self._rate_limiter = rate_limiter
         self._consecutive_invalid: dict[TopicPartitionKey, int] = {}
+        self._dead_letters = DeadLetterSummary()
 
     def process(self, batch: Sequence[Polled]) -> BatchResult:
         """The whole batch as one result (all parts joined). Raises nothing per message."""
@@ -180,6 +186,19 @@ class Pipeline:
                 outcome = outcome_for(index, runs, versions, insufficient=insufficient)
                 self._emit_prediction(source, event, outcome, latency_ms, at)
 
+    def log_dead_letters(self) -> None:
+        """Log the ``dead_letters`` summary (count by reason) if one is due: at most once
+        a minute. Call from the poll loop now and then; does not block."""
+        counts = self._dead_letters.due(self._clock.monotonic())
+        if counts is not None:
+            log_event(
+                _log,
+                "dead_letters",
+                level=logging.WARNING,
+                by_reason=counts,
+                topic=self._settings.topics.dlq,
+            )
+
     def forget(self, partitions: set[TopicPartitionKey]) -> None:
         for tp in partitions:
             self._consecutive_invalid.pop(tp, None)
@@ -195,6 +214,8 @@ class Pipeline:
         except InvalidEvent as exc:
             source.invalid_reason = exc.reason
             source.records.append(self._dead_letter(item, exc))
+            self._dead_letters.add(exc.reason)
+            self.log_dead_letters()
             self._consecutive_invalid[item.tp] = self._consecutive_invalid.get(item.tp, 0) + 1
             return None
         self._consecutive_invalid[item.tp] = 0

@@ -224,6 +224,7 @@ class Runner:
     def _periodic(self, now: float) -> None:
         if now - self._last_heartbeat >= HEARTBEAT_S:
             self._last_heartbeat = now
+            self._pipeline.log_dead_letters()
             if self._health is not None:
                 stuck = self._stuck_models()
                 self._health.update(

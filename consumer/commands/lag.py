@@ -1,28 +1,43 @@
 """``moodstream lag [--json]``: per-partition lag of the consumer group on the input topic.
 
-Reads the group's committed offsets and the end offsets from the cluster, like
-``kafka-consumer-groups --describe``; works while no worker runs.
+Reads the group's committed offsets, the end offsets and which member owns each
+partition from the cluster, like kafka-consumer-groups --describe; works while no
+worker runs. A partition the group never committed shows "-" as its current offset;
+its lag counts from the earliest retained offset (where the group will start) and is
+included in the total, which says how much of it comes from such partitions.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from typing import TYPE_CHECKING, Any
 
+from consumer.errors import ConfigError
 from consumer.settings import Settings
 
 if TYPE_CHECKING:
     from consumer.kafka.lag import LagReport
 
-HEADERS = ("GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG")
+HEADERS = (
+    "GROUP",
+    "TOPIC",
+    "PARTITION",
+    "CURRENT-OFFSET",
+    "LOG-END-OFFSET",
+    "LAG",
+    "CONSUMER-ID",
+    "HOST",
+    "CLIENT-ID",
+)
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "lag",
         help="per-partition lag of the consumer group",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description=" ".join(__doc__.split("\n\n")[1].split()) if __doc__ else None,
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument(
@@ -38,6 +53,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Print the lag report. Blocks up to the timeout; raises KafkaSetupError/BrokerError."""
     from consumer.kafka.lag import describe_lag
 
+    if args.timeout_s is not None and not (math.isfinite(args.timeout_s) and args.timeout_s > 0):
+        raise ConfigError("--timeout-s must be a finite number of seconds > 0")
     report = describe_lag(settings, timeout_s=args.timeout_s)
     print(json.dumps(report.as_dict()) if args.json else format_table(report))
     return 0
@@ -48,11 +65,22 @@ def format_table(report: LagReport) -> str:
     rows = [HEADERS]
     for p in report.partitions:
         committed = "-" if p.committed is None else str(p.committed)
-        rows.append((report.group, p.topic, str(p.partition), committed, str(p.end), str(p.lag)))
+        who = ("-", "-", "-") if p.member is None else (
+            p.member.consumer_id, p.member.host, p.member.client_id
+        )
+        rows.append(
+            (report.group, p.topic, str(p.partition), committed, str(p.end), str(p.lag), *who)
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADERS))]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in rows
     ]
-    lines.append(f"TOTAL LAG: {report.total_lag}")
+    total = f"TOTAL LAG: {report.total_lag}"
+    if report.never_committed_lag:
+        total += (
+            f" (of which {report.never_committed_lag} on partitions the group never "
+            "committed, counted from their earliest offset)"
+        )
+    lines.append(total)
     return "\n".join(lines)

@@ -42,12 +42,28 @@ def compute_lag(committed: int | None, low: int, high: int) -> int:
 
 
 @dataclass(frozen=True)
+class Member:
+    """The group member a partition is assigned to (like kafka-consumer-groups)."""
+
+    consumer_id: str
+    host: str
+    client_id: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"consumer_id": self.consumer_id, "host": self.host, "client_id": self.client_id}
+
+
+@dataclass(frozen=True)
 class PartitionLag:
+    """``lag`` of a never-committed partition (``committed`` None) counts from its
+    earliest retained offset: where the group will start (auto.offset.reset=earliest)."""
+
     topic: str
     partition: int
     committed: int | None
     end: int
     lag: int
+    member: Member | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +72,7 @@ class PartitionLag:
             "committed": self.committed,
             "end": self.end,
             "lag": self.lag,
+            "consumer": None if self.member is None else self.member.as_dict(),
         }
 
 
@@ -66,7 +83,13 @@ class LagReport:
 
     @property
     def total_lag(self) -> int:
+        """Every partition's lag, never-committed ones included (see ``PartitionLag``)."""
         return sum(p.lag for p in self.partitions)
+
+    @property
+    def never_committed_lag(self) -> int:
+        """The part of ``total_lag`` on partitions the group never committed."""
+        return sum(p.lag for p in self.partitions if p.committed is None)
 
     def as_dict(self) -> dict[str, Any]:
         """The ``moodstream lag --json`` document."""
@@ -74,6 +97,7 @@ class LagReport:
             "group": self.group,
             "partitions": [p.as_dict() for p in self.partitions],
             "total_lag": self.total_lag,
+            "never_committed_lag": self.never_committed_lag,
         }
 
 
@@ -111,6 +135,7 @@ def describe_group_lag(
             "or set MOODSTREAM_TOPICS__FEATURES"
         )
     tps = [TopicPartition(topic, p) for p in sorted(topic_md.partitions)]
+    members = group_members(config, group, topic, _left(deadline))
     consumer = _throwaway_consumer(config, group)
     try:
         committed = consumer.committed(tps, timeout=_left(deadline))
@@ -122,14 +147,42 @@ def describe_group_lag(
                 TopicPartition(topic, tp.partition), timeout=_left(deadline), cached=False
             )
             offset = tp.offset if tp.offset >= 0 else None
+            lag = compute_lag(offset, low, high)
             rows.append(
-                PartitionLag(topic, tp.partition, offset, high, compute_lag(offset, low, high))
+                PartitionLag(topic, tp.partition, offset, high, lag, members.get(tp.partition))
             )
     except KafkaException as exc:
         raise KafkaSetupError(f"cannot read the lag of group {group} on {topic}: {exc}") from None
     finally:
         consumer.close()
     return LagReport(group, tuple(rows))
+
+
+def group_members(
+    config: Mapping[str, Any], group: str, topic: str, timeout_s: float
+) -> dict[int, Member]:
+    """Partition of ``topic`` -> the member of ``group`` it is assigned to, from the
+    group coordinator. Blocks up to ``timeout_s``; empty when the group has no members
+    or cannot be described (the lag itself does not depend on it). Raises nothing."""
+    from confluent_kafka.admin import AdminClient
+
+    from consumer.kafka.config import new_client
+
+    quiet = logging.Logger("moodstream.lag.members")
+    quiet.addHandler(logging.NullHandler())
+    admin = new_client(lambda conf: AdminClient(conf, logger=quiet), config)
+    try:
+        future = admin.describe_consumer_groups([group], request_timeout=timeout_s)[group]
+        description = future.result(timeout=timeout_s + 1)
+    except (KafkaException, TimeoutError, ValueError):
+        return {}
+    found: dict[int, Member] = {}
+    for m in description.members:
+        assigned = m.assignment.topic_partitions if m.assignment is not None else []
+        for tp in assigned:
+            if tp.topic == topic:
+                found[tp.partition] = Member(m.member_id, m.host, m.client_id)
+    return found
 
 
 def _left(deadline: float) -> float:

@@ -76,19 +76,30 @@ def test_lag_cli_agrees_with_the_group_offsets(
         committed = COMMITTED.get(partition)
         lag = end - (committed if committed is not None else 0)
         expected.append(
-            {"topic": topic, "partition": partition, "committed": committed, "end": end, "lag": lag}
+            {
+                "topic": topic,
+                "partition": partition,
+                "committed": committed,
+                "end": end,
+                "lag": lag,
+                "consumer": None,  # no member of the group runs
+            }
         )
+    never = sum(PRODUCED[p] for p in PRODUCED if p not in COMMITTED)
     assert report == {
         "group": unique_group,
         "partitions": expected,
         "total_lag": sum(row["lag"] for row in expected),
+        "never_committed_lag": never,
     }
 
     table = _lag_cli(kafka_bootstrap, topic, unique_group)
     assert table.returncode == 0, table.stderr
     rows = [line.split() for line in table.stdout.splitlines()[1:-1]]
-    assert rows[3] == [unique_group, topic, "3", "-", "0", "0"]
-    assert table.stdout.splitlines()[-1] == f"TOTAL LAG: {report['total_lag']}"
+    assert rows[3] == [unique_group, topic, "3", "-", "0", "0", "-", "-", "-"]
+    assert table.stdout.splitlines()[-1].startswith(
+        f"TOTAL LAG: {report['total_lag']} (of which {never} on partitions the group never"
+    )
 
 
 def test_lag_cli_reports_a_missing_topic(kafka_bootstrap: str, unique_group: str) -> None:

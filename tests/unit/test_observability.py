@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from consumer.commands.lag import format_table
 from consumer.kafka.lag import (
     LagReport,
+    Member,
     PartitionLag,
     compute_lag,
     reset_lag_gauge,
@@ -421,14 +422,29 @@ def test_update_lag_gauge_uses_only_cached_state() -> None:
 
 
 def test_lag_report_json_and_table() -> None:
-    report = LagReport("g", (PartitionLag("t", 0, None, 5, 5), PartitionLag("t", 1, 3, 4, 1)))
+    member = Member("moodstream-1-abc", "/10.0.0.7", "moodstream")
+    report = LagReport(
+        "g", (PartitionLag("t", 0, None, 5, 5), PartitionLag("t", 1, 3, 4, 1, member))
+    )
     assert report.as_dict() == {
         "group": "g",
         "partitions": [
-            {"topic": "t", "partition": 0, "committed": None, "end": 5, "lag": 5},
-            {"topic": "t", "partition": 1, "committed": 3, "end": 4, "lag": 1},
+            {"topic": "t", "partition": 0, "committed": None, "end": 5, "lag": 5, "consumer": None},
+            {
+                "topic": "t",
+                "partition": 1,
+                "committed": 3,
+                "end": 4,
+                "lag": 1,
+                "consumer": {
+                    "consumer_id": "moodstream-1-abc",
+                    "host": "/10.0.0.7",
+                    "client_id": "moodstream",
+                },
+            },
         ],
         "total_lag": 6,
+        "never_committed_lag": 5,
     }
     table = format_table(report).splitlines()
     assert table[0].split() == [
@@ -438,9 +454,16 @@ def test_lag_report_json_and_table() -> None:
         "CURRENT-OFFSET",
         "LOG-END-OFFSET",
         "LAG",
+        "CONSUMER-ID",
+        "HOST",
+        "CLIENT-ID",
     ]
-    assert table[1].split() == ["g", "t", "0", "-", "5", "5"]
-    assert table[-1] == "TOTAL LAG: 6"
+    assert table[1].split() == ["g", "t", "0", "-", "5", "5", "-", "-", "-"]
+    assert table[2].split() == ["g", "t", "1", "3", "4", "1", *member.as_dict().values()]
+    assert table[-1] == (
+        "TOTAL LAG: 6 (of which 5 on partitions the group never committed, counted from "
+        "their earliest offset)"
+    )
 
 
 def test_unknown_field_labels_are_bounded_and_first_sightings_reported() -> None:
