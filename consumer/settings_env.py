@@ -72,9 +72,15 @@ def unknown_variables(model: type[BaseModel], env: Mapping[str, str]) -> list[Un
             continue
         if any(upper.startswith(var + DELIMITER) for var in dict_fields):
             continue  # MOODSTREAM_KAFKA__EXTRA__<property>: one librdkafka property
-        close = difflib.get_close_matches(upper, sorted(leaves), n=1, cutoff=0.6)
-        found.append(UnknownVariable(name, close[0] if close else None))
+        found.append(UnknownVariable(name, _closest(upper, leaves)))
     return found
+
+
+def _closest(name: str, leaves: Mapping[str, str]) -> str | None:
+    """The known variable most like ``name``, compared without the common prefix."""
+    bare = {var[len(PREFIX) :]: var for var in leaves}
+    close = difflib.get_close_matches(name[len(PREFIX) :], sorted(bare), n=1, cutoff=0.7)
+    return bare[close[0]] if close else None
 
 
 @dataclass(frozen=True)

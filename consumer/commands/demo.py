@@ -1,6 +1,8 @@
 """``moodstream demo``: from nothing to predictions on screen, then a summary.
 
-It stops everything it started.
+It stops everything it started, whatever ends it: the end of the events, Ctrl-C,
+SIGTERM or SIGHUP (exit 130, 143, 129 after the summary), or its own death (the children
+get SIGTERM from the kernel).
 
 Starts the local broker unless a cluster is configured, creates the topics, runs the
 service (``moodstream run``) and the synthetic producer as child processes, shows a live
@@ -11,20 +13,23 @@ summary line. ``--forever`` keeps producing until Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
-import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-import orjson
-
+from consumer.demo_procs import Child, Stopped, signals_ignored, stop_signals
 from consumer.demo_view import DemoTally, scrape
+from consumer.errors import ConfigError
 from consumer.settings import Settings
 
 REFRESH_S = 1.0
+READY_TIMEOUT_S = 120.0
 
 
 def register(sub: Any) -> None:
@@ -44,27 +49,48 @@ def register(sub: Any) -> None:
     parser.set_defaults(handler=handle)
 
 
+def _check(args: argparse.Namespace) -> None:
+    if not (math.isfinite(args.rate) and args.rate > 0):
+        raise ConfigError("--rate must be a finite number of events per second > 0")
+    if args.count < 1:
+        raise ConfigError("--count must be >= 1")
+    if args.workers < 1:
+        raise ConfigError("--workers must be >= 1")
+    if not 0.0 <= args.activity_share <= 1.0:
+        raise ConfigError("--activity-share must be within [0, 1]")
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise ConfigError("--timeout must be a finite number of seconds > 0")
+
+
 def handle(args: argparse.Namespace, settings: Settings) -> int:
+    """Blocks until done, interrupted or timed out. Raises ConfigError, BrokerError,
+    KafkaSetupError; returns 0, 1 (incomplete or the service failed), 128+signal."""
     from consumer.kafka.broker import LocalBroker
     from consumer.kafka.config import client_config
     from consumer.kafka.topics_plan import ensure_topics
 
+    _check(args)
     broker = LocalBroker(settings.broker)
     started_broker = False
     bootstrap = settings.kafka.bootstrap_servers.strip()
-    if not bootstrap:
-        started_broker = not broker.status().running
-        print("starting the local Kafka broker…" if started_broker else "using the local broker")
-        bootstrap = broker.start().bootstrap_servers
     try:
-        ensure_topics(
-            client_config(settings.kafka, bootstrap), settings.topics,
-            settings.kafka.connect_timeout_s,
-        )
-        return _run_demo(args, settings, bootstrap)
+        with stop_signals():
+            if not bootstrap:
+                started_broker = not broker.status().running
+                print("starting the local Kafka broker…" if started_broker else "using the broker")
+                bootstrap = broker.start().bootstrap_servers
+            ensure_topics(
+                client_config(settings.kafka, bootstrap),
+                settings.topics,
+                settings.kafka.connect_timeout_s,
+            )
+            return _run_demo(args, settings, bootstrap)
+    except (Stopped, KeyboardInterrupt) as exc:
+        return 128 + (exc.signum if isinstance(exc, Stopped) else signal.SIGINT)
     finally:
         if started_broker:
-            broker.stop()
+            with signals_ignored():
+                broker.stop()
             print("stopped the local broker")
 
 
@@ -75,64 +101,74 @@ def _child_env(bootstrap: str, port: int) -> dict[str, str]:
     return env
 
 
-def _run_demo(args: argparse.Namespace, settings: Settings, bootstrap: str) -> int:
+def _expected(args: argparse.Namespace, seed: int) -> set[str] | None:
+    """This run's event ids, computed ahead; None with ``--forever`` (counted by time)."""
+    if args.forever:
+        return None
     from consumer.synthetic_events import SyntheticEvents
 
-    seed = args.seed if args.seed is not None else int(time.time())
-    count = 10**9 if args.forever else args.count
     ids = SyntheticEvents(seed, activity_share=args.activity_share)
     now = datetime.now().astimezone()
-    expected = {ids.next_record(now).event_id for _ in range(min(count, 200_000))}
+    return {ids.next_record(now).event_id for _ in range(args.count)}
+
+
+def _producer_argv(args: argparse.Namespace, seed: int) -> list[str]:
+    count = 10**9 if args.forever else args.count
+    return [
+        *(sys.executable, "-m", "consumer", "produce", "--synthetic"),
+        *("--count", str(count), "--rate", str(args.rate), "--seed", str(seed)),
+        *("--activity-share", str(args.activity_share), "--json"),
+    ]
+
+
+def _run_demo(args: argparse.Namespace, settings: Settings, bootstrap: str) -> int:
+    seed = args.seed if args.seed is not None else int(time.time())
+    since_ms = int(time.time() * 1000) - 1000
+    tally = DemoTally(_expected(args, seed), time.monotonic(), since_ms)
     port = settings.observability.port
     env = _child_env(bootstrap, port)
-    me = [sys.executable, "-m", "consumer"]
-    service = subprocess.Popen(
-        [*me, "run", "--workers", str(args.workers)], env=env, stderr=subprocess.DEVNULL
-    )
-    print(f"starting {args.workers} worker(s); waiting until they are ready…")
-    if not _wait_ready(port, service, timeout_s=120.0):
-        service.send_signal(signal.SIGTERM)
-        print(f"the service did not become ready (exit {service.wait(60)})")
-        return 1
-    producer = subprocess.Popen(
-        [
-            *me,
-            "produce",
-            "--synthetic",
-            "--count",
-            str(count),
-            "--rate",
-            str(args.rate),
-            "--seed",
-            str(seed),
-            "--activity-share",
-            str(args.activity_share),
-            "--json",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    tally = DemoTally(expected=expected, started_at=time.monotonic())
-    try:
-        _watch(tally, settings, bootstrap, port, args.timeout, args.forever, service)
-    except KeyboardInterrupt:
-        print("\nstopping…")
-    finally:
-        for proc in (producer, service):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        producer.wait(30)
-        service_code = service.wait(60)
-    return _summary(tally, count if not args.forever else len(tally.predicted), service_code)
+    children: list[Child] = []
+    stopped: BaseException | None = None
+    with tempfile.TemporaryDirectory(prefix="moodstream-demo-") as tmp:
+        try:
+            service = Child.start(
+                "service",
+                [sys.executable, "-m", "consumer", "run", "--workers", str(args.workers)],
+                env,
+                Path(tmp) / "service.err",
+            )
+            children.append(service)
+            print(f"starting {args.workers} worker(s); waiting until they are ready…", flush=True)
+            if not _wait_ready(port, service, READY_TIMEOUT_S):
+                return _not_ready(service)
+            children.append(Child.start("producer", _producer_argv(args, seed), env, None))
+            what = "until Ctrl-C" if args.forever else f"{args.count} events"
+            print(f"producing {what} at {args.rate:g}/s", flush=True)
+            _watch(tally, settings, bootstrap, args, service)
+        except (Stopped, KeyboardInterrupt) as exc:
+            stopped = exc
+            print("\nstopping…", flush=True)
+        finally:
+            with signals_ignored():
+                bound_s = settings.processing.shutdown_timeout_s + 15
+                codes = {c.name: c.stop(bound_s) for c in children}
+        error = children[0].error_line() if children else None
+        return _finish(tally, args, codes.get("service", 0), error, stopped)
 
 
-def _wait_ready(port: int, service: subprocess.Popen[bytes], timeout_s: float) -> bool:
+def _not_ready(service: Child) -> int:
+    code = service.stop(30)
+    cause = service.error_line() or "no error output"
+    print(f"the service did not become ready (exit {code}): {cause}", flush=True)
+    return code if code > 0 else 1
+
+
+def _wait_ready(port: int, service: Child, timeout_s: float) -> bool:
     import urllib.error
     import urllib.request
 
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and service.poll() is None:
+    while time.monotonic() < deadline and service.process.poll() is None:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as resp:
                 if resp.status == 200:
@@ -147,34 +183,35 @@ def _watch(
     tally: DemoTally,
     settings: Settings,
     bootstrap: str,
-    port: int,
-    timeout_s: float,
-    forever: bool,
-    service: subprocess.Popen[bytes],
+    args: argparse.Namespace,
+    service: Child,
 ) -> None:
     from confluent_kafka import Consumer
 
+    from consumer.kafka.config import client_config, new_client
+
     topics = settings.topics
-    reader = Consumer(
+    conf: dict[str, Any] = dict(client_config(settings.kafka, bootstrap))
+    conf.update(
         {
-            "bootstrap.servers": bootstrap,
             "group.id": f"demo-view-{os.getpid()}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
         }
     )
+    reader = new_client(Consumer, conf)
     reader.subscribe([topics.features, topics.predictions, topics.alerts, topics.dlq])
-    deadline = time.monotonic() + timeout_s
-    since_ms = int(time.time() * 1000) - 1000
+    deadline = time.monotonic() + args.timeout
     next_frame = time.monotonic()
+    port = settings.observability.port
     try:
-        while forever or (not tally.done() and time.monotonic() < deadline):
-            if service.poll() is not None:
-                print(f"\nthe service exited with {service.returncode}")
+        while args.forever or (not tally.done() and time.monotonic() < deadline):
+            if service.process.poll() is not None:
+                print(f"\nthe service exited with {service.process.returncode}")
                 return
             for msg in reader.consume(num_messages=2000, timeout=0.2):
                 if msg.error() is None:
-                    _account(tally, msg, topics, since_ms)
+                    _account(tally, msg, topics)
             if time.monotonic() >= next_frame:
                 next_frame += REFRESH_S
                 _frame(tally, port)
@@ -184,16 +221,16 @@ def _watch(
         print()
 
 
-def _account(tally: DemoTally, msg: Any, topics: Any, since_ms: int) -> None:
+def _account(tally: DemoTally, msg: Any, topics: Any) -> None:
     """Count one record; earlier runs' records are ignored (by event_id, or by time)."""
     topic, ts_ms = msg.topic(), msg.timestamp()[1]
     if topic == topics.features:
-        tally.produced(orjson.loads(msg.value())["event_id"], ts_ms)
+        tally.input_record(msg.value(), ts_ms)
     elif topic == topics.predictions:
         tally.prediction(msg.value(), ts_ms)
-    elif topic == topics.alerts and ts_ms >= since_ms:
+    elif topic == topics.alerts and ts_ms >= tally.since_ms:
         tally.alert(msg.value())
-    elif ts_ms >= since_ms:
+    elif ts_ms >= tally.since_ms:
         tally.dead += 1
 
 
@@ -220,14 +257,26 @@ def _ms(value: float | None) -> str:
     return "   -  " if value is None else f"{value:5.0f}ms"
 
 
-def _summary(tally: DemoTally, events: int, service_code: int) -> int:
+def _finish(
+    tally: DemoTally,
+    args: argparse.Namespace,
+    service_code: int,
+    service_error: str | None,
+    stopped: BaseException | None,
+) -> int:
+    """Print the summary; the exit code: 128+signal when stopped, else 0 when complete."""
     p50, p99 = tally.percentile_ms(0.5), tally.percentile_ms(0.99)
+    planned = "" if args.forever else f" of {args.count} planned"
+    unreadable = f", unreadable records {tally.unreadable}" if tally.unreadable else ""
     print(
-        f"summary: events in {events}, predictions out {len(tally.predicted)} "
+        f"summary: events in {tally.consumed}{planned}, predictions out {len(tally.predicted)} "
         f"({tally.partial} partial), dead letters {tally.dead}, alerts "
-        f"{sum(tally.alerts.values())}, latency p50 {_ms(p50).strip()} p99 {_ms(p99).strip()}, "
-        f"service exit {service_code}"
+        f"{sum(tally.alerts.values())}{unreadable}, latency p50 {_ms(p50).strip()} "
+        f"p99 {_ms(p99).strip()}, service exit {service_code}"
     )
+    if service_code not in (0, -signal.SIGTERM) and service_error:
+        print(f"the service said: {service_error}")
     print("demo models are trained on synthetic data and are NOT clinically valid")
-    complete = len(tally.predicted) + tally.dead >= events
-    return 0 if complete and service_code == 0 else 1
+    if stopped is not None:
+        return 128 + (stopped.signum if isinstance(stopped, Stopped) else signal.SIGINT)
+    return 0 if tally.done() and service_code == 0 else 1

@@ -144,7 +144,8 @@ def _one(msg: Message, producer: Any, summary: RedriveSummary, wanted: str | Non
 
     summary.read += 1
     headers = dict(msg.headers() or [])
-    found = (headers.get(ERROR_CLASS) or b"").decode("utf-8", errors="replace")
+    raw = headers.get(ERROR_CLASS) or b""
+    found = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
     if wanted is not None and found != wanted:
         summary.other_reasons[found.removeprefix("InvalidEvent.") or "?"] += 1
         return

@@ -21,6 +21,9 @@ from consumer.settings import (
     Settings,
 )
 
+# The TLS file settings must name existing files: any three distinct ones do here.
+TESTS = Path(__file__).resolve().parents[1]
+CA, CERT, KEY = (str(TESTS / name) for name in ("conftest.py", "fakes.py", "__init__.py"))
 PASSWORD = "s3cr3t-Pa55word-never-shown"
 KEY_PASSWORD = "key-pa55-never-shown"
 
@@ -33,9 +36,9 @@ def _sasl_ssl() -> KafkaSettings:
         sasl_mechanism="SCRAM-SHA-512",
         sasl_username="alice",
         sasl_password=SecretStr(PASSWORD),
-        ssl_ca_location="/etc/ca.pem",
-        ssl_certificate_location="/etc/cert.pem",
-        ssl_key_location="/etc/key.pem",
+        ssl_ca_location=CA,
+        ssl_certificate_location=CERT,
+        ssl_key_location=KEY,
         ssl_key_password=SecretStr(KEY_PASSWORD),
         extra={"socket.keepalive.enable": "true", "client.id": "override"},
     )
@@ -56,9 +59,9 @@ def test_sasl_ssl_config_has_every_option_and_extra_wins() -> None:
     assert conf["sasl.mechanism"] == "SCRAM-SHA-512"
     assert conf["sasl.username"] == "alice"
     assert conf["sasl.password"] == PASSWORD
-    assert conf["ssl.ca.location"] == "/etc/ca.pem"
-    assert conf["ssl.certificate.location"] == "/etc/cert.pem"
-    assert conf["ssl.key.location"] == "/etc/key.pem"
+    assert conf["ssl.ca.location"] == CA
+    assert conf["ssl.certificate.location"] == CERT
+    assert conf["ssl.key.location"] == KEY
     assert conf["ssl.key.password"] == KEY_PASSWORD
     assert conf["ssl.endpoint.identification.algorithm"] == "https"
     assert conf["socket.keepalive.enable"] == "true"
