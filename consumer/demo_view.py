@@ -15,11 +15,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 @dataclass
 class DemoTally:
-    """Counts this run's events: by event_id when ``expected`` is given, else (``--forever``,
-    whose ids are not computed ahead) by record time, from ``since_ms`` on. Records that
-    are not the JSON they should be are counted in ``unreadable``, never raised."""
+    """Counts this run's events: the input records on the features topic from ``since_ms``
+    on (their CreateTime; the producer starts after it), and the predictions of those
+    events (one read before its input waits for it). ``planned``: the events the producer
+    sends (None with ``--forever``). Records that are not the JSON they should be are
+    counted in ``unreadable``, never raised. Pure; not thread-safe."""
 
-    expected: set[str] | None
+    planned: int | None
     started_at: float
     since_ms: int = 0
     predicted: set[str] = field(default_factory=set)
@@ -31,11 +33,7 @@ class DemoTally:
     consumed: int = 0
     _produced_ms: dict[str, int] = field(default_factory=dict)
     _published_ms: dict[str, int] = field(default_factory=dict)
-
-    def _mine(self, event_id: str, timestamp_ms: int) -> bool:
-        if self.expected is None:
-            return timestamp_ms >= self.since_ms
-        return event_id in self.expected
+    _waiting: dict[str, tuple[bool, int]] = field(default_factory=dict)
 
     def input_record(self, value: bytes | None, timestamp_ms: int) -> None:
         """A record of the features topic; an unreadable one is counted, not raised."""
@@ -48,11 +46,15 @@ class DemoTally:
             self.produced(event_id, timestamp_ms)
 
     def produced(self, event_id: str, timestamp_ms: int) -> None:
-        """An input record of this run seen on the features topic (its CreateTime)."""
-        if self._mine(event_id, timestamp_ms) and event_id not in self._produced_ms:
-            self.consumed += 1
-            self._produced_ms[event_id] = timestamp_ms
-            self._latency(event_id)
+        """An input record seen on the features topic (its CreateTime); earlier runs'
+        records (before ``since_ms``) and duplicates are ignored."""
+        if timestamp_ms < self.since_ms or event_id in self._produced_ms:
+            return
+        self.consumed += 1
+        self._produced_ms[event_id] = timestamp_ms
+        waiting = self._waiting.pop(event_id, None)
+        if waiting is not None:
+            self._predicted(event_id, *waiting)
 
     def prediction(self, value: bytes | None, timestamp_ms: int) -> None:
         try:
@@ -61,8 +63,14 @@ class DemoTally:
         except (ValueError, KeyError, TypeError):
             self.unreadable += 1
             return
-        if not self._mine(event_id, timestamp_ms) or event_id in self.predicted:
+        if event_id in self.predicted:
             return
+        if event_id in self._produced_ms:
+            self._predicted(event_id, partial, timestamp_ms)
+        elif timestamp_ms >= self.since_ms:
+            self._waiting[event_id] = (partial, timestamp_ms)
+
+    def _predicted(self, event_id: str, partial: bool, timestamp_ms: int) -> None:
         self.predicted.add(event_id)
         self.partial += partial
         self._published_ms[event_id] = timestamp_ms
@@ -88,9 +96,10 @@ class DemoTally:
         return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
     def done(self) -> bool:
-        if self.expected is None:
+        """Every planned event was seen and each has a prediction or a dead letter."""
+        if self.planned is None:
             return False
-        return len(self.predicted) + self.dead >= len(self.expected)
+        return self.consumed >= self.planned and len(self.predicted) + self.dead >= self.consumed
 
 
 @dataclass(frozen=True)

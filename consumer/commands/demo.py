@@ -19,7 +19,6 @@ import signal
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,17 +100,6 @@ def _child_env(bootstrap: str, port: int) -> dict[str, str]:
     return env
 
 
-def _expected(args: argparse.Namespace, seed: int) -> set[str] | None:
-    """This run's event ids, computed ahead; None with ``--forever`` (counted by time)."""
-    if args.forever:
-        return None
-    from consumer.synthetic_events import SyntheticEvents
-
-    ids = SyntheticEvents(seed, activity_share=args.activity_share)
-    now = datetime.now().astimezone()
-    return {ids.next_record(now).event_id for _ in range(args.count)}
-
-
 def _producer_argv(args: argparse.Namespace, seed: int) -> list[str]:
     count = 10**9 if args.forever else args.count
     return [
@@ -123,8 +111,7 @@ def _producer_argv(args: argparse.Namespace, seed: int) -> list[str]:
 
 def _run_demo(args: argparse.Namespace, settings: Settings, bootstrap: str) -> int:
     seed = args.seed if args.seed is not None else int(time.time())
-    since_ms = int(time.time() * 1000) - 1000
-    tally = DemoTally(_expected(args, seed), time.monotonic(), since_ms)
+    tally = DemoTally(None if args.forever else args.count, time.monotonic())
     port = settings.observability.port
     env = _child_env(bootstrap, port)
     children: list[Child] = []
@@ -141,6 +128,7 @@ def _run_demo(args: argparse.Namespace, settings: Settings, bootstrap: str) -> i
             print(f"starting {args.workers} worker(s); waiting until they are ready…", flush=True)
             if not _wait_ready(port, service, READY_TIMEOUT_S):
                 return _not_ready(service)
+            tally.since_ms = int(time.time() * 1000)  # the producer's records are newer
             children.append(Child.start("producer", _producer_argv(args, seed), env, None))
             what = "until Ctrl-C" if args.forever else f"{args.count} events"
             print(f"producing {what} at {args.rate:g}/s", flush=True)

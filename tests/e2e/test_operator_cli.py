@@ -139,9 +139,8 @@ def test_an_infinite_connect_timeout_is_refused() -> None:
 
 
 def test_unknown_variables_are_named_with_the_closest_setting() -> None:
-    result = cli(
-        "config", "--json", PROCESING__WORKERS="3", KAFKA_BOOTSTRAP_SERVERS="b:1", KAFKA__GROUP_ID="g"
-    )
+    misspelt = {"PROCESING__WORKERS": "3", "KAFKA_BOOTSTRAP_SERVERS": "b:1"}
+    result = cli("config", "--json", KAFKA__GROUP_ID="g", **misspelt)
     assert result.code == 0, result.stderr
     warnings = [ln for ln in result.stderr.splitlines() if ln.startswith("moodstream warning:")]
     assert warnings == [

@@ -69,7 +69,8 @@ def test_lag_names_the_consumer_of_each_partition(
     )
     assigned: list[int] = []
     member.subscribe(
-        [unique_topics.features], on_assign=lambda _c, tps: assigned.extend(tp.partition for tp in tps)
+        [unique_topics.features],
+        on_assign=lambda _c, tps: assigned.extend(tp.partition for tp in tps),
     )
     try:
         deadline = time.monotonic() + 60

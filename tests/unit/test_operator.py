@@ -173,7 +173,7 @@ class _Msg:
 
 def test_the_demo_view_counts_unreadable_records_instead_of_crashing() -> None:
     topics = TopicSettings()
-    tally = DemoTally(expected={"a"}, started_at=0.0, since_ms=1_000)
+    tally = DemoTally(planned=1, started_at=0.0, since_ms=1_000)
     for msg in (
         _Msg(topics.features, b"\xff not json"),
         _Msg(topics.features, None),
@@ -188,7 +188,7 @@ def test_the_demo_view_counts_unreadable_records_instead_of_crashing() -> None:
 
 
 def test_forever_counts_this_runs_records_by_time() -> None:
-    tally = DemoTally(expected=None, started_at=0.0, since_ms=1_000)
+    tally = DemoTally(planned=None, started_at=0.0, since_ms=1_000)
     tally.produced("old", 999)
     tally.produced("new", 1_000)
     tally.prediction(orjson.dumps({"event_id": "old", "partial": False}), 999)
