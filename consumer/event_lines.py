@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from consumer.decode import decode_event
+from consumer.decode import decode
 from consumer.errors import InvalidEvent
 
 
@@ -44,16 +44,17 @@ class Refusals:
 
 
 def valid_records(
-    lines: Iterable[bytes], *, max_bytes: int, refusals: Refusals
+    lines: Iterable[bytes], *, max_bytes: int, strict_fields: bool, refusals: Refusals
 ) -> Iterator[LineRecord]:
     """Yield the valid events of ``lines`` (numbered from 1); record the others in
-    ``refusals``. Raises nothing."""
+    ``refusals``. ``max_bytes`` and ``strict_fields`` as the service decodes
+    (PROCESSING__MAX_MESSAGE_BYTES, PROCESSING__STRICT_FIELDS). Raises nothing."""
     for number, raw in enumerate(lines, start=1):
         value = raw.rstrip(b"\r\n")
         if not value.strip():
             continue
         try:
-            event = decode_event(value, max_bytes=max_bytes)
+            event = decode(value, max_bytes=max_bytes, strict_fields=strict_fields).event
         except InvalidEvent as exc:
             refusals.add(number, exc)
             continue

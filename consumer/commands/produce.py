@@ -223,9 +223,14 @@ def produce_lines(
     from consumer.event_lines import valid_records
 
     sender = _Sender(settings)
-    max_bytes = settings.processing.max_message_bytes
+    processing = settings.processing
     with_activity = 0
-    for record in valid_records(lines, max_bytes=max_bytes, refusals=refusals):
+    for record in valid_records(
+        lines,
+        max_bytes=processing.max_message_bytes,
+        strict_fields=processing.strict_fields,
+        refusals=refusals,
+    ):
         with_activity += record.has_activity
         sender.send(record.key, record.value, rate)
     return sender.finish(with_activity, dict(sorted(refusals.by_reason.items())))

@@ -143,7 +143,7 @@ def test_json_lines_are_validated_and_refusals_counted() -> None:
     missing = orjson.dumps({k: v for k, v in event_dict(seed=9).items() if k != "user_id"})
     lines = [good[0] + b"\n", b"not json\n", b"\n", good[1] + b"\r\n", missing + b"\n", good[2]]
     refusals = Refusals()
-    records = list(valid_records(lines, max_bytes=262_144, refusals=refusals))
+    records = list(valid_records(lines, max_bytes=262_144, strict_fields=True, refusals=refusals))
     assert [r.value for r in records] == good
     assert [r.line for r in records] == [1, 4, 6]
     assert [r.key for r in records] == [b"user-0", b"user-1", b"user-2"]
