@@ -15,6 +15,7 @@ from typing import Protocol
 
 from consumer.clock import Clock
 from consumer.dead_letter_log import DeadLetterSummary
+from consumer.dead_letters import fit_dead_letter
 from consumer.decode import decode
 from consumer.ensemble import Ensemble, ModelRun, Scoring
 from consumer.errors import InvalidEvent, PoisonFloodError
@@ -239,13 +240,11 @@ class Pipeline:
             consumer_group=self._settings.kafka.group_id,
             failed_at=self._clock.now(),
         )
-        return OutRecord(
-            self._settings.topics.dlq,
-            message.key(),
-            message.value(),  # the original bytes, unchanged (a null value stays null)
-            headers.to_kafka(),
-            kind="dead_letter",
+        # The original bytes (a null value stays null), cut only where they cannot fit.
+        key, value, kafka_headers = fit_dead_letter(
+            message.key(), message.value(), headers.to_kafka()
         )
+        return OutRecord(self._settings.topics.dlq, key, value, kafka_headers, kind="dead_letter")
 
     def _over_rate_limit(self, event: FeatureEvent, item: Polled, source: SourceResult) -> bool:
         limiter = self._rate_limiter

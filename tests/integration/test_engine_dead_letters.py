@@ -1,0 +1,83 @@
+"""Oversized input against the real broker (issue 14, fault 3): a message just under 1 MB
+and one of exactly the broker's limit each end in the dead-letter topic, cut to what fits
+and saying so, and the service keeps predicting the events after them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+
+from consumer.settings import TopicSettings
+from tests.fakes import event_bytes
+from tests.integration.harness import TopicReader, running_service, service_env
+
+pytestmark = pytest.mark.integration
+NEAR_1MB = 999_950  # a default producer (message.max.bytes 1,000,000) sends it
+BROKER_LIMIT_VALUE = 1_048_516  # + 72 bytes of framing = the broker's 1,048,588
+
+
+def oversized(size: int) -> bytes:
+    return b'{"pad": "' + b"x" * (size - 11) + b'"}'
+
+
+def produce_one(bootstrap: str, topic: str, value: bytes, **config: object) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, **config})
+    producer.produce(topic, value=value, partition=0)
+    assert producer.flush(30) == 0
+
+
+def test_near_1mb_and_broker_limit_messages_are_dead_lettered_cut_to_fit(
+    kafka_bootstrap: str,
+    unique_topics: TopicSettings,
+    unique_group: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    topic = unique_topics.features
+    good = [event_bytes(seed=4_000 + i) for i in range(6)]
+    produce_one(kafka_bootstrap, topic, good[0])
+    produce_one(kafka_bootstrap, topic, oversized(NEAR_1MB))  # default producer settings
+    produce_one(kafka_bootstrap, topic, good[1])
+    produce_one(
+        kafka_bootstrap,
+        topic,
+        oversized(BROKER_LIMIT_VALUE),
+        **{"message.max.bytes": 2_000_000, "compression.type": "none"},
+    )
+    for value in good[2:]:
+        produce_one(kafka_bootstrap, topic, value)
+    env = service_env(kafka_bootstrap, unique_topics, unique_group)
+    predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
+    dead = TopicReader(kafka_bootstrap, unique_topics.dlq)
+    with running_service(env, tmp_path) as service:
+        predictions.wait_count(len(good), timeout_s=90)
+        dead.wait_count(2, timeout_s=30)
+        assert service.process.poll() is None, service.logs()[-2000:]
+        assert service.get("/readyz")[0] == 200
+        restarts = service.logs().count('"worker_exited"')
+        assert service.stop() == 0, service.logs()[-2000:]
+    assert restarts == 0, "a worker crashed"
+    assert {p["event_id"] for p in predictions.values()} == {
+        json.loads(g)["event_id"] for g in good
+    }
+    letters = [(dict(m.headers()), m.value()) for m in dead.records]
+    assert [h["dead_letter.original_value_bytes"] for h, _ in letters] == [
+        str(NEAR_1MB).encode(),
+        str(BROKER_LIMIT_VALUE).encode(),
+    ]
+    for headers, value in letters:
+        assert headers["dead_letter.truncated"] == b"true"
+        assert headers["error.class"] == b"InvalidEvent.too_large"
+        assert headers["source.partition"] == b"0"
+        assert value.startswith(b'{"pad": "xxx') and 990_000 < len(value) < 1_000_000
+    with capsys.disabled():
+        print(
+            f"\noversized: values of {NEAR_1MB} and {BROKER_LIMIT_VALUE} bytes dead-lettered as "
+            f"{[len(v) for _, v in letters]} bytes (truncated), {len(good)} of {len(good)} "
+            f"good events predicted, {restarts} worker restarts"
+        )
+    predictions.close()
+    dead.close()
