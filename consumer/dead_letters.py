@@ -31,7 +31,7 @@ def fit_dead_letter(
     """The key, value and headers to produce: unchanged (with ``dead_letter.truncated:
     false``) when they fit ``max_bytes``; else the value (then the key) cut to what fits,
     with ``dead_letter.truncated: true`` and the original sizes."""
-    marks: Headers = [(ORIGINAL_VALUE_BYTES, b"0"), (ORIGINAL_KEY_BYTES, b"0"), (TRUNCATED, b"true")]
+    marks = [(ORIGINAL_VALUE_BYTES, b""), (ORIGINAL_KEY_BYTES, b""), (TRUNCATED, b"true")]
     fixed = _header_bytes(headers) + _header_bytes(marks) + 16  # digits of the sizes
     key_len, value_len = len(key or b""), len(value or b"")
     if fixed + key_len + value_len <= max_bytes:
