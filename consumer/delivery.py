@@ -48,6 +48,7 @@ class Publisher(Protocol):
     def poll(self) -> None: ...
     def maybe_commit(self, now: float, *, force: bool = False) -> None: ...
     def on_revoke(self, partitions: set[TopicPartitionKey], timeout_s: float) -> None: ...
+    def on_lost(self, partitions: set[TopicPartitionKey]) -> None: ...
     def close(self, timeout_s: float) -> None: ...
     def inflight(self) -> int: ...
 
@@ -118,6 +119,7 @@ class AtLeastOnce(_Base):
         self._policy = policy
         self._last_commit_at = clock.monotonic()
         self._since_commit = 0
+        self._commit_failed = False
 
     def inflight(self) -> int:
         return self._tracker.inflight()
@@ -150,21 +152,25 @@ class AtLeastOnce(_Base):
     def maybe_commit(self, now: float, *, force: bool = False) -> None:
         """Commit acknowledged positions when the policy says so (sync, on this thread).
 
-        Offsets still waiting for acknowledgement stay counted, so they are committed at
-        a later due time even when no new message arrives.
+        Offsets still waiting for acknowledgement, and positions whose commit failed, stay
+        counted, so they are committed at a later due time even when no new message
+        arrives (a failed commit is retried ``commit_interval_s`` later).
         """
-        settled = self._tracker.inflight() == 0
+        settled = self._tracker.inflight() == 0 and not self._commit_failed
         if force or self._policy.due(
             now, self._last_commit_at, self._since_commit, settled=settled
         ):
-            self._commit(self._tracker.committable())
+            positions = self._tracker.committable()
+            self._commit_failed = not self._commit(positions)
             self._last_commit_at = now
-            self._since_commit = self._tracker.inflight()
+            failed = len(positions) if self._commit_failed else 0
+            self._since_commit = self._tracker.inflight() + failed
 
-    def _commit(self, positions: dict[TopicPartitionKey, int]) -> None:
-        """Synchronous commit of acknowledged positions; a failure is logged and retried later."""
+    def _commit(self, positions: dict[TopicPartitionKey, int]) -> bool:
+        """Synchronous commit of acknowledged positions. Returns False when it failed (it
+        is logged; the caller retries later)."""
         if not positions:
-            return
+            return True
         from confluent_kafka import KafkaException, TopicPartition
 
         offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items()]
@@ -174,15 +180,21 @@ class AtLeastOnce(_Base):
             log_event(_log, "commit_failed", level=logging.WARNING, error=str(exc.args[0]))
             if self._metrics is not None:
                 self._metrics.commit_failures.inc()
-            return
+            return False
         self._tracker.mark_committed(positions)
         if self._metrics is not None:
             self._metrics.commits.inc()
+        return True
 
     def on_revoke(self, partitions: set[TopicPartitionKey], timeout_s: float) -> None:
         """Wait (bounded) for the revoked partitions' acks, commit them, forget them."""
         self._producer.flush(timeout_s)
         self._commit(self._tracker.committable(partitions))
+        self._tracker.forget(partitions)
+
+    def on_lost(self, partitions: set[TopicPartitionKey]) -> None:
+        """Forget lost partitions without committing (another member may own them now);
+        their late acks are ignored. Does not block."""
         self._tracker.forget(partitions)
 
     def close(self, timeout_s: float) -> None:
@@ -260,6 +272,9 @@ class ExactlyOnce(_Base):
 
     def on_revoke(self, partitions: set[TopicPartitionKey], timeout_s: float) -> None:
         return None  # nothing is in flight between batches
+
+    def on_lost(self, partitions: set[TopicPartitionKey]) -> None:
+        return None
 
     def close(self, timeout_s: float) -> None:
         self._producer.flush(timeout_s)

@@ -291,6 +291,7 @@ class Runner:
         lost = {(tp.topic, tp.partition) for tp in partitions}
         self._finish()
         self._batcher.remove_if(lambda item: item.tp in lost)
+        self._publisher.on_lost(lost)
         self._forget(lost)
         log_event(
             _log, "partitions_lost", level=logging.WARNING, partitions=sorted(p for _, p in lost)
