@@ -7,6 +7,8 @@ start-up; a bad value stops the process with a message naming the setting.
 
 from __future__ import annotations
 
+import site
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -131,6 +133,23 @@ class TopicSettings(_Frozen):
         return {f"MOODSTREAM_TOPICS__{name.upper()}": getattr(self, name) for name in TOPIC_ROLES}
 
 
+DEMO_MODELS_DIR = Path("models/demo")
+
+
+def default_models_dir() -> Path:
+    """``models/demo`` under the working directory (a clone of the repository), else the
+    demo models installed with the package (``<prefix>/share/moodstream/models/demo``,
+    for the environment's or the user's prefix), else ``models/demo`` (whose absence
+    start-up then reports). Reads the filesystem; raises nothing."""
+    if DEMO_MODELS_DIR.is_dir():
+        return DEMO_MODELS_DIR
+    for prefix in (sys.prefix, getattr(site, "USER_BASE", None)):
+        installed = Path(prefix or ".") / "share" / "moodstream" / DEMO_MODELS_DIR
+        if prefix and (installed / "manifest.json").is_file():
+            return installed
+    return DEMO_MODELS_DIR
+
+
 class ModelSettings(_Frozen):
     """Models directory, thread caps and how PAT runs.
 
@@ -141,7 +160,7 @@ class ModelSettings(_Frozen):
     torch fp32 accepted for a reduced-precision runtime (at most 0.01).
     """
 
-    dir: Path = Path("models/demo")
+    dir: Path = Field(default_factory=default_models_dir)
     xgboost_threads: int = Field(default=1, ge=1)
     torch_threads: int = Field(default=1, ge=1)
     pat_sub_batch_size: int = Field(default=4, ge=1)

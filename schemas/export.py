@@ -1,10 +1,13 @@
 """Export the contract as JSON Schema files beside this module (for producers in other languages).
 
 Run ``python -m schemas.export`` after changing a model; a test fails when the files drift.
+``python -m schemas.export --out DIR`` writes them to ``DIR`` instead (an installed package
+carries them beside this module too).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Final
@@ -38,6 +41,15 @@ def export(directory: Path = SCHEMA_DIR) -> list[Path]:
     return written
 
 
-if __name__ == "__main__":
-    for path in export():
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m schemas.export", description=__doc__)
+    parser.add_argument("--out", type=Path, default=SCHEMA_DIR, help="output directory")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for path in export(args.out):
         print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
