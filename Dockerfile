@@ -3,12 +3,14 @@
 #   docker build -t moodstream:local .
 # Run: docker run --rm -e MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS=host:9092 -p 9400:9400 moodstream:local
 
-ARG PYTHON_IMAGE=python:3.11-slim
+# The base image pinned by digest (python:3.11-slim, the multi-arch index digest), so a
+# rebuild gets the same OS and interpreter. Refresh: README "Reproducible image".
+ARG PYTHON_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 
-# ---- builder: a venv with CPU torch, xgboost-cpu, the project, and the demo models ----
+# ---- builder: a venv from the lock files, CPU torch, the project; models verified ----
 FROM ${PYTHON_IMAGE} AS builder
-ARG TORCH_SPEC="torch>=2.3"
-ARG XGBOOST_SPEC="xgboost-cpu>=2.1"
+ARG TORCH_INDEX
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -16,23 +18,24 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 WORKDIR /src
 
-# The big, rarely changing layer: CPU-only wheels (no CUDA, no NCCL).
-RUN pip install --index-url https://download.pytorch.org/whl/cpu "${TORCH_SPEC}" \
- && pip install "${XGBOOST_SPEC}"
-
-# The other runtime dependencies, read from pyproject.toml. torch and xgboost are
-# skipped: the CPU builds above provide those modules (the "xgboost" distribution
-# would pull the CUDA/NCCL wheels back in).
-COPY pyproject.toml ./
-RUN python -c "import re, tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(d for d in deps if re.split(r'[<>=!~;\[ ]', d)[0].lower() not in {'torch', 'xgboost'}))" > /tmp/requirements.txt \
- && pip install -r /tmp/requirements.txt
+# Every runtime dependency at the pin `make test` ran with, each file's sha256 checked
+# (requirements/runtime.txt; dev.txt, which make installs, has the same pins). torch
+# is the exception: the CPU-only wheel from TORCH_INDEX at requirements/torch.txt's
+# version (its files differ from PyPI's CUDA wheel, so no hash); its pure-Python
+# dependencies are already in the lock, hence --no-deps.
+COPY requirements/runtime.txt requirements/torch.txt requirements/
+RUN pip install --require-hashes -r requirements/runtime.txt \
+ && pip install --no-deps --index-url "${TORCH_INDEX}" -r requirements/torch.txt
 
 COPY . .
 RUN pip install --no-deps . \
- && python -c "import consumer, schemas, torch, xgboost, confluent_kafka, prometheus_client"
-# Ship the committed demo models, or train them here (deterministic, a few minutes).
+ && pip check \
+ && python -c "import consumer, schemas, torch, xgboost, onnxruntime, confluent_kafka, prometheus_client"
+# Ship the committed demo models, or train them here (deterministic, a few minutes);
+# then load and verify every file's sha256 against the manifest with the start-up code.
 RUN test -f models/demo/manifest.json \
  || MOODSTREAM_MODELS__DIR=/src/models/demo moodstream models build-demo
+RUN MOODSTREAM_MODELS__DIR=/src/models/demo moodstream models info
 
 # ---- runtime ----
 FROM ${PYTHON_IMAGE}
@@ -57,6 +60,9 @@ COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /src/models/demo /app/models/demo
 WORKDIR /app
 USER 10001:10001
+# The shipped image itself: dependencies consistent, every model checksum verified by
+# the same code the service runs at start-up (a failure fails the build).
+RUN pip check && moodstream models info > /dev/null
 EXPOSE 9400
 # Liveness of the supervisor (the same /healthz Kubernetes probes).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=180s --retries=3 \

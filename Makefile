@@ -1,10 +1,12 @@
 # moodstream: `make demo` (fresh clone to predictions on screen) and `make test`.
 #
-# The virtual environment lives outside the clone and is reused; it is refreshed when
-# pyproject.toml changes (a stamp file keyed on its hash). `xgboost-cpu` is installed
-# in place of `xgboost` (same module, without the 469 MB NCCL wheel): the requirements
-# are generated from pyproject.toml with that swap, then the project is installed with
-# --no-deps so pip never pulls the `xgboost` distribution back in.
+# One environment outside the clone ($(VENV)) holds the heavy dependencies (torch,
+# xgboost, onnxruntime...) and is shared by every clone. The project itself is never
+# installed into it: every target runs THIS clone's code with PYTHONPATH=$(CURDIR), and
+# `./moodstream` (or `make shell`) does the same by hand, so two clones never run each
+# other's code. The environment is installed from the lock files in requirements/ (every
+# file's hash checked, the same pins the image uses) and refreshed when they change (a
+# stamp keyed on their hash). `make lock` regenerates them from pyproject.toml.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -13,35 +15,27 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= $(HOME)/.cache/moodstream/venv
 PY = $(VENV)/bin/python
-MOODSTREAM = $(VENV)/bin/moodstream
-# torch wheel source for a fresh venv (CPU-only build); empty = PyPI's default wheel
+RUN = PYTHONPATH=$(CURDIR) $(PY)
+MOODSTREAM = $(RUN) -m consumer
+# torch for a fresh venv: this index first (CPU-only build, ~200 MB; no retries, 5 s
+# timeout, so an unreachable index costs seconds), then PyPI's default (CUDA) wheel.
+# Empty: PyPI only. The version is requirements/torch.txt's either way.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
-EXTRAS ?= test bench dev
+TORCH_VERSION := $(shell sed -n 's/^torch==//p' requirements/torch.txt)
+LOCK = requirements/dev.txt
+LOCK_HASH := $(shell cat requirements/torch.txt $(LOCK) | sha256sum | cut -c1-16)
+STAMP = $(VENV)/.moodstream-lock-$(LOCK_HASH).stamp
+UV_VERSION = 0.13.9
 PYTEST_ARGS ?=
 
-# Keyed on pyproject.toml and on this checkout's path: the editable install must point
-# at the clone being tested (CI tests a fresh clone with the same shared venv).
-PYPROJECT_HASH := $(shell (cat pyproject.toml; echo "$(CURDIR)") | sha256sum | cut -c1-16)
-STAMP = $(VENV)/.moodstream-$(PYPROJECT_HASH).stamp
-REQUIREMENTS = $(VENV)/moodstream-requirements.txt
-
-# pyproject.toml's dependencies + extras, with xgboost swapped for xgboost-cpu
-define REQUIREMENTS_PY
-import re, sys, tomllib
-project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-reqs = list(project["dependencies"])
-for extra in sys.argv[1:]:
-    reqs += project["optional-dependencies"][extra]
-print("\n".join(re.sub(r"^xgboost(?![-\w])", "xgboost-cpu", r) for r in reqs))
-endef
-export REQUIREMENTS_PY
-
-.PHONY: help venv tools test fuzz-long broker-start broker-stop lint demo bench clean
+.PHONY: help venv lock shell tools test fuzz-long broker-start broker-stop lint demo bench clean
 
 help:
 	@echo "make demo          everything from a fresh clone to predictions on screen"
 	@echo "make test          the whole test suite against a real local Kafka broker"
-	@echo "make venv          create/refresh $(VENV)"
+	@echo "make venv          create/refresh $(VENV) from the lock files"
+	@echo "make shell         a shell where \`moodstream\` is this clone's (also: ./moodstream)"
+	@echo "make lock          regenerate requirements/*.txt from pyproject.toml (UPGRADE=1: newest)"
 	@echo "make tools         install prometheus + promtool (Debian package) where missing"
 	@echo "make broker-start  start the local Kafka broker (make broker-stop to stop it)"
 	@echo "make lint          ruff + mypy"
@@ -51,16 +45,35 @@ help:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Locked packages first (hashes required), then torch at its pinned version: its pure-
+# Python dependencies are already there from the lock, so only torch (and, from PyPI, its
+# CUDA stack) is added. An editable install of some clone left by an older Makefile is
+# removed: its `moodstream` script would run that clone's code.
+$(STAMP): requirements/torch.txt $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -c "import torch" 2>/dev/null || \
-	  $(PY) -m pip install -q torch $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) || \
-	  $(PY) -m pip install -q torch
-	$(PY) -c "$$REQUIREMENTS_PY" $(EXTRAS) > $(REQUIREMENTS)
-	$(PY) -m pip install -q -r $(REQUIREMENTS)
-	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip install -q --require-hashes -r $(LOCK)
+	$(PY) -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$(TORCH_VERSION)')" \
+	  2>/dev/null || \
+	  $(if $(TORCH_INDEX),$(PY) -m pip install -q --timeout 5 --retries 0 \
+	    --index-url $(TORCH_INDEX) -r requirements/torch.txt ||) \
+	  $(PY) -m pip install -q -r requirements/torch.txt
+	if $(PY) -m pip show -q moodstream >/dev/null 2>&1; then \
+	  $(PY) -m pip uninstall -q -y moodstream; fi
+	$(PY) -m pip check
 	rm -f $(VENV)/.moodstream-*.stamp
 	touch $@
+
+# Keeps every pin that still satisfies pyproject.toml and adds what is new; UPGRADE=1
+# moves every pin to the newest allowed. Then `make venv` installs the result.
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	test -x $(VENV)/bin/uv || $(PY) -m pip install -q "uv==$(UV_VERSION)"
+	$(PY) requirements/lock.py $(VENV)/bin/uv $(if $(UPGRADE),--upgrade)
+
+# This clone's `moodstream` (and python) first on PATH; `exit` to leave.
+shell: venv
+	@echo "moodstream runs $(CURDIR) with $(VENV); exit to leave"
+	@PATH="$(CURDIR):$(VENV)/bin:$$PATH" PYTHONPATH=$(CURDIR) VENV=$(VENV) $${SHELL:-/bin/bash}
 
 # prometheus and promtool for the rule tests and the real-Prometheus test (Debian's
 # `prometheus` package, 2.42; apt-get needs root, as in CI). The package's own service is
@@ -78,11 +91,11 @@ tools:
 # The kafka_bootstrap fixture starts the local broker when none runs and stops it at the
 # end of the session; a broker you started yourself (make broker-start) is left running.
 test: venv
-	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+	$(RUN) -m pytest -q $(PYTEST_ARGS) tests
 
 # The decoder fuzz tests with many more examples (CI runs 300 per property).
 fuzz-long: venv
-	MOODSTREAM_FUZZ_EXAMPLES=$${MOODSTREAM_FUZZ_EXAMPLES:-5000} $(PY) -m pytest -q \
+	MOODSTREAM_FUZZ_EXAMPLES=$${MOODSTREAM_FUZZ_EXAMPLES:-5000} $(RUN) -m pytest -q \
 	  tests/unit/test_decode_fuzz.py --hypothesis-show-statistics
 
 broker-start: venv
@@ -92,8 +105,8 @@ broker-stop: venv
 	$(MOODSTREAM) broker stop
 
 lint: venv
-	$(VENV)/bin/ruff check consumer schemas tests
-	$(VENV)/bin/mypy
+	$(RUN) -m ruff check consumer schemas tests requirements
+	$(RUN) -m mypy
 
 demo: venv
 	$(MOODSTREAM) demo

@@ -52,8 +52,12 @@ def container() -> dict[str, Any]:
 
 
 def known_metric_names() -> set[str]:
+    """The service's metrics and the lag exporter's (``moodstream lag --serve``)."""
+    from consumer.observability.lag_exporter import LagGauges
+
     registry = CollectorRegistry()
     Metrics(registry)
+    LagGauges(registry)
     return metric_sample_names(registry)
 
 
@@ -204,9 +208,13 @@ def test_compose_stack(clean_env: pytest.MonkeyPatch) -> None:
 
 def test_prometheus_scrapes_the_service_and_loads_the_rules() -> None:
     [config] = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
-    [job] = config["scrape_configs"]
-    assert job["metrics_path"] == METRICS_PATH
-    assert job["static_configs"][0]["targets"] == [f"moodstream:{ObservabilitySettings().port}"]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {"moodstream", "moodstream-lag"}  # the names alerts.yml's `up` uses
+    [compose] = load_yaml(DEPLOY / "docker-compose.yml")
+    assert compose["services"]["moodstream-lag"]["command"] == ["lag", "--serve"]
+    for name, job in jobs.items():
+        assert job["metrics_path"] == METRICS_PATH
+        assert job["static_configs"][0]["targets"] == [f"{name}:{ObservabilitySettings().port}"]
     # relative to the config file: ./prometheus is mounted at /etc/prometheus
     assert config["rule_files"] == ["recording.yml", "alerts.yml"]
 
@@ -295,10 +303,8 @@ def test_dockerfile() -> None:
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     stages = re.findall(r"^FROM (\S+)(?: AS (\w+))?", text, re.MULTILINE)
     assert len(stages) >= 2 and stages[0][1] == "builder"
-    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim$", text, re.MULTILINE)
-    assert stages[-1][0] == "${PYTHON_IMAGE}"
-    assert "--index-url https://download.pytorch.org/whl/cpu" in text
-    assert "xgboost-cpu" in text
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim@sha256:", text, re.MULTILINE)
+    assert stages[-1][0] == "${PYTHON_IMAGE}"  # dependencies: tests/unit/test_lock.py
     assert re.search(r"^USER 10001", text, re.MULTILINE)
     assert "ENV MOODSTREAM_MODELS__DIR" in text or "MOODSTREAM_MODELS__DIR=/app/models/demo" in text
     assert "/app/models/demo" in text
@@ -315,6 +321,7 @@ def test_dockerignore_keeps_what_the_build_copies() -> None:
         if line.strip() and not line.startswith("#")
     }
     assert ".git" in ignored
-    for needed in ("pyproject.toml", "README.md", "consumer", "schemas", "models/demo"):
+    needed_paths = ("pyproject.toml", "README.md", "consumer", "schemas", "models/demo")
+    for needed in (*needed_paths, "requirements"):
         assert needed not in ignored
     assert "!models/demo" in ignored
