@@ -5,6 +5,8 @@ partition from the cluster, like kafka-consumer-groups --describe; works while n
 worker runs. A partition the group never committed shows "-" as its current offset;
 its lag counts from the earliest retained offset (where the group will start) and is
 included in the total, which says how much of it comes from such partitions.
+``--serve`` keeps reading and serves the figures as Prometheus metrics (the exporter the
+dead-service alerts rely on: :mod:`consumer.observability.lag_exporter`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,18 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         default=None,
         help="give up after this many seconds (default: KAFKA__CONNECT_TIMEOUT_S)",
     )
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="keep reading every --interval-s and serve the lag as Prometheus metrics on "
+        "OBSERVABILITY__HOST:PORT (/metrics, /healthz, /readyz) until SIGTERM",
+    )
+    parser.add_argument(
+        "--interval-s", type=float, default=15.0, help="with --serve: seconds between reads"
+    )
+    parser.add_argument(
+        "--port", type=int, default=None, help="with --serve: instead of OBSERVABILITY__PORT"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -55,6 +69,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.timeout_s is not None and not (math.isfinite(args.timeout_s) and args.timeout_s > 0):
         raise ConfigError("--timeout-s must be a finite number of seconds > 0")
+    if args.serve:
+        return _serve(args, settings)
     report = describe_lag(settings, timeout_s=args.timeout_s)
     print(json.dumps(report.as_dict()) if args.json else format_table(report))
     return 0
@@ -84,3 +100,30 @@ def format_table(report: LagReport) -> str:
         )
     lines.append(total)
     return "\n".join(lines)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    """``lag --serve``: blocks until SIGTERM/SIGINT (exit 0). Raises ConfigError."""
+    import signal
+    import threading
+
+    from consumer.logs import configure_logging
+    from consumer.observability.lag_exporter import serve
+
+    if not (math.isfinite(args.interval_s) and args.interval_s > 0):
+        raise ConfigError("--interval-s must be a finite number of seconds > 0")
+    port = settings.observability.port if args.port is None else args.port
+    timeout_s = args.timeout_s or min(settings.kafka.connect_timeout_s, 10.0)
+    configure_logging(settings.observability.log_level)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _signum, _frame: stop.set())
+    try:
+        return serve(
+            settings, port=port, interval_s=args.interval_s, timeout_s=timeout_s, stop=stop
+        )
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot serve on {settings.observability.host}:{port} ({exc.strerror}): "
+            "choose another with --port or MOODSTREAM_OBSERVABILITY__PORT"
+        ) from None
