@@ -6,8 +6,9 @@ runs other threads is unsafe. The supervisor's loop calls
 that call: every socket is non-blocking and multiplexed with ``poll``; a connection
 gets ``CONNECTION_DEADLINE_S`` from accept to its last response byte (a client that
 sends one byte a second is cut off, it does not keep the loop waiting); at most
-``MAX_CONNECTIONS`` are open, and when a new one arrives at the cap the oldest is
-dropped, so idle connections cannot lock out the probes either. One call therefore
+``MAX_CONNECTIONS`` are open, and when a new one arrives at the cap the oldest that has
+sent nothing (else the oldest) is dropped, so idle connections cannot lock out the
+probes either; pending requests are read before new connections are accepted. One call therefore
 returns within its ``timeout_s`` plus the time to build the responses it sends.
 
 After a fork the child inherits the listening socket and any open connections: call
@@ -44,9 +45,8 @@ READYZ_PATH = "/readyz"
 PATHS = (METRICS_PATH, HEALTHZ_PATH, READYZ_PATH)
 
 CONNECTION_DEADLINE_S = 5.0  # accept -> last response byte, whatever the client does
-MAX_CONNECTIONS = 64  # open at once; the oldest is dropped for a new one
+MAX_CONNECTIONS = 64  # open at once; at the cap a new one drops the oldest idle one
 LISTEN_BACKLOG = 128
-MAX_ACCEPTS_PER_EVENT = 256
 RECV_BYTES = 4096
 JSON = "application/json"
 
@@ -125,7 +125,9 @@ class MetricsServer:
             self._expire(now)
             wait_s = max(0.0, min(end, self._next_expiry()) - now)
             events = self._selector.select(wait_s)
-            for key, mask in events:
+            # Reads before accepts: a request already sent is answered before a burst of
+            # new connections could push its connection out at the cap.
+            for key, mask in sorted(events, key=lambda event: event[0].data is None):
                 answered += self._dispatch(key, mask)
             now = self._clock.monotonic()
             if answered and not self._connections:
@@ -150,24 +152,33 @@ class MetricsServer:
     def _dispatch(self, key: selectors.SelectorKey, mask: int) -> int:
         connection: _Connection | None = key.data
         if connection is None:
-            self._accept()
-            return 0
+            return self._accept()
         if mask & selectors.EVENT_READ:
             return self._read(connection)
         return self._write(connection)
 
-    def _accept(self) -> None:
-        for _ in range(MAX_ACCEPTS_PER_EVENT):
+    def _accept(self) -> int:
+        """Accept what is pending (at most the cap at a time) and read each at once (a
+        probe's request is usually there already). Responses completed."""
+        answered = 0
+        for _ in range(self._max_connections):
             try:
                 sock, _address = self._listener.accept()
             except OSError:  # nothing pending (EAGAIN), or out of descriptors
-                return
+                break
             sock.setblocking(False)
             if len(self._connections) >= self._max_connections:
-                self._drop(next(iter(self._connections.values())))
+                self._drop(self._eviction_candidate())
             connection = _Connection(sock, self._clock.monotonic() + self._deadline_s)
             self._connections[sock.fileno()] = connection
             self._selector.register(sock, selectors.EVENT_READ, connection)
+            answered += self._read(connection)
+        return answered
+
+    def _eviction_candidate(self) -> _Connection:
+        """The oldest connection that has sent nothing, else the oldest."""
+        connections = self._connections.values()
+        return next((c for c in connections if not c.received), next(iter(connections)))
 
     def _read(self, connection: _Connection) -> int:
         """Take what the client sent; once the head is whole, answer. 1 once the whole

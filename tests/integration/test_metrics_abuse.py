@@ -86,8 +86,10 @@ class Prober:
             with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S) as resp:
                 ok = resp.status == 200
         except (urllib.error.URLError, OSError) as exc:
-            refused = isinstance(getattr(exc, "reason", exc), ConnectionRefusedError)
-            if not (self.stopping and refused) and self.service.process.poll() is None:
+            # After SIGTERM the port closes once the workers are gone: refused, or reset
+            # for a connection still queued then. Before it, every failure counts.
+            closing = isinstance(getattr(exc, "reason", exc), ConnectionError)
+            if not (self.stopping and closing) and self.service.process.poll() is None:
                 self.failures.append(f"{type(exc).__name__}: {exc}")
             return
         self.slowest_s = max(self.slowest_s, time.monotonic() - started)

@@ -110,6 +110,20 @@ def test_at_the_cap_a_new_connection_drops_the_oldest(server: MetricsServer) -> 
     assert server.open_connections == 3
 
 
+def test_a_request_in_a_burst_of_idle_connections_is_still_answered(
+    server: MetricsServer,
+) -> None:
+    idle = [connect(server) for _ in range(4)]
+    steps(server)
+    probe = connect(server)
+    probe.sendall(b"GET /healthz HTTP/1.1\r\n\r\n")
+    idle += [connect(server) for _ in range(12)]  # queued behind the probe, cap is 4
+    assert steps(server, 8) == 1
+    assert reply(probe)[0] == 200
+    assert server.open_connections == 4
+    assert sum(closed_by_server(s) for s in idle) == 12
+
+
 def test_a_response_larger_than_the_socket_buffer_goes_out_in_steps(clock: FakeClock) -> None:
     big = {"status": "ok", "pad": "x" * 4_000_000}
     srv = MetricsServer("127.0.0.1", 0, CollectorRegistry, Health(big), clock=clock)
