@@ -5,6 +5,7 @@ MoodstreamError                      exit code 1 unless stated
 ├── BrokerError                      the local broker cannot be fetched, started or reached
 │   └── ToolMissingError             java or mvn is not installed
 ├── KafkaSetupError                  auth, unreachable cluster, missing topic, ACL (exit 4)
+│   └── ClusterUnreachableError      no answer in time (at runtime: an outage, waited out)
 ├── ModelLoadError                   missing file, checksum mismatch, wrong feature names or shapes
 ├── InvalidEvent                     one input message failed decoding/validation (→ dead letter)
 └── PoisonFloodError                 too many consecutive invalid events on one partition
@@ -31,6 +32,11 @@ class ToolMissingError(BrokerError):
 
 class KafkaSetupError(MoodstreamError):
     exit_code = 4
+
+
+class ClusterUnreachableError(KafkaSetupError):
+    """The cluster did not answer in time, without a cause that rules out a later answer
+    (not authentication, TLS or an unresolvable name)."""
 
 
 class ModelLoadError(MoodstreamError):

@@ -16,17 +16,21 @@ from typing import TYPE_CHECKING
 
 from consumer.clock import SystemClock
 from consumer.delivery import DeliveryFailed
-from consumer.errors import ConfigError, KafkaSetupError, PoisonFloodError
+from consumer.errors import ClusterUnreachableError, ConfigError, KafkaSetupError, PoisonFloodError
 from consumer.logs import log_event
 from consumer.models.threads import apply_thread_caps
 from consumer.settings import Settings
 
 if TYPE_CHECKING:
+    from confluent_kafka.admin import ClusterMetadata  # type: ignore[attr-defined]
+
+    from consumer.kafka.config import ClientConfig
     from consumer.models.registry import ModelSet
     from consumer.observability.health import HealthReporter
     from consumer.observability.metrics import Metrics
 
 _log = logging.getLogger("moodstream.worker")
+RESTART_CONNECT_ATTEMPT_S = 5.0
 
 
 class ExitCode(IntEnum):
@@ -65,6 +69,7 @@ class WorkerContext:
     index: int
     state_dir: Path | None  # health files; None disables health reporting
     with_metrics: bool
+    restarted: bool = False  # this slot ran before: the service is past its start-up
 
 
 def run_worker(ctx: WorkerContext) -> int:
@@ -111,7 +116,7 @@ def _leave_fatal_cause(ctx: WorkerContext, exc: Exception) -> None:
 
 
 def _run(ctx: WorkerContext, stop: StopFlag) -> int:
-    from consumer.kafka.admin import require_topics, wait_for_cluster
+    from consumer.kafka.admin import require_topics
     from consumer.kafka.config import client_config
     from consumer.wiring import build_worker
 
@@ -126,7 +131,9 @@ def _run(ctx: WorkerContext, stop: StopFlag) -> int:
         for model in ctx.models.all():
             model.warmup()
     config = client_config(settings.kafka, ctx.bootstrap)
-    metadata = wait_for_cluster(config, settings.kafka.connect_timeout_s)
+    metadata = _connect(ctx, config, stop, health)
+    if metadata is None:  # stopped while waiting for the cluster
+        return ExitCode.OK
     # The input and every topic the service writes: missing, or hidden by an ACL.
     require_topics(config, settings.topics.by_role(), metadata, settings.kafka.connect_timeout_s)
     parts = build_worker(
@@ -143,6 +150,39 @@ def _run(ctx: WorkerContext, stop: StopFlag) -> int:
     finally:
         parts.release()
     return ExitCode.OK
+
+
+def _connect(
+    ctx: WorkerContext, config: ClientConfig, stop: StopFlag, health: HealthReporter | None
+) -> ClusterMetadata | None:
+    """The cluster's metadata once it answers. At service start an unreachable cluster is
+    a setup error (KafkaSetupError after KAFKA__CONNECT_TIMEOUT_S). A restarted worker
+    meets a runtime outage instead: it waits, unready and saying so every few seconds,
+    until the cluster answers (or returns None once ``stop`` is requested). Blocks."""
+    from consumer.kafka.admin import wait_for_cluster
+
+    timeout_s = ctx.settings.kafka.connect_timeout_s
+    attempt_s = min(timeout_s, RESTART_CONNECT_ATTEMPT_S) if ctx.restarted else timeout_s
+    waited = 0
+    while True:
+        try:
+            return wait_for_cluster(config, attempt_s)
+        except ClusterUnreachableError as exc:
+            if not ctx.restarted:
+                raise
+            waited += 1
+            log_event(
+                _log,
+                "waiting_for_cluster",
+                level=logging.WARNING,
+                worker=ctx.index,
+                waited_s=round(waited * attempt_s),
+                error=str(exc),
+            )
+            if health is not None:
+                health.update(ready=False, assigned=None, detail="waiting for Kafka")
+            if stop():
+                return None
 
 
 def _metrics(ctx: WorkerContext) -> Metrics | None:

@@ -134,11 +134,17 @@ def _supervise(
         ) from None
     metrics = Metrics(CollectorRegistry(), models=[info.name for info in models.infos])
 
+    exited_slots: set[int] = set()  # the parent's; a forked worker sees it as of its fork
+
     def start(index: int) -> int:
-        ctx = WorkerContext(settings, models, bootstrap, index, health_dir, with_metrics=True)
+        restarted = index in exited_slots  # past start-up: an outage is waited out
+        ctx = WorkerContext(
+            settings, models, bootstrap, index, health_dir, with_metrics=True, restarted=restarted
+        )
         return run_worker(ctx)
 
     def exited(index: int, pid: int) -> None:
+        exited_slots.add(index)
         mark_worker_dead(pid, metrics_dir)
         view.forget(index)
 

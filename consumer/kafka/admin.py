@@ -22,7 +22,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     UserScramCredentialUpsertion,
 )
 
-from consumer.errors import KafkaSetupError
+from consumer.errors import ClusterUnreachableError, KafkaSetupError
 
 CREATED = "created"
 EXISTS = "exists"
@@ -93,7 +93,8 @@ def wait_for_cluster(config: Mapping[str, Any], timeout_s: float) -> ClusterMeta
 
     Gives up early on what cannot succeed: an authentication failure or a bootstrap
     name that does not resolve. Raises KafkaSetupError with a one-line
-    cause (unreachable, auth failure, TLS, DNS) within about ``timeout_s``.
+    cause (unreachable, auth failure, TLS, DNS) within about ``timeout_s``; the
+    ClusterUnreachableError subclass when no answer came in time for no other cause.
     """
     quiet = _Quiet(config)
     return _metadata(quiet, str(config.get("bootstrap.servers", "?")), timeout_s)
@@ -109,7 +110,9 @@ def _metadata(quiet: _Quiet, bootstrap: str, timeout_s: float) -> ClusterMetadat
         except KafkaException as exc:
             last = exc
         if quiet.cannot_succeed() or time.monotonic() >= deadline:
-            raise KafkaSetupError(quiet.cause(bootstrap, timeout_s, last))
+            cause = quiet.cause(bootstrap, timeout_s, last)
+            unreachable = cause.startswith(f"Kafka at {bootstrap} is unreachable")
+            raise (ClusterUnreachableError if unreachable else KafkaSetupError)(cause)
 
 
 def wait_for_topics(config: Mapping[str, Any], topics: Iterable[str], timeout_s: float) -> None:
