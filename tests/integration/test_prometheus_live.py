@@ -278,6 +278,7 @@ def _backlog(live: Live, rate_per_s: float = 60.0, max_s: float = 60.0) -> None:
             live.total("moodstream_events_consumed_total") == live.sent.total
             and live.total("moodstream_predictions_published_total") == live.sent.valid
             and live.total("moodstream_consumer_lag") == 0
+            and live.total("moodstream:consumer_lag:sum") == 0  # evaluated since the drain
         ),
         90,
         "the backlog never drained",
