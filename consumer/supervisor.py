@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 _log = logging.getLogger("moodstream.supervisor")
 LOOP_S = 0.2
 CHECK_INTERVAL_S = 5.0
+# On stop, workers get the drain bound plus this before SIGKILL: whatever supervises this
+# process (a container's grace period) must allow more than shutdown_timeout_s + this.
+STOP_KILL_AFTER_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -205,7 +208,7 @@ class Supervisor:
         live = [s for s in self._slots if s.pid is not None]
         for slot in live:
             _signal(slot.pid, signal.SIGTERM)
-        deadline = self._clock.monotonic() + self._shutdown_timeout_s + 5.0
+        deadline = self._clock.monotonic() + self._shutdown_timeout_s + STOP_KILL_AFTER_S
         while any(s.pid is not None for s in self._slots) and self._clock.monotonic() < deadline:
             self._serve(0.05)
             self._reap_for_stop()

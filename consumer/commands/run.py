@@ -52,6 +52,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     workers = args.workers if args.workers is not None else settings.processing.workers
     if workers < 1:
         raise ConfigError("--workers must be >= 1")
+    _refuse_placeholder_hash_key(settings)
     configure_logging(settings.observability.log_level)
     signal.signal(signal.SIGTERM, _stop_during_startup)  # the supervisor replaces it
     try:
@@ -60,6 +61,22 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     except _StopDuringStartup:
         log_event(_log, "stopped_during_startup")
         return 0
+
+
+# Values that mean "not filled in" (deploy/k8s/secret.example.yaml ships REPLACE-ME): a key
+# anyone can read pseudonymises nothing, so the service refuses them. The built-in
+# development default is only warned about (the demo runs with it).
+PLACEHOLDER_HASH_KEYS = frozenset({"replace-me", "replaceme", "changeme", "change-me", ""})
+
+
+def _refuse_placeholder_hash_key(settings: Settings) -> None:
+    """Raises ConfigError when USER_HASH_KEY is a placeholder. Pure."""
+    key = settings.observability.user_hash_key.get_secret_value().strip().lower()
+    if key in PLACEHOLDER_HASH_KEYS:
+        raise ConfigError(
+            "MOODSTREAM_OBSERVABILITY__USER_HASH_KEY is a placeholder: set a secret of your "
+            "own (for example `openssl rand -hex 32`)"
+        )
 
 
 def supervise(settings: Settings, workers: int, state_dir: Path) -> int:

@@ -21,6 +21,7 @@ from consumer.settings import (
     Settings,
     TopicSettings,
 )
+from consumer.supervisor import STOP_KILL_AFTER_S
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -47,7 +48,7 @@ def k8s(kind: str, name: str | None = None) -> dict[str, Any]:
 
 
 def container() -> dict[str, Any]:
-    [c] = k8s("Deployment")["spec"]["template"]["spec"]["containers"]
+    [c] = k8s("Deployment", "moodstream")["spec"]["template"]["spec"]["containers"]
     return c
 
 
@@ -100,7 +101,8 @@ def test_kustomization_lists_every_manifest_but_the_example_secret() -> None:
 
 def test_scaledobject_targets_the_group_and_input_topic() -> None:
     scaled = k8s("ScaledObject")
-    assert scaled["spec"]["scaleTargetRef"]["name"] == k8s("Deployment")["metadata"]["name"]
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "moodstream"
+    assert k8s("Deployment", "moodstream")
     assert scaled["spec"]["maxReplicaCount"] == TopicSettings().partitions
     [trigger] = scaled["spec"]["triggers"]
     meta = trigger["metadata"]
@@ -113,7 +115,8 @@ def test_scaledobject_targets_the_group_and_input_topic() -> None:
     assert meta["consumerGroup"] == config["MOODSTREAM_KAFKA__GROUP_ID"]
     assert meta["topic"] == config["MOODSTREAM_TOPICS__FEATURES"]
     auth = k8s("TriggerAuthentication", trigger["authenticationRef"]["name"])
-    assert {r["parameter"] for r in auth["spec"]["secretTargetRef"]} == {"username", "password"}
+    parameters = {r["parameter"] for r in auth["spec"]["secretTargetRef"]}
+    assert parameters == {"username", "password", "ca"}
 
 
 def test_probes_hit_the_paths_and_port_the_server_serves() -> None:
@@ -129,14 +132,14 @@ def test_probes_hit_the_paths_and_port_the_server_serves() -> None:
         get = c[probe]["httpGet"]
         assert get["path"] == path
         assert get["port"] in (port, "metrics")
-    service = k8s("Service")
+    service = k8s("Service", "moodstream-metrics")
     assert service["metadata"]["annotations"]["prometheus.io/port"] == str(port)
     assert service["metadata"]["annotations"]["prometheus.io/path"] == METRICS_PATH
     assert service["spec"]["ports"][0]["port"] == port
 
 
 def test_deployment_resources_security_and_shutdown() -> None:
-    deployment = k8s("Deployment")
+    deployment = k8s("Deployment", "moodstream")
     pod = deployment["spec"]["template"]["spec"]
     c = container()
     assert "replicas" not in deployment["spec"]  # KEDA owns it
@@ -146,7 +149,9 @@ def test_deployment_resources_security_and_shutdown() -> None:
     }
     drain_s = float(k8s("ConfigMap")["data"]["MOODSTREAM_PROCESSING__SHUTDOWN_TIMEOUT_S"])
     assert drain_s == ProcessingSettings().shutdown_timeout_s
-    assert pod["terminationGracePeriodSeconds"] == 45 > drain_s
+    # the supervisor SIGKILLs workers STOP_KILL_AFTER_S after the drain bound: the
+    # kubelet's SIGKILL must come later still
+    assert pod["terminationGracePeriodSeconds"] == 45 > drain_s + STOP_KILL_AFTER_S
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] != 0
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
@@ -156,7 +161,7 @@ def test_deployment_resources_security_and_shutdown() -> None:
     assert "emptyDir" in volume
     selector = deployment["spec"]["selector"]["matchLabels"]
     assert k8s("PodDisruptionBudget")["spec"]["selector"]["matchLabels"] == selector
-    assert k8s("Service")["spec"]["selector"] == selector
+    assert k8s("Service", "moodstream-metrics")["spec"]["selector"] == selector
 
 
 def test_secrets_come_from_secret_refs_only() -> None:
@@ -165,7 +170,8 @@ def test_secrets_come_from_secret_refs_only() -> None:
     ref = env["MOODSTREAM_KAFKA__SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]
     assert ref["name"] and ref["key"]
     assert "secretKeyRef" in env["MOODSTREAM_OBSERVABILITY__USER_HASH_KEY"]["valueFrom"]
-    assert all("value" not in e for e in c["env"])
+    # the only plain value: where the CA Secret is mounted (tests/unit/test_k8s_deploy.py)
+    assert [e["name"] for e in c["env"] if "value" in e] == ["MOODSTREAM_KAFKA__SSL_CA_LOCATION"]
     config = k8s("ConfigMap")["data"]
     assert not [k for k in config if re.search("PASSWORD|SECRET|HASH_KEY", k)]
 
