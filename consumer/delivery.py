@@ -1,9 +1,9 @@
 """Publishing a batch's records and committing its offsets: the two delivery modes.
 
 ``AtLeastOnce``: idempotent producer; an offset is committed only once every record it
-produced is acknowledged (``OffsetTracker``). ``ExactlyOnce``: one transaction per batch
-holding the records and the consumer offsets. Both are driven by the poll loop's thread;
-delivery callbacks run inside ``producer.poll``/``flush`` on that same thread.
+produced is acknowledged (``OffsetTracker``). ``ExactlyOnce`` (``consumer.transactions``):
+one transaction per batch holding the records and the consumer offsets. Both are driven by
+the poll loop's thread; delivery callbacks run inside ``producer.poll``/``flush`` on it.
 A record the broker refuses for good raises ``DeliveryFailed`` from ``poll``: the worker
 stops without committing past it, and its restart re-reads from the last commit.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from consumer.clock import Clock
 from consumer.errors import KafkaSetupError, MoodstreamError
@@ -53,7 +53,9 @@ class Publisher(Protocol):
     def inflight(self) -> int: ...
 
 
-class _Base:
+class PublisherBase:
+    """What both delivery modes share: producing, delivery reports, failures, metrics."""
+
     def __init__(
         self, producer: Producer, consumer: Consumer, clock: Clock, metrics: Metrics | None
     ) -> None:
@@ -80,6 +82,10 @@ class _Base:
             self._failure = f"{record.kind} to {record.topic} failed: {err.str()}"
             self._failure_is_auth = err.code() == _topic_authorization_failed()
             return
+        self._count(source, record)
+
+    def _count(self, source: SourceResult, record: OutRecord) -> None:
+        """Metrics of one record the broker holds (exactly-once: once it is committed)."""
         metrics = self._metrics
         if metrics is None:
             return
@@ -105,7 +111,7 @@ class _Base:
         self._raise_on_failure()
 
 
-class AtLeastOnce(_Base):
+class AtLeastOnce(PublisherBase):
     def __init__(
         self,
         producer: Producer,
@@ -203,78 +209,3 @@ class AtLeastOnce(_Base):
         self._commit(self._tracker.committable())
         if remaining:
             log_event(_log, "flush_incomplete", level=logging.WARNING, unacknowledged=remaining)
-
-
-class ExactlyOnce(_Base):
-    """One transaction per batch: outputs + offsets commit together or not at all."""
-
-    def __init__(
-        self,
-        producer: Producer,
-        consumer: Consumer,
-        clock: Clock,
-        timeout_s: float,
-        metrics: Metrics | None = None,
-    ) -> None:
-        super().__init__(producer, consumer, clock, metrics)
-        self._timeout_s = timeout_s
-        self._producer.init_transactions(timeout_s)
-
-    def inflight(self) -> int:
-        return 0  # every batch is committed (or the worker stops) before the next is polled
-
-    def begin(self, sources: list[SourceResult]) -> None:
-        self._producer.begin_transaction()
-
-    def publish(self, result: BatchResult) -> None:
-        try:
-            for source in result.sources:
-                for record in source.records:
-                    self._produce(record, self._callback(source, record))
-        except Exception:
-            self._abort()
-            raise
-
-    def end(self, sources: list[SourceResult]) -> None:
-        """Put the batch's offsets in its transaction and commit it (blocks). Aborts and
-        re-raises on failure: the worker then restarts from the last committed batch."""
-        from confluent_kafka import TopicPartition
-
-        positions: dict[TopicPartitionKey, int] = {}
-        for source in sources:
-            positions[source.tp] = max(positions.get(source.tp, 0), source.offset + 1)
-        try:
-            offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items()]
-            metadata = self._consumer.consumer_group_metadata()
-            self._producer.send_offsets_to_transaction(offsets, metadata, self._timeout_s)
-            self._producer.commit_transaction(self._timeout_s)
-        except Exception:
-            self._abort()
-            raise
-        self._raise_on_failure()
-        if self._metrics is not None:
-            self._metrics.commits.inc()
-
-    def _callback(self, source: SourceResult, record: OutRecord) -> Callable[..., None]:
-        def on_delivery(err: KafkaError | None, _msg: Any) -> None:
-            self._delivered(source, record, err)
-
-        return on_delivery
-
-    def _abort(self) -> None:
-        try:
-            self._producer.abort_transaction(self._timeout_s)
-        except Exception as exc:  # the worker restarts anyway; say why
-            log_event(_log, "transaction_abort_failed", level=logging.ERROR, error=str(exc))
-
-    def maybe_commit(self, now: float, *, force: bool = False) -> None:
-        return None  # offsets ride in each batch's transaction
-
-    def on_revoke(self, partitions: set[TopicPartitionKey], timeout_s: float) -> None:
-        return None  # nothing is in flight between batches
-
-    def on_lost(self, partitions: set[TopicPartitionKey]) -> None:
-        return None
-
-    def close(self, timeout_s: float) -> None:
-        self._producer.flush(timeout_s)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from consumer.clock import Clock
-from consumer.delivery import AtLeastOnce, ExactlyOnce, Publisher
+from consumer.delivery import AtLeastOnce, Publisher
 from consumer.ensemble import Ensemble, ModelLane
 from consumer.kafka.clients import create_consumer, create_producer
 from consumer.offsets import CommitPolicy
@@ -18,6 +18,7 @@ from consumer.pipeline import Pipeline
 from consumer.ratelimit import KeyRateLimiter
 from consumer.runner import Runner
 from consumer.settings import Guarantee, Settings
+from consumer.transactions import ExactlyOnce
 
 if TYPE_CHECKING:
     from consumer.models.registry import ModelSet
@@ -64,6 +65,7 @@ def build_worker(
     bootstrap: str,
     worker_index: int,
     clock: Clock,
+    instance: str = "",
     metrics: Metrics | None = None,
     health: HealthReporter | None = None,
 ) -> WorkerParts:
@@ -78,7 +80,7 @@ def build_worker(
     )
     pipeline = Pipeline(ensemble, settings, clock, limiter)
     consumer = create_consumer(settings, bootstrap)
-    producer = create_producer(settings, bootstrap, worker_index)
+    producer = create_producer(settings, bootstrap, worker_index, instance)
     publisher: Publisher
     if processing.guarantee is Guarantee.EXACTLY_ONCE:
         publisher = ExactlyOnce(

@@ -70,6 +70,7 @@ class WorkerContext:
     state_dir: Path | None  # health files; None disables health reporting
     with_metrics: bool
     restarted: bool = False  # this slot ran before: the service is past its start-up
+    instance: str = ""  # this service instance (part of the transactional id)
 
 
 def run_worker(ctx: WorkerContext) -> int:
@@ -142,6 +143,7 @@ def _run(ctx: WorkerContext, stop: StopFlag) -> int:
         bootstrap=ctx.bootstrap,
         worker_index=ctx.index,
         clock=clock,
+        instance=ctx.instance,
         metrics=metrics,
         health=health,
     )

@@ -7,6 +7,7 @@ import gc
 import logging
 import signal
 import tempfile
+import uuid
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -152,11 +153,19 @@ def _supervise(
     metrics = Metrics(CollectorRegistry(), models=[info.name for info in models.infos])
 
     exited_slots: set[int] = set()  # the parent's; a forked worker sees it as of its fork
+    instance = uuid.uuid4().hex[:8]  # tells this service's transactional ids from others'
 
     def start(index: int) -> int:
         restarted = index in exited_slots  # past start-up: an outage is waited out
         ctx = WorkerContext(
-            settings, models, bootstrap, index, health_dir, with_metrics=True, restarted=restarted
+            settings,
+            models,
+            bootstrap,
+            index,
+            health_dir,
+            with_metrics=True,
+            restarted=restarted,
+            instance=instance,
         )
         return run_worker(ctx)
 

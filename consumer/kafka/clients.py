@@ -49,8 +49,11 @@ def consumer_config(settings: Settings, bootstrap: str) -> ClientConfig:
     return conf
 
 
-def producer_config(settings: Settings, bootstrap: str, worker_index: int) -> ClientConfig:
-    """Idempotent producer; transactional (one id per worker slot) in exactly-once mode."""
+def producer_config(
+    settings: Settings, bootstrap: str, worker_index: int, instance: str = ""
+) -> ClientConfig:
+    """Idempotent producer; transactional (one id per service instance and worker slot)
+    in exactly-once mode."""
     conf = client_config(settings.kafka, bootstrap)
     conf.update(
         {
@@ -62,15 +65,20 @@ def producer_config(settings: Settings, bootstrap: str, worker_index: int) -> Cl
         }
     )
     if settings.processing.guarantee is Guarantee.EXACTLY_ONCE:
-        conf["transactional.id"] = transactional_id(settings, worker_index)
+        conf["transactional.id"] = transactional_id(settings, worker_index, instance)
         conf["transaction.timeout.ms"] = 60_000
     conf.update(settings.kafka.extra)
     return conf
 
 
-def transactional_id(settings: Settings, worker_index: int) -> str:
-    """Stable per host and worker slot, so a restarted worker fences its zombie."""
-    return f"{settings.kafka.group_id}-{socket.gethostname()}-{worker_index}"
+def transactional_id(settings: Settings, worker_index: int, instance: str = "") -> str:
+    """Unique per service instance (``instance``: chosen once by ``moodstream run``) and
+    worker slot: two services on one host never share an id (they would fence each other),
+    while a worker restarted by the same service reuses its slot's id and so aborts its
+    dead predecessor's open transaction at once. Zombies of a rebalance are fenced by the
+    group generation sent with the offsets (KIP-447), whatever the id."""
+    parts = [settings.kafka.group_id, socket.gethostname(), instance, str(worker_index)]
+    return "-".join(part for part in parts if part)
 
 
 def produce_waiting(
@@ -102,9 +110,11 @@ def create_consumer(settings: Settings, bootstrap: str) -> Consumer:
     return new_client(Consumer, conf)
 
 
-def create_producer(settings: Settings, bootstrap: str, worker_index: int) -> Producer:
+def create_producer(
+    settings: Settings, bootstrap: str, worker_index: int, instance: str = ""
+) -> Producer:
     from confluent_kafka import Producer
 
-    conf: dict[str, object] = dict(producer_config(settings, bootstrap, worker_index))
+    conf: dict[str, object] = dict(producer_config(settings, bootstrap, worker_index, instance))
     conf["logger"] = logging.getLogger("moodstream.kafka.producer")
     return new_client(Producer, conf)
