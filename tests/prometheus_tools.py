@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -105,8 +106,11 @@ class PrometheusServer:
 
     def api(self, path: str, **params: str | float) -> Any:
         query = urllib.parse.urlencode({k: str(v) for k, v in params.items()})
-        with urllib.request.urlopen(f"{self.url}/api/v1/{path}?{query}", timeout=10) as resp:
-            body = json.loads(resp.read())
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/v1/{path}?{query}", timeout=10) as resp:
+                body = json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"{path} {params}: {exc.code} {exc.read()[:500]!r}") from None
         assert body["status"] == "success", body
         return body["data"]
 
@@ -146,6 +150,10 @@ class PrometheusServer:
 # -- PromQL: the signal behind an alert ---------------------------------------------------
 
 _SET_OPS = re.compile(r"\s(?:and|or|unless)\s")
+# vector matching after a binary operator: `unless on () (...)`, `and ignoring (a) ...`
+_MATCHING = re.compile(
+    r"^\s*(?:(?:on|ignoring)\s*\([^)]*\)\s*)?(?:group_(?:left|right)\s*(?:\([^)]*\))?\s*)?"
+)
 _COMPARISONS = re.compile(r"(?:==|!=|>=|<=|>|<)(?:\s*bool)?")
 
 
@@ -168,23 +176,34 @@ def _top_level_spans(expr: str) -> list[int]:
 
 def signal_queries(expr: str) -> list[str]:
     """The operands an alert compares, each of which must return data on a live service:
-    ``A > 0 and B > 100`` → [A, B]; ``absent(X)`` → [X]; ``X == 0`` → [X]."""
+    ``A > 0 and B > 100`` → [A, B]; ``absent(X == 1)`` → [X]; ``X unless on () (Y == 1)``
+    → [X, Y]."""
     expr = " ".join(expr.split())
+    while expr.startswith("(") and expr.endswith(")") and _balanced(expr[1:-1]):
+        expr = expr[1:-1].strip()
     top = set(_top_level_spans(expr))
     cuts = [m for m in _SET_OPS.finditer(expr) if m.start() in top]
-    parts, start = [], 0
-    for m in cuts:
-        parts.append(expr[start : m.start()])
-        start = m.end()
-    parts.append(expr[start:])
-    out = []
-    for part in parts:
-        part_top = set(_top_level_spans(part))
-        cmp = [m for m in _COMPARISONS.finditer(part) if m.start() in part_top]
-        operand = part[: cmp[0].start()].strip() if cmp else part.strip()
-        inner = re.fullmatch(r"absent(?:_over_time)?\((.*)\)", operand)
-        if inner:
-            out += signal_queries(re.sub(r"\[[^\]]+\]$", "", inner.group(1).strip()))
-        else:
-            out.append(operand)
-    return out
+    if cuts:
+        bounds = [0, *(m.start() for m in cuts), len(expr)]
+        ends = [0, *(m.end() for m in cuts)]
+        parts = [expr[ends[i] : bounds[i + 1]] for i in range(len(cuts) + 1)]
+        return [q for part in parts for q in signal_queries(_MATCHING.sub("", part, count=1))]
+    cmp = [m for m in _COMPARISONS.finditer(expr) if m.start() in top]
+    if cmp:
+        return signal_queries(expr[: cmp[0].start()])
+    inner = re.fullmatch(r"absent(?:_over_time)?\((.*)\)", expr)
+    if inner:
+        return signal_queries(re.sub(r"\[[^\]]+\]$", "", inner.group(1).strip()))
+    return [expr]
+
+
+def _balanced(inner: str) -> bool:
+    """Whether ``inner`` never closes more brackets than it opened (so the outer pair of
+    ``(inner)`` belong together)."""
+    depth = 0
+    for ch in inner:
+        depth += ch in "({["
+        depth -= ch in ")}]"
+        if depth < 0:
+            return False
+    return depth == 0

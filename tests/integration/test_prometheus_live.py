@@ -6,9 +6,13 @@ Phases, all on one run (one Prometheus, one service):
    invalid events of several reasons, a user over the rate limit (overflow);
 3. a hung PAT: its calls miss their deadline, the timeout alert reaches `firing`;
 4. a backlog: PAT slower than the input rate (each call sleeps, still within its deadline),
-   lag grows, the lag alert reaches `firing`; then PAT is made fast and the backlog drains.
-Then every Grafana panel query and every alert's compared expression must return data over
-the run, the values must agree with what was sent, and every rule must evaluate cleanly.
+   lag grows, the lag alert reaches `firing`; then PAT is made fast and the backlog drains;
+5. the service stopped with a backlog on its group: the lag exporter (`moodstream lag
+   --serve`, job moodstream-lag) reads it from the broker, and the dead-service alerts
+   (MoodstreamDown, MoodstreamBacklogWithoutConsumer) reach `firing`.
+After phase 4 every Grafana panel query and every alert's compared expression must have
+returned data over the run, the values must agree with what was sent, every rule must
+evaluate cleanly, and the alerts of a dead service must have stayed silent.
 The alert rules are the deployed ones with each `for` shortened to SHORT_FOR.
 
 Set MOODSTREAM_LIVE_ARTIFACTS=DIR to keep the rendered dashboard (dashboard.png) and what
@@ -21,9 +25,12 @@ import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +48,7 @@ from consumer.observability.metrics import ALERT_KINDS
 from consumer.settings import ProcessingSettings, TopicSettings
 from tests.fakes import event_bytes, event_dict, feature_values
 from tests.integration.dashboard_render import PanelData, render
-from tests.integration.harness import REPO, free_port, running_service, service_env
+from tests.integration.harness import REPO, Service, free_port, running_service, service_env
 from tests.prometheus_tools import DEPLOY_PROMETHEUS, PrometheusServer, signal_queries
 
 pytestmark = pytest.mark.integration
@@ -62,6 +69,7 @@ class Sent:
     valid: int = 0
     partial: int = 0  # valid events whose only model was the hung PAT
     overflow: int = 0
+    backlog: int = 0  # produced while the service was stopped
     invalid: Counter[str] = field(default_factory=Counter)
     total: int = 0
 
@@ -84,6 +92,8 @@ class Live:
             self.sent.invalid[_reason(value)] += 1
         elif expect == "overflow":
             self.sent.overflow += 1
+        elif expect == "backlog":  # nobody consumes it
+            self.sent.backlog += 1
         else:
             self.sent.valid += 1
             self.sent.partial += expect == "partial"
@@ -130,13 +140,15 @@ def _reason(value: bytes) -> str:
 # -- set-up -----------------------------------------------------------------------------
 
 
-def _prometheus_config(tmp: Path, target_port: int) -> Path:
-    """The deployed config and rules with a 1 s scrape/evaluation, our target, `for`
-    shortened; the deployed job name and rule-file set are kept."""
+def _prometheus_config(tmp: Path, ports: dict[str, int]) -> Path:
+    """The deployed config and rules with a 1 s scrape/evaluation, `for` shortened, and
+    each deployed job (name kept) pointed at the local process ``ports`` gives for it."""
     config = yaml.safe_load((DEPLOY_PROMETHEUS / "prometheus.yml").read_text())
     config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
-    [job] = config["scrape_configs"]
-    job["static_configs"] = [{"targets": [f"127.0.0.1:{target_port}"]}]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == set(ports), f"the test runs {set(ports)}, the config scrapes {set(jobs)}"
+    for name, job in jobs.items():
+        job["static_configs"] = [{"targets": [f"127.0.0.1:{ports[name]}"]}]
     for name in config["rule_files"]:
         rules = yaml.safe_load((DEPLOY_PROMETHEUS / name).read_text())
         for group in rules["groups"]:
@@ -147,6 +159,25 @@ def _prometheus_config(tmp: Path, target_port: int) -> Path:
     path = tmp / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+@contextmanager
+def _lag_exporter(env: dict[str, str], port: int, log_path: Path) -> Iterator[None]:
+    """`moodstream lag --serve` (job moodstream-lag): the group's lag read from the broker."""
+    command = [sys.executable, "-m", "consumer", "lag", "--serve", "--interval-s", "1"]
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [*command, "--port", str(port)], env=env, cwd=REPO, stdout=log, stderr=log
+        )
+    try:
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _dashboard_targets() -> list[tuple[int, str, str, str]]:
@@ -377,6 +408,67 @@ def _render(live: Live, t0: float, t1: float, path: Path) -> None:
 # -- the test ---------------------------------------------------------------------------
 
 
+def _stopped_group(live: Live, stop: Callable[[], int]) -> None:
+    """The service stopped, a backlog on its group: only `up` and the broker-side lag
+    (the lag exporter) can tell, and the dead-service alerts must fire."""
+    live.alert_states.clear()
+    assert stop() == 0
+    backlog = 20
+    for i in range(backlog):
+        live.produce(f"s{i}", event_bytes(seed=30_000 + i, user_id=f"u-s{i}"), expect="backlog")
+    live.flush()
+    live.wait(
+        lambda: (
+            live.total("moodstream_group_lag") == backlog
+            and live.firing("MoodstreamBacklogWithoutConsumer")
+            and live.firing("MoodstreamDown")
+        ),
+        60,
+        "the dead-service alerts never fired",
+    )
+
+
+def _phases(live: Live, service: Service, group_stable: Callable[[], object]) -> dict[str, Any]:
+    """Run phases 1-4 and check the results; returns what every query gave."""
+    t0 = time.time()
+    _healthy_series_are_zero(live)
+    live.alert_states.clear()  # from here on the service is up and scraped
+    service.wait_ready()
+    group_stable()  # traffic during the start-up rebalance sees a commit fail (ILLEGAL_GENERATION)
+    _known_traffic(live)
+    _hung_pat(live)
+    _backlog(live)
+    t1 = time.time()
+    t0 = t1 - math.ceil(t1 - t0)  # range steps end at t1, the drained state
+    _values_agree(live)
+    report = _every_query_returns_data(live, t0, t1)
+    _panels_agree(report)
+    rules = live.prometheus.rules()
+    assert [r["name"] for r in rules if r["health"] != "ok"] == [], rules
+    _render(live, t0, t1, live.control.parent / "dashboard.png")
+    return report
+
+
+def _alerts_as_expected(running: dict[str, str], stopped: dict[str, str]) -> None:
+    for fired in ("MoodstreamModelTimeouts", "MoodstreamConsumerLagGrowing"):
+        assert running.get(fired) == "firing", running
+    assert running.get("MoodstreamDeadLetters") == "firing", running  # invalid events sent
+    quiet = (
+        "MoodstreamModelFailures",
+        "MoodstreamCommitFailures",
+        "MoodstreamWorkerRestarts",
+        "MoodstreamDown",
+        "MoodstreamInstanceDown",
+        "MoodstreamBacklogWithoutConsumer",
+        "MoodstreamLagExporterDown",
+        "MoodstreamLagUnreadable",
+    )
+    assert set(quiet) & set(running) == set(), running
+    assert (
+        stopped.get("MoodstreamDown") == stopped.get("MoodstreamBacklogWithoutConsumer") == "firing"
+    )
+
+
 def test_real_prometheus_dashboard_and_alerts_on_a_real_run(
     kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path
 ) -> None:
@@ -388,50 +480,40 @@ def test_real_prometheus_dashboard_and_alerts_on_a_real_run(
         PROCESSING__MAX_BATCH_SIZE=4,
         PROCESSING__RATE_LIMIT_PER_MINUTE=RATE_LIMIT_PER_MINUTE,
     )
+    ports = {
+        "moodstream": int(env["MOODSTREAM_OBSERVABILITY__PORT"]),
+        "moodstream-lag": free_port(),
+    }
     (tmp_path / "prom").mkdir()
-    config = _prometheus_config(tmp_path / "prom", int(env["MOODSTREAM_OBSERVABILITY__PORT"]))
+    config = _prometheus_config(tmp_path / "prom", ports)
     prometheus = PrometheusServer(config, free_port(), tmp_path / "prom" / "data")
-    control = tmp_path / "pat-mode"
-    service_args = (str(control), "--workers", "2")
-    module = "tests.integration.switchable_service"
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 5})
-    live = Live(prometheus, producer, unique_topics.features, control)
+    live = Live(prometheus, producer, unique_topics.features, tmp_path / "pat-mode")
+    module = "tests.integration.switchable_service"
+    client = {"bootstrap.servers": kafka_bootstrap}
     prometheus.start()
     try:
-        with running_service(env, tmp_path, *service_args, module=module) as service:
-            t0 = time.time()
-            _healthy_series_are_zero(live)
-            service.wait_ready()
-            # traffic during the start-up rebalance would see a commit fail (ILLEGAL_GENERATION)
-            client = {"bootstrap.servers": kafka_bootstrap}
-            wait_group_stable(client, unique_group, 2, unique_topics.features, 60)
-            _known_traffic(live)
-            _hung_pat(live)
-            _backlog(live)
-            t1 = time.time()
-            t0 = t1 - math.ceil(t1 - t0)  # range steps end at t1, the drained state
-            _values_agree(live)
-            report = _every_query_returns_data(live, t0, t1)
-            _panels_agree(report)
-            rules = prometheus.rules()
-            assert [r["name"] for r in rules if r["health"] != "ok"] == [], rules
-            _render(live, t0, t1, tmp_path / "dashboard.png")
+        with (
+            _lag_exporter(env, ports["moodstream-lag"], tmp_path / "lag-exporter.log"),
+            running_service(
+                env, tmp_path, str(live.control), "--workers", "2", module=module
+            ) as service,
+        ):
+            report = _phases(
+                live,
+                service,
+                lambda: wait_group_stable(client, unique_group, 2, unique_topics.features, 60),
+            )
+            running = dict(live.alert_states)
+            _stopped_group(live, service.stop)
     finally:
         prometheus.stop()
-    assert live.alert_states["MoodstreamModelTimeouts"] == "firing"
-    assert live.alert_states["MoodstreamConsumerLagGrowing"] == "firing"
-    assert live.alert_states["MoodstreamDeadLetters"] == "firing"  # invalid events were sent
-    for quiet in (
-        "MoodstreamModelFailures",
-        "MoodstreamCommitFailures",
-        "MoodstreamWorkerRestarts",
-    ):
-        assert quiet not in live.alert_states, live.alert_states
+    _alerts_as_expected(running, live.alert_states)
     assert (tmp_path / "dashboard.png").stat().st_size > 20_000
-    _keep_artifacts(tmp_path / "dashboard.png", report, live)
+    _keep_artifacts(tmp_path / "dashboard.png", report, running, live)
 
 
-def _keep_artifacts(png: Path, report: dict[str, Any], live: Live) -> None:
+def _keep_artifacts(png: Path, report: dict[str, Any], running: dict[str, str], live: Live) -> None:
     target = os.environ.get("MOODSTREAM_LIVE_ARTIFACTS")
     if not target:
         return
@@ -440,7 +522,8 @@ def _keep_artifacts(png: Path, report: dict[str, Any], live: Live) -> None:
     shutil.copy(png, out / "dashboard.png")
     summary = {
         "sent": {**live.sent.__dict__, "invalid": dict(live.sent.invalid)},
-        "alert_states_seen": live.alert_states,
+        "alert_states_seen_while_running": running,
+        "alert_states_seen_after_stop": live.alert_states,
         "queries": report,
     }
     (out / "queries.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")

@@ -112,6 +112,11 @@ def test_every_alert_has_a_firing_and_a_silent_case() -> None:
             "histogram_quantile(0.99, rate(h[5m]) > 0)",
             ["histogram_quantile(0.99, rate(h[5m]) > 0)"],
         ),
+        (
+            'sum by (g) (lag) > 0\nunless on () (up{job="m"} == 1)',
+            ["sum by (g) (lag)", 'up{job="m"}'],
+        ),
+        ("(a) > (b)", ["a"]),
     ],
 )
 def test_signal_queries_strip_the_comparison(expr: str, operands: list[str]) -> None:
