@@ -21,7 +21,14 @@ PREFIX = "MOODSTREAM_"
 DELIMITER = "__"
 MASK = "***"
 # Variables read by the test suite and tools, not by Settings.
-NOT_SETTINGS = frozenset({"MOODSTREAM_FUZZ_EXAMPLES", "MOODSTREAM_TEST_MODELS_DIR"})
+NOT_SETTINGS = frozenset(
+    {
+        "MOODSTREAM_FUZZ_EXAMPLES",
+        "MOODSTREAM_TEST_MODELS_DIR",
+        "MOODSTREAM_LIVE_ARTIFACTS",
+        "MOODSTREAM_WHEEL_REPORT",
+    }
+)
 _SECRET_HINTS = ("password", "secret", "token", "jaas", "key")
 
 

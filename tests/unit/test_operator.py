@@ -15,7 +15,7 @@ from consumer.dead_letter_log import DeadLetterSummary
 from consumer.demo_view import DemoTally
 from consumer.event_lines import Refusals, valid_records
 from consumer.settings import KafkaSettings, Settings, TopicSettings
-from consumer.settings_env import effective_settings, unknown_variables
+from consumer.settings_env import effective_settings, setting_variables, unknown_variables
 from tests.fakes import event_bytes, event_dict
 
 # -- item 2: topic names -------------------------------------------------------------------
@@ -195,3 +195,63 @@ def test_forever_counts_this_runs_records_by_time() -> None:
     tally.prediction(orjson.dumps({"event_id": "new", "partial": True}), 1_200)
     assert tally.consumed == 1 and tally.predicted == {"new"} and tally.partial == 1
     assert not tally.done()  # --forever never completes on its own
+
+
+# -- item 10: the README documents every setting and command -------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _documented(variable: str, readme: str) -> bool:
+    """``GROUP__NAME`` in the README, or ``__NAME`` on a line that names ``GROUP__``."""
+    bare = variable.removeprefix("MOODSTREAM_")
+    group, _, name = bare.partition("__")
+    if f"`{bare}`" in readme or f"MOODSTREAM_{bare}`" in readme:
+        return True
+    return any(f"`__{name}`" in ln and f"`{group}__" in ln for ln in readme.splitlines())
+
+
+def test_every_setting_is_in_the_readme() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    missing = [v for v in setting_variables(Settings) if not _documented(v, readme)]
+    assert missing == []
+
+
+def test_every_command_is_in_the_readme() -> None:
+    import argparse
+
+    from consumer.cli import build_parser
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+
+    def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        return dict(actions[0].choices) if actions else {}
+
+    missing = []
+    for name, parser in subcommands(build_parser()).items():
+        if f"`moodstream {name}" not in readme:
+            missing.append(name)
+        for action in subcommands(parser):
+            if not any(f"moodstream {name}" in ln and action in ln for ln in readme.splitlines()):
+                missing.append(f"{name} {action}")
+    assert missing == []
+
+
+def test_no_variable_the_project_uses_is_warned_about() -> None:
+    """Every ``MOODSTREAM_*`` name in the code, tests, deploy files and docs is a setting
+    (or a known test/tool variable), so nobody is told their correct variable is unknown."""
+    import re
+
+    pattern = re.compile(r"MOODSTREAM_[A-Z][A-Z0-9_]*[A-Z0-9]")
+    example = re.compile(r"unknown setting MOODSTREAM_\S+")  # the README's sample warning
+    skip = {Path(__file__).name, "test_operator_cli.py"}  # misspellings on purpose
+    paths = [REPO / "Makefile", *REPO.glob("*.md")]
+    for folder in ("consumer", "tests", "deploy", "schemas"):
+        paths += [p for p in (REPO / folder).rglob("*") if p.is_file() and p.name not in skip]
+    names: set[str] = set()
+    for path in paths:
+        if path.suffix in {".py", ".yml", ".yaml", ".md", ".json", ""}:
+            text = example.sub("", path.read_text(encoding="utf-8", errors="ignore"))
+            names |= set(pattern.findall(text))
+    assert [u.name for u in unknown_variables(Settings, dict.fromkeys(names, "1"))] == []
