@@ -12,7 +12,8 @@ Metrics (its own registry, no multiprocess files):
 - ``moodstream_group_lag{group,topic,partition}``: messages the group still has to read
   (a never-committed partition counts from its earliest retained offset);
 - ``moodstream_group_lag_read_success``: 1 after a successful read, 0 after a failed
-  one (the per-partition series are then dropped rather than left stale);
+  one (the per-partition series are then dropped rather than left stale), NaN before
+  the first read ends (so ``== 0`` alerts stay quiet while it starts);
 - ``moodstream_group_lag_last_read_timestamp_seconds``: when the last read succeeded.
 
 Threads: one reader thread blocks on the cluster (up to its timeout per read); the
@@ -62,6 +63,7 @@ class LagGauges:
             "Unix time of the last successful read of the group's offsets",
             registry=registry,
         )
+        self.success.set(float("nan"))  # no read yet: neither success nor failure
 
     def record(self, report: LagReport, now_s: float) -> None:
         """Publish ``report``; partitions no longer in it are dropped. Never blocks."""

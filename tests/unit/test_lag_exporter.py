@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from prometheus_client import CollectorRegistry
 
 from consumer.kafka.lag import LagReport, PartitionLag
@@ -20,6 +22,8 @@ def report(*lags: int) -> LagReport:
 def test_record_publishes_each_partition_and_drops_vanished_ones() -> None:
     registry = CollectorRegistry()
     gauges = LagGauges(registry)
+    before = registry.get_sample_value("moodstream_group_lag_read_success")
+    assert before is not None and math.isnan(before)  # not 0: no failure alert at start
     gauges.record(report(5, 0, 7), now_s=1_700_000_000.0)
     assert [lag_of(registry, p) for p in range(3)] == [5.0, 0.0, 7.0]
     assert registry.get_sample_value("moodstream_group_lag_read_success") == 1.0
