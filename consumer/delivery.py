@@ -18,7 +18,7 @@ from consumer.clock import Clock
 from consumer.errors import KafkaSetupError, MoodstreamError
 from consumer.kafka.clients import produce_waiting
 from consumer.logs import log_event
-from consumer.offsets import CommitPolicy, OffsetTracker, TopicPartitionKey
+from consumer.offsets import CommitPolicy, OffsetTracker, TopicPartitionKey, streak_metadata
 from consumer.pipeline import BatchResult, OutRecord, SourceResult
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ class AtLeastOnce(PublisherBase):
     def begin(self, sources: list[SourceResult]) -> None:
         """Register the batch's offsets, each held until its part is published."""
         for source in sources:
-            self._tracker.track(source.tp, source.offset, outputs=1)
+            self._tracker.track(source.tp, source.offset, outputs=1, note=source.invalid_streak)
         self._since_commit += len(sources)
 
     def publish(self, result: BatchResult) -> None:
@@ -179,7 +179,10 @@ class AtLeastOnce(PublisherBase):
             return True
         from confluent_kafka import KafkaException, TopicPartition
 
-        offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items()]
+        offsets = [
+            TopicPartition(t, p, o, metadata=streak_metadata(self._tracker.note((t, p))))
+            for (t, p), o in positions.items()
+        ]
         try:
             self._consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:

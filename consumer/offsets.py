@@ -18,12 +18,15 @@ class _PartitionLedger:
     order: deque[int] = field(default_factory=deque)
     pending: dict[int, int] = field(default_factory=dict)
     done_through: int | None = None  # highest offset whose whole prefix is acknowledged
+    notes: dict[int, int] = field(default_factory=dict)
+    done_note: int = 0  # the note of ``done_through``
 
     def advance(self) -> None:
         while self.order and self.pending.get(self.order[0], 0) == 0:
             offset = self.order.popleft()
             self.pending.pop(offset, None)
             self.done_through = offset
+            self.done_note = self.notes.pop(offset, 0)
 
 
 class OffsetTracker:
@@ -33,10 +36,11 @@ class OffsetTracker:
         self._ledgers: dict[TopicPartitionKey, _PartitionLedger] = {}
         self._committed: dict[TopicPartitionKey, int] = {}
 
-    def track(self, tp: TopicPartitionKey, offset: int, outputs: int) -> None:
+    def track(self, tp: TopicPartitionKey, offset: int, outputs: int, note: int = 0) -> None:
         """Register a consumed offset that produced ``outputs`` records still to be acknowledged.
 
-        Offsets of one partition must be tracked in increasing order.
+        Offsets of one partition must be tracked in increasing order. ``note`` rides along
+        (the invalid-event streak at this offset) and is read back with ``note``.
         """
         if outputs < 0:
             raise ValueError("outputs must be >= 0")
@@ -45,6 +49,8 @@ class OffsetTracker:
             raise ValueError(f"offset {offset} of {tp} tracked out of order")
         ledger.order.append(offset)
         ledger.pending[offset] = outputs
+        if note:
+            ledger.notes[offset] = note
         ledger.advance()
 
     def add(self, tp: TopicPartitionKey, offset: int, outputs: int) -> None:
@@ -79,6 +85,11 @@ class OffsetTracker:
             if self._committed.get(tp, -1) < position:
                 result[tp] = position
         return result
+
+    def note(self, tp: TopicPartitionKey) -> int:
+        """The note of the last acknowledged offset of ``tp`` (0 when none)."""
+        ledger = self._ledgers.get(tp)
+        return ledger.done_note if ledger is not None else 0
 
     def mark_committed(self, positions: dict[TopicPartitionKey, int]) -> None:
         for tp, position in positions.items():
@@ -118,3 +129,20 @@ class CommitPolicy:
             or elapsed >= self.interval_s
             or (settled and elapsed >= self.settle_s)
         )
+
+
+STREAK_PREFIX = "moodstream.invalid_streak="
+
+
+def streak_metadata(streak: int) -> str:
+    """Commit metadata carrying a partition's run of consecutive invalid events, so the
+    poison-flood count travels with the partition to its next owner. Pure."""
+    return f"{STREAK_PREFIX}{streak}"
+
+
+def parse_streak(metadata: str | None) -> int:
+    """The streak in commit metadata written by ``streak_metadata``; 0 for anything else."""
+    if not metadata or not metadata.startswith(STREAK_PREFIX):
+        return 0
+    digits = metadata[len(STREAK_PREFIX) :]
+    return int(digits) if digits.isdigit() else 0

@@ -76,6 +76,7 @@ class SourceResult:
     polled_at: float
     records: list[OutRecord] = field(default_factory=list)
     invalid_reason: str | None = None
+    invalid_streak: int = 0  # consecutive invalid events on its partition through this one
     partial: bool | None = None  # set for scored events
     insufficient_input: bool = False  # too few features: the boosters did not score it
     ignored_fields: tuple[str, ...] = ()  # labels of unknown top-level fields (tolerant)
@@ -200,6 +201,13 @@ class Pipeline:
                 topic=self._settings.topics.dlq,
             )
 
+    def inherit_streaks(self, streaks: dict[TopicPartitionKey, int]) -> None:
+        """Continue newly assigned partitions' runs of invalid events where their previous
+        owner left them (from commit metadata): a poison flood that stopped one worker
+        stops the next owner at its next invalid event, not after a fresh count."""
+        for tp, streak in streaks.items():
+            self._consecutive_invalid[tp] = streak
+
     def forget(self, partitions: set[TopicPartitionKey]) -> None:
         for tp in partitions:
             self._consecutive_invalid.pop(tp, None)
@@ -218,6 +226,7 @@ class Pipeline:
             self._dead_letters.add(exc.reason)
             self.log_dead_letters()
             self._consecutive_invalid[item.tp] = self._consecutive_invalid.get(item.tp, 0) + 1
+            source.invalid_streak = self._consecutive_invalid[item.tp]
             return None
         self._consecutive_invalid[item.tp] = 0
         source.ignored_fields = decoded.ignored_fields

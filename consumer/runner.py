@@ -20,7 +20,7 @@ from consumer.delivery import Publisher
 from consumer.ensemble import ModelRun
 from consumer.errors import KafkaSetupError
 from consumer.logs import log_event
-from consumer.offsets import TopicPartitionKey
+from consumer.offsets import TopicPartitionKey, parse_streak
 from consumer.pipeline import Pipeline, Polled, SourceResult, StartedBatch
 from consumer.settings import Guarantee, Settings
 from schemas import ModelStatus
@@ -241,7 +241,7 @@ class Runner:
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         added = {(tp.topic, tp.partition) for tp in partitions}
         self._assigned |= added
-        if self._metrics is not None and partitions:
+        if partitions:
             self._remember_committed(partitions)
         if partitions:
             self._set_paused(partitions)
@@ -262,16 +262,21 @@ class Runner:
             log_event(_log, "pause_state_failed", level=logging.WARNING, error=str(exc))
 
     def _remember_committed(self, partitions: list[TopicPartition]) -> None:
-        """The group's committed offsets of new partitions, for the lag gauge until the
-        first fetch. Blocks up to 5 s (one broker round trip); failures are ignored."""
+        """The group's committed offsets of new partitions (for the lag gauge until the
+        first fetch) and the invalid-event streaks their metadata carries. Blocks up to
+        5 s (one broker round trip); failures are ignored."""
         from confluent_kafka import KafkaException
 
         try:
             committed = self._consumer.committed(partitions, timeout=5.0)
         except KafkaException:
             return
-        for tp in committed:
-            self._committed_at_assign[(tp.topic, tp.partition)] = tp.offset
+        streaks = {(tp.topic, tp.partition): parse_streak(tp.metadata) for tp in committed}
+        if any(streaks.values()):
+            self._pipeline.inherit_streaks({tp: n for tp, n in streaks.items() if n})
+        if self._metrics is not None:
+            for tp in committed:
+                self._committed_at_assign[(tp.topic, tp.partition)] = tp.offset
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from consumer.clock import Clock
 from consumer.delivery import PublisherBase
 from consumer.logs import log_event
-from consumer.offsets import TopicPartitionKey
+from consumer.offsets import TopicPartitionKey, streak_metadata
 from consumer.pipeline import BatchResult, OutRecord, SourceResult
 
 if TYPE_CHECKING:
@@ -76,11 +76,15 @@ class ExactlyOnce(PublisherBase):
         worker then restarts from the last committed batch)."""
         from confluent_kafka import KafkaException, TopicPartition
 
-        positions: dict[TopicPartitionKey, int] = {}
+        last: dict[TopicPartitionKey, SourceResult] = {}
         for source in sources:
-            positions[source.tp] = max(positions.get(source.tp, 0), source.offset + 1)
+            if source.tp not in last or source.offset > last[source.tp].offset:
+                last[source.tp] = source
         try:
-            offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items()]
+            offsets = [
+                TopicPartition(t, p, s.offset + 1, metadata=streak_metadata(s.invalid_streak))
+                for (t, p), s in last.items()
+            ]
             metadata = self._consumer.consumer_group_metadata()
             self._producer.send_offsets_to_transaction(offsets, metadata, self._timeout_s)
             self._producer.commit_transaction(self._timeout_s)

@@ -12,7 +12,13 @@ from confluent_kafka import Producer
 
 from consumer.settings import TopicSettings
 from tests.fakes import event_bytes
-from tests.integration.harness import TopicReader, running_service, service_env
+from tests.integration.harness import (
+    TopicReader,
+    free_port,
+    produce_raw,
+    running_service,
+    service_env,
+)
 
 pytestmark = pytest.mark.integration
 NEAR_1MB = 999_950  # a default producer (message.max.bytes 1,000,000) sends it
@@ -80,4 +86,41 @@ def test_near_1mb_and_broker_limit_messages_are_dead_lettered_cut_to_fit(
             f"good events predicted, {restarts} worker restarts"
         )
     predictions.close()
+    dead.close()
+
+
+def test_a_poison_flood_stop_holds_for_the_next_owner_of_the_partition(
+    kafka_bootstrap: str,
+    unique_topics: TopicSettings,
+    unique_group: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A service stops on 8 invalid events in a row; the next one to own the partition
+    continues that count (commit metadata) and stops within its first batch of 4, instead
+    of dead-lettering 8 more with a fresh count."""
+    limit, batch = 8, 4
+    produce_raw(kafka_bootstrap, unique_topics.features, [(b"bad", b'{"x": ')] * 40)
+    env = service_env(
+        kafka_bootstrap,
+        unique_topics,
+        unique_group,
+        PROCESSING__DLQ_MAX_CONSECUTIVE=limit,
+        PROCESSING__MAX_BATCH_SIZE=batch,
+    )
+    dead = TopicReader(kafka_bootstrap, unique_topics.dlq)
+    counts = []
+    for _ in range(2):  # the first owner, then the next
+        env["MOODSTREAM_OBSERVABILITY__PORT"] = str(free_port())
+        with running_service(env, tmp_path) as service:
+            assert service.process.wait(timeout=60) == 3, service.logs()[-2000:]
+        dead.poll(2.0)
+        counts.append(len(dead.records))
+    with capsys.disabled():
+        print(
+            f"\npoison flood (limit {limit}, batch {batch}): first owner dead-lettered "
+            f"{counts[0]}, the next {counts[1] - counts[0]} before stopping"
+        )
+    assert counts[0] >= limit
+    assert counts[1] - counts[0] <= batch, "the next owner started a fresh count"
     dead.close()

@@ -111,3 +111,17 @@ def test_remove_if_drops_revoked_items_only() -> None:
     batcher.add((0, 3), now=0.0)
     assert batcher.remove_if(lambda item: True) == 1
     assert batcher.time_left_s(now=0.5) is None
+
+
+def test_the_invalid_streak_rides_with_the_last_acknowledged_offset() -> None:
+    from consumer.offsets import OffsetTracker, parse_streak, streak_metadata
+
+    tracker = OffsetTracker()
+    tracker.track(("t", 0), 5, outputs=1, note=3)
+    tracker.track(("t", 0), 6, outputs=1, note=4)
+    tracker.ack(("t", 0), 5)
+    assert tracker.note(("t", 0)) == 3  # 6 not acknowledged yet
+    tracker.ack(("t", 0), 6)
+    assert tracker.note(("t", 0)) == 4
+    assert parse_streak(streak_metadata(4)) == 4
+    assert parse_streak("") == parse_streak(None) == parse_streak("other=7") == 0

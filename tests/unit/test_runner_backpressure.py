@@ -26,6 +26,9 @@ class PauseRecorder:
     def resume(self, partitions: list[TopicPartition]) -> None:
         self.calls.append(("resume", [tp.partition for tp in partitions]))
 
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        return []
+
 
 class Inflight:
     def __init__(self) -> None:
