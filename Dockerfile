@@ -27,8 +27,10 @@ COPY requirements/runtime.txt requirements/torch.txt requirements/
 RUN pip install --require-hashes -r requirements/runtime.txt \
  && pip install --no-deps --index-url "${TORCH_INDEX}" -r requirements/torch.txt
 
+# --no-build-isolation: built with the locked setuptools already in the venv, not one
+# fetched unpinned for an isolated build.
 COPY . .
-RUN pip install --no-deps . \
+RUN pip install --no-deps --no-build-isolation . \
  && pip check \
  && python -c "import consumer, schemas, torch, xgboost, onnxruntime, confluent_kafka, prometheus_client"
 # Ship the committed demo models, or train them here (deterministic, a few minutes);
