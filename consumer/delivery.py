@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from consumer.observability.metrics import Metrics
 
 _log = logging.getLogger("moodstream.delivery")
+COMMIT_RETRY_MAX_S = 30.0
 
 
 class DeliveryFailed(MoodstreamError):
@@ -125,7 +126,8 @@ class AtLeastOnce(PublisherBase):
         self._policy = policy
         self._last_commit_at = clock.monotonic()
         self._since_commit = 0
-        self._commit_failed = False
+        self._commit_failures = 0  # in a row
+        self._retry_at = 0.0
 
     def inflight(self) -> int:
         return self._tracker.inflight()
@@ -160,17 +162,23 @@ class AtLeastOnce(PublisherBase):
 
         Offsets still waiting for acknowledgement, and positions whose commit failed, stay
         counted, so they are committed at a later due time even when no new message
-        arrives (a failed commit is retried ``commit_interval_s`` later).
+        arrives. A failed commit is retried ``commit_interval_s`` later, doubling up to
+        ``COMMIT_RETRY_MAX_S`` while it keeps failing (during an outage a synchronous
+        commit blocks this loop ~10 s before it fails).
         """
-        settled = self._tracker.inflight() == 0 and not self._commit_failed
+        if not force and now < self._retry_at:
+            return
+        settled = self._tracker.inflight() == 0 and not self._commit_failures
         if force or self._policy.due(
             now, self._last_commit_at, self._since_commit, settled=settled
         ):
             positions = self._tracker.committable()
-            self._commit_failed = not self._commit(positions)
+            ok = self._commit(positions)
+            self._commit_failures = 0 if ok else self._commit_failures + 1
+            backoff_s = self._policy.interval_s * 2.0 ** max(0, self._commit_failures - 1)
+            self._retry_at = now + min(backoff_s, COMMIT_RETRY_MAX_S) if not ok else 0.0
             self._last_commit_at = now
-            failed = len(positions) if self._commit_failed else 0
-            self._since_commit = self._tracker.inflight() + failed
+            self._since_commit = self._tracker.inflight() + (0 if ok else len(positions))
 
     def _commit(self, positions: dict[TopicPartitionKey, int]) -> bool:
         """Synchronous commit of acknowledged positions. Returns False when it failed (it

@@ -37,9 +37,14 @@ def test_a_failed_commit_is_retried_while_the_stream_is_idle() -> None:
     clock.advance(0.5)
     publisher.maybe_commit(clock.monotonic())  # no retry before the commit interval
     assert consumer.attempts == 1
-    for _ in range(2):  # one more failure, then success; no new message meanwhile
-        clock.advance(1.0)
-        publisher.maybe_commit(clock.monotonic())
+    clock.advance(0.5)
+    publisher.maybe_commit(clock.monotonic())  # 1 s after the failure: retried, fails again
+    assert consumer.attempts == 2
+    clock.advance(1.0)
+    publisher.maybe_commit(clock.monotonic())  # the next retry waits 2 s
+    assert consumer.attempts == 2
+    clock.advance(1.0)
+    publisher.maybe_commit(clock.monotonic())  # succeeds; no new message meanwhile
     assert consumer.attempts == 3
     assert consumer.commits == [[("in", 0, 3)]]
     clock.advance(5.0)
