@@ -68,9 +68,11 @@ def cli(*args: str, **settings: str) -> Result:
     return Result(done.returncode, time.monotonic() - started, done.stdout, done.stderr)
 
 
-def test_equal_topic_names_stop_topics_create_with_one_line() -> None:
-    """Was: `topics create` segfaulted (exit 139) after creating some topics."""
-    result = cli("topics", "create", TOPICS__DLQ="mood.features.v1")
+@pytest.mark.parametrize("command", [("topics", "create"), ("run",)])
+def test_equal_topic_names_stop_with_one_line(command: tuple[str, ...]) -> None:
+    """Was: `topics create` segfaulted (exit 139) after creating some topics, and `run`
+    looped (one bad message became 360 records in 12 s)."""
+    result = cli(*command, TOPICS__DLQ="mood.features.v1")
     assert result.code == 2
     assert "TOPICS__DLQ and TOPICS__FEATURES are both 'mood.features.v1'" in result.line()
 

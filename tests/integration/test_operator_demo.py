@@ -18,7 +18,7 @@ from typing import Final
 import pytest
 
 from consumer.settings import TopicSettings
-from tests.integration.harness import REPO, service_env, wait_for
+from tests.integration.harness import REPO, produce_raw, service_env, wait_for
 
 BOUND_S: Final = 120.0
 
@@ -69,6 +69,8 @@ def test_a_signal_to_the_demo_leaves_no_process_behind(
     forever: bool,
 ) -> None:
     env = service_env(kafka_bootstrap, unique_topics, unique_group, MODELS__WARMUP="false")
+    # Was: one non-JSON record in the topic crashed the demo's view with a traceback.
+    produce_raw(kafka_bootstrap, unique_topics.features, [(b"k", b"this is not JSON")])
     out = tmp_path / "demo.out"
     extra = ["--forever"] if forever else ["--count", "100000"]
     demo = _demo(env, out, "--rate", "100", "--activity-share", "0", *extra)
@@ -90,9 +92,13 @@ def test_a_signal_to_the_demo_leaves_no_process_behind(
             demo.wait()
     assert code == 128 + signum, out.read_text()[-2000:]
     wait_for(lambda: not _session_members(demo.pid), 10, "processes of the demo were left")
-    summary = next(ln for ln in out.read_text().splitlines() if ln.startswith("summary:"))
+    output = out.read_text()
+    summary = next(ln for ln in output.splitlines() if ln.startswith("summary:"))
     events_in = int(summary.split("events in ")[1].split()[0].rstrip(","))
     assert 0 < events_in < 100_000, summary  # what was produced, not what was planned
+    assert "unreadable records 1," in summary and "Traceback" not in output
+    if forever:  # says what it does before the first frame (was: silent for 27 s)
+        assert "producing until Ctrl-C at 100/s" in output
 
 
 def _predicted(out: Path) -> int:
