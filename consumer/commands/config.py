@@ -11,6 +11,7 @@ import json
 import os
 from typing import Any
 
+from consumer.commands import plain_text
 from consumer.settings import Settings
 from consumer.settings_env import effective_settings
 
@@ -19,7 +20,7 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "config",
         help="print the settings in effect and where each came from",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description=plain_text(__doc__) if __doc__ else None,
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(handler=handle)

@@ -16,6 +16,7 @@ import json
 import math
 from typing import Any
 
+from consumer.commands import plain_text
 from consumer.errors import ConfigError
 from consumer.settings import Settings
 
@@ -26,7 +27,7 @@ def register(sub: Any) -> None:
     redrive = actions.add_parser(
         "redrive",
         help="send dead letters (optionally of one reason) back to the input topic",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description=plain_text(__doc__) if __doc__ else None,
     )
     redrive.add_argument("--reason", default=None, help="only this reason, e.g. too_large")
     redrive.add_argument(

@@ -16,6 +16,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
+from consumer.commands import plain_text
 from consumer.errors import ConfigError
 from consumer.settings import Settings
 
@@ -39,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "lag",
         help="per-partition lag of the consumer group",
-        description=" ".join(__doc__.split("\n\n")[1].split()) if __doc__ else None,
+        description=plain_text(__doc__.split("\n\n", 1)[1]) if __doc__ else None,
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument(

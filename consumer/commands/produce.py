@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from consumer.commands import plain_text
 from consumer.errors import ConfigError
 from consumer.settings import Settings
 
@@ -30,7 +31,7 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "produce",
         help="publish FeatureEvents to the input topic (synthetic, or JSON lines)",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description=plain_text(__doc__) if __doc__ else None,
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(

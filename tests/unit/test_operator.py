@@ -255,3 +255,22 @@ def test_no_variable_the_project_uses_is_warned_about() -> None:
             text = example.sub("", path.read_text(encoding="utf-8", errors="ignore"))
             names |= set(pattern.findall(text))
     assert [u.name for u in unknown_variables(Settings, dict.fromkeys(names, "1"))] == []
+
+
+def test_no_help_shows_raw_markup() -> None:
+    """Was: ``lag --help`` printed the module docstring's reST."""
+    import argparse
+
+    from consumer.cli import build_parser
+
+    def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        return dict(actions[0].choices) if actions else {}
+
+    raw = []
+    for name, parser in subcommands(build_parser()).items():
+        for label, each in [(name, parser), *subcommands(parser).items()]:
+            text = each.format_help()
+            if "``" in text or ":mod:`" in text or ":func:`" in text:
+                raw.append(label)
+    assert raw == []
