@@ -24,6 +24,7 @@ from schemas import (
 _ALERT_FOR_STATUS = {
     ModelStatus.TIMEOUT: AlertKind.MODEL_TIMEOUT,
     ModelStatus.FAILED: AlertKind.MODEL_FAILURE,
+    ModelStatus.SKIPPED: AlertKind.MODEL_SKIPPED,
 }
 
 
@@ -47,7 +48,9 @@ def outcome_for(
     """Statuses and scores of event ``index``. A model with no run for it is ``skipped``,
     an installed booster held back for too few features (``insufficient``) is
     ``insufficient_input``; neither makes the prediction ``partial`` (that is for models
-    that should have scored and did not: timeout, failure).
+    that should have scored and did not: timeout, failure, or skipped on purpose by an
+    overload policy: a run with status ``skipped`` and a reason, which also raises a
+    ``model_skipped`` alert).
 
     ``versions`` maps the installed models to their versions (uninstalled: absent).
     """

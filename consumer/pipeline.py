@@ -1,14 +1,16 @@
 """One micro-batch of input messages → the records to publish for each source offset.
 
 decode (bad → dead letter) → per-key rate limit (over → overflow topic) → ensemble on the
-valid events → one Prediction per event plus its Alerts. Blocks for at most the longest
-model deadline (inside ``Ensemble.score``). Not thread-safe: one owner (the poll loop).
+valid events → one Prediction per event plus its Alerts. ``start`` queues the batch on the
+model lanes and returns at once; ``ready`` (non-blocking) hands out the records of every
+event whose models have all answered since the last call. Not thread-safe: one owner
+(the poll loop).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -84,26 +86,48 @@ class SourceResult:
 
 @dataclass
 class BatchResult:
-    """Outputs ready to publish: a whole batch, or one part of it (see ``Pipeline.start``)."""
+    """Outputs ready to publish: some sources of a batch, and the model runs that answered."""
 
     sources: list[SourceResult]
-    runs: dict[str, ModelRun]
+    runs: list[ModelRun] = field(default_factory=list)
     flood: PoisonFloodError | None = None
 
 
-@dataclass
+@dataclass(eq=False)
 class StartedBatch:
-    """A decoded batch whose models are running.
+    """A decoded batch queued on the model lanes.
 
-    ``sources`` lists every input in order (register them before publishing any part);
-    ``parts`` yields, first, everything that needs no PAT (dead letters, overflow copies,
-    predictions of events without activity) once the boosters answered, then the events
-    scored by PAT once it answered or missed its deadline. Iterating blocks on the models.
+    ``sources`` lists every input in order (register them before publishing any part).
+    Sources that need no model (dead letters, overflow copies) come out in the first part;
+    each scored event comes out once every model that takes it has answered.
     """
 
     sources: list[SourceResult]
-    parts: Iterator[BatchResult]
     flood: PoisonFloodError | None
+    unscored: list[SourceResult]  # dead letters and overflow copies
+    scored: list[tuple[SourceResult, FeatureEvent]]
+    scoring: Scoring | None
+    emitted: list[bool] = field(init=False)
+    abandoned: set[int] = field(default_factory=set)  # scored indices given up (revoked)
+    first_sent: bool = False
+    seen_resolutions: int = -1
+
+    def __post_init__(self) -> None:
+        self.emitted = [False] * len(self.scored)
+
+    @property
+    def complete(self) -> bool:
+        """Every source has been handed out (or abandoned)."""
+        return self.first_sent and all(
+            done or index in self.abandoned for index, done in enumerate(self.emitted)
+        )
+
+    @property
+    def open_events(self) -> int:
+        """Scored events not handed out and not abandoned."""
+        return sum(
+            1 for i, done in enumerate(self.emitted) if not done and i not in self.abandoned
+        )
 
 
 class Pipeline:
@@ -122,16 +146,20 @@ class Pipeline:
         self._dead_letters = DeadLetterSummary()
 
     def process(self, batch: Sequence[Polled]) -> BatchResult:
-        """The whole batch as one result (all parts joined). Raises nothing per message."""
+        """The whole batch as one result, waiting for every model (blocking; for tests and
+        tools). Raises nothing per message."""
         started = self.start(batch)
-        runs: dict[str, ModelRun] = {}
-        for part in started.parts:
-            runs |= part.runs
+        runs: list[ModelRun] = []
+        while not started.complete:
+            self._ensemble.wait(0.05)
+            runs += self._ensemble.pump()
+            self.ready(started)
         return BatchResult(started.sources, runs, started.flood)
 
     def start(self, batch: Sequence[Polled]) -> StartedBatch:
-        """Decode, route and submit the batch to the models (does not wait for them)."""
+        """Decode, route and queue the batch on the models (does not wait for them)."""
         sources: list[SourceResult] = []
+        unscored: list[SourceResult] = []
         scored: list[tuple[SourceResult, FeatureEvent]] = []
         flood: PoisonFloodError | None = None
         for item in batch:
@@ -141,8 +169,27 @@ class Pipeline:
             flood = flood or self._flood_check(source)
             if event is not None and not self._over_rate_limit(event, item, source):
                 scored.append((source, event))
+            else:
+                unscored.append(source)
         scoring = self._submit(scored) if scored else None
-        return StartedBatch(sources, self._parts(sources, scored, scoring), flood)
+        # The lanes hold the activity as float32 now; drop the decoded lists (~320 KB each).
+        scored = [(source, _without_activity(event)) for source, event in scored]
+        return StartedBatch(sources, flood, unscored, scored, scoring)
+
+    def ready(self, started: StartedBatch) -> BatchResult | None:
+        """The sources whose records are ready since the last call (None: nothing new).
+        Non-blocking; call ``Ensemble.pump`` first so lanes have answered what they can."""
+        scoring = started.scoring
+        first = not started.first_sent
+        changed = scoring is not None and scoring.resolutions != started.seen_resolutions
+        if not first and not changed:
+            return None
+        started.first_sent = True
+        ready = list(started.unscored) if first else []
+        if scoring is not None:
+            started.seen_resolutions = scoring.resolutions
+            ready += self._emit_resolved(started, scoring)
+        return BatchResult(ready) if ready else None
 
     def _submit(self, scored: list[tuple[SourceResult, FeatureEvent]]) -> Scoring:
         """Start the models; events with too few features go without them (no booster)."""
@@ -154,39 +201,40 @@ class Pipeline:
             inputs.append(model_input)
         return self._ensemble.submit(inputs)
 
-    def _parts(
-        self,
-        sources: list[SourceResult],
-        scored: list[tuple[SourceResult, FeatureEvent]],
-        scoring: Scoring | None,
-    ) -> Iterator[BatchResult]:
-        late = [self._ensemble.needs_pat(event) for _, event in scored]
-        late_sources = [source for (source, _), wait in zip(scored, late, strict=True) if wait]
-        runs = self._ensemble.collect(scoring, pat=False) if scoring else {}
-        self._emit_predictions(scored, runs, [not wait for wait in late])
-        waiting = set(late_sources)
-        yield BatchResult([s for s in sources if s not in waiting], runs)
-        if scoring is None or not late_sources:
-            return
-        runs = runs | self._ensemble.collect(scoring, pat=True)
-        self._emit_predictions(scored, runs, late)
-        yield BatchResult(late_sources, runs)
-
-    def _emit_predictions(
-        self,
-        scored: list[tuple[SourceResult, FeatureEvent]],
-        runs: dict[str, ModelRun],
-        selected: list[bool],
-    ) -> None:
-        """Predictions (and alerts) of the selected events; the clock is read once per part."""
+    def _emit_resolved(self, started: StartedBatch, scoring: Scoring) -> list[SourceResult]:
+        """Predictions (and alerts) of the events answered by all their models; the clock is
+        read once per call."""
         versions = self._ensemble.versions()
         now, at = self._clock.monotonic(), self._clock.now()
-        for index, ((source, event), chosen) in enumerate(zip(scored, selected, strict=True)):
-            if chosen:
-                latency_ms = (now - source.polled_at) * 1000.0
-                insufficient = source.insufficient_input
-                outcome = outcome_for(index, runs, versions, insufficient=insufficient)
-                self._emit_prediction(source, event, outcome, latency_ms, at)
+        ready: list[SourceResult] = []
+        for index, (source, event) in enumerate(started.scored):
+            if started.emitted[index] or index in started.abandoned:
+                continue
+            if not scoring.resolved(index):
+                continue
+            started.emitted[index] = True
+            latency_ms = (now - source.polled_at) * 1000.0
+            runs = scoring.runs_for(index)
+            insufficient = source.insufficient_input
+            outcome = outcome_for(index, runs, versions, insufficient=insufficient)
+            self._emit_prediction(source, event, outcome, latency_ms, at)
+            ready.append(source)
+        return ready
+
+    def abandon(self, started: StartedBatch, partitions: set[TopicPartitionKey]) -> int:
+        """Give up the batch's unanswered events of ``partitions`` (revoked or lost): their
+        rows waiting for a model are never submitted and their records never published, so
+        their offsets are never committed. Returns how many were given up."""
+        given_up = {
+            index
+            for index, (source, _) in enumerate(started.scored)
+            if source.tp in partitions and not started.emitted[index]
+        }
+        given_up -= started.abandoned
+        started.abandoned |= given_up
+        if started.scoring is not None and given_up:
+            started.scoring.cancel(given_up)
+        return len(given_up)
 
     def log_dead_letters(self) -> None:
         """Log the ``dead_letters`` summary (count by reason) if one is due: at most once
@@ -306,6 +354,13 @@ class Pipeline:
             )
             for a in alerts
         )
+
+
+def _without_activity(event: FeatureEvent) -> FeatureEvent:
+    """The event without its activity list (the prediction needs only ids and dates)."""
+    if event.activity is None:
+        return event
+    return event.model_copy(update={"activity": None})
 
 
 def _json(model: Prediction | Alert) -> bytes:

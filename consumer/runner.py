@@ -1,11 +1,15 @@
 """The poll loop: consume → micro-batch → pipeline → publish → commit. No model code.
 
 One thread owns everything here (the worker's main thread); rebalance and delivery
-callbacks run on it too, inside ``consume``/``poll``. Backpressure: when too many
-offsets wait for acknowledgement, the assigned partitions are paused and the loop keeps
-polling (group membership stays alive); they resume below half the bound (at zero for a
-bound of 1). librdkafka keeps a partition's paused state across revoke and re-assign, so
-every assignment explicitly pauses or resumes the partitions it brings.
+callbacks run on it too, inside ``consume``/``poll``. Batches are queued on the model
+lanes and their events published as the models answer, so a PAT backlog never holds back
+events that need no PAT (at-least-once; exactly-once finishes each batch's transaction
+before the next). Backpressure: when too many offsets wait for acknowledgement, or too
+many activity events wait for PAT (the lane admits only what it can finish within its
+deadline), the assigned partitions are paused and the loop keeps polling (group
+membership stays alive); they resume below half of each bound (at zero for a bound of
+1). librdkafka keeps a partition's paused state across revoke and re-assign, so every
+assignment explicitly pauses or resumes the partitions it brings.
 """
 
 from __future__ import annotations
@@ -17,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 from consumer.batching import BatchPolicy, MicroBatcher
 from consumer.clock import Clock
 from consumer.delivery import Publisher
-from consumer.ensemble import ModelRun
+from consumer.ensemble import Ensemble
 from consumer.errors import KafkaSetupError
+from consumer.inflight import InFlight
 from consumer.logs import log_event
+from consumer.observability.recorder import Recorder
 from consumer.offsets import TopicPartitionKey, parse_streak
-from consumer.pipeline import Pipeline, Polled, SourceResult, StartedBatch
+from consumer.pipeline import Pipeline, Polled
 from consumer.settings import Guarantee, Settings
-from schemas import ModelStatus
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message, TopicPartition
@@ -33,7 +38,11 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("moodstream.runner")
 IDLE_POLL_S = 0.1
+#: Poll timeout while models are working: how late an answer may be noticed.
+WORK_POLL_S = 0.005
 REVOKE_TIMEOUT_S = 10.0
+#: How long a revocation waits for the revoked partitions' running model calls.
+REVOKE_WAIT_S = 2.0
 HEARTBEAT_S = 1.0
 LAG_REFRESH_S = 5.0
 
@@ -50,34 +59,41 @@ class Runner:
         consumer: Consumer,
         publisher: Publisher,
         pipeline: Pipeline,
+        ensemble: Ensemble,
         settings: Settings,
         clock: Clock,
         *,
         metrics: Metrics | None = None,
         health: HealthReporter | None = None,
-        stuck_models: Callable[[], list[str]] = list,
     ) -> None:
         self._consumer = consumer
         self._publisher = publisher
         self._pipeline = pipeline
+        self._ensemble = ensemble
         self._settings = settings
         self._clock = clock
         self._metrics = metrics
         self._health = health
-        self._stuck_models = stuck_models
+        self._recorder = Recorder(metrics)
         processing = settings.processing
         policy = BatchPolicy(processing.max_batch_size, processing.max_batch_wait_ms / 1000.0)
         self._batcher: MicroBatcher[Polled] = MicroBatcher(policy)
         self._assigned: set[TopicPartitionKey] = set()
         self._committed_at_assign: dict[TopicPartitionKey, int] = {}
-        self._paused = False
+        self._paused_for: str | None = None  # why the partitions are paused, if they are
+        self._paused_at = 0.0
         self._last_heartbeat = float("-inf")
         self._last_lag = float("-inf")
-        # At-least-once overlaps one batch's models with the next batch's decoding; a
-        # transaction per batch (exactly-once) finishes each batch before the next.
+        # At-least-once keeps batches in flight while their models answer; a transaction
+        # per batch (exactly-once) finishes each batch before the next.
         self._pipelined = processing.guarantee is Guarantee.AT_LEAST_ONCE
-        self._in_flight: StartedBatch | None = None
-        self.processed = 0
+        self._in_flight = InFlight(
+            pipeline, ensemble, publisher, clock, self._recorder, self._close_publisher
+        )
+
+    @property
+    def processed(self) -> int:
+        return self._in_flight.processed
 
     def run(self, should_stop: Callable[[], bool]) -> None:
         """Block until ``should_stop()`` is true, then drain, flush, commit and close.
@@ -103,13 +119,12 @@ class Runner:
         now = self._clock.monotonic()
         left = self._batcher.time_left_s(now)
         timeout = IDLE_POLL_S if left is None else min(left, IDLE_POLL_S)
-        if self._in_flight is not None:
-            timeout = 0.0  # never sit on a batch whose models may be done
+        if len(self._in_flight):  # models are working: notice their answers promptly
+            timeout = 0.0 if self._in_flight.answers_waiting() else min(timeout, WORK_POLL_S)
         self._accept(self._poll(timeout))
         if self._batcher.ready(self._clock.monotonic()):
             self._process(self._batcher.take())
-        elif self._in_flight is not None:
-            self._finish()  # no next batch ready to overlap with: publish now
+        self._in_flight.advance()
         self._publisher.poll()
         self._apply_backpressure()
         now = self._clock.monotonic()
@@ -160,73 +175,47 @@ class Runner:
         log_event(_log, "consumer_error", level=logging.WARNING, error=error.str())
 
     def _process(self, batch: list[Polled]) -> None:
-        """Decode the batch and start its models, then finish the batch before it (whose
-        models ran meanwhile); this one stays in flight until the next step."""
-        started = self._pipeline.start(batch)
-        self._publisher.begin(started.sources)
-        self._finish()
-        self._in_flight = started
+        """Decode the batch and queue it on the models; exactly-once also waits for it (its
+        transaction commits before the next batch is taken)."""
+        self._in_flight.add(self._pipeline.start(batch))
         if not self._pipelined:
-            self._finish()
+            self._in_flight.finish(float("inf"))
 
-    def _finish(self) -> None:
-        """Publish the in-flight batch part by part as its models answer: predictions that
-        need no PAT do not wait for it (offsets still commit in order, via the ledger).
-        Blocks up to the longest model deadline. Raises PoisonFloodError after publishing."""
-        started, self._in_flight = self._in_flight, None
-        if started is None:
-            return
-        runs: dict[str, ModelRun] = {}
-        for part in started.parts:
-            self._publisher.publish(part)
-            runs |= part.runs
-        self._publisher.end(started.sources)
-        self.processed += len(started.sources)
-        self._record(started.sources, runs)
-        if started.flood is not None:
-            self._publisher.close(self._settings.processing.shutdown_timeout_s)
-            raise started.flood
-
-    def _record(self, sources: list[SourceResult], runs: dict[str, ModelRun]) -> None:
-        metrics = self._metrics
-        if metrics is None:
-            return
-        metrics.batch_size.observe(len(sources))
-        for source in sources:
-            if source.invalid_reason is not None:
-                metrics.events_invalid.labels(reason=source.invalid_reason).inc()
-            elif source.partial is None:
-                metrics.events_overflow.labels(reason="rate_limited").inc()
-            _record_input_quality(metrics, source)
-        for run in runs.values():
-            if run.latency_ms is not None:
-                metrics.model_latency.labels(model=run.name).observe(run.latency_ms / 1000.0)
-            if run.status is ModelStatus.TIMEOUT:
-                metrics.model_timeouts.labels(model=run.name).inc()
-            elif run.status is ModelStatus.FAILED:
-                metrics.model_failures.labels(model=run.name).inc()
-                log_event(_log, "model_failed", level=logging.WARNING, model=run.name)
+    def _close_publisher(self) -> None:
+        self._publisher.close(self._settings.processing.shutdown_timeout_s)
 
     def _apply_backpressure(self) -> None:
+        """Pause every assigned partition while too many offsets wait for acknowledgement
+        or too many activity events wait for PAT; resume once both are below half."""
+        processing = self._settings.processing
         inflight = self._publisher.inflight() + len(self._batcher)
-        if self._metrics is not None:
-            self._metrics.inflight_events.set(inflight)
-        bound = self._settings.processing.max_inflight_events
-        if not self._paused and inflight >= bound and self._assigned:
-            self._consumer.pause(self._partitions(self._assigned))
-            self._paused = True
-            log_event(_log, "paused", inflight=inflight)
-        elif self._paused and inflight < resume_below(bound):
+        pat_pending = self._ensemble.pending_pat_rows()
+        self._recorder.inflight(inflight)
+        if self._paused_for is None:
+            cause = None
+            if inflight >= processing.max_inflight_events:
+                cause = "inflight"
+            elif pat_pending >= processing.max_pending_activity_events:
+                cause = "pat_pending"
+            if cause is not None and self._assigned:
+                self._consumer.pause(self._partitions(self._assigned))
+                self._paused_for, self._paused_at = cause, self._clock.monotonic()
+                log_event(_log, "paused", cause=cause, inflight=inflight, pat_pending=pat_pending)
+        elif inflight < resume_below(processing.max_inflight_events) and pat_pending < (
+            resume_below(processing.max_pending_activity_events)
+        ):
             self._consumer.resume(self._partitions(self._assigned))
-            self._paused = False
-            log_event(_log, "resumed", inflight=inflight)
+            self._recorder.paused(self._paused_for, self._clock.monotonic() - self._paused_at)
+            self._paused_for = None
+            log_event(_log, "resumed", inflight=inflight, pat_pending=pat_pending)
 
     def _periodic(self, now: float) -> None:
         if now - self._last_heartbeat >= HEARTBEAT_S:
             self._last_heartbeat = now
             self._pipeline.log_dead_letters()
+            self._recorder.lanes(self._ensemble.lanes())
             if self._health is not None:
-                stuck = self._stuck_models()
+                stuck = self._ensemble.stuck_models()
                 self._health.update(
                     ready=not stuck, assigned=bool(self._assigned), stuck_models=stuck
                 )
@@ -254,7 +243,7 @@ class Runner:
         from confluent_kafka import KafkaException
 
         try:
-            if self._paused:
+            if self._paused_for is not None:
                 self._consumer.pause(partitions)
             else:
                 self._consumer.resume(partitions)
@@ -279,9 +268,16 @@ class Runner:
                 self._committed_at_assign[(tp.topic, tp.partition)] = tp.offset
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Publish what the revoked partitions' models answer within ``REVOKE_WAIT_S``, give
+        up the rest (never committed: the next owner reads it again), commit, let go."""
         revoked = {(tp.topic, tp.partition) for tp in partitions}
-        self._finish()  # the batch in flight may hold revoked partitions: publish it first
-        abandoned = self._batcher.remove_if(lambda item: item.tp in revoked)
+        self._in_flight.advance()
+        deadline = self._clock.monotonic() + REVOKE_WAIT_S
+        while self._in_flight.open_in(revoked) and self._clock.monotonic() < deadline:
+            self._ensemble.wait(deadline - self._clock.monotonic())
+            self._in_flight.advance()
+        abandoned = self._in_flight.give_up(revoked)
+        abandoned += self._batcher.remove_if(lambda item: item.tp in revoked)
         self._publisher.on_revoke(revoked, REVOKE_TIMEOUT_S)
         self._forget(revoked)
         log_event(
@@ -289,12 +285,13 @@ class Runner:
             "partitions_revoked",
             partitions=sorted(p for _, p in revoked),
             abandoned=abandoned,
-            paused=self._paused,
+            paused=self._paused_for is not None,
         )
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Another worker owns these now: publish nothing more of them."""
         lost = {(tp.topic, tp.partition) for tp in partitions}
-        self._finish()
+        self._in_flight.give_up(lost)
         self._batcher.remove_if(lambda item: item.tp in lost)
         self._publisher.on_lost(lost)
         self._forget(lost)
@@ -313,15 +310,18 @@ class Runner:
             reset_lag_gauge(self._metrics, self._partitions(partitions))
 
     def _drain(self) -> None:
-        """Finish what was polled, then flush and commit (bounded)."""
+        """Finish what was polled, then flush and commit, within the shutdown budget; events
+        whose models have not answered by then are left uncommitted (read again later)."""
         started = self._clock.monotonic()
-        if len(self._batcher):
-            self._process(self._batcher.take())
-        self._finish()
         budget = self._settings.processing.shutdown_timeout_s
+        if len(self._batcher):
+            self._in_flight.add(self._pipeline.start(self._batcher.take()))
+        left = self._in_flight.finish(started + max(0.5, budget / 2))
         remaining = max(0.5, budget - (self._clock.monotonic() - started) - 2.0)
         self._publisher.close(remaining)
-        log_event(_log, "drained", seconds=round(self._clock.monotonic() - started, 3))
+        log_event(
+            _log, "drained", seconds=round(self._clock.monotonic() - started, 3), left=left
+        )
 
     def _close(self) -> None:
         try:
@@ -337,13 +337,3 @@ class Runner:
         from confluent_kafka import TopicPartition
 
         return [TopicPartition(topic, partition) for topic, partition in sorted(keys)]
-
-
-def _record_input_quality(metrics: Metrics, source: SourceResult) -> None:
-    """Count an event scored without its boosters, and each unknown field ignored (the
-    first time a field name is seen in this process it is also logged, once)."""
-    if source.insufficient_input:
-        metrics.insufficient_input.inc()
-    for label in source.ignored_fields:
-        if metrics.count_unknown_field(label):
-            log_event(_log, "unknown_field_ignored", level=logging.WARNING, field=label)

@@ -190,6 +190,13 @@ class EnsembleSettings(_Frozen):
     #: ``insufficient_input``, null scores). XGBoost would score even 36 nulls by following
     #: each split's learned default branch: one constant for everyone, not a prediction.
     min_present_features: int = Field(default=18, ge=1, le=36)
+    #: A lane holds at most this fraction of its deadline in estimated work (admission).
+    lane_budget_fraction: float = Field(default=0.5, gt=0, le=1)
+    #: PAT is ``skipped`` (reason ``max_event_age``) for events older than this; None: never.
+    pat_max_event_age_s: float | None = Field(default=None, gt=0)
+    #: Speed assumed before a lane has measured its model (warm-up replaces it).
+    pat_initial_seconds_per_row: float = Field(default=0.1, gt=0)
+    xgboost_initial_seconds_per_row: float = Field(default=0.002, gt=0)
 
     @model_validator(mode="after")
     def _weights_sum_to_one(self) -> EnsembleSettings:
@@ -211,6 +218,8 @@ class ProcessingSettings(_Frozen):
     max_batch_size: int = Field(default=256, ge=1, le=10_000)
     max_batch_wait_ms: int = Field(default=20, ge=0, le=60_000)
     max_inflight_events: int = Field(default=2_048, ge=1)
+    #: Activity events held for PAT (waiting for room or running), ~40 KB each as float32.
+    max_pending_activity_events: int = Field(default=512, ge=1)
     max_message_bytes: int = Field(default=262_144, ge=1_024)
     commit_interval_s: float = Field(default=1.0, gt=0)
     commit_every_messages: int = Field(default=1_000, ge=1)

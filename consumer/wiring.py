@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from consumer.admission import LaneAdmission, SpeedEstimate
 from consumer.clock import Clock
 from consumer.delivery import AtLeastOnce, Publisher
 from consumer.ensemble import Ensemble, ModelLane
@@ -39,23 +40,55 @@ class WorkerParts:
 
 
 def build_ensemble(
-    settings: Settings, models: ModelSet, clock: Clock
+    settings: Settings,
+    models: ModelSet,
+    clock: Clock,
+    pat_seconds_per_row: float | None = None,
 ) -> tuple[Ensemble, tuple[ThreadPoolExecutor, ...]]:
     """Each model family on its own single-thread pool (the thread count inside each model
-    is capped by ``MODELS__XGBOOST_THREADS`` / ``MODELS__TORCH_THREADS``)."""
-    ensemble_settings = settings.ensemble
+    is capped by ``MODELS__XGBOOST_THREADS`` / ``MODELS__TORCH_THREADS``); each model in a
+    lane that admits work by its measured cost (``pat_seconds_per_row`` from the warm-up,
+    else the configured initial estimate)."""
+    ens = settings.ensemble
     xgb_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xgboost")
     pat_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pat")
+
+    def admission(timeout_s: float, per_row_s: float, chunk: int | None) -> LaneAdmission:
+        budget_s = timeout_s * ens.lane_budget_fraction
+        return LaneAdmission(budget_s, SpeedEstimate(per_row_s), chunk)
+
     boosters = [
-        ModelLane(model, xgb_pool, ensemble_settings.xgboost_timeout_s, clock)
+        ModelLane(
+            model,
+            xgb_pool,
+            ens.xgboost_timeout_s,
+            clock,
+            admission(ens.xgboost_timeout_s, ens.xgboost_initial_seconds_per_row, None),
+        )
         for model in models.boosters
     ]
-    pat = (
-        ModelLane(models.pat, pat_pool, ensemble_settings.pat_timeout_s, clock)
-        if models.pat is not None
-        else None
-    )
-    return Ensemble(boosters, pat, ensemble_settings, clock), (xgb_pool, pat_pool)
+    pat = None
+    if models.pat is not None:
+        per_row_s = pat_seconds_per_row or ens.pat_initial_seconds_per_row
+        chunk = settings.models.pat_sub_batch_size
+        pat_admission = admission(ens.pat_timeout_s, per_row_s, chunk)
+        pat = ModelLane(models.pat, pat_pool, ens.pat_timeout_s, clock, pat_admission)
+    return Ensemble(boosters, pat, ens, clock), (xgb_pool, pat_pool)
+
+
+def measure_pat_seconds_per_row(models: ModelSet, settings: Settings, clock: Clock) -> float | None:
+    """Time PAT on one sub-batch of flat weeks (after its warm-up): the lane's first speed
+    estimate. Blocks for that call (~0.1-0.5 s on one core); None without PAT."""
+    if models.pat is None:
+        return None
+    import numpy as np
+
+    from schemas import ACTIVITY_MINUTES
+
+    rows = settings.models.pat_sub_batch_size
+    started = clock.monotonic()
+    models.pat.predict_batch(np.zeros((rows, ACTIVITY_MINUTES), dtype=np.float32))
+    return max(1e-6, (clock.monotonic() - started) / rows)
 
 
 def build_worker(
@@ -68,10 +101,11 @@ def build_worker(
     instance: str = "",
     metrics: Metrics | None = None,
     health: HealthReporter | None = None,
+    pat_seconds_per_row: float | None = None,
 ) -> WorkerParts:
     """Create this worker's consumer, producer, pools and loop. Blocks only in
     ``init_transactions`` (exactly-once mode)."""
-    ensemble, executors = build_ensemble(settings, models, clock)
+    ensemble, executors = build_ensemble(settings, models, clock, pat_seconds_per_row)
     processing = settings.processing
     limiter = (
         KeyRateLimiter(processing.rate_limit_per_minute)
@@ -93,10 +127,10 @@ def build_worker(
         consumer,
         publisher,
         pipeline,
+        ensemble,
         settings,
         clock,
         metrics=metrics,
         health=health,
-        stuck_models=ensemble.stuck_models,
     )
     return WorkerParts(runner, ensemble, executors)

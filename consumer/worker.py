@@ -119,7 +119,7 @@ def _leave_fatal_cause(ctx: WorkerContext, exc: Exception) -> None:
 def _run(ctx: WorkerContext, stop: StopFlag) -> int:
     from consumer.kafka.admin import require_topics
     from consumer.kafka.config import client_config
-    from consumer.wiring import build_worker
+    from consumer.wiring import build_worker, measure_pat_seconds_per_row
 
     settings = ctx.settings
     apply_thread_caps(settings.models)
@@ -128,9 +128,11 @@ def _run(ctx: WorkerContext, stop: StopFlag) -> int:
     health = _health(ctx, clock)
     if health is not None:
         health.update(ready=False, assigned=None, detail="warming up")
+    pat_seconds_per_row = None
     if settings.models.warmup:
         for model in ctx.models.all():
             model.warmup()
+        pat_seconds_per_row = measure_pat_seconds_per_row(ctx.models, settings, clock)
     config = client_config(settings.kafka, ctx.bootstrap)
     metadata = _connect(ctx, config, stop, health)
     if metadata is None:  # stopped while waiting for the cluster
@@ -146,6 +148,7 @@ def _run(ctx: WorkerContext, stop: StopFlag) -> int:
         instance=ctx.instance,
         metrics=metrics,
         health=health,
+        pat_seconds_per_row=pat_seconds_per_row,
     )
     try:
         parts.runner.run(stop)

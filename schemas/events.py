@@ -212,6 +212,9 @@ class ModelReport(_Strict):
     status: ModelStatus
     version: str | None
     latency_ms: float | None
+    #: Why a model did not score the event, when the service chose not to (``skipped``
+    #: under an overload policy, for example ``max_event_age``); null otherwise.
+    reason: str | None = None
 
 
 class SourcePosition(_Strict):
@@ -246,6 +249,7 @@ class AlertKind(StrEnum):
     MODEL_TIMEOUT = "model_timeout"
     MODEL_FAILURE = "model_failure"
     SLOW_PREDICTION = "slow_prediction"
+    MODEL_SKIPPED = "model_skipped"
 
 
 class Alert(_Strict):

@@ -97,12 +97,71 @@ class InlineExecutor:
         self.submitted += 1
         future: Future[Any] = Future()
         if self.hang:
+            future.set_running_or_notify_cancel()  # running: it cannot be cancelled
             return future
         try:
             future.set_result(fn(*args))
         except Exception as exc:
             future.set_exception(exc)
         return future
+
+
+class ManualExecutor:
+    """Hands out futures the test starts and completes by hand (a one-thread pool's order)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]] = []
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self.calls.append((future, fn, args))
+        return future
+
+    def pending(self) -> list[Future[Any]]:
+        return [future for future, _, _ in self.calls if not future.done()]
+
+    def run_next(self) -> None:
+        """Run the oldest call not done yet (as a one-thread pool would)."""
+        for future, fn, args in self.calls:
+            if not future.done():
+                if future.set_running_or_notify_cancel():
+                    future.set_result(fn(*args))
+                return
+
+    def run_all(self) -> None:
+        while self.pending():
+            self.run_next()
+
+
+class CostlyModel(FakeModel):
+    """A fake model whose calls move a fake clock by ``seconds_per_row`` per row."""
+
+    def __init__(self, name: str, clock: FakeClock, seconds_per_row: float) -> None:
+        super().__init__(name)
+        self.clock = clock
+        self.seconds_per_row = seconds_per_row
+
+    def predict_batch(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+        self.clock.advance(self.seconds_per_row * len(inputs))
+        return super().predict_batch(inputs)
+
+
+def make_lane(
+    model: Any,
+    executor: Any,
+    timeout_s: float,
+    clock: Any,
+    *,
+    seconds_per_row: float = 0.001,
+    chunk_rows: int | None = None,
+    fraction: float = 0.5,
+) -> Any:
+    """A ``ModelLane`` with admission by cost (budget = ``fraction`` of the deadline)."""
+    from consumer.admission import LaneAdmission, SpeedEstimate
+    from consumer.lanes import ModelLane
+
+    admission = LaneAdmission(timeout_s * fraction, SpeedEstimate(seconds_per_row), chunk_rows)
+    return ModelLane(model, executor, timeout_s, clock, admission)
 
 
 @dataclass

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from consumer.ensemble import Ensemble, ModelLane
+from consumer.ensemble import Ensemble
 from consumer.outputs import build_alerts, build_prediction, ensemble_depression, outcome_for
 from consumer.settings import EnsembleSettings
 from schemas import AlertKind, ModelStatus, SourcePosition
-from tests.fakes import FakeClock, FakeModel, InlineExecutor, make_event
+from tests.fakes import FakeClock, FakeModel, InlineExecutor, make_event, make_lane
 
 SETTINGS = EnsembleSettings()
 SOURCE = SourcePosition(topic="t", partition=0, offset=1)
@@ -30,10 +30,10 @@ def build(
     }
     models["pat"] = FakeModel("pat", score=0.7, **kw)
     boosters = [
-        ModelLane(models[n], InlineExecutor(), 5.0, clock)
+        make_lane(models[n], InlineExecutor(), 5.0, clock)
         for n in ("depression", "hypomania", "mania")
-    ]  # type: ignore[arg-type]
-    pat = ModelLane(models["pat"], pat_executor or InlineExecutor(), pat_timeout_s, clock)  # type: ignore[arg-type]
+    ]
+    pat = make_lane(models["pat"], pat_executor or InlineExecutor(), pat_timeout_s, clock)
     return Ensemble(boosters, pat, SETTINGS, clock), models
 
 
@@ -45,19 +45,19 @@ def test_models_run_only_on_events_with_their_input() -> None:
         make_event(seed=1, features=False, activity=True),
         make_event(seed=2, activity=True),
     ]
-    runs = ensemble.score(events)
+    scoring = ensemble.score(events)
     assert models["depression"].calls == [2] and models["pat"].calls == [2]
-    only_features = outcome_for(0, runs, ensemble.versions())
+    only_features = outcome_for(0, scoring.runs_for(0), ensemble.versions())
     assert only_features.reports["pat"].status is ModelStatus.SKIPPED
     assert only_features.scores["pat"] is None and not only_features.partial
-    only_activity = outcome_for(1, runs, ensemble.versions())
+    only_activity = outcome_for(1, scoring.runs_for(1), ensemble.versions())
     assert only_activity.scores == {
         "depression": None,
         "hypomania": None,
         "mania": None,
         "pat": 0.7,
     }
-    both = outcome_for(2, runs, ensemble.versions())
+    both = outcome_for(2, scoring.runs_for(2), ensemble.versions())
     prediction = build_prediction(events[2], both, SOURCE, 12.0, SETTINGS, AT)
     assert prediction.ensemble_depression == pytest.approx(0.6 * 0.2 + 0.4 * 0.7)
     assert prediction.next_day_risk.mania == 0.05 and prediction.current_depression == 0.7
@@ -67,10 +67,13 @@ def test_models_run_only_on_events_with_their_input() -> None:
 def test_hung_model_gives_partial_prediction_and_alert_not_a_score() -> None:
     clock = FakeClock()
     hanging = InlineExecutor(hang=True)
-    ensemble, _ = build(clock, pat_executor=hanging, pat_timeout_s=0.0)
+    ensemble, _ = build(clock, pat_executor=hanging, pat_timeout_s=1.0)
     event = make_event(activity=True)
-    runs = ensemble.score([event])
-    outcome = outcome_for(0, runs, ensemble.versions())
+    scoring = ensemble.submit([event])
+    assert scoring.unresolved == 1  # PAT is working on it
+    clock.advance(1.0)  # its deadline
+    ensemble.pump()
+    outcome = outcome_for(0, scoring.runs_for(0), ensemble.versions())
     prediction = build_prediction(event, outcome, SOURCE, 3.0, SETTINGS, AT)
     assert prediction.partial is True
     assert prediction.models["pat"].status is ModelStatus.TIMEOUT
@@ -78,19 +81,19 @@ def test_hung_model_gives_partial_prediction_and_alert_not_a_score() -> None:
     assert prediction.ensemble_depression == pytest.approx(0.2)  # boosters only, no invented PAT
     alerts = build_alerts(event, outcome, 3.0, SETTINGS, clock.now())
     assert [(a.kind, a.model) for a in alerts] == [(AlertKind.MODEL_TIMEOUT, "pat")]
-    # The lane is stuck: one more call may queue behind the hung one, then no more (bounded).
-    clock.advance(1.0)
+    # The lane is stuck: nothing queues behind the hung call; new rows time out at once.
     assert ensemble.stuck_models() == ["pat"]
     for _ in range(3):
-        assert outcome_for(0, ensemble.score([event]), {}).reports["pat"].status.value == "timeout"
-    assert hanging.submitted == 2
+        runs = ensemble.score([event]).runs_for(0)
+        assert outcome_for(0, runs, {}).reports["pat"].status.value == "timeout"
+    assert hanging.submitted == 1
 
 
 def test_failing_model_is_reported_failed() -> None:
     clock = FakeClock()
     ensemble, _ = build(clock, fail=True)
     event = make_event(activity=True)
-    outcome = outcome_for(0, ensemble.score([event]), ensemble.versions())
+    outcome = outcome_for(0, ensemble.score([event]).runs_for(0), ensemble.versions())
     assert outcome.reports["pat"].status is ModelStatus.FAILED and outcome.scores["pat"] is None
     kinds = [a.kind for a in build_alerts(event, outcome, 1.0, SETTINGS, clock.now())]
     assert kinds == [AlertKind.MODEL_FAILURE]
@@ -100,7 +103,7 @@ def test_slow_prediction_alert_over_budget() -> None:
     clock = FakeClock()
     ensemble, _ = build(clock)
     event = make_event()
-    outcome = outcome_for(0, ensemble.score([event]), ensemble.versions())
+    outcome = outcome_for(0, ensemble.score([event]).runs_for(0), ensemble.versions())
     assert build_alerts(event, outcome, 999.0, SETTINGS, clock.now()) == []
     [alert] = build_alerts(event, outcome, 1_500.0, SETTINGS, clock.now())
     assert alert.kind is AlertKind.SLOW_PREDICTION and alert.budget_ms == 1_000.0
@@ -109,12 +112,12 @@ def test_slow_prediction_alert_over_budget() -> None:
 def test_uninstalled_pat_is_skipped_not_partial() -> None:
     clock = FakeClock()
     lanes = [
-        ModelLane(FakeModel(n), InlineExecutor(), 5.0, clock)
+        make_lane(FakeModel(n), InlineExecutor(), 5.0, clock)
         for n in ("depression", "hypomania", "mania")
-    ]  # type: ignore[arg-type]
+    ]
     ensemble = Ensemble(lanes, None, SETTINGS, clock)
     event = make_event(activity=True)
-    outcome = outcome_for(0, ensemble.score([event]), ensemble.versions())
+    outcome = outcome_for(0, ensemble.score([event]).runs_for(0), ensemble.versions())
     assert (
         outcome.reports["pat"].status is ModelStatus.SKIPPED
         and outcome.reports["pat"].version is None

@@ -39,8 +39,8 @@ from consumer.observability import (
     process_rss_bytes,
 )
 from consumer.observability.metrics import MAX_FIELD_LABELS
+from consumer.observability.recorder import Recorder
 from consumer.pipeline import SourceResult
-from consumer.runner import _record_input_quality
 from tests.fakes import FakeClock
 
 DESIGN_METRICS = {
@@ -482,7 +482,6 @@ def test_unknown_field_labels_are_bounded_and_first_sightings_reported() -> None
 def test_insufficient_input_and_ignored_fields_are_counted_per_event() -> None:
     registry, m = _registry_with_metrics()
     source = SourceResult(("t", 0), 5, 0.0, insufficient_input=True, ignored_fields=("a", "a"))
-    _record_input_quality(m, source)
-    _record_input_quality(m, SourceResult(("t", 0), 6, 0.0))
+    Recorder(m).batch([source, SourceResult(("t", 0), 6, 0.0)])
     assert sample(registry, "moodstream_insufficient_input_total") == 1
     assert sample(registry, "moodstream_unknown_fields_total", field="a") == 2

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from concurrent.futures import Future
 from typing import Any
 
 import orjson
 import pytest
 
-from consumer.ensemble import Ensemble, ModelLane
+from consumer.ensemble import Ensemble
 from consumer.pipeline import Pipeline, Polled
 from consumer.ratelimit import KeyRateLimiter
 from consumer.settings import ProcessingSettings, Settings
@@ -19,8 +18,10 @@ from tests.fakes import (
     FakeMessage,
     FakeModel,
     InlineExecutor,
+    ManualExecutor,
     event_bytes,
     event_dict,
+    make_lane,
 )
 
 
@@ -29,7 +30,7 @@ def pipeline(
 ) -> Pipeline:
     settings = Settings(processing=ProcessingSettings(**processing))
     lanes = [
-        ModelLane(FakeModel(n), InlineExecutor(), 5.0, clock)  # type: ignore[arg-type]
+        make_lane(FakeModel(n), InlineExecutor(), 5.0, clock)
         for n in ("depression", "hypomania", "mania")
     ]
     return Pipeline(Ensemble(lanes, None, settings.ensemble, clock), settings, clock, limiter)
@@ -89,55 +90,45 @@ def test_rate_limiter_refills_over_time_and_is_bounded() -> None:
     assert all(limiter.allow("a", now=6.0) for _ in range(10))
 
 
-class ManualExecutor:
-    """Hands out futures the test completes by hand."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Future[Any], Any, tuple[Any, ...]]] = []
-
-    def submit(self, fn: Any, *args: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        self.calls.append((future, fn, args))
-        return future
-
-    def run_all(self) -> None:
-        for future, fn, args in self.calls:
-            future.set_result(fn(*args))
-
-
 def test_predictions_without_activity_do_not_wait_for_pat() -> None:
     clock = FakeClock()
     settings = Settings()
     pat_pool = ManualExecutor()
     lanes = [
-        ModelLane(FakeModel(n), InlineExecutor(), 5.0, clock)  # type: ignore[arg-type]
+        make_lane(FakeModel(n), InlineExecutor(), 5.0, clock)
         for n in ("depression", "hypomania", "mania")
     ]
-    pat = ModelLane(FakeModel("pat", 0.7), pat_pool, 10.0, clock)  # type: ignore[arg-type]
-    stage = Pipeline(Ensemble(lanes, pat, settings.ensemble, clock), settings, clock)
+    pat = make_lane(FakeModel("pat", 0.7), pat_pool, 10.0, clock)
+    ensemble = Ensemble(lanes, pat, settings.ensemble, clock)
+    stage = Pipeline(ensemble, settings, clock)
     values = [event_bytes(seed=1), event_bytes(seed=2, activity=True), b"{bad"]
     started = stage.start(polled(values, clock))
     assert [s.offset for s in started.sources] == [0, 1, 2]
-    first = next(started.parts)
-    assert [s.offset for s in first.sources] == [0, 2]  # the features-only event and the DLQ
-    assert not pat_pool.calls[0][0].done()  # published while PAT is still running
+    ensemble.pump()  # the boosters answered (inline)
+    first = stage.ready(started)
+    assert first is not None
+    assert sorted(s.offset for s in first.sources) == [0, 2]  # features-only event and the DLQ
+    assert pat_pool.pending()  # published while PAT is still running
+    assert stage.ready(started) is None and not started.complete
     pat_pool.run_all()
-    second = next(started.parts)
+    ensemble.pump()
+    second = stage.ready(started)
+    assert second is not None
     [late] = second.sources
     prediction = orjson.loads(late.records[0].value or b"")
     assert late.offset == 1 and prediction["current_depression"] == 0.7
-    assert next(started.parts, None) is None
+    assert started.complete and stage.ready(started) is None
 
 
 # -- the contract: too few features, unknown fields, echoed ids, headers --------------------
 
 
 def booster_pipeline(
-    clock: FakeClock, pat: ModelLane | None = None, **settings: Any
+    clock: FakeClock, pat: Any = None, **settings: Any
 ) -> tuple[Pipeline, list[FakeModel]]:
     config = Settings(**settings)
     models = [FakeModel(n) for n in ("depression", "hypomania", "mania")]
-    lanes = [ModelLane(m, InlineExecutor(), 5.0, clock) for m in models]  # type: ignore[arg-type]
+    lanes = [make_lane(m, InlineExecutor(), 5.0, clock) for m in models]
     return Pipeline(Ensemble(lanes, pat, config.ensemble, clock), config, clock), models
 
 
@@ -184,7 +175,7 @@ def test_the_minimum_of_present_features_is_inclusive(present: int, status: str)
 
 def test_with_too_few_features_the_ensemble_is_pat_alone() -> None:
     clock = FakeClock()
-    pat = ModelLane(FakeModel("pat", 0.7), InlineExecutor(), 10.0, clock)  # type: ignore[arg-type]
+    pat = make_lane(FakeModel("pat", 0.7), InlineExecutor(), 10.0, clock)
     stage, _ = booster_pipeline(clock, pat)
     prediction = prediction_of(stage.process(polled([with_present(3, activity=True)], clock)))
     assert prediction["models"]["depression"]["status"] == "insufficient_input"
@@ -227,7 +218,7 @@ def test_alert_records_carry_headers_with_their_kind() -> None:
     clock = FakeClock()
     settings = Settings()
     lanes = [
-        ModelLane(FakeModel(n, fail=n == "mania"), InlineExecutor(), 5.0, clock)  # type: ignore[arg-type]
+        make_lane(FakeModel(n, fail=n == "mania"), InlineExecutor(), 5.0, clock)
         for n in ("depression", "hypomania", "mania")
     ]
     stage = Pipeline(Ensemble(lanes, None, settings.ensemble, clock), settings, clock)

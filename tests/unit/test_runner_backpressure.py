@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from confluent_kafka import TopicPartition
 
+from consumer.ensemble import Ensemble
 from consumer.runner import Runner, resume_below
 from consumer.settings import ProcessingSettings, Settings
-from tests.fakes import FakeClock
+from schemas import ACTIVITY_MINUTES
+from tests.fakes import FakeClock, FakeModel, ManualExecutor, make_lane
 
 
 @pytest.mark.parametrize(("bound", "resume"), [(1, 1), (2, 1), (3, 1), (4, 2), (2048, 1024)])
@@ -38,10 +41,19 @@ class Inflight:
         return self.count
 
 
-def runner(bound: int) -> tuple[Runner, PauseRecorder, Inflight]:
+def runner(
+    bound: int, pat_bound: int = 512, pat_pool: ManualExecutor | None = None
+) -> tuple[Runner, PauseRecorder, Inflight]:
     consumer, publisher = PauseRecorder(), Inflight()
-    settings = Settings(processing=ProcessingSettings(max_inflight_events=bound))
-    loop = Runner(consumer, publisher, None, settings, FakeClock())  # type: ignore[arg-type]
+    processing = ProcessingSettings(
+        max_inflight_events=bound, max_pending_activity_events=pat_bound
+    )
+    settings = Settings(processing=processing)
+    clock = FakeClock()
+    pat = make_lane(FakeModel("pat"), pat_pool or ManualExecutor(), 10.0, clock,
+                    seconds_per_row=1.0, chunk_rows=2)
+    ensemble = Ensemble([], pat, settings.ensemble, clock)
+    loop = Runner(consumer, publisher, None, ensemble, settings, clock)  # type: ignore[arg-type]
     return loop, consumer, publisher
 
 
@@ -70,3 +82,28 @@ def test_assigned_partitions_take_the_loops_state() -> None:
     loop._apply_backpressure()
     assign(loop, 2)
     assert consumer.calls[-2:] == [("pause", [0, 1]), ("pause", [2])]
+
+
+def test_activity_waiting_for_pat_pauses_until_the_lane_drains() -> None:
+    """PAT holds 5 s of work at most (1 s per row, deadline 10 s x 0.5): the rest of 8
+    activity rows wait in front of the lane; at the pending bound the loop pauses, and it
+    resumes once PAT has answered enough of them."""
+    pool = ManualExecutor()
+    loop, consumer, _ = runner(bound=2048, pat_bound=8, pat_pool=pool)
+    assign(loop, 0)
+    pat = loop._ensemble.pat
+    assert pat is not None
+    pat.enqueue(tuple(range(8)), np.zeros((8, ACTIVITY_MINUTES), np.float32), None)
+    loop._ensemble.pump()
+    assert pat.admission.held_rows == 4 and pat.waiting_rows() == 4  # 2 calls of 2 rows
+    loop._apply_backpressure()
+    assert consumer.calls[-1] == ("pause", [0])
+    pool.run_next()
+    loop._ensemble.pump()  # 2 answered, 2 more admitted: 6 pending, above half of 8
+    loop._apply_backpressure()
+    assert consumer.calls[-1] == ("pause", [0])
+    pool.run_next()
+    pool.run_next()
+    loop._ensemble.pump()  # 2 pending
+    loop._apply_backpressure()
+    assert consumer.calls[-1] == ("resume", [0])

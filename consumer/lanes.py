@@ -1,0 +1,313 @@
+"""A model lane: one model, its executor, its deadline and its admission by cost.
+
+Work arrives as requests (one batch's rows for this model). The lane submits them to its
+executor in calls of at most ``chunk_rows`` rows, only while the estimated seconds it
+already holds leave room (``consumer.admission``), so a healthy model finishes every call
+within its deadline however long the queue in front of the lane. Each call's outcome is a
+``ModelRun`` over its rows: ``ok`` with scores, ``failed`` when it raised, ``timeout`` when
+it missed its deadline (counted from its submission; a late result is dropped), and
+``skipped`` for rows older than the lane's maximum event age. While a call runs past its
+deadline the lane is *stuck*: the rows waiting in front of it are reported ``timeout`` at
+once instead of waiting behind a model that does not answer.
+
+Used from one thread (the poll loop); the executor's threads only run ``_timed``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from consumer.admission import LaneAdmission
+from consumer.clock import Clock
+from schemas import ModelReport, ModelStatus
+
+FloatArray = npt.NDArray[np.float64]
+InputArray = npt.NDArray[np.float32]
+
+
+class ScoringModel(Protocol):
+    """What a lane needs of a model (``consumer.models.protocol.BatchModel``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    def predict_batch(self, inputs: InputArray) -> FloatArray: ...
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """One model's outcome over some rows of a batch; ``scores`` aligned with ``rows`` when ok."""
+
+    name: str
+    status: ModelStatus
+    version: str | None
+    latency_ms: float | None
+    rows: tuple[int, ...]
+    scores: FloatArray | None = None
+    budget_ms: float = 0.0
+    reason: str | None = None
+
+    @cached_property
+    def _position(self) -> dict[int, int]:
+        return {index: position for position, index in enumerate(self.rows)}
+
+    @cached_property
+    def report(self) -> ModelReport:
+        """This run's status, version and latency as published in each Prediction."""
+        latency_ms = None if self.latency_ms is None else round(self.latency_ms, 3)
+        return ModelReport(
+            status=self.status, version=self.version, latency_ms=latency_ms, reason=self.reason
+        )
+
+    def covers(self, index: int) -> bool:
+        """Whether event ``index`` of the batch was sent to this model."""
+        return index in self._position
+
+    def score_for(self, index: int) -> float | None:
+        """The event's score when the run is ok, else None (never a made-up value)."""
+        if self.scores is None or self.status is not ModelStatus.OK:
+            return None
+        return float(self.scores[self._position[index]])
+
+
+@dataclass(eq=False)
+class LaneRequest:
+    """One batch's rows for one lane. ``rows`` are batch indices, ``inputs`` aligned with them;
+    ``expires_at`` (monotonic, per row) marks rows to skip once too old (None: never)."""
+
+    rows: tuple[int, ...]
+    inputs: InputArray
+    enqueued_at: float
+    expires_at: tuple[float, ...] | None = None
+    waiting: deque[int] = field(init=False)  # positions (into rows) not submitted yet
+    cancelled: set[int] = field(default_factory=set)  # batch indices no longer wanted
+    resolutions: int = 0  # grows with every resolved run (cheap change detection)
+    _run_for: dict[int, ModelRun] = field(default_factory=dict)
+    _row_set: frozenset[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.waiting = deque(range(len(self.rows)))
+        self._row_set = frozenset(self.rows)
+
+    def covers(self, index: int) -> bool:
+        return index in self._row_set
+
+    def run_for(self, index: int) -> ModelRun | None:
+        return self._run_for.get(index)
+
+    def resolve(self, run: ModelRun) -> None:
+        for index in run.rows:
+            self._run_for[index] = run
+        self.resolutions += 1
+
+    @property
+    def unresolved(self) -> int:
+        """Rows still to be answered (waiting or running), cancelled ones excluded."""
+        open_rows = (i for i in self.rows if i not in self._run_for)
+        return sum(1 for i in open_rows if i not in self.cancelled)
+
+    def cancel(self, indices: Iterable[int]) -> None:
+        """Stop wanting these rows: waiting ones are never submitted."""
+        self.cancelled.update(indices)
+        self.waiting = deque(p for p in self.waiting if self.rows[p] not in self.cancelled)
+
+
+@dataclass(eq=False)
+class _Call:
+    request: LaneRequest
+    positions: list[int]
+    started: float
+    future: Future[tuple[FloatArray, float]]
+    reported: bool = False
+
+    @property
+    def rows(self) -> tuple[int, ...]:
+        return tuple(self.request.rows[p] for p in self.positions)
+
+
+@dataclass
+class LaneStats:
+    """Cumulative counts, read by the poll loop for metrics."""
+
+    admitted_rows: int = 0
+    deferred_rows: int = 0
+    skipped_rows: int = 0
+
+
+class ModelLane:
+    """One model bound to its executor, deadline and admission. Not thread-safe."""
+
+    def __init__(
+        self,
+        model: ScoringModel,
+        executor: Executor,
+        timeout_s: float,
+        clock: Clock,
+        admission: LaneAdmission,
+    ) -> None:
+        self.model = model
+        self.timeout_s = timeout_s
+        self.admission = admission
+        self.stats = LaneStats()
+        self._executor = executor
+        self._clock = clock
+        self._queue: deque[LaneRequest] = deque()
+        self._calls: deque[_Call] = deque()
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def budget_ms(self) -> float:
+        return self.timeout_s * 1000.0
+
+    def enqueue(
+        self, rows: tuple[int, ...], inputs: InputArray, expires_at: tuple[float, ...] | None
+    ) -> LaneRequest:
+        """Queue one batch's rows; they are submitted by ``pump``. Does not block."""
+        request = LaneRequest(rows, inputs, self._clock.monotonic(), expires_at)
+        if self._queue or self.admission.next_call_rows(len(rows)) < len(rows):
+            self.stats.deferred_rows += len(rows)
+        self._queue.append(request)
+        return request
+
+    def waiting_rows(self) -> int:
+        return sum(len(request.waiting) for request in self._queue)
+
+    def queued_rows(self) -> int:
+        """Rows the lane has not answered yet: waiting in front of it or held by it."""
+        return self.waiting_rows() + self.admission.held_rows
+
+    def stuck(self, now: float) -> bool:
+        """True while the oldest outstanding call runs past its deadline."""
+        return bool(self._calls) and now - self._calls[0].started >= self.timeout_s
+
+    def futures(self) -> list[Future[tuple[FloatArray, float]]]:
+        return [call.future for call in self._calls if not call.reported]
+
+    def next_deadline(self) -> float | None:
+        """Monotonic time of the earliest deadline of an unanswered call."""
+        open_calls = [call.started for call in self._calls if not call.reported]
+        return min(open_calls) + self.timeout_s if open_calls else None
+
+    def pump(self, now: float) -> list[ModelRun]:
+        """Answer what finished or missed its deadline, then submit what fits. Does not block
+        (beyond copying inputs). Returns the runs resolved by this call."""
+        resolved = self._collect(now)
+        resolved += self._skip_expired(now)
+        if self.stuck(now):
+            resolved += self._fail_waiting(now)
+        else:
+            self._submit_fitting(now)
+        return resolved
+
+    def _collect(self, now: float) -> list[ModelRun]:
+        resolved: list[ModelRun] = []
+        for call in list(self._calls):
+            if call.future.done():
+                self._calls.remove(call)
+                resolved += self._finished(call, now)
+            elif not call.reported and now - call.started >= self.timeout_s:
+                call.reported = True
+                elapsed_ms = (now - call.started) * 1000.0
+                resolved.append(self._resolve(call, ModelStatus.TIMEOUT, elapsed_ms))
+                if call.future.cancel():  # never started: free the lane at once
+                    self._calls.remove(call)
+                    self.admission.release(len(call.positions), None)
+        return resolved
+
+    def _finished(self, call: _Call, now: float) -> list[ModelRun]:
+        rows = len(call.positions)
+        if call.future.cancelled() or call.future.exception() is not None:
+            self.admission.release(rows, None)
+            if call.reported:
+                return []
+            return [self._resolve(call, ModelStatus.FAILED, (now - call.started) * 1000.0)]
+        scores, latency_ms = call.future.result()
+        self.admission.release(rows, latency_ms / 1000.0)
+        if call.reported:
+            return []  # its deadline passed: the late result is dropped
+        return [self._resolve(call, ModelStatus.OK, latency_ms, scores)]
+
+    def _resolve(
+        self,
+        call: _Call,
+        status: ModelStatus,
+        latency_ms: float,
+        scores: FloatArray | None = None,
+    ) -> ModelRun:
+        run = ModelRun(
+            self.name, status, self.model.version, latency_ms, call.rows, scores, self.budget_ms
+        )
+        call.request.resolve(run)
+        return run
+
+    def _skip_expired(self, now: float) -> list[ModelRun]:
+        runs: list[ModelRun] = []
+        for request in self._queue:
+            expires = request.expires_at
+            if expires is None or not request.waiting:
+                continue
+            old = [p for p in request.waiting if expires[p] <= now]
+            if old:
+                request.waiting = deque(p for p in request.waiting if expires[p] > now)
+                rows = tuple(request.rows[p] for p in old)
+                run = ModelRun(self.name, ModelStatus.SKIPPED, self.model.version, None, rows,
+                               None, self.budget_ms, reason="max_event_age")
+                request.resolve(run)
+                self.stats.skipped_rows += len(rows)
+                runs.append(run)
+        self._drop_empty()
+        return runs
+
+    def _fail_waiting(self, now: float) -> list[ModelRun]:
+        """The lane is stuck: rows in front of it are answered ``timeout`` now."""
+        runs: list[ModelRun] = []
+        for request in self._queue:
+            if request.waiting:
+                rows = tuple(request.rows[p] for p in request.waiting)
+                request.waiting.clear()
+                elapsed_ms = (now - request.enqueued_at) * 1000.0
+                run = ModelRun(self.name, ModelStatus.TIMEOUT, self.model.version, elapsed_ms,
+                               rows, None, self.budget_ms)
+                request.resolve(run)
+                runs.append(run)
+        self._queue.clear()
+        return runs
+
+    def _submit_fitting(self, now: float) -> None:
+        while self._queue:
+            request = self._queue[0]
+            if not request.waiting:
+                self._queue.popleft()
+                continue
+            take = self.admission.next_call_rows(len(request.waiting))
+            if take == 0:
+                return
+            positions = [request.waiting.popleft() for _ in range(take)]
+            future = self._executor.submit(self._timed, request.inputs[positions])
+            self._calls.append(_Call(request, positions, now, future))
+            self.admission.admit(take)
+            self.stats.admitted_rows += take
+
+    def _drop_empty(self) -> None:
+        self._queue = deque(request for request in self._queue if request.waiting)
+
+    def _timed(self, inputs: InputArray) -> tuple[FloatArray, float]:
+        start = self._clock.monotonic()
+        scores = np.asarray(self.model.predict_batch(inputs), dtype=np.float64)
+        if scores.shape != (len(inputs),):
+            raise ValueError(f"{self.name} returned shape {scores.shape} for {len(inputs)} rows")
+        return scores, (self._clock.monotonic() - start) * 1000.0
