@@ -76,19 +76,15 @@ def build_ensemble(
     return Ensemble(boosters, pat, ens, clock), (xgb_pool, pat_pool)
 
 
-def measure_pat_seconds_per_row(models: ModelSet, settings: Settings, clock: Clock) -> float | None:
-    """Time PAT on one sub-batch of flat weeks (after its warm-up): the lane's first speed
-    estimate. Blocks for that call (~0.1-0.5 s on one core); None without PAT."""
+def measure_pat_seconds_per_row(models: ModelSet, clock: Clock) -> float | None:
+    """Time a second PAT warm-up (one sequence; the first paid for lazy initialisation):
+    the lane's first speed estimate. Blocks for that call (~0.05-0.3 s on one core); None
+    without PAT."""
     if models.pat is None:
         return None
-    import numpy as np
-
-    from schemas import ACTIVITY_MINUTES
-
-    rows = settings.models.pat_sub_batch_size
     started = clock.monotonic()
-    models.pat.predict_batch(np.zeros((rows, ACTIVITY_MINUTES), dtype=np.float32))
-    return max(1e-6, (clock.monotonic() - started) / rows)
+    models.pat.warmup()
+    return max(1e-6, clock.monotonic() - started)
 
 
 def build_worker(

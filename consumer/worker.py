@@ -132,7 +132,7 @@ def _run(ctx: WorkerContext, stop: StopFlag) -> int:
     if settings.models.warmup:
         for model in ctx.models.all():
             model.warmup()
-        pat_seconds_per_row = measure_pat_seconds_per_row(ctx.models, settings, clock)
+        pat_seconds_per_row = measure_pat_seconds_per_row(ctx.models, clock)
     config = client_config(settings.kafka, ctx.bootstrap)
     metadata = _connect(ctx, config, stop, health)
     if metadata is None:  # stopped while waiting for the cluster
