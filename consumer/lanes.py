@@ -5,10 +5,13 @@ executor in calls of at most ``chunk_rows`` rows, only while the estimated secon
 already holds leave room (``consumer.admission``), so a healthy model finishes every call
 within its deadline however long the queue in front of the lane. Each call's outcome is a
 ``ModelRun`` over its rows: ``ok`` with scores, ``failed`` when it raised, ``timeout`` when
-it missed its deadline (counted from its submission; a late result is dropped), and
-``skipped`` for rows older than the lane's maximum event age. While a call runs past its
-deadline the lane is *stuck*: the rows waiting in front of it are reported ``timeout`` at
-once instead of waiting behind a model that does not answer.
+it missed its deadline, and ``skipped`` for rows older than the lane's maximum event age. A
+call's deadline counts from when it starts running (never from time spent queued behind
+admitted work) and is ``slowdown_factor`` times its estimated time, at least 1 s and at
+most the lane's timeout: it catches a hung model, and one much slower than its own recent
+speed; a late result is dropped. While a call runs past its deadline the lane is *stuck*:
+the rows waiting in front of it are reported ``timeout`` at once instead of waiting
+behind a model that does not answer.
 
 Used from one thread (the poll loop); the executor's threads only run ``_timed``.
 """
@@ -125,15 +128,29 @@ class LaneRequest:
 
 @dataclass(eq=False)
 class _Call:
+    """One submitted call. Its deadline counts from the moment it starts running (time in
+    the executor's queue, behind admitted work, is not the model's fault)."""
+
     request: LaneRequest
     positions: list[int]
-    started: float
-    future: Future[tuple[FloatArray, float]]
+    submitted: float
+    deadline_s: float
+    future: Future[tuple[FloatArray, float]] | None = None
+    started: float | None = None  # set by the pool thread, or when first seen running
     reported: bool = False
 
     @property
     def rows(self) -> tuple[int, ...]:
         return tuple(self.request.rows[p] for p in self.positions)
+
+    def running_since(self, now: float) -> float | None:
+        if self.started is None and self.future is not None and self.future.running():
+            self.started = now
+        return self.started
+
+    def overdue(self, now: float) -> bool:
+        start = self.running_since(now)
+        return start is not None and now - start >= self.deadline_s
 
 
 @dataclass
@@ -155,10 +172,13 @@ class ModelLane:
         timeout_s: float,
         clock: Clock,
         admission: LaneAdmission,
+        *,
+        slowdown_factor: float = 10.0,
     ) -> None:
         self.model = model
         self.timeout_s = timeout_s
         self.admission = admission
+        self.slowdown_factor = slowdown_factor
         self.stats = LaneStats()
         self._executor = executor
         self._clock = clock
@@ -191,16 +211,29 @@ class ModelLane:
         return self.waiting_rows() + self.admission.held_rows
 
     def stuck(self, now: float) -> bool:
-        """True while the oldest outstanding call runs past its deadline."""
-        return bool(self._calls) and now - self._calls[0].started >= self.timeout_s
+        """True while a call runs past its deadline."""
+        return any(call.overdue(now) for call in self._calls)
 
     def futures(self) -> list[Future[tuple[FloatArray, float]]]:
-        return [call.future for call in self._calls if not call.reported]
+        return [call.future for call in self._calls if call.future and not call.reported]
 
     def next_deadline(self) -> float | None:
-        """Monotonic time of the earliest deadline of an unanswered call."""
-        open_calls = [call.started for call in self._calls if not call.reported]
-        return min(open_calls) + self.timeout_s if open_calls else None
+        """Monotonic time of the earliest deadline of an unanswered running call."""
+        now = self._clock.monotonic()
+        ends = [
+            start + call.deadline_s
+            for call in self._calls
+            if not call.reported and (start := call.running_since(now)) is not None
+        ]
+        return min(ends) if ends else None
+
+    def call_deadline_s(self, rows: int) -> float:
+        """A call's deadline once it runs: ``slowdown_factor`` times its estimated time (at
+        least 1 s), at most the lane's timeout. A model much slower than its own recent
+        speed misses it; the estimate then follows, and the lane admits less."""
+        estimated_s = rows * self.admission.estimate.seconds_per_row
+        floor_s = min(self.timeout_s, 1.0)
+        return min(self.timeout_s, max(floor_s, self.slowdown_factor * estimated_s))
 
     def pump(self, now: float) -> list[ModelRun]:
         """Answer what finished or missed its deadline, then submit what fits. Does not block
@@ -216,29 +249,29 @@ class ModelLane:
     def _collect(self, now: float) -> list[ModelRun]:
         resolved: list[ModelRun] = []
         for call in list(self._calls):
-            if call.future.done():
+            if call.future is not None and call.future.done():
                 self._calls.remove(call)
                 resolved += self._finished(call, now)
-            elif not call.reported and now - call.started >= self.timeout_s:
+            elif not call.reported and call.overdue(now):
                 call.reported = True
-                elapsed_ms = (now - call.started) * 1000.0
+                elapsed_ms = (now - call.submitted) * 1000.0
                 resolved.append(self._resolve(call, ModelStatus.TIMEOUT, elapsed_ms))
-                if call.future.cancel():  # never started: free the lane at once
-                    self._calls.remove(call)
-                    self.admission.release(len(call.positions), None)
         return resolved
 
     def _finished(self, call: _Call, now: float) -> list[ModelRun]:
         rows = len(call.positions)
+        assert call.future is not None
         if call.future.cancelled() or call.future.exception() is not None:
             self.admission.release(rows, None)
             if call.reported:
                 return []
-            return [self._resolve(call, ModelStatus.FAILED, (now - call.started) * 1000.0)]
+            return [self._resolve(call, ModelStatus.FAILED, (now - call.submitted) * 1000.0)]
         scores, latency_ms = call.future.result()
         self.admission.release(rows, latency_ms / 1000.0)
         if call.reported:
             return []  # its deadline passed: the late result is dropped
+        if latency_ms > call.deadline_s * 1000.0:  # finished late, before anyone looked
+            return [self._resolve(call, ModelStatus.TIMEOUT, (now - call.submitted) * 1000.0)]
         return [self._resolve(call, ModelStatus.OK, latency_ms, scores)]
 
     def _resolve(
@@ -248,8 +281,9 @@ class ModelLane:
         latency_ms: float,
         scores: FloatArray | None = None,
     ) -> ModelRun:
+        budget_ms = call.deadline_s * 1000.0
         run = ModelRun(
-            self.name, status, self.model.version, latency_ms, call.rows, scores, self.budget_ms
+            self.name, status, self.model.version, latency_ms, call.rows, scores, budget_ms
         )
         call.request.resolve(run)
         return run
@@ -273,8 +307,17 @@ class ModelLane:
         return runs
 
     def _fail_waiting(self, now: float) -> list[ModelRun]:
-        """The lane is stuck: rows in front of it are answered ``timeout`` now."""
+        """The lane is stuck: rows in front of it (waiting, or submitted and not started)
+        are answered ``timeout`` now."""
         runs: list[ModelRun] = []
+        for call in list(self._calls):
+            future = call.future
+            queued = future is not None and call.running_since(now) is None
+            if queued and future is not None and not call.reported and future.cancel():
+                self._calls.remove(call)
+                self.admission.release(len(call.positions), None)
+                elapsed_ms = (now - call.submitted) * 1000.0
+                runs.append(self._resolve(call, ModelStatus.TIMEOUT, elapsed_ms))
         for request in self._queue:
             if request.waiting:
                 rows = tuple(request.rows[p] for p in request.waiting)
@@ -297,16 +340,19 @@ class ModelLane:
             if take == 0:
                 return
             positions = [request.waiting.popleft() for _ in range(take)]
-            future = self._executor.submit(self._timed, request.inputs[positions])
-            self._calls.append(_Call(request, positions, now, future))
+            call = _Call(request, positions, now, self.call_deadline_s(take))
+            call.future = self._executor.submit(self._timed, request.inputs[positions], call)
+            call.running_since(now)  # an idle pool may have started it already
+            self._calls.append(call)
             self.admission.admit(take)
             self.stats.admitted_rows += take
 
     def _drop_empty(self) -> None:
         self._queue = deque(request for request in self._queue if request.waiting)
 
-    def _timed(self, inputs: InputArray) -> tuple[FloatArray, float]:
-        start = self._clock.monotonic()
+    def _timed(self, inputs: InputArray, call: _Call) -> tuple[FloatArray, float]:
+        """Runs on the pool's thread: the model on one call's rows, timed."""
+        start = call.started = self._clock.monotonic()
         scores = np.asarray(self.model.predict_batch(inputs), dtype=np.float64)
         if scores.shape != (len(inputs),):
             raise ValueError(f"{self.name} returned shape {scores.shape} for {len(inputs)} rows")

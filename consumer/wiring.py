@@ -64,6 +64,7 @@ def build_ensemble(
             ens.xgboost_timeout_s,
             clock,
             admission(ens.xgboost_timeout_s, ens.xgboost_initial_seconds_per_row, None),
+            slowdown_factor=ens.slowdown_factor,
         )
         for model in models.boosters
     ]
@@ -72,7 +73,14 @@ def build_ensemble(
         per_row_s = pat_seconds_per_row or ens.pat_initial_seconds_per_row
         chunk = settings.models.pat_sub_batch_size
         pat_admission = admission(ens.pat_timeout_s, per_row_s, chunk)
-        pat = ModelLane(models.pat, pat_pool, ens.pat_timeout_s, clock, pat_admission)
+        pat = ModelLane(
+            models.pat,
+            pat_pool,
+            ens.pat_timeout_s,
+            clock,
+            pat_admission,
+            slowdown_factor=ens.slowdown_factor,
+        )
     return Ensemble(boosters, pat, ens, clock), (xgb_pool, pat_pool)
 
 

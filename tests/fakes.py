@@ -125,12 +125,31 @@ class ManualExecutor:
         for future, fn, args in self.calls:
             if not future.done():
                 if future.set_running_or_notify_cancel():
-                    future.set_result(fn(*args))
+                    try:
+                        future.set_result(fn(*args))
+                    except Exception as exc:  # kept in the future, as a real pool does
+                        future.set_exception(exc)
                 return
 
     def run_all(self) -> None:
         while self.pending():
             self.run_next()
+
+    def start_next(self) -> None:
+        """Mark the oldest waiting call running (as a pool thread picks it up), not done."""
+        for future, _, _ in self.calls:
+            if not future.done() and not future.running():
+                future.set_running_or_notify_cancel()
+                return
+
+    def finish_started(self) -> None:
+        """Run the calls marked running to completion."""
+        for future, fn, args in self.calls:
+            if future.running():
+                try:
+                    future.set_result(fn(*args))
+                except Exception as exc:
+                    future.set_exception(exc)
 
 
 class CostlyModel(FakeModel):

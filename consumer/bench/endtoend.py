@@ -91,6 +91,7 @@ def run_config(ctx: BenchContext, workload: Workload, workers: int,
         result["exit_code"] = service.stop()
         reader.close()
     result["duplicates"] = reader.duplicates
+    result["partial"] = reader.partial
     return result
 
 

@@ -166,12 +166,14 @@ class PredictionReader:
         )
         self.append_ms: dict[Key, int] = {}
         self.duplicates = 0
+        self.partial = 0  # distinct predictions with a model that should have scored and did not
 
     def poll(self, timeout_s: float) -> None:
         for msg in self._consumer.consume(num_messages=10_000, timeout=timeout_s):
             if msg.error() is not None:
                 continue
-            source = orjson.loads(msg.value() or b"{}").get("source")
+            prediction = orjson.loads(msg.value() or b"{}")
+            source = prediction.get("source")
             if not source:
                 continue
             key = (int(source["partition"]), int(source["offset"]))
@@ -179,6 +181,7 @@ class PredictionReader:
                 self.duplicates += 1
                 continue
             self.append_ms[key] = msg.timestamp()[1]
+            self.partial += bool(prediction.get("partial"))
 
     def wait_for(
         self, keys: set[Key], timeout_s: float, alive: Callable[[], bool] = lambda: True

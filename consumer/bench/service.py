@@ -135,6 +135,7 @@ class Service:
             "supervisor_pss_mb": supervisor,
             "workers_pss_mb": pss,
             "workers_rss_mb": [_mb(_rss(pid)) for pid in workers],
+            "workers_peak_rss_mb": [_mb(_peak_rss(pid)) for pid in workers],
             "workers_uss_mb": uss,
             "workers_total_pss_mb": workers_total,
             "total_pss_mb": round((supervisor or 0.0) + (workers_total or 0.0), 1)
@@ -181,6 +182,18 @@ def _rss(pid: int) -> int | None:
         return process_rss_bytes(pid)
     except ProcessLookupError:
         return None
+
+
+def _peak_rss(pid: int) -> int | None:
+    """The process's peak resident set size (VmHWM), in bytes; None when unreadable."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def _mb(value: int | None) -> float | None:

@@ -126,5 +126,24 @@ def summary(doc: dict[str, Any]) -> str:
     flags = " ".join(machine.get("cpu_flags") or []) or "none"
     head += f"; CPU flags: {flags}; PAT runtime {doc['config'].get('pat_runtime')}"
     parts = [head, limits_table(doc), pat_runtimes_table(doc), moodstream_table(doc),
-             ratio_table(doc), memory_table(doc), targets_table(doc)]
-    return "\n\n".join(parts)
+             ratio_table(doc), memory_table(doc), backlog_table(doc), targets_table(doc)]
+    return "\n\n".join(part for part in parts if part)
+
+
+def backlog_table(doc: dict[str, Any]) -> str:
+    """The activity-only backlog scenario (issue 10), when it ran."""
+    backlog = doc.get("backlog")
+    if not backlog:
+        return ""
+    lines = [f"activity-only backlog of {backlog['events']} events (PAT limit "
+             f"{backlog['pat_limit_sequences_per_s']} seq/s per worker; goal >= "
+             f"{backlog['goal_vs_pat_limit']} of it, 0 partial)",
+             "workers  events/s  drain s  vs PAT limit  partial  peak worker RSS MB"]
+    for key in sorted(k for k in backlog if k.startswith("workers_")):
+        row = backlog[key]
+        lines.append(f"{key[8:]:>7}  {row['sustained_events_per_s']!s:>8}  "
+                     f"{row['drain_seconds']!s:>7}  {row['vs_pat_limit']!s:>12}  "
+                     f"{row['partial']!s:>7}  {row['peak_worker_rss_mb']!s:>18}")
+    if "scale_out_2_vs_1" in backlog:
+        lines.append(f"2 workers / 1 worker: {backlog['scale_out_2_vs_1']}x")
+    return "\n".join(lines)

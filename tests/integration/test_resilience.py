@@ -213,8 +213,12 @@ def test_poison_messages_go_to_dlq_and_good_ones_are_predicted(
         records += [(f"good-{i}".encode(), good[i]), (name.encode(), value)]
     records += [(b"good-tail", g) for g in good[len(bad) :]]
     produce_raw(kafka_bootstrap, unique_topics.features, records)
-    env = service_env(
-        kafka_bootstrap, unique_topics, unique_group, PROCESSING__MAX_MESSAGE_BYTES=max_bytes
+    env = service_env(  # strict fields: an unknown field is poison too (tolerated by default)
+        kafka_bootstrap,
+        unique_topics,
+        unique_group,
+        PROCESSING__MAX_MESSAGE_BYTES=max_bytes,
+        PROCESSING__STRICT_FIELDS="true",
     )
     predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
     dead = TopicReader(kafka_bootstrap, unique_topics.dlq)
