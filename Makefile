@@ -28,7 +28,7 @@ STAMP = $(VENV)/.moodstream-lock-$(LOCK_HASH).stamp
 UV_VERSION = 0.13.9
 PYTEST_ARGS ?=
 
-.PHONY: help venv lock shell tools test fuzz-long broker-start broker-stop lint demo bench clean
+.PHONY: help venv lock shell tools test fuzz-long broker-start broker-stop lint demo bench soak clean
 
 help:
 	@echo "make demo          everything from a fresh clone to predictions on screen"
@@ -41,6 +41,7 @@ help:
 	@echo "make lint          ruff + mypy"
 	@echo "make fuzz-long     the decoder fuzz tests at 5,000 examples per property"
 	@echo "make bench         benchmarks (see BENCHMARKS.md)"
+	@echo "make soak          20-minute soak with activity bursts: memory and lag plotted"
 	@echo "make clean         remove caches and build outputs (keeps the venv and the jars)"
 
 venv: $(STAMP)
@@ -113,6 +114,11 @@ demo: venv
 
 bench: venv
 	$(MOODSTREAM) bench $(BENCH_ARGS)
+
+# 20 minutes of mixed load at 80 % of capacity with activity bursts every 3 minutes (not
+# in CI): worker memory and lag over time in bench-results/soak/soak.png and soak.json.
+soak: venv
+	$(RUN) -m consumer.bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis bench-results
