@@ -229,3 +229,26 @@ def test_alert_records_carry_headers_with_their_kind() -> None:
     assert headers["moodstream.alert_kind"] == b"model_failure"
     assert headers["content-type"] == b"application/json"
     assert headers["moodstream.event_id"] == str(uuid.UUID(int=4)).encode()
+
+
+def test_overload_policy_skips_pat_for_old_events_with_a_reason_and_an_alert() -> None:
+    clock = FakeClock()  # now: 2026-11-27T10:00:00Z; the events were emitted at 09:59:00Z
+    settings = Settings(ensemble={"pat_max_event_age_s": 30.0})
+    lanes = [
+        make_lane(FakeModel(n), InlineExecutor(), 5.0, clock)
+        for n in ("depression", "hypomania", "mania")
+    ]
+    pat = make_lane(FakeModel("pat", 0.7), InlineExecutor(), 10.0, clock)
+    stage = Pipeline(Ensemble(lanes, pat, settings.ensemble, clock), settings, clock)
+    [source] = stage.process(polled([event_bytes(seed=1, activity=True)], clock)).sources
+    prediction = orjson.loads(source.records[0].value or b"")
+    assert prediction["models"]["pat"]["status"] == "skipped"
+    assert prediction["models"]["pat"]["reason"] == "max_event_age"
+    assert prediction["current_depression"] is None and prediction["partial"] is True
+    assert prediction["models"]["depression"]["status"] == "ok"  # the boosters still score it
+    alerts = [orjson.loads(r.value or b"") for r in source.records if r.kind == "alert"]
+    assert [(a["kind"], a["model"]) for a in alerts] == [("model_skipped", "pat")]
+    fresh = Settings(ensemble={"pat_max_event_age_s": 120.0})
+    stage = Pipeline(Ensemble(lanes, pat, fresh.ensemble, clock), fresh, clock)
+    [source] = stage.process(polled([event_bytes(seed=2, activity=True)], clock)).sources
+    assert orjson.loads(source.records[0].value or b"")["models"]["pat"]["status"] == "ok"
