@@ -89,7 +89,9 @@ def test_near_1mb_and_broker_limit_messages_are_dead_lettered_cut_to_fit(
     dead.close()
 
 
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_a_poison_flood_stop_holds_for_the_next_owner_of_the_partition(
+    guarantee: str,
     kafka_bootstrap: str,
     unique_topics: TopicSettings,
     unique_group: str,
@@ -107,6 +109,7 @@ def test_a_poison_flood_stop_holds_for_the_next_owner_of_the_partition(
         unique_group,
         PROCESSING__DLQ_MAX_CONSECUTIVE=limit,
         PROCESSING__MAX_BATCH_SIZE=batch,
+        PROCESSING__GUARANTEE=guarantee,
     )
     dead = TopicReader(kafka_bootstrap, unique_topics.dlq)
     counts = []
@@ -118,8 +121,8 @@ def test_a_poison_flood_stop_holds_for_the_next_owner_of_the_partition(
         counts.append(len(dead.records))
     with capsys.disabled():
         print(
-            f"\npoison flood (limit {limit}, batch {batch}): first owner dead-lettered "
-            f"{counts[0]}, the next {counts[1] - counts[0]} before stopping"
+            f"\n[{guarantee}] poison flood (limit {limit}, batch {batch}): first owner "
+            f"dead-lettered {counts[0]}, the next {counts[1] - counts[0]} before stopping"
         )
     assert counts[0] >= limit
     assert counts[1] - counts[0] <= batch, "the next owner started a fresh count"
