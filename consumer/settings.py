@@ -163,7 +163,7 @@ class ModelSettings(_Frozen):
     dir: Path = Field(default_factory=default_models_dir)
     xgboost_threads: int = Field(default=1, ge=1)
     torch_threads: int = Field(default=1, ge=1)
-    pat_sub_batch_size: int = Field(default=4, ge=1)
+    pat_sub_batch_size: int = Field(default=1, ge=1)
     pat_runtime: Literal["auto", "torch", "onnx"] = "onnx"
     pat_precision: Literal["fp32", "bf16"] = "fp32"
     pat_max_error: float = Field(default=0.01, gt=0, le=0.01)

@@ -90,7 +90,7 @@ def _model_limits(settings: Settings, models: ModelSet, workloads: dict[str, Wor
               for _, v in workloads["features_only"].records[:512]]
     weeks = [decode_event(v, max_bytes=max_bytes)
              for v in workloads["mixed"].values_where(activity=True)[:16]]
-    pat_batches = tuple(sorted({1, settings.models.pat_sub_batch_size}))
+    pat_batches = tuple(sorted({1, 4, settings.models.pat_sub_batch_size}))
     return model_limits(models, events, weeks, plan.trio_batches, pat_batches, plan.model_s)
 
 

@@ -1,4 +1,4 @@
-"""PAT per runtime: sequences per core at batch 1 and the sub-batch, max |Δ| against torch
+"""PAT per runtime: sequences per core at batch 1, 4 and the sub-batch, max |Δ| against torch
 fp32, peak RSS, and whether torch was imported.
 
 Each runtime is measured in its own spawned child (so its peak RSS is its own, and a
@@ -53,10 +53,11 @@ def measure_one(settings: ModelSettings, label: str, weeks: int, seconds: float)
 
     apply_thread_caps(settings)
     model = load_pat_runtimes(settings, [label])[label]
-    data = calibration_weeks(max(weeks, settings.pat_sub_batch_size))
+    sizes = sorted({1, 4, settings.pat_sub_batch_size})
+    data = calibration_weeks(max(weeks, *sizes))
     probabilities = model.predict_batch(data[:weeks]) if weeks else np.empty(0)
     figures: Doc = {}
-    for size in sorted({1, settings.pat_sub_batch_size}):
+    for size in sizes:
         batch = np.ascontiguousarray(data[:size])
         calls, elapsed, cpu = _timed(functools.partial(model.predict_batch, batch), seconds)
         figures[f"batch_{size}"] = {

@@ -208,3 +208,27 @@ def test_the_default_runtime_loads_without_torch_or_a_thread() -> None:
         check=True,
     )
     assert done.stdout.split("\n")[0] == "[] 1 onnx False (2,)", done.stdout + done.stderr
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+@pytest.mark.skipif(
+    not _cuda_available(),
+    reason="no CUDA device here: the GPU PAT path (python -m consumer.bench.gpu_pat) is only "
+    "checked on a lent GPU machine",
+)
+def test_gpu_fp32_matches_cpu_fp32(runtimes: dict[str, Any], weeks: np.ndarray) -> None:
+    import torch
+
+    from consumer.models.pat import load_network
+
+    entry = _pat_entry(DEMO_DIR)
+    network = load_network((DEMO_DIR / entry["file"]).read_bytes(), size=entry["size"])
+    with torch.inference_mode():
+        gpu = network.to("cuda")(torch.from_numpy(weeks).to("cuda")).double().cpu().numpy()
+    reference = runtimes["torch-fp32"].predict_batch(weeks)
+    assert float(np.max(np.abs(gpu - reference))) <= 1e-5
