@@ -100,14 +100,14 @@ def memory_table(doc: dict[str, Any]) -> str:
 def pat_runtimes_table(doc: dict[str, Any]) -> str:
     section = doc.get("pat_runtimes") or {}
     runtimes, ratios = section.get("runtimes", {}), section.get("speedup_vs_torch_fp32", {})
-    rows = []
+    rows, batches = [], []
     for label, fig in runtimes.items():
         batches = [k for k in fig if k.startswith("batch_")]
         speed = " / ".join(_fmt(fig[b]["sequences_per_cpu_s"], 1) for b in batches)
         ratio = " / ".join(_fmt(ratios.get(label, {}).get(b), 2) for b in batches)
         rows.append([label, speed, ratio, f"{fig['max_abs_error']:.1e} (≤ {fig['bound']:g})",
                      _fmt(fig["peak_rss_mb"]), _fmt(fig["torch_imported"])])
-    which = "batch 1 / sub-batch"
+    which = "batch " + " / ".join(b.removeprefix("batch_") for b in batches)
     return _table([f"PAT runtime ({section.get('weeks')} weeks)",
                    f"sequences per CPU-s, {which}", f"vs torch fp32, {which}",
                    "max abs error vs torch fp32", "peak RSS MB", "imports torch"], rows)
