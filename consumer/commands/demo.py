@@ -129,6 +129,7 @@ def _run_demo(args: argparse.Namespace, settings: Settings, bootstrap: str) -> i
             if not _wait_ready(port, service, READY_TIMEOUT_S):
                 return _not_ready(service)
             tally.since_ms = int(time.time() * 1000)  # the producer's records are newer
+            tally.started_at = time.monotonic()  # rates count from the first event
             children.append(Child.start("producer", _producer_argv(args, seed), env, None))
             what = "until Ctrl-C" if args.forever else f"{args.count} events"
             print(f"producing {what} at {args.rate:g}/s", flush=True)
