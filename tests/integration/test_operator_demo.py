@@ -7,6 +7,7 @@ the producer running under PID 1.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -23,9 +24,9 @@ from tests.integration.harness import REPO, produce_raw, service_env, wait_for
 BOUND_S: Final = 120.0
 
 
-def _session_members(sid: int) -> list[str]:
-    """Command lines of the live processes whose session id is ``sid``."""
-    found = []
+def _session(sid: int) -> dict[int, str]:
+    """pid -> command line of the live processes whose session id is ``sid``."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -33,10 +34,21 @@ def _session_members(sid: int) -> list[str]:
             stat = (entry / "stat").read_text()
             fields = stat[stat.rindex(")") + 2 :].split()
             if int(fields[3]) == sid and fields[0] != "Z":
-                found.append((entry / "cmdline").read_text().replace("\0", " "))
+                found[int(entry.name)] = (entry / "cmdline").read_text().replace("\0", " ")
         except (OSError, ValueError, IndexError):
             continue
     return found
+
+
+def _session_members(sid: int) -> list[str]:
+    return list(_session(sid).values())
+
+
+def _kill_session(sid: int) -> None:
+    """After a failure: SIGKILL every process the test's demo left (by pid)."""
+    for pid in _session(sid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _demo(env: dict[str, str], out: Path, *args: str) -> subprocess.Popen[bytes]:
@@ -87,9 +99,8 @@ def test_a_signal_to_the_demo_leaves_no_process_behind(
         demo.send_signal(signum)
         code = demo.wait(timeout=BOUND_S)
     finally:
-        if demo.poll() is None:
-            os.killpg(demo.pid, signal.SIGKILL)
-            demo.wait()
+        _kill_session(demo.pid)
+        demo.wait()
     assert code == 128 + signum, out.read_text()[-2000:]
     wait_for(lambda: not _session_members(demo.pid), 10, "processes of the demo were left")
     output = out.read_text()
@@ -130,3 +141,25 @@ def test_the_demo_shows_the_services_own_error(
     )
     assert "MOODSTREAM_OBSERVABILITY__PORT" in output and "Traceback" not in output
     wait_for(lambda: not _session_members(demo.pid), 10, "processes of the demo were left")
+
+
+def test_a_killed_demo_leaves_no_process_behind(
+    kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path
+) -> None:
+    """SIGKILL gives the demo no chance to clean up: the kernel's parent-death signal makes
+    its children (service and producer) stop themselves, and the service its workers."""
+    env = service_env(kafka_bootstrap, unique_topics, unique_group, MODELS__WARMUP="false")
+    out = tmp_path / "demo.out"
+    demo = _demo(env, out, "--rate", "100", "--activity-share", "0", "--forever")
+    try:
+        wait_for(
+            lambda: any(" produce --synthetic" in m for m in _session_members(demo.pid)),
+            BOUND_S,
+            "the demo never started its producer",
+            alive=demo,  # type: ignore[arg-type]
+        )
+        demo.send_signal(signal.SIGKILL)
+        assert demo.wait(timeout=BOUND_S) == -signal.SIGKILL
+        wait_for(lambda: not _session_members(demo.pid), 60, "processes of the demo were left")
+    finally:
+        _kill_session(demo.pid)
