@@ -28,7 +28,7 @@ STAMP = $(VENV)/.moodstream-lock-$(LOCK_HASH).stamp
 UV_VERSION = 0.13.9
 PYTEST_ARGS ?=
 
-.PHONY: help venv lock shell tools test fuzz-long broker-start broker-stop lint demo bench soak clean
+.PHONY: help venv lock shell tools test fuzz-long broker-start broker-stop lint demo bench soak chaos clean
 
 help:
 	@echo "make demo          everything from a fresh clone to predictions on screen"
@@ -42,6 +42,7 @@ help:
 	@echo "make fuzz-long     the decoder fuzz tests at 5,000 examples per property"
 	@echo "make bench         benchmarks (see BENCHMARKS.md)"
 	@echo "make soak          20-minute soak with activity bursts: memory and lag plotted"
+	@echo "make chaos         the full broker-fault suite on a local 3-node cluster (RELIABILITY.md)"
 	@echo "make clean         remove caches and build outputs (keeps the venv and the jars)"
 
 venv: $(STAMP)
@@ -120,6 +121,11 @@ bench: venv
 soak: venv
 	$(RUN) -m consumer.bench.soak $(SOAK_ARGS)
 
+# Both guarantees, the default group protocol; CHAOS_ARGS="--group-protocol both" for both.
+chaos: venv
+	$(MOODSTREAM) chaos --json chaos-results.json $(CHAOS_ARGS)
+
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis bench-results
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis bench-results \
+	  chaos-logs chaos-results.json
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

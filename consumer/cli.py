@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "models",
     "bench",
     "demo",
+    "chaos",
 )
 
 Handler = Callable[[argparse.Namespace, Settings], int]

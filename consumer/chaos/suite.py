@@ -1,0 +1,219 @@
+"""One chaos run: topics (replication 3, min ISR 2) on the local cluster, a 2-worker
+``moodstream run``, a paced producer and a prediction reader, then the faults one after
+another, then the accounting. Blocks for the whole run (minutes).
+
+Between faults the run waits until every event acknowledged so far has its prediction and
+no partition is under-replicated, then ``settle_s`` of steady traffic. The service is a
+real subprocess (``python -m consumer run``), never restarted by the suite: if it exits
+on its own the run says so (``service_exit``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from consumer.chaos import faults as fault_lib
+from consumer.chaos.accounting import FaultStats, FaultWindow, fault_stats, totals
+from consumer.chaos.traffic import PacedProducer, PredictionReader
+from consumer.errors import BrokerError
+from consumer.kafka.admin import delete_topics
+from consumer.kafka.clients import transactional_id
+from consumer.kafka.cluster import LocalCluster
+from consumer.kafka.topics_plan import ensure_topics
+from consumer.settings import Guarantee, KafkaSettings, Settings, TopicSettings
+
+READY_TIMEOUT_S = 240.0
+STOP_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    guarantee: Guarantee
+    group_protocol: str
+    faults: tuple[str, ...]
+    durations: fault_lib.Durations
+    rate_per_s: float
+    log_dir: Path
+    models_dir: Path = Path("models/demo")
+    workers: int = 2
+    partitions: int = 6
+    settle_s: float = 5.0
+    catch_up_timeout_s: float = 150.0
+
+
+@dataclass
+class RunResult:
+    guarantee: str
+    group_protocol: str
+    rows: list[FaultStats] = field(default_factory=list)
+    events: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    produce_failed: int = 0
+    service_exit: int | None = None
+    worker_crashes: int = 0  # workers the supervisor restarted (from the service log)
+    ready_s: float | None = None
+    first_prediction_after_ready_s: float | None = None
+    seconds: float = 0.0
+    log: str = ""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def service_env(
+    guarantee: Guarantee, group_protocol: str, models_dir: Path, bootstrap: str,
+    topics: TopicSettings, group: str, port: int,
+) -> dict[str, str]:
+    """The environment of a ``moodstream run`` child: only these MOODSTREAM_* settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOODSTREAM_")}
+    env.update(topics.as_env())
+    env.update({
+        "MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "MOODSTREAM_KAFKA__GROUP_ID": group,
+        "MOODSTREAM_KAFKA__GROUP_PROTOCOL": group_protocol,
+        "MOODSTREAM_PROCESSING__GUARANTEE": guarantee.value,
+        "MOODSTREAM_MODELS__DIR": str(models_dir),
+        "MOODSTREAM_OBSERVABILITY__PORT": str(port),
+        "MOODSTREAM_OBSERVABILITY__HOST": "127.0.0.1",
+    })
+    return env
+
+
+def is_ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def _wait(condition: Callable[[], bool], timeout_s: float, service: subprocess.Popen[bytes]
+          ) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        if service.poll() is not None:
+            return False
+        time.sleep(0.2)
+    return False
+
+
+def run_suite(settings: Settings, cfg: RunConfig, progress: Callable[[str], None]) -> RunResult:
+    """Run the faults of ``cfg`` against the running local cluster; return the accounting.
+
+    Raises BrokerError when the cluster is not fully up or a node cannot be restarted.
+    """
+    cluster = LocalCluster(settings.broker, settings.cluster)
+    if not all(node.up for node in cluster.status()):
+        raise BrokerError("the local cluster is not up: run `moodstream broker start --nodes 3`")
+    suffix = uuid.uuid4().hex[:10]
+    defaults = TopicSettings()
+    names = {n: f"{getattr(defaults, n)}.chaos.{suffix}"
+             for n in ("features", "predictions", "alerts", "dlq", "overflow")}
+    topics = TopicSettings.model_validate({**names, "partitions": cfg.partitions})
+    admin_config = {"bootstrap.servers": cluster.bootstrap_servers}
+    ensure_topics(admin_config, topics, 60.0)
+    try:
+        return _run(cluster, cfg, topics, f"chaos-{suffix}", progress)
+    finally:
+        with contextlib.suppress(Exception):
+            delete_topics(admin_config, topics.all())
+
+
+def _run(cluster: LocalCluster, cfg: RunConfig, topics: TopicSettings, group: str,
+         progress: Callable[[str], None]) -> RunResult:
+    result = RunResult(cfg.guarantee.value, cfg.group_protocol)
+    admin_config = {"bootstrap.servers": cluster.bootstrap_servers}
+    port = free_port()
+    cfg.log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = cfg.log_dir / f"service-{cfg.guarantee.value}-{cfg.group_protocol}-{group}.log"
+    result.log = str(log_path)
+    reader = PredictionReader(admin_config, topics.predictions, cfg.partitions)
+    producer = PacedProducer(admin_config, topics.features, cfg.rate_per_s)
+    started = time.time()
+    with open(log_path, "wb") as log:
+        service = subprocess.Popen(
+            [sys.executable, "-m", "consumer", "run", "--workers", str(cfg.workers)],
+            env=service_env(cfg.guarantee, cfg.group_protocol, cfg.models_dir,
+                            cluster.bootstrap_servers, topics, group, port),
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    reader.start()
+    producer.start()
+    try:
+        if not _wait(lambda: is_ready(port), READY_TIMEOUT_S, service):
+            raise BrokerError(f"the service never became ready (log: {log_path})")
+        ready_at = time.time()
+        result.ready_s = round(ready_at - started, 2)
+        _wait(lambda: bool(reader.predictions), 60.0, service)
+        if reader.predictions:
+            result.first_prediction_after_ready_s = round(
+                max(0.0, reader.predictions[0][1] - ready_at), 2)
+        windows = _faults(
+            cluster, cfg, admin_config, topics.features, group, producer, reader, service,
+            progress,
+        )
+        producer.stop()
+        _wait(lambda: reader.have_all(set(producer.acked)), cfg.catch_up_timeout_s, service)
+        end = time.time()
+    finally:
+        producer.stop()
+        reader.stop()
+        result.service_exit = service.poll()
+        if service.poll() is None:
+            service.send_signal(signal.SIGTERM)
+            try:
+                service.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                service.kill()
+                service.wait()
+    result.seconds = round(time.time() - started, 1)
+    result.worker_crashes = log_path.read_text(errors="replace").count('"worker_crashed"')
+    closed = [
+        FaultWindow(w.name, w.start_s, w.heal_s, nxt.start_s if nxt else end)
+        for w, nxt in zip(windows, [*windows[1:], None], strict=True)
+    ]
+    result.rows = [fault_stats(w, producer.acked, reader.predictions) for w in closed]
+    result.events, result.lost, result.duplicates = totals(producer.acked, reader.predictions)
+    result.produce_failed = len(producer.failed)
+    return result
+
+
+def _faults(
+    cluster: LocalCluster, cfg: RunConfig, admin_config: dict[str, str], topic: str, group: str,
+    producer: PacedProducer, reader: PredictionReader, service: subprocess.Popen[bytes],
+    progress: Callable[[str], None],
+) -> list[FaultWindow]:
+    kafka = KafkaSettings(group_id=group)
+    txn_ids = [transactional_id(Settings(kafka=kafka), i) for i in range(cfg.workers)]
+    target = fault_lib.Target(cluster, admin_config, topic, group, txn_ids, cfg.durations)
+    windows: list[FaultWindow] = []
+    time.sleep(cfg.settle_s)
+    for name in cfg.faults:
+        progress(f"{cfg.guarantee.value}/{cfg.group_protocol}: {name}")
+        start = time.time()
+        heal = fault_lib.FAULTS[name](target)
+        windows.append(FaultWindow(name, start, heal, heal))
+        caught_up = partial(reader.have_all, set(producer.acked))
+        _wait(caught_up, cfg.catch_up_timeout_s, service)
+        fault_lib.wait_in_sync(admin_config)
+        time.sleep(cfg.settle_s)
+    return windows
+

@@ -1,0 +1,118 @@
+"""``moodstream chaos``: the fault suite on the local three-node cluster, and its table.
+
+Starts the cluster when it is not up (and stops it again at the end), then runs the
+faults for each guarantee and group protocol asked for, and prints one row per fault:
+events, lost, duplicates, longest gap in predictions, recovery time. Exit 0 when every
+run passed (nothing lost; no duplicates under exactly-once; the service still running),
+1 otherwise. Blocks for minutes (about 6-8 per run of the full suite on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from consumer.chaos import faults, report
+from consumer.chaos.suite import RunConfig, RunResult, run_suite
+from consumer.errors import ConfigError
+from consumer.kafka.cluster import LocalCluster
+from consumer.settings import Guarantee, Settings
+
+QUICK = faults.Durations(down_s=4.0, pause_s=12.0, two_down_s=10.0)
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("chaos", help="broker faults against the local 3-node cluster")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--guarantee", choices=("at_least_once", "exactly_once", "both"),
+                        default="both")
+    parser.add_argument("--group-protocol", choices=("classic", "consumer", "both"),
+                        default="classic")
+    parser.add_argument("--faults", default=None,
+                        help=f"comma-separated subset of {', '.join(faults.FAULTS)}")
+    parser.add_argument("--quick", action="store_true",
+                        help="the CI subset with short faults (leader kill, coordinator kill, "
+                        "rolling restart, pause)")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="events per second (default 100; 40 with --quick)")
+    parser.add_argument("--log-dir", type=Path, default=Path("chaos-logs"))
+    parser.add_argument(
+        "--compare-groups", action="store_true",
+        help="instead of the faults: time to first prediction and the longest gap when a "
+        "worker joins, leaves, is killed, for the classic and the KIP-848 group protocol",
+    )
+    parser.set_defaults(handler=handle)
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _plan(args: argparse.Namespace) -> list[RunConfig]:
+    names = tuple(args.faults.split(",")) if args.faults else (
+        faults.CI_SUITE if args.quick else faults.FULL_SUITE)
+    unknown = [n for n in names if n not in faults.FAULTS]
+    if unknown:
+        raise ConfigError(f"unknown fault(s) {', '.join(unknown)}: use {', '.join(faults.FAULTS)}")
+    guarantees = list(Guarantee) if args.guarantee == "both" else [Guarantee(args.guarantee)]
+    protocols = ["classic", "consumer"] if args.group_protocol == "both" else [args.group_protocol]
+    rate = args.rate or (40.0 if args.quick else 100.0)
+    return [
+        RunConfig(
+            guarantee=g, group_protocol=p, rate_per_s=rate, log_dir=args.log_dir,
+            durations=QUICK if args.quick else faults.Durations(),
+            faults=tuple(
+                n for n in names
+                if g is Guarantee.EXACTLY_ONCE or n not in faults.EXACTLY_ONCE_ONLY
+            ),
+        )
+        for p in protocols
+        for g in guarantees
+    ]
+
+
+def handle(args: argparse.Namespace, settings: Settings) -> int:
+    plans = _plan(args)
+    cluster = LocalCluster(settings.broker, settings.cluster, progress=_note)
+    started_here = not any(node.pid is not None for node in cluster.status())
+    cluster.start()
+    results: list[RunResult] = []
+    try:
+        if args.compare_groups:
+            return _compare_groups(args, settings)
+        for cfg in plans:
+            cfg = RunConfig(**{**vars(cfg), "models_dir": settings.models.dir})
+            results.append(run_suite(settings, cfg, _note))
+            _note(report.table(results[-1:]))
+    finally:
+        if started_here:
+            cluster.stop()
+    print(report.table(results), flush=True)
+    if args.json is not None:
+        args.json.write_text(json.dumps(report.as_json(results), indent=2) + "\n")
+    return 0 if all(report.passed(run) for run in results) else 1
+
+
+def _compare_groups(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import asdict
+
+    from consumer.chaos.rebalance import measure_protocol
+
+    rows = [
+        measure_protocol(settings, protocol, rate_per_s=args.rate or 60.0,
+                         log_dir=args.log_dir, progress=_note)
+        for protocol in ("classic", "consumer")
+    ]
+    print("| group protocol | run → first prediction (s) | ready → first (s) | join gap (s) "
+          "| leave gap (s) | kill gap (s) | events | lost | duplicates |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r.group_protocol} | {r.run_to_first_prediction_s} "
+              f"| {r.first_prediction_after_ready_s} | {r.join_gap_s} | {r.leave_gap_s} "
+              f"| {r.kill_gap_s} | {r.events} | {r.lost} | {r.duplicates} |", flush=True)
+    if args.json is not None:
+        args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
+    return 0 if all(r.lost == 0 for r in rows) else 1

@@ -1,0 +1,51 @@
+"""The fault suite in CI: leader kill, group-coordinator kill, rolling restart and a paused
+broker, one after another, against the three-node cluster with a paced producer and a
+2-worker service, for both guarantees. Every acknowledged event_id must have a
+prediction (read_committed); exactly-once must have no duplicate; the service must still
+run. Faults are shortened (``moodstream chaos --quick``); `make chaos` runs the full suite.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from consumer.chaos import faults
+from consumer.chaos.report import table
+from consumer.chaos.suite import RunConfig, run_suite
+from consumer.commands.chaos import QUICK
+from consumer.kafka.cluster import ClusterInfo
+from consumer.settings import Guarantee, Settings
+from tests.integration.harness import REPO
+
+RATE_PER_S = 40.0
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("guarantee", list(Guarantee))
+def test_faults_lose_nothing(
+    local_cluster: ClusterInfo, guarantee: Guarantee, tmp_path: Path
+) -> None:
+    cfg = RunConfig(
+        guarantee=guarantee,
+        group_protocol=Settings().kafka.group_protocol,
+        faults=faults.CI_SUITE,
+        durations=QUICK,
+        rate_per_s=RATE_PER_S,
+        log_dir=tmp_path,
+        models_dir=Path(os.environ.get("MOODSTREAM_TEST_MODELS_DIR", REPO / "models" / "demo")),
+        settle_s=3.0,
+    )
+    result = run_suite(Settings(), cfg, lambda _message: None)
+    report = table([result]) + f"\nservice log: {result.log}"
+    assert [row.fault for row in result.rows] == list(faults.CI_SUITE), report
+    assert result.service_exit is None, report + Path(result.log).read_text()[-3000:]
+    assert result.events >= RATE_PER_S * 60, report  # traffic ran through every fault
+    assert result.produce_failed == 0, report
+    assert result.lost == 0, report
+    assert all(row.events > 0 and row.lost == 0 for row in result.rows), report
+    if guarantee is Guarantee.EXACTLY_ONCE:
+        assert result.duplicates == 0, report
+    assert all(row.recovery_s is not None for row in result.rows), report
