@@ -11,6 +11,7 @@ on its own the run says so (``service_exit``).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -168,7 +169,7 @@ def _run(cluster: LocalCluster, cfg: RunConfig, topics: TopicSettings, group: st
                 max(0.0, reader.predictions[0][1] - ready_at), 2)
         windows = _faults(
             cluster, cfg, admin_config, topics.features, group, producer, reader, service,
-            progress,
+            progress, log_path,
         )
         producer.stop()
         _wait(lambda: reader.have_all(set(producer.acked)), cfg.catch_up_timeout_s, service)
@@ -196,13 +197,27 @@ def _run(cluster: LocalCluster, cfg: RunConfig, topics: TopicSettings, group: st
     return result
 
 
+def service_instance(log_path: Path) -> str:
+    """The instance id the service logged (part of its transactional ids), or ''."""
+    for line in log_path.read_text(errors="replace").splitlines():
+        if '"serving_metrics"' in line:
+            try:
+                return str(json.loads(line).get("instance") or "")
+            except ValueError:
+                return ""
+    return ""
+
+
 def _faults(
     cluster: LocalCluster, cfg: RunConfig, admin_config: dict[str, str], topic: str, group: str,
     producer: PacedProducer, reader: PredictionReader, service: subprocess.Popen[bytes],
-    progress: Callable[[str], None],
+    progress: Callable[[str], None], log_path: Path,
 ) -> list[FaultWindow]:
     kafka = KafkaSettings(group_id=group)
-    txn_ids = [transactional_id(Settings(kafka=kafka), i) for i in range(cfg.workers)]
+    instance = service_instance(log_path)
+    txn_ids = [
+        transactional_id(Settings(kafka=kafka), i, instance) for i in range(cfg.workers)
+    ]
     target = fault_lib.Target(cluster, admin_config, topic, group, txn_ids, cfg.durations)
     windows: list[FaultWindow] = []
     time.sleep(cfg.settle_s)

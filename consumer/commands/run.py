@@ -174,7 +174,7 @@ def _supervise(
         mark_worker_dead(pid, metrics_dir)
         view.forget(index)
 
-    log_event(_log, "serving_metrics", port=server.port)
+    log_event(_log, "serving_metrics", port=server.port, instance=instance)
     supervisor = Supervisor(
         workers,
         start,
