@@ -7,7 +7,7 @@ within its deadline however long the queue in front of the lane. Each call's out
 ``ModelRun`` over its rows: ``ok`` with scores, ``failed`` when it raised, ``timeout`` when
 it missed its deadline, and ``skipped`` for rows older than the lane's maximum event age. A
 call's deadline counts from when it starts running (never from time spent queued behind
-admitted work) and is ``slowdown_factor`` times its estimated time, at least 1 s and at
+admitted work) and is ``slowdown_factor`` times its estimated time, at least 2 s and at
 most the lane's timeout: it catches a hung model, and one much slower than its own recent
 speed; a late result is dropped. While a call runs past its deadline the lane is *stuck*:
 the rows waiting in front of it are reported ``timeout`` at once instead of waiting
@@ -34,6 +34,9 @@ from schemas import ModelReport, ModelStatus
 
 FloatArray = npt.NDArray[np.float64]
 InputArray = npt.NDArray[np.float32]
+#: The shortest deadline of a call (unless the model's timeout is shorter): a call of a
+#: few milliseconds is never declared sick for a scheduling hiccup on a busy machine.
+MIN_CALL_DEADLINE_S = 2.0
 
 
 class ScoringModel(Protocol):
@@ -60,6 +63,7 @@ class ModelRun:
     scores: FloatArray | None = None
     budget_ms: float = 0.0
     reason: str | None = None
+    waited_ms: float | None = None  # how long rows that never ran waited (stuck lane)
 
     @cached_property
     def _position(self) -> dict[int, int]:
@@ -229,10 +233,10 @@ class ModelLane:
 
     def call_deadline_s(self, rows: int) -> float:
         """A call's deadline once it runs: ``slowdown_factor`` times its estimated time (at
-        least 1 s), at most the lane's timeout. A model much slower than its own recent
-        speed misses it; the estimate then follows, and the lane admits less."""
+        least ``MIN_CALL_DEADLINE_S``), at most the lane's timeout. A model much slower than
+        its own recent speed misses it; the estimate then follows, and the lane admits less."""
         estimated_s = rows * self.admission.estimate.seconds_per_row
-        floor_s = min(self.timeout_s, 1.0)
+        floor_s = min(self.timeout_s, MIN_CALL_DEADLINE_S)
         return min(self.timeout_s, max(floor_s, self.slowdown_factor * estimated_s))
 
     def pump(self, now: float) -> list[ModelRun]:
@@ -254,8 +258,8 @@ class ModelLane:
                 resolved += self._finished(call, now)
             elif not call.reported and call.overdue(now):
                 call.reported = True
-                elapsed_ms = (now - call.submitted) * 1000.0
-                resolved.append(self._resolve(call, ModelStatus.TIMEOUT, elapsed_ms))
+                ran_ms = (now - (call.started or now)) * 1000.0  # how long it ran, ~ its deadline
+                resolved.append(self._resolve(call, ModelStatus.TIMEOUT, ran_ms))
         return resolved
 
     def _finished(self, call: _Call, now: float) -> list[ModelRun]:
@@ -265,25 +269,28 @@ class ModelLane:
             self.admission.release(rows, None)
             if call.reported:
                 return []
-            return [self._resolve(call, ModelStatus.FAILED, (now - call.submitted) * 1000.0)]
+            ran_ms = (now - (call.started or now)) * 1000.0
+            return [self._resolve(call, ModelStatus.FAILED, ran_ms)]
         scores, latency_ms = call.future.result()
         self.admission.release(rows, latency_ms / 1000.0)
         if call.reported:
             return []  # its deadline passed: the late result is dropped
         if latency_ms > call.deadline_s * 1000.0:  # finished late, before anyone looked
-            return [self._resolve(call, ModelStatus.TIMEOUT, (now - call.submitted) * 1000.0)]
+            return [self._resolve(call, ModelStatus.TIMEOUT, latency_ms)]
         return [self._resolve(call, ModelStatus.OK, latency_ms, scores)]
 
     def _resolve(
         self,
         call: _Call,
         status: ModelStatus,
-        latency_ms: float,
+        latency_ms: float | None,
         scores: FloatArray | None = None,
+        waited_ms: float | None = None,
     ) -> ModelRun:
         budget_ms = call.deadline_s * 1000.0
         run = ModelRun(
-            self.name, status, self.model.version, latency_ms, call.rows, scores, budget_ms
+            self.name, status, self.model.version, latency_ms, call.rows, scores, budget_ms,
+            waited_ms=waited_ms,
         )
         call.request.resolve(run)
         return run
@@ -316,15 +323,15 @@ class ModelLane:
             if queued and future is not None and not call.reported and future.cancel():
                 self._calls.remove(call)
                 self.admission.release(len(call.positions), None)
-                elapsed_ms = (now - call.submitted) * 1000.0
-                runs.append(self._resolve(call, ModelStatus.TIMEOUT, elapsed_ms))
+                waited_ms = (now - call.submitted) * 1000.0  # it never ran
+                runs.append(self._resolve(call, ModelStatus.TIMEOUT, None, None, waited_ms))
         for request in self._queue:
             if request.waiting:
                 rows = tuple(request.rows[p] for p in request.waiting)
                 request.waiting.clear()
-                elapsed_ms = (now - request.enqueued_at) * 1000.0
-                run = ModelRun(self.name, ModelStatus.TIMEOUT, self.model.version, elapsed_ms,
-                               rows, None, self.budget_ms)
+                waited_ms = (now - request.enqueued_at) * 1000.0
+                run = ModelRun(self.name, ModelStatus.TIMEOUT, self.model.version, None,
+                               rows, None, self.budget_ms, waited_ms=waited_ms)
                 request.resolve(run)
                 runs.append(run)
         self._queue.clear()

@@ -128,7 +128,7 @@ def build_alerts(
             user_id=event.user_id,
             model=run.name,
             budget_ms=run.budget_ms,
-            elapsed_ms=round(run.latency_ms or 0.0, 3),
+            elapsed_ms=round(_elapsed_ms(run), 3),
             at=at,
         )
         for run in outcome.failed_runs
@@ -147,3 +147,11 @@ def build_alerts(
             )
         )
     return alerts
+
+
+def _elapsed_ms(run: ModelRun) -> float:
+    """How long the model had the event: its run time, or for rows answered without running
+    (a stuck lane) how long they waited for it."""
+    if run.latency_ms is not None:
+        return run.latency_ms
+    return run.waited_ms or 0.0

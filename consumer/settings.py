@@ -193,7 +193,7 @@ class EnsembleSettings(_Frozen):
     #: A lane holds at most this fraction of its deadline in estimated work (admission).
     lane_budget_fraction: float = Field(default=0.5, gt=0, le=1)
     #: A model call times out once it runs this many times longer than its estimate (at
-    #: least 1 s, at most the model's timeout): a model far slower than its own recent speed.
+    #: least 2 s, at most the model's timeout): a model far slower than its own recent speed.
     slowdown_factor: float = Field(default=10.0, ge=2)
     #: PAT is ``skipped`` (reason ``max_event_age``) for events older than this; None: never.
     pat_max_event_age_s: float | None = Field(default=None, gt=0)

@@ -98,8 +98,12 @@ def test_pat_turning_20x_slower_times_out_on_time_and_boosters_keep_flowing(
     kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path
 ) -> None:
     timeout_s = 2.0
-    env = service_env(
-        kafka_bootstrap, unique_topics, unique_group, ENSEMBLE__PAT_TIMEOUT_S=timeout_s
+    env = service_env(  # calls of 4 sequences: 20x slower is seconds, past the 2 s timeout
+        kafka_bootstrap,
+        unique_topics,
+        unique_group,
+        ENSEMBLE__PAT_TIMEOUT_S=timeout_s,
+        MODELS__PAT_SUB_BATCH_SIZE=4,
     )
     env |= {"TEST_SLOW_PAT_AFTER_CALLS": "5", "TEST_SLOW_PAT_FACTOR": "20"}
     healthy = [(b"h", event_bytes(seed=i, activity=True)) for i in range(8)]  # 2 calls of 4
@@ -123,8 +127,11 @@ def test_pat_turning_20x_slower_times_out_on_time_and_boosters_keep_flowing(
     timed_out = [p for p in late if p["models"]["pat"]["status"] == "timeout"]
     assert timed_out, "a PAT 20x slower than its own speed must miss its deadline"
     budget_ms = timeout_s * 1000.0
-    # Reported at its deadline (the poll loop notices within a few ms; 2 cores are busy).
-    assert all(p["models"]["pat"]["latency_ms"] <= budget_ms * 1.5 for p in timed_out)
+    # A call that ran past its deadline reports how long it ran (noticed within a few ms;
+    # 2 busy cores); the rows queued behind it are answered at once, never run (null).
+    ran = [p["models"]["pat"]["latency_ms"] for p in timed_out]
+    assert any(ms is not None for ms in ran)
+    assert all(budget_ms <= ms <= budget_ms * 1.5 for ms in ran if ms is not None)
     assert all(p["models"]["depression"]["status"] == "ok" for p in late)
     only_features = [by_id[str(_id(200 + i))] for i in range(40)]
     assert all(not p["partial"] and p["next_day_risk"]["depression"] is not None
