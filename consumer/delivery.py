@@ -52,6 +52,7 @@ class Publisher(Protocol):
     def on_lost(self, partitions: set[TopicPartitionKey]) -> None: ...
     def close(self, timeout_s: float) -> None: ...
     def inflight(self) -> int: ...
+    def oldest_pending(self) -> dict[TopicPartitionKey, int]: ...
 
 
 class PublisherBase:
@@ -131,6 +132,9 @@ class AtLeastOnce(PublisherBase):
 
     def inflight(self) -> int:
         return self._tracker.inflight()
+
+    def oldest_pending(self) -> dict[TopicPartitionKey, int]:
+        return self._tracker.oldest_pending()
 
     def begin(self, sources: list[SourceResult]) -> None:
         """Register the batch's offsets, each held until its part is published."""

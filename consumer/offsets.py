@@ -71,6 +71,11 @@ class OffsetTracker:
         """Number of consumed offsets not yet fully acknowledged (all partitions)."""
         return sum(len(ledger.order) for ledger in self._ledgers.values())
 
+    def oldest_pending(self) -> dict[TopicPartitionKey, int]:
+        """Per partition, the oldest consumed offset not yet fully acknowledged (where a
+        restart would read again); partitions with nothing pending are absent."""
+        return {tp: ledger.order[0] for tp, ledger in self._ledgers.items() if ledger.order}
+
     def committable(
         self, partitions: set[TopicPartitionKey] | None = None
     ) -> dict[TopicPartitionKey, int]:

@@ -224,7 +224,10 @@ class Runner:
             from consumer.kafka.lag import update_lag_gauge
 
             partitions = self._partitions(self._assigned)
-            update_lag_gauge(self._metrics, self._consumer, partitions, self._committed_at_assign)
+            pending = self._publisher.oldest_pending()
+            update_lag_gauge(
+                self._metrics, self._consumer, partitions, self._committed_at_assign, pending
+            )
 
     # Rebalance callbacks (cooperative-sticky: incremental; called inside consume()).
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -56,6 +56,9 @@ class ExactlyOnce(PublisherBase):
     def inflight(self) -> int:
         return 0  # every batch is committed (or rewound) before the next is polled
 
+    def oldest_pending(self) -> dict[TopicPartitionKey, int]:
+        return {}
+
     def begin(self, sources: list[SourceResult]) -> None:
         self._txn += 1
         self._uncommitted.clear()

@@ -210,12 +210,15 @@ def update_lag_gauge(
     consumer: Consumer,
     partitions: Sequence[TopicPartition],
     committed: Mapping[TopicPartitionKey, int] | None = None,
+    pending: Mapping[TopicPartitionKey, int] | None = None,
 ) -> None:
     """Refresh ``consumer_lag`` for the worker's assigned ``partitions``.
 
-    Lag = cached high watermark - the consumer's fetch position; before anything was
-    fetched since the assignment, - the partition's committed offset from ``committed``
-    (read once at assignment); without either, - the low watermark. Uses only
+    Lag = cached high watermark - the oldest offset the worker has read but not yet
+    published (``pending``: events held for a busy model count as behind, as they do for
+    the commit), else - the consumer's fetch position; before anything was fetched since
+    the assignment, - the partition's committed offset from ``committed`` (read once at
+    assignment); without either, - the low watermark. Uses only
     librdkafka's caches (``get_watermark_offsets(cached=True)``, ``position``): never
     blocks on the broker. Partitions whose watermark is not known yet are left as they
     are. Call from the poll loop's thread, every few seconds; raises nothing.
@@ -238,6 +241,8 @@ def update_lag_gauge(
             continue
         low, high = marks
         start = positions.get(key, -1)
+        if pending is not None and key in pending:
+            start = pending[key] if start < 0 else min(start, pending[key])
         if start < 0 and committed is not None:  # nothing fetched since the assignment
             start = committed.get(key, -1)
         if start < 0 and low < 0:

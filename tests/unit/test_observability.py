@@ -421,6 +421,17 @@ def test_update_lag_gauge_uses_only_cached_state() -> None:
     assert (lag(0), lag(1)) == (0, 0)
 
 
+def test_events_read_but_not_published_count_as_lag() -> None:
+    """A backlog waiting in the worker for PAT is behind, as it is for the commit: the
+    autoscaler must see it, not only what is still in Kafka."""
+    registry, m = _registry_with_metrics()
+    consumer = _FakeConsumer({0: (0, 100), 1: (0, 100)}, {0: 100, 1: 100})
+    tps = [TopicPartition("t", 0), TopicPartition("t", 1)]
+    update_lag_gauge(m, consumer, tps, pending={("t", 0): 40})  # type: ignore[arg-type]
+    lag = lambda p: sample(registry, "moodstream_consumer_lag", topic="t", partition=str(p))  # noqa: E731
+    assert (lag(0), lag(1)) == (60, 0)
+
+
 def test_lag_report_json_and_table() -> None:
     member = Member("moodstream-1-abc", "/10.0.0.7", "moodstream")
     report = LagReport(
