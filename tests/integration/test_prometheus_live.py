@@ -437,6 +437,9 @@ def _phases(live: Live, service: Service, group_stable: Callable[[], object]) ->
     group_stable()  # traffic during the start-up rebalance sees a commit fail (ILLEGAL_GENERATION)
     _known_traffic(live)
     _hung_pat(live)
+    # The hung call returns once PAT is switched back; until then the lane is stuck and
+    # answers new PAT work with timeout at once: wait for readiness (no stuck model).
+    service.wait_ready()
     _backlog(live)
     t1 = time.time()
     t0 = t1 - math.ceil(t1 - t0)  # range steps end at t1, the drained state
