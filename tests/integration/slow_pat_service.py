@@ -9,7 +9,6 @@ then sleeps the difference). Everything else is the production CLI.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
 import time
@@ -18,25 +17,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from consumer import cli
-from consumer.models import registry
-from consumer.settings import ModelSettings
+from tests.integration.wrapped_pat import WrappedPat, run_with_wrapped_pat
 
 
-class TurnsSlow:
+class TurnsSlow(WrappedPat):
     def __init__(self, inner: Any, after_calls: int, factor: float) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._after_calls = after_calls
         self._factor = factor
         self._calls = 0
         self._pause = threading.Event()  # never set: an interruptible sleep
-
-    name = property(lambda self: self._inner.name)
-    kind = property(lambda self: self._inner.kind)
-    version = property(lambda self: self._inner.version)
-
-    def warmup(self) -> None:
-        self._inner.warmup()
 
     def predict_batch(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
         started = time.monotonic()
@@ -48,17 +38,9 @@ class TurnsSlow:
 
 
 def main() -> int:
-    real_load = registry.load_model_set
     after_calls = int(os.environ["TEST_SLOW_PAT_AFTER_CALLS"])
     factor = float(os.environ["TEST_SLOW_PAT_FACTOR"])
-
-    def load_with_slow_pat(settings: ModelSettings) -> registry.ModelSet:
-        models = real_load(settings)
-        assert models.pat is not None, "this test needs a models dir with PAT"
-        return dataclasses.replace(models, pat=TurnsSlow(models.pat, after_calls, factor))
-
-    registry.load_model_set = load_with_slow_pat  # type: ignore[assignment]
-    return cli.main(["run"])
+    return run_with_wrapped_pat(lambda pat: TurnsSlow(pat, after_calls, factor), [])
 
 
 if __name__ == "__main__":

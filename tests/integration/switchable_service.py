@@ -16,7 +16,6 @@ deadlines and metrics are all the production ones. Before each call the wrapper 
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -25,24 +24,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from consumer import cli
-from consumer.models import registry
-from consumer.settings import ModelSettings
+from tests.integration.wrapped_pat import WrappedPat, run_with_wrapped_pat
 
 POLL_S = 0.05
 
 
-class Switchable:
+class Switchable(WrappedPat):
     def __init__(self, inner: Any, control: Path) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._control = control
-
-    name = property(lambda self: self._inner.name)
-    kind = property(lambda self: self._inner.kind)
-    version = property(lambda self: self._inner.version)
-
-    def warmup(self) -> None:
-        self._inner.warmup()
 
     def _mode(self) -> list[str]:
         try:
@@ -64,15 +54,7 @@ class Switchable:
 
 def main(argv: list[str]) -> int:
     control = Path(argv[0])
-    real_load = registry.load_model_set
-
-    def load_switchable(settings: ModelSettings) -> registry.ModelSet:
-        models = real_load(settings)
-        assert models.pat is not None, "this test needs a models dir with PAT"
-        return dataclasses.replace(models, pat=Switchable(models.pat, control))  # type: ignore[arg-type]
-
-    registry.load_model_set = load_switchable
-    return cli.main(["run", *argv[1:]])
+    return run_with_wrapped_pat(lambda pat: Switchable(pat, control), argv[1:])
 
 
 if __name__ == "__main__":
