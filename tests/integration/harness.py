@@ -57,6 +57,23 @@ def service_env(
     return env
 
 
+@dataclass(frozen=True)
+class Stream:
+    """One test's broker, fresh topics and consumer group (the ``stream`` fixture)."""
+
+    bootstrap: str
+    topics: TopicSettings
+    group: str
+
+    def env(self, **settings: Any) -> dict[str, str]:
+        """:func:`service_env` for this broker, topics and group (a fresh metrics port)."""
+        return service_env(self.bootstrap, self.topics, self.group, **settings)
+
+    def reader(self, topic: str) -> TopicReader:
+        """A read_committed :class:`TopicReader` of ``topic`` from its beginning."""
+        return TopicReader(self.bootstrap, topic)
+
+
 def moodstream(
     *args: str, env: dict[str, str], timeout_s: float = 120
 ) -> subprocess.CompletedProcess[str]:
@@ -81,6 +98,15 @@ def start_moodstream(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def produce_paced(env: dict[str, str], count: int, rate: int, seed: int) -> subprocess.Popen[str]:
+    """Start `moodstream produce --synthetic` (``count`` events at ``rate``/s, ``seed``) in
+    the background; the caller waits on the process."""
+    return start_moodstream(
+        "produce", "--synthetic", "--count", str(count), "--rate", str(rate),
+        "--seed", str(seed), "--json", env=env,
+    )  # fmt: skip
 
 
 @dataclass

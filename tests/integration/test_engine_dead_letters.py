@@ -10,14 +10,12 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from consumer.settings import TopicSettings
 from tests.fakes import event_bytes
 from tests.integration.harness import (
-    TopicReader,
+    Stream,
     free_port,
     produce_raw,
     running_service,
-    service_env,
 )
 
 pytestmark = pytest.mark.integration
@@ -36,28 +34,26 @@ def produce_one(bootstrap: str, topic: str, value: bytes, **config: object) -> N
 
 
 def test_near_1mb_and_broker_limit_messages_are_dead_lettered_cut_to_fit(
-    kafka_bootstrap: str,
-    unique_topics: TopicSettings,
-    unique_group: str,
+    stream: Stream,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    topic = unique_topics.features
+    topic = stream.topics.features
     good = [event_bytes(seed=4_000 + i) for i in range(6)]
-    produce_one(kafka_bootstrap, topic, good[0])
-    produce_one(kafka_bootstrap, topic, oversized(NEAR_1MB))  # default producer settings
-    produce_one(kafka_bootstrap, topic, good[1])
+    produce_one(stream.bootstrap, topic, good[0])
+    produce_one(stream.bootstrap, topic, oversized(NEAR_1MB))  # default producer settings
+    produce_one(stream.bootstrap, topic, good[1])
     produce_one(
-        kafka_bootstrap,
+        stream.bootstrap,
         topic,
         oversized(BROKER_LIMIT_VALUE),
         **{"message.max.bytes": 2_000_000, "compression.type": "none"},
     )
     for value in good[2:]:
-        produce_one(kafka_bootstrap, topic, value)
-    env = service_env(kafka_bootstrap, unique_topics, unique_group)
-    predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
-    dead = TopicReader(kafka_bootstrap, unique_topics.dlq)
+        produce_one(stream.bootstrap, topic, value)
+    env = stream.env()
+    predictions = stream.reader(stream.topics.predictions)
+    dead = stream.reader(stream.topics.dlq)
     with running_service(env, tmp_path) as service:
         predictions.wait_count(len(good), timeout_s=90)
         dead.wait_count(2, timeout_s=30)
@@ -92,9 +88,7 @@ def test_near_1mb_and_broker_limit_messages_are_dead_lettered_cut_to_fit(
 @pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_a_poison_flood_stop_holds_for_the_next_owner_of_the_partition(
     guarantee: str,
-    kafka_bootstrap: str,
-    unique_topics: TopicSettings,
-    unique_group: str,
+    stream: Stream,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -102,16 +96,13 @@ def test_a_poison_flood_stop_holds_for_the_next_owner_of_the_partition(
     continues that count (commit metadata) and stops within its first batch of 4, instead
     of dead-lettering 8 more with a fresh count."""
     limit, batch = 8, 4
-    produce_raw(kafka_bootstrap, unique_topics.features, [(b"bad", b'{"x": ')] * 40)
-    env = service_env(
-        kafka_bootstrap,
-        unique_topics,
-        unique_group,
+    produce_raw(stream.bootstrap, stream.topics.features, [(b"bad", b'{"x": ')] * 40)
+    env = stream.env(
         PROCESSING__DLQ_MAX_CONSECUTIVE=limit,
         PROCESSING__MAX_BATCH_SIZE=batch,
         PROCESSING__GUARANTEE=guarantee,
     )
-    dead = TopicReader(kafka_bootstrap, unique_topics.dlq)
+    dead = stream.reader(stream.topics.dlq)
     counts = []
     for _ in range(2):  # the first owner, then the next
         env["MOODSTREAM_OBSERVABILITY__PORT"] = str(free_port())

@@ -6,29 +6,19 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from consumer.settings import TopicSettings
 from tests.integration.harness import (
-    TopicReader,
+    Stream,
+    produce_paced,
     running_service,
-    service_env,
-    start_moodstream,
 )
 from tests.integration.test_engine_pause import join_group
 from tests.integration.test_pipeline_flow import synthetic_ids
 
 pytestmark = pytest.mark.integration
-
-
-def produce_paced(env: dict[str, str], count: int, rate: int, seed: int) -> Any:
-    return start_moodstream(
-        "produce", "--synthetic", "--count", str(count), "--rate", str(rate),
-        "--seed", str(seed), "--json", env=env,
-    )  # fmt: skip
 
 
 def published_total(metrics_text: str) -> float:
@@ -41,27 +31,22 @@ def published_total(metrics_text: str) -> float:
 
 
 def test_rebalances_mid_transaction_do_not_crash_the_worker(
-    kafka_bootstrap: str,
-    unique_topics: TopicSettings,
-    unique_group: str,
+    stream: Stream,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     count, seed, joins = 1200, 31, 3
-    env = service_env(
-        kafka_bootstrap,
-        unique_topics,
-        unique_group,
+    env = stream.env(
         PROCESSING__GUARANTEE="exactly_once",
         PROCESSING__MAX_BATCH_SIZE=32,
     )
-    predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
+    predictions = stream.reader(stream.topics.predictions)
     with running_service(env, tmp_path) as service:
         service.wait_ready()
         producer = produce_paced(env, count, rate=200, seed=seed)
         predictions.wait_count(100, timeout_s=60)
         for _ in range(joins):  # each join and each leave is a rebalance under load
-            member, _taken = join_group(kafka_bootstrap, unique_group, unique_topics.features)
+            member, _taken = join_group(stream.bootstrap, stream.group, stream.topics.features)
             time.sleep(0.5)
             member.close()
             time.sleep(0.5)
@@ -86,28 +71,20 @@ def test_rebalances_mid_transaction_do_not_crash_the_worker(
 
 
 def test_two_exactly_once_services_on_one_host_do_not_fence_each_other(
-    kafka_bootstrap: str,
-    unique_topics: TopicSettings,
-    unique_group: str,
+    stream: Stream,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     count, seed = 600, 32
-    env = service_env(
-        kafka_bootstrap,
-        unique_topics,
-        unique_group,
+    env = stream.env(
         PROCESSING__GUARANTEE="exactly_once",
         PROCESSING__MAX_BATCH_SIZE=32,
     )
-    env_b = service_env(
-        kafka_bootstrap,
-        unique_topics,
-        unique_group,
+    env_b = stream.env(
         PROCESSING__GUARANTEE="exactly_once",
         PROCESSING__MAX_BATCH_SIZE=32,
     )
-    predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
+    predictions = stream.reader(stream.topics.predictions)
     with running_service(env, tmp_path) as first, running_service(env_b, tmp_path) as second:
         first.wait_ready()
         second.wait_ready()

@@ -11,13 +11,11 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from consumer.settings import TopicSettings
 from tests.fakes import event_bytes
 from tests.integration.harness import (
     Service,
-    TopicReader,
+    Stream,
     running_service,
-    service_env,
     wait_for,
 )
 
@@ -70,9 +68,7 @@ def join_group(bootstrap: str, group: str, topic: str) -> tuple[Consumer, list[i
 
 
 def test_partition_returned_after_rebalance_is_read_again(
-    kafka_bootstrap: str,
-    unique_topics: TopicSettings,
-    unique_group: str,
+    stream: Stream,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -81,19 +77,16 @@ def test_partition_returned_after_rebalance_is_read_again(
     resumed. Events then sent only to those partitions must be predicted (before the fix
     they stayed paused in librdkafka: lag = all of them, for good)."""
     first = [(p, event_bytes(seed=3_000 + p)) for p in (0, 3)]
-    produce_to(kafka_bootstrap, unique_topics.features, first)
-    env = service_env(
-        kafka_bootstrap,
-        unique_topics,
-        unique_group,
+    produce_to(stream.bootstrap, stream.topics.features, first)
+    env = stream.env(
         PROCESSING__MAX_INFLIGHT_EVENTS=2,
         PROCESSING__MAX_BATCH_SIZE=100,
         PROCESSING__MAX_BATCH_WAIT_MS=8_000,
     )
-    predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
+    predictions = stream.reader(stream.topics.predictions)
     with running_service(env, tmp_path) as service:
         wait_for(lambda: log_events(service, "paused"), 60, "never paused", alive=service.process)
-        member, moved = join_group(kafka_bootstrap, unique_group, unique_topics.features)
+        member, moved = join_group(stream.bootstrap, stream.group, stream.topics.features)
         wait_for(
             lambda: len(log_events(service, "resumed")) >= 1, 30, "never resumed", service.process
         )
@@ -108,7 +101,7 @@ def test_partition_returned_after_rebalance_is_read_again(
         )
         returned_at = time.monotonic()
         later = [(p, event_bytes(seed=3_100 + 10 * p + i)) for p in moved for i in range(3)]
-        produce_to(kafka_bootstrap, unique_topics.features, later)
+        produce_to(stream.bootstrap, stream.topics.features, later)
         expected = ids_of([v for _, v in first + later])
         predictions.wait_for_ids(expected, timeout_s=20)
         missing = expected - set(predictions.event_ids())
@@ -126,21 +119,16 @@ def test_partition_returned_after_rebalance_is_read_again(
     predictions.close()
 
 
-def test_inflight_bound_of_one_keeps_flowing(
-    kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path
-) -> None:
+def test_inflight_bound_of_one_keeps_flowing(stream: Stream, tmp_path: Path) -> None:
     """``MAX_INFLIGHT_EVENTS=1``: pause at 1 in flight, resume at 0 (before the fix the
     resume threshold 1 // 2 == 0 was never met: 13 of 50 predicted)."""
     values = [event_bytes(seed=2_000 + i) for i in range(50)]
-    produce_to(kafka_bootstrap, unique_topics.features, [(i % 6, v) for i, v in enumerate(values)])
-    env = service_env(
-        kafka_bootstrap,
-        unique_topics,
-        unique_group,
+    produce_to(stream.bootstrap, stream.topics.features, [(i % 6, v) for i, v in enumerate(values)])
+    env = stream.env(
         PROCESSING__MAX_INFLIGHT_EVENTS=1,
         PROCESSING__MAX_BATCH_SIZE=4,
     )
-    predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
+    predictions = stream.reader(stream.topics.predictions)
     with running_service(env, tmp_path) as service:
         predictions.wait_for_ids(ids_of(values), timeout_s=60)
         assert set(predictions.event_ids()) == ids_of(values), (

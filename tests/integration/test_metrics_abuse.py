@@ -24,8 +24,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from consumer.settings import TopicSettings
-from tests.integration.harness import Service, running_service, service_env, wait_for
+from tests.integration.harness import Service, Stream, running_service, wait_for
 
 pytestmark = pytest.mark.integration
 IDLE_CONNECTIONS = 200
@@ -112,13 +111,8 @@ def worker_pids(service: Service) -> set[int]:
     return {p.pid for p in psutil.Process(service.process.pid).children()}
 
 
-def test_slow_client_and_idle_flood_never_stall_supervision(
-    kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path
-) -> None:
-    env = service_env(
-        kafka_bootstrap,
-        unique_topics,
-        unique_group,
+def test_slow_client_and_idle_flood_never_stall_supervision(stream: Stream, tmp_path: Path) -> None:
+    env = stream.env(
         PROCESSING__SHUTDOWN_TIMEOUT_S=SHUTDOWN_TIMEOUT_S,
     )
     with running_service(env, tmp_path, "--workers", "2") as service:

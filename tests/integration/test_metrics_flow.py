@@ -9,14 +9,12 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from consumer.settings import TopicSettings
 from tests.fakes import event_bytes
 from tests.integration.harness import (
-    TopicReader,
+    Stream,
     moodstream,
     produce_raw,
     running_service,
-    service_env,
     wait_for,
 )
 
@@ -39,27 +37,22 @@ def total(
     return sum(v for (n, ls), v in metrics.items() if n == name and wanted <= set(ls))
 
 
-def test_metrics_match_what_was_sent_and_lag_agrees(
-    kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path
-) -> None:
-    env = service_env(
-        kafka_bootstrap,
-        unique_topics,
-        unique_group,
+def test_metrics_match_what_was_sent_and_lag_agrees(stream: Stream, tmp_path: Path) -> None:
+    env = stream.env(
         ENSEMBLE__SLOW_BUDGET_S=1e-6,
         ENSEMBLE__PAT_TIMEOUT_S=1e-6,
     )
     records = [(b"f", event_bytes(seed=i)) for i in range(FEATURES_ONLY)]
     records += [(b"a", event_bytes(seed=50 + i, activity=True)) for i in range(WITH_ACTIVITY)]
     records += [(b"x", b"{broken"), (b"y", b'{"schema_version": 1}')]
-    produce_raw(kafka_bootstrap, unique_topics.features, records)
+    produce_raw(stream.bootstrap, stream.topics.features, records)
     sent = len(records)
 
     before = json.loads(moodstream("lag", "--json", env=env).stdout)
-    assert before["total_lag"] == sent and before["group"] == unique_group
+    assert before["total_lag"] == sent and before["group"] == stream.group
     assert all(p["committed"] is None for p in before["partitions"])
 
-    predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
+    predictions = stream.reader(stream.topics.predictions)
     with running_service(env, tmp_path, "--workers", "2") as service:
         predictions.wait_count(FEATURES_ONLY + WITH_ACTIVITY, timeout_s=120)
 

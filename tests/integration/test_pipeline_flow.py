@@ -9,15 +9,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from consumer.settings import TopicSettings
 from consumer.synthetic_events import SyntheticEvents
 from tests.fakes import event_bytes, event_dict
 from tests.integration.harness import (
-    TopicReader,
+    Stream,
     committed_total,
     produce_raw,
     running_service,
-    service_env,
     start_moodstream,
 )
 
@@ -31,17 +29,14 @@ def synthetic_ids(seed: int, count: int, activity_share: float = 0.0) -> list[st
 
 
 def test_thousand_events_give_thousand_predictions_and_restart_repeats_nothing(
-    kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path
+    stream: Stream, tmp_path: Path
 ) -> None:
-    env = service_env(
-        kafka_bootstrap,
-        unique_topics,
-        unique_group,
+    env = stream.env(
         PROCESSING__MAX_BATCH_SIZE=64,
         PROCESSING__COMMIT_INTERVAL_S=0.2,
     )
     expected = set(synthetic_ids(7, 1000))
-    predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
+    predictions = stream.reader(stream.topics.predictions)
     with running_service(env, tmp_path) as service:
         service.wait_ready()
         # The producer keeps going while the consumer is stopped mid-stream.
@@ -59,7 +54,7 @@ def test_thousand_events_give_thousand_predictions_and_restart_repeats_nothing(
         )
         predictions.wait_count(300, timeout_s=120)
         assert service.stop() == 0, service.logs()[-3000:]
-    committed = committed_total(kafka_bootstrap, unique_topics.features, unique_group, 6)
+    committed = committed_total(stream.bootstrap, stream.topics.features, stream.group, 6)
     predictions.wait_count(committed, timeout_s=30)
     predictions.poll(1.0)
     first_run = predictions.event_ids()
@@ -77,7 +72,7 @@ def test_thousand_events_give_thousand_predictions_and_restart_repeats_nothing(
     seen = predictions.event_ids()
     assert set(seen) == expected
     assert max(seen.values()) == 1, "an event committed before the restart was processed again"
-    assert committed_total(kafka_bootstrap, unique_topics.features, unique_group, 6) == 1000
+    assert committed_total(stream.bootstrap, stream.topics.features, stream.group, 6) == 1000
     sample = predictions.values()[0]
     assert set(sample["next_day_risk"]) == {"depression", "hypomania", "mania"}
     assert sample["models"]["depression"]["status"] == "ok"
@@ -86,12 +81,12 @@ def test_thousand_events_give_thousand_predictions_and_restart_repeats_nothing(
 
 
 def test_invalid_events_go_to_the_dead_letter_topic_with_headers(
-    kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path
+    stream: Stream, tmp_path: Path
 ) -> None:
     """Also the contract's tolerant side: an unknown field is ignored, an upper-case
     event_id comes back as sent, all-null features are not scored, predictions carry
     headers."""
-    env = service_env(kafka_bootstrap, unique_topics, unique_group)
+    env = stream.env()
     upper = "3F2504E0-4F89-11D3-9A0C-0305E82C3301"
     all_null = event_dict(seed=6)
     all_null["features"] = dict.fromkeys(all_null["features"])
@@ -100,9 +95,9 @@ def test_invalid_events_go_to_the_dead_letter_topic_with_headers(
         (b"user-6", orjson.dumps(all_null)),
     ]
     bad = [(b"user-2", b"{not json"), (b"user-3", orjson.dumps({"schema_version": 1})), (None, b"")]
-    produce_raw(kafka_bootstrap, unique_topics.features, good[:2] + bad + good[2:])
-    predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
-    dead = TopicReader(kafka_bootstrap, unique_topics.dlq)
+    produce_raw(stream.bootstrap, stream.topics.features, good[:2] + bad + good[2:])
+    predictions = stream.reader(stream.topics.predictions)
+    dead = stream.reader(stream.topics.dlq)
     with running_service(env, tmp_path) as service:
         predictions.wait_count(len(good), timeout_s=120)
         dead.wait_count(3, timeout_s=30)
@@ -119,8 +114,8 @@ def test_invalid_events_go_to_the_dead_letter_topic_with_headers(
             "consumer.group",
             "failed.at",
         }
-        assert headers["source.topic"].decode() == unique_topics.features
-        assert headers["consumer.group"].decode() == unique_group
+        assert headers["source.topic"].decode() == stream.topics.features
+        assert headers["consumer.group"].decode() == stream.group
     # Predictions are keyed by the event's user_id (not the input key).
     assert sorted(m.key() for m in predictions.records) == [f"user-{i}".encode() for i in range(7)]
     by_user = {

@@ -45,10 +45,10 @@ from consumer.bench.kafkaio import wait_group_stable
 from consumer.decode import REASONS, decode_event
 from consumer.errors import InvalidEvent
 from consumer.observability.metrics import ALERT_KINDS
-from consumer.settings import ProcessingSettings, TopicSettings
+from consumer.settings import ProcessingSettings
 from tests.fakes import event_bytes, event_dict, feature_values
 from tests.integration.dashboard_render import PanelData, render
-from tests.integration.harness import REPO, Service, free_port, running_service, service_env
+from tests.integration.harness import REPO, Service, Stream, free_port, running_service
 from tests.prometheus_tools import DEPLOY_PROMETHEUS, PrometheusServer, signal_queries
 
 pytestmark = pytest.mark.integration
@@ -472,13 +472,8 @@ def _alerts_as_expected(running: dict[str, str], stopped: dict[str, str]) -> Non
     )
 
 
-def test_real_prometheus_dashboard_and_alerts_on_a_real_run(
-    kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path
-) -> None:
-    env = service_env(
-        kafka_bootstrap,
-        unique_topics,
-        unique_group,
+def test_real_prometheus_dashboard_and_alerts_on_a_real_run(stream: Stream, tmp_path: Path) -> None:
+    env = stream.env(
         ENSEMBLE__PAT_TIMEOUT_S=PAT_TIMEOUT_S,
         PROCESSING__MAX_BATCH_SIZE=4,
         PROCESSING__RATE_LIMIT_PER_MINUTE=RATE_LIMIT_PER_MINUTE,
@@ -490,10 +485,10 @@ def test_real_prometheus_dashboard_and_alerts_on_a_real_run(
     (tmp_path / "prom").mkdir()
     config = _prometheus_config(tmp_path / "prom", ports)
     prometheus = PrometheusServer(config, free_port(), tmp_path / "prom" / "data")
-    producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 5})
-    live = Live(prometheus, producer, unique_topics.features, tmp_path / "pat-mode")
+    producer = Producer({"bootstrap.servers": stream.bootstrap, "linger.ms": 5})
+    live = Live(prometheus, producer, stream.topics.features, tmp_path / "pat-mode")
     module = "tests.integration.switchable_service"
-    client = {"bootstrap.servers": kafka_bootstrap}
+    client = {"bootstrap.servers": stream.bootstrap}
     prometheus.start()
     try:
         with (
@@ -505,7 +500,7 @@ def test_real_prometheus_dashboard_and_alerts_on_a_real_run(
             report = _phases(
                 live,
                 service,
-                lambda: wait_group_stable(client, unique_group, 2, unique_topics.features, 60),
+                lambda: wait_group_stable(client, stream.group, 2, stream.topics.features, 60),
             )
             running = dict(live.alert_states)
             _stopped_group(live, service.stop)

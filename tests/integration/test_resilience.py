@@ -14,15 +14,13 @@ import psutil
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from consumer.settings import TopicSettings
 from tests.fakes import event_bytes, event_dict
 from tests.integration.harness import (
-    TopicReader,
+    Stream,
     committed_total,
+    produce_paced,
     produce_raw,
     running_service,
-    service_env,
-    start_moodstream,
     wait_for,
 )
 from tests.integration.test_pipeline_flow import synthetic_ids
@@ -40,39 +38,19 @@ def workers_of(pid: int) -> list[psutil.Process]:
     return psutil.Process(pid).children()
 
 
-def produce_paced(env: dict[str, str], count: int, rate: int, seed: int) -> object:
-    return start_moodstream(
-        "produce",
-        "--synthetic",
-        "--count",
-        str(count),
-        "--rate",
-        str(rate),
-        "--seed",
-        str(seed),
-        "--json",
-        env=env,
-    )
-
-
 @pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_worker_killed_mid_stream_loses_nothing(
     guarantee: str,
-    kafka_bootstrap: str,
-    unique_topics: TopicSettings,
-    unique_group: str,
+    stream: Stream,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     count, seed = 3000, 11
-    env = service_env(
-        kafka_bootstrap,
-        unique_topics,
-        unique_group,
+    env = stream.env(
         PROCESSING__GUARANTEE=guarantee,
         PROCESSING__MAX_BATCH_SIZE=32,
     )
-    predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
+    predictions = stream.reader(stream.topics.predictions)
     with running_service(env, tmp_path, "--workers", "2") as service:
         service.wait_ready()
         producer = produce_paced(env, count, rate=600, seed=seed)
@@ -89,7 +67,7 @@ def test_worker_killed_mid_stream_loses_nothing(
         )
         predictions.wait_count(count, timeout_s=180)
         predictions.wait_for_ids(set(synthetic_ids(seed, count)), timeout_s=120)
-        assert producer.wait(60) == 0  # type: ignore[attr-defined]
+        assert producer.wait(60) == 0
         assert service.stop() == 0, service.logs()[-2000:]
     seen = predictions.event_ids()
     assert set(seen) == set(synthetic_ids(seed, count))
@@ -105,19 +83,17 @@ def test_worker_killed_mid_stream_loses_nothing(
 
 
 def test_worker_joins_and_leaves_under_load(
-    kafka_bootstrap: str,
-    unique_topics: TopicSettings,
-    unique_group: str,
+    stream: Stream,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     count, seed = 3000, 12
-    env = service_env(kafka_bootstrap, unique_topics, unique_group, PROCESSING__MAX_BATCH_SIZE=32)
+    env = stream.env(PROCESSING__MAX_BATCH_SIZE=32)
     env_b = {
         **env,
         "MOODSTREAM_OBSERVABILITY__PORT": str(int(env["MOODSTREAM_OBSERVABILITY__PORT"]) + 1),
     }
-    predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
+    predictions = stream.reader(stream.topics.predictions)
     with running_service(env, tmp_path, "--workers", "2") as first:
         first.wait_ready()
         producer = produce_paced(env, count, rate=500, seed=seed)
@@ -128,7 +104,7 @@ def test_worker_joins_and_leaves_under_load(
             assert first.stop() == 0, first.logs()[-2000:]
             drain_s = time.monotonic() - started
             predictions.wait_count(count, timeout_s=180)
-            assert producer.wait(60) == 0  # type: ignore[attr-defined]
+            assert producer.wait(60) == 0
             predictions.wait_for_ids(set(synthetic_ids(seed, count)), timeout_s=120)
             assert set(predictions.event_ids()) == set(synthetic_ids(seed, count)), (
                 "events missing after rebalance"
@@ -144,15 +120,13 @@ def test_worker_joins_and_leaves_under_load(
 
 
 def test_sigterm_under_load_commits_exactly_what_was_published(
-    kafka_bootstrap: str,
-    unique_topics: TopicSettings,
-    unique_group: str,
+    stream: Stream,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     count, seed = 6000, 13
-    env = service_env(kafka_bootstrap, unique_topics, unique_group, PROCESSING__MAX_BATCH_SIZE=32)
-    predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
+    env = stream.env(PROCESSING__MAX_BATCH_SIZE=32)
+    predictions = stream.reader(stream.topics.predictions)
     with running_service(env, tmp_path, "--workers", "2") as service:
         service.wait_ready()
         # Under load: events keep arriving (1,500/s for 4 s) when SIGTERM comes.
@@ -162,8 +136,8 @@ def test_sigterm_under_load_commits_exactly_what_was_published(
         assert service.stop(timeout_s=35) == 0, service.logs()[-2000:]
         drain_s = time.monotonic() - started
     assert drain_s < 30.0
-    assert producer.wait(60) == 0  # type: ignore[attr-defined]
-    committed = committed_total(kafka_bootstrap, unique_topics.features, unique_group, 6)
+    assert producer.wait(60) == 0
+    committed = committed_total(stream.bootstrap, stream.topics.features, stream.group, 6)
     predictions.wait_count(committed, timeout_s=30)
     predictions.poll(1.0)
     first = predictions.event_ids()
@@ -203,7 +177,7 @@ def poison_messages(max_bytes: int) -> dict[str, bytes | None]:
 
 
 def test_poison_messages_go_to_dlq_and_good_ones_are_predicted(
-    kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path
+    stream: Stream, tmp_path: Path
 ) -> None:
     max_bytes = 65_536
     bad = poison_messages(max_bytes)
@@ -212,16 +186,13 @@ def test_poison_messages_go_to_dlq_and_good_ones_are_predicted(
     for i, (name, value) in enumerate(bad.items()):
         records += [(f"good-{i}".encode(), good[i]), (name.encode(), value)]
     records += [(b"good-tail", g) for g in good[len(bad) :]]
-    produce_raw(kafka_bootstrap, unique_topics.features, records)
-    env = service_env(  # strict fields: an unknown field is poison too (tolerated by default)
-        kafka_bootstrap,
-        unique_topics,
-        unique_group,
+    produce_raw(stream.bootstrap, stream.topics.features, records)
+    env = stream.env(  # strict fields: an unknown field is poison too (tolerated by default)
         PROCESSING__MAX_MESSAGE_BYTES=max_bytes,
         PROCESSING__STRICT_FIELDS="true",
     )
-    predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
-    dead = TopicReader(kafka_bootstrap, unique_topics.dlq)
+    predictions = stream.reader(stream.topics.predictions)
+    dead = stream.reader(stream.topics.dlq)
     with running_service(env, tmp_path) as service:
         predictions.wait_count(len(good), timeout_s=120)
         dead.wait_count(len(bad), timeout_s=60)
@@ -244,32 +215,29 @@ def test_poison_messages_go_to_dlq_and_good_ones_are_predicted(
 
 
 def test_model_that_never_returns_gives_partial_predictions_and_unready(
-    kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path
+    stream: Stream, tmp_path: Path
 ) -> None:
-    env = service_env(
-        kafka_bootstrap,
-        unique_topics,
-        unique_group,
+    env = stream.env(
         ENSEMBLE__PAT_TIMEOUT_S=1.0,
         PROCESSING__MAX_BATCH_SIZE=8,
     )
     first = [(b"a", event_bytes(seed=i, activity=True)) for i in range(10)]
     later = [(b"b", event_bytes(seed=100 + i, activity=True)) for i in range(10)]
-    predictions = TopicReader(kafka_bootstrap, unique_topics.predictions)
-    alerts = TopicReader(kafka_bootstrap, unique_topics.alerts)
+    predictions = stream.reader(stream.topics.predictions)
+    alerts = stream.reader(stream.topics.alerts)
     with running_service(env, tmp_path, module="tests.integration.hung_service") as service:
         service.wait_ready()
-        produce_raw(kafka_bootstrap, unique_topics.features, first)
+        produce_raw(stream.bootstrap, stream.topics.features, first)
         predictions.wait_count(10, timeout_s=60)
         # Readiness names the stuck model while the worker keeps serving.
         wait_for(lambda: service.get("/readyz")[0] == 503, 15, "readiness never reported it")
         assert "pat" in service.get("/readyz")[1]
-        produce_raw(kafka_bootstrap, unique_topics.features, later)
+        produce_raw(stream.bootstrap, stream.topics.features, later)
         predictions.wait_count(20, timeout_s=60)
         alerts.wait_count(20, timeout_s=30)
         assert service.get("/healthz")[0] == 200
         assert service.process.poll() is None
-        assert group_members(kafka_bootstrap, unique_group) == 1, "the worker left the group"
+        assert group_members(stream.bootstrap, stream.group) == 1, "the worker left the group"
         assert service.stop() == 0, service.logs()[-2000:]
     values = predictions.values()
     assert all(p["partial"] and p["models"]["pat"]["status"] == "timeout" for p in values)
