@@ -172,7 +172,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--load", type=float, default=0.8)
     parser.add_argument("--burst-every-s", type=float, default=180.0)
-    parser.add_argument("--burst-events", type=int, default=300)
+    parser.add_argument("--burst-events", type=int, default=600)
     parser.add_argument("--out", type=Path, default=Path("bench-results/soak"))
     args = parser.parse_args()
     result = run(args)
