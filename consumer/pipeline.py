@@ -111,23 +111,24 @@ class StartedBatch:
     abandoned: set[int] = field(default_factory=set)  # scored indices given up (revoked)
     first_sent: bool = False
     seen_resolutions: int = -1
+    open_events: int = field(init=False)  # scored events neither handed out nor abandoned
 
     def __post_init__(self) -> None:
         self.emitted = [False] * len(self.scored)
+        self.open_events = len(self.scored)
 
     @property
     def complete(self) -> bool:
         """Every source has been handed out (or abandoned)."""
-        return self.first_sent and all(
-            done or index in self.abandoned for index, done in enumerate(self.emitted)
-        )
+        return self.first_sent and self.open_events == 0
 
-    @property
-    def open_events(self) -> int:
-        """Scored events not handed out and not abandoned."""
-        return sum(
-            1 for i, done in enumerate(self.emitted) if not done and i not in self.abandoned
-        )
+    def close_event(self, index: int, *, emitted: bool) -> None:
+        """Event ``index`` was handed out (``emitted``) or given up; each only once."""
+        if emitted:
+            self.emitted[index] = True
+        else:
+            self.abandoned.add(index)
+        self.open_events -= 1
 
 
 class Pipeline:
@@ -212,7 +213,7 @@ class Pipeline:
                 continue
             if not scoring.resolved(index):
                 continue
-            started.emitted[index] = True
+            started.close_event(index, emitted=True)
             latency_ms = (now - source.polled_at) * 1000.0
             runs = scoring.runs_for(index)
             insufficient = source.insufficient_input
@@ -231,7 +232,8 @@ class Pipeline:
             if source.tp in partitions and not started.emitted[index]
         }
         given_up -= started.abandoned
-        started.abandoned |= given_up
+        for index in given_up:
+            started.close_event(index, emitted=False)
         if started.scoring is not None and given_up:
             started.scoring.cancel(given_up)
         return len(given_up)

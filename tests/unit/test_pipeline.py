@@ -252,3 +252,30 @@ def test_overload_policy_skips_pat_for_old_events_with_a_reason_and_an_alert() -
     stage = Pipeline(Ensemble(lanes, pat, fresh.ensemble, clock), fresh, clock)
     [source] = stage.process(polled([event_bytes(seed=2, activity=True)], clock)).sources
     assert orjson.loads(source.records[0].value or b"")["models"]["pat"]["status"] == "ok"
+
+
+def test_revoked_partitions_events_are_given_up_and_never_sent_to_pat() -> None:
+    clock = FakeClock()
+    settings = Settings()
+    pat_pool = ManualExecutor()
+    lanes = [
+        make_lane(FakeModel(n), InlineExecutor(), 5.0, clock)
+        for n in ("depression", "hypomania", "mania")
+    ]
+    # PAT admits one call of one row at a time (1 s per row, 2 s budget): the rest waits
+    pat = make_lane(FakeModel("pat", 0.7), pat_pool, 4.0, clock, seconds_per_row=1.5,
+                    chunk_rows=1)
+    ensemble = Ensemble(lanes, pat, settings.ensemble, clock)
+    stage = Pipeline(ensemble, settings, clock)
+    batch = polled([event_bytes(seed=1, activity=True)], clock, partition=0)
+    batch += polled([event_bytes(seed=2, activity=True)] * 2, clock, partition=1)
+    started = stage.start(batch)
+    ensemble.pump()
+    assert stage.ready(started) is None and started.open_events == 3
+    assert stage.abandon(started, {("mood.features.v1", 1)}) == 2
+    assert started.open_events == 1 and not started.complete
+    pat_pool.run_all()
+    ensemble.pump()
+    part = stage.ready(started)
+    assert part is not None and [s.tp[1] for s in part.sources] == [0]
+    assert started.complete and len(pat_pool.calls) == 1  # the given-up rows never ran
