@@ -14,12 +14,12 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+from consumer.batch_records import BatchResult, OutRecord, SourceResult
 from consumer.clock import Clock
 from consumer.errors import KafkaSetupError, MoodstreamError
 from consumer.kafka.clients import produce_waiting
 from consumer.logs import log_event
 from consumer.offsets import CommitPolicy, OffsetTracker, TopicPartitionKey, streak_metadata
-from consumer.pipeline import BatchResult, OutRecord, SourceResult
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, KafkaError, Message, Producer

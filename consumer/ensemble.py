@@ -20,7 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from consumer.clock import Clock
-from consumer.lanes import FloatArray, LaneRequest, ModelLane, ModelRun, ScoringModel
+from consumer.lanes import ModelLane, ScoringModel
+from consumer.model_runs import FloatArray, LaneRequest, ModelRun
 from consumer.settings import EnsembleSettings
 from schemas import ACTIVITY_MINUTES, FEATURE_NAMES, FeatureEvent
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from consumer.batch_records import StartedBatch
 from consumer.clock import Clock
 from consumer.delivery import Publisher
 from consumer.ensemble import Ensemble
 from consumer.observability.recorder import Recorder
 from consumer.offsets import TopicPartitionKey
-from consumer.pipeline import Pipeline, StartedBatch
+from consumer.pipeline import Pipeline
 
 
 @dataclass

@@ -19,21 +19,20 @@ Used from one thread (the poll loop); the executor's threads only run ``_timed``
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
 
 from consumer.admission import LaneAdmission
 from consumer.clock import Clock
-from schemas import ModelReport, ModelStatus
+from consumer.model_runs import FloatArray, InputArray, LaneRequest, ModelRun
+from schemas import ModelStatus
 
-FloatArray = npt.NDArray[np.float64]
-InputArray = npt.NDArray[np.float32]
+__all__ = ["MIN_CALL_DEADLINE_S", "LaneRequest", "LaneStats", "ModelLane", "ModelRun",
+           "ScoringModel"]
+
 #: The shortest deadline of a call (unless the model's timeout is shorter): a call of a
 #: few milliseconds is never declared sick for a scheduling hiccup on a busy machine.
 MIN_CALL_DEADLINE_S = 2.0
@@ -49,85 +48,6 @@ class ScoringModel(Protocol):
     def version(self) -> str: ...
 
     def predict_batch(self, inputs: InputArray) -> FloatArray: ...
-
-
-@dataclass(frozen=True)
-class ModelRun:
-    """One model's outcome over some rows of a batch; ``scores`` aligned with ``rows`` when ok."""
-
-    name: str
-    status: ModelStatus
-    version: str | None
-    latency_ms: float | None
-    rows: tuple[int, ...]
-    scores: FloatArray | None = None
-    budget_ms: float = 0.0
-    reason: str | None = None
-    waited_ms: float | None = None  # how long rows that never ran waited (stuck lane)
-
-    @cached_property
-    def _position(self) -> dict[int, int]:
-        return {index: position for position, index in enumerate(self.rows)}
-
-    @cached_property
-    def report(self) -> ModelReport:
-        """This run's status, version and latency as published in each Prediction."""
-        latency_ms = None if self.latency_ms is None else round(self.latency_ms, 3)
-        return ModelReport(
-            status=self.status, version=self.version, latency_ms=latency_ms, reason=self.reason
-        )
-
-    def covers(self, index: int) -> bool:
-        """Whether event ``index`` of the batch was sent to this model."""
-        return index in self._position
-
-    def score_for(self, index: int) -> float | None:
-        """The event's score when the run is ok, else None (never a made-up value)."""
-        if self.scores is None or self.status is not ModelStatus.OK:
-            return None
-        return float(self.scores[self._position[index]])
-
-
-@dataclass(eq=False)
-class LaneRequest:
-    """One batch's rows for one lane. ``rows`` are batch indices, ``inputs`` aligned with them;
-    ``expires_at`` (monotonic, per row) marks rows to skip once too old (None: never)."""
-
-    rows: tuple[int, ...]
-    inputs: InputArray
-    enqueued_at: float
-    expires_at: tuple[float, ...] | None = None
-    waiting: deque[int] = field(init=False)  # positions (into rows) not submitted yet
-    cancelled: set[int] = field(default_factory=set)  # batch indices no longer wanted
-    resolutions: int = 0  # grows with every resolved run (cheap change detection)
-    _run_for: dict[int, ModelRun] = field(default_factory=dict)
-    _row_set: frozenset[int] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.waiting = deque(range(len(self.rows)))
-        self._row_set = frozenset(self.rows)
-
-    def covers(self, index: int) -> bool:
-        return index in self._row_set
-
-    def run_for(self, index: int) -> ModelRun | None:
-        return self._run_for.get(index)
-
-    def resolve(self, run: ModelRun) -> None:
-        for index in run.rows:
-            self._run_for[index] = run
-        self.resolutions += 1
-
-    @property
-    def unresolved(self) -> int:
-        """Rows still to be answered (waiting or running), cancelled ones excluded."""
-        open_rows = (i for i in self.rows if i not in self._run_for)
-        return sum(1 for i in open_rows if i not in self.cancelled)
-
-    def cancel(self, indices: Iterable[int]) -> None:
-        """Stop wanting these rows: waiting ones are never submitted."""
-        self.cancelled.update(indices)
-        self.waiting = deque(p for p in self.waiting if self.rows[p] not in self.cancelled)
 
 
 @dataclass(eq=False)

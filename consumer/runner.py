@@ -18,6 +18,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from consumer.backpressure import Backpressure, Change
+from consumer.batch_records import Polled
 from consumer.batching import BatchPolicy, MicroBatcher
 from consumer.clock import Clock
 from consumer.delivery import Publisher
@@ -27,7 +29,7 @@ from consumer.inflight import InFlight
 from consumer.logs import log_event
 from consumer.observability.recorder import Recorder
 from consumer.offsets import TopicPartitionKey, parse_streak
-from consumer.pipeline import Pipeline, Polled
+from consumer.pipeline import Pipeline
 from consumer.settings import Guarantee, Settings
 
 if TYPE_CHECKING:
@@ -45,12 +47,6 @@ REVOKE_TIMEOUT_S = 10.0
 REVOKE_WAIT_S = 2.0
 HEARTBEAT_S = 1.0
 LAG_REFRESH_S = 5.0
-
-
-def resume_below(bound: int) -> int:
-    """In-flight count under which paused partitions resume: half the pause bound, and at
-    least 1 so a bound of 1 resumes once nothing is in flight. Pure."""
-    return max(1, bound // 2)
 
 
 class Runner:
@@ -80,8 +76,9 @@ class Runner:
         self._batcher: MicroBatcher[Polled] = MicroBatcher(policy)
         self._assigned: set[TopicPartitionKey] = set()
         self._committed_at_assign: dict[TopicPartitionKey, int] = {}
-        self._paused_for: str | None = None  # why the partitions are paused, if they are
-        self._paused_at = 0.0
+        self._backpressure = Backpressure(
+            processing.max_inflight_events, processing.max_pending_activity_events
+        )
         self._last_heartbeat = float("-inf")
         self._last_lag = float("-inf")
         # At-least-once keeps batches in flight while their models answer; a transaction
@@ -185,28 +182,22 @@ class Runner:
         self._publisher.close(self._settings.processing.shutdown_timeout_s)
 
     def _apply_backpressure(self) -> None:
-        """Pause every assigned partition while too many offsets wait for acknowledgement
-        or too many activity events wait for PAT; resume once both are below half."""
-        processing = self._settings.processing
+        """Pause every assigned partition at either bound, resume below half of both
+        (``consumer.backpressure``). A loop without partitions has nothing to pause."""
         inflight = self._publisher.inflight() + len(self._batcher)
         pat_pending = self._ensemble.pending_pat_rows()
         self._recorder.inflight(inflight)
-        if self._paused_for is None:
-            cause = None
-            if inflight >= processing.max_inflight_events:
-                cause = "inflight"
-            elif pat_pending >= processing.max_pending_activity_events:
-                cause = "pat_pending"
-            if cause is not None and self._assigned:
-                self._consumer.pause(self._partitions(self._assigned))
-                self._paused_for, self._paused_at = cause, self._clock.monotonic()
-                log_event(_log, "paused", cause=cause, inflight=inflight, pat_pending=pat_pending)
-        elif inflight < resume_below(processing.max_inflight_events) and pat_pending < (
-            resume_below(processing.max_pending_activity_events)
-        ):
+        if not self._assigned and not self._backpressure.paused:
+            return
+        cause = self._backpressure.paused_for
+        change, paused_s = self._backpressure.update(inflight, pat_pending, self._clock.monotonic())
+        if change is Change.PAUSE:
+            self._consumer.pause(self._partitions(self._assigned))
+            cause = self._backpressure.paused_for
+            log_event(_log, "paused", cause=cause, inflight=inflight, pat_pending=pat_pending)
+        elif change is Change.RESUME and cause is not None:
             self._consumer.resume(self._partitions(self._assigned))
-            self._recorder.paused(self._paused_for, self._clock.monotonic() - self._paused_at)
-            self._paused_for = None
+            self._recorder.paused(cause, paused_s)
             log_event(_log, "resumed", inflight=inflight, pat_pending=pat_pending)
 
     def _periodic(self, now: float) -> None:
@@ -246,7 +237,7 @@ class Runner:
         from confluent_kafka import KafkaException
 
         try:
-            if self._paused_for is not None:
+            if self._backpressure.paused:
                 self._consumer.pause(partitions)
             else:
                 self._consumer.resume(partitions)
@@ -288,7 +279,7 @@ class Runner:
             "partitions_revoked",
             partitions=sorted(p for _, p in revoked),
             abandoned=abandoned,
-            paused=self._paused_for is not None,
+            paused=self._backpressure.paused,
         )
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -15,11 +15,11 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from consumer.batch_records import BatchResult, OutRecord, SourceResult
 from consumer.clock import Clock
 from consumer.delivery import PublisherBase
 from consumer.logs import log_event
 from consumer.offsets import TopicPartitionKey, streak_metadata
-from consumer.pipeline import BatchResult, OutRecord, SourceResult
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, KafkaError, Producer

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from consumer import __version__
+from consumer.observability.lane_metrics import LaneMetrics
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -76,8 +77,6 @@ ALERT_KINDS: tuple[str, ...] = (
     "slow_prediction",
     "model_skipped",
 )
-LANE_MODELS: tuple[str, ...] = ("depression", "hypomania", "mania", "pat")
-PAUSE_REASONS: tuple[str, ...] = ("inflight", "pat_pending")
 OVERFLOW_REASONS: tuple[str, ...] = ("rate_limited",)
 PARTIAL_VALUES: tuple[str, ...] = ("true", "false")
 #: Distinct ``field`` labels of ``unknown_fields`` per process; later new names count as other.
@@ -191,40 +190,12 @@ class Metrics:
             ("worker",),
             "livemax",
         )
-        self._lane_metrics(counter, gauge)
+        self.lanes = LaneMetrics(counter, gauge)
         self.build_info = gauge(
             "build_info", "Build of the running service (value 1)", ("version",), "livemax"
         )
         self.build_info.labels(version=version).set(1)
         self._prime_labels(tuple(models))
-
-    def _lane_metrics(self, counter: Callable[..., Counter], gauge: Callable[..., Gauge]) -> None:
-        """Admission by cost (consumer.admission): what each model lane holds and admits."""
-        lane = ("model",)
-        self.lane_queued_rows = gauge(
-            "lane_queued_rows", "Rows a model lane has not answered (waiting + running)",
-            lane, "livesum",
-        )
-        self.lane_queued_seconds = gauge(
-            "lane_queued_seconds", "Estimated seconds of the work a lane has not answered",
-            lane, "livesum",
-        )
-        self.lane_seconds_per_row = gauge(
-            "lane_seconds_per_row", "A lane's moving estimate of its model's seconds per row",
-            lane, "livemax",
-        )
-        self.lane_admitted_rows = counter(
-            "lane_admitted_rows", "Rows submitted to a model within its admission budget", lane
-        )
-        self.lane_deferred_rows = counter(
-            "lane_deferred_rows", "Rows that had to wait for room in a model lane", lane
-        )
-        self.model_skipped = counter(
-            "model_skipped", "Rows a model skipped by policy (reason)", ("model", "reason")
-        )
-        self.paused_seconds = counter(
-            "paused_seconds", "Time the worker's partitions were paused, by cause", ("reason",)
-        )
 
     def _prime_labels(self, models: tuple[str, ...]) -> None:
         """Create the known label values at 0 so ``rate()`` sees the first increment and
@@ -243,12 +214,7 @@ class Metrics:
             self.model_latency.labels(model=model)
             self.model_timeouts.labels(model=model)
             self.model_failures.labels(model=model)
-        for model in LANE_MODELS:
-            self.lane_admitted_rows.labels(model=model)
-            self.lane_deferred_rows.labels(model=model)
-        self.model_skipped.labels(model="pat", reason="max_event_age")
-        for reason in PAUSE_REASONS:
-            self.paused_seconds.labels(reason=reason)
+        self.lanes.prime()
 
     def count_unknown_field(self, label: str) -> bool:
         """Count one ignored field under ``label`` (at most ``MAX_FIELD_LABELS`` distinct

@@ -14,8 +14,8 @@ from consumer.logs import log_event
 from schemas import ModelStatus
 
 if TYPE_CHECKING:
+    from consumer.batch_records import SourceResult
     from consumer.observability.metrics import Metrics
-    from consumer.pipeline import SourceResult
 
 _log = logging.getLogger("moodstream.runner")
 
@@ -41,7 +41,7 @@ class Recorder:
                 metrics.model_failures.labels(model=run.name).inc()
             elif run.status is ModelStatus.SKIPPED:
                 reason = run.reason or "unknown"
-                metrics.model_skipped.labels(model=run.name, reason=reason).inc(len(run.rows))
+                metrics.lanes.model_skipped.labels(model=run.name, reason=reason).inc(len(run.rows))
 
     def batch(self, sources: Sequence[SourceResult]) -> None:
         """Size and invalid/overflow counts of a batch whose every source went out."""
@@ -69,18 +69,18 @@ class Recorder:
             name = lane.name
             rows = lane.queued_rows()
             per_row_s = lane.admission.estimate.seconds_per_row
-            metrics.lane_queued_rows.labels(model=name).set(rows)
-            metrics.lane_queued_seconds.labels(model=name).set(rows * per_row_s)
-            metrics.lane_seconds_per_row.labels(model=name).set(per_row_s)
+            metrics.lanes.queued_rows.labels(model=name).set(rows)
+            metrics.lanes.queued_seconds.labels(model=name).set(rows * per_row_s)
+            metrics.lanes.seconds_per_row.labels(model=name).set(per_row_s)
             admitted, deferred = self._lane_counts.get(name, (0, 0))
             stats = lane.stats
-            metrics.lane_admitted_rows.labels(model=name).inc(stats.admitted_rows - admitted)
-            metrics.lane_deferred_rows.labels(model=name).inc(stats.deferred_rows - deferred)
+            metrics.lanes.admitted_rows.labels(model=name).inc(stats.admitted_rows - admitted)
+            metrics.lanes.deferred_rows.labels(model=name).inc(stats.deferred_rows - deferred)
             self._lane_counts[name] = (stats.admitted_rows, stats.deferred_rows)
 
     def paused(self, reason: str, seconds: float) -> None:
         if self._metrics is not None and seconds > 0:
-            self._metrics.paused_seconds.labels(reason=reason).inc(seconds)
+            self._metrics.lanes.paused_seconds.labels(reason=reason).inc(seconds)
 
     def inflight(self, events: int) -> None:
         if self._metrics is not None:

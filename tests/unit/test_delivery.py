@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from consumer.batch_records import BatchResult, OutRecord, SourceResult
 from consumer.delivery import AtLeastOnce
 from consumer.offsets import CommitPolicy
-from consumer.pipeline import BatchResult, OutRecord, SourceResult
 from tests.fakes import FakeClock
 
 TP = ("in", 0)

@@ -16,6 +16,7 @@ import pytest
 from confluent_kafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
+from consumer.batch_records import SourceResult
 from consumer.commands.lag import format_table
 from consumer.kafka.lag import (
     LagReport,
@@ -40,7 +41,6 @@ from consumer.observability import (
 )
 from consumer.observability.metrics import MAX_FIELD_LABELS
 from consumer.observability.recorder import Recorder
-from consumer.pipeline import SourceResult
 from tests.fakes import FakeClock
 
 DESIGN_METRICS = {
@@ -496,3 +496,27 @@ def test_insufficient_input_and_ignored_fields_are_counted_per_event() -> None:
     Recorder(m).batch([source, SourceResult(("t", 0), 6, 0.0)])
     assert sample(registry, "moodstream_insufficient_input_total") == 1
     assert sample(registry, "moodstream_unknown_fields_total", field="a") == 2
+
+
+def test_lane_metrics_follow_what_the_lanes_hold_and_admit() -> None:
+    import numpy as np
+
+    from tests.fakes import FakeModel, ManualExecutor, make_lane
+
+    registry, m = _registry_with_metrics()
+    clock = FakeClock()
+    lane = make_lane(FakeModel("pat"), ManualExecutor(), 10.0, clock, seconds_per_row=1.0,
+                     chunk_rows=1)
+    lane.enqueue(tuple(range(8)), np.zeros((8, 3), np.float32), None)
+    lane.pump(clock.monotonic())  # 5 of 8 admitted (5 s budget at 1 s per row)
+    recorder = Recorder(m)
+    recorder.lanes([lane])
+    recorder.lanes([lane])  # counters move by what changed since the last call only
+    assert sample(registry, "moodstream_lane_queued_rows", model="pat") == 8
+    assert sample(registry, "moodstream_lane_queued_seconds", model="pat") == 8.0
+    assert sample(registry, "moodstream_lane_seconds_per_row", model="pat") == 1.0
+    assert sample(registry, "moodstream_lane_admitted_rows_total", model="pat") == 5
+    assert sample(registry, "moodstream_lane_deferred_rows_total", model="pat") == 8
+    recorder.paused("pat_pending", 2.5)
+    assert sample(registry, "moodstream_paused_seconds_total", reason="pat_pending") == 2.5
+    assert sample(registry, "moodstream_paused_seconds_total", reason="inflight") == 0

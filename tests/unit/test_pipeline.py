@@ -8,8 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
+from consumer.batch_records import Polled
 from consumer.ensemble import Ensemble
-from consumer.pipeline import Pipeline, Polled
+from consumer.pipeline import Pipeline
 from consumer.ratelimit import KeyRateLimiter
 from consumer.settings import ProcessingSettings, Settings
 from schemas import Prediction

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from confluent_kafka import TopicPartition
 
+from consumer.backpressure import Backpressure, Change, resume_below
 from consumer.ensemble import Ensemble
-from consumer.runner import Runner, resume_below
+from consumer.runner import Runner
 from consumer.settings import ProcessingSettings, Settings
 from schemas import ACTIVITY_MINUTES
 from tests.fakes import FakeClock, FakeModel, ManualExecutor, make_lane
@@ -17,6 +18,18 @@ from tests.fakes import FakeClock, FakeModel, ManualExecutor, make_lane
 def test_every_allowed_bound_resumes(bound: int, resume: int) -> None:
     assert resume_below(bound) == resume
     assert 0 < resume_below(bound) <= bound  # in-flight 0 always resumes; pause needs >= bound
+
+
+def test_either_bound_pauses_and_both_must_be_below_half_to_resume() -> None:
+    state = Backpressure(max_inflight=100, max_pat_pending=8)
+    assert state.update(99, 7, now=0.0) == (Change.NONE, 0.0)
+    assert state.update(10, 8, now=1.0) == (Change.PAUSE, 0.0)
+    assert state.paused_for == "pat_pending"
+    assert state.update(10, 4, now=2.0) == (Change.NONE, 0.0)  # 4 is not below half of 8
+    assert state.update(60, 3, now=3.0) == (Change.NONE, 0.0)  # in flight not below half
+    assert state.update(49, 3, now=4.5) == (Change.RESUME, 3.5)  # paused for 3.5 s
+    assert state.update(100, 0, now=5.0) == (Change.PAUSE, 0.0)
+    assert state.paused_for == "inflight"
 
 
 class PauseRecorder:

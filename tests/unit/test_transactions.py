@@ -9,9 +9,9 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from prometheus_client import CollectorRegistry
 
+from consumer.batch_records import BatchResult, OutRecord, SourceResult
 from consumer.kafka.clients import transactional_id
 from consumer.observability.metrics import Metrics
-from consumer.pipeline import BatchResult, OutRecord, SourceResult
 from consumer.settings import Settings
 from consumer.transactions import ExactlyOnce
 from tests.fakes import FakeClock
