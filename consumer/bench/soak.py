@@ -39,7 +39,10 @@ from consumer.bench.workload import build_workload
 from consumer.settings import Settings
 
 SAMPLE_EVERY_S = 5.0
-CAPACITY_EVENTS = 1500
+CAPACITY_EVENTS = 6000
+#: After the load, the drain goes on while the backlog keeps shrinking: it stops once no
+#: prediction arrived for this long (what is still missing then is lost).
+DRAIN_STALL_S = 60.0
 
 
 @dataclass
@@ -124,9 +127,14 @@ def _paced(soak: Soak, mixed: Iterator[Record], bursts: Iterator[Record], rate: 
             soak.sample(elapsed)
             next_sample += SAMPLE_EVERY_S
         time.sleep(max(0.0, started + elapsed + 1.0 - time.monotonic()))
-    drain_started = time.monotonic()
-    while soak.produced - soak.reader.append_ms.keys() and time.monotonic() - drain_started < 600:
+    drain_started = last_progress = time.monotonic()
+    seen = len(soak.reader.append_ms)
+    while soak.produced - soak.reader.append_ms.keys():
         soak.sample(time.monotonic() - started)
+        if len(soak.reader.append_ms) > seen:
+            seen, last_progress = len(soak.reader.append_ms), time.monotonic()
+        elif time.monotonic() - last_progress > DRAIN_STALL_S:
+            break
         time.sleep(SAMPLE_EVERY_S)
     missing = len(soak.produced - soak.reader.append_ms.keys())
     rss = [max(s["workers_rss_mb"] or [0.0]) for s in soak.samples]
@@ -136,6 +144,7 @@ def _paced(soak: Soak, mixed: Iterator[Record], bursts: Iterator[Record], rate: 
         "events": len(soak.produced), "lost": missing, "partial": soak.reader.partial,
         "duplicates": soak.reader.duplicates, "bursts_at_s": soak.bursts_at_s,
         "max_lag_events": max(s["lag_events"] for s in soak.samples),
+        "drain_after_load_s": round(time.monotonic() - drain_started, 1),
         "worker_rss_mb_first": rss[0], "worker_rss_mb_max": max(rss), "worker_rss_mb_last": rss[-1],
         "samples": soak.samples,
     }
