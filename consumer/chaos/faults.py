@@ -112,6 +112,23 @@ def wait_in_sync(admin_config: Mapping[str, Any], timeout_s: float = IN_SYNC_TIM
         time.sleep(0.5)
 
 
+def wait_whole(admin_config: Mapping[str, Any], timeout_s: float = IN_SYNC_TIMEOUT_S) -> None:
+    """Block until every node is registered (a resumed node re-registers a moment after
+    its fencing) and no partition is under-replicated. Raises BrokerError after
+    ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if len(_admin(admin_config).list_topics(timeout=10).brokers) == len(NODE_IDS):
+                break
+        except Exception:
+            pass
+        if time.monotonic() >= deadline:
+            raise BrokerError(f"not every node is registered after {timeout_s:g} s")
+        time.sleep(0.5)
+    wait_in_sync(admin_config, max(1.0, deadline - time.monotonic()))
+
+
 def _kill_restart(target: Target, nodes: Sequence[int], down_s: float) -> float:
     for node in nodes:
         target.cluster.kill(node)

@@ -130,6 +130,7 @@ def run_suite(settings: Settings, cfg: RunConfig, progress: Callable[[str], None
              for n in ("features", "predictions", "alerts", "dlq", "overflow")}
     topics = TopicSettings.model_validate({**names, "partitions": cfg.partitions})
     admin_config = {"bootstrap.servers": cluster.bootstrap_servers}
+    fault_lib.wait_whole(admin_config)  # a previous run's last fault may still be healing
     ensure_topics(admin_config, topics, 60.0)
     try:
         return _run(cluster, cfg, topics, f"chaos-{suffix}", progress)

@@ -80,6 +80,11 @@ class LocalCluster:
         self._progress = progress or (lambda _message: None)
 
     @property
+    def root(self) -> Path:
+        """Where the cluster keeps its state (``<broker.cache_dir>/cluster``)."""
+        return self._root
+
+    @property
     def bootstrap_servers(self) -> str:
         return cfiles.bootstrap(self._settings)
 

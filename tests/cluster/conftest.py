@@ -9,7 +9,9 @@ at a time may use the cluster: fault tests kill and pause its nodes.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +22,8 @@ from consumer.errors import BrokerError, KafkaSetupError
 from consumer.kafka.admin import delete_topics
 from consumer.kafka.cluster import ClusterInfo, LocalCluster
 from consumer.settings import Settings, TopicSettings
+
+SESSION_WAIT_S = 1200
 
 
 def _unavailable(reason: str) -> None:
@@ -35,7 +39,31 @@ def cluster_handle() -> LocalCluster:
 
 
 @pytest.fixture(scope="session")
-def local_cluster(cluster_handle: LocalCluster) -> Iterator[ClusterInfo]:
+def cluster_session_lock(cluster_handle: LocalCluster) -> Iterator[None]:
+    """One test session at a time on the cluster (fault tests kill its nodes): a second
+    session waits here, up to SESSION_WAIT_S, for the first to finish with it."""
+    lock_path = cluster_handle.root / ".test-session.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+b") as handle:
+        deadline = time.monotonic() + SESSION_WAIT_S
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    _unavailable(f"another test session held the cluster for {SESSION_WAIT_S} s")
+                time.sleep(1.0)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="session")
+def local_cluster(
+    cluster_handle: LocalCluster, cluster_session_lock: None
+) -> Iterator[ClusterInfo]:
     """The three-node cluster (PLAINTEXT, SSL, SASL_SSL listeners), all nodes up."""
     was_running = any(node.pid is not None for node in cluster_handle.status())
     try:
