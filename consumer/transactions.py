@@ -4,8 +4,11 @@ offsets (KIP-447: zombies are fenced by the group generation sent with the offse
 A transaction the broker makes abortable (a rebalance moved the group to a new generation
 mid-transaction: ``ILLEGAL_GENERATION``, ``UNKNOWN_MEMBER_ID``, ``REBALANCE_IN_PROGRESS``)
 is aborted and its batch rewound: the consumer seeks back to the batch's first offset per
-partition and the loop goes on. A fatal error (this producer was fenced) is raised: the
-worker stops and its restart re-reads from the last committed batch. Driven by the poll
+partition and the loop goes on. A retriable error (the transaction or group coordinator
+moved or died: ``NOT_COORDINATOR``, a timeout, an abort still in progress) is retried
+until ``RETRY_FOR_TIMEOUTS`` x the transaction timeout has passed; then the transaction is
+aborted (again retried) and rewound. A fatal error (this producer was fenced) is raised:
+the worker stops and its restart re-reads from the last committed batch. Driven by the poll
 loop's thread; delivery callbacks run inside ``producer.poll``/``flush`` on it too.
 """
 
@@ -27,6 +30,8 @@ if TYPE_CHECKING:
     from consumer.observability.metrics import Metrics
 
 _log = logging.getLogger("moodstream.delivery")
+#: How long a retriable transactional call is retried, in transaction timeouts.
+RETRY_FOR_TIMEOUTS = 1.5
 
 
 def _purged() -> frozenset[int]:
@@ -83,18 +88,22 @@ class ExactlyOnce(PublisherBase):
         for source in sources:
             if source.tp not in last or source.offset > last[source.tp].offset:
                 last[source.tp] = source
+        offsets = [
+            TopicPartition(t, p, s.offset + 1, metadata=streak_metadata(s.invalid_streak))
+            for (t, p), s in last.items()
+        ]
+        deadline = self._clock.monotonic() + RETRY_FOR_TIMEOUTS * self._timeout_s
         try:
-            offsets = [
-                TopicPartition(t, p, s.offset + 1, metadata=streak_metadata(s.invalid_streak))
-                for (t, p), s in last.items()
-            ]
             metadata = self._consumer.consumer_group_metadata()
-            self._producer.send_offsets_to_transaction(offsets, metadata, self._timeout_s)
-            self._producer.commit_transaction(self._timeout_s)
+            self._retrying(
+                lambda t: self._producer.send_offsets_to_transaction(offsets, metadata, t),
+                deadline,
+            )
+            self._retrying(self._producer.commit_transaction, deadline)
         except KafkaException as exc:
             error = exc.args[0]
             self._abort()
-            if error.fatal() or not error.txn_requires_abort():
+            if error.fatal() or not (error.txn_requires_abort() or error.retriable()):
                 raise
             self._raise_on_failure()  # a record refused for good: rewinding cannot help
             self._rewind(sources, error)
@@ -104,6 +113,23 @@ class ExactlyOnce(PublisherBase):
             raise
         self._raise_on_failure()
         self._committed()
+
+    def _retrying(self, call: Callable[[float], None], deadline: float) -> None:
+        """``call(timeout_s)``, again while it fails with a retriable error and ``deadline``
+        (monotonic) has not passed. Blocks up to the deadline; raises the last error."""
+        from confluent_kafka import KafkaException
+
+        while True:
+            timeout_s = max(1.0, min(self._timeout_s, deadline - self._clock.monotonic()))
+            try:
+                call(timeout_s)
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                late = self._clock.monotonic() >= deadline
+                if late or not error.retriable() or error.txn_requires_abort():
+                    raise
+                log_event(_log, "transaction_retry", level=logging.WARNING, error=error.str())
 
     def _committed(self) -> None:
         self._producer.poll(0)  # any delivery report still queued
@@ -153,10 +179,13 @@ class ExactlyOnce(PublisherBase):
         return on_delivery
 
     def _abort(self) -> None:
+        """Abort the open transaction, retrying while the coordinator is unavailable (an
+        abort left in progress would refuse the next transaction: INVALID_TXN_STATE)."""
         self._txn += 1
         self._uncommitted.clear()
+        deadline = self._clock.monotonic() + RETRY_FOR_TIMEOUTS * self._timeout_s
         try:
-            self._producer.abort_transaction(self._timeout_s)
+            self._retrying(self._producer.abort_transaction, deadline)
         except Exception as exc:  # the worker restarts anyway; say why
             log_event(_log, "transaction_abort_failed", level=logging.ERROR, error=str(exc))
 

@@ -106,6 +106,51 @@ def test_a_fatal_failure_is_raised() -> None:
     assert consumer.seeks == []
 
 
+class MovingCoordinator(TxnProducer):
+    """The coordinator is unavailable for ``failures`` calls: each takes its timeout on the
+    fake clock and raises a retriable error (NOT_COORDINATOR, as after a broker kill)."""
+
+    def __init__(self, clock: FakeClock, failures: int, abort_failures: int = 0) -> None:
+        super().__init__()
+        self.clock, self.failures, self.abort_failures = clock, failures, abort_failures
+
+    def _unavailable(self, timeout: float, attempts: str) -> None:
+        if getattr(self, attempts) > 0:
+            setattr(self, attempts, getattr(self, attempts) - 1)
+            self.clock.advance(timeout)
+            raise KafkaException(KafkaError(KafkaError.NOT_COORDINATOR, retriable=True))
+
+    def send_offsets_to_transaction(self, offsets: Any, meta: Any, timeout: float) -> None:
+        self.calls.append("offsets")
+        self._unavailable(timeout, "failures")
+        super().send_offsets_to_transaction(offsets, meta, timeout)
+
+    def abort_transaction(self, timeout: float) -> None:
+        self.calls.append("abort")
+        self._unavailable(timeout, "abort_failures")
+
+
+def test_a_moving_coordinator_is_retried_not_a_crash() -> None:
+    clock = FakeClock()
+    producer, consumer = MovingCoordinator(clock, failures=1), SeekingConsumer()
+    publisher = ExactlyOnce(producer, consumer, clock, 5.0)  # type: ignore[arg-type]
+    run_batch(publisher, batch())
+    assert producer.calls[-3:] == ["offsets", "offsets", "commit"]
+    assert consumer.seeks == [] and publisher.aborted == 0
+
+
+def test_a_coordinator_gone_too_long_aborts_and_rewinds_within_the_bound() -> None:
+    clock = FakeClock()
+    producer = MovingCoordinator(clock, failures=100, abort_failures=1)
+    consumer = SeekingConsumer()
+    publisher = ExactlyOnce(producer, consumer, clock, 5.0)  # type: ignore[arg-type]
+    run_batch(publisher, batch())  # must not raise
+    assert producer.calls.count("offsets") == 2  # 5 s each, within 1.5 x 5 s
+    assert producer.calls[-2:] == ["abort", "abort"]  # the abort is retried too
+    assert consumer.seeks == [(0, 7), (2, 3)] and publisher.aborted == 1
+    assert clock.t - 1_000.0 <= 2 * 1.5 * 5.0 + 5.0  # bounded: it never hangs the loop
+
+
 def test_transactional_ids_differ_per_instance_and_repeat_per_slot() -> None:
     settings = Settings()
     assert transactional_id(settings, 0, "a1") != transactional_id(settings, 0, "b2")
