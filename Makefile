@@ -26,7 +26,7 @@ LOCK = requirements/dev.txt
 LOCK_HASH := $(shell cat requirements/torch.txt $(LOCK) | sha256sum | cut -c1-16)
 STAMP = $(VENV)/.moodstream-lock-$(LOCK_HASH).stamp
 UV_VERSION = 0.13.9
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=30
 
 .PHONY: help venv lock shell tools test fuzz-long broker-start broker-stop lint demo bench soak chaos clean
 
