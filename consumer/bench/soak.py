@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from consumer.bench.kafkaio import (
 )
 from consumer.bench.service import Service, free_port, service_env
 from consumer.bench.workload import build_workload
+from consumer.errors import MoodstreamError
 from consumer.settings import Settings
 
 SAMPLE_EVERY_S = 5.0
@@ -184,7 +186,12 @@ def main() -> int:
     parser.add_argument("--burst-events", type=int, default=600)
     parser.add_argument("--out", type=Path, default=Path("bench-results/soak"))
     args = parser.parse_args()
-    result = run(args)
+    try:
+        result = run(args)
+    except MoodstreamError as exc:  # no broker, a setting refused: one line, not a traceback
+        print(f"moodstream soak: {exc}", file=sys.stderr)
+        return 4
+
     (args.out / "soak.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     plot(result, args.out / "soak.png")
     summary = {k: v for k, v in result.items() if k != "samples"}
