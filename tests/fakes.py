@@ -183,6 +183,14 @@ def make_lane(
     return ModelLane(model, executor, timeout_s, clock, admission)
 
 
+def booster_lanes(clock: Any) -> list[Any]:
+    """The three booster lanes over inline fakes (5 s timeout), as the unit tests use them."""
+    return [
+        make_lane(FakeModel(n), InlineExecutor(), 5.0, clock)
+        for n in ("depression", "hypomania", "mania")
+    ]
+
+
 @dataclass
 class FakeMessage:
     """The part of a confluent-kafka Message the pipeline reads."""

@@ -11,7 +11,7 @@ from consumer.ensemble import Ensemble
 from consumer.outputs import build_alerts, build_prediction, ensemble_depression, outcome_for
 from consumer.settings import EnsembleSettings
 from schemas import AlertKind, ModelStatus, SourcePosition
-from tests.fakes import FakeClock, FakeModel, InlineExecutor, make_event, make_lane
+from tests.fakes import FakeClock, FakeModel, InlineExecutor, booster_lanes, make_event, make_lane
 
 SETTINGS = EnsembleSettings()
 SOURCE = SourcePosition(topic="t", partition=0, offset=1)
@@ -111,10 +111,7 @@ def test_slow_prediction_alert_over_budget() -> None:
 
 def test_uninstalled_pat_is_skipped_not_partial() -> None:
     clock = FakeClock()
-    lanes = [
-        make_lane(FakeModel(n), InlineExecutor(), 5.0, clock)
-        for n in ("depression", "hypomania", "mania")
-    ]
+    lanes = booster_lanes(clock)
     ensemble = Ensemble(lanes, None, SETTINGS, clock)
     event = make_event(activity=True)
     outcome = outcome_for(0, ensemble.score([event]).runs_for(0), ensemble.versions())

@@ -20,6 +20,7 @@ from tests.fakes import (
     FakeModel,
     InlineExecutor,
     ManualExecutor,
+    booster_lanes,
     event_bytes,
     event_dict,
     make_lane,
@@ -30,10 +31,7 @@ def pipeline(
     clock: FakeClock, limiter: KeyRateLimiter | None = None, **processing: int
 ) -> Pipeline:
     settings = Settings(processing=ProcessingSettings(**processing))
-    lanes = [
-        make_lane(FakeModel(n), InlineExecutor(), 5.0, clock)
-        for n in ("depression", "hypomania", "mania")
-    ]
+    lanes = booster_lanes(clock)
     return Pipeline(Ensemble(lanes, None, settings.ensemble, clock), settings, clock, limiter)
 
 
@@ -95,10 +93,7 @@ def test_predictions_without_activity_do_not_wait_for_pat() -> None:
     clock = FakeClock()
     settings = Settings()
     pat_pool = ManualExecutor()
-    lanes = [
-        make_lane(FakeModel(n), InlineExecutor(), 5.0, clock)
-        for n in ("depression", "hypomania", "mania")
-    ]
+    lanes = booster_lanes(clock)
     pat = make_lane(FakeModel("pat", 0.7), pat_pool, 10.0, clock)
     ensemble = Ensemble(lanes, pat, settings.ensemble, clock)
     stage = Pipeline(ensemble, settings, clock)
@@ -235,10 +230,7 @@ def test_alert_records_carry_headers_with_their_kind() -> None:
 def test_overload_policy_skips_pat_for_old_events_with_a_reason_and_an_alert() -> None:
     clock = FakeClock()  # now: 2026-11-27T10:00:00Z; the events were emitted at 09:59:00Z
     settings = Settings(ensemble={"pat_max_event_age_s": 30.0})
-    lanes = [
-        make_lane(FakeModel(n), InlineExecutor(), 5.0, clock)
-        for n in ("depression", "hypomania", "mania")
-    ]
+    lanes = booster_lanes(clock)
     pat = make_lane(FakeModel("pat", 0.7), InlineExecutor(), 10.0, clock)
     stage = Pipeline(Ensemble(lanes, pat, settings.ensemble, clock), settings, clock)
     [source] = stage.process(polled([event_bytes(seed=1, activity=True)], clock)).sources
@@ -259,11 +251,8 @@ def test_revoked_partitions_events_are_given_up_and_never_sent_to_pat() -> None:
     clock = FakeClock()
     settings = Settings()
     pat_pool = ManualExecutor()
-    lanes = [
-        make_lane(FakeModel(n), InlineExecutor(), 5.0, clock)
-        for n in ("depression", "hypomania", "mania")
-    ]
-    # PAT admits one call of one row at a time (1 s per row, 2 s budget): the rest waits
+    lanes = booster_lanes(clock)
+    # PAT admits one call of one row at a time (1.5 s per row, 2 s budget): the rest waits
     pat = make_lane(FakeModel("pat", 0.7), pat_pool, 4.0, clock, seconds_per_row=1.5,
                     chunk_rows=1)
     ensemble = Ensemble(lanes, pat, settings.ensemble, clock)
