@@ -124,10 +124,9 @@ def proto_to_dict(message: Message) -> dict[str, Any]:
     None, an absent ``features``/``activity`` is left out. Pure; per record."""
     out: dict[str, Any] = {name: getattr(message, name) for name, _, _ in _SCALARS}
     if message.HasField("features"):
-        feats = message.features
-        out["features"] = {
-            n: (getattr(feats, n) if feats.HasField(n) else None) for n in FEATURE_NAMES
-        }
+        features: dict[str, float | None] = dict.fromkeys(FEATURE_NAMES)
+        features.update((field.name, value) for field, value in message.features.ListFields())
+        out["features"] = features
     activity = message.activity
     if len(activity):
         out["activity"] = list(activity)

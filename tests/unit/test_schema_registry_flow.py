@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from confluent_kafka import TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from pydantic import ValidationError
 
 from consumer.batch_records import Polled
@@ -26,7 +25,7 @@ from schemas import FeatureEvent
 from schemas import registry_formats as formats
 from tests.fakes import FakeClock, FakeMessage, booster_lanes, event_dict
 from tests.unit.test_runner_backpressure import PauseRecorder
-from tests.unit.test_schema_registry_decoding import TOPIC, DownRegistry
+from tests.unit.test_schema_registry_decoding import TOPIC, DownRegistry, client
 
 SETTINGS = Settings(
     processing={"input_format": "avro"},  # type: ignore[arg-type]
@@ -45,7 +44,7 @@ def polled(values: list[bytes], clock: FakeClock) -> list[Polled]:
 
 
 def test_bad_registry_records_are_dead_letters_with_their_reason_and_bytes() -> None:
-    registry, clock = SchemaRegistryClient.new_client({"url": "mock://flow"}), FakeClock()
+    registry, clock = client(), FakeClock()
     good = RegistryEncoder(registry, "avro", TOPIC).encode(event_dict(seed=1))
     unknown = good[:1] + (4242).to_bytes(4, "big") + good[5:]
     batch = polled([good, good[:4], unknown, b'{"plain": "json"}'], clock)
@@ -73,7 +72,7 @@ def held_runner(registry: Any) -> tuple[Runner, PauseRecorder, FakeClock]:
 def test_an_unreachable_registry_holds_the_batch_and_pauses_until_a_retry_works() -> None:
     down = DownRegistry()
     loop, consumer, clock = held_runner(down)
-    value = RegistryEncoder(SchemaRegistryClient.new_client({"url": "mock://x"}), "avro", TOPIC)
+    value = RegistryEncoder(client(), "avro", TOPIC)
     batch = polled([value.encode(event_dict())], clock)
     loop._process(batch)
     assert consumer.calls == [("pause", [0, 1])]
@@ -88,7 +87,7 @@ def test_an_unreachable_registry_holds_the_batch_and_pauses_until_a_retry_works(
 
 def test_revoking_every_held_partition_ends_the_wait() -> None:
     loop, consumer, clock = held_runner(DownRegistry())
-    value = RegistryEncoder(SchemaRegistryClient.new_client({"url": "mock://y"}), "avro", TOPIC)
+    value = RegistryEncoder(client(), "avro", TOPIC)
     loop._process(polled([value.encode(event_dict())], clock))
     assert loop._drop_held({(TOPIC, 0)}) == 1
     assert not loop._registry_wait.holding and loop._registry_wait.since is None
