@@ -140,3 +140,14 @@ def test_the_avro_and_proto_files_match_the_contract() -> None:
     assert [f["name"] for f in features] == list(contract_features)
     descriptor = formats.proto_message_class().DESCRIPTOR
     assert [f.name for f in descriptor.fields] == list(FeatureEvent.model_fields)
+
+
+def test_schemas_register_uses_the_subject_of_its_strategy_and_is_idempotent() -> None:
+    from consumer.commands.schemas import register_schema
+
+    registry = client()
+    first = register_schema(registry, "protobuf", TOPIC, "topic")
+    assert first["subject"] == f"{TOPIC}-value" and first["type"] == "PROTOBUF"
+    assert register_schema(registry, "protobuf", TOPIC, "topic") == first
+    record = register_schema(registry, "avro", TOPIC, "record")
+    assert record["subject"] == "moodstream.v1.FeatureEvent" and record["id"] != first["id"]
