@@ -151,3 +151,24 @@ def test_schemas_register_uses_the_subject_of_its_strategy_and_is_idempotent() -
     assert register_schema(registry, "protobuf", TOPIC, "topic") == first
     record = register_schema(registry, "avro", TOPIC, "record")
     assert record["subject"] == "moodstream.v1.FeatureEvent" and record["id"] != first["id"]
+
+
+class TailMessage(FakeMessage):
+    def headers(self) -> list[tuple[str, bytes]]:
+        return []
+
+
+def test_tail_shows_registry_records_as_their_event_and_schema_id() -> None:
+    from consumer.commands.tail import render
+    from consumer.schema_registry.decoding import RegistryDecoder
+
+    registry = client()
+    value = RegistryEncoder(registry, "avro", TOPIC).encode(event_dict(seed=2))
+    dec = RegistryDecoder(registry, "auto", max_bytes=1 << 20, strict_fields=False, topic=TOPIC)
+
+    def framed(raw: bytes) -> Any:
+        return {"event": dec.decode(raw).event.model_dump(mode="json", exclude_none=True)}
+
+    line = json.loads(render(TailMessage(value, 5, 0), framed))
+    assert line["offset"] == 5 and line["value"]["event"]["user_id"] == "user-2"
+    assert json.loads(render(TailMessage(b'{"a": 1}', 6, 0), framed))["value"] == {"a": 1}
