@@ -45,6 +45,14 @@ def check_bootstrap_servers(value: str) -> str:
     return value
 
 
+def check_file_exists(value: str | None) -> str | None:
+    """A TLS file setting: None, librdkafka's ``probe``, or an existing file. Raises
+    ValueError naming the missing file."""
+    if value is not None and value != "probe" and not Path(value).is_file():
+        raise ValueError(f"no such file: {value}")
+    return value
+
+
 class SecurityProtocol(StrEnum):
     PLAINTEXT = "PLAINTEXT"
     SSL = "SSL"
@@ -81,9 +89,7 @@ class KafkaSettings(_Frozen):
     @field_validator("ssl_ca_location", "ssl_certificate_location", "ssl_key_location")
     @classmethod
     def _file_exists(cls, value: str | None) -> str | None:
-        if value is not None and value != "probe" and not Path(value).is_file():
-            raise ValueError(f"no such file: {value}")
-        return value
+        return check_file_exists(value)
 
     @model_validator(mode="after")
     def _sasl_complete(self) -> KafkaSettings:
@@ -252,6 +258,11 @@ class SchemaRegistrySettings(_Frozen):
     #: Waiting for an unreachable registry: first pause, doubling up to the maximum.
     retry_initial_s: float = Field(default=0.5, gt=0)
     retry_max_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("ssl_ca_location", "ssl_certificate_location", "ssl_key_location")
+    @classmethod
+    def _file_exists(cls, value: str | None) -> str | None:
+        return check_file_exists(value)
 
     @field_validator("url")
     @classmethod

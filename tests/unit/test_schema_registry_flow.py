@@ -172,3 +172,8 @@ def test_tail_shows_registry_records_as_their_event_and_schema_id() -> None:
     line = json.loads(render(TailMessage(value, 5, 0), framed))
     assert line["offset"] == 5 and line["value"]["event"]["user_id"] == "user-2"
     assert json.loads(render(TailMessage(b'{"a": 1}', 6, 0), framed))["value"] == {"a": 1}
+
+
+def test_a_missing_registry_tls_file_is_refused_at_start_up() -> None:
+    with pytest.raises(ValidationError, match="no such file: /nope/ca.pem"):
+        Settings(schema_registry={"ssl_ca_location": "/nope/ca.pem"})  # type: ignore[arg-type]
