@@ -119,7 +119,8 @@ class Runner:
 
     def _step(self) -> None:
         now = self._clock.monotonic()
-        left = self._batcher.time_left_s(now)
+        # While a batch waits for the registry the open one is not due: no busy polling.
+        left = None if self._registry_wait.holding else self._batcher.time_left_s(now)
         timeout = IDLE_POLL_S if left is None else min(left, IDLE_POLL_S)
         if len(self._in_flight):  # models are working: notice their answers promptly
             timeout = 0.0 if self._in_flight.answers_waiting() else min(timeout, WORK_POLL_S)
