@@ -98,8 +98,8 @@ def framed_renderer(settings: Settings) -> Callable[[bytes], Any]:
     from consumer.schema_registry.client import create_client
     from consumer.schema_registry.decoding import RegistryDecoder
 
-    decoder = RegistryDecoder(
-        create_client(settings.schema_registry), "auto", max_bytes=1 << 30,  # tail shows what is there, any size
+    decoder = RegistryDecoder(  # tail shows what is there, of any size
+        create_client(settings.schema_registry), "auto", max_bytes=1 << 30,
         strict_fields=False, topic=settings.topics.features,
     )
 

@@ -175,5 +175,5 @@ def test_tail_shows_registry_records_as_their_event_and_schema_id() -> None:
 
 
 def test_a_missing_registry_tls_file_is_refused_at_start_up() -> None:
-    with pytest.raises(ValidationError, match="no such file: /nope/ca.pem"):
+    with pytest.raises(ValidationError, match=r"no such file: /nope/ca\.pem"):
         Settings(schema_registry={"ssl_ca_location": "/nope/ca.pem"})  # type: ignore[arg-type]
