@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "bench",
     "demo",
     "chaos",
+    "schemas",
 )
 
 Handler = Callable[[argparse.Namespace, Settings], int]

@@ -43,6 +43,12 @@ REASONS: Final = (
     "out_of_range",
     "invalid_value",
     "duplicate_key",
+    # Schema Registry input (PROCESSING__INPUT_FORMAT, consumer/schema_registry/decoding.py)
+    "not_registry_framed",
+    "truncated_frame",
+    "unknown_schema_id",
+    "wrong_schema_type",
+    "unresolvable_schema",
 )
 
 _TYPE_TO_REASON: Final = {

@@ -43,6 +43,11 @@ class ModelLoadError(MoodstreamError):
     pass
 
 
+class SchemaRegistryUnavailable(MoodstreamError):
+    """The Schema Registry did not answer (connection refused, timeout, 5xx): the records
+    that need it wait and are retried; none of them is dead-lettered for it."""
+
+
 class InvalidEvent(MoodstreamError):
     """A message that cannot become a FeatureEvent. ``reason`` is a short metric label."""
 

@@ -25,6 +25,7 @@ from consumer.model_inputs import scoring_input
 from consumer.offsets import TopicPartitionKey
 from consumer.outputs import EventOutcome, build_alerts, build_prediction, outcome_for
 from consumer.ratelimit import KeyRateLimiter
+from consumer.schema_registry.decoding import RegistryDecoder
 from consumer.settings import Settings
 from schemas import (
     Alert,
@@ -45,6 +46,7 @@ class Pipeline:
         settings: Settings,
         clock: Clock,
         rate_limiter: KeyRateLimiter | None = None,
+        registry_decoder: RegistryDecoder | None = None,
     ) -> None:
         self._ensemble = ensemble
         self._settings = settings
@@ -52,6 +54,7 @@ class Pipeline:
         self._rate_limiter = rate_limiter
         self._consecutive_invalid: dict[TopicPartitionKey, int] = {}
         self._dead_letters = DeadLetterSummary()
+        self._registry_decoder = registry_decoder
 
     def process(self, batch: Sequence[Polled]) -> BatchResult:
         """The whole batch as one result, waiting for every model (blocking; for tests and
@@ -65,7 +68,13 @@ class Pipeline:
         return BatchResult(started.sources, runs, started.flood)
 
     def start(self, batch: Sequence[Polled]) -> StartedBatch:
-        """Decode, route and queue the batch on the models (does not wait for them)."""
+        """Decode, route and queue the batch on the models (does not wait for them).
+
+        With a registry input format, first looks up the batch's new schema ids (blocks on
+        the registry) and raises SchemaRegistryUnavailable, before touching any record,
+        when it does not answer: the caller holds the batch and retries it."""
+        if self._registry_decoder is not None:
+            self._registry_decoder.prepare(item.message.value() for item in batch)
         sources: list[SourceResult] = []
         unscored: list[SourceResult] = []
         scored: list[tuple[SourceResult, FeatureEvent]] = []
@@ -172,11 +181,14 @@ class Pipeline:
     def _decode(self, item: Polled, source: SourceResult) -> FeatureEvent | None:
         value, processing = item.message.value(), self._settings.processing
         try:
-            decoded = decode(
-                value,
-                max_bytes=processing.max_message_bytes,
-                strict_fields=processing.strict_fields,
-            )
+            if self._registry_decoder is not None:
+                decoded = self._registry_decoder.decode(value)
+            else:
+                decoded = decode(
+                    value,
+                    max_bytes=processing.max_message_bytes,
+                    strict_fields=processing.strict_fields,
+                )
         except InvalidEvent as exc:
             source.invalid_reason = exc.reason
             source.records.append(self._dead_letter(item, exc))

@@ -24,12 +24,13 @@ from consumer.batching import BatchPolicy, MicroBatcher
 from consumer.clock import Clock
 from consumer.delivery import Publisher
 from consumer.ensemble import Ensemble
-from consumer.errors import KafkaSetupError
+from consumer.errors import KafkaSetupError, SchemaRegistryUnavailable
 from consumer.inflight import InFlight
 from consumer.logs import log_event
 from consumer.observability.recorder import Recorder
 from consumer.offsets import TopicPartitionKey, parse_streak
 from consumer.pipeline import Pipeline
+from consumer.schema_registry.wait import RegistryWait
 from consumer.settings import Guarantee, Settings
 
 if TYPE_CHECKING:
@@ -79,6 +80,10 @@ class Runner:
         self._backpressure = Backpressure(
             processing.max_inflight_events, processing.max_pending_activity_events
         )
+        registry = settings.schema_registry
+        self._registry_wait: RegistryWait[Polled] = RegistryWait(
+            registry.retry_initial_s, registry.retry_max_s
+        )
         self._last_heartbeat = float("-inf")
         self._last_lag = float("-inf")
         # At-least-once keeps batches in flight while their models answer; a transaction
@@ -114,12 +119,16 @@ class Runner:
 
     def _step(self) -> None:
         now = self._clock.monotonic()
-        left = self._batcher.time_left_s(now)
+        # While a batch waits for the registry the open one is not due: no busy polling.
+        left = None if self._registry_wait.holding else self._batcher.time_left_s(now)
         timeout = IDLE_POLL_S if left is None else min(left, IDLE_POLL_S)
         if len(self._in_flight):  # models are working: notice their answers promptly
             timeout = 0.0 if self._in_flight.answers_waiting() else min(timeout, WORK_POLL_S)
         self._accept(self._poll(timeout))
-        if self._batcher.ready(self._clock.monotonic()):
+        if self._registry_wait.holding:
+            if self._registry_wait.due(self._clock.monotonic()):
+                self._process(self._registry_wait.take())
+        elif self._batcher.ready(self._clock.monotonic()):
             self._process(self._batcher.take())
         self._in_flight.advance()
         self._publisher.poll()
@@ -173,10 +182,41 @@ class Runner:
 
     def _process(self, batch: list[Polled]) -> None:
         """Decode the batch and queue it on the models; exactly-once also waits for it (its
-        transaction commits before the next batch is taken)."""
-        self._in_flight.add(self._pipeline.start(batch))
+        transaction commits before the next batch is taken). A Schema Registry that does not
+        answer holds the batch (partitions paused, polling on) until a retry succeeds."""
+        try:
+            started = self._pipeline.start(batch)
+        except SchemaRegistryUnavailable as exc:
+            self._hold_for_registry(batch, str(exc))
+            return
+        if self._registry_wait.since is not None:
+            self._end_registry_wait()
+        self._in_flight.add(started)
         if not self._pipelined:
             self._in_flight.finish(float("inf"))
+
+    def _hold_for_registry(self, batch: list[Polled], reason: str) -> None:
+        first = self._registry_wait.since is None
+        pause_s = self._registry_wait.hold(batch, self._clock.monotonic(), reason)
+        if first and self._assigned:
+            self._consumer.pause(self._partitions(self._assigned))
+        log_event(
+            _log,
+            "schema_registry_unavailable",
+            level=logging.WARNING,
+            error=reason,
+            held=len(batch),
+            retry_in_s=round(pause_s, 3),
+        )
+
+    def _end_registry_wait(self) -> None:
+        """The registry answered again (or nothing is held any more): resume polling."""
+        waited_since = self._registry_wait.recovered()
+        if self._assigned and not self._backpressure.paused:
+            self._consumer.resume(self._partitions(self._assigned))
+        if waited_since is not None:
+            waited_s = round(self._clock.monotonic() - waited_since, 3)
+            log_event(_log, "schema_registry_recovered", waited_s=waited_s)
 
     def _close_publisher(self) -> None:
         self._publisher.close(self._settings.processing.shutdown_timeout_s)
@@ -196,7 +236,8 @@ class Runner:
             cause = self._backpressure.paused_for
             log_event(_log, "paused", cause=cause, inflight=inflight, pat_pending=pat_pending)
         elif change is Change.RESUME and cause is not None:
-            self._consumer.resume(self._partitions(self._assigned))
+            if self._registry_wait.since is None:  # a registry wait keeps them paused
+                self._consumer.resume(self._partitions(self._assigned))
             self._recorder.paused(cause, paused_s)
             log_event(_log, "resumed", inflight=inflight, pat_pending=pat_pending)
 
@@ -207,8 +248,12 @@ class Runner:
             self._recorder.lanes(self._ensemble.lanes())
             if self._health is not None:
                 stuck = self._ensemble.stuck_models()
+                waiting = self._registry_wait.reason
                 self._health.update(
-                    ready=not stuck, assigned=bool(self._assigned), stuck_models=stuck
+                    ready=not stuck,
+                    assigned=bool(self._assigned),
+                    stuck_models=stuck,
+                    detail={"waiting_for_schema_registry": waiting} if waiting else None,
                 )
         if self._metrics is not None and now - self._last_lag >= LAG_REFRESH_S:
             self._last_lag = now
@@ -237,7 +282,7 @@ class Runner:
         from confluent_kafka import KafkaException
 
         try:
-            if self._backpressure.paused:
+            if self._backpressure.paused or self._registry_wait.since is not None:
                 self._consumer.pause(partitions)
             else:
                 self._consumer.resume(partitions)
@@ -272,6 +317,7 @@ class Runner:
             self._in_flight.advance()
         abandoned = self._in_flight.give_up(revoked)
         abandoned += self._batcher.remove_if(lambda item: item.tp in revoked)
+        abandoned += self._drop_held(revoked)
         self._publisher.on_revoke(revoked, REVOKE_TIMEOUT_S)
         self._forget(revoked)
         log_event(
@@ -287,11 +333,20 @@ class Runner:
         lost = {(tp.topic, tp.partition) for tp in partitions}
         self._in_flight.give_up(lost)
         self._batcher.remove_if(lambda item: item.tp in lost)
+        self._drop_held(lost)
         self._publisher.on_lost(lost)
         self._forget(lost)
         log_event(
             _log, "partitions_lost", level=logging.WARNING, partitions=sorted(p for _, p in lost)
         )
+
+    def _drop_held(self, partitions: set[TopicPartitionKey]) -> int:
+        """Held records of partitions given up are not ours to retry (never committed)."""
+        dropped = self._registry_wait.remove_if(lambda item: item.tp in partitions)
+        if dropped and not self._registry_wait.holding:
+            self._assigned -= partitions  # resume only what this worker still owns
+            self._end_registry_wait()
+        return dropped
 
     def _forget(self, partitions: set[TopicPartitionKey]) -> None:
         self._assigned -= partitions
@@ -308,8 +363,13 @@ class Runner:
         whose models have not answered by then are left uncommitted (read again later)."""
         started = self._clock.monotonic()
         budget = self._settings.processing.shutdown_timeout_s
-        if len(self._batcher):
-            self._in_flight.add(self._pipeline.start(self._batcher.take()))
+        if len(self._batcher) and not self._registry_wait.holding:  # held: read again later
+            try:
+                self._in_flight.add(self._pipeline.start(self._batcher.take()))
+            except SchemaRegistryUnavailable as exc:
+                log_event(
+                    _log, "schema_registry_unavailable", level=logging.WARNING, error=str(exc)
+                )
         left = self._in_flight.finish(started + max(0.5, budget / 2))
         remaining = max(0.5, budget - (self._clock.monotonic() - started) - 2.0)
         self._publisher.close(remaining)

@@ -45,6 +45,14 @@ def check_bootstrap_servers(value: str) -> str:
     return value
 
 
+def check_file_exists(value: str | None) -> str | None:
+    """A TLS file setting: None, librdkafka's ``probe``, or an existing file. Raises
+    ValueError naming the missing file."""
+    if value is not None and value != "probe" and not Path(value).is_file():
+        raise ValueError(f"no such file: {value}")
+    return value
+
+
 class SecurityProtocol(StrEnum):
     PLAINTEXT = "PLAINTEXT"
     SSL = "SSL"
@@ -81,9 +89,7 @@ class KafkaSettings(_Frozen):
     @field_validator("ssl_ca_location", "ssl_certificate_location", "ssl_key_location")
     @classmethod
     def _file_exists(cls, value: str | None) -> str | None:
-        if value is not None and value != "probe" and not Path(value).is_file():
-            raise ValueError(f"no such file: {value}")
-        return value
+        return check_file_exists(value)
 
     @model_validator(mode="after")
     def _sasl_complete(self) -> KafkaSettings:
@@ -233,6 +239,37 @@ class ProcessingSettings(_Frozen):
     #: False (tolerant reader): unknown top-level event fields are ignored and counted.
     #: True: an event with one is dead-lettered (``unknown_field``).
     strict_fields: bool = False
+    #: ``json``: the service's own JSON. ``avro``/``protobuf``/``json_schema``: records in
+    #: the Schema Registry wire format (needs ``SCHEMA_REGISTRY__URL``). ``auto``: a record
+    #: starting with the magic byte 0 is registry-framed, anything else plain JSON.
+    input_format: Literal["json", "avro", "protobuf", "json_schema", "auto"] = "json"
+
+
+class SchemaRegistrySettings(_Frozen):
+    """A Confluent-API Schema Registry (``MOODSTREAM_SCHEMA_REGISTRY__*``); empty ``url``:
+    none. ``basic_auth_user_info`` is ``user:password`` (never printed)."""
+
+    url: str = ""
+    basic_auth_user_info: SecretStr | None = None
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    timeout_s: float = Field(default=5.0, gt=0, le=MAX_CONNECT_TIMEOUT_S)
+    #: Waiting for an unreachable registry: first pause, doubling up to the maximum.
+    retry_initial_s: float = Field(default=0.5, gt=0)
+    retry_max_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("ssl_ca_location", "ssl_certificate_location", "ssl_key_location")
+    @classmethod
+    def _file_exists(cls, value: str | None) -> str | None:
+        return check_file_exists(value)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value
 
 
 class ObservabilitySettings(_Frozen):
@@ -280,3 +317,14 @@ class Settings(BaseSettings):
     observability: ObservabilitySettings = ObservabilitySettings()
     broker: LocalBrokerSettings = LocalBrokerSettings()
     cluster: LocalClusterSettings = LocalClusterSettings()
+    schema_registry: SchemaRegistrySettings = SchemaRegistrySettings()
+
+    @model_validator(mode="after")
+    def _registry_for_format(self) -> Settings:
+        fmt = self.processing.input_format
+        if fmt != "json" and not self.schema_registry.url:
+            raise ValueError(
+                f"PROCESSING__INPUT_FORMAT={fmt} reads Schema Registry records: set "
+                "MOODSTREAM_SCHEMA_REGISTRY__URL"
+            )
+        return self

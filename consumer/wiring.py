@@ -18,6 +18,7 @@ from consumer.offsets import CommitPolicy
 from consumer.pipeline import Pipeline
 from consumer.ratelimit import KeyRateLimiter
 from consumer.runner import Runner
+from consumer.schema_registry.decoding import RegistryDecoder
 from consumer.settings import Guarantee, Settings
 from consumer.transactions import ExactlyOnce
 
@@ -95,6 +96,23 @@ def measure_pat_seconds_per_row(models: ModelSet, clock: Clock) -> float | None:
     return max(1e-6, clock.monotonic() - started)
 
 
+def build_registry_decoder(settings: Settings) -> RegistryDecoder | None:
+    """The Schema Registry decoder of ``PROCESSING__INPUT_FORMAT`` (None for ``json``).
+    Makes no request yet (schemas are fetched per batch, then cached)."""
+    processing = settings.processing
+    if processing.input_format == "json":
+        return None
+    from consumer.schema_registry.client import create_client
+
+    return RegistryDecoder(
+        create_client(settings.schema_registry),
+        processing.input_format,
+        max_bytes=processing.max_message_bytes,
+        strict_fields=processing.strict_fields,
+        topic=settings.topics.features,
+    )
+
+
 def build_worker(
     settings: Settings,
     models: ModelSet,
@@ -116,7 +134,7 @@ def build_worker(
         if processing.rate_limit_per_minute is not None
         else None
     )
-    pipeline = Pipeline(ensemble, settings, clock, limiter)
+    pipeline = Pipeline(ensemble, settings, clock, limiter, build_registry_decoder(settings))
     consumer = create_consumer(settings, bootstrap)
     producer = create_producer(settings, bootstrap, worker_index, instance)
     publisher: Publisher

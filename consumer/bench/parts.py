@@ -13,8 +13,11 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from consumer.bench import report
 from consumer.bench.baseline import handle_one, run_baseline
+from consumer.bench.formats import format_decode_rates
 from consumer.bench.kafkaio import TopicRegistry
 from consumer.bench.limits import decode_rate, model_limits, passthrough
 from consumer.bench.workload import Workload
@@ -98,12 +101,16 @@ def _decode_limits(settings: Settings, workloads: dict[str, Workload],
                    plan: Plan) -> dict[str, Any]:
     max_bytes = settings.processing.max_message_bytes
     mixed = workloads["mixed"]
+    features_only = workloads["features_only"].values_where(activity=False)
     return {
         "features_event": decode_rate(workloads["features_only"].values_where(activity=False),
                                       max_bytes, plan.decode_s),
         "activity_event": decode_rate(mixed.values_where(activity=True), max_bytes, plan.decode_s),
         **{name: decode_rate([v for _, v in w.records], max_bytes, plan.decode_s)
            for name, w in workloads.items()},
+        # features-only events in each input format (Schema Registry formats included)
+        "formats": format_decode_rates([orjson.loads(v) for v in features_only[:256]],
+                                       max_bytes, plan.decode_s),
     }
 
 

@@ -52,6 +52,10 @@ def limits_table(doc: dict[str, Any]) -> str:
              + " sequences/s"] for k, v in models["pat"].items()]
     raw += [[f"decode, {k.replace('_', ' ')}", _fmt(limits["decode"][k]["events_per_s"])
              + " events/s"] for k in ("features_event", "activity_event")]
+    formats = limits["decode"].get("formats") or {}
+    raw += [[f"decode, features-only, {name} input", _fmt(entry["events_per_cpu_s"])
+             + f" events per CPU-s ({entry['cost_vs_json']}x JSON's cost)"]
+            for name, entry in formats.items()]
     return (_table(["limit, events/s", *WORKLOADS], rows) + "\n\n"
             + _table(["part alone (1 thread)", "rate"], raw))
 

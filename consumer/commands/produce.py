@@ -12,12 +12,14 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from consumer.commands import plain_text
 from consumer.errors import ConfigError
@@ -53,6 +55,11 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--seed", type=int, default=42, help="random seed (same seed, same events)")
     parser.add_argument("--users", type=int, default=200, help="distinct synthetic users")
+    parser.add_argument(
+        "--format", choices=("json", "avro", "protobuf", "json_schema"), default="json",
+        help="record format: json (default) or the Schema Registry wire format in that schema "
+        "(registered under <TOPICS__FEATURES>-value at the first record)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(handler=handle)
 
@@ -89,7 +96,9 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
 
         refusals = Refusals()
         with _lines(args.from_file) as lines:
-            summary = produce_lines(settings, lines, rate=args.rate, refusals=refusals)
+            summary = produce_lines(
+                settings, lines, rate=args.rate, refusals=refusals, value_format=args.format
+            )
         for line, reason, why in refusals.samples:
             print(f"refused line {line}: {reason}: {why}", file=sys.stderr)
     else:
@@ -100,6 +109,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
             activity_share=args.activity_share,
             seed=args.seed,
             users=args.users,
+            value_format=args.format,
         )
     if args.json:
         print(json.dumps(asdict(summary)))
@@ -153,9 +163,10 @@ def _producer(settings: Settings) -> Producer:
 class _Sender:
     """Queues records with backpressure and counts acknowledgements."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, value_format: str = "json") -> None:
         self.producer = _producer(settings)
         self.topic = settings.topics.features
+        self._encode = _encoder(settings, value_format)
         self.sent = self.acked = 0
         self.started = time.monotonic()
 
@@ -168,7 +179,8 @@ class _Sender:
         if rate is not None:
             _pace(self.started, self.sent, rate, self.producer)
         produce_waiting(
-            self.producer, self.topic, key=key, value=value, on_delivery=self._delivered
+            self.producer, self.topic, key=key, value=self._encode(value),
+            on_delivery=self._delivered,
         )
         self.producer.poll(0)
         self.sent += 1
@@ -189,6 +201,20 @@ class _Sender:
         )
 
 
+def _encoder(settings: Settings, value_format: str) -> Callable[[bytes], bytes]:
+    """JSON event bytes -> the record value in ``value_format`` (identity for json)."""
+    if value_format == "json":
+        return lambda value: value
+    if not settings.schema_registry.url:
+        raise ConfigError(f"--format {value_format} needs MOODSTREAM_SCHEMA_REGISTRY__URL")
+    from consumer.schema_registry.client import create_client
+    from consumer.schema_registry.encoding import RegistryEncoder
+
+    client = create_client(settings.schema_registry)
+    encoder = RegistryEncoder(client, value_format, settings.topics.features)
+    return lambda value: encoder.encode(orjson.loads(value))
+
+
 def produce_synthetic(
     settings: Settings,
     *,
@@ -197,11 +223,12 @@ def produce_synthetic(
     activity_share: float,
     seed: int,
     users: int = 200,
+    value_format: str = "json",
 ) -> ProduceSummary:
     """Send ``count`` events, paced at ``rate``/s when given; blocks until all are acknowledged."""
     from consumer.synthetic_events import SyntheticEvents
 
-    sender = _Sender(settings)
+    sender = _Sender(settings, value_format)
     source = SyntheticEvents(seed, users=users, activity_share=activity_share)
     with_activity = 0
     for _ in range(count):
@@ -217,13 +244,14 @@ def produce_lines(
     *,
     rate: float | None,
     refusals: Any,
+    value_format: str = "json",
 ) -> ProduceSummary:
     """Send every valid event of ``lines`` (JSON lines) keyed by its ``user_id``; refused
     lines are counted in ``refusals`` (an ``event_lines.Refusals``). Blocks until all
     are acknowledged."""
     from consumer.event_lines import valid_records
 
-    sender = _Sender(settings)
+    sender = _Sender(settings, value_format)
     processing = settings.processing
     with_activity = 0
     for record in valid_records(

@@ -12,9 +12,10 @@ import math
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-from consumer.errors import ConfigError
+from consumer.errors import ConfigError, InvalidEvent, SchemaRegistryUnavailable
 from consumer.settings import Settings
 
 ALIASES = ("features", "predictions", "alerts", "dlq", "overflow")
@@ -64,6 +65,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
             "isolation.level": "read_committed",
         }
     )
+    framed = framed_renderer(settings)
     consumer = new_client(Consumer, conf)
     consumer.subscribe([topic])
     printed, last_record = 0, time.monotonic()
@@ -74,7 +76,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
                 if args.timeout is not None and time.monotonic() - last_record > args.timeout:
                     break
                 continue
-            print(render(msg), flush=True)
+            print(render(msg, framed), flush=True)
             printed += 1
             last_record = time.monotonic()
     except KeyboardInterrupt:
@@ -85,11 +87,48 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def render(msg: Any) -> str:
-    """One JSON line: the value as JSON when it is, else as text; headers when present."""
+def framed_renderer(settings: Settings) -> Callable[[bytes], Any]:
+    """Schema Registry records (magic byte 0) as the event they decode to, with their
+    schema id; without ``SCHEMA_REGISTRY__URL`` only the schema id is shown. Blocks on the
+    registry once per new schema id."""
+    from consumer.schema_registry.decoding import schema_id_of
+
+    if not settings.schema_registry.url:
+        return lambda raw: {"schema_id": _schema_id(schema_id_of, raw)}
+    from consumer.schema_registry.client import create_client
+    from consumer.schema_registry.decoding import RegistryDecoder
+
+    decoder = RegistryDecoder(  # tail shows what is there, of any size
+        create_client(settings.schema_registry), "auto", max_bytes=1 << 30,
+        strict_fields=False, topic=settings.topics.features,
+    )
+
+    def render_framed(raw: bytes) -> Any:
+        try:
+            event = decoder.decode(raw).event.model_dump(mode="json", exclude_none=True)
+        except (InvalidEvent, SchemaRegistryUnavailable) as exc:
+            return {"schema_id": _schema_id(schema_id_of, raw), "undecodable": str(exc)}
+        return {"schema_id": schema_id_of(raw), "event": event}
+
+    return render_framed
+
+
+def _schema_id(read: Callable[[bytes], int], raw: bytes) -> int | None:
+    try:
+        return read(raw)
+    except InvalidEvent:
+        return None
+
+
+def render(msg: Any, framed: Callable[[bytes], Any] | None = None) -> str:
+    """One JSON line: the value as JSON when it is, a registry record through ``framed``,
+    else as text; headers when present."""
     raw = msg.value()
     try:
-        value: Any = json.loads(raw) if raw else None
+        if raw and raw[0] == 0 and framed is not None:
+            value: Any = framed(raw)
+        else:
+            value = json.loads(raw) if raw else None
     except (ValueError, UnicodeDecodeError):
         value = raw.decode("utf-8", errors="replace")
     line: dict[str, Any] = {"partition": msg.partition(), "offset": msg.offset(), "value": value}

@@ -184,6 +184,10 @@ class HealthView:
             problems.append("stuck models: " + ", ".join(stuck))
         if self._stale(age_s):
             problems.append(f"heartbeat {age_s:.1f}s old")
+        detail = data.get("detail")
+        if isinstance(detail, dict) and detail.get("waiting_for_schema_registry"):
+            waiting = str(detail["waiting_for_schema_registry"])[:300]
+            problems.append(f"waiting for the schema registry: {waiting}")
         pid = data.get("pid")
         return WorkerHealth(
             name,

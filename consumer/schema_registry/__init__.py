@@ -1,0 +1,1 @@
+"""Schema Registry input: the client, decoding, encoding and waiting out outages."""
