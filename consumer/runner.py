@@ -10,6 +10,12 @@ deadline), the assigned partitions are paused and the loop keeps polling (group
 membership stays alive); they resume below half of each bound (at zero for a bound of
 1). librdkafka keeps a partition's paused state across revoke and re-assign, so every
 assignment explicitly pauses or resumes the partitions it brings.
+
+Start-up gate: until the worker has joined and the group has settled (every input
+partition owned, ``consumer.kafka.group_settle``) its partitions stay paused and its
+health says not ready, so no record is fetched before ``/readyz`` can say 200. Time the
+loop spends in rebalance callbacks is recorded (``GroupWaits``) for the slow-prediction
+alert's reason.
 """
 
 from __future__ import annotations
@@ -31,10 +37,12 @@ from consumer.observability.recorder import Recorder
 from consumer.offsets import TopicPartitionKey, parse_streak
 from consumer.pipeline import Pipeline
 from consumer.settings import Guarantee, Settings
+from consumer.slow_reasons import GroupWaits
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message, TopicPartition
 
+    from consumer.kafka.group_settle import GroupSettle
     from consumer.observability.health import HealthReporter
     from consumer.observability.metrics import Metrics
 
@@ -61,6 +69,8 @@ class Runner:
         *,
         metrics: Metrics | None = None,
         health: HealthReporter | None = None,
+        settle: GroupSettle | None = None,
+        group_waits: GroupWaits | None = None,
     ) -> None:
         self._consumer = consumer
         self._publisher = publisher
@@ -71,6 +81,11 @@ class Runner:
         self._metrics = metrics
         self._health = health
         self._recorder = Recorder(metrics)
+        # Start-up gate: partitions stay paused (nothing fetched) and the worker unready
+        # until the group has settled (``consumer.kafka.group_settle``); None: settled.
+        self._settle = settle
+        self._joined = False
+        self._group_waits = group_waits or GroupWaits()
         processing = settings.processing
         policy = BatchPolicy(processing.max_batch_size, processing.max_batch_wait_ms / 1000.0)
         self._batcher: MicroBatcher[Polled] = MicroBatcher(policy)
@@ -126,7 +141,24 @@ class Runner:
         self._apply_backpressure()
         now = self._clock.monotonic()
         self._publisher.maybe_commit(now)
+        self._check_settled(now)
         self._periodic(now)
+
+    @property
+    def settled(self) -> bool:
+        """Joined, and the group settled since (the start-up gate is open)."""
+        return self._joined and self._settle is None
+
+    def _check_settled(self, now: float) -> None:
+        """Open the start-up gate once the group has settled: resume what is assigned (unless
+        backpressure holds it) and report ready at once. Does not block."""
+        if self._settle is None or not self._joined or not self._settle.check(now):
+            return
+        self._settle = None
+        if self._assigned and not self._backpressure.paused:
+            self._consumer.resume(self._partitions(self._assigned))
+        log_event(_log, "group_settled", partitions=sorted(p for _, p in self._assigned))
+        self._last_heartbeat = float("-inf")  # report ready now, not at the next heartbeat
 
     def _poll(self, timeout_s: float) -> list[Message]:
         """Wake on the first message when no batch is open (a batch-sized consume would wait
@@ -196,7 +228,8 @@ class Runner:
             cause = self._backpressure.paused_for
             log_event(_log, "paused", cause=cause, inflight=inflight, pat_pending=pat_pending)
         elif change is Change.RESUME and cause is not None:
-            self._consumer.resume(self._partitions(self._assigned))
+            if self._settle is None:  # before the start-up gate opens, all stays paused
+                self._consumer.resume(self._partitions(self._assigned))
             self._recorder.paused(cause, paused_s)
             log_event(_log, "resumed", inflight=inflight, pat_pending=pat_pending)
 
@@ -207,8 +240,13 @@ class Runner:
             self._recorder.lanes(self._ensemble.lanes())
             if self._health is not None:
                 stuck = self._ensemble.stuck_models()
+                assigned = bool(self._assigned) if self._joined else None
+                detail = None if self.settled else "waiting for the consumer group to settle"
                 self._health.update(
-                    ready=not stuck, assigned=bool(self._assigned), stuck_models=stuck
+                    ready=self.settled and not stuck,
+                    assigned=assigned,
+                    stuck_models=stuck,
+                    detail=detail,
                 )
         if self._metrics is not None and now - self._last_lag >= LAG_REFRESH_S:
             self._last_lag = now
@@ -222,11 +260,18 @@ class Runner:
 
     # Rebalance callbacks (cooperative-sticky: incremental; called inside consume()).
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        started = self._clock.monotonic()
+        try:
+            self._assign(partitions)
+        finally:
+            self._group_waits.record(started, self._clock.monotonic())
+
+    def _assign(self, partitions: list[TopicPartition]) -> None:
         added = {(tp.topic, tp.partition) for tp in partitions}
         self._assigned |= added
+        self._joined = True
         if partitions:
             self._remember_committed(partitions)
-        if partitions:
             self._set_paused(partitions)
         log_event(_log, "partitions_assigned", partitions=sorted(p for _, p in added))
 
@@ -237,7 +282,7 @@ class Runner:
         from confluent_kafka import KafkaException
 
         try:
-            if self._backpressure.paused:
+            if self._backpressure.paused or self._settle is not None:
                 self._consumer.pause(partitions)
             else:
                 self._consumer.resume(partitions)
@@ -262,6 +307,13 @@ class Runner:
                 self._committed_at_assign[(tp.topic, tp.partition)] = tp.offset
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        started = self._clock.monotonic()
+        try:
+            self._revoke(partitions)
+        finally:
+            self._group_waits.record(started, self._clock.monotonic())
+
+    def _revoke(self, partitions: list[TopicPartition]) -> None:
         """Publish what the revoked partitions' models answer within ``REVOKE_WAIT_S``, give
         up the rest (never committed: the next owner reads it again), commit, let go."""
         revoked = {(tp.topic, tp.partition) for tp in partitions}
