@@ -35,8 +35,8 @@ def test_the_ratios_and_the_summary_carry_each_runtimes_row() -> None:
     doc = {**_document(), "mixed_runtimes": {"events": 600, "activity_share": 0.5,
                                              "goal_vs_pat_limit": 0.9, "onnx": row}}
     ratios = report.ratios(doc)
-    assert ratios["mixed_per_runtime_vs_pat_limit_per_cpu_s"] == {"onnx": 0.9}
-    assert "mixed_per_runtime_vs_pat_limit_per_cpu_s" not in report.ratios(_document())
+    assert ratios["mixed"]["per_runtime_vs_pat_limit_per_cpu_s"] == {"onnx": 0.9}
+    assert "per_runtime_vs_pat_limit_per_cpu_s" not in report.ratios(_document())["mixed"]
     table = mixed_runtimes_table(doc)
     assert "onnx-fp32" in table and "56.0" in table and "50 % with" not in table
     assert "50% with a week" in table
