@@ -6,7 +6,8 @@ starting its thread. A worker that skipped this paid it on its first records: sl
 predictions in the first seconds after every start. So before the worker joins its group
 each booster scores 1 row and a full micro-batch (``PROCESSING__MAX_BATCH_SIZE`` rows), and
 PAT scores one call of ``MODELS__PAT_SUB_BATCH_SIZE`` rows twice; the second call, timed,
-is the PAT lane's first speed estimate.
+is the PAT lane's first speed estimate. Each call goes through the model's ``warmup``
+(neutral rows: all-missing features, flat weeks).
 
 Worker-only (after the fork). Blocks for the calls (about a second on one core); raises
 what a model raises.
@@ -18,10 +19,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from consumer.clock import Clock
-from schemas import ACTIVITY_MINUTES, FEATURE_NAMES
 
 if TYPE_CHECKING:
     from consumer.models.registry import ModelSet
@@ -35,28 +33,21 @@ class WarmShapes:
     pat_rows: int
 
 
-def booster_inputs(rows: int) -> np.ndarray:
-    """``rows`` all-missing feature rows (every booster accepts NaN)."""
-    return np.full((rows, len(FEATURE_NAMES)), np.nan, dtype=np.float32)
-
-
 def warm_up(models: ModelSet, booster_pool: Executor, pat_pool: Executor, shapes: WarmShapes,
             clock: Clock) -> float | None:
-    """Call every model on its pool at its shapes; returns PAT's measured seconds per row
-    (None without PAT). Blocks until done."""
+    """Call every model's ``warmup`` on its pool at its shapes; returns PAT's measured
+    seconds per row (None without PAT). Blocks until done."""
     for rows in sorted({1, shapes.booster_rows}):
-        inputs = booster_inputs(rows)
         for booster in models.boosters:
-            booster_pool.submit(booster.predict_batch, inputs).result()
+            booster_pool.submit(booster.warmup, rows).result()
     if models.pat is None:
         return None
     pat = models.pat
-    week = np.zeros((shapes.pat_rows, ACTIVITY_MINUTES), dtype=np.float32)
-    pat_pool.submit(pat.predict_batch, week).result()  # lazy set-up at this shape
+    pat_pool.submit(pat.warmup, shapes.pat_rows).result()  # lazy set-up at this shape
 
     def timed() -> float:
         started = clock.monotonic()
-        pat.predict_batch(week)
+        pat.warmup(shapes.pat_rows)
         return clock.monotonic() - started
 
     return max(1e-6, pat_pool.submit(timed).result() / shapes.pat_rows)

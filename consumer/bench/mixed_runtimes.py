@@ -3,11 +3,14 @@ worker with each PAT runtime the CPU offers, in events per worker CPU-second, ag
 runtime's PAT limit per CPU-second.
 
 The limit is the runtime's sequences per CPU-second measured alone at the configured
-sub-batch (``pat_runtimes``), divided by the activity share: the most mixed events a core
-could take if PAT were the only cost. ``vs_pat_limit`` = 1.0 means boosters, decoding and
-the loop cost nothing next to PAT. ``auto``+``bf16`` is run only where the CPU has native
-bf16; the runtime it chose is read from the service's ``pat_calibrated`` log line.
-Per-CPU figures (process CPU time) hold on a shared machine where wall-clock rates do not.
+sub-batch, divided by the activity share: the most mixed events a core could take if PAT
+were the only cost. It is measured again right after each drain (in its own spawned
+process, ``LIMIT_S`` seconds), so the two figures of a ratio meet the same load on a
+shared machine; the suite's ``pat_runtimes`` figure is kept beside it. ``vs_pat_limit``
+= 1.0 means boosters, decoding and the loop cost nothing next to PAT. ``auto``+``bf16``
+is run only where the CPU has native bf16; the runtime it chose is read from the
+service's ``pat_calibrated`` log line. Per-CPU figures (process CPU time) hold better on
+a shared machine than wall-clock rates, but not fully (caches, memory bandwidth).
 Blocking for the runs (about 30 s each on one core at the quick size).
 """
 
@@ -18,11 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from consumer.bench.endtoend import BenchContext, EndToEndPlan, run_config
+from consumer.bench.pat_runtimes import isolated as _isolated
 from consumer.bench.workload import ACTIVITY_SHARES, build_workload
 
 WORKLOAD = "mixed_half"
 #: Goal of the ratio (issue 20).
 GOAL_VS_PAT_LIMIT = 0.9
+#: Seconds PAT alone is timed right after each drain.
+LIMIT_S = 3.0
 #: (runtime, precision) per requested configuration.
 REQUESTS = {"onnx": ("onnx", "fp32"), "auto-bf16": ("auto", "bf16")}
 
@@ -66,13 +72,16 @@ def run_mixed_runtimes(ctx: BenchContext, events: int, pat_runtimes: dict[str, A
         run = run_config(ctx, workload, 1, EndToEndPlan(events, 0.0, (), env=env, tag=name))
         label = chosen_runtime(_log(ctx, f"{WORKLOAD}-w1{name}"), runtime, precision)
         per_cpu = run.get("events_per_worker_cpu_s")
-        limit = ((pat_runtimes.get("runtimes") or {}).get(label) or {}).get(f"batch_{sub_batch}")
-        sequences = (limit or {}).get("sequences_per_cpu_s")
+        suite = ((pat_runtimes.get("runtimes") or {}).get(label) or {}).get(
+            f"batch_{sub_batch}")
+        alone = _isolated(ctx.settings.models, label, 0, LIMIT_S).get(f"batch_{sub_batch}")
+        sequences = (alone or {}).get("sequences_per_cpu_s")
         out[name] = {
             "runtime": label,
             "events_per_worker_cpu_s": per_cpu,
             "sustained_events_per_s": run.get("sustained_events_per_s"),
             "pat_sequences_per_cpu_s": sequences,
+            "pat_sequences_per_cpu_s_in_suite": (suite or {}).get("sequences_per_cpu_s"),
             "pat_limit_events_per_cpu_s": round(sequences / share, 1) if sequences else None,
             "vs_pat_limit": vs_pat_limit(per_cpu, share, sequences),
             "partial": run.get("partial"),

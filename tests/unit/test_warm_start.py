@@ -9,6 +9,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from confluent_kafka import TopicPartition
 
 from consumer.demo_view import DemoTally
@@ -155,9 +156,14 @@ def test_the_slow_reason_names_where_most_of_the_time_went() -> None:
     assert slow_reason(1500.0, [_run("pat", 1400.0)], 0.0) is SlowReason.RAN_SLOWLY
 
 
+class _Warmable(FakeModel):
+    def warmup(self, rows: int = 1) -> None:
+        self.predict_batch(np.zeros((rows, 1), np.float32))
+
+
 def test_warm_up_calls_every_model_at_its_shapes_on_its_pool() -> None:
-    boosters = (FakeModel("depression"), FakeModel("mania"))
-    pat = FakeModel("pat")
+    boosters = (_Warmable("depression"), _Warmable("mania"))
+    pat = _Warmable("pat")
     models = ModelSet(boosters=boosters, pat=pat, infos=())  # type: ignore[arg-type]
     booster_pool, pat_pool = InlineExecutor(), InlineExecutor()
     per_row_s = warm_up(models, booster_pool, pat_pool, WarmShapes(256, 4), FakeClock())
