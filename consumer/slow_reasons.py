@@ -3,9 +3,10 @@
 An event's latency counts from when the worker read it to when its prediction was built.
 It is spent in three places: the poll loop held by the consumer group (rebalance
 callbacks: revoking waits for running model calls, assigning reads committed offsets),
-waiting in front of a model (the PAT lane's queue, or the boosters' when PAT did not
-take the event), and the model calls themselves. The slow-prediction alert names the
-largest (``schemas.SlowReason``).
+waiting in the worker (in front of PAT when PAT takes the event: ``waited_for_pat``;
+otherwise for the boosters or a busy loop: ``waited_in_worker``), and the model calls
+themselves (``ran_slowly``, the longest of the event's runs). The slow-prediction alert
+names the largest (``schemas.SlowReason``).
 
 ``GroupWaits`` records when the loop was inside rebalance callbacks (the last few
 intervals, bounded). Pure logic: callers pass monotonic times. Not thread-safe (the poll
