@@ -49,15 +49,18 @@ venv: $(STAMP)
 
 # Locked packages first (hashes required), then torch at its pinned version: its pure-
 # Python dependencies are already there from the lock, so only torch (and, from PyPI, its
-# CUDA stack) is added. An editable install of some clone left by an older Makefile is
+# CUDA stack) is added. The CPU-only index is tried first; when it is unreachable, pip's
+# own errors are replaced by one line saying torch comes from PyPI instead. An editable install of some clone left by an older Makefile is
 # removed: its `moodstream` script would run that clone's code.
 $(STAMP): requirements/torch.txt $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --require-hashes -r $(LOCK)
 	$(PY) -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$(TORCH_VERSION)')" \
 	  2>/dev/null || \
-	  $(if $(TORCH_INDEX),$(PY) -m pip install -q --timeout 5 --retries 0 \
-	    --index-url $(TORCH_INDEX) -r requirements/torch.txt ||) \
+	  $(if $(TORCH_INDEX),{ $(PY) -m pip install -q --timeout 5 --retries 0 \
+	    --index-url $(TORCH_INDEX) -r requirements/torch.txt 2>/dev/null || \
+	    { echo "torch $(TORCH_VERSION): $(TORCH_INDEX) unreachable: installing from PyPI"; \
+	      false; }; } ||) \
 	  $(PY) -m pip install -q -r requirements/torch.txt
 	if $(PY) -m pip show -q moodstream >/dev/null 2>&1; then \
 	  $(PY) -m pip uninstall -q -y moodstream; fi

@@ -31,6 +31,8 @@ class DemoTally:
     alerts: dict[str, int] = field(default_factory=dict)
     latencies_ms: list[float] = field(default_factory=list)
     consumed: int = 0
+    first_produced_ms: int | None = None  # CreateTime of this run's first input record
+    first_predicted_ms: int | None = None  # timestamp of its first prediction
     _produced_ms: dict[str, int] = field(default_factory=dict)
     _published_ms: dict[str, int] = field(default_factory=dict)
     _waiting: dict[str, tuple[bool, int]] = field(default_factory=dict)
@@ -52,6 +54,7 @@ class DemoTally:
             return
         self.consumed += 1
         self._produced_ms[event_id] = timestamp_ms
+        self.first_produced_ms = min(self.first_produced_ms or timestamp_ms, timestamp_ms)
         waiting = self._waiting.pop(event_id, None)
         if waiting is not None:
             self._predicted(event_id, *waiting)
@@ -74,6 +77,7 @@ class DemoTally:
         self.predicted.add(event_id)
         self.partial += partial
         self._published_ms[event_id] = timestamp_ms
+        self.first_predicted_ms = min(self.first_predicted_ms or timestamp_ms, timestamp_ms)
         self._latency(event_id)
 
     def _latency(self, event_id: str) -> None:
@@ -88,6 +92,20 @@ class DemoTally:
             self.unreadable += 1
             return
         self.alerts[kind] = self.alerts.get(kind, 0) + 1
+
+    def first_prediction_after_ms(self) -> int | None:
+        """Milliseconds from the first input record to the first prediction (None before)."""
+        if self.first_produced_ms is None or self.first_predicted_ms is None:
+            return None
+        return max(0, self.first_predicted_ms - self.first_produced_ms)
+
+    def alerts_by_kind(self) -> str:
+        """``0``, or the total and each kind: ``3 (slow_prediction 2, model_timeout 1)``."""
+        total = sum(self.alerts.values())
+        if not total:
+            return "0"
+        kinds = sorted(self.alerts.items(), key=lambda item: (-item[1], item[0]))
+        return f"{total} (" + ", ".join(f"{kind} {n}" for kind, n in kinds) + ")"
 
     def percentile_ms(self, q: float) -> float | None:
         if not self.latencies_ms:

@@ -166,6 +166,10 @@ class Ensemble:
             runs += lane.pump(now)
         return runs
 
+    def working(self) -> bool:
+        """Whether a model call is submitted and not answered yet."""
+        return any(lane.futures() for lane in self.lanes())
+
     def wait(self, timeout_s: float) -> None:
         """Block until a model call finishes, a deadline passes, or ``timeout_s`` (capped at
         ``MAX_WAIT_S``) runs out."""

@@ -19,6 +19,7 @@ Used from one thread (the poll loop); the executor's threads only run ``_timed``
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Protocol
@@ -136,17 +137,34 @@ class ModelLane:
 
     def stuck(self, now: float) -> bool:
         """True while a call runs past its deadline."""
-        return any(call.overdue(now) for call in self._calls)
+        return any(call.overdue(now) for call in self._live_calls(now))
 
     def futures(self) -> list[Future[tuple[FloatArray, float]]]:
-        return [call.future for call in self._calls if call.future and not call.reported]
+        """The unanswered calls that can finish next: the started ones and the first queued
+        one (the calls behind it cannot start before it)."""
+        now = self._clock.monotonic()
+        return [call.future for call in self._live_calls(now)
+                if call.future and not call.reported]
+
+    def _live_calls(self, now: float) -> Iterator[_Call]:
+        """Calls in submission order up to and including the first that has not started.
+        Executors run a lane's calls in that order (a FIFO queue), so the calls behind a
+        queued one are queued too: they can neither finish nor be overdue. Iterating only
+        to there keeps the loop's cost per step flat however much work the lane holds
+        (PAT at 1 row per call holds ~180 calls: looking at each on every 5 ms step cost
+        ~14 % of a worker's CPU)."""
+        for call in list(self._calls):
+            yield call
+            future = call.future
+            if call.running_since(now) is None and not (future is not None and future.done()):
+                return
 
     def next_deadline(self) -> float | None:
         """Monotonic time of the earliest deadline of an unanswered running call."""
         now = self._clock.monotonic()
         ends = [
             start + call.deadline_s
-            for call in self._calls
+            for call in self._live_calls(now)
             if not call.reported and (start := call.running_since(now)) is not None
         ]
         return min(ends) if ends else None
@@ -172,7 +190,7 @@ class ModelLane:
 
     def _collect(self, now: float) -> list[ModelRun]:
         resolved: list[ModelRun] = []
-        for call in list(self._calls):
+        for call in self._live_calls(now):
             if call.future is not None and call.future.done():
                 self._calls.remove(call)
                 resolved += self._finished(call, now)

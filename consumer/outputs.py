@@ -18,6 +18,7 @@ from schemas import (
     ModelStatus,
     NextDayRisk,
     Prediction,
+    SlowReason,
     SourcePosition,
 )
 
@@ -119,8 +120,10 @@ def build_alerts(
     latency_ms: float,
     settings: EnsembleSettings,
     at: datetime,
+    slow_reason: SlowReason | None = None,
 ) -> list[Alert]:
-    """A model_timeout/model_failure per failed model, and slow_prediction over budget."""
+    """A model_timeout/model_failure per failed model, and slow_prediction over budget
+    (naming ``slow_reason``, where most of the latency went)."""
     alerts = [
         Alert(
             kind=_ALERT_FOR_STATUS[run.status],
@@ -144,6 +147,7 @@ def build_alerts(
                 budget_ms=budget_ms,
                 elapsed_ms=round(latency_ms, 3),
                 at=at,
+                reason=slow_reason,
             )
         )
     return alerts

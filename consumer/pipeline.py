@@ -10,7 +10,7 @@ event whose models have all answered since the last call. Not thread-safe: one o
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from consumer.batch_records import BatchResult, OutRecord, Polled, SourceResult, StartedBatch
@@ -27,11 +27,13 @@ from consumer.outputs import EventOutcome, build_alerts, build_prediction, outco
 from consumer.ratelimit import KeyRateLimiter
 from consumer.schema_registry.decoding import RegistryDecoder
 from consumer.settings import Settings
+from consumer.slow_reasons import GroupWaits, slow_reason
 from schemas import (
     Alert,
     DeadLetterHeaders,
     FeatureEvent,
     Prediction,
+    SlowReason,
     SourcePosition,
     record_headers,
 )
@@ -47,11 +49,13 @@ class Pipeline:
         clock: Clock,
         rate_limiter: KeyRateLimiter | None = None,
         registry_decoder: RegistryDecoder | None = None,
+        group_waits: GroupWaits | None = None,
     ) -> None:
         self._ensemble = ensemble
         self._settings = settings
         self._clock = clock
         self._rate_limiter = rate_limiter
+        self._group_waits = group_waits or GroupWaits()
         self._consecutive_invalid: dict[TopicPartitionKey, int] = {}
         self._dead_letters = DeadLetterSummary()
         self._registry_decoder = registry_decoder
@@ -134,9 +138,18 @@ class Pipeline:
             runs = scoring.runs_for(index)
             insufficient = source.insufficient_input
             outcome = outcome_for(index, runs, versions, insufficient=insufficient)
-            self._emit_prediction(source, event, outcome, latency_ms, at)
+            reason = self._slow_reason(source, latency_ms, runs.values(), now)
+            self._emit_prediction(source, event, outcome, latency_ms, at, reason)
             ready.append(source)
         return ready
+
+    def _slow_reason(self, source: SourceResult, latency_ms: float, runs: Iterable[ModelRun],
+                     now: float) -> SlowReason | None:
+        """Where a slow event's latency went (None within the budget)."""
+        if latency_ms <= self._settings.ensemble.slow_budget_s * 1000.0:
+            return None
+        group_wait_ms = self._group_waits.overlap_s(source.polled_at, now) * 1000.0
+        return slow_reason(latency_ms, runs, group_wait_ms)
 
     def abandon(self, started: StartedBatch, partitions: set[TopicPartitionKey]) -> int:
         """Give up the batch's unanswered events of ``partitions`` (revoked or lost): their
@@ -252,11 +265,12 @@ class Pipeline:
         outcome: EventOutcome,
         latency_ms: float,
         at: datetime,
+        slow: SlowReason | None = None,
     ) -> None:
         settings = self._settings
         position = SourcePosition(topic=source.tp[0], partition=source.tp[1], offset=source.offset)
         prediction = build_prediction(event, outcome, position, latency_ms, settings.ensemble, at)
-        alerts = build_alerts(event, outcome, latency_ms, settings.ensemble, at)
+        alerts = build_alerts(event, outcome, latency_ms, settings.ensemble, at, slow)
         key = event.user_id.encode()
         source.partial = prediction.partial
         partial = "true" if prediction.partial else "false"

@@ -10,6 +10,12 @@ deadline), the assigned partitions are paused and the loop keeps polling (group
 membership stays alive); they resume below half of each bound (at zero for a bound of
 1). librdkafka keeps a partition's paused state across revoke and re-assign, so every
 assignment explicitly pauses or resumes the partitions it brings.
+
+Start-up gate: until the worker has joined and the group has settled (every input
+partition owned, ``consumer.kafka.group_settle``) its partitions stay paused and its
+health says not ready, so no record is fetched before ``/readyz`` can say 200. Time the
+loop spends in rebalance callbacks is recorded (``GroupWaits``) for the slow-prediction
+alert's reason.
 """
 
 from __future__ import annotations
@@ -32,10 +38,12 @@ from consumer.offsets import TopicPartitionKey, parse_streak
 from consumer.pipeline import Pipeline
 from consumer.schema_registry.wait import RegistryWait
 from consumer.settings import Guarantee, Settings
+from consumer.slow_reasons import GroupWaits
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message, TopicPartition
 
+    from consumer.kafka.group_settle import GroupSettle
     from consumer.observability.health import HealthReporter
     from consumer.observability.metrics import Metrics
 
@@ -62,6 +70,8 @@ class Runner:
         *,
         metrics: Metrics | None = None,
         health: HealthReporter | None = None,
+        settle: GroupSettle | None = None,
+        group_waits: GroupWaits | None = None,
     ) -> None:
         self._consumer = consumer
         self._publisher = publisher
@@ -72,6 +82,11 @@ class Runner:
         self._metrics = metrics
         self._health = health
         self._recorder = Recorder(metrics)
+        # Start-up gate: partitions stay paused (nothing fetched) and the worker unready
+        # until the group has settled (``consumer.kafka.group_settle``); None: settled.
+        self._settle = settle
+        self._joined = False
+        self._group_waits = group_waits or GroupWaits()
         processing = settings.processing
         policy = BatchPolicy(processing.max_batch_size, processing.max_batch_wait_ms / 1000.0)
         self._batcher: MicroBatcher[Polled] = MicroBatcher(policy)
@@ -123,7 +138,7 @@ class Runner:
         left = None if self._registry_wait.holding else self._batcher.time_left_s(now)
         timeout = IDLE_POLL_S if left is None else min(left, IDLE_POLL_S)
         if len(self._in_flight):  # models are working: notice their answers promptly
-            timeout = 0.0 if self._in_flight.answers_waiting() else min(timeout, WORK_POLL_S)
+            timeout = self._work_timeout_s(timeout)
         self._accept(self._poll(timeout))
         if self._registry_wait.holding:
             if self._registry_wait.due(self._clock.monotonic()):
@@ -135,7 +150,37 @@ class Runner:
         self._apply_backpressure()
         now = self._clock.monotonic()
         self._publisher.maybe_commit(now)
+        self._check_settled(now)
         self._periodic(now)
+
+    @property
+    def settled(self) -> bool:
+        """Joined, and the group settled since (the start-up gate is open)."""
+        return self._joined and self._settle is None
+
+    def _check_settled(self, now: float) -> None:
+        """Open the start-up gate once the group has settled: resume what is assigned (unless
+        backpressure holds it) and report ready at once. Does not block."""
+        if self._settle is None or not self._joined or not self._settle.check(now):
+            return
+        self._settle = None
+        if self._assigned and not self._backpressure.paused:
+            self._consumer.resume(self._partitions(self._assigned))
+        log_event(_log, "group_settled", partitions=sorted(p for _, p in self._assigned))
+        self._last_heartbeat = float("-inf")  # report ready now, not at the next heartbeat
+
+    def _work_timeout_s(self, timeout_s: float) -> float:
+        """The poll timeout while batches are in flight: none when an answer waits; while
+        the partitions are paused (nothing to fetch) and a model call runs, block on the
+        models instead (up to ``timeout_s`` or a call's deadline) and poll without waiting,
+        so the loop wakes once per answer, not every ``WORK_POLL_S`` (at the PAT limit that
+        spinning cost ~14 % of the worker's CPU); else ``WORK_POLL_S`` at most. Blocks."""
+        if self._in_flight.answers_waiting():
+            return 0.0
+        if self._backpressure.paused and self._ensemble.working():
+            self._ensemble.wait(timeout_s)
+            return 0.0
+        return min(timeout_s, WORK_POLL_S)
 
     def _poll(self, timeout_s: float) -> list[Message]:
         """Wake on the first message when no batch is open (a batch-sized consume would wait
@@ -236,7 +281,8 @@ class Runner:
             cause = self._backpressure.paused_for
             log_event(_log, "paused", cause=cause, inflight=inflight, pat_pending=pat_pending)
         elif change is Change.RESUME and cause is not None:
-            if self._registry_wait.since is None:  # a registry wait keeps them paused
+            # Before the start-up gate opens, and while a registry wait holds, all stays paused.
+            if self._settle is None and self._registry_wait.since is None:
                 self._consumer.resume(self._partitions(self._assigned))
             self._recorder.paused(cause, paused_s)
             log_event(_log, "resumed", inflight=inflight, pat_pending=pat_pending)
@@ -248,12 +294,18 @@ class Runner:
             self._recorder.lanes(self._ensemble.lanes())
             if self._health is not None:
                 stuck = self._ensemble.stuck_models()
+                assigned = bool(self._assigned) if self._joined else None
                 waiting = self._registry_wait.reason
+                detail: dict[str, str] | str | None = None
+                if waiting:
+                    detail = {"waiting_for_schema_registry": waiting}
+                elif not self.settled:
+                    detail = "waiting for the consumer group to settle"
                 self._health.update(
-                    ready=not stuck,
-                    assigned=bool(self._assigned),
+                    ready=self.settled and not stuck,
+                    assigned=assigned,
                     stuck_models=stuck,
-                    detail={"waiting_for_schema_registry": waiting} if waiting else None,
+                    detail=detail,
                 )
         if self._metrics is not None and now - self._last_lag >= LAG_REFRESH_S:
             self._last_lag = now
@@ -267,11 +319,24 @@ class Runner:
 
     # Rebalance callbacks (cooperative-sticky: incremental; called inside consume()).
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._group_callback(self._assign, partitions)
+
+    def _group_callback(
+        self, handler: Callable[[list[TopicPartition]], None], partitions: list[TopicPartition]
+    ) -> None:
+        """Run a rebalance handler, recording the time it held the loop (``GroupWaits``)."""
+        started = self._clock.monotonic()
+        try:
+            handler(partitions)
+        finally:
+            self._group_waits.record(started, self._clock.monotonic())
+
+    def _assign(self, partitions: list[TopicPartition]) -> None:
         added = {(tp.topic, tp.partition) for tp in partitions}
         self._assigned |= added
+        self._joined = True
         if partitions:
             self._remember_committed(partitions)
-        if partitions:
             self._set_paused(partitions)
         log_event(_log, "partitions_assigned", partitions=sorted(p for _, p in added))
 
@@ -282,7 +347,8 @@ class Runner:
         from confluent_kafka import KafkaException
 
         try:
-            if self._backpressure.paused or self._registry_wait.since is not None:
+            held = self._settle is not None or self._registry_wait.since is not None
+            if self._backpressure.paused or held:
                 self._consumer.pause(partitions)
             else:
                 self._consumer.resume(partitions)
@@ -307,6 +373,9 @@ class Runner:
                 self._committed_at_assign[(tp.topic, tp.partition)] = tp.offset
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._group_callback(self._revoke, partitions)
+
+    def _revoke(self, partitions: list[TopicPartition]) -> None:
         """Publish what the revoked partitions' models answer within ``REVOKE_WAIT_S``, give
         up the rest (never committed: the next owner reads it again), commit, let go."""
         revoked = {(tp.topic, tp.partition) for tp in partitions}

@@ -14,13 +14,17 @@ from consumer.clock import Clock
 from consumer.delivery import AtLeastOnce, Publisher
 from consumer.ensemble import Ensemble, ModelLane
 from consumer.kafka.clients import create_consumer, create_producer
+from consumer.kafka.config import client_config
+from consumer.kafka.group_settle import GroupSettle, admin_describe
 from consumer.offsets import CommitPolicy
 from consumer.pipeline import Pipeline
 from consumer.ratelimit import KeyRateLimiter
 from consumer.runner import Runner
 from consumer.schema_registry.decoding import RegistryDecoder
 from consumer.settings import Guarantee, Settings
+from consumer.slow_reasons import GroupWaits
 from consumer.transactions import ExactlyOnce
+from consumer.warmup import WarmShapes, warm_up
 
 if TYPE_CHECKING:
     from consumer.models.registry import ModelSet
@@ -44,15 +48,20 @@ def build_ensemble(
     settings: Settings,
     models: ModelSet,
     clock: Clock,
-    pat_seconds_per_row: float | None = None,
 ) -> tuple[Ensemble, tuple[ThreadPoolExecutor, ...]]:
     """Each model family on its own single-thread pool (the thread count inside each model
     is capped by ``MODELS__XGBOOST_THREADS`` / ``MODELS__TORCH_THREADS``); each model in a
-    lane that admits work by its measured cost (``pat_seconds_per_row`` from the warm-up,
-    else the configured initial estimate)."""
+    lane that admits work by its measured cost. With ``MODELS__WARMUP`` every model is
+    first called on its pool's thread at the shapes it will see (``consumer.warmup``), and
+    PAT's measured speed seeds its lane; else the configured initial estimates do. Blocks
+    for the warm-up (about a second on one core); raises what a model raises."""
     ens = settings.ensemble
     xgb_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xgboost")
     pat_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pat")
+    pat_seconds_per_row = None
+    if settings.models.warmup:
+        shapes = WarmShapes(settings.processing.max_batch_size, settings.models.pat_sub_batch_size)
+        pat_seconds_per_row = warm_up(models, xgb_pool, pat_pool, shapes, clock)
 
     def admission(timeout_s: float, per_row_s: float, chunk: int | None) -> LaneAdmission:
         budget_s = timeout_s * ens.lane_budget_fraction
@@ -85,17 +94,6 @@ def build_ensemble(
     return Ensemble(boosters, pat, ens, clock), (xgb_pool, pat_pool)
 
 
-def measure_pat_seconds_per_row(models: ModelSet, clock: Clock) -> float | None:
-    """Time a second PAT warm-up (one sequence; the first paid for lazy initialisation):
-    the lane's first speed estimate. Blocks for that call (~0.05-0.3 s on one core); None
-    without PAT."""
-    if models.pat is None:
-        return None
-    started = clock.monotonic()
-    models.pat.warmup()
-    return max(1e-6, clock.monotonic() - started)
-
-
 def build_registry_decoder(settings: Settings) -> RegistryDecoder | None:
     """The Schema Registry decoder of ``PROCESSING__INPUT_FORMAT`` (None for ``json``).
     Makes no request yet (schemas are fetched per batch, then cached)."""
@@ -123,18 +121,23 @@ def build_worker(
     instance: str = "",
     metrics: Metrics | None = None,
     health: HealthReporter | None = None,
-    pat_seconds_per_row: float | None = None,
+    input_partitions: int | None = None,
 ) -> WorkerParts:
-    """Create this worker's consumer, producer, pools and loop. Blocks only in
-    ``init_transactions`` (exactly-once mode)."""
-    ensemble, executors = build_ensemble(settings, models, clock, pat_seconds_per_row)
+    """Create this worker's pools (warming its models on them), consumer, producer and
+    loop. Blocks for the warm-up and in ``init_transactions`` (exactly-once mode).
+    ``input_partitions``: the input topic's partition count, for the start-up gate that
+    waits for the group to settle (None: no gate)."""
+    ensemble, executors = build_ensemble(settings, models, clock)
     processing = settings.processing
     limiter = (
         KeyRateLimiter(processing.rate_limit_per_minute)
         if processing.rate_limit_per_minute is not None
         else None
     )
-    pipeline = Pipeline(ensemble, settings, clock, limiter, build_registry_decoder(settings))
+    group_waits = GroupWaits()
+    pipeline = Pipeline(
+        ensemble, settings, clock, limiter, build_registry_decoder(settings), group_waits
+    )
     consumer = create_consumer(settings, bootstrap)
     producer = create_producer(settings, bootstrap, worker_index, instance)
     publisher: Publisher
@@ -154,5 +157,20 @@ def build_worker(
         clock,
         metrics=metrics,
         health=health,
+        settle=_group_settle(settings, bootstrap, clock, input_partitions),
+        group_waits=group_waits,
     )
     return WorkerParts(runner, ensemble, executors)
+
+
+def _group_settle(
+    settings: Settings, bootstrap: str, clock: Clock, partitions: int | None
+) -> GroupSettle | None:
+    """The start-up gate's group check (an AdminClient of its own); gives up after the
+    connect timeout. Does not block."""
+    if partitions is None:
+        return None
+    config = dict(client_config(settings.kafka, bootstrap))
+    kafka = settings.kafka
+    return GroupSettle(admin_describe(config), kafka.group_id, settings.topics.features,
+                       partitions, clock.monotonic(), kafka.connect_timeout_s)

@@ -1,7 +1,8 @@
 """One worker process: runs in a child forked by the supervisor, after the models loaded.
 
-Creates its own Kafka clients, warms its models up, and runs the poll loop until SIGTERM
-or SIGINT. Its exit code tells the supervisor what to do (see ``ExitCode``).
+Warms its models up on their pools, creates its own Kafka clients, joins the group and
+waits for it to settle (ready only then), and runs the poll loop until SIGTERM or
+SIGINT. Its exit code tells the supervisor what to do (see ``ExitCode``).
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def _leave_fatal_cause(ctx: WorkerContext, exc: Exception) -> None:
 def _run(ctx: WorkerContext, stop: StopFlag) -> int:
     from consumer.kafka.admin import require_topics
     from consumer.kafka.config import client_config
-    from consumer.wiring import build_worker, measure_pat_seconds_per_row
+    from consumer.wiring import build_worker
 
     settings = ctx.settings
     apply_thread_caps(settings.models)
@@ -128,17 +129,13 @@ def _run(ctx: WorkerContext, stop: StopFlag) -> int:
     health = _health(ctx, clock)
     if health is not None:
         health.update(ready=False, assigned=None, detail="warming up")
-    pat_seconds_per_row = None
-    if settings.models.warmup:
-        for model in ctx.models.all():
-            model.warmup()
-        pat_seconds_per_row = measure_pat_seconds_per_row(ctx.models, clock)
     config = client_config(settings.kafka, ctx.bootstrap)
     metadata = _connect(ctx, config, stop, health)
     if metadata is None:  # stopped while waiting for the cluster
         return ExitCode.OK
     # The input and every topic the service writes: missing, or hidden by an ACL.
     require_topics(config, settings.topics.by_role(), metadata, settings.kafka.connect_timeout_s)
+    # Warm-up (in build_worker), then the group: the worker is ready once it settles.
     parts = build_worker(
         settings,
         ctx.models,
@@ -148,7 +145,7 @@ def _run(ctx: WorkerContext, stop: StopFlag) -> int:
         instance=ctx.instance,
         metrics=metrics,
         health=health,
-        pat_seconds_per_row=pat_seconds_per_row,
+        input_partitions=len(metadata.topics[settings.topics.features].partitions),
     )
     try:
         parts.runner.run(stop)

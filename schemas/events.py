@@ -252,6 +252,15 @@ class AlertKind(StrEnum):
     MODEL_SKIPPED = "model_skipped"
 
 
+class SlowReason(StrEnum):
+    """Where most of a slow prediction's latency went (from the moment it was read)."""
+
+    WAITED_FOR_GROUP = "waited_for_group"  # the loop was held by a consumer-group rebalance
+    WAITED_FOR_PAT = "waited_for_pat"  # queued in front of PAT
+    WAITED_IN_WORKER = "waited_in_worker"  # no PAT: queued for the boosters or a busy loop
+    RAN_SLOWLY = "ran_slowly"  # the model calls themselves took the time
+
+
 class Alert(_Strict):
     schema_version: Literal[1] = SCHEMA_VERSION
     kind: AlertKind
@@ -261,6 +270,8 @@ class Alert(_Strict):
     budget_ms: float
     elapsed_ms: float
     at: AwareDatetime
+    #: slow_prediction only: where most of ``elapsed_ms`` went (None on other kinds).
+    reason: SlowReason | None = None
 
 
 class DeadLetterHeaders(_Strict):

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,18 +54,20 @@ class EndToEndPlan:
     latency_s: float  # duration of each paced load
     loads: Sequence[float] = (0.5, 0.9)
     rate_per_s: float | None = None  # what the loads are fractions of (default: the drain's)
+    env: Mapping[str, str] = field(default_factory=dict)  # extra settings of the service
+    tag: str = ""  # appended to the configuration's label (its topics and log file)
 
 
 def run_config(ctx: BenchContext, workload: Workload, workers: int,
                plan: EndToEndPlan) -> dict[str, Any]:
     """One configuration, start to stop. Raises BenchError when the service fails."""
-    label = f"{workload.name}-w{workers}"
+    label = f"{workload.name}-w{workers}{plan.tag}"
     topics = ctx.topics.topic_set(label)
     records = cycle(workload.records)
     producer = timed_producer(ctx.client)
     reader = PredictionReader(ctx.client, topics.predictions)
     group = f"bench-{label}-{uuid.uuid4().hex[:6]}"
-    env = service_env(ctx.settings, ctx.bootstrap, topics, group, free_port())
+    env = {**service_env(ctx.settings, ctx.bootstrap, topics, group, free_port()), **plan.env}
     service = Service(env, workers, ctx.log_dir / f"service-{label}.log")
     result: dict[str, Any] = {"workers": workers, "backlog_events": plan.backlog}
     try:

@@ -73,7 +73,8 @@ def measure_one(settings: ModelSettings, label: str, weeks: int, seconds: float)
     }
 
 
-def _isolated(settings: ModelSettings, label: str, weeks: int, seconds: float) -> Doc:
+def isolated(settings: ModelSettings, label: str, weeks: int, seconds: float) -> Doc:
+    """``measure_one`` in a spawned child (its own imports and peak RSS). Blocking."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         return pool.submit(measure_one, settings, label, weeks, seconds).result()
@@ -91,7 +92,7 @@ def measure_pat_runtimes(
         for label in labels:
             progress(f"PAT runtime {label}, round {round_index + 1} of {rounds}")
             scored = weeks if round_index == 0 else 0  # the error needs one round only
-            runs[label].append(_isolated(settings, label, scored, seconds))
+            runs[label].append(isolated(settings, label, scored, seconds))
     if REFERENCE not in runs:
         return {"runtimes": {}, "weeks": weeks, "rounds": rounds}
     reference = np.asarray(runs[REFERENCE][0]["probabilities"])

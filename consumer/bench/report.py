@@ -150,6 +150,10 @@ def ratios(doc: Mapping[str, Any]) -> Doc:
         if pat_limit is not None:
             entry["vs_pat_limit"] = ratio(ours, pat_limit)
         out[workload] = entry
+    runtimes = {name: run.get("vs_pat_limit") for name, run in
+                (doc.get("mixed_runtimes") or {}).items() if isinstance(run, Mapping)}
+    if runtimes and "mixed" in out:  # the 50 %-activity drain per PAT runtime (issue 20)
+        out["mixed"]["per_runtime_vs_pat_limit_per_cpu_s"] = runtimes
     return out
 
 

@@ -21,9 +21,11 @@ from consumer.bench.backlog import pat_limit, run_backlog
 from consumer.bench.endtoend import BenchContext, EndToEndPlan, run_config
 from consumer.bench.kafkaio import TopicRegistry
 from consumer.bench.machine import load_average, machine_info
+from consumer.bench.mixed_runtimes import run_mixed_runtimes
 from consumer.bench.parts import measure_parts_isolated
 from consumer.bench.pat_runtimes import measure_pat_runtimes
 from consumer.bench.workload import Workload, build_workload
+from consumer.models.pat_calibrate import native_bf16
 from consumer.settings import Settings
 
 WORKLOAD_NAMES = report.WORKLOADS
@@ -49,6 +51,7 @@ class Plan:
     pat_weeks: int = 1_000  # synthetic weeks scored by every PAT runtime for max |Δ|
     pat_rounds: int = 2  # each PAT runtime measured this many times, in turn
     activity_backlog: int = 0  # events of the activity-only backlog scenario (0: skipped)
+    mixed_runtimes: int = 0  # events of each 50 %-activity drain per PAT runtime (0: skipped)
     notes: list[str] = field(default_factory=list)
 
 
@@ -57,13 +60,13 @@ PLANS = {
                  passthrough={"features_only": 100_000, "mixed": 15_000}, model_s=3.0,
                  decode_s=2.0,
                  backlog={"features_only": 30_000, "mixed": 2500}, latency_s=15.0,
-                 baseline_s=10.0, memory_s=10.0, activity_backlog=1200),
+                 baseline_s=10.0, memory_s=10.0, activity_backlog=1200, mixed_runtimes=1500),
     "quick": Plan("quick", pool={"features_only": 1500, "mixed": 500},
                   passthrough={"features_only": 30_000, "mixed": 4000}, model_s=1.0,
                   decode_s=0.5,
                   backlog={"features_only": 15_000, "mixed": 1000}, latency_s=4.0, baseline_s=3.0,
                   memory_s=5.0, trio_batches=(1, 512), pat_weeks=128, pat_rounds=1,
-                  activity_backlog=500),
+                  activity_backlog=500, mixed_runtimes=600),
     "smoke": Plan("smoke", pool={"features_only": 300, "mixed": 200},
                   passthrough={"features_only": 1000, "mixed": 300}, model_s=0.2, decode_s=0.1,
                   backlog={"features_only": 1500, "mixed": 600}, latency_s=1.5, baseline_s=1.0,
@@ -100,6 +103,9 @@ def run_suite(settings: Settings, bootstrap: str, client: dict[str, Any], plan: 
         if plan.activity_backlog:
             limit = pat_limit(doc["limits"])
             doc["backlog"] = run_backlog(ctx, plan.activity_backlog, plan.workers, limit)
+        if plan.mixed_runtimes:
+            doc["mixed_runtimes"] = run_mixed_runtimes(
+                ctx, plan.mixed_runtimes, doc["pat_runtimes"], native_bf16())
     finally:
         registry.delete_all()
     doc["service_logs"] = str(log_dir)

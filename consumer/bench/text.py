@@ -130,7 +130,8 @@ def summary(doc: dict[str, Any]) -> str:
     flags = " ".join(machine.get("cpu_flags") or []) or "none"
     head += f"; CPU flags: {flags}; PAT runtime {doc['config'].get('pat_runtime')}"
     parts = [head, limits_table(doc), pat_runtimes_table(doc), moodstream_table(doc),
-             ratio_table(doc), memory_table(doc), backlog_table(doc), targets_table(doc)]
+             ratio_table(doc), memory_table(doc), backlog_table(doc), mixed_runtimes_table(doc),
+             targets_table(doc)]
     return "\n\n".join(part for part in parts if part)
 
 
@@ -150,4 +151,20 @@ def backlog_table(doc: dict[str, Any]) -> str:
                      f"{row['partial']!s:>7}  {row['peak_worker_rss_mb']!s:>18}")
     if "scale_out_2_vs_1" in backlog:
         lines.append(f"2 workers / 1 worker: {backlog['scale_out_2_vs_1']}x")
+    return "\n".join(lines)
+
+
+def mixed_runtimes_table(doc: dict[str, Any]) -> str:
+    """Mixed at the limit per PAT runtime (issue 20), when it ran."""
+    mixed = doc.get("mixed_runtimes")
+    if not mixed:
+        return ""
+    lines = [f"mixed at the limit: {mixed['events']} events, {mixed['activity_share']:.0%} with "
+             f"a week, 1 worker (goal >= {mixed['goal_vs_pat_limit']} of the PAT limit per CPU-s)",
+             "request    runtime     events/CPU-s  PAT limit events/CPU-s  vs PAT limit  partial"]
+    for name, row in mixed.items():
+        if isinstance(row, dict):
+            lines.append(f"{name:<10} {row['runtime']:<11} {row['events_per_worker_cpu_s']!s:>12}  "
+                         f"{row['pat_limit_events_per_cpu_s']!s:>22}  "
+                         f"{row['vs_pat_limit']!s:>12}  {row['partial']!s:>7}")
     return "\n".join(lines)

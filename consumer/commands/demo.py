@@ -257,11 +257,14 @@ def _finish(
     p50, p99 = tally.percentile_ms(0.5), tally.percentile_ms(0.99)
     planned = "" if args.forever else f" of {args.count} planned"
     unreadable = f", unreadable records {tally.unreadable}" if tally.unreadable else ""
+    first = tally.first_prediction_after_ms()
+    first_text = "-" if first is None else f"{first}ms"
     print(
         f"summary: events in {tally.consumed}{planned}, predictions out {len(tally.predicted)} "
         f"({tally.partial} partial), dead letters {tally.dead}, alerts "
-        f"{sum(tally.alerts.values())}{unreadable}, latency p50 {_ms(p50).strip()} "
-        f"p99 {_ms(p99).strip()}, service exit {service_code}"
+        f"{tally.alerts_by_kind()}{unreadable}, latency p50 {_ms(p50).strip()} "
+        f"p99 {_ms(p99).strip()}, first prediction {first_text} after the first event, "
+        f"service exit {service_code}"
     )
     if service_code not in (0, -signal.SIGTERM) and service_error:
         print(f"the service said: {service_error}")

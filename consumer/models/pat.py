@@ -194,9 +194,9 @@ class PatModel:
                 out[start : start + step] = probs.double().numpy()
         return out
 
-    def warmup(self) -> None:
-        """Score one flat week. Blocking, raises on failure. Worker-only (after the fork).
+    def warmup(self, rows: int = 1) -> None:
+        """Score ``rows`` flat weeks. Blocking, raises on failure. Worker-only (after the fork).
 
         Thread caps are the caller's job (``apply_thread_caps`` first in every worker).
         """
-        self.predict_batch(np.zeros((1, ACTIVITY_MINUTES), dtype=np.float32))
+        self.predict_batch(np.zeros((rows, ACTIVITY_MINUTES), dtype=np.float32))

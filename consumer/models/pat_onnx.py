@@ -198,9 +198,10 @@ class OnnxPatModel:
             out[start : start + step] = probs
         return out
 
-    def warmup(self) -> None:
-        """Build the session and score one flat week. Blocking. Worker-only (after the fork)."""
-        self.predict_batch(np.zeros((1, ACTIVITY_MINUTES), dtype=np.float32))
+    def warmup(self, rows: int = 1) -> None:
+        """Build the session and score ``rows`` flat weeks. Blocking. Worker-only (after the
+        fork)."""
+        self.predict_batch(np.zeros((rows, ACTIVITY_MINUTES), dtype=np.float32))
 
 
 def parameter_counts(header: dict[str, Any]) -> tuple[int, int]:

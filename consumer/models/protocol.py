@@ -37,7 +37,9 @@ class BatchModel(Protocol):
 
     def predict_batch(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]: ...
 
-    def warmup(self) -> None: ...
+    def warmup(self, rows: int = 1) -> None:
+        """Score ``rows`` neutral rows (lazy set-up at that shape). Blocking; raises."""
+        ...
 
 
 @runtime_checkable

@@ -144,9 +144,10 @@ class XGBoostModel:
         scores = self._booster.inplace_predict(x, missing=np.nan, validate_features=False)
         return np.asarray(scores, dtype=np.float64).reshape(-1)
 
-    def warmup(self) -> None:
-        """Score one all-missing row. Blocking, raises on failure. Worker-only (after fork)."""
-        self.predict_batch(np.full((1, len(FEATURE_NAMES)), np.nan, dtype=np.float32))
+    def warmup(self, rows: int = 1) -> None:
+        """Score ``rows`` all-missing rows. Blocking, raises on failure. Worker-only (after
+        fork)."""
+        self.predict_batch(np.full((rows, len(FEATURE_NAMES)), np.nan, dtype=np.float32))
 
 
 def _check_objective(booster: xgb.Booster, source: str) -> None:

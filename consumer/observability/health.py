@@ -50,8 +50,8 @@ class HealthReporter:
     ) -> bool:
         """Record the current state; writes only if it changed or a heartbeat is due.
 
-        ``ready``: models loaded and warmed. ``assigned``: holds partitions (False: in
-        the group without any, None: not joined yet); both count as ready.
+        ``ready``: models loaded and warmed, the group joined and settled. ``assigned``:
+        holds partitions (False: in the group without any, None: not joined yet).
         ``stuck_models``: models whose pool has a call past its deadline.
         ``detail``: small JSON-able context, never user data or feature values.
         Safe to call every loop iteration. Blocks only on a small local file write
@@ -149,7 +149,7 @@ class HealthView:
         return True, {"status": "ok", "pid": os.getpid(), "workers": len(workers)}
 
     def readyz(self) -> tuple[bool, dict[str, Any]]:
-        """Readiness: every live worker has its models loaded and warmed, no model
+        """Readiness: every live worker has its models warmed and its group settled, no model
         stuck and a fresh heartbeat (holding partitions or not); at least one worker,
         and ``expected_workers`` of them when set."""
         workers = self.workers()
@@ -179,7 +179,9 @@ class HealthView:
             return WorkerHealth(name, None, False, None, (), None, ("health file unreadable",))
         problems = []
         if not ready:
-            problems.append("models not loaded and warmed")
+            detail = data.get("detail")
+            why = f" ({detail})" if isinstance(detail, str) else ""
+            problems.append(f"models not loaded and warmed, or the group not settled{why}")
         if stuck:
             problems.append("stuck models: " + ", ".join(stuck))
         if self._stale(age_s):

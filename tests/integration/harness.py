@@ -100,12 +100,15 @@ def start_moodstream(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def produce_paced(env: dict[str, str], count: int, rate: int, seed: int) -> subprocess.Popen[str]:
-    """Start `moodstream produce --synthetic` (``count`` events at ``rate``/s, ``seed``) in
-    the background; the caller waits on the process."""
+def produce_paced(
+    env: dict[str, str], count: int, rate: int, seed: int, activity_share: float = 0.0
+) -> subprocess.Popen[str]:
+    """Start `moodstream produce --synthetic` (``count`` events at ``rate``/s, ``seed``, a
+    week of activity on ``activity_share`` of them) in the background; the caller waits on
+    the process."""
     return start_moodstream(
         "produce", "--synthetic", "--count", str(count), "--rate", str(rate),
-        "--seed", str(seed), "--json", env=env,
+        "--seed", str(seed), "--activity-share", str(activity_share), "--json", env=env,
     )  # fmt: skip
 
 

@@ -26,8 +26,8 @@ class WrappedPat:
     kind = property(lambda self: self._inner.kind)
     version = property(lambda self: self._inner.version)
 
-    def warmup(self) -> None:
-        self._inner.warmup()
+    def warmup(self, rows: int = 1) -> None:
+        self._inner.warmup(rows)
 
 
 def run_with_wrapped_pat(wrap: Callable[[Any], WrappedPat], run_args: list[str]) -> int:
