@@ -98,7 +98,7 @@ test: venv
 # The decoder fuzz tests with many more examples (CI runs 300 per property).
 fuzz-long: venv
 	MOODSTREAM_FUZZ_EXAMPLES=$${MOODSTREAM_FUZZ_EXAMPLES:-5000} $(RUN) -m pytest -q \
-	  tests/unit/test_decode_fuzz.py --hypothesis-show-statistics
+	  tests/unit/intake/test_decode_fuzz.py --hypothesis-show-statistics
 
 broker-start: venv
 	$(MOODSTREAM) broker start

@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from consumer.errors import BrokerError, KafkaSetupError
 from consumer.kafka.admin import create_topics, delete_topics, wait_for_topics
-from consumer.kafka.broker import LocalBroker
+from consumer.localkafka.broker import LocalBroker
 from consumer.settings import KafkaSettings, Settings, TopicSettings
 
 TESTS_DIR = Path(__file__).resolve().parent

@@ -18,7 +18,7 @@ from consumer.bench.baseline import handle_one, run_baseline
 from consumer.bench.kafkaio import TopicRegistry
 from consumer.bench.limits import decode_rate, model_limits, passthrough
 from consumer.bench.workload import Workload
-from consumer.decode import decode_event
+from consumer.intake.decode import decode_event
 from consumer.settings import Settings
 
 if TYPE_CHECKING:

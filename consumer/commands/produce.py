@@ -85,7 +85,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     refused, 1 otherwise. Raises ConfigError, KafkaSetupError (cluster or topic)."""
     _check(args)
     if args.from_file is not None:
-        from consumer.event_lines import Refusals
+        from consumer.producer.event_lines import Refusals
 
         refusals = Refusals()
         with _lines(args.from_file) as lines:
@@ -199,7 +199,7 @@ def produce_synthetic(
     users: int = 200,
 ) -> ProduceSummary:
     """Send ``count`` events, paced at ``rate``/s when given; blocks until all are acknowledged."""
-    from consumer.synthetic_events import SyntheticEvents
+    from consumer.producer.synthetic_events import SyntheticEvents
 
     sender = _Sender(settings)
     source = SyntheticEvents(seed, users=users, activity_share=activity_share)
@@ -221,7 +221,7 @@ def produce_lines(
     """Send every valid event of ``lines`` (JSON lines) keyed by its ``user_id``; refused
     lines are counted in ``refusals`` (an ``event_lines.Refusals``). Blocks until all
     are acknowledged."""
-    from consumer.event_lines import valid_records
+    from consumer.producer.event_lines import valid_records
 
     sender = _Sender(settings)
     processing = settings.processing

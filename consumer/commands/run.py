@@ -130,8 +130,8 @@ def _supervise(
         multiprocess_registry_factory,
     )
     from consumer.observability.server import MetricsServer
-    from consumer.supervisor import Supervisor
-    from consumer.worker import FATAL_EXIT_CODES, ExitCode, WorkerContext, run_worker
+    from consumer.service.supervisor import Supervisor
+    from consumer.service.worker import FATAL_EXIT_CODES, ExitCode, WorkerContext, run_worker
 
     clock = SystemClock()
     health_dir = state_dir / "health"

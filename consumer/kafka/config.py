@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from consumer.errors import BrokerError, ConfigError
-from consumer.kafka.broker import LocalBroker
+from consumer.localkafka.broker import LocalBroker
 from consumer.settings import KafkaSettings, SecurityProtocol, Settings
 
 ConfigValue = str | int | float | bool

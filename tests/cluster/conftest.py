@@ -20,7 +20,7 @@ import pytest
 
 from consumer.errors import BrokerError, KafkaSetupError
 from consumer.kafka.admin import delete_topics
-from consumer.kafka.cluster import ClusterInfo, LocalCluster
+from consumer.localkafka.cluster import ClusterInfo, LocalCluster
 from consumer.settings import Settings, TopicSettings
 
 SESSION_WAIT_S = 1200

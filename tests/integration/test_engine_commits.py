@@ -8,10 +8,10 @@ import time
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from consumer.batch_records import BatchResult, OutRecord, SourceResult
 from consumer.clock import SystemClock
-from consumer.delivery import AtLeastOnce
-from consumer.offsets import CommitPolicy
+from consumer.engine.batch_records import BatchResult, OutRecord, SourceResult
+from consumer.engine.delivery import AtLeastOnce
+from consumer.engine.offsets import CommitPolicy
 from consumer.settings import TopicSettings
 
 pytestmark = pytest.mark.integration

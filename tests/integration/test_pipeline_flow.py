@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from consumer.synthetic_events import SyntheticEvents
+from consumer.producer.synthetic_events import SyntheticEvents
 from tests.fakes import event_bytes, event_dict
 from tests.integration.harness import (
     Stream,

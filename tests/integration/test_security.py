@@ -28,7 +28,7 @@ import orjson
 import pytest
 
 from consumer.errors import BrokerError
-from consumer.kafka.broker import LocalBroker
+from consumer.localkafka.broker import LocalBroker
 from consumer.settings import Settings, TopicSettings
 from tests.fakes import event_dict
 from tests.integration.harness import (
