@@ -22,7 +22,7 @@ from consumer.intake.decode import decode_event
 from consumer.settings import Settings
 
 if TYPE_CHECKING:
-    from consumer.bench.suite import Plan
+    from consumer.bench.plan import Plan
     from consumer.models.registry import ModelSet
 
 Doc = dict[str, Any]
@@ -42,7 +42,7 @@ def measure_parts(settings: Settings, bootstrap: str, client: dict[str, Any], ru
                   plan: Plan, workloads: dict[str, Workload]) -> tuple[Doc, Doc]:
     """Limits and baseline in this process (loads the models here). Returns (limits,
     baseline). Creates its topics under ``bench.<run_id>.`` and deletes them."""
-    from consumer.bench.suite import print_progress
+    from consumer.bench.plan import print_progress
     from consumer.models.registry import load_model_set
     from consumer.models.threads import apply_thread_caps
 

@@ -136,10 +136,11 @@ def _producer(settings: Settings) -> Producer:
     Blocks up to KAFKA__CONNECT_TIMEOUT_S; raises KafkaSetupError, ConfigError."""
     from confluent_kafka import Producer
 
+    from consumer.commands import bootstrap_for
     from consumer.kafka.admin import require_topics, wait_for_cluster
-    from consumer.kafka.config import client_config, new_client, resolve_bootstrap
+    from consumer.kafka.config import client_config, new_client
 
-    config = client_config(settings.kafka, resolve_bootstrap(settings))
+    config = client_config(settings.kafka, bootstrap_for(settings))
     timeout_s = settings.kafka.connect_timeout_s
     metadata = wait_for_cluster(config, timeout_s)
     require_topics(config, {"features": settings.topics.features}, metadata, timeout_s)

@@ -81,11 +81,11 @@ def _refuse_placeholder_hash_key(settings: Settings) -> None:
 
 
 def supervise(settings: Settings, workers: int, state_dir: Path) -> int:
-    from consumer.kafka.config import resolve_bootstrap
+    from consumer.commands import bootstrap_for
     from consumer.models.threads import apply_thread_caps
     from consumer.observability.metrics import enable_multiprocess
 
-    bootstrap = resolve_bootstrap(settings)
+    bootstrap = bootstrap_for(settings)
     apply_thread_caps(settings.models)  # before torch/xgboost load
     metrics_dir = state_dir / "metrics"
     enable_multiprocess(metrics_dir)  # before prometheus_client is imported

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from consumer.commands import bootstrap_for
 from consumer.errors import BrokerError
-from consumer.kafka.config import MASK, client_config, redact, resolve_bootstrap
+from consumer.kafka.config import MASK, client_config, redact
 from consumer.localkafka import broker_files, maven
 from consumer.localkafka.broker import BrokerInfo, SaslInfo
 from consumer.settings import (
@@ -98,13 +99,13 @@ def test_resolve_bootstrap_prefers_the_configured_cluster(tmp_path: Path) -> Non
         kafka=KafkaSettings(bootstrap_servers=" k:9092 "),
         broker=LocalBrokerSettings(cache_dir=tmp_path),
     )
-    assert resolve_bootstrap(settings) == "k:9092"
+    assert bootstrap_for(settings) == "k:9092"
 
 
 def test_resolve_bootstrap_without_cluster_or_broker_says_what_to_do(tmp_path: Path) -> None:
     settings = Settings(kafka=KafkaSettings(), broker=LocalBrokerSettings(cache_dir=tmp_path))
     with pytest.raises(BrokerError, match="moodstream broker start"):
-        resolve_bootstrap(settings)
+        bootstrap_for(settings)
 
 
 def test_server_properties_single_node_kraft_on_loopback(tmp_path: Path) -> None:
