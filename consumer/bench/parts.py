@@ -17,6 +17,7 @@ from consumer.bench import report
 from consumer.bench.baseline import handle_one, run_baseline
 from consumer.bench.kafkaio import TopicRegistry
 from consumer.bench.limits import decode_rate, model_limits, passthrough
+from consumer.bench.loopstep import measure_loop_step
 from consumer.bench.workload import Workload
 from consumer.intake.decode import decode_event
 from consumer.settings import Settings
@@ -77,6 +78,7 @@ def _measure(settings: Settings, bootstrap: str, client: dict[str, Any], registr
     progress("limits: models alone, decode alone")
     limits["models"] = _model_limits(settings, models, workloads, plan)
     limits["decode"] = _decode_limits(settings, workloads, plan)
+    limits["loop_step"] = measure_loop_step()
     limits["per_workload"] = {name: _workload_limits(limits, w) for name, w in workloads.items()}
     limits["per_workload_cpu"] = {name: _workload_limits(limits, w, "cpu_s")
                                   for name, w in workloads.items()}

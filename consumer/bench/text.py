@@ -52,6 +52,9 @@ def limits_table(doc: dict[str, Any]) -> str:
              + " sequences/s"] for k, v in models["pat"].items()]
     raw += [[f"decode, {k.replace('_', ' ')}", _fmt(limits["decode"][k]["events_per_s"])
              + " events/s"] for k in ("features_event", "activity_event")]
+    raw += [[f"loop step: finished-call check, {k[6:]} PAT calls outstanding",
+             f"{v['counter_us']} µs (the old scan: {v['scan_us']} µs)"]
+            for k, v in limits.get("loop_step", {}).items()]
     return (_table(["limit, events/s", *WORKLOADS], rows) + "\n\n"
             + _table(["part alone (1 thread)", "rate"], raw))
 

@@ -45,7 +45,7 @@ class InFlight:
 
     def answers_waiting(self) -> bool:
         """Whether a model call has finished and is waiting to be picked up."""
-        return any(future.done() for lane in self.ensemble.lanes() for future in lane.futures())
+        return any(lane.answers_waiting() for lane in self.ensemble.lanes())
 
     def advance(self) -> None:
         """Pick up the models' answers and publish every event they complete. Does not block

@@ -18,6 +18,7 @@ Used from one thread (the poll loop); the executor's threads only run ``_timed``
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
@@ -108,6 +109,11 @@ class ModelLane:
         self._clock = clock
         self._queue: deque[LaneRequest] = deque()
         self._calls: deque[_Call] = deque()
+        # Calls finished (done callbacks, on the pool's thread or on cancel) and calls
+        # collected (the owner's thread): more finished than collected = answers wait.
+        self._done_lock = threading.Lock()
+        self._done_count = 0
+        self._collected_count = 0
 
     @property
     def name(self) -> str:
@@ -137,6 +143,16 @@ class ModelLane:
     def stuck(self, now: float) -> bool:
         """True while a call runs past its deadline."""
         return any(call.overdue(now) for call in self._calls)
+
+    def answers_waiting(self) -> bool:
+        """Whether a submitted call has finished (or was cancelled) and waits for ``pump``.
+        O(1): counted by done callbacks, never by scanning the calls. Reads without the lock
+        (an int read is atomic; a count one step stale only delays a poll by one step)."""
+        return self._done_count > self._collected_count
+
+    def _on_done(self, _future: Future[tuple[FloatArray, float]]) -> None:
+        with self._done_lock:
+            self._done_count += 1
 
     def futures(self) -> list[Future[tuple[FloatArray, float]]]:
         return [call.future for call in self._calls if call.future and not call.reported]
@@ -175,6 +191,7 @@ class ModelLane:
         for call in list(self._calls):
             if call.future is not None and call.future.done():
                 self._calls.remove(call)
+                self._collected_count += 1
                 resolved += self._finished(call, now)
             elif not call.reported and call.overdue(now):
                 call.reported = True
@@ -242,6 +259,7 @@ class ModelLane:
             queued = future is not None and call.running_since(now) is None
             if queued and future is not None and not call.reported and future.cancel():
                 self._calls.remove(call)
+                self._collected_count += 1
                 self.admission.release(len(call.positions), None)
                 waited_ms = (now - call.submitted) * 1000.0  # it never ran
                 runs.append(self._resolve(call, ModelStatus.TIMEOUT, None, None, waited_ms))
@@ -269,6 +287,7 @@ class ModelLane:
             positions = [request.waiting.popleft() for _ in range(take)]
             call = _Call(request, positions, now, self.call_deadline_s(take))
             call.future = self._executor.submit(self._timed, request.inputs[positions], call)
+            call.future.add_done_callback(self._on_done)
             call.running_since(now)  # an idle pool may have started it already
             self._calls.append(call)
             self.admission.admit(take)

@@ -18,7 +18,6 @@ no reformat is needed; a running broker without that listener is restarted with 
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
@@ -98,7 +97,7 @@ class LocalBroker:
 
         Raises ToolMissingError without ``mvn``, BrokerError if Maven fails.
         """
-        with self._lock():
+        with proc_util.exclusive_lock(self._paths.lock):
             return self._fetch_jars()
 
     def status(self) -> BrokerStatus:
@@ -120,7 +119,7 @@ class LocalBroker:
         ToolMissingError (java/mvn), BrokerError (download, ports taken, start-up failure
         with the log tail; nothing is left running then).
         """
-        with self._lock():
+        with proc_util.exclusive_lock(self._paths.lock):
             info = self._start_locked(sasl)
             self._paths.auto_stop.unlink(missing_ok=True)
             return info
@@ -131,7 +130,7 @@ class LocalBroker:
         Blocks: SIGTERM, up to STOP_TIMEOUT_S for a clean shutdown, then SIGKILL. Raises
         BrokerError only if the process survives SIGKILL.
         """
-        with self._lock():
+        with proc_util.exclusive_lock(self._paths.lock):
             self._paths.auto_stop.unlink(missing_ok=True)
             return self._stop_locked()
 
@@ -143,7 +142,7 @@ class LocalBroker:
         live process still holds it; a broker started with ``start`` is left running.
         Blocks like ``start``/``stop``; raises what they raise.
         """
-        with self._lock():
+        with proc_util.exclusive_lock(self._paths.lock):
             was_running = self._running_pid() is not None
             info = self._start_locked(sasl)
             if not was_running:
@@ -154,7 +153,7 @@ class LocalBroker:
         try:
             yield info
         finally:
-            with self._lock():
+            with proc_util.exclusive_lock(self._paths.lock):
                 lease.unlink(missing_ok=True)
                 if self._paths.auto_stop.exists() and not proc_util.live_leases(self._paths.leases):
                     self._paths.auto_stop.unlink(missing_ok=True)
@@ -166,16 +165,6 @@ class LocalBroker:
         return "\n".join(part for part in parts if part) or "(the broker wrote no log)"
 
     # -- internals; callers hold the lock ---------------------------------------------
-
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        self._paths.root.mkdir(parents=True, exist_ok=True)
-        with open(self._paths.lock, "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _fetch_jars(self) -> Path:
         home = maven.kafka_home(self._settings.cache_dir, self._settings.kafka_version)

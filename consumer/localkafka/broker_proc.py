@@ -5,11 +5,14 @@ Every function here blocks for at most the bound it states.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -21,6 +24,36 @@ HOST = "127.0.0.1"
 STOP_TIMEOUT_S = 30.0
 KILL_TIMEOUT_S = 10.0
 JAVA_HINT = "install OpenJDK 17+ (java), e.g. `apt-get install openjdk-17-jre-headless`"
+
+
+@contextmanager
+def exclusive_lock(path: Path, *, timeout_s: float | None = None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created with its folder) for the ``with``
+    block; released on exit, and by the kernel if the process dies. Blocks until it is
+    held: indefinitely, or at most ``timeout_s`` (then raises TimeoutError). Between
+    processes only; not re-entrant."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        if timeout_s is None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        else:
+            _lock_within(handle.fileno(), path, timeout_s)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _lock_within(fd: int, path: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{path} stayed locked for {timeout_s:.0f} s") from None
+            time.sleep(min(1.0, max(0.01, deadline - time.monotonic())))
 
 
 def require_java() -> str:

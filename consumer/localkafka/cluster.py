@@ -15,14 +15,13 @@ thread-safe within one process; safe across processes for start/stop (a file loc
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,14 +120,14 @@ class LocalCluster:
         and the SCRAM user can log in over SASL_SSL. Blocks up to READY_TIMEOUT_S (plus the
         jar download on first use). Raises ToolMissingError, BrokerError (nodes that this
         call started are stopped again then)."""
-        with self._lock():
+        with proc_util.exclusive_lock(self._root / ".lock"):
             self._start_locked()
         return self.info()
 
     def stop(self) -> list[int]:
         """Stop every node (SIGCONT first if paused, SIGTERM to all, SIGKILL after 30 s);
         return the pids stopped. Blocks up to ~40 s."""
-        with self._lock():
+        with proc_util.exclusive_lock(self._root / ".lock"):
             pids = [pid for n in NODE_IDS if (pid := self._pid(n)) is not None]
             for pid in pids:  # all at once: the last node alone would wait for a quorum
                 _signal(pid, signal.SIGCONT)
@@ -181,16 +180,6 @@ class LocalCluster:
         return "\n".join(p for p in parts if p) or f"(node {node_id} wrote no log)"
 
     # -- internals ------------------------------------------------------------------------
-
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        self._root.mkdir(parents=True, exist_ok=True)
-        with open(self._root / ".lock", "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _password_file(self) -> Path:
         self._root.mkdir(parents=True, exist_ok=True)

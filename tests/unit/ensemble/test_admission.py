@@ -162,3 +162,34 @@ def test_cancelled_rows_are_never_submitted() -> None:
     request.cancel({6, 7, 8, 9})
     drain(lane, pool, clock)
     assert sum(model.calls) == 6 and request.unresolved == 0
+
+
+def test_answers_waiting_counts_finished_calls_until_they_are_collected() -> None:
+    clock = FakeClock()
+    lane, _, pool = pat_lane(clock)
+    lane.enqueue(tuple(range(4)), rows(4), None)
+    lane.pump(clock.monotonic())  # two calls of 2 rows submitted (4 s of the 5 s budget)
+    assert len(pool.pending()) == 2 and not lane.answers_waiting()
+    pool.run_next()
+    assert lane.answers_waiting()  # one finished, not picked up yet
+    pool.run_next()
+    assert lane.answers_waiting()
+    assert len(lane.pump(clock.monotonic())) == 2
+    assert not lane.answers_waiting()  # both collected
+
+
+def test_a_cancelled_call_is_collected_without_leaving_an_answer_waiting() -> None:
+    clock = FakeClock()
+    lane, _, pool = pat_lane(clock)
+    lane.enqueue(tuple(range(4)), rows(4), None)
+    lane.pump(clock.monotonic())
+    pool.start_next()  # the first call runs and hangs; the second waits behind it
+    assert lane.pump(clock.monotonic()) == []  # the lane sees it running from now
+    clock.advance(TIMEOUT_S + 1.0)
+    runs = lane.pump(clock.monotonic())  # overdue: stuck, the queued call is cancelled
+    assert {run.status for run in runs} == {ModelStatus.TIMEOUT}
+    assert not lane.answers_waiting()  # the cancellation was counted and collected
+    pool.finish_started()  # the hung call returns late
+    assert lane.answers_waiting()
+    lane.pump(clock.monotonic())
+    assert not lane.answers_waiting()
