@@ -38,7 +38,7 @@ help:
 	@echo "make lock          regenerate requirements/*.txt from pyproject.toml (UPGRADE=1: newest)"
 	@echo "make tools         install prometheus + promtool (Debian package) where missing"
 	@echo "make broker-start  start the local Kafka broker (make broker-stop to stop it)"
-	@echo "make lint          ruff + mypy"
+	@echo "make lint          ruff format --check, ruff check, mypy --strict (code and tests)"
 	@echo "make fuzz-long     the decoder fuzz tests at 5,000 examples per property"
 	@echo "make bench         benchmarks (see BENCHMARKS.md)"
 	@echo "make soak          20-minute soak with activity bursts: memory and lag plotted"
@@ -107,6 +107,7 @@ broker-stop: venv
 	$(MOODSTREAM) broker stop
 
 lint: venv
+	$(RUN) -m ruff format --check consumer schemas tests requirements
 	$(RUN) -m ruff check consumer schemas tests requirements
 	$(RUN) -m mypy
 

@@ -121,7 +121,7 @@ def unique_topics(kafka_bootstrap: str) -> Iterator[TopicSettings]:
         replication_factor=1,
     )
     admin_config = {"bootstrap.servers": kafka_bootstrap}
-    create_topics(admin_config, topics.all(), topics.partitions, topics.replication_factor)
+    create_topics(admin_config, topics.all(), topics.partitions, replication=1)
     wait_for_topics(admin_config, topics.all(), TOPIC_READY_TIMEOUT_S)
     yield topics
     with contextlib.suppress(KafkaSetupError):

@@ -49,7 +49,7 @@ def k8s(kind: str, name: str | None = None) -> dict[str, Any]:
 
 def container() -> dict[str, Any]:
     [c] = k8s("Deployment", "moodstream")["spec"]["template"]["spec"]["containers"]
-    return c
+    return dict(c)
 
 
 def known_metric_names() -> set[str]:

@@ -28,7 +28,7 @@ KAFKA_PODS = (
 
 
 def objects() -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for path in sorted(K8S.glob("*.yaml")):
         if path.name not in ("kustomization.yaml", "secret.example.yaml"):
             out.extend(d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d)

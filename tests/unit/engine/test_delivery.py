@@ -43,7 +43,7 @@ class FakeConsumer:
 
 def batch(*offsets: int) -> BatchResult:
     sources = [SourceResult(TP, o, 0.0, [OutRecord("out", b"k", b"v")]) for o in offsets]
-    return BatchResult(sources, {})
+    return BatchResult(sources, [])
 
 
 def publish(publisher: AtLeastOnce, result: BatchResult) -> None:
@@ -57,11 +57,11 @@ def test_parts_published_out_of_order_commit_only_the_contiguous_prefix() -> Non
     publisher = AtLeastOnce(producer, consumer, clock, CommitPolicy(1.0, 1000))  # type: ignore[arg-type]
     whole = batch(0, 1, 2)
     publisher.begin(whole.sources)
-    publisher.publish(BatchResult([whole.sources[0], whole.sources[2]], {}))  # no PAT needed
+    publisher.publish(BatchResult([whole.sources[0], whole.sources[2]], []))  # no PAT needed
     producer.deliver()
     publisher.maybe_commit(clock.monotonic(), force=True)
     assert consumer.commits == [[("in", 0, 1)]]  # offset 1 still waits for PAT
-    publisher.publish(BatchResult([whole.sources[1]], {}))
+    publisher.publish(BatchResult([whole.sources[1]], []))
     producer.deliver()
     publisher.maybe_commit(clock.monotonic(), force=True)
     assert consumer.commits[-1] == [("in", 0, 3)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -12,7 +13,7 @@ from consumer.engine.batch_records import Polled
 from consumer.engine.pipeline import Pipeline
 from consumer.ensemble.scoring import Ensemble
 from consumer.intake.ratelimit import KeyRateLimiter
-from consumer.settings import ProcessingSettings, Settings
+from consumer.settings import EnsembleSettings, ProcessingSettings, Settings
 from schemas import Prediction
 from tests.fakes import (
     FakeClock,
@@ -30,12 +31,12 @@ from tests.fakes import (
 def pipeline(
     clock: FakeClock, limiter: KeyRateLimiter | None = None, **processing: int
 ) -> Pipeline:
-    settings = Settings(processing=ProcessingSettings(**processing))
+    settings = Settings(processing=ProcessingSettings.model_validate(processing))
     lanes = booster_lanes(clock)
     return Pipeline(Ensemble(lanes, None, settings.ensemble, clock), settings, clock, limiter)
 
 
-def polled(values: list[bytes | None], clock: FakeClock, partition: int = 0) -> list[Polled]:
+def polled(values: Sequence[bytes | None], clock: FakeClock, partition: int = 0) -> list[Polled]:
     return [Polled(FakeMessage(v, i, partition), clock.monotonic()) for i, v in enumerate(values)]
 
 
@@ -229,7 +230,7 @@ def test_alert_records_carry_headers_with_their_kind() -> None:
 
 def test_overload_policy_skips_pat_for_old_events_with_a_reason_and_an_alert() -> None:
     clock = FakeClock()  # now: 2026-11-27T10:00:00Z; the events were emitted at 09:59:00Z
-    settings = Settings(ensemble={"pat_max_event_age_s": 30.0})
+    settings = Settings(ensemble=EnsembleSettings(pat_max_event_age_s=30.0))
     lanes = booster_lanes(clock)
     pat = make_lane(FakeModel("pat", 0.7), InlineExecutor(), 10.0, clock)
     stage = Pipeline(Ensemble(lanes, pat, settings.ensemble, clock), settings, clock)
@@ -241,7 +242,7 @@ def test_overload_policy_skips_pat_for_old_events_with_a_reason_and_an_alert() -
     assert prediction["models"]["depression"]["status"] == "ok"  # the boosters still score it
     alerts = [orjson.loads(r.value or b"") for r in source.records if r.kind == "alert"]
     assert [(a["kind"], a["model"]) for a in alerts] == [("model_skipped", "pat")]
-    fresh = Settings(ensemble={"pat_max_event_age_s": 120.0})
+    fresh = Settings(ensemble=EnsembleSettings(pat_max_event_age_s=120.0))
     stage = Pipeline(Ensemble(lanes, pat, fresh.ensemble, clock), fresh, clock)
     [source] = stage.process(polled([event_bytes(seed=2, activity=True)], clock)).sources
     assert orjson.loads(source.records[0].value or b"")["models"]["pat"]["status"] == "ok"

@@ -72,7 +72,7 @@ def batch() -> list[SourceResult]:
 
 def run_batch(publisher: ExactlyOnce, sources: list[SourceResult]) -> None:
     publisher.begin(sources)
-    publisher.publish(BatchResult(sources, {}))
+    publisher.publish(BatchResult(sources, []))
     publisher.end(sources)
 
 

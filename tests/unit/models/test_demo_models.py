@@ -108,7 +108,7 @@ def test_synthetic_features_pass_the_event_contract() -> None:
         }
         FeatureEvent(
             schema_version=1,
-            event_id=uuid.uuid4(),
+            event_id=str(uuid.uuid4()),
             user_id="u1",
             as_of=date(2026, 11, 1),
             emitted_at=datetime.now(UTC),

@@ -60,7 +60,8 @@ def test_shapes_follow_keras_key_dim_per_head(size: str, tokens: int, heads: int
     assert state["blocks.0.attn.out.weight"].shape == (96, heads * 96)
     assert state["patch_embed.weight"].shape == (96, config.patch)
     assert state["mean"].shape == state["std"].shape == (ACTIVITY_MINUTES,)
-    assert network.blocks[0].norm1.eps == 1e-6
+    norm = network.blocks[0].norm1
+    assert isinstance(norm, torch.nn.LayerNorm) and norm.eps == 1e-6
     assert "positions" not in state  # fixed, rebuilt, never stored
 
 

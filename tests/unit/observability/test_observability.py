@@ -412,7 +412,10 @@ def test_update_lag_gauge_uses_only_cached_state() -> None:
     tps = [TopicPartition("t", p) for p in range(4)]
     update_lag_gauge(m, consumer, tps)  # type: ignore[arg-type]
     assert consumer.cached == [True] * 4
-    lag = lambda p: sample(registry, "moodstream_consumer_lag", topic="t", partition=str(p))  # noqa: E731
+
+    def lag(partition: int) -> float | None:
+        return sample(registry, "moodstream_consumer_lag", topic="t", partition=str(partition))
+
     assert (lag(0), lag(1), lag(2), lag(3)) == (10, 50, None, None)
     # Before the first fetch after an assignment, the committed offset stands in.
     update_lag_gauge(m, consumer, tps[:2], committed={("t", 0): 80, ("t", 1): 45})  # type: ignore[arg-type]
@@ -428,7 +431,10 @@ def test_events_read_but_not_published_count_as_lag() -> None:
     consumer = _FakeConsumer({0: (0, 100), 1: (0, 100)}, {0: 100, 1: 100})
     tps = [TopicPartition("t", 0), TopicPartition("t", 1)]
     update_lag_gauge(m, consumer, tps, pending={("t", 0): 40})  # type: ignore[arg-type]
-    lag = lambda p: sample(registry, "moodstream_consumer_lag", topic="t", partition=str(p))  # noqa: E731
+
+    def lag(partition: int) -> float | None:
+        return sample(registry, "moodstream_consumer_lag", topic="t", partition=str(partition))
+
     assert (lag(0), lag(1)) == (60, 0)
 
 
