@@ -38,7 +38,7 @@ help:
 	@echo "make lock          regenerate requirements/*.txt from pyproject.toml (UPGRADE=1: newest)"
 	@echo "make tools         install prometheus + promtool (Debian package) where missing"
 	@echo "make broker-start  start the local Kafka broker (make broker-stop to stop it)"
-	@echo "make lint          ruff + mypy"
+	@echo "make lint          ruff format --check, ruff check, mypy --strict (code and tests)"
 	@echo "make fuzz-long     the decoder fuzz tests at 5,000 examples per property"
 	@echo "make bench         benchmarks (see BENCHMARKS.md)"
 	@echo "make soak          20-minute soak with activity bursts: memory and lag plotted"
@@ -101,7 +101,7 @@ test: venv
 # The decoder fuzz tests with many more examples (CI runs 300 per property).
 fuzz-long: venv
 	MOODSTREAM_FUZZ_EXAMPLES=$${MOODSTREAM_FUZZ_EXAMPLES:-5000} $(RUN) -m pytest -q \
-	  tests/unit/test_decode_fuzz.py --hypothesis-show-statistics
+	  tests/unit/intake/test_decode_fuzz.py --hypothesis-show-statistics
 
 broker-start: venv
 	$(MOODSTREAM) broker start
@@ -110,6 +110,7 @@ broker-stop: venv
 	$(MOODSTREAM) broker stop
 
 lint: venv
+	$(RUN) -m ruff format --check consumer schemas tests requirements
 	$(RUN) -m ruff check consumer schemas tests requirements
 	$(RUN) -m mypy
 

@@ -40,7 +40,10 @@ COMMAND_MODULES = (
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``moodstream`` parser. Given ``argv`` naming a subcommand, only that command's
+    module is imported (``moodstream run`` loads nothing of the bench, chaos, demo or
+    local-broker tooling); otherwise every command is registered, for help and errors."""
     parser = argparse.ArgumentParser(
         prog="moodstream",
         description="Streaming mood-episode risk prediction on Kafka (XGBoost + PAT ensemble). "
@@ -48,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"moodstream {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    first = next((a for a in argv or () if not a.startswith("-")), None)
+    names = (first,) if first in COMMAND_MODULES else COMMAND_MODULES
+    for name in names:
         try:
             module = importlib.import_module(f"consumer.commands.{name}")
         except ModuleNotFoundError as exc:
@@ -92,7 +97,8 @@ def load_settings() -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         settings = load_settings()
     except ConfigError as exc:

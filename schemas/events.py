@@ -4,7 +4,7 @@ Every record is JSON, UTF-8, one event per Kafka message, keyed by ``user_id``.
 Validation is strict: no coercion (no numbers as strings, no booleans as numbers),
 no unknown fields, no NaN or Infinity. Ranges are physical, never fitted to data.
 The models say what producers send; the service itself reads tolerantly by default
-(unknown top-level fields are ignored and counted, ``consumer/decode.py``).
+(unknown top-level fields are ignored and counted, ``consumer/intake/decode.py``).
 """
 
 from __future__ import annotations

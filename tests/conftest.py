@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from consumer.errors import BrokerError, KafkaSetupError
 from consumer.kafka.admin import create_topics, delete_topics, wait_for_topics
-from consumer.kafka.broker import LocalBroker
+from consumer.localkafka.broker import LocalBroker
 from consumer.settings import KafkaSettings, Settings, TopicSettings
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -121,7 +121,7 @@ def unique_topics(kafka_bootstrap: str) -> Iterator[TopicSettings]:
         replication_factor=1,
     )
     admin_config = {"bootstrap.servers": kafka_bootstrap}
-    create_topics(admin_config, topics.all(), topics.partitions, topics.replication_factor)
+    create_topics(admin_config, topics.all(), topics.partitions, replication=1)
     wait_for_topics(admin_config, topics.all(), TOPIC_READY_TIMEOUT_S)
     yield topics
     with contextlib.suppress(KafkaSetupError):

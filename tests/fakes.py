@@ -176,8 +176,8 @@ def make_lane(
     fraction: float = 0.5,
 ) -> Any:
     """A ``ModelLane`` with admission by cost (budget = ``fraction`` of the deadline)."""
-    from consumer.admission import LaneAdmission, SpeedEstimate
-    from consumer.lanes import ModelLane
+    from consumer.ensemble.admission import LaneAdmission, SpeedEstimate
+    from consumer.ensemble.lanes import ModelLane
 
     admission = LaneAdmission(timeout_s * fraction, SpeedEstimate(seconds_per_row), chunk_rows)
     return ModelLane(model, executor, timeout_s, clock, admission)

@@ -3,7 +3,7 @@
 The shape of the old HTTP ensemble endpoint without the HTTP: one event at a time; for
 each, a new ThreadPoolExecutor runs each model that applies (the three boosters on a
 one-row matrix, PAT on one week) with its timeout, the prediction is built (with the
-service's own ``consumer.outputs`` code), produced, and flushed before the next event.
+service's own ``consumer.ensemble.outputs`` code), produced, and flushed before the next event.
 Events come from a pre-loaded topic through a consumer with the service's config (no
 commit: the old endpoint had no offsets to keep, which only flatters it). Blocks.
 """
@@ -17,12 +17,12 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer
 
-from consumer.decode import decode_event
-from consumer.ensemble import ModelRun, ScoringModel, activity_matrix, feature_matrix
+from consumer.ensemble.outputs import build_prediction, outcome_for
+from consumer.ensemble.scoring import ModelRun, ScoringModel, activity_matrix, feature_matrix
 from consumer.errors import InvalidEvent
+from consumer.intake.decode import decode_event
 from consumer.kafka.clients import consumer_config, producer_config
 from consumer.models.registry import ModelSet
-from consumer.outputs import build_prediction, outcome_for
 from consumer.settings import Settings
 from schemas import FeatureEvent, ModelStatus, SourcePosition
 

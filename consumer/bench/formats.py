@@ -1,6 +1,6 @@
 """Decoding cost per input format: the same features-only events as the service's JSON and
 in the Schema Registry formats (Avro, Protobuf, JSON Schema), decoded by what a worker runs
-(``consumer.decode`` / ``RegistryDecoder``), on one thread.
+(``consumer.intake.decode`` / ``RegistryDecoder``), on one thread.
 
 The registry is confluent-kafka's in-memory client (``mock://``): a worker fetches each
 schema once and then decodes from its cache, so the per-event cost measured here is the
@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import orjson
 
-from consumer.decode import decode
+from consumer.intake.decode import decode
 from consumer.schema_registry.decoding import RegistryDecoder
 from consumer.schema_registry.encoding import RegistryEncoder
 
@@ -75,7 +75,7 @@ def format_decode_rates(events: Sequence[dict[str, Any]], max_bytes: int, second
 
 
 def _synthetic_events(count: int) -> list[dict[str, Any]]:
-    from consumer.synthetic_events import SyntheticEvents
+    from consumer.producer.synthetic_events import SyntheticEvents
 
     source = iter(SyntheticEvents(seed=7, activity_share=0.0))
     return [orjson.loads(next(source).value) for _ in range(count)]

@@ -18,11 +18,11 @@ import numpy.typing as npt
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from consumer.bench.kafkaio import Record, cycle, produce_records, timed_producer
-from consumer.decode import decode_event
-from consumer.ensemble import activity_matrix, feature_matrix
+from consumer.engine.offsets import CommitPolicy
+from consumer.ensemble.scoring import activity_matrix, feature_matrix
+from consumer.intake.decode import decode_event
 from consumer.kafka.clients import consumer_config, produce_waiting, producer_config
 from consumer.models.registry import ModelSet
-from consumer.offsets import CommitPolicy
 from consumer.settings import Settings
 from schemas import FeatureEvent
 

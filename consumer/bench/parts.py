@@ -20,12 +20,13 @@ from consumer.bench.baseline import handle_one, run_baseline
 from consumer.bench.formats import format_decode_rates
 from consumer.bench.kafkaio import TopicRegistry
 from consumer.bench.limits import decode_rate, model_limits, passthrough
+from consumer.bench.loopstep import measure_loop_step
 from consumer.bench.workload import Workload
-from consumer.decode import decode_event
+from consumer.intake.decode import decode_event
 from consumer.settings import Settings
 
 if TYPE_CHECKING:
-    from consumer.bench.suite import Plan
+    from consumer.bench.plan import Plan
     from consumer.models.registry import ModelSet
 
 Doc = dict[str, Any]
@@ -45,7 +46,7 @@ def measure_parts(settings: Settings, bootstrap: str, client: dict[str, Any], ru
                   plan: Plan, workloads: dict[str, Workload]) -> tuple[Doc, Doc]:
     """Limits and baseline in this process (loads the models here). Returns (limits,
     baseline). Creates its topics under ``bench.<run_id>.`` and deletes them."""
-    from consumer.bench.suite import print_progress
+    from consumer.bench.plan import print_progress
     from consumer.models.registry import load_model_set
     from consumer.models.threads import apply_thread_caps
 
@@ -80,6 +81,7 @@ def _measure(settings: Settings, bootstrap: str, client: dict[str, Any], registr
     progress("limits: models alone, decode alone")
     limits["models"] = _model_limits(settings, models, workloads, plan)
     limits["decode"] = _decode_limits(settings, workloads, plan)
+    limits["loop_step"] = measure_loop_step()
     limits["per_workload"] = {name: _workload_limits(limits, w) for name, w in workloads.items()}
     limits["per_workload_cpu"] = {name: _workload_limits(limits, w, "cpu_s")
                                   for name, w in workloads.items()}

@@ -1,7 +1,7 @@
 """The pure parts of the benchmark: percentiles, limits, ratios, targets and the JSON shape.
 
 No I/O, no clock, no Kafka: everything here is a function of its arguments, thread-safe
-and unit-tested (``tests/unit/test_bench_report.py``). Rates are events (or rows, or
+and unit-tested (``tests/unit/bench/test_bench_report.py``). Rates are events (or rows, or
 sequences) per second; durations carry their unit in the name.
 """
 

@@ -83,10 +83,11 @@ def capacity(soak: Soak, records: Iterator[Record]) -> float:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from consumer.kafka.config import client_config, resolve_bootstrap
+    from consumer.commands import bootstrap_for
+    from consumer.kafka.config import client_config
 
     settings = Settings()
-    bootstrap = resolve_bootstrap(settings)
+    bootstrap = bootstrap_for(settings)
     client = dict(client_config(settings.kafka, bootstrap))
     registry = TopicRegistry(client)
     topics = registry.topic_set("soak")

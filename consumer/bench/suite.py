@@ -8,10 +8,9 @@ KafkaSetupError when something cannot be measured.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,55 +23,12 @@ from consumer.bench.machine import load_average, machine_info
 from consumer.bench.mixed_runtimes import run_mixed_runtimes
 from consumer.bench.parts import measure_parts_isolated
 from consumer.bench.pat_runtimes import measure_pat_runtimes
+from consumer.bench.plan import Plan
 from consumer.bench.workload import Workload, build_workload
 from consumer.models.pat_calibrate import native_bf16
 from consumer.settings import Settings
 
 WORKLOAD_NAMES = report.WORKLOADS
-
-
-@dataclass(frozen=True)
-class Plan:
-    """How much of everything a mode measures."""
-
-    mode: str
-    pool: dict[str, int]
-    passthrough: dict[str, int]
-    model_s: float
-    decode_s: float
-    backlog: dict[str, int]
-    latency_s: float
-    baseline_s: float
-    workers: tuple[int, ...] = (1, 2)
-    memory_workers: tuple[int, ...] = (1, 2, 4)
-    memory_s: float = 5.0  # paced load of a memory-only run
-    trio_batches: tuple[int, ...] = (1, 64, 256, 512)
-    loads: tuple[float, ...] = (0.5, 0.9)
-    pat_weeks: int = 1_000  # synthetic weeks scored by every PAT runtime for max |Δ|
-    pat_rounds: int = 2  # each PAT runtime measured this many times, in turn
-    activity_backlog: int = 0  # events of the activity-only backlog scenario (0: skipped)
-    mixed_runtimes: int = 0  # events of each 50 %-activity drain per PAT runtime (0: skipped)
-    notes: list[str] = field(default_factory=list)
-
-
-PLANS = {
-    "full": Plan("full", pool={"features_only": 3000, "mixed": 1000},
-                 passthrough={"features_only": 100_000, "mixed": 15_000}, model_s=3.0,
-                 decode_s=2.0,
-                 backlog={"features_only": 30_000, "mixed": 2500}, latency_s=15.0,
-                 baseline_s=10.0, memory_s=10.0, activity_backlog=1200, mixed_runtimes=1500),
-    "quick": Plan("quick", pool={"features_only": 1500, "mixed": 500},
-                  passthrough={"features_only": 30_000, "mixed": 4000}, model_s=1.0,
-                  decode_s=0.5,
-                  backlog={"features_only": 15_000, "mixed": 1000}, latency_s=4.0, baseline_s=3.0,
-                  memory_s=5.0, trio_batches=(1, 512), pat_weeks=128, pat_rounds=1,
-                  activity_backlog=500, mixed_runtimes=600),
-    "smoke": Plan("smoke", pool={"features_only": 300, "mixed": 200},
-                  passthrough={"features_only": 1000, "mixed": 300}, model_s=0.2, decode_s=0.1,
-                  backlog={"features_only": 1500, "mixed": 600}, latency_s=1.5, baseline_s=1.0,
-                  workers=(1,), memory_workers=(1,), trio_batches=(1, 512), pat_weeks=8,
-                  pat_rounds=1),
-}
 
 
 def run_suite(settings: Settings, bootstrap: str, client: dict[str, Any], plan: Plan,
@@ -116,11 +72,6 @@ def run_suite(settings: Settings, bootstrap: str, client: dict[str, Any], plan: 
     doc["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     doc["duration_s"] = round(time.monotonic() - began, 1)
     return doc
-
-
-def print_progress(message: str) -> None:
-    """Progress lines on stderr (module level: a spawned child can use it too)."""
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def _config(settings: Settings, plan: Plan) -> dict[str, Any]:

@@ -56,6 +56,9 @@ def limits_table(doc: dict[str, Any]) -> str:
     raw += [[f"decode, features-only, {name} input", _fmt(entry["events_per_cpu_s"])
              + f" events per CPU-s ({entry['cost_vs_json']}x JSON's cost)"]
             for name, entry in formats.items()]
+    raw += [[f"loop step: finished-call check, {k[6:]} PAT calls outstanding",
+             f"{v['counter_us']} µs (scanning the next calls: {v['scan_us']} µs)"]
+            for k, v in limits.get("loop_step", {}).items()]
     return (_table(["limit, events/s", *WORKLOADS], rows) + "\n\n"
             + _table(["part alone (1 thread)", "rate"], raw))
 

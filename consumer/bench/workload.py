@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from consumer.bench.kafkaio import Record
-from consumer.synthetic_events import SyntheticEvents
+from consumer.producer.synthetic_events import SyntheticEvents
 
 ACTIVITY_SHARES: Final = {"features_only": 0.0, "mixed": 0.1, "activity_backlog": 1.0,
                            "mixed_half": 0.5}

@@ -19,8 +19,8 @@ from typing import Any
 from confluent_kafka.admin import AdminClient
 
 from consumer.errors import BrokerError
-from consumer.kafka.cluster import LocalCluster
-from consumer.kafka.cluster_files import NODE_IDS
+from consumer.localkafka.cluster import LocalCluster
+from consumer.localkafka.cluster_files import NODE_IDS
 
 IN_SYNC_TIMEOUT_S = 180.0
 

@@ -28,8 +28,8 @@ from consumer.chaos.suite import free_port, is_ready, service_env
 from consumer.chaos.traffic import PacedProducer, PredictionReader
 from consumer.errors import BrokerError
 from consumer.kafka.admin import delete_topics
-from consumer.kafka.cluster import LocalCluster
 from consumer.kafka.topics_plan import ensure_topics
+from consumer.localkafka.cluster import LocalCluster
 from consumer.settings import Guarantee, Settings, TopicSettings
 
 READY_TIMEOUT_S = 240.0

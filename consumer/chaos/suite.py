@@ -31,8 +31,8 @@ from consumer.chaos.traffic import PacedProducer, PredictionReader
 from consumer.errors import BrokerError
 from consumer.kafka.admin import delete_topics
 from consumer.kafka.clients import transactional_id
-from consumer.kafka.cluster import LocalCluster
 from consumer.kafka.topics_plan import ensure_topics
+from consumer.localkafka.cluster import LocalCluster
 from consumer.settings import Guarantee, KafkaSettings, Settings, TopicSettings
 
 READY_TIMEOUT_S = 240.0

@@ -22,7 +22,7 @@ import orjson
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from consumer.kafka.clients import produce_waiting
-from consumer.synthetic_events import SyntheticEvents
+from consumer.producer.synthetic_events import SyntheticEvents
 
 MESSAGE_TIMEOUT_MS = 300_000
 JOIN_TIMEOUT_S = 60.0

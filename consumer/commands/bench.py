@@ -34,7 +34,7 @@ def register(sub: Any) -> None:
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
     """Blocks for the run. Raises MoodstreamError subclasses (no broker, a failed step)."""
-    from consumer.bench.suite import PLANS
+    from consumer.bench.plan import PLANS
 
     plan = PLANS["smoke" if args.smoke else "quick" if args.quick else "full"]
     path = args.json or Path("bench-results") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
@@ -56,9 +56,11 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run(settings: Settings, plan: Any, command: str, logs: Path) -> dict[str, Any]:
-    from consumer.bench.suite import print_progress, run_suite
-    from consumer.kafka.config import client_config, resolve_bootstrap
+    from consumer.bench.plan import print_progress
+    from consumer.bench.suite import run_suite
+    from consumer.commands import bootstrap_for
+    from consumer.kafka.config import client_config
 
-    bootstrap = resolve_bootstrap(settings)
+    bootstrap = bootstrap_for(settings)
     client = dict(client_config(settings.kafka, bootstrap))
     return run_suite(settings, bootstrap, client, plan, print_progress, command, logs)

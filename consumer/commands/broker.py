@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from consumer.commands import cluster
-from consumer.kafka.broker import BrokerInfo, LocalBroker
+from consumer.localkafka.broker import BrokerInfo, LocalBroker
 from consumer.settings import Settings
 
 EXIT_NOT_RUNNING = 3

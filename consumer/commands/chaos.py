@@ -18,7 +18,7 @@ from typing import Any
 from consumer.chaos import faults, report
 from consumer.chaos.suite import RunConfig, RunResult, run_suite
 from consumer.errors import ConfigError
-from consumer.kafka.cluster import LocalCluster
+from consumer.localkafka.cluster import LocalCluster
 from consumer.settings import Guarantee, Settings
 
 QUICK = faults.Durations(down_s=4.0, pause_s=12.0, two_down_s=10.0)

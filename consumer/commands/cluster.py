@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from consumer.kafka.cluster import ClusterInfo, LocalCluster
+from consumer.localkafka.cluster import ClusterInfo, LocalCluster
 from consumer.settings import Settings
 
 EXIT_NOT_RUNNING = 3

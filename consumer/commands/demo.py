@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from consumer.demo_procs import Child, Stopped, signals_ignored, stop_signals
-from consumer.demo_view import DemoTally, scrape
+from consumer.demo.procs import Child, Stopped, signals_ignored, stop_signals
+from consumer.demo.view import DemoTally, scrape
 from consumer.errors import ConfigError
 from consumer.settings import Settings
 
@@ -64,9 +64,9 @@ def _check(args: argparse.Namespace) -> None:
 def handle(args: argparse.Namespace, settings: Settings) -> int:
     """Blocks until done, interrupted or timed out. Raises ConfigError, BrokerError,
     KafkaSetupError; returns 0, 1 (incomplete or the service failed), 128+signal."""
-    from consumer.kafka.broker import LocalBroker
     from consumer.kafka.config import client_config
     from consumer.kafka.topics_plan import ensure_topics
+    from consumer.localkafka.broker import LocalBroker
 
     _check(args)
     broker = LocalBroker(settings.broker)

@@ -47,6 +47,7 @@ def register(sub: Any) -> None:
 def handle(args: argparse.Namespace, settings: Settings) -> int:
     """Blocks until the topic is read and the records acknowledged; 0 on success.
     Raises ConfigError, KafkaSetupError."""
+    from consumer.commands import bootstrap_for
     from consumer.kafka.redrive import redrive
 
     timeout_s = args.timeout_s
@@ -54,7 +55,13 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         timeout_s = max(30.0, settings.kafka.connect_timeout_s)
     if not (math.isfinite(timeout_s) and timeout_s > 0):
         raise ConfigError("--timeout-s must be a finite number > 0")
-    summary = redrive(settings, reason=args.reason, timeout_s=timeout_s, dry_run=args.dry_run)
+    summary = redrive(
+        settings,
+        bootstrap_for(settings),
+        reason=args.reason,
+        timeout_s=timeout_s,
+        dry_run=args.dry_run,
+    )
     if args.json:
         print(json.dumps(summary.as_dict()))
         return 0

@@ -66,13 +66,14 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Print the lag report. Blocks up to the timeout; raises KafkaSetupError/BrokerError."""
+    from consumer.commands import bootstrap_for
     from consumer.kafka.lag import describe_lag
 
     if args.timeout_s is not None and not (math.isfinite(args.timeout_s) and args.timeout_s > 0):
         raise ConfigError("--timeout-s must be a finite number of seconds > 0")
     if args.serve:
         return _serve(args, settings)
-    report = describe_lag(settings, timeout_s=args.timeout_s)
+    report = describe_lag(settings, bootstrap_for(settings), timeout_s=args.timeout_s)
     print(json.dumps(report.as_dict()) if args.json else format_table(report))
     return 0
 
@@ -82,8 +83,10 @@ def format_table(report: LagReport) -> str:
     rows = [HEADERS]
     for p in report.partitions:
         committed = "-" if p.committed is None else str(p.committed)
-        who = ("-", "-", "-") if p.member is None else (
-            p.member.consumer_id, p.member.host, p.member.client_id
+        who = (
+            ("-", "-", "-")
+            if p.member is None
+            else (p.member.consumer_id, p.member.host, p.member.client_id)
         )
         rows.append(
             (report.group, p.topic, str(p.partition), committed, str(p.end), str(p.lag), *who)
@@ -108,6 +111,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import signal
     import threading
 
+    from consumer.commands import bootstrap_for
     from consumer.logs import configure_logging
     from consumer.observability.lag_exporter import serve
 
@@ -121,7 +125,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         signal.signal(signum, lambda _signum, _frame: stop.set())
     try:
         return serve(
-            settings, port=port, interval_s=args.interval_s, timeout_s=timeout_s, stop=stop
+            settings,
+            bootstrap_for(settings),
+            port=port,
+            interval_s=args.interval_s,
+            timeout_s=timeout_s,
+            stop=stop,
         )
     except OSError as exc:
         raise ConfigError(

@@ -92,7 +92,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     refused, 1 otherwise. Raises ConfigError, KafkaSetupError (cluster or topic)."""
     _check(args)
     if args.from_file is not None:
-        from consumer.event_lines import Refusals
+        from consumer.producer.event_lines import Refusals
 
         refusals = Refusals()
         with _lines(args.from_file) as lines:
@@ -146,10 +146,11 @@ def _producer(settings: Settings) -> Producer:
     Blocks up to KAFKA__CONNECT_TIMEOUT_S; raises KafkaSetupError, ConfigError."""
     from confluent_kafka import Producer
 
+    from consumer.commands import bootstrap_for
     from consumer.kafka.admin import require_topics, wait_for_cluster
-    from consumer.kafka.config import client_config, new_client, resolve_bootstrap
+    from consumer.kafka.config import client_config, new_client
 
-    config = client_config(settings.kafka, resolve_bootstrap(settings))
+    config = client_config(settings.kafka, bootstrap_for(settings))
     timeout_s = settings.kafka.connect_timeout_s
     metadata = wait_for_cluster(config, timeout_s)
     require_topics(config, {"features": settings.topics.features}, metadata, timeout_s)
@@ -226,7 +227,7 @@ def produce_synthetic(
     value_format: str = "json",
 ) -> ProduceSummary:
     """Send ``count`` events, paced at ``rate``/s when given; blocks until all are acknowledged."""
-    from consumer.synthetic_events import SyntheticEvents
+    from consumer.producer.synthetic_events import SyntheticEvents
 
     sender = _Sender(settings, value_format)
     source = SyntheticEvents(seed, users=users, activity_share=activity_share)
@@ -249,7 +250,7 @@ def produce_lines(
     """Send every valid event of ``lines`` (JSON lines) keyed by its ``user_id``; refused
     lines are counted in ``refusals`` (an ``event_lines.Refusals``). Blocks until all
     are acknowledged."""
-    from consumer.event_lines import valid_records
+    from consumer.producer.event_lines import valid_records
 
     sender = _Sender(settings, value_format)
     processing = settings.processing

@@ -81,11 +81,11 @@ def _refuse_placeholder_hash_key(settings: Settings) -> None:
 
 
 def supervise(settings: Settings, workers: int, state_dir: Path) -> int:
-    from consumer.kafka.config import resolve_bootstrap
+    from consumer.commands import bootstrap_for
     from consumer.models.threads import apply_thread_caps
     from consumer.observability.metrics import enable_multiprocess
 
-    bootstrap = resolve_bootstrap(settings)
+    bootstrap = bootstrap_for(settings)
     apply_thread_caps(settings.models)  # before torch/xgboost load
     metrics_dir = state_dir / "metrics"
     enable_multiprocess(metrics_dir)  # before prometheus_client is imported
@@ -130,8 +130,8 @@ def _supervise(
         multiprocess_registry_factory,
     )
     from consumer.observability.server import MetricsServer
-    from consumer.supervisor import Supervisor
-    from consumer.worker import FATAL_EXIT_CODES, ExitCode, WorkerContext, run_worker
+    from consumer.service.supervisor import Supervisor
+    from consumer.service.worker import FATAL_EXIT_CODES, ExitCode, WorkerContext, run_worker
 
     clock = SystemClock()
     health_dir = state_dir / "health"

@@ -43,14 +43,15 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     KAFKA__CONNECT_TIMEOUT_S, or no such topic) before reading anything."""
     from confluent_kafka import Consumer
 
+    from consumer.commands import bootstrap_for
     from consumer.kafka.admin import require_topics, wait_for_cluster
-    from consumer.kafka.config import client_config, new_client, resolve_bootstrap
+    from consumer.kafka.config import client_config, new_client
 
     if args.count is not None and args.count < 1:
         raise ConfigError("--count must be >= 1")
     if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
         raise ConfigError("--timeout must be a finite number of seconds > 0")
-    config = client_config(settings.kafka, resolve_bootstrap(settings))
+    config = client_config(settings.kafka, bootstrap_for(settings))
     topic = resolve_topic(args.topic, settings)
     timeout_s = settings.kafka.connect_timeout_s
     metadata = wait_for_cluster(config, timeout_s)

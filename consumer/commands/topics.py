@@ -6,8 +6,9 @@ import argparse
 import json
 import sys
 
+from consumer.commands import bootstrap_for
 from consumer.errors import ConfigError
-from consumer.kafka.config import client_config, resolve_bootstrap
+from consumer.kafka.config import client_config
 from consumer.kafka.topics_plan import ensure_topics
 from consumer.settings import Settings
 
@@ -49,7 +50,7 @@ def create_command(args: argparse.Namespace, settings: Settings) -> int:
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise ConfigError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
-    config = client_config(settings.kafka, resolve_bootstrap(settings))
+    config = client_config(settings.kafka, bootstrap_for(settings))
     result, plan = ensure_topics(
         config, settings.topics, settings.kafka.connect_timeout_s, partitions=partitions,
         replication_factor=args.replication_factor, min_insync_replicas=args.min_insync_replicas,

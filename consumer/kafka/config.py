@@ -1,4 +1,4 @@
-"""The librdkafka base configuration shared by every client, and where the cluster is.
+"""The librdkafka base configuration shared by every client.
 
 ``client_config`` returns a ``ClientConfig``: a plain dict for confluent-kafka whose
 ``repr``/``str`` mask secrets, so printing or logging it never shows a password. Copies
@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from consumer.errors import BrokerError, ConfigError
-from consumer.kafka.broker import LocalBroker
-from consumer.settings import KafkaSettings, SecurityProtocol, Settings
+from consumer.errors import ConfigError
+from consumer.settings import KafkaSettings, SecurityProtocol
 
 ConfigValue = str | int | float | bool
 
@@ -101,35 +100,3 @@ def _ssl_options(kafka: KafkaSettings) -> dict[str, ConfigValue]:
             kafka.ssl_endpoint_identification_algorithm
         )
     return options
-
-
-def resolve_bootstrap(settings: Settings) -> str:
-    """The bootstrap address to use: the configured cluster, else the running local broker.
-
-    With ``KAFKA__SECURITY_PROTOCOL=SASL_PLAINTEXT`` and no configured cluster, the local
-    broker's SASL listener is used. Does not block (a pid check, no network). Raises
-    BrokerError when nothing is configured and the local broker is not running (or runs
-    without the SASL listener that the settings ask for).
-    """
-    configured = settings.kafka.bootstrap_servers.strip()
-    if configured:
-        return configured
-    status = LocalBroker(settings.broker).status()
-    if not status.running:
-        raise BrokerError(
-            "no Kafka cluster configured and the local broker is not running: run "
-            "`moodstream broker start` or set MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS"
-        )
-    if settings.kafka.security_protocol is SecurityProtocol.PLAINTEXT:
-        return status.bootstrap_servers
-    if settings.kafka.security_protocol is SecurityProtocol.SASL_PLAINTEXT:
-        if status.sasl_bootstrap_servers is None:
-            raise BrokerError(
-                "the local broker runs without its SASL listener: run "
-                "`moodstream broker start --sasl`"
-            )
-        return status.sasl_bootstrap_servers
-    raise BrokerError(
-        f"the local broker does not speak {settings.kafka.security_protocol.value}: set "
-        "MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS to a cluster that does"
-    )

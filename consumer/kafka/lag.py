@@ -101,16 +101,17 @@ class LagReport:
         }
 
 
-def describe_lag(settings: Settings, *, timeout_s: float | None = None) -> LagReport:
+def describe_lag(
+    settings: Settings, bootstrap: str, *, timeout_s: float | None = None
+) -> LagReport:
     """Lag of ``settings.kafka.group_id`` on ``settings.topics.features``.
 
     Blocks for at most about ``timeout_s`` (default ``KAFKA__CONNECT_TIMEOUT_S``).
-    Raises BrokerError when no cluster is configured and the local broker is down,
-    KafkaSetupError when the cluster is unreachable or the topic does not exist.
+    Raises KafkaSetupError when the cluster is unreachable or the topic does not exist.
     """
-    from consumer.kafka.config import client_config, resolve_bootstrap
+    from consumer.kafka.config import client_config
 
-    config = client_config(settings.kafka, resolve_bootstrap(settings))
+    config = client_config(settings.kafka, bootstrap)
     bound_s = settings.kafka.connect_timeout_s if timeout_s is None else timeout_s
     return describe_group_lag(config, settings.kafka.group_id, settings.topics.features, bound_s)
 

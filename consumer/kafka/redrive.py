@@ -67,7 +67,12 @@ def redrive_group(settings: Settings, reason: str | None) -> str:
 
 
 def redrive(
-    settings: Settings, *, reason: str | None, timeout_s: float, dry_run: bool = False
+    settings: Settings,
+    bootstrap: str,
+    *,
+    reason: str | None,
+    timeout_s: float,
+    dry_run: bool = False,
 ) -> RedriveSummary:
     """Redrive the dead letters of ``reason`` (None: all). Blocks up to about
     ``timeout_s`` for the cluster, then until the end of the topic is read and every
@@ -76,9 +81,9 @@ def redrive(
     from confluent_kafka import Consumer, Producer
 
     from consumer.kafka.admin import require_topics, wait_for_cluster
-    from consumer.kafka.config import client_config, new_client, resolve_bootstrap
+    from consumer.kafka.config import client_config, new_client
 
-    config = client_config(settings.kafka, resolve_bootstrap(settings))
+    config = client_config(settings.kafka, bootstrap)
     topics = settings.topics
     metadata = wait_for_cluster(config, timeout_s)
     require_topics(config, {"dlq": topics.dlq, "features": topics.features}, metadata, timeout_s)
@@ -97,8 +102,12 @@ def redrive(
             "logger": quiet,
         },
     )
-    producer = None if dry_run else new_client(
-        Producer, {**config, "enable.idempotence": True, "linger.ms": 5, "logger": quiet}
+    producer = (
+        None
+        if dry_run
+        else new_client(
+            Producer, {**config, "enable.idempotence": True, "linger.ms": 5, "logger": quiet}
+        )
     )
     try:
         partitions = sorted(metadata.topics[topics.dlq].partitions)

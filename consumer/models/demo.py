@@ -44,6 +44,7 @@ from typing import Final
 
 import numpy as np
 
+from consumer.models.demo_recipes import BOOSTER_RECIPES, DEMO_PAT_RECIPE, BoosterRecipe, PatRecipe
 from consumer.models.formats import sha256_hex
 from consumer.models.manifest import Manifest, ManifestEntry, manifest_json
 from consumer.models.synthetic import (
@@ -68,45 +69,6 @@ __all__ = [
 
 VERSION_PREFIX: Final = "demo-2026.11"
 NOTE: Final = "synthetic demo model — NOT clinically valid"
-SEED: Final = 20261125
-
-
-@dataclass(frozen=True, slots=True)
-class BoosterRecipe:
-    """How one demo booster is trained (published-like sizes by default)."""
-
-    name: str
-    trees: int
-    scale_pos_weight: float = 1.0
-    persons: int = 400
-    days: int = 30
-    min_child_weight: float = 2.0
-    gamma: float = 0.3
-    seed: int = SEED
-
-
-BOOSTER_RECIPES: Final[tuple[BoosterRecipe, ...]] = (
-    BoosterRecipe("depression", trees=800, min_child_weight=30.0, gamma=4.0),
-    BoosterRecipe(
-        "hypomania", trees=648, scale_pos_weight=19.3, min_child_weight=200.0, gamma=20.0
-    ),
-    BoosterRecipe("mania", trees=987, min_child_weight=12.0, gamma=2.0),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class PatRecipe:
-    """How the demo PAT is trained: a short, seeded, single-threaded run."""
-
-    size: str = "M"
-    weeks: int = 384
-    steps: int = 48
-    batch: int = 8
-    lr: float = 5e-4
-    flip: float = 0.1
-    seed: int = SEED
-
-
 @dataclass(frozen=True, slots=True)
 class DemoBuild:
     """Result of :func:`build_demo`: the manifest written and some training facts."""
@@ -213,7 +175,7 @@ def build_demo(
     out_dir: Path,
     *,
     boosters: tuple[BoosterRecipe, ...] = BOOSTER_RECIPES,
-    pat: PatRecipe | None = PatRecipe(),
+    pat: PatRecipe | None = DEMO_PAT_RECIPE,
     nthread: int = 1,
 ) -> DemoBuild:
     """Train the demo set and write it (model files first, ``manifest.json`` last). Blocking.

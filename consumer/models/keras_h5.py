@@ -32,7 +32,7 @@ block (encoder-only files) or ``encoder_model`` (a saved fine-tuned model); Eins
 sub-layers of MultiHeadAttention are ``query``/``key``/``value``/``attention_output`` with
 kernels (96, heads, 96) and (heads, 96, 96); Dense kernels are (in, out). Keras 3
 ``.weights.h5`` files (``layers/…/vars/0``) are not supported. No published PAT file was
-opened here: ``tests/unit/test_keras_h5.py`` writes files in this layout and checks the
+opened here: ``tests/unit/models/test_keras_h5.py`` writes files in this layout and checks the
 converted network against a numpy implementation of the Keras forward pass.
 """
 

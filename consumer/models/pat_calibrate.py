@@ -7,7 +7,7 @@ fp32 runtime, ``MODELS__PAT_MAX_ERROR`` (≤ 0.01) for bf16.
 
 Fork safety: calibration runs inference, so the service never runs it in the supervisor.
 :func:`calibrate_in_subprocess` runs it in a fresh interpreter (``python -m
-consumer.models.pat_calibrate``, exec'd, not forked: the supervisor has no threads yet)
+consumer.models.pat_calibrate_child``, exec'd, not forked: the supervisor has no threads yet)
 and reads back JSON; the supervisor then loads only the chosen runtime.
 """
 
@@ -157,8 +157,8 @@ def calibrate_in_subprocess(
     Blocking (seconds: imports torch, scores ``MODELS__PAT_CALIBRATION_WEEKS`` weeks per
     runtime). Raises ModelLoadError when the child fails (its last stderr line included).
     """
-    command = [sys.executable, "-m", "consumer.models.pat_calibrate", settings.model_dump_json()]
-    command += list(runtimes)
+    child = "consumer.models.pat_calibrate_child"
+    command = [sys.executable, "-m", child, settings.model_dump_json(), *runtimes]
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=_SUBPROCESS_TIMEOUT_S, check=False
@@ -170,27 +170,3 @@ def calibrate_in_subprocess(
         raise ModelLoadError(f"PAT calibration failed: {lines[-1]}")
     rows = json.loads(done.stdout)
     return [RuntimeFigures(**row) for row in rows]
-
-
-def _main(argv: list[str]) -> int:
-    """Child side: ``python -m consumer.models.pat_calibrate SETTINGS_JSON RUNTIME...``."""
-    from consumer.models.pat_runtime import load_pat_runtimes
-    from consumer.models.threads import apply_thread_caps
-
-    settings = ModelSettings.model_validate_json(argv[0])
-    apply_thread_caps(settings)
-    wanted = [REFERENCE, *(r for r in argv[1:] if r != REFERENCE)]
-    models = load_pat_runtimes(settings, wanted)
-    weeks = calibration_weeks(settings.pat_calibration_weeks)
-    predicts = {k: m.predict_batch for k, m in models.items()}
-    figures = measure(predicts, weeks, settings.pat_max_error)
-    print(json.dumps(figures_json(figures)))
-    return 0
-
-
-if __name__ == "__main__":
-    try:
-        sys.exit(_main(sys.argv[1:]))
-    except ModelLoadError as exc:
-        print(f"moodstream: {exc}", file=sys.stderr)
-        sys.exit(2)

@@ -7,18 +7,14 @@ deterministic algorithms.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 
+from consumer.models.demo_recipes import PatRecipe
 from consumer.models.pat import network_to_bytes
 from consumer.models.pat_net import PAT_CONFIGS, PatNetwork
-
-if TYPE_CHECKING:
-    from consumer.models.demo import PatRecipe
 
 _HOLDOUT_FRACTION = 0.125
 _STD_FLOOR = 1.0

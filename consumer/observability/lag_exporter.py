@@ -105,6 +105,7 @@ class _Health:
 
 def read_loop(
     settings: Settings,
+    bootstrap: str,
     gauges: LagGauges,
     health: _Health,
     *,
@@ -118,7 +119,7 @@ def read_loop(
 
     while not stop.is_set():
         try:
-            report = describe_lag(settings, timeout_s=timeout_s)
+            report = describe_lag(settings, bootstrap, timeout_s=timeout_s)
         except MoodstreamError as exc:
             gauges.record_failure()
             if health.last_ok is not False:
@@ -133,7 +134,13 @@ def read_loop(
 
 
 def serve(
-    settings: Settings, *, port: int, interval_s: float, timeout_s: float, stop: threading.Event
+    settings: Settings,
+    bootstrap: str,
+    *,
+    port: int,
+    interval_s: float,
+    timeout_s: float,
+    stop: threading.Event,
 ) -> int:
     """Serve the group's lag on ``OBSERVABILITY__HOST``:``port`` until ``stop`` is set.
     Blocks. Raises OSError when the port cannot be bound."""
@@ -146,7 +153,7 @@ def serve(
     server = MetricsServer(settings.observability.host, port, lambda: registry, health)
     reader = threading.Thread(
         target=read_loop,
-        args=(settings, gauges, health),
+        args=(settings, bootstrap, gauges, health),
         kwargs={"interval_s": interval_s, "timeout_s": timeout_s, "stop": stop},
         name="lag-reader",
         daemon=True,

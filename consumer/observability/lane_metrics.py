@@ -1,4 +1,4 @@
-"""The admission metrics (``consumer.admission``, README "Backlogs and bursts"): what each
+"""The admission metrics (``consumer.ensemble.admission``, README "Backlogs and bursts"): what each
 model lane holds and admits, policy skips, and time paused by cause. Part of ``Metrics``.
 
 Built from ``Metrics``' own constructors (``prometheus_client`` is imported there, lazily).

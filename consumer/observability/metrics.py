@@ -200,7 +200,7 @@ class Metrics:
     def _prime_labels(self, models: tuple[str, ...]) -> None:
         """Create the known label values at 0 so ``rate()`` sees the first increment and
         a ratio is 0, not absent, while nothing has gone wrong."""
-        from consumer.decode import REASONS
+        from consumer.intake.decode import REASONS
 
         for reason in REASONS:
             self.events_invalid.labels(reason=reason)

@@ -9,12 +9,12 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from consumer.lanes import ModelLane, ModelRun
+from consumer.ensemble.lanes import ModelLane, ModelRun
 from consumer.logs import log_event
 from schemas import ModelStatus
 
 if TYPE_CHECKING:
-    from consumer.batch_records import SourceResult
+    from consumer.engine.batch_records import SourceResult
     from consumer.observability.metrics import Metrics
 
 _log = logging.getLogger("moodstream.runner")

@@ -10,7 +10,7 @@ Two steps, so that the hot path stays cheap:
   hold the whole batch and retry it later: nothing is dead-lettered because of an outage.
 * ``decode(value)``, per record: the deserializer of the schema's type turns the record
   into the contract's dict, which is then validated exactly like a JSON event
-  (``consumer.decode``: same limits, same reasons, same tolerant reader).
+  (``consumer.intake.decode``: same limits, same reasons, same tolerant reader).
 
 New dead-letter reasons: ``not_registry_framed`` (no magic byte where a registry format is
 set), ``truncated_frame`` (too short, or a payload that does not decode with its schema),
@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from consumer.decode import Decoded, decode
 from consumer.errors import InvalidEvent, SchemaRegistryUnavailable
+from consumer.intake.decode import Decoded, decode
 from schemas import registry_formats as formats
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def schema_id_of(value: bytes) -> int:
 
 class RegistryDecoder:
     """Decodes one worker's input in ``input_format`` (``avro``, ``protobuf``,
-    ``json_schema`` or ``auto``); plain JSON passes through ``consumer.decode``."""
+    ``json_schema`` or ``auto``); plain JSON passes through ``consumer.intake.decode``."""
 
     def __init__(
         self,

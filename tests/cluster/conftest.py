@@ -9,9 +9,7 @@ at a time may use the cluster: fault tests kill and pause its nodes.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +18,8 @@ import pytest
 
 from consumer.errors import BrokerError, KafkaSetupError
 from consumer.kafka.admin import delete_topics
-from consumer.kafka.cluster import ClusterInfo, LocalCluster
+from consumer.localkafka.broker_proc import exclusive_lock
+from consumer.localkafka.cluster import ClusterInfo, LocalCluster
 from consumer.settings import Settings, TopicSettings
 
 SESSION_WAIT_S = 1200
@@ -42,22 +41,11 @@ def cluster_handle() -> LocalCluster:
 def cluster_session_lock(cluster_handle: LocalCluster) -> Iterator[None]:
     """One test session at a time on the cluster (fault tests kill its nodes): a second
     session waits here, up to SESSION_WAIT_S, for the first to finish with it."""
-    lock_path = cluster_handle.root / ".test-session.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+b") as handle:
-        deadline = time.monotonic() + SESSION_WAIT_S
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    _unavailable(f"another test session held the cluster for {SESSION_WAIT_S} s")
-                time.sleep(1.0)
-        try:
+    try:
+        with exclusive_lock(cluster_handle.root / ".test-session.lock", timeout_s=SESSION_WAIT_S):
             yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except TimeoutError:
+        _unavailable(f"another test session held the cluster for {SESSION_WAIT_S} s")
 
 
 @pytest.fixture(scope="session")

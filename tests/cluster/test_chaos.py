@@ -16,7 +16,7 @@ from consumer.chaos import faults
 from consumer.chaos.report import table
 from consumer.chaos.suite import RunConfig, run_suite
 from consumer.commands.chaos import QUICK
-from consumer.kafka.cluster import ClusterInfo
+from consumer.localkafka.cluster import ClusterInfo
 from consumer.settings import Guarantee, Settings
 from tests.integration.harness import REPO
 

@@ -13,10 +13,14 @@ from pathlib import Path
 from typing import Final
 
 import pytest
-from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    ConfigResource,
+    ResourceType,
+)
 
-from consumer.kafka.cluster import ClusterInfo
-from consumer.kafka.tls import make_ca
+from consumer.localkafka.cluster import ClusterInfo
+from consumer.localkafka.tls import make_ca
 from consumer.settings import TopicSettings
 from tests.integration.harness import moodstream, running_service, service_env
 

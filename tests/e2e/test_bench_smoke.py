@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient
 
 from consumer.bench.report import check_shape
 

@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,7 +116,7 @@ def produce_paced(
 class Service:
     """A running `moodstream run` (the supervisor and its workers)."""
 
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[Any]
     port: int
     log_path: Path
 
@@ -244,7 +244,7 @@ class TopicReader:
 
 
 def produce_raw(
-    bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]
+    bootstrap: str, topic: str, records: Sequence[tuple[bytes | None, bytes | None]]
 ) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
     for key, value in records:

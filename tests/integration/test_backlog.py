@@ -89,7 +89,7 @@ def test_mixed_backlog_half_activity_is_scored_completely(
     )
     assert len({v["event_id"] for v in values}) == 3000
     assert [v for v in values if v["partial"]] == []
-    with_pat = [v for v in values if v["models"]["pat"]["status"] == "ok"]  # type: ignore[index]
+    with_pat = [v for v in values if v["models"]["pat"]["status"] == "ok"]
     assert len(with_pat) == 1500 and all(v["current_depression"] is not None for v in with_pat)
     report("mixed backlog, 50 % activity", values, drain_s)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from consumer.kafka.admin import create_topics, wait_for_topics
-from consumer.kafka.broker import LocalBroker
+from consumer.localkafka.broker import LocalBroker
 from consumer.settings import LocalBrokerSettings, Settings, TopicSettings
 from tests.integration.harness import (
     TopicReader,

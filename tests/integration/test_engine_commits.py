@@ -8,10 +8,10 @@ import time
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from consumer.batch_records import BatchResult, OutRecord, SourceResult
 from consumer.clock import SystemClock
-from consumer.delivery import AtLeastOnce
-from consumer.offsets import CommitPolicy
+from consumer.engine.batch_records import BatchResult, OutRecord, SourceResult
+from consumer.engine.delivery import AtLeastOnce
+from consumer.engine.offsets import CommitPolicy
 from consumer.settings import TopicSettings
 
 pytestmark = pytest.mark.integration
@@ -53,7 +53,7 @@ def test_a_refused_commit_is_retried_while_the_stream_is_idle(
     record = OutRecord(unique_topics.predictions, b"k", b"{}")
     sources = [SourceResult((features, 0), offset, 0.0, [record]) for offset in range(3)]
     publisher.begin(sources)
-    publisher.publish(BatchResult(sources, {}))
+    publisher.publish(BatchResult(sources, []))
     assert producer.flush(10) == 0
     publisher.maybe_commit(clock.monotonic() + 1.0)  # due: refused (unknown member)
     committed = consumer.committed([TopicPartition(features, 0)], timeout=10)[0].offset

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from consumer.kafka.admin import create_topics, wait_for_topics
-from consumer.kafka.broker import LocalBroker
+from consumer.localkafka.broker import LocalBroker
 from consumer.settings import TopicSettings
 from tests.fakes import event_bytes
 from tests.integration.harness import (

@@ -85,7 +85,8 @@ def test_partition_returned_after_rebalance_is_read_again(
     )
     predictions = stream.reader(stream.topics.predictions)
     with running_service(env, tmp_path) as service:
-        wait_for(lambda: log_events(service, "paused"), 60, "never paused", alive=service.process)
+        paused = lambda: bool(log_events(service, "paused"))  # noqa: E731
+        wait_for(paused, 60, "never paused", alive=service.process)
         member, moved = join_group(stream.bootstrap, stream.group, stream.topics.features)
         wait_for(
             lambda: len(log_events(service, "resumed")) >= 1, 30, "never resumed", service.process

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
@@ -71,7 +72,7 @@ def test_lag_cli_agrees_with_the_group_offsets(
     done = _lag_cli(kafka_bootstrap, topic, unique_group, "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    expected = []
+    expected: list[dict[str, Any]] = []
     for partition, end in PRODUCED.items():
         committed = COMMITTED.get(partition)
         lag = end - (committed if committed is not None else 0)

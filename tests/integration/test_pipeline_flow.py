@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from consumer.synthetic_events import SyntheticEvents
+from consumer.producer.synthetic_events import SyntheticEvents
 from tests.fakes import event_bytes, event_dict
 from tests.integration.harness import (
     Stream,
@@ -95,7 +95,8 @@ def test_invalid_events_go_to_the_dead_letter_topic_with_headers(
         (b"user-6", orjson.dumps(all_null)),
     ]
     bad = [(b"user-2", b"{not json"), (b"user-3", orjson.dumps({"schema_version": 1})), (None, b"")]
-    produce_raw(stream.bootstrap, stream.topics.features, good[:2] + bad + good[2:])
+    records: list[tuple[bytes | None, bytes | None]] = [*good[:2], *bad, *good[2:]]
+    produce_raw(stream.bootstrap, stream.topics.features, records)
     predictions = stream.reader(stream.topics.predictions)
     dead = stream.reader(stream.topics.dlq)
     with running_service(env, tmp_path) as service:

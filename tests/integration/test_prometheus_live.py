@@ -42,8 +42,8 @@ from confluent_kafka import Producer
 
 from consumer import __version__
 from consumer.bench.kafkaio import wait_group_stable
-from consumer.decode import REASONS, decode_event
 from consumer.errors import InvalidEvent
+from consumer.intake.decode import REASONS, decode_event
 from consumer.observability.metrics import ALERT_KINDS
 from consumer.settings import ProcessingSettings
 from tests.fakes import event_bytes, event_dict, feature_values

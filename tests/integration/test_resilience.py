@@ -35,7 +35,7 @@ def group_members(bootstrap: str, group: str) -> int:
 
 
 def workers_of(pid: int) -> list[psutil.Process]:
-    return psutil.Process(pid).children()
+    return list(psutil.Process(pid).children())
 
 
 @pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])

@@ -28,7 +28,7 @@ import orjson
 import pytest
 
 from consumer.errors import BrokerError
-from consumer.kafka.broker import LocalBroker
+from consumer.localkafka.broker import LocalBroker
 from consumer.settings import Settings, TopicSettings
 from tests.fakes import event_dict
 from tests.integration.harness import (
@@ -217,7 +217,7 @@ def test_denied_acl_exits_naming_the_authorization_failure(
     scram: Scram, kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str
 ) -> None:
     """The broker denies the service's principal READ on the input topic (a real ACL)."""
-    from confluent_kafka.admin import (
+    from confluent_kafka.admin import (  # type: ignore[attr-defined]
         AclBinding,
         AclBindingFilter,
         AclOperation,

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from consumer.clock import SystemClock
-from consumer.supervisor import RestartPolicy, Supervisor
-from consumer.worker import ExitCode
+from consumer.service.supervisor import RestartPolicy, Supervisor
+from consumer.service.worker import ExitCode
 
 FAST = RestartPolicy(initial_s=0.01, max_s=0.05, max_crashes=3, window_s=60.0)
 

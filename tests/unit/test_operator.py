@@ -11,9 +11,9 @@ import pytest
 from pydantic import ValidationError
 
 from consumer.commands.demo import _account
-from consumer.dead_letter_log import DeadLetterSummary
-from consumer.demo_view import DemoTally
-from consumer.event_lines import Refusals, valid_records
+from consumer.demo.view import DemoTally
+from consumer.intake.dead_letter_log import DeadLetterSummary
+from consumer.producer.event_lines import Refusals, valid_records
 from consumer.settings import KafkaSettings, Settings, TopicSettings
 from consumer.settings_env import effective_settings, setting_variables, unknown_variables
 from tests.fakes import event_bytes, event_dict

@@ -1,0 +1,226 @@
+"""Publishing a batch's records and committing its offsets: the two delivery modes.
+
+``AtLeastOnce``: idempotent producer; an offset is committed only once every record it
+produced is acknowledged (``OffsetTracker``). ``ExactlyOnce`` (``consumer.engine.transactions``):
+one transaction per batch holding the records and the consumer offsets. Both are driven by
+the poll loop's thread; delivery callbacks run inside ``producer.poll``/``flush`` on it.
+A record the broker refuses for good raises ``DeliveryFailed`` from ``poll``: the worker
+stops without committing past it, and its restart re-reads from the last commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+from consumer.clock import Clock
+from consumer.engine.batch_records import BatchResult, OutRecord, SourceResult
+from consumer.engine.offsets import CommitPolicy, OffsetTracker, TopicPartitionKey, streak_metadata
+from consumer.errors import KafkaSetupError, MoodstreamError
+from consumer.kafka.clients import produce_waiting
+from consumer.logs import log_event
+
+if TYPE_CHECKING:
+    from confluent_kafka import Consumer, KafkaError, Message, Producer
+
+    from consumer.observability.metrics import Metrics
+
+_log = logging.getLogger("moodstream.delivery")
+COMMIT_RETRY_MAX_S = 30.0
+
+
+class DeliveryFailed(MoodstreamError):
+    pass
+
+
+def _topic_authorization_failed() -> int:
+    from confluent_kafka import KafkaError
+
+    return int(KafkaError.TOPIC_AUTHORIZATION_FAILED)
+
+
+class Publisher(Protocol):
+    """Per batch: ``begin(all sources in order)``, ``publish(part)`` for each part, ``end``."""
+
+    def begin(self, sources: list[SourceResult]) -> None: ...
+    def publish(self, result: BatchResult) -> None: ...
+    def end(self, sources: list[SourceResult]) -> None: ...
+    def poll(self) -> None: ...
+    def maybe_commit(self, now: float, *, force: bool = False) -> None: ...
+    def on_revoke(self, partitions: set[TopicPartitionKey], timeout_s: float) -> None: ...
+    def on_lost(self, partitions: set[TopicPartitionKey]) -> None: ...
+    def close(self, timeout_s: float) -> None: ...
+    def inflight(self) -> int: ...
+    def oldest_pending(self) -> dict[TopicPartitionKey, int]: ...
+
+
+class PublisherBase:
+    """What both delivery modes share: producing, delivery reports, failures, metrics."""
+
+    def __init__(
+        self, producer: Producer, consumer: Consumer, clock: Clock, metrics: Metrics | None
+    ) -> None:
+        self._producer = producer
+        self._consumer = consumer
+        self._clock = clock
+        self._metrics = metrics
+        self._failure: str | None = None
+        self._failure_is_auth = False
+
+    def _produce(self, record: OutRecord, on_delivery: Callable[..., None]) -> None:
+        """Queue one record; waits (serving callbacks) while the local queue is full."""
+        produce_waiting(
+            self._producer,
+            record.topic,
+            key=record.key,
+            value=record.value,
+            headers=record.headers,
+            on_delivery=on_delivery,
+        )
+
+    def _delivered(self, source: SourceResult, record: OutRecord, err: KafkaError | None) -> None:
+        if err is not None:
+            self._failure = f"{record.kind} to {record.topic} failed: {err.str()}"
+            self._failure_is_auth = err.code() == _topic_authorization_failed()
+            return
+        self._count(source, record)
+
+    def _count(self, source: SourceResult, record: OutRecord) -> None:
+        """Metrics of one record the broker holds (exactly-once: once it is committed)."""
+        metrics = self._metrics
+        if metrics is None:
+            return
+        if record.kind == "prediction":
+            metrics.predictions_published.labels(partial=record.label).inc()
+            elapsed_s = self._clock.monotonic() - source.polled_at
+            metrics.prediction_latency.observe(elapsed_s)
+        elif record.kind == "alert":
+            metrics.alerts_published.labels(kind=record.label).inc()
+        elif record.kind == "dead_letter":
+            metrics.dead_letters.inc()
+
+    def _raise_on_failure(self) -> None:
+        if self._failure is None:
+            return
+        if self._failure_is_auth:  # a restart cannot fix it: stop with the cause
+            raise KafkaSetupError(f"not authorized: {self._failure} (grant WRITE on it)")
+        raise DeliveryFailed(self._failure)
+
+    def poll(self) -> None:
+        """Serve delivery callbacks without blocking. Raises DeliveryFailed."""
+        self._producer.poll(0)
+        self._raise_on_failure()
+
+
+class AtLeastOnce(PublisherBase):
+    def __init__(
+        self,
+        producer: Producer,
+        consumer: Consumer,
+        clock: Clock,
+        policy: CommitPolicy,
+        metrics: Metrics | None = None,
+    ) -> None:
+        super().__init__(producer, consumer, clock, metrics)
+        self._tracker = OffsetTracker()
+        self._policy = policy
+        self._last_commit_at = clock.monotonic()
+        self._since_commit = 0
+        self._commit_failures = 0  # in a row
+        self._retry_at = 0.0
+
+    def inflight(self) -> int:
+        return self._tracker.inflight()
+
+    def oldest_pending(self) -> dict[TopicPartitionKey, int]:
+        return self._tracker.oldest_pending()
+
+    def begin(self, sources: list[SourceResult]) -> None:
+        """Register the batch's offsets, each held until its part is published."""
+        for source in sources:
+            self._tracker.track(source.tp, source.offset, outputs=1, note=source.invalid_streak)
+        self._since_commit += len(sources)
+
+    def publish(self, result: BatchResult) -> None:
+        for source in result.sources:
+            self._tracker.add(source.tp, source.offset, len(source.records))
+            for record in source.records:
+                self._produce(record, self._callback(source, record))
+            self._tracker.ack(source.tp, source.offset)  # release the hold taken in begin
+        self._producer.poll(0)
+
+    def end(self, sources: list[SourceResult]) -> None:
+        return None
+
+    def _callback(self, source: SourceResult, record: OutRecord) -> Callable[..., None]:
+        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+            self._delivered(source, record, err)
+            if err is None:
+                self._tracker.ack(source.tp, source.offset)
+
+        return on_delivery
+
+    def maybe_commit(self, now: float, *, force: bool = False) -> None:
+        """Commit acknowledged positions when the policy says so (sync, on this thread).
+
+        Offsets still waiting for acknowledgement, and positions whose commit failed, stay
+        counted, so they are committed at a later due time even when no new message
+        arrives. A failed commit is retried ``commit_interval_s`` later, doubling up to
+        ``COMMIT_RETRY_MAX_S`` while it keeps failing (during an outage a synchronous
+        commit blocks this loop ~10 s before it fails).
+        """
+        if not force and now < self._retry_at:
+            return
+        settled = self._tracker.inflight() == 0 and not self._commit_failures
+        if force or self._policy.due(
+            now, self._last_commit_at, self._since_commit, settled=settled
+        ):
+            positions = self._tracker.committable()
+            ok = self._commit(positions)
+            self._commit_failures = 0 if ok else self._commit_failures + 1
+            backoff_s = self._policy.interval_s * 2.0 ** max(0, self._commit_failures - 1)
+            self._retry_at = now + min(backoff_s, COMMIT_RETRY_MAX_S) if not ok else 0.0
+            self._last_commit_at = now
+            self._since_commit = self._tracker.inflight() + (0 if ok else len(positions))
+
+    def _commit(self, positions: dict[TopicPartitionKey, int]) -> bool:
+        """Synchronous commit of acknowledged positions. Returns False when it failed (it
+        is logged; the caller retries later)."""
+        if not positions:
+            return True
+        from confluent_kafka import KafkaException, TopicPartition
+
+        offsets = [
+            TopicPartition(t, p, o, metadata=streak_metadata(self._tracker.note((t, p))))
+            for (t, p), o in positions.items()
+        ]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            log_event(_log, "commit_failed", level=logging.WARNING, error=str(exc.args[0]))
+            if self._metrics is not None:
+                self._metrics.commit_failures.inc()
+            return False
+        self._tracker.mark_committed(positions)
+        if self._metrics is not None:
+            self._metrics.commits.inc()
+        return True
+
+    def on_revoke(self, partitions: set[TopicPartitionKey], timeout_s: float) -> None:
+        """Wait (bounded) for the revoked partitions' acks, commit them, forget them."""
+        self._producer.flush(timeout_s)
+        self._commit(self._tracker.committable(partitions))
+        self._tracker.forget(partitions)
+
+    def on_lost(self, partitions: set[TopicPartitionKey]) -> None:
+        """Forget lost partitions without committing (another member may own them now);
+        their late acks are ignored. Does not block."""
+        self._tracker.forget(partitions)
+
+    def close(self, timeout_s: float) -> None:
+        remaining = self._producer.flush(timeout_s)
+        self._raise_on_failure()
+        self._commit(self._tracker.committable())
+        if remaining:
+            log_event(_log, "flush_incomplete", level=logging.WARNING, unacknowledged=remaining)

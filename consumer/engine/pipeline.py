@@ -1,0 +1,302 @@
+"""One micro-batch of input messages → the records to publish for each source offset.
+
+decode (bad → dead letter) → per-key rate limit (over → overflow topic) → ensemble on the
+valid events → one Prediction per event plus its Alerts. ``start`` queues the batch on the
+model lanes and returns at once; ``ready`` (non-blocking) hands out the records of every
+event whose models have all answered since the last call. Not thread-safe: one owner
+(the poll loop).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from consumer.clock import Clock
+from consumer.engine.batch_records import BatchResult, OutRecord, Polled, SourceResult, StartedBatch
+from consumer.engine.offsets import TopicPartitionKey
+from consumer.engine.slow_reasons import GroupWaits, slow_reason
+from consumer.ensemble.model_inputs import scoring_input
+from consumer.ensemble.outputs import EventOutcome, build_alerts, build_prediction, outcome_for
+from consumer.ensemble.scoring import Ensemble, ModelRun, Scoring
+from consumer.errors import InvalidEvent, PoisonFloodError
+from consumer.intake.dead_letter_log import DeadLetterSummary
+from consumer.intake.dead_letters import fit_dead_letter
+from consumer.intake.decode import decode
+from consumer.intake.ratelimit import KeyRateLimiter
+from consumer.logs import log_event
+from consumer.schema_registry.decoding import RegistryDecoder
+from consumer.settings import Settings
+from schemas import (
+    Alert,
+    DeadLetterHeaders,
+    FeatureEvent,
+    Prediction,
+    SlowReason,
+    SourcePosition,
+    record_headers,
+)
+
+_log = logging.getLogger("moodstream.pipeline")
+
+
+class Pipeline:
+    def __init__(
+        self,
+        ensemble: Ensemble,
+        settings: Settings,
+        clock: Clock,
+        rate_limiter: KeyRateLimiter | None = None,
+        registry_decoder: RegistryDecoder | None = None,
+        group_waits: GroupWaits | None = None,
+    ) -> None:
+        self._ensemble = ensemble
+        self._settings = settings
+        self._clock = clock
+        self._rate_limiter = rate_limiter
+        self._group_waits = group_waits or GroupWaits()
+        self._consecutive_invalid: dict[TopicPartitionKey, int] = {}
+        self._dead_letters = DeadLetterSummary()
+        self._registry_decoder = registry_decoder
+
+    def process(self, batch: Sequence[Polled]) -> BatchResult:
+        """The whole batch as one result, waiting for every model (blocking; for tests and
+        tools). Raises nothing per message."""
+        started = self.start(batch)
+        runs: list[ModelRun] = []
+        while not started.complete:
+            self._ensemble.wait(0.05)
+            runs += self._ensemble.pump()
+            self.ready(started)
+        return BatchResult(started.sources, runs, started.flood)
+
+    def start(self, batch: Sequence[Polled]) -> StartedBatch:
+        """Decode, route and queue the batch on the models (does not wait for them).
+
+        With a registry input format, first looks up the batch's new schema ids (blocks on
+        the registry) and raises SchemaRegistryUnavailable, before touching any record,
+        when it does not answer: the caller holds the batch and retries it."""
+        if self._registry_decoder is not None:
+            self._registry_decoder.prepare(item.message.value() for item in batch)
+        sources: list[SourceResult] = []
+        unscored: list[SourceResult] = []
+        scored: list[tuple[SourceResult, FeatureEvent]] = []
+        flood: PoisonFloodError | None = None
+        for item in batch:
+            source = SourceResult(item.tp, item.message.offset() or 0, item.polled_at)
+            sources.append(source)
+            event = self._decode(item, source)
+            flood = flood or self._flood_check(source)
+            if event is not None and not self._over_rate_limit(event, item, source):
+                scored.append((source, event))
+            else:
+                unscored.append(source)
+        scoring = self._submit(scored) if scored else None
+        # The lanes hold the activity as float32 now; drop the decoded lists (~320 KB each).
+        scored = [(source, _without_activity(event)) for source, event in scored]
+        return StartedBatch(sources, flood, unscored, scored, scoring)
+
+    def ready(self, started: StartedBatch) -> BatchResult | None:
+        """The sources whose records are ready since the last call (None: nothing new).
+        Non-blocking; call ``Ensemble.pump`` first so lanes have answered what they can."""
+        scoring = started.scoring
+        first = not started.first_sent
+        changed = scoring is not None and scoring.resolutions != started.seen_resolutions
+        if not first and not changed:
+            return None
+        started.first_sent = True
+        ready = list(started.unscored) if first else []
+        if scoring is not None:
+            started.seen_resolutions = scoring.resolutions
+            ready += self._emit_resolved(started, scoring)
+        return BatchResult(ready) if ready else None
+
+    def _submit(self, scored: list[tuple[SourceResult, FeatureEvent]]) -> Scoring:
+        """Start the models; events with too few features go without them (no booster)."""
+        minimum = self._settings.ensemble.min_present_features
+        inputs = []
+        for source, event in scored:
+            model_input = scoring_input(event, minimum)
+            source.insufficient_input = model_input is not event
+            inputs.append(model_input)
+        return self._ensemble.submit(inputs)
+
+    def _emit_resolved(self, started: StartedBatch, scoring: Scoring) -> list[SourceResult]:
+        """Predictions (and alerts) of the events answered by all their models; the clock is
+        read once per call."""
+        versions = self._ensemble.versions()
+        now, at = self._clock.monotonic(), self._clock.now()
+        ready: list[SourceResult] = []
+        for index, (source, event) in enumerate(started.scored):
+            if started.emitted[index] or index in started.abandoned:
+                continue
+            if not scoring.resolved(index):
+                continue
+            started.close_event(index, emitted=True)
+            latency_ms = (now - source.polled_at) * 1000.0
+            runs = scoring.runs_for(index)
+            insufficient = source.insufficient_input
+            outcome = outcome_for(index, runs, versions, insufficient=insufficient)
+            reason = self._slow_reason(source, latency_ms, runs.values(), now)
+            self._emit_prediction(source, event, outcome, latency_ms, at, reason)
+            ready.append(source)
+        return ready
+
+    def _slow_reason(self, source: SourceResult, latency_ms: float, runs: Iterable[ModelRun],
+                     now: float) -> SlowReason | None:
+        """Where a slow event's latency went (None within the budget)."""
+        if latency_ms <= self._settings.ensemble.slow_budget_s * 1000.0:
+            return None
+        group_wait_ms = self._group_waits.overlap_s(source.polled_at, now) * 1000.0
+        return slow_reason(latency_ms, runs, group_wait_ms)
+
+    def abandon(self, started: StartedBatch, partitions: set[TopicPartitionKey]) -> int:
+        """Give up the batch's unanswered events of ``partitions`` (revoked or lost): their
+        rows waiting for a model are never submitted and their records never published, so
+        their offsets are never committed. Returns how many were given up."""
+        given_up = {
+            index
+            for index, (source, _) in enumerate(started.scored)
+            if source.tp in partitions and not started.emitted[index]
+        }
+        given_up -= started.abandoned
+        for index in given_up:
+            started.close_event(index, emitted=False)
+        if started.scoring is not None and given_up:
+            started.scoring.cancel(given_up)
+        return len(given_up)
+
+    def log_dead_letters(self) -> None:
+        """Log the ``dead_letters`` summary (count by reason) if one is due: at most once
+        a minute. Call from the poll loop now and then; does not block."""
+        counts = self._dead_letters.due(self._clock.monotonic())
+        if counts is not None:
+            log_event(
+                _log,
+                "dead_letters",
+                level=logging.WARNING,
+                by_reason=counts,
+                topic=self._settings.topics.dlq,
+            )
+
+    def inherit_streaks(self, streaks: dict[TopicPartitionKey, int]) -> None:
+        """Continue newly assigned partitions' runs of invalid events where their previous
+        owner left them (from commit metadata): a poison flood that stopped one worker
+        stops the next owner at its next invalid event, not after a fresh count."""
+        for tp, streak in streaks.items():
+            self._consecutive_invalid[tp] = streak
+
+    def forget(self, partitions: set[TopicPartitionKey]) -> None:
+        for tp in partitions:
+            self._consecutive_invalid.pop(tp, None)
+
+    def _decode(self, item: Polled, source: SourceResult) -> FeatureEvent | None:
+        value, processing = item.message.value(), self._settings.processing
+        try:
+            if self._registry_decoder is not None:
+                decoded = self._registry_decoder.decode(value)
+            else:
+                decoded = decode(
+                    value,
+                    max_bytes=processing.max_message_bytes,
+                    strict_fields=processing.strict_fields,
+                )
+        except InvalidEvent as exc:
+            source.invalid_reason = exc.reason
+            source.records.append(self._dead_letter(item, exc))
+            self._dead_letters.add(exc.reason)
+            self.log_dead_letters()
+            self._consecutive_invalid[item.tp] = self._consecutive_invalid.get(item.tp, 0) + 1
+            source.invalid_streak = self._consecutive_invalid[item.tp]
+            return None
+        self._consecutive_invalid[item.tp] = 0
+        source.ignored_fields = decoded.ignored_fields
+        return decoded.event
+
+    def _flood_check(self, source: SourceResult) -> PoisonFloodError | None:
+        count = self._consecutive_invalid.get(source.tp, 0)
+        if count >= self._settings.processing.dlq_max_consecutive:
+            return PoisonFloodError(source.tp[0], source.tp[1], count)
+        return None
+
+    def _dead_letter(self, item: Polled, exc: InvalidEvent) -> OutRecord:
+        message = item.message
+        headers = DeadLetterHeaders(
+            error_class=f"InvalidEvent.{exc.reason}",
+            error_message=str(exc),
+            source_topic=message.topic() or "",
+            source_partition=message.partition() or 0,
+            source_offset=message.offset() or 0,
+            consumer_group=self._settings.kafka.group_id,
+            failed_at=self._clock.now(),
+        )
+        # The original bytes (a null value stays null), cut only where they cannot fit.
+        key, value, kafka_headers = fit_dead_letter(
+            message.key(), message.value(), headers.to_kafka()
+        )
+        return OutRecord(self._settings.topics.dlq, key, value, kafka_headers, kind="dead_letter")
+
+    def _over_rate_limit(self, event: FeatureEvent, item: Polled, source: SourceResult) -> bool:
+        limiter = self._rate_limiter
+        if limiter is None or limiter.allow(event.user_id, self._clock.monotonic()):
+            return False
+        headers = [
+            ("overflow.reason", b"rate_limited"),
+            ("source.topic", (item.message.topic() or "").encode()),
+            ("source.partition", str(source.tp[1]).encode()),
+            ("source.offset", str(source.offset).encode()),
+        ]
+        source.records.append(
+            OutRecord(
+                self._settings.topics.overflow,
+                item.message.key(),
+                item.message.value(),
+                headers,
+                "overflow",
+            )
+        )
+        return True
+
+    def _emit_prediction(
+        self,
+        source: SourceResult,
+        event: FeatureEvent,
+        outcome: EventOutcome,
+        latency_ms: float,
+        at: datetime,
+        slow: SlowReason | None = None,
+    ) -> None:
+        settings = self._settings
+        position = SourcePosition(topic=source.tp[0], partition=source.tp[1], offset=source.offset)
+        prediction = build_prediction(event, outcome, position, latency_ms, settings.ensemble, at)
+        alerts = build_alerts(event, outcome, latency_ms, settings.ensemble, at, slow)
+        key = event.user_id.encode()
+        source.partial = prediction.partial
+        partial = "true" if prediction.partial else "false"
+        headers = record_headers("prediction", event.event_id)
+        source.records.append(
+            OutRecord(settings.topics.predictions, key, _json(prediction), headers, label=partial)
+        )
+        source.records.extend(
+            OutRecord(
+                settings.topics.alerts,
+                key,
+                _json(a),
+                record_headers("alert", event.event_id, alert_kind=a.kind),
+                kind="alert",
+                label=a.kind.value,
+            )
+            for a in alerts
+        )
+
+
+def _without_activity(event: FeatureEvent) -> FeatureEvent:
+    """The event without its activity list (the prediction needs only ids and dates)."""
+    if event.activity is None:
+        return event
+    return event.model_copy(update={"activity": None})
+
+
+def _json(model: Prediction | Alert) -> bytes:
+    return model.model_dump_json().encode()

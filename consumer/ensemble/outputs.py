@@ -1,0 +1,161 @@
+"""From model runs to the records we publish: one ``Prediction`` per event plus its ``Alert``s.
+
+Pure: no I/O, no clock reads (times are passed in). Thread-safe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from consumer.ensemble.scoring import BOOSTER_NAMES, PAT_NAME, ModelRun
+from consumer.settings import EnsembleSettings
+from schemas import (
+    Alert,
+    AlertKind,
+    FeatureEvent,
+    ModelReport,
+    ModelStatus,
+    NextDayRisk,
+    Prediction,
+    SlowReason,
+    SourcePosition,
+)
+
+_ALERT_FOR_STATUS = {
+    ModelStatus.TIMEOUT: AlertKind.MODEL_TIMEOUT,
+    ModelStatus.FAILED: AlertKind.MODEL_FAILURE,
+    ModelStatus.SKIPPED: AlertKind.MODEL_SKIPPED,
+}
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    """The per-event view of a batch's model runs."""
+
+    reports: dict[str, ModelReport]
+    scores: dict[str, float | None]
+    partial: bool
+    failed_runs: tuple[ModelRun, ...]
+
+
+def outcome_for(
+    index: int,
+    runs: dict[str, ModelRun],
+    versions: dict[str, str],
+    *,
+    insufficient: bool = False,
+) -> EventOutcome:
+    """Statuses and scores of event ``index``. A model with no run for it is ``skipped``,
+    an installed booster held back for too few features (``insufficient``) is
+    ``insufficient_input``; neither makes the prediction ``partial`` (that is for models
+    that should have scored and did not: timeout, failure, or skipped on purpose by an
+    overload policy: a run with status ``skipped`` and a reason, which also raises a
+    ``model_skipped`` alert).
+
+    ``versions`` maps the installed models to their versions (uninstalled: absent).
+    """
+    reports: dict[str, ModelReport] = {}
+    scores: dict[str, float | None] = {}
+    failed: list[ModelRun] = []
+    for name in (*BOOSTER_NAMES, PAT_NAME):
+        run = runs.get(name)
+        if run is None or not run.covers(index):
+            held_back = insufficient and name in BOOSTER_NAMES and name in versions
+            status = ModelStatus.INSUFFICIENT_INPUT if held_back else ModelStatus.SKIPPED
+            reports[name] = _not_run(status, versions.get(name))
+            scores[name] = None
+            continue
+        reports[name] = run.report  # one immutable report per model run, shared by its events
+        scores[name] = run.score_for(index)
+        if run.status is not ModelStatus.OK:
+            failed.append(run)
+    return EventOutcome(reports, scores, bool(failed), tuple(failed))
+
+
+def _not_run(status: ModelStatus, version: str | None) -> ModelReport:
+    """The report of a model that did not run for an event (trusted values: no validation)."""
+    return ModelReport.model_construct(status=status, version=version, latency_ms=None)
+
+
+def ensemble_depression(
+    xgboost: float | None, pat: float | None, settings: EnsembleSettings
+) -> float | None:
+    """Weighted mean of the depression scores present; the one present when only one is."""
+    if xgboost is not None and pat is not None:
+        return settings.xgboost_weight * xgboost + settings.pat_weight * pat
+    return xgboost if xgboost is not None else pat
+
+
+def build_prediction(
+    event: FeatureEvent,
+    outcome: EventOutcome,
+    source: SourcePosition,
+    latency_ms: float,
+    settings: EnsembleSettings,
+    predicted_at: datetime,
+) -> Prediction:
+    """The event's prediction; ids echoed as received, ``predicted_at`` a UTC time."""
+    s = outcome.scores
+    return Prediction(
+        event_id=event.event_id,
+        user_id=event.user_id,
+        as_of=event.as_of,
+        next_day_risk=NextDayRisk(
+            depression=s["depression"], hypomania=s["hypomania"], mania=s["mania"]
+        ),
+        current_depression=s[PAT_NAME],
+        ensemble_depression=ensemble_depression(s["depression"], s[PAT_NAME], settings),
+        models=outcome.reports,
+        partial=outcome.partial,
+        latency_ms=round(latency_ms, 3),
+        source=source,
+        predicted_at=predicted_at,
+    )
+
+
+def build_alerts(
+    event: FeatureEvent,
+    outcome: EventOutcome,
+    latency_ms: float,
+    settings: EnsembleSettings,
+    at: datetime,
+    slow_reason: SlowReason | None = None,
+) -> list[Alert]:
+    """A model_timeout/model_failure per failed model, and slow_prediction over budget
+    (naming ``slow_reason``, where most of the latency went)."""
+    alerts = [
+        Alert(
+            kind=_ALERT_FOR_STATUS[run.status],
+            event_id=event.event_id,
+            user_id=event.user_id,
+            model=run.name,
+            budget_ms=run.budget_ms,
+            elapsed_ms=round(_elapsed_ms(run), 3),
+            at=at,
+        )
+        for run in outcome.failed_runs
+    ]
+    budget_ms = settings.slow_budget_s * 1000.0
+    if latency_ms > budget_ms:
+        alerts.append(
+            Alert(
+                kind=AlertKind.SLOW_PREDICTION,
+                event_id=event.event_id,
+                user_id=event.user_id,
+                model=None,
+                budget_ms=budget_ms,
+                elapsed_ms=round(latency_ms, 3),
+                at=at,
+                reason=slow_reason,
+            )
+        )
+    return alerts
+
+
+def _elapsed_ms(run: ModelRun) -> float:
+    """How long the model had the event: its run time, or for rows answered without running
+    (a stuck lane) how long they waited for it."""
+    if run.latency_ms is not None:
+        return run.latency_ms
+    return run.waited_ms or 0.0

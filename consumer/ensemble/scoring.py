@@ -1,0 +1,196 @@
+"""The ensemble: every model in its own lane (capped pool, deadline, admission by cost).
+
+XGBoost scores a batch's feature rows in one call per booster; PAT scores the rows that
+carry activity, in calls of a few sequences admitted as its lane has room
+(``consumer.ensemble.lanes``). A model that misses its deadline or raises yields ``None`` scores
+with status ``timeout``/``failed``; no score is ever made up; a late result is dropped.
+``submit`` queues a batch and returns at once; ``pump`` moves every lane on; a batch's
+events are answered as their lanes resolve them (``Scoring``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, wait
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from consumer.clock import Clock
+from consumer.ensemble.lanes import ModelLane, ScoringModel
+from consumer.ensemble.model_runs import FloatArray, LaneRequest, ModelRun
+from consumer.settings import EnsembleSettings
+from schemas import ACTIVITY_MINUTES, FEATURE_NAMES, FeatureEvent
+
+__all__ = [
+    "BOOSTER_NAMES",
+    "PAT_NAME",
+    "Ensemble",
+    "FloatArray",
+    "ModelLane",
+    "ModelRun",
+    "Scoring",
+    "ScoringModel",
+    "activity_matrix",
+    "feature_matrix",
+]
+
+PAT_NAME: Final = "pat"
+BOOSTER_NAMES: Final = ("depression", "hypomania", "mania")
+#: Longest single wait in ``Ensemble.wait`` (so callers re-check their own deadlines).
+MAX_WAIT_S: Final = 0.1
+
+
+def feature_matrix(events: Sequence[FeatureEvent], rows: Sequence[int]) -> npt.NDArray[np.float32]:
+    """Rows of the 36 features in ``FEATURE_NAMES`` order (by name; None → NaN)."""
+    matrix = np.full((len(rows), len(FEATURE_NAMES)), np.nan, dtype=np.float32)
+    for out_row, index in enumerate(rows):
+        features = events[index].features
+        assert features is not None
+        matrix[out_row] = [np.nan if (v := features[n]) is None else v for n in FEATURE_NAMES]
+    return matrix
+
+
+def activity_matrix(events: Sequence[FeatureEvent], rows: Sequence[int]) -> npt.NDArray[np.float32]:
+    matrix = np.empty((len(rows), ACTIVITY_MINUTES), dtype=np.float32)
+    for out_row, index in enumerate(rows):
+        activity = events[index].activity
+        assert activity is not None
+        matrix[out_row] = activity
+    return matrix
+
+
+@dataclass(eq=False)
+class Scoring:
+    """The lane requests of one batch (``Ensemble.submit``); events resolve as lanes answer."""
+
+    started: float
+    requests: dict[str, LaneRequest] = field(default_factory=dict)
+
+    def runs_for(self, index: int) -> dict[str, ModelRun]:
+        """The run of each model that answered event ``index`` so far."""
+        runs = {name: request.run_for(index) for name, request in self.requests.items()}
+        return {name: run for name, run in runs.items() if run is not None}
+
+    def resolved(self, index: int) -> bool:
+        """Whether every model that takes event ``index`` has answered it."""
+        return all(
+            request.run_for(index) is not None
+            for request in self.requests.values()
+            if request.covers(index)
+        )
+
+    @property
+    def resolutions(self) -> int:
+        """Grows whenever a lane answers some of this batch's rows."""
+        return sum(request.resolutions for request in self.requests.values())
+
+    def cancel(self, indices: set[int]) -> None:
+        """Stop wanting these events' rows (waiting rows are never submitted)."""
+        for request in self.requests.values():
+            request.cancel(indices)
+
+    @property
+    def unresolved(self) -> int:
+        return max((request.unresolved for request in self.requests.values()), default=0)
+
+
+class Ensemble:
+    """Scores batches through the model lanes. Used from one thread (the poll loop)."""
+
+    def __init__(
+        self,
+        boosters: Sequence[ModelLane],
+        pat: ModelLane | None,
+        settings: EnsembleSettings,
+        clock: Clock,
+    ) -> None:
+        self.boosters = tuple(boosters)
+        self.pat = pat
+        self.settings = settings
+        self._clock = clock
+
+    def lanes(self) -> tuple[ModelLane, ...]:
+        return self.boosters + ((self.pat,) if self.pat else ())
+
+    def versions(self) -> dict[str, str]:
+        return {lane.name: lane.model.version for lane in self.lanes()}
+
+    def stuck_models(self) -> list[str]:
+        now = self._clock.monotonic()
+        return [lane.name for lane in self.lanes() if lane.stuck(now)]
+
+    def needs_pat(self, event: FeatureEvent) -> bool:
+        """Whether PAT will score this event (it carries activity and PAT is installed)."""
+        return event.activity is not None and self.pat is not None
+
+    def pending_pat_rows(self) -> int:
+        """PAT rows not answered yet (waiting for room or running)."""
+        return self.pat.queued_rows() if self.pat is not None else 0
+
+    def submit(self, events: Sequence[FeatureEvent]) -> Scoring:
+        """Queue every installed model on the events that carry its input, then submit what
+        fits. Does not block (beyond building the input matrices)."""
+        feature_rows = tuple(i for i, e in enumerate(events) if e.features is not None)
+        activity_rows = tuple(i for i, e in enumerate(events) if e.activity is not None)
+        scoring = Scoring(self._clock.monotonic())
+        if feature_rows and self.boosters:
+            features = feature_matrix(events, feature_rows)
+            for lane in self.boosters:
+                scoring.requests[lane.name] = lane.enqueue(feature_rows, features, None)
+        if activity_rows and self.pat is not None:
+            activity = activity_matrix(events, activity_rows)
+            expires = self._pat_expiry(events, activity_rows)
+            scoring.requests[self.pat.name] = self.pat.enqueue(activity_rows, activity, expires)
+        self.pump()
+        return scoring
+
+    def _pat_expiry(
+        self, events: Sequence[FeatureEvent], rows: tuple[int, ...]
+    ) -> tuple[float, ...] | None:
+        """When each row becomes too old for PAT (monotonic), from the event's ``emitted_at``."""
+        max_age_s = self.settings.pat_max_event_age_s
+        if max_age_s is None:
+            return None
+        mono, wall = self._clock.monotonic(), self._clock.now()
+        return tuple(mono + max_age_s - _age_s(events[i].emitted_at, wall) for i in rows)
+
+    def pump(self) -> list[ModelRun]:
+        """Move every lane on (answers, deadlines, admissions). Does not block."""
+        now = self._clock.monotonic()
+        runs: list[ModelRun] = []
+        for lane in self.lanes():
+            runs += lane.pump(now)
+        return runs
+
+    def working(self) -> bool:
+        """Whether a model call is submitted and not answered yet."""
+        return any(lane.futures() for lane in self.lanes())
+
+    def wait(self, timeout_s: float) -> None:
+        """Block until a model call finishes, a deadline passes, or ``timeout_s`` (capped at
+        ``MAX_WAIT_S``) runs out."""
+        now = self._clock.monotonic()
+        limit = min(timeout_s, MAX_WAIT_S)
+        deadlines = [d for lane in self.lanes() if (d := lane.next_deadline()) is not None]
+        if deadlines:
+            limit = min(limit, max(0.0, min(deadlines) - now))
+        futures = [future for lane in self.lanes() for future in lane.futures()]
+        if futures:
+            wait(futures, timeout=limit, return_when=FIRST_COMPLETED)
+
+    def score(self, events: Sequence[FeatureEvent]) -> Scoring:
+        """Run every installed model on the events and wait until each is answered (ok,
+        failed, timeout or skipped). Blocks at most about the longest deadline per call."""
+        scoring = self.submit(events)
+        while scoring.unresolved:
+            self.wait(MAX_WAIT_S)
+            self.pump()
+        return scoring
+
+
+def _age_s(emitted_at: datetime, now: datetime) -> float:
+    return (now - emitted_at).total_seconds()

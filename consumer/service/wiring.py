@@ -1,0 +1,176 @@
+"""Composition root: the only place that builds clients, pools, models and metrics.
+
+``build_worker`` runs in a worker process after the fork; nothing here runs at import.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from consumer.clock import Clock
+from consumer.engine.delivery import AtLeastOnce, Publisher
+from consumer.engine.offsets import CommitPolicy
+from consumer.engine.pipeline import Pipeline
+from consumer.engine.runner import Runner
+from consumer.engine.slow_reasons import GroupWaits
+from consumer.engine.transactions import ExactlyOnce
+from consumer.ensemble.admission import LaneAdmission, SpeedEstimate
+from consumer.ensemble.scoring import Ensemble, ModelLane
+from consumer.intake.ratelimit import KeyRateLimiter
+from consumer.kafka.clients import create_consumer, create_producer
+from consumer.kafka.config import client_config
+from consumer.kafka.group_settle import GroupSettle, admin_describe
+from consumer.schema_registry.decoding import RegistryDecoder
+from consumer.service.warmup import WarmShapes, warm_up
+from consumer.settings import Guarantee, Settings
+
+if TYPE_CHECKING:
+    from consumer.models.registry import ModelSet
+    from consumer.observability.health import HealthReporter
+    from consumer.observability.metrics import Metrics
+
+
+@dataclass
+class WorkerParts:
+    runner: Runner
+    ensemble: Ensemble
+    executors: tuple[ThreadPoolExecutor, ...]
+
+    def release(self) -> None:
+        """Stop accepting model work; does not wait for a hung call (it cannot be cancelled)."""
+        for executor in self.executors:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
+def build_ensemble(
+    settings: Settings,
+    models: ModelSet,
+    clock: Clock,
+) -> tuple[Ensemble, tuple[ThreadPoolExecutor, ...]]:
+    """Each model family on its own single-thread pool (the thread count inside each model
+    is capped by ``MODELS__XGBOOST_THREADS`` / ``MODELS__TORCH_THREADS``); each model in a
+    lane that admits work by its measured cost. With ``MODELS__WARMUP`` every model is
+    first called on its pool's thread at the shapes it will see (``consumer.service.warmup``), and
+    PAT's measured speed seeds its lane; else the configured initial estimates do. Blocks
+    for the warm-up (about a second on one core); raises what a model raises."""
+    ens = settings.ensemble
+    xgb_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xgboost")
+    pat_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pat")
+    pat_seconds_per_row = None
+    if settings.models.warmup:
+        shapes = WarmShapes(settings.processing.max_batch_size, settings.models.pat_sub_batch_size)
+        pat_seconds_per_row = warm_up(models, xgb_pool, pat_pool, shapes, clock)
+
+    def admission(timeout_s: float, per_row_s: float, chunk: int | None) -> LaneAdmission:
+        budget_s = timeout_s * ens.lane_budget_fraction
+        return LaneAdmission(budget_s, SpeedEstimate(per_row_s), chunk)
+
+    boosters = [
+        ModelLane(
+            model,
+            xgb_pool,
+            ens.xgboost_timeout_s,
+            clock,
+            admission(ens.xgboost_timeout_s, ens.xgboost_initial_seconds_per_row, None),
+            slowdown_factor=ens.slowdown_factor,
+        )
+        for model in models.boosters
+    ]
+    pat = None
+    if models.pat is not None:
+        per_row_s = pat_seconds_per_row or ens.pat_initial_seconds_per_row
+        chunk = settings.models.pat_sub_batch_size
+        pat_admission = admission(ens.pat_timeout_s, per_row_s, chunk)
+        pat = ModelLane(
+            models.pat,
+            pat_pool,
+            ens.pat_timeout_s,
+            clock,
+            pat_admission,
+            slowdown_factor=ens.slowdown_factor,
+        )
+    return Ensemble(boosters, pat, ens, clock), (xgb_pool, pat_pool)
+
+
+def build_registry_decoder(settings: Settings) -> RegistryDecoder | None:
+    """The Schema Registry decoder of ``PROCESSING__INPUT_FORMAT`` (None for ``json``).
+    Makes no request yet (schemas are fetched per batch, then cached)."""
+    processing = settings.processing
+    if processing.input_format == "json":
+        return None
+    from consumer.schema_registry.client import create_client
+
+    return RegistryDecoder(
+        create_client(settings.schema_registry),
+        processing.input_format,
+        max_bytes=processing.max_message_bytes,
+        strict_fields=processing.strict_fields,
+        topic=settings.topics.features,
+    )
+
+
+def build_worker(
+    settings: Settings,
+    models: ModelSet,
+    *,
+    bootstrap: str,
+    worker_index: int,
+    clock: Clock,
+    instance: str = "",
+    metrics: Metrics | None = None,
+    health: HealthReporter | None = None,
+    input_partitions: int | None = None,
+) -> WorkerParts:
+    """Create this worker's pools (warming its models on them), consumer, producer and
+    loop. Blocks for the warm-up and in ``init_transactions`` (exactly-once mode).
+    ``input_partitions``: the input topic's partition count, for the start-up gate that
+    waits for the group to settle (None: no gate)."""
+    ensemble, executors = build_ensemble(settings, models, clock)
+    processing = settings.processing
+    limiter = (
+        KeyRateLimiter(processing.rate_limit_per_minute)
+        if processing.rate_limit_per_minute is not None
+        else None
+    )
+    group_waits = GroupWaits()
+    pipeline = Pipeline(
+        ensemble, settings, clock, limiter, build_registry_decoder(settings), group_waits
+    )
+    consumer = create_consumer(settings, bootstrap)
+    producer = create_producer(settings, bootstrap, worker_index, instance)
+    publisher: Publisher
+    if processing.guarantee is Guarantee.EXACTLY_ONCE:
+        publisher = ExactlyOnce(
+            producer, consumer, clock, settings.kafka.connect_timeout_s, metrics
+        )
+    else:
+        policy = CommitPolicy(processing.commit_interval_s, processing.commit_every_messages)
+        publisher = AtLeastOnce(producer, consumer, clock, policy, metrics)
+    runner = Runner(
+        consumer,
+        publisher,
+        pipeline,
+        ensemble,
+        settings,
+        clock,
+        metrics=metrics,
+        health=health,
+        settle=_group_settle(settings, bootstrap, clock, input_partitions),
+        group_waits=group_waits,
+    )
+    return WorkerParts(runner, ensemble, executors)
+
+
+def _group_settle(
+    settings: Settings, bootstrap: str, clock: Clock, partitions: int | None
+) -> GroupSettle | None:
+    """The start-up gate's group check (an AdminClient of its own); gives up after the
+    connect timeout. Does not block."""
+    if partitions is None:
+        return None
+    config = dict(client_config(settings.kafka, bootstrap))
+    kafka = settings.kafka
+    return GroupSettle(admin_describe(config), kafka.group_id, settings.topics.features,
+                       partitions, clock.monotonic(), kafka.connect_timeout_s)

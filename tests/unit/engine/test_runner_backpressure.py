@@ -1,0 +1,122 @@
+"""Backpressure decisions of the poll loop with a fake consumer (no broker, no threads)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from confluent_kafka import TopicPartition
+
+from consumer.engine.backpressure import Backpressure, Change, resume_below
+from consumer.engine.runner import Runner
+from consumer.ensemble.scoring import Ensemble
+from consumer.settings import ProcessingSettings, Settings
+from schemas import ACTIVITY_MINUTES
+from tests.fakes import FakeClock, FakeModel, ManualExecutor, make_lane
+
+
+@pytest.mark.parametrize(("bound", "resume"), [(1, 1), (2, 1), (3, 1), (4, 2), (2048, 1024)])
+def test_every_allowed_bound_resumes(bound: int, resume: int) -> None:
+    assert resume_below(bound) == resume
+    assert 0 < resume_below(bound) <= bound  # in-flight 0 always resumes; pause needs >= bound
+
+
+def test_either_bound_pauses_and_both_must_be_below_half_to_resume() -> None:
+    state = Backpressure(max_inflight=100, max_pat_pending=8)
+    assert state.update(99, 7, now=0.0) == (Change.NONE, 0.0)
+    assert state.update(10, 8, now=1.0) == (Change.PAUSE, 0.0)
+    assert state.paused_for == "pat_pending"
+    assert state.update(10, 4, now=2.0) == (Change.NONE, 0.0)  # 4 is not below half of 8
+    assert state.update(60, 3, now=3.0) == (Change.NONE, 0.0)  # in flight not below half
+    assert state.update(49, 3, now=4.5) == (Change.RESUME, 3.5)  # paused for 3.5 s
+    assert state.update(100, 0, now=5.0) == (Change.PAUSE, 0.0)
+    assert state.paused_for == "inflight"
+
+
+class PauseRecorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[int]]] = []
+
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        self.calls.append(("pause", [tp.partition for tp in partitions]))
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        self.calls.append(("resume", [tp.partition for tp in partitions]))
+
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        return []
+
+
+class Inflight:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def inflight(self) -> int:
+        return self.count
+
+
+def runner(
+    bound: int, pat_bound: int = 512, pat_pool: ManualExecutor | None = None
+) -> tuple[Runner, PauseRecorder, Inflight]:
+    consumer, publisher = PauseRecorder(), Inflight()
+    processing = ProcessingSettings(
+        max_inflight_events=bound, max_pending_activity_events=pat_bound
+    )
+    settings = Settings(processing=processing)
+    clock = FakeClock()
+    pat = make_lane(FakeModel("pat"), pat_pool or ManualExecutor(), 10.0, clock,
+                    seconds_per_row=1.0, chunk_rows=2)
+    ensemble = Ensemble([], pat, settings.ensemble, clock)
+    loop = Runner(consumer, publisher, None, ensemble, settings, clock)  # type: ignore[arg-type]
+    return loop, consumer, publisher
+
+
+def assign(loop: Runner, *partitions: int) -> None:
+    tps = [TopicPartition("in", p) for p in partitions]
+    loop._on_assign(None, tps)  # type: ignore[arg-type]
+
+
+def test_bound_one_pauses_at_one_and_resumes_at_zero() -> None:
+    loop, consumer, publisher = runner(bound=1)
+    assign(loop, 0)
+    publisher.count = 1
+    loop._apply_backpressure()
+    publisher.count = 0
+    loop._apply_backpressure()
+    assert consumer.calls[-2:] == [("pause", [0]), ("resume", [0])]
+
+
+def test_assigned_partitions_take_the_loops_state() -> None:
+    """A partition paused by an earlier owner-ship stays paused in librdkafka: an assignment
+    while the loop runs freely resumes it; one while the loop is paused pauses it."""
+    loop, consumer, publisher = runner(bound=4)
+    assign(loop, 0, 1)
+    assert consumer.calls == [("resume", [0, 1])]
+    publisher.count = 4
+    loop._apply_backpressure()
+    assign(loop, 2)
+    assert consumer.calls[-2:] == [("pause", [0, 1]), ("pause", [2])]
+
+
+def test_activity_waiting_for_pat_pauses_until_the_lane_drains() -> None:
+    """PAT holds 5 s of work at most (1 s per row, deadline 10 s x 0.5): the rest of 8
+    activity rows wait in front of the lane; at the pending bound the loop pauses, and it
+    resumes once PAT has answered enough of them."""
+    pool = ManualExecutor()
+    loop, consumer, _ = runner(bound=2048, pat_bound=8, pat_pool=pool)
+    assign(loop, 0)
+    pat = loop._ensemble.pat
+    assert pat is not None
+    pat.enqueue(tuple(range(8)), np.zeros((8, ACTIVITY_MINUTES), np.float32), None)
+    loop._ensemble.pump()
+    assert pat.admission.held_rows == 4 and pat.waiting_rows() == 4  # 2 calls of 2 rows
+    loop._apply_backpressure()
+    assert consumer.calls[-1] == ("pause", [0])
+    pool.run_next()
+    loop._ensemble.pump()  # 2 answered, 2 more admitted: 6 pending, above half of 8
+    loop._apply_backpressure()
+    assert consumer.calls[-1] == ("pause", [0])
+    pool.run_next()
+    pool.run_next()
+    loop._ensemble.pump()  # 2 pending
+    loop._apply_backpressure()
+    assert consumer.calls[-1] == ("resume", [0])

@@ -1,0 +1,158 @@
+"""Exactly-once publisher with fake clients (no broker): an abortable transaction is aborted
+and its batch rewound, only committed records are counted, transactional ids per instance."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+from prometheus_client import CollectorRegistry
+
+from consumer.engine.batch_records import BatchResult, OutRecord, SourceResult
+from consumer.engine.transactions import ExactlyOnce
+from consumer.kafka.clients import transactional_id
+from consumer.observability.metrics import Metrics
+from consumer.settings import Settings
+from tests.fakes import FakeClock
+
+
+class TxnProducer:
+    def __init__(self, offsets_error: KafkaError | None = None) -> None:
+        self.offsets_error = offsets_error
+        self.pending: list[Callable[..., None]] = []
+        self.calls: list[str] = []
+
+    def init_transactions(self, _timeout: float) -> None:
+        self.calls.append("init")
+
+    def begin_transaction(self) -> None:
+        self.calls.append("begin")
+
+    def produce(self, topic: str, *, value: Any, key: Any, headers: Any, on_delivery: Any) -> None:
+        self.pending.append(on_delivery)
+
+    def poll(self, _timeout: float = 0) -> int:
+        callbacks, self.pending = self.pending, []
+        for callback in callbacks:  # delivered inside the transaction, committed or not
+            callback(None, None)
+        return 0
+
+    def send_offsets_to_transaction(self, offsets: Any, _meta: Any, _timeout: float) -> None:
+        self.poll()
+        error, self.offsets_error = self.offsets_error, None
+        if error is not None:
+            raise KafkaException(error)
+
+    def commit_transaction(self, _timeout: float) -> None:
+        self.calls.append("commit")
+
+    def abort_transaction(self, _timeout: float) -> None:
+        self.calls.append("abort")
+
+
+class SeekingConsumer:
+    def __init__(self) -> None:
+        self.seeks: list[tuple[int, int]] = []
+
+    def consumer_group_metadata(self) -> object:
+        return object()
+
+    def seek(self, tp: Any) -> None:
+        self.seeks.append((tp.partition, tp.offset))
+
+
+def batch() -> list[SourceResult]:
+    prediction = OutRecord("out", b"k", b"{}", label="false")
+    return [
+        SourceResult(("in", partition), offset, 0.0, [prediction])
+        for partition, offset in ((0, 7), (0, 8), (2, 3))
+    ]
+
+
+def run_batch(publisher: ExactlyOnce, sources: list[SourceResult]) -> None:
+    publisher.begin(sources)
+    publisher.publish(BatchResult(sources, []))
+    publisher.end(sources)
+
+
+def published(registry: CollectorRegistry) -> float:
+    name = "moodstream_predictions_published_total"
+    return registry.get_sample_value(name, {"partial": "false"}) or 0.0
+
+
+def test_an_abortable_failure_aborts_rewinds_and_goes_on() -> None:
+    illegal = KafkaError(KafkaError.ILLEGAL_GENERATION, txn_requires_abort=True)
+    producer, consumer, registry = TxnProducer(illegal), SeekingConsumer(), CollectorRegistry()
+    publisher = ExactlyOnce(producer, consumer, FakeClock(), 5.0, Metrics(registry))  # type: ignore[arg-type]
+    run_batch(publisher, batch())  # must not raise
+    assert producer.calls[-1] == "abort" and consumer.seeks == [(0, 7), (2, 3)]
+    assert published(registry) == 0  # delivered inside an aborted transaction: not counted
+    run_batch(publisher, batch())  # the rewound batch, read again
+    assert producer.calls[-1] == "commit" and published(registry) == 3
+    assert publisher.aborted == 1
+
+
+def test_a_fatal_failure_is_raised() -> None:
+    fenced = KafkaError(KafkaError._FENCED, fatal=True)
+    producer, consumer = TxnProducer(fenced), SeekingConsumer()
+    publisher = ExactlyOnce(producer, consumer, FakeClock(), 5.0)  # type: ignore[arg-type]
+    try:
+        run_batch(publisher, batch())
+    except KafkaException as exc:
+        assert exc.args[0].code() == KafkaError._FENCED
+    else:
+        raise AssertionError("a fenced producer must stop the worker")
+    assert consumer.seeks == []
+
+
+class MovingCoordinator(TxnProducer):
+    """The coordinator is unavailable for ``failures`` calls: each takes its timeout on the
+    fake clock and raises a retriable error (NOT_COORDINATOR, as after a broker kill)."""
+
+    def __init__(self, clock: FakeClock, failures: int, abort_failures: int = 0) -> None:
+        super().__init__()
+        self.clock, self.failures, self.abort_failures = clock, failures, abort_failures
+
+    def _unavailable(self, timeout: float, attempts: str) -> None:
+        if getattr(self, attempts) > 0:
+            setattr(self, attempts, getattr(self, attempts) - 1)
+            self.clock.advance(timeout)
+            raise KafkaException(KafkaError(KafkaError.NOT_COORDINATOR, retriable=True))
+
+    def send_offsets_to_transaction(self, offsets: Any, meta: Any, timeout: float) -> None:
+        self.calls.append("offsets")
+        self._unavailable(timeout, "failures")
+        super().send_offsets_to_transaction(offsets, meta, timeout)
+
+    def abort_transaction(self, timeout: float) -> None:
+        self.calls.append("abort")
+        self._unavailable(timeout, "abort_failures")
+
+
+def test_a_moving_coordinator_is_retried_not_a_crash() -> None:
+    clock = FakeClock()
+    producer, consumer = MovingCoordinator(clock, failures=1), SeekingConsumer()
+    publisher = ExactlyOnce(producer, consumer, clock, 5.0)  # type: ignore[arg-type]
+    run_batch(publisher, batch())
+    assert producer.calls[-3:] == ["offsets", "offsets", "commit"]
+    assert consumer.seeks == [] and publisher.aborted == 0
+
+
+def test_a_coordinator_gone_too_long_aborts_and_rewinds_within_the_bound() -> None:
+    clock = FakeClock()
+    producer = MovingCoordinator(clock, failures=100, abort_failures=1)
+    consumer = SeekingConsumer()
+    publisher = ExactlyOnce(producer, consumer, clock, 5.0)  # type: ignore[arg-type]
+    run_batch(publisher, batch())  # must not raise
+    assert producer.calls.count("offsets") == 2  # 5 s each, within 1.5 x 5 s
+    assert producer.calls[-2:] == ["abort", "abort"]  # the abort is retried too
+    assert consumer.seeks == [(0, 7), (2, 3)] and publisher.aborted == 1
+    assert clock.t - 1_000.0 <= 2 * 1.5 * 5.0 + 5.0  # bounded: it never hangs the loop
+
+
+def test_transactional_ids_differ_per_instance_and_repeat_per_slot() -> None:
+    settings = Settings()
+    assert transactional_id(settings, 0, "a1") != transactional_id(settings, 0, "b2")
+    assert transactional_id(settings, 0, "a1") == transactional_id(settings, 0, "a1")
+    assert transactional_id(settings, 0, "a1") != transactional_id(settings, 1, "a1")
