@@ -35,6 +35,12 @@ class FaultStats:
     duplicates: int
     longest_gap_s: float
     recovery_s: float | None
+    worker_crashes: int = 0  # crashed or killed as hung, within the window
+    not_ready_share: float | None = None  # of /readyz samples from start to heal
+    lag_peak: float | None = None  # the lag gauge's peak from start to heal
+    backlog_peak: int = 0  # the real backlog's peak then (acknowledged, not answered)
+    readyz_truthful: bool | None = None  # see consumer/chaos/signals.py
+    lag_truthful: bool | None = None
 
 
 def first_arrivals(predictions: Sequence[tuple[str, float]]) -> dict[str, float]:
