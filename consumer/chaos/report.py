@@ -41,6 +41,8 @@ def table(results: list[RunResult]) -> str:
                 f"| {_cell(row.recovery_s)} | {_signals(row)} |"
             )
         exit_note = "running" if run.service_exit is None else f"EXITED {run.service_exit}"
+        if run.client_defaults != "tuned":
+            exit_note += f", {run.client_defaults} client defaults"
         lines.append(
             f"| {run.guarantee} | {run.group_protocol} | **all** (service {exit_note}, "
             f"{run.worker_crashes} worker crashes, {run.produce_failed} produce failures, "

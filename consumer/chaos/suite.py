@@ -57,6 +57,9 @@ class RunConfig:
     partitions: int = 6
     settle_s: float = 5.0
     catch_up_timeout_s: float = 150.0
+    #: Extra MOODSTREAM_* variables for the service (e.g. LIBRDKAFKA_DEFAULTS_ENV).
+    service_overrides: tuple[tuple[str, str], ...] = ()
+    client_defaults: str = "tuned"  # or "librdkafka": shown in the table
 
 
 @dataclass
@@ -64,6 +67,7 @@ class RunResult:
     guarantee: str
     group_protocol: str
     rows: list[FaultStats] = field(default_factory=list)
+    client_defaults: str = "tuned"
     events: int = 0
     lost: int = 0
     duplicates: int = 0
@@ -156,7 +160,8 @@ def run_suite(settings: Settings, cfg: RunConfig, progress: Callable[[str], None
 
 def _run(cluster: LocalCluster, proxy: ToxiproxyClient, cfg: RunConfig,
          topics: TopicSettings, group: str, progress: Callable[[str], None]) -> RunResult:
-    result = RunResult(cfg.guarantee.value, cfg.group_protocol)
+    result = RunResult(cfg.guarantee.value, cfg.group_protocol,
+                       client_defaults=cfg.client_defaults)
     admin_config = {"bootstrap.servers": cluster.bootstrap_servers}
     port = free_port()
     cfg.log_dir.mkdir(parents=True, exist_ok=True)
@@ -169,7 +174,8 @@ def _run(cluster: LocalCluster, proxy: ToxiproxyClient, cfg: RunConfig,
         service = subprocess.Popen(
             [sys.executable, "-m", "consumer", "run", "--workers", str(cfg.workers)],
             env=service_env(cfg.guarantee, cfg.group_protocol, cfg.models_dir,
-                            cluster.proxied_bootstrap_servers, topics, group, port),
+                            cluster.proxied_bootstrap_servers, topics, group, port)
+            | dict(cfg.service_overrides),
             stdout=log, stderr=subprocess.STDOUT,
         )
     reader.start()

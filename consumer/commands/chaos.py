@@ -21,6 +21,7 @@ from consumer.chaos.suite import RunConfig, RunResult, run_suite
 from consumer.errors import ConfigError
 from consumer.kafka.cluster import LocalCluster
 from consumer.settings import Guarantee, Settings
+from consumer.settings_client import LIBRDKAFKA_DEFAULTS_ENV
 
 QUICK = faults.Durations(
     down_s=4.0, pause_s=12.0, two_down_s=10.0, partition_s=12.0, latency_s=12.0,
@@ -55,6 +56,10 @@ def register(sub: Any) -> None:
                         help="events per second (default 100; 40 with --quick)")
     parser.add_argument("--log-dir", type=Path, default=Path("chaos-logs"))
     parser.add_argument(
+        "--librdkafka-defaults", action="store_true",
+        help="run the service with librdkafka's own timeouts instead of the tuned "
+        "KAFKA__CLIENT__* defaults (to measure what the tuning changed)")
+    parser.add_argument(
         "--compare-groups", action="store_true",
         help="instead of the faults: time to first prediction and the longest gap when a "
         "worker joins, leaves, is killed, for the classic and the KIP-848 group protocol",
@@ -76,6 +81,9 @@ def _plan(args: argparse.Namespace) -> list[RunConfig]:
         RunConfig(
             guarantee=g, group_protocol=p, rate_per_s=rate, log_dir=args.log_dir,
             durations=durations,
+            service_overrides=tuple(LIBRDKAFKA_DEFAULTS_ENV.items())
+            if args.librdkafka_defaults else (),
+            client_defaults="librdkafka" if args.librdkafka_defaults else "tuned",
             faults=tuple(
                 n for n in names
                 if g is Guarantee.EXACTLY_ONCE or n not in faults.EXACTLY_ONCE_ONLY
