@@ -108,4 +108,6 @@ NETWORK_FAULTS: dict[str, faults.Fault] = {
 }
 NETWORK_SUITE = tuple(NETWORK_FAULTS)
 NETWORK_CI_SUITE = ("partition_leader", "latency")
+#: ``moodstream chaos --quick`` and CI: the process faults' CI subset, then these two.
+QUICK_SUITE = faults.CI_SUITE + NETWORK_CI_SUITE
 ALL_FAULTS: dict[str, faults.Fault] = {**faults.FAULTS, **NETWORK_FAULTS}

@@ -51,7 +51,7 @@ def register(sub: Any) -> None:
         help="every network fault lasts this long (default: 30-60 s each, 12 with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="the CI subset with short faults (leader kill, coordinator kill, "
-                        "rolling restart, pause)")
+                        "rolling restart, pause, partition_leader, latency)")
     parser.add_argument("--rate", type=float, default=None,
                         help="events per second (default 100; 40 with --quick)")
     parser.add_argument("--log-dir", type=Path, default=Path("chaos-logs"))
@@ -96,7 +96,7 @@ def _plan(args: argparse.Namespace) -> list[RunConfig]:
 
 def _fault_names(args: argparse.Namespace) -> tuple[str, ...]:
     if not args.faults:
-        return faults.CI_SUITE if args.quick else faults.FULL_SUITE
+        return network_faults.QUICK_SUITE if args.quick else faults.FULL_SUITE
     names: list[str] = []
     for item in args.faults.split(","):
         names.extend(GROUPS.get(item, (item,)))
