@@ -25,6 +25,7 @@ class FaultWindow:
     start_s: float
     heal_s: float
     end_s: float
+    placement: str = ""  # where the input leader and the coordinators were at the start
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class FaultStats:
     backlog_peak: int = 0  # the real backlog's peak then (acknowledged, not answered)
     readyz_truthful: bool | None = None  # see consumer/chaos/signals.py
     lag_truthful: bool | None = None
+    placement: str = ""
 
 
 def first_arrivals(predictions: Sequence[tuple[str, float]]) -> dict[str, float]:
@@ -87,6 +89,7 @@ def fault_stats(
         duplicates,
         round(longest_gap_s(arrivals, window.start_s, window.end_s), 2),
         None if recovery is None else round(recovery, 2),
+        placement=window.placement,
     )
 
 

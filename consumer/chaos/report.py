@@ -23,6 +23,10 @@ def _truth(value: bool | None) -> str:
     return "-" if value is None else ("yes" if value else "NO")
 
 
+def _fault(row: FaultStats) -> str:
+    return f"{row.fault} ({row.placement})" if row.placement else row.fault
+
+
 def _signals(row: FaultStats) -> str:
     share = "-" if row.not_ready_share is None else f"{row.not_ready_share:.0%}"
     lag = "-" if row.lag_peak is None else f"{row.lag_peak:g}"
@@ -36,7 +40,7 @@ def table(results: list[RunResult]) -> str:
     for run in results:
         for row in run.rows:
             lines.append(
-                f"| {run.guarantee} | {run.group_protocol} | {row.fault} | {row.events} "
+                f"| {run.guarantee} | {run.group_protocol} | {_fault(row)} | {row.events} "
                 f"| {row.lost} | {row.duplicates} | {row.longest_gap_s:g} "
                 f"| {_cell(row.recovery_s)} | {_signals(row)} |"
             )

@@ -215,7 +215,7 @@ def _run(cluster: LocalCluster, proxy: ToxiproxyClient, cfg: RunConfig,
     crashes = crash_times(log_path.read_text(errors="replace"))
     result.worker_crashes = len(crashes)
     closed = [
-        FaultWindow(w.name, w.start_s, w.heal_s, nxt.start_s if nxt else end)
+        FaultWindow(w.name, w.start_s, w.heal_s, nxt.start_s if nxt else end, w.placement)
         for w, nxt in zip(windows, [*windows[1:], None], strict=True)
     ]
     result.rows = [
@@ -260,6 +260,21 @@ def _row(
     )
 
 
+def _placement(target: fault_lib.Target) -> str:
+    """``leader N, group coordinator N[, txn coordinator N]`` now (``?`` where the metadata
+    does not say): a fault's effect depends on whether its node also hosts a coordinator."""
+    parts = [("leader", fault_lib.input_leader), ("group coordinator", fault_lib.group_coordinator)]
+    if target.transactional_ids:
+        parts.append(("txn coordinator", fault_lib.txn_coordinator))
+    found = []
+    for label, where in parts:
+        try:
+            found.append(f"{label} {where(target)}")
+        except Exception:  # a node still recovering from the previous fault
+            found.append(f"{label} ?")
+    return ", ".join(found)
+
+
 def _faults(
     target: fault_lib.Target, cfg: RunConfig, producer: PacedProducer,
     reader: PredictionReader, service: subprocess.Popen[bytes],
@@ -269,9 +284,10 @@ def _faults(
     time.sleep(cfg.settle_s)
     for name in cfg.faults:
         progress(f"{cfg.guarantee.value}/{cfg.group_protocol}: {name}")
+        placement = _placement(target)
         start = time.time()
         heal = ALL_FAULTS[name](target)
-        windows.append(FaultWindow(name, start, heal, heal))
+        windows.append(FaultWindow(name, start, heal, heal, placement))
         caught_up = partial(reader.have_all, set(producer.acked))
         _wait(caught_up, cfg.catch_up_timeout_s, service)
         try:
