@@ -31,8 +31,7 @@ class KafkaClientSettings(BaseModel):
     #: librdkafka 15 min (3 x the refresh interval).
     metadata_max_age_ms: int = Field(default=30_000, ge=1_000)
     #: librdkafka 60 s, kept. Exactly-once: the transaction coordinator aborts a transaction
-    #: left open this long; a worker retries a stuck transactional call for 1.5 x this
-    #: before aborting; and librdkafka sets message.timeout.ms to it, so a record that
+    #: left open this long, and librdkafka sets message.timeout.ms to it, so a record that
     #: cannot reach its leader for longer fails its batch. 30 s was measured and refused:
     #: a 30 s cut of one broker then crashed 2 workers on timed-out records, a 45 s
     #: half-open 2 more (0 with 60 s). Must exceed socket_timeout_ms by 100 ms at least.

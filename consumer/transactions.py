@@ -6,9 +6,10 @@ mid-transaction: ``ILLEGAL_GENERATION``, ``UNKNOWN_MEMBER_ID``, ``REBALANCE_IN_P
 is aborted and its batch rewound: the consumer seeks back to the batch's first offset per
 partition and the loop goes on. A retriable error (the transaction or group coordinator
 moved or died: ``NOT_COORDINATOR``, a timeout, an abort still in progress) is retried,
-with a back-off, until ``RETRY_FOR_TIMEOUTS`` x the transaction timeout has passed; then
-the transaction is aborted (again retried) and rewound, except after a call that timed
-out (it is still in progress: an abort would conflict with it), which is raised. A fatal
+with a back-off, until ``RETRY_FOR_TIMEOUTS`` x ``timeout_s`` (the service passes
+``KAFKA__CONNECT_TIMEOUT_S``, 20 s) has passed; then the transaction is aborted (again
+retried) and rewound, except after a call that timed out (it is still in progress: an
+abort would conflict with it), which is raised. A fatal
 error (this producer was fenced) is raised: the worker stops and its restart re-reads
 from the last committed batch. Driven by the poll
 loop's thread; delivery callbacks run inside ``producer.poll``/``flush`` on it too.
@@ -32,7 +33,10 @@ if TYPE_CHECKING:
     from consumer.observability.metrics import Metrics
 
 _log = logging.getLogger("moodstream.delivery")
-#: How long a retriable transactional call is retried, in transaction timeouts.
+#: How long a retriable transactional call is retried, in ``timeout_s`` (one call's bound).
+#: With the 60 s transaction timeout as ``timeout_s`` (tried) a worker went 100 s without
+#: a heartbeat after a pause and was killed as hung (suspected: two long calls in one
+#: batch); 20 s keeps a stuck commit (30 s) plus its abort (30 s) under that bound.
 RETRY_FOR_TIMEOUTS = 1.5
 
 

@@ -122,8 +122,7 @@ def build_worker(
     publisher: Publisher
     if processing.guarantee is Guarantee.EXACTLY_ONCE:
         publisher = ExactlyOnce(
-            producer, consumer, clock, settings.kafka.client.transaction_timeout_ms / 1000,
-            metrics
+            producer, consumer, clock, settings.kafka.connect_timeout_s, metrics
         )
     else:
         policy = CommitPolicy(processing.commit_interval_s, processing.commit_every_messages)
