@@ -42,7 +42,7 @@ help:
 	@echo "make fuzz-long     the decoder fuzz tests at 5,000 examples per property"
 	@echo "make bench         benchmarks (see BENCHMARKS.md)"
 	@echo "make soak          20-minute soak with activity bursts: memory and lag plotted"
-	@echo "make chaos         the full broker-fault suite on a local 3-node cluster (RELIABILITY.md)"
+	@echo "make chaos         every broker and network fault on a local 3-node cluster (RELIABILITY.md)"
 	@echo "make clean         remove caches and build outputs (keeps the venv and the jars)"
 
 venv: $(STAMP)
@@ -125,9 +125,11 @@ bench: venv
 soak: venv
 	$(RUN) -m consumer.bench.soak $(SOAK_ARGS)
 
-# Both guarantees, the default group protocol; CHAOS_ARGS="--group-protocol both" for both.
+# Every process and network fault, both guarantees, the default group protocol;
+# CHAOS_ARGS="--group-protocol both" for both; CHAOS_FAULTS=process or network for one kind.
+CHAOS_FAULTS ?= all
 chaos: venv
-	$(MOODSTREAM) chaos --json chaos-results.json $(CHAOS_ARGS)
+	$(MOODSTREAM) chaos --faults $(CHAOS_FAULTS) --json chaos-results.json $(CHAOS_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis bench-results \

@@ -16,6 +16,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from consumer.settings_client import KafkaClientSettings
+
 
 class _Frozen(BaseModel):
     # No NaN or infinity anywhere: every duration bounds a wait.
@@ -79,6 +81,8 @@ class KafkaSettings(_Frozen):
     session_timeout_ms: int = Field(default=10_000, ge=6_000)
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
     connect_timeout_s: float = Field(default=20.0, gt=0, le=MAX_CONNECT_TIMEOUT_S)
+    #: Timeouts and back-offs set on every client (consumer/settings_client.py).
+    client: KafkaClientSettings = KafkaClientSettings()
     extra: dict[str, str] = Field(default_factory=dict, description="raw librdkafka overrides")
 
     @field_validator("bootstrap_servers")

@@ -25,6 +25,7 @@ class FaultWindow:
     start_s: float
     heal_s: float
     end_s: float
+    placement: str = ""  # where the input leader and the coordinators were at the start
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,13 @@ class FaultStats:
     duplicates: int
     longest_gap_s: float
     recovery_s: float | None
+    worker_crashes: int = 0  # crashed or killed as hung, within the window
+    not_ready_share: float | None = None  # of /readyz samples from start to heal
+    lag_peak: float | None = None  # the lag gauge's peak from start to heal
+    backlog_peak: int = 0  # the real backlog's peak then (acknowledged, not answered)
+    readyz_truthful: bool | None = None  # see consumer/chaos/signals.py
+    lag_truthful: bool | None = None
+    placement: str = ""
 
 
 def first_arrivals(predictions: Sequence[tuple[str, float]]) -> dict[str, float]:
@@ -81,6 +89,7 @@ def fault_stats(
         duplicates,
         round(longest_gap_s(arrivals, window.start_s, window.end_s), 2),
         None if recovery is None else round(recovery, 2),
+        placement=window.placement,
     )
 
 

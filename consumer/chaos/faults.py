@@ -21,6 +21,7 @@ from confluent_kafka.admin import AdminClient
 from consumer.errors import BrokerError
 from consumer.localkafka.cluster import LocalCluster
 from consumer.localkafka.cluster_files import NODE_IDS
+from consumer.localkafka.toxiproxy import ToxiproxyClient
 
 IN_SYNC_TIMEOUT_S = 180.0
 
@@ -32,6 +33,12 @@ class Durations:
     down_s: float = 10.0
     pause_s: float = 30.0
     two_down_s: float = 20.0
+    partition_s: float = 30.0
+    latency_s: float = 60.0
+    blackhole_s: float = 30.0
+    reset_s: float = 30.0
+    bandwidth_s: float = 60.0
+    half_open_s: float = 45.0
 
 
 @dataclass(frozen=True)
@@ -40,8 +47,9 @@ class Target:
     admin_config: Mapping[str, Any]
     topic: str
     group_id: str
-    transactional_ids: Sequence[str]
+    transactional_ids: Sequence[str]  # empty under at-least-once
     durations: Durations
+    proxy: ToxiproxyClient | None = None  # the fault proxy (network faults)
 
 
 def java_hash_partition(key: str, partitions: int) -> int:

@@ -21,18 +21,23 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
 from consumer.chaos import faults as fault_lib
-from consumer.chaos.accounting import FaultStats, FaultWindow, fault_stats, totals
+from consumer.chaos.accounting import FaultStats, FaultWindow, fault_stats, first_arrivals, totals
+from consumer.chaos.network_faults import ALL_FAULTS
+from consumer.chaos.signals import Sample, SignalSampler, crash_times, signal_stats
 from consumer.chaos.traffic import PacedProducer, PredictionReader
 from consumer.errors import BrokerError
 from consumer.kafka.admin import delete_topics
 from consumer.kafka.clients import transactional_id
 from consumer.kafka.topics_plan import ensure_topics
+from consumer.localkafka.broker_proc import port_open
 from consumer.localkafka.cluster import LocalCluster
+from consumer.localkafka.cluster_files import NODE_IDS, node_ports
+from consumer.localkafka.toxiproxy import ToxiproxyClient
 from consumer.settings import Guarantee, KafkaSettings, Settings, TopicSettings
 
 READY_TIMEOUT_S = 240.0
@@ -52,6 +57,9 @@ class RunConfig:
     partitions: int = 6
     settle_s: float = 5.0
     catch_up_timeout_s: float = 150.0
+    #: Extra MOODSTREAM_* variables for the service (e.g. LIBRDKAFKA_DEFAULTS_ENV).
+    service_overrides: tuple[tuple[str, str], ...] = ()
+    client_defaults: str = "tuned"  # or "librdkafka": shown in the table
 
 
 @dataclass
@@ -59,6 +67,7 @@ class RunResult:
     guarantee: str
     group_protocol: str
     rows: list[FaultStats] = field(default_factory=list)
+    client_defaults: str = "tuned"
     events: int = 0
     lost: int = 0
     duplicates: int = 0
@@ -118,12 +127,22 @@ def _wait(condition: Callable[[], bool], timeout_s: float, service: subprocess.P
 
 def run_suite(settings: Settings, cfg: RunConfig, progress: Callable[[str], None]) -> RunResult:
     """Run the faults of ``cfg`` against the running local cluster; return the accounting.
+    The service connects through the fault proxy (started here if it is not running, its
+    toxics cleared); the suite's producer and reader connect directly.
 
-    Raises BrokerError when the cluster is not fully up or a node cannot be restarted.
+    Raises BrokerError when the cluster is not fully up, was started without the proxied
+    listener, or a node cannot be restarted.
     """
     cluster = LocalCluster(settings.broker, settings.cluster)
     if not all(node.up for node in cluster.status()):
         raise BrokerError("the local cluster is not up: run `moodstream broker start --nodes 3`")
+    if not all(port_open(node_ports(settings.cluster, n).proxied) for n in NODE_IDS):
+        raise BrokerError(
+            "the running cluster has no PROXIED listener (started by an older moodstream): "
+            "restart it with `moodstream broker stop --nodes 3 && moodstream broker start "
+            "--nodes 3`"
+        )
+    proxy = cluster.proxy().start()
     suffix = uuid.uuid4().hex[:10]
     defaults = TopicSettings()
     names = {n: f"{getattr(defaults, n)}.chaos.{suffix}"
@@ -133,15 +152,16 @@ def run_suite(settings: Settings, cfg: RunConfig, progress: Callable[[str], None
     fault_lib.wait_whole(admin_config)  # a previous run's last fault may still be healing
     ensure_topics(admin_config, topics, 60.0)
     try:
-        return _run(cluster, cfg, topics, f"chaos-{suffix}", progress)
+        return _run(cluster, proxy, cfg, topics, f"chaos-{suffix}", progress)
     finally:
         with contextlib.suppress(Exception):
             delete_topics(admin_config, topics.all())
 
 
-def _run(cluster: LocalCluster, cfg: RunConfig, topics: TopicSettings, group: str,
-         progress: Callable[[str], None]) -> RunResult:
-    result = RunResult(cfg.guarantee.value, cfg.group_protocol)
+def _run(cluster: LocalCluster, proxy: ToxiproxyClient, cfg: RunConfig,
+         topics: TopicSettings, group: str, progress: Callable[[str], None]) -> RunResult:
+    result = RunResult(cfg.guarantee.value, cfg.group_protocol,
+                       client_defaults=cfg.client_defaults)
     admin_config = {"bootstrap.servers": cluster.bootstrap_servers}
     port = free_port()
     cfg.log_dir.mkdir(parents=True, exist_ok=True)
@@ -154,23 +174,27 @@ def _run(cluster: LocalCluster, cfg: RunConfig, topics: TopicSettings, group: st
         service = subprocess.Popen(
             [sys.executable, "-m", "consumer", "run", "--workers", str(cfg.workers)],
             env=service_env(cfg.guarantee, cfg.group_protocol, cfg.models_dir,
-                            cluster.bootstrap_servers, topics, group, port),
+                            cluster.proxied_bootstrap_servers, topics, group, port)
+            | dict(cfg.service_overrides),
             stdout=log, stderr=subprocess.STDOUT,
         )
     reader.start()
     producer.start()
+    sampler = SignalSampler(port)
     try:
         if not _wait(lambda: is_ready(port), READY_TIMEOUT_S, service):
             raise BrokerError(f"the service never became ready (log: {log_path})")
         ready_at = time.time()
+        sampler.start()
         result.ready_s = round(ready_at - started, 2)
         _wait(lambda: bool(reader.predictions), 60.0, service)
         if reader.predictions:
             result.first_prediction_after_ready_s = round(
                 max(0.0, reader.predictions[0][1] - ready_at), 2)
         windows = _faults(
-            cluster, cfg, admin_config, topics.features, group, producer, reader, service,
-            progress, log_path,
+            fault_lib.Target(cluster, admin_config, topics.features, group,
+                             _transactional_ids(cfg, group, log_path), cfg.durations, proxy),
+            cfg, producer, reader, service, progress,
         )
         producer.stop()
         _wait(lambda: reader.have_all(set(producer.acked)), cfg.catch_up_timeout_s, service)
@@ -178,6 +202,7 @@ def _run(cluster: LocalCluster, cfg: RunConfig, topics: TopicSettings, group: st
     finally:
         producer.stop()
         reader.stop()
+        sampler.stop()
         result.service_exit = service.poll()
         if service.poll() is None:
             service.send_signal(signal.SIGTERM)
@@ -187,12 +212,16 @@ def _run(cluster: LocalCluster, cfg: RunConfig, topics: TopicSettings, group: st
                 service.kill()
                 service.wait()
     result.seconds = round(time.time() - started, 1)
-    result.worker_crashes = log_path.read_text(errors="replace").count('"worker_crashed"')
+    crashes = crash_times(log_path.read_text(errors="replace"))
+    result.worker_crashes = len(crashes)
     closed = [
-        FaultWindow(w.name, w.start_s, w.heal_s, nxt.start_s if nxt else end)
+        FaultWindow(w.name, w.start_s, w.heal_s, nxt.start_s if nxt else end, w.placement)
         for w, nxt in zip(windows, [*windows[1:], None], strict=True)
     ]
-    result.rows = [fault_stats(w, producer.acked, reader.predictions) for w in closed]
+    result.rows = [
+        _row(w, producer.acked, reader.predictions, sampler.samples, crashes, cfg.rate_per_s)
+        for w in closed
+    ]
     result.events, result.lost, result.duplicates = totals(producer.acked, reader.predictions)
     result.produce_failed = len(producer.failed)
     return result
@@ -209,28 +238,60 @@ def service_instance(log_path: Path) -> str:
     return ""
 
 
-def _faults(
-    cluster: LocalCluster, cfg: RunConfig, admin_config: dict[str, str], topic: str, group: str,
-    producer: PacedProducer, reader: PredictionReader, service: subprocess.Popen[bytes],
-    progress: Callable[[str], None], log_path: Path,
-) -> list[FaultWindow]:
+def _transactional_ids(cfg: RunConfig, group: str, log_path: Path) -> list[str]:
+    """The workers' transactional ids (exactly-once), else none."""
+    if cfg.guarantee is not Guarantee.EXACTLY_ONCE:
+        return []
     kafka = KafkaSettings(group_id=group)
     instance = service_instance(log_path)
-    txn_ids = [
-        transactional_id(Settings(kafka=kafka), i, instance) for i in range(cfg.workers)
-    ]
-    target = fault_lib.Target(cluster, admin_config, topic, group, txn_ids, cfg.durations)
+    return [transactional_id(Settings(kafka=kafka), i, instance) for i in range(cfg.workers)]
+
+
+def _row(
+    window: FaultWindow, acked: dict[str, float], predictions: list[tuple[str, float]],
+    samples: list[Sample], crashes: list[float], rate_per_s: float,
+) -> FaultStats:
+    stats = fault_stats(window, acked, predictions)
+    signals = signal_stats(window, samples, acked, first_arrivals(predictions),
+                           stats.longest_gap_s, rate_per_s)
+    return replace(
+        stats, worker_crashes=sum(1 for at in crashes if window.start_s <= at < window.end_s),
+        **asdict(signals),
+    )
+
+
+def _placement(target: fault_lib.Target) -> str:
+    """``leader N, group coordinator N[, txn coordinator N]`` now (``?`` where the metadata
+    does not say): a fault's effect depends on whether its node also hosts a coordinator."""
+    parts = [("leader", fault_lib.input_leader), ("group coordinator", fault_lib.group_coordinator)]
+    if target.transactional_ids:
+        parts.append(("txn coordinator", fault_lib.txn_coordinator))
+    found = []
+    for label, where in parts:
+        try:
+            found.append(f"{label} {where(target)}")
+        except Exception:  # a node still recovering from the previous fault
+            found.append(f"{label} ?")
+    return ", ".join(found)
+
+
+def _faults(
+    target: fault_lib.Target, cfg: RunConfig, producer: PacedProducer,
+    reader: PredictionReader, service: subprocess.Popen[bytes],
+    progress: Callable[[str], None],
+) -> list[FaultWindow]:
     windows: list[FaultWindow] = []
     time.sleep(cfg.settle_s)
     for name in cfg.faults:
         progress(f"{cfg.guarantee.value}/{cfg.group_protocol}: {name}")
+        placement = _placement(target)
         start = time.time()
-        heal = fault_lib.FAULTS[name](target)
-        windows.append(FaultWindow(name, start, heal, heal))
+        heal = ALL_FAULTS[name](target)
+        windows.append(FaultWindow(name, start, heal, heal, placement))
         caught_up = partial(reader.have_all, set(producer.acked))
         _wait(caught_up, cfg.catch_up_timeout_s, service)
         try:
-            fault_lib.wait_in_sync(admin_config)
+            fault_lib.wait_in_sync(target.admin_config)
         except BrokerError as exc:  # reported, and the next fault runs on what there is
             progress(f"{name}: {exc}")
         time.sleep(cfg.settle_s)

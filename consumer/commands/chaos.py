@@ -12,16 +12,27 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from consumer.chaos import faults, report
+from consumer.chaos import faults, network_faults, report
 from consumer.chaos.suite import RunConfig, RunResult, run_suite
 from consumer.errors import ConfigError
 from consumer.localkafka.cluster import LocalCluster
 from consumer.settings import Guarantee, Settings
+from consumer.settings_client import LIBRDKAFKA_DEFAULTS_ENV
 
-QUICK = faults.Durations(down_s=4.0, pause_s=12.0, two_down_s=10.0)
+QUICK = faults.Durations(
+    down_s=4.0, pause_s=12.0, two_down_s=10.0, partition_s=12.0, latency_s=12.0,
+    blackhole_s=12.0, reset_s=10.0, bandwidth_s=12.0, half_open_s=12.0,
+)
+#: ``--faults`` shorthands: every process fault, every network fault, both.
+GROUPS = {
+    "process": faults.FULL_SUITE,
+    "network": network_faults.NETWORK_SUITE,
+    "all": faults.FULL_SUITE + network_faults.NETWORK_SUITE,
+}
 
 
 def register(sub: Any) -> None:
@@ -31,14 +42,23 @@ def register(sub: Any) -> None:
                         default="both")
     parser.add_argument("--group-protocol", choices=("classic", "consumer", "both"),
                         default="classic")
-    parser.add_argument("--faults", default=None,
-                        help=f"comma-separated subset of {', '.join(faults.FAULTS)}")
+    parser.add_argument(
+        "--faults", default=None,
+        help=f"comma-separated faults or groups ({', '.join(GROUPS)}) of "
+        f"{', '.join(network_faults.ALL_FAULTS)} (default: process)")
+    parser.add_argument(
+        "--fault-seconds", type=float, default=None,
+        help="every network fault lasts this long (default: 30-60 s each, 12 with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="the CI subset with short faults (leader kill, coordinator kill, "
-                        "rolling restart, pause)")
+                        "rolling restart, pause, partition_leader, latency)")
     parser.add_argument("--rate", type=float, default=None,
                         help="events per second (default 100; 40 with --quick)")
     parser.add_argument("--log-dir", type=Path, default=Path("chaos-logs"))
+    parser.add_argument(
+        "--librdkafka-defaults", action="store_true",
+        help="run the service with librdkafka's own timeouts instead of the tuned "
+        "KAFKA__CLIENT__* defaults (to measure what the tuning changed)")
     parser.add_argument(
         "--compare-groups", action="store_true",
         help="instead of the faults: time to first prediction and the longest gap when a "
@@ -52,18 +72,18 @@ def _note(message: str) -> None:
 
 
 def _plan(args: argparse.Namespace) -> list[RunConfig]:
-    names = tuple(args.faults.split(",")) if args.faults else (
-        faults.CI_SUITE if args.quick else faults.FULL_SUITE)
-    unknown = [n for n in names if n not in faults.FAULTS]
-    if unknown:
-        raise ConfigError(f"unknown fault(s) {', '.join(unknown)}: use {', '.join(faults.FAULTS)}")
+    names = _fault_names(args)
+    durations = _durations(args)
     guarantees = list(Guarantee) if args.guarantee == "both" else [Guarantee(args.guarantee)]
     protocols = ["classic", "consumer"] if args.group_protocol == "both" else [args.group_protocol]
     rate = args.rate or (40.0 if args.quick else 100.0)
     return [
         RunConfig(
             guarantee=g, group_protocol=p, rate_per_s=rate, log_dir=args.log_dir,
-            durations=QUICK if args.quick else faults.Durations(),
+            durations=durations,
+            service_overrides=tuple(LIBRDKAFKA_DEFAULTS_ENV.items())
+            if args.librdkafka_defaults else (),
+            client_defaults="librdkafka" if args.librdkafka_defaults else "tuned",
             faults=tuple(
                 n for n in names
                 if g is Guarantee.EXACTLY_ONCE or n not in faults.EXACTLY_ONCE_ONLY
@@ -72,6 +92,32 @@ def _plan(args: argparse.Namespace) -> list[RunConfig]:
         for p in protocols
         for g in guarantees
     ]
+
+
+def _fault_names(args: argparse.Namespace) -> tuple[str, ...]:
+    if not args.faults:
+        return network_faults.QUICK_SUITE if args.quick else faults.FULL_SUITE
+    names: list[str] = []
+    for item in args.faults.split(","):
+        names.extend(GROUPS.get(item, (item,)))
+    unknown = [n for n in names if n not in network_faults.ALL_FAULTS]
+    if unknown:
+        raise ConfigError(
+            f"unknown fault(s) {', '.join(unknown)}: use {', '.join(GROUPS)} or "
+            f"{', '.join(network_faults.ALL_FAULTS)}"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def _durations(args: argparse.Namespace) -> faults.Durations:
+    base = QUICK if args.quick else faults.Durations()
+    if args.fault_seconds is None:
+        return base
+    if args.fault_seconds <= 0:
+        raise ConfigError("--fault-seconds must be above 0")
+    seconds = args.fault_seconds
+    return replace(base, partition_s=seconds, latency_s=seconds, blackhole_s=seconds,
+                   reset_s=seconds, bandwidth_s=seconds, half_open_s=seconds)
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:

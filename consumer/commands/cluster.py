@@ -49,6 +49,7 @@ def start_payload(info: ClusterInfo) -> dict[str, Any]:
         "sasl_mechanism": info.sasl_mechanism,
         "sasl_username": info.sasl_username,
         "sasl_password": info.sasl_password.get_secret_value(),
+        "proxied_bootstrap_servers": info.proxied_bootstrap_servers,
     }
 
 
@@ -62,7 +63,8 @@ def start_command(args: argparse.Namespace, settings: Settings) -> int:
         f"{info.bootstrap_servers}\n"
         f"SSL {info.tls_bootstrap_servers} (CA {info.ca_location})\n"
         f"SASL_SSL {info.sasl_ssl_bootstrap_servers} {info.sasl_mechanism} "
-        f"user={info.sasl_username} (password: `moodstream broker start --nodes 3 --json`)",
+        f"user={info.sasl_username} (password: `moodstream broker start --nodes 3 --json`)\n"
+        f"through the fault proxy (Toxiproxy): {info.proxied_bootstrap_servers}",
         flush=True,
     )
     return 0

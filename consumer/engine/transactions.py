@@ -5,10 +5,13 @@ A transaction the broker makes abortable (a rebalance moved the group to a new g
 mid-transaction: ``ILLEGAL_GENERATION``, ``UNKNOWN_MEMBER_ID``, ``REBALANCE_IN_PROGRESS``)
 is aborted and its batch rewound: the consumer seeks back to the batch's first offset per
 partition and the loop goes on. A retriable error (the transaction or group coordinator
-moved or died: ``NOT_COORDINATOR``, a timeout, an abort still in progress) is retried
-until ``RETRY_FOR_TIMEOUTS`` x the transaction timeout has passed; then the transaction is
-aborted (again retried) and rewound. A fatal error (this producer was fenced) is raised:
-the worker stops and its restart re-reads from the last committed batch. Driven by the poll
+moved or died: ``NOT_COORDINATOR``, a timeout, an abort still in progress) is retried,
+with a back-off, until ``RETRY_FOR_TIMEOUTS`` x ``timeout_s`` (the service passes
+``KAFKA__CONNECT_TIMEOUT_S``, 20 s) has passed; then the transaction is aborted (again
+retried) and rewound, except after a call that timed out (it is still in progress: an
+abort would conflict with it), which is raised. A fatal
+error (this producer was fenced) is raised: the worker stops and its restart re-reads
+from the last committed batch. Driven by the poll
 loop's thread; delivery callbacks run inside ``producer.poll``/``flush`` on it too.
 """
 
@@ -30,7 +33,10 @@ if TYPE_CHECKING:
     from consumer.observability.metrics import Metrics
 
 _log = logging.getLogger("moodstream.delivery")
-#: How long a retriable transactional call is retried, in transaction timeouts.
+#: How long a retriable transactional call is retried, in ``timeout_s`` (one call's bound).
+#: With the 60 s transaction timeout as ``timeout_s`` (tried) a worker went 100 s without
+#: a heartbeat after a pause and was killed as hung (suspected: two long calls in one
+#: batch); 20 s keeps a stuck commit (30 s) plus its abort (30 s) under that bound.
 RETRY_FOR_TIMEOUTS = 1.5
 
 
@@ -82,7 +88,7 @@ class ExactlyOnce(PublisherBase):
         """Put the batch's offsets in its transaction and commit it (blocks). An abortable
         failure aborts it and rewinds the batch; anything else aborts and re-raises (the
         worker then restarts from the last committed batch)."""
-        from confluent_kafka import KafkaException, TopicPartition
+        from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
         last: dict[TopicPartitionKey, SourceResult] = {}
         for source in sources:
@@ -102,6 +108,12 @@ class ExactlyOnce(PublisherBase):
             self._retrying(self._producer.commit_transaction, deadline)
         except KafkaException as exc:
             error = exc.args[0]
+            if error.code() == KafkaError._TIMED_OUT:
+                # Still in progress at the deadline (a timed-out call resumes only when
+                # called again): an abort now would conflict with it, and rewinding could
+                # publish a batch twice if it still commits. The worker restarts; its
+                # successor (same transactional id) aborts this transaction.
+                raise
             self._abort()
             if error.fatal() or not (error.txn_requires_abort() or error.retriable()):
                 raise
@@ -116,9 +128,14 @@ class ExactlyOnce(PublisherBase):
 
     def _retrying(self, call: Callable[[float], None], deadline: float) -> None:
         """``call(timeout_s)``, again while it fails with a retriable error and ``deadline``
-        (monotonic) has not passed. Blocks up to the deadline; raises the last error."""
-        from confluent_kafka import KafkaException
+        (monotonic) has not passed, serving delivery reports for a growing back-off
+        (0.1-1 s) in between. Blocks up to the deadline; raises the last error. A
+        ``_CONFLICT`` (another transactional call timed out and is still in progress) is
+        raised at once: retrying it cannot succeed, and did spin at 25,000 calls a
+        second."""
+        from confluent_kafka import KafkaError, KafkaException
 
+        backoff_s = 0.1
         while True:
             timeout_s = max(1.0, min(self._timeout_s, deadline - self._clock.monotonic()))
             try:
@@ -127,9 +144,12 @@ class ExactlyOnce(PublisherBase):
             except KafkaException as exc:
                 error = exc.args[0]
                 late = self._clock.monotonic() >= deadline
-                if late or not error.retriable() or error.txn_requires_abort():
+                hopeless = error.code() == KafkaError._CONFLICT or error.txn_requires_abort()
+                if late or hopeless or not error.retriable():
                     raise
                 log_event(_log, "transaction_retry", level=logging.WARNING, error=error.str())
+                self._producer.poll(backoff_s)
+                backoff_s = min(1.0, 2 * backoff_s)
 
     def _committed(self) -> None:
         self._producer.poll(0)  # any delivery report still queued

@@ -66,7 +66,7 @@ def producer_config(
     )
     if settings.processing.guarantee is Guarantee.EXACTLY_ONCE:
         conf["transactional.id"] = transactional_id(settings, worker_index, instance)
-        conf["transaction.timeout.ms"] = 60_000
+        conf["transaction.timeout.ms"] = settings.kafka.client.transaction_timeout_ms
     conf.update(settings.kafka.extra)
     return conf
 

@@ -63,7 +63,8 @@ def new_client(factory: Callable[[dict[str, Any]], ClientT], config: Mapping[str
 
 
 def client_config(kafka: KafkaSettings, bootstrap: str) -> ClientConfig:
-    """Build the connection part of a librdkafka config (no consumer/producer knobs). Pure.
+    """Build the connection part of a librdkafka config (no consumer/producer knobs), with
+    the tuned timeouts of ``kafka.client``. Pure.
 
     ``kafka.extra`` is applied last, so it can override anything here.
     """
@@ -72,6 +73,7 @@ def client_config(kafka: KafkaSettings, bootstrap: str) -> ClientConfig:
             "bootstrap.servers": bootstrap,
             "client.id": kafka.client_id,
             "security.protocol": kafka.security_protocol.value,
+            **kafka.client.librdkafka(),
         }
     )
     if kafka.sasl_mechanism is not None:

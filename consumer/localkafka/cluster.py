@@ -35,6 +35,7 @@ from consumer.localkafka import broker_proc as proc_util
 from consumer.localkafka import cluster_files as cfiles
 from consumer.localkafka import maven
 from consumer.localkafka.cluster_files import NODE_IDS, NodePaths
+from consumer.localkafka.cluster_proxy import FaultProxy
 from consumer.localkafka.tls import TlsFiles, ensure_tls
 from consumer.settings import LocalBrokerSettings, LocalClusterSettings
 
@@ -61,6 +62,7 @@ class ClusterInfo:
     sasl_ssl_bootstrap_servers: str
     sasl_username: str
     sasl_password: SecretStr
+    proxied_bootstrap_servers: str = ""  # through the fault proxy (cluster_proxy.py)
     sasl_mechanism: str = files.SCRAM_MECHANISM
 
 
@@ -88,6 +90,12 @@ class LocalCluster:
     def bootstrap_servers(self) -> str:
         return cfiles.bootstrap(self._settings)
 
+    @property
+    def proxied_bootstrap_servers(self) -> str:
+        """Through the fault proxy: every connection of a client bootstrapped here passes
+        Toxiproxy (see cluster_proxy.py)."""
+        return cfiles.proxied_bootstrap(self._settings)
+
     def node(self, node_id: int) -> NodePaths:
         if node_id not in NODE_IDS:
             raise ConfigError(f"no node {node_id}: the local cluster has nodes 1, 2 and 3")
@@ -113,20 +121,28 @@ class LocalCluster:
             sasl_ssl_bootstrap_servers=cfiles.bootstrap(self._settings, "sasl_ssl"),
             sasl_username=files.SCRAM_USERNAME,
             sasl_password=SecretStr(files.read_or_create_password(self._password_file())),
+            proxied_bootstrap_servers=self.proxied_bootstrap_servers,
         )
 
+    def proxy(self) -> FaultProxy:
+        """The fault proxy in front of every node's PROXIED listener (started with the
+        cluster)."""
+        return FaultProxy(self._broker.cache_dir, self._root, self._settings)
+
     def start(self) -> ClusterInfo:
-        """Start every node that is not running (idempotent); return once all three answer
-        and the SCRAM user can log in over SASL_SSL. Blocks up to READY_TIMEOUT_S (plus the
-        jar download on first use). Raises ToolMissingError, BrokerError (nodes that this
-        call started are stopped again then)."""
+        """Start every node that is not running (idempotent) and the fault proxy; return
+        once all three answer and the SCRAM user can log in over SASL_SSL. Blocks up to
+        READY_TIMEOUT_S (plus the jar download and the Toxiproxy build on first use).
+        Raises ToolMissingError, BrokerError (nodes that this call started are stopped
+        again then)."""
         with proc_util.exclusive_lock(self._root / ".lock"):
             self._start_locked()
+            self.proxy().start()
         return self.info()
 
     def stop(self) -> list[int]:
-        """Stop every node (SIGCONT first if paused, SIGTERM to all, SIGKILL after 30 s);
-        return the pids stopped. Blocks up to ~40 s."""
+        """Stop every node (SIGCONT first if paused, SIGTERM to all, SIGKILL after 30 s) and
+        the fault proxy; return the nodes' pids stopped. Blocks up to ~40 s."""
         with proc_util.exclusive_lock(self._root / ".lock"):
             pids = [pid for n in NODE_IDS if (pid := self._pid(n)) is not None]
             for pid in pids:  # all at once: the last node alone would wait for a quorum
@@ -136,6 +152,7 @@ class LocalCluster:
                 proc_util.terminate(pid)  # waits, SIGKILL after STOP_TIMEOUT_S
             for n in NODE_IDS:
                 self.node(n).pid.unlink(missing_ok=True)
+            self.proxy().stop()
             return pids
 
     # -- faults ---------------------------------------------------------------------------

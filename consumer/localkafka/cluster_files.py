@@ -57,15 +57,41 @@ _CLUSTER = MappingProxyType(
 
 @dataclass(frozen=True)
 class NodePorts:
+    """The ports a node binds. ``proxied`` is the PROXIED client listener, which advertises
+    the fault proxy's port (``proxy_listen_port``) instead of its own."""
+
     plaintext: int
     controller: int
     ssl: int
     sasl_ssl: int
+    proxied: int
 
 
 def node_ports(settings: LocalClusterSettings, node_id: int) -> NodePorts:
     base = settings.base_port + 10 * (node_id - 1)
-    return NodePorts(plaintext=base, controller=base + 1, ssl=base + 2, sasl_ssl=base + 3)
+    return NodePorts(
+        plaintext=base, controller=base + 1, ssl=base + 2, sasl_ssl=base + 3, proxied=base + 4
+    )
+
+
+def proxy_listen_port(settings: LocalClusterSettings, node_id: int) -> int:
+    """Where Toxiproxy listens for node ``node_id`` (its upstream: the node's ``proxied``)."""
+    return node_ports(settings, node_id).proxied + 1
+
+
+def proxy_api_port(settings: LocalClusterSettings) -> int:
+    """Toxiproxy's HTTP API (in node 1's block of ten ports, unused by any node)."""
+    return settings.base_port + 9
+
+
+def proxy_name(node_id: int) -> str:
+    return f"node-{node_id}"
+
+
+def proxied_bootstrap(settings: LocalClusterSettings) -> str:
+    """``h:p,...`` of the fault proxy's ports: clients that connect here (and to every
+    broker the metadata then names) pass through Toxiproxy."""
+    return ",".join(f"{HOST}:{proxy_listen_port(settings, n)}" for n in NODE_IDS)
 
 
 def bootstrap(settings: LocalClusterSettings, listener: str = "plaintext") -> str:
@@ -111,26 +137,30 @@ def node_properties(
     keystore: Path,
     keystore_password: str,
 ) -> str:
-    """``server.properties`` of node ``node_id``: PLAINTEXT (also inter-broker), SSL and
-    SASL_SSL (SCRAM-SHA-256) client listeners and a PLAINTEXT controller listener, all
-    on 127.0.0.1 only."""
+    """``server.properties`` of node ``node_id``: PLAINTEXT (also inter-broker), SSL,
+    SASL_SSL (SCRAM-SHA-256) and PROXIED (plaintext, advertised at the fault proxy's port)
+    client listeners and a PLAINTEXT controller listener, all on 127.0.0.1 only. Brokers
+    and controllers talk to each other directly, never through the proxy."""
     ports = node_ports(settings, node_id)
     client = [
         f"PLAINTEXT://{HOST}:{ports.plaintext}",
         f"SSL://{HOST}:{ports.ssl}",
         f"SASL_SSL://{HOST}:{ports.sasl_ssl}",
     ]
+    proxied = f"PROXIED://{HOST}:{ports.proxied}"
+    advertised_proxied = f"PROXIED://{HOST}:{proxy_listen_port(settings, node_id)}"
     voters = ",".join(f"{n}@{HOST}:{node_ports(settings, n).controller}" for n in NODE_IDS)
     props = {
         "process.roles": "broker,controller",
         "node.id": str(node_id),
         "controller.quorum.voters": voters,
-        "listeners": ",".join([*client, f"CONTROLLER://{HOST}:{ports.controller}"]),
-        "advertised.listeners": ",".join(client),
+        "listeners": ",".join([*client, proxied, f"CONTROLLER://{HOST}:{ports.controller}"]),
+        "advertised.listeners": ",".join([*client, advertised_proxied]),
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": (
-            "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL"
+            "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,"
+            "PROXIED:PLAINTEXT"
         ),
         "log.dirs": str(data_dir),
         "ssl.keystore.type": "PKCS12",

@@ -36,6 +36,7 @@ ROOT_MODULES = {
     "cli.py",  # the moodstream command
     "settings.py",  # the one settings object
     "settings_env.py",  # what MOODSTREAM_* means to it
+    "settings_client.py",  # its group of librdkafka client timeouts
     "errors.py",  # the error tree every package raises from
     "clock.py",  # time, injected everywhere
     "logs.py",  # structured log lines, used by every package

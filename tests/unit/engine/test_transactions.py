@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from confluent_kafka import KafkaError, KafkaException
 from prometheus_client import CollectorRegistry
 
@@ -156,3 +157,45 @@ def test_transactional_ids_differ_per_instance_and_repeat_per_slot() -> None:
     assert transactional_id(settings, 0, "a1") != transactional_id(settings, 0, "b2")
     assert transactional_id(settings, 0, "a1") == transactional_id(settings, 0, "a1")
     assert transactional_id(settings, 0, "a1") != transactional_id(settings, 1, "a1")
+
+
+class TimingOutCommit(TxnProducer):
+    """commit_transaction times out (the coordinator unreachable); abort_transaction then
+    conflicts with the commit still in progress, as librdkafka answers."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def commit_transaction(self, timeout: float) -> None:
+        self.calls.append("commit")
+        self.clock.advance(timeout)
+        raise KafkaException(KafkaError(KafkaError._TIMED_OUT, retriable=True))
+
+    def abort_transaction(self, _timeout: float) -> None:
+        self.calls.append("abort")
+        raise KafkaException(KafkaError(KafkaError._CONFLICT, retriable=True))
+
+
+def test_a_commit_still_timing_out_at_the_deadline_is_raised_not_aborted_or_rewound() -> None:
+    clock = FakeClock()
+    producer, consumer = TimingOutCommit(clock), SeekingConsumer()
+    publisher = ExactlyOnce(producer, consumer, clock, 5.0)  # type: ignore[arg-type]
+    with pytest.raises(KafkaException) as raised:  # its outcome is unknown: stop the worker
+        run_batch(publisher, batch())
+    assert raised.value.args[0].code() == KafkaError._TIMED_OUT
+    assert producer.calls.count("commit") == 2 and "abort" not in producer.calls
+    assert consumer.seeks == []  # rewinding could publish the batch twice
+
+
+def test_a_conflicting_abort_is_not_retried_in_a_spin() -> None:
+    clock = FakeClock()
+    producer = TimingOutCommit(clock)
+    publisher = ExactlyOnce(producer, SeekingConsumer(), clock, 5.0)  # type: ignore[arg-type]
+    publisher.begin(batch())
+    try:
+        publisher.publish(BatchResult(batch(), []))
+        raise RuntimeError("a record that cannot be published")
+    except RuntimeError:
+        publisher._abort()  # logs the failure; the worker restarts on the next call
+    assert producer.calls.count("abort") == 1

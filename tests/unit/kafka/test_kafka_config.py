@@ -12,12 +12,15 @@ from pydantic import SecretStr
 
 from consumer.commands import bootstrap_for
 from consumer.errors import BrokerError
+from consumer.kafka.clients import producer_config
 from consumer.kafka.config import MASK, client_config, redact
 from consumer.localkafka import broker_files, maven
 from consumer.localkafka.broker import BrokerInfo, SaslInfo
 from consumer.settings import (
+    Guarantee,
     KafkaSettings,
     LocalBrokerSettings,
+    ProcessingSettings,
     SecurityProtocol,
     Settings,
 )
@@ -45,13 +48,32 @@ def _sasl_ssl() -> KafkaSettings:
     )
 
 
-def test_plaintext_config_is_minimal() -> None:
+def test_plaintext_config_is_minimal_plus_the_tuned_timeouts() -> None:
     conf = client_config(KafkaSettings(), "127.0.0.1:39092")
     assert dict(conf) == {
         "bootstrap.servers": "127.0.0.1:39092",
         "client.id": "moodstream",
         "security.protocol": "PLAINTEXT",
+        "socket.timeout.ms": 10_000,
+        "socket.connection.setup.timeout.ms": 10_000,
+        "socket.keepalive.enable": True,
+        "reconnect.backoff.max.ms": 1_000,
+        "topic.metadata.refresh.interval.ms": 10_000,
+        "metadata.max.age.ms": 30_000,
     }
+
+
+def test_tuned_timeouts_are_settings_and_extra_still_wins() -> None:
+    settings = Settings.model_validate({"kafka": {
+        "client": {"socket_timeout_ms": 20_000, "transaction_timeout_ms": 45_000},
+        "extra": {"reconnect.backoff.max.ms": "5000"},
+    }})
+    conf = client_config(settings.kafka, "b:9092")
+    assert conf["socket.timeout.ms"] == 20_000
+    assert conf["reconnect.backoff.max.ms"] == "5000"
+    exactly_once = settings.model_copy(update={"processing": ProcessingSettings(
+        guarantee=Guarantee.EXACTLY_ONCE)})
+    assert producer_config(exactly_once, "b:9092", 0)["transaction.timeout.ms"] == 45_000
 
 
 def test_sasl_ssl_config_has_every_option_and_extra_wins() -> None:

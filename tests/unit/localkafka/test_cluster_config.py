@@ -26,7 +26,10 @@ def test_nodes_are_production_shaped_and_use_distinct_ports() -> None:
         port for n in cluster_files.NODE_IDS
         for port in vars(cluster_files.node_ports(LocalClusterSettings(), n)).values()
     ]
-    assert len(set(ports)) == 12 and not set(ports) & {39092, 39093, 39094}
+    proxy_ports = [cluster_files.proxy_listen_port(LocalClusterSettings(), n)
+                   for n in cluster_files.NODE_IDS]
+    proxy_ports.append(cluster_files.proxy_api_port(LocalClusterSettings()))
+    assert len(set(ports) | set(proxy_ports)) == 19 and not set(ports) & {39092, 39093, 39094}
     for node_id, p in zip(cluster_files.NODE_IDS, props, strict=True):
         assert p["node.id"] == str(node_id)
         assert p["process.roles"] == "broker,controller"
@@ -38,6 +41,12 @@ def test_nodes_are_production_shaped_and_use_distinct_ports() -> None:
         assert p["unclean.leader.election.enable"] == "false"
         assert "SSL://127.0.0.1:" in p["advertised.listeners"]
         assert "SASL_SSL://127.0.0.1:" in p["advertised.listeners"]
+        # clients of the PROXIED listener are sent to the fault proxy's port, brokers
+        # and controllers never are
+        proxy = cluster_files.proxy_listen_port(LocalClusterSettings(), node_id)
+        assert f"PROXIED://127.0.0.1:{proxy}" in p["advertised.listeners"]
+        assert f":{proxy}" not in p["listeners"] + p["controller.quorum.voters"]
+        assert p["inter.broker.listener.name"] == "PLAINTEXT"
 
 
 @pytest.mark.parametrize(
