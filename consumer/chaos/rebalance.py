@@ -18,18 +18,16 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from consumer.chaos.accounting import longest_gap_s, totals
-from consumer.chaos.suite import free_port, is_ready, service_env
+from consumer.chaos.suite import cluster_and_topics, free_port, is_ready, service_env
 from consumer.chaos.traffic import PacedProducer, PredictionReader
 from consumer.errors import BrokerError
 from consumer.kafka.admin import delete_topics
 from consumer.kafka.topics_plan import ensure_topics
-from consumer.localkafka.cluster import LocalCluster
 from consumer.settings import Guarantee, Settings, TopicSettings
 
 READY_TIMEOUT_S = 240.0
@@ -105,14 +103,7 @@ def measure_protocol(
 ) -> ProtocolResult:
     """Measure one group protocol (see the module docstring). Raises BrokerError when the
     cluster is not up or a service never becomes ready."""
-    cluster = LocalCluster(settings.broker, settings.cluster)
-    if not all(node.up for node in cluster.status()):
-        raise BrokerError("the local cluster is not up: run `moodstream broker start --nodes 3`")
-    suffix = uuid.uuid4().hex[:10]
-    defaults = TopicSettings()
-    names = {n: f"{getattr(defaults, n)}.groups.{suffix}"
-             for n in ("features", "predictions", "alerts", "dlq", "overflow")}
-    topics = TopicSettings.model_validate({**names, "partitions": 6})
+    cluster, topics, suffix = cluster_and_topics(settings, "groups", 6)
     admin = {"bootstrap.servers": cluster.bootstrap_servers}
     ensure_topics(admin, topics, 60.0)
     log_dir.mkdir(parents=True, exist_ok=True)

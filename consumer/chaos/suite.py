@@ -125,6 +125,22 @@ def _wait(condition: Callable[[], bool], timeout_s: float, service: subprocess.P
     return False
 
 
+def cluster_and_topics(
+    settings: Settings, kind: str, partitions: int
+) -> tuple[LocalCluster, TopicSettings, str]:
+    """The running local cluster and a fresh set of the five topics' names (suffixed
+    ``.<kind>.<suffix>``, not created yet), with the suffix. Does not block (pid checks).
+    Raises BrokerError when a node of the cluster is not up."""
+    cluster = LocalCluster(settings.broker, settings.cluster)
+    if not all(node.up for node in cluster.status()):
+        raise BrokerError("the local cluster is not up: run `moodstream broker start --nodes 3`")
+    suffix = uuid.uuid4().hex[:10]
+    defaults = TopicSettings()
+    names = {n: f"{getattr(defaults, n)}.{kind}.{suffix}"
+             for n in ("features", "predictions", "alerts", "dlq", "overflow")}
+    return cluster, TopicSettings.model_validate({**names, "partitions": partitions}), suffix
+
+
 def run_suite(settings: Settings, cfg: RunConfig, progress: Callable[[str], None]) -> RunResult:
     """Run the faults of ``cfg`` against the running local cluster; return the accounting.
     The service connects through the fault proxy (started here if it is not running, its
@@ -133,9 +149,7 @@ def run_suite(settings: Settings, cfg: RunConfig, progress: Callable[[str], None
     Raises BrokerError when the cluster is not fully up, was started without the proxied
     listener, or a node cannot be restarted.
     """
-    cluster = LocalCluster(settings.broker, settings.cluster)
-    if not all(node.up for node in cluster.status()):
-        raise BrokerError("the local cluster is not up: run `moodstream broker start --nodes 3`")
+    cluster, topics, suffix = cluster_and_topics(settings, "chaos", cfg.partitions)
     if not all(port_open(node_ports(settings.cluster, n).proxied) for n in NODE_IDS):
         raise BrokerError(
             "the running cluster has no PROXIED listener (started by an older moodstream): "
@@ -143,11 +157,6 @@ def run_suite(settings: Settings, cfg: RunConfig, progress: Callable[[str], None
             "--nodes 3`"
         )
     proxy = cluster.proxy().start()
-    suffix = uuid.uuid4().hex[:10]
-    defaults = TopicSettings()
-    names = {n: f"{getattr(defaults, n)}.chaos.{suffix}"
-             for n in ("features", "predictions", "alerts", "dlq", "overflow")}
-    topics = TopicSettings.model_validate({**names, "partitions": cfg.partitions})
     admin_config = {"bootstrap.servers": cluster.bootstrap_servers}
     fault_lib.wait_whole(admin_config)  # a previous run's last fault may still be healing
     ensure_topics(admin_config, topics, 60.0)
