@@ -125,8 +125,10 @@ def effective_settings(settings: BaseModel, env: Mapping[str, str]) -> list[Effe
         for part in path.split("."):
             value = getattr(value, part)
         group = PREFIX + var[len(PREFIX) :].split(DELIMITER)[0]
-        from_env = var in upper_env or group in upper_env or any(
-            name.startswith(var + DELIMITER) for name in upper_env
+        from_env = (
+            var in upper_env
+            or group in upper_env
+            or any(name.startswith(var + DELIMITER) for name in upper_env)
         )
         secret = _is_secret(var) and not var.endswith("_LOCATION")
         rows.append(Effective(var, _plain(value, secret), "env" if from_env else "default"))

@@ -152,9 +152,7 @@ class _IsolatedSettings(Settings):
         return (init_settings,)
 
 
-def settings_for(
-    bootstrap: str, topics: TopicSettings, group: str, **overrides: Any
-) -> Settings:
+def settings_for(bootstrap: str, topics: TopicSettings, group: str, **overrides: Any) -> Settings:
     """A validated ``Settings`` for a test, independent of the environment.
 
     ``overrides`` are top-level sections (``processing=ProcessingSettings(...)`` or a

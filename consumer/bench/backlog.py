@@ -42,7 +42,8 @@ def run_backlog(
         result[f"workers_{count}"] = {
             "sustained_events_per_s": rate,
             "drain_seconds": run.get("drain_seconds"),
-            "vs_pat_limit": round(rate / per_worker_limit, 3) if rate and per_worker_limit
+            "vs_pat_limit": round(rate / per_worker_limit, 3)
+            if rate and per_worker_limit
             else None,
             "partial": run.get("partial"),
             "duplicates": run.get("duplicates"),

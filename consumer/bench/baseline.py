@@ -27,13 +27,20 @@ from consumer.settings import Settings
 from schemas import FeatureEvent, ModelStatus, SourcePosition
 
 
-def run_baseline(settings: Settings, bootstrap: str, models: ModelSet, topics: tuple[str, str],
-                 max_events: int, seconds: float) -> dict[str, Any]:
+def run_baseline(
+    settings: Settings,
+    bootstrap: str,
+    models: ModelSet,
+    topics: tuple[str, str],
+    max_events: int,
+    seconds: float,
+) -> dict[str, Any]:
     """Process events from ``topics[0]`` one by one into ``topics[1]`` for about
     ``seconds`` (or ``max_events``). Returns events/s over the processed events."""
     group = f"bench-baseline-{time.monotonic_ns()}"
     ours = settings.model_copy(
-        update={"kafka": settings.kafka.model_copy(update={"group_id": group})})
+        update={"kafka": settings.kafka.model_copy(update={"group_id": group})}
+    )
     consumer = Consumer(dict(consumer_config(ours, bootstrap)))
     producer = Producer(dict(producer_config(ours, bootstrap, 0)))
     consumer.subscribe([topics[0]])
@@ -52,8 +59,11 @@ def run_baseline(settings: Settings, bootstrap: str, models: ModelSet, topics: t
         elapsed = time.monotonic() - started
     finally:
         consumer.close()
-    return {"events_per_s": round(done / elapsed, 1) if elapsed > 0 else None,
-            "events": done, "seconds": round(elapsed, 3)}
+    return {
+        "events_per_s": round(done / elapsed, 1) if elapsed > 0 else None,
+        "events": done,
+        "seconds": round(elapsed, 3),
+    }
 
 
 def handle_one(settings: Settings, models: ModelSet, msg: Any) -> bytes | None:
@@ -67,8 +77,14 @@ def handle_one(settings: Settings, models: ModelSet, msg: Any) -> bytes | None:
     versions = {model.name: model.version for model in models.all()}
     source = SourcePosition(topic=msg.topic(), partition=msg.partition(), offset=msg.offset())
     latency_ms = (time.monotonic() - started) * 1000.0
-    prediction = build_prediction(event, outcome_for(0, runs, versions), source, latency_ms,
-                                  settings.ensemble, datetime.now(UTC))
+    prediction = build_prediction(
+        event,
+        outcome_for(0, runs, versions),
+        source,
+        latency_ms,
+        settings.ensemble,
+        datetime.now(UTC),
+    )
     return prediction.model_dump_json().encode()
 
 
@@ -84,8 +100,9 @@ def score_one(settings: Settings, models: ModelSet, event: FeatureEvent) -> dict
     executor = ThreadPoolExecutor(max_workers=max(1, len(jobs)))
     try:
         started = time.monotonic()
-        futures = [(model, executor.submit(model.predict_batch, x), timeout)
-                   for model, x, timeout in jobs]
+        futures = [
+            (model, executor.submit(model.predict_batch, x), timeout) for model, x, timeout in jobs
+        ]
         runs = {}
         for model, future, timeout in futures:
             try:
@@ -96,11 +113,9 @@ def score_one(settings: Settings, models: ModelSet, event: FeatureEvent) -> dict
             except Exception:
                 scores, status = None, ModelStatus.FAILED
             latency_ms = (time.monotonic() - started) * 1000.0
-            runs[model.name] = ModelRun(model.name, status, model.version, latency_ms, (0,),
-                                        scores, timeout * 1000.0)
+            runs[model.name] = ModelRun(
+                model.name, status, model.version, latency_ms, (0,), scores, timeout * 1000.0
+            )
         return runs
     finally:
         executor.shutdown(wait=False)
-
-
-

@@ -58,8 +58,9 @@ class EndToEndPlan:
     tag: str = ""  # appended to the configuration's label (its topics and log file)
 
 
-def run_config(ctx: BenchContext, workload: Workload, workers: int,
-               plan: EndToEndPlan) -> dict[str, Any]:
+def run_config(
+    ctx: BenchContext, workload: Workload, workers: int, plan: EndToEndPlan
+) -> dict[str, Any]:
     """One configuration, start to stop. Raises BenchError when the service fails."""
     label = f"{workload.name}-w{workers}{plan.tag}"
     topics = ctx.topics.topic_set(label)
@@ -72,8 +73,12 @@ def run_config(ctx: BenchContext, workload: Workload, workers: int,
     result: dict[str, Any] = {"workers": workers, "backlog_events": plan.backlog}
     try:
         result["startup_s"] = round(service.wait_ready(), 2)
-        result["group_settled_s"] = round(wait_group_stable(
-            ctx.client, group, workers, topics.features, GROUP_TIMEOUT_S, service.alive), 2)
+        result["group_settled_s"] = round(
+            wait_group_stable(
+                ctx.client, group, workers, topics.features, GROUP_TIMEOUT_S, service.alive
+            ),
+            2,
+        )
         if plan.backlog:
             # produced far faster than consumed: a backlog, once every worker owns partitions
             backlog = produce_records(producer, topics.features, records, plan.backlog)
@@ -86,8 +91,10 @@ def run_config(ctx: BenchContext, workload: Workload, workers: int,
         for load in plan.loads if rate else ():
             key = f"load_{round(load * 100)}"
             result["latency"][key] = figures = paced.run(load, float(rate or 0), plan.latency_s)
-            ctx.progress(f"    {key} ({figures['target_events_per_s']}/s): p50 "
-                         f"{figures['p50_ms']} ms, p99 {figures['p99_ms']} ms")
+            ctx.progress(
+                f"    {key} ({figures['target_events_per_s']}/s): p50 "
+                f"{figures['p50_ms']} ms, p99 {figures['p99_ms']} ms"
+            )
         result["memory"] = service.memory()
     finally:
         result["exit_code"] = service.stop()
@@ -97,8 +104,9 @@ def run_config(ctx: BenchContext, workload: Workload, workers: int,
     return result
 
 
-def _timed_drain(reader: PredictionReader, service: Service,
-                 backlog: DeliveryLog) -> dict[str, Any]:
+def _timed_drain(
+    reader: PredictionReader, service: Service, backlog: DeliveryLog
+) -> dict[str, Any]:
     """The drain's figures, plus the workers' CPU seconds from the first prediction seen
     to the last (the events in between over the CPU the workers used for them)."""
     keys = set(backlog.create_ms)
@@ -122,8 +130,9 @@ def _drain(reader: PredictionReader, service: Service, backlog: DeliveryLog) -> 
         raise BenchError(f"no prediction for the backlog: {service.log_tail()}")
     stamps = [reader.append_ms[key] for key in keys if key in reader.append_ms]
     sustained, seconds = drain_rate(stamps)
-    latencies = [reader.append_ms[k] - ts for k, ts in backlog.create_ms.items()
-                 if k in reader.append_ms]
+    latencies = [
+        reader.append_ms[k] - ts for k, ts in backlog.create_ms.items() if k in reader.append_ms
+    ]
     return {
         "sustained_events_per_s": round(sustained, 1) if sustained is not None else None,
         "drain_seconds": round(seconds, 3),
@@ -146,8 +155,9 @@ class _Paced:
         target = load * sustained
         count = max(MIN_PACED_EVENTS, int(target * seconds))
         log = produce_records(self.producer, self.topic, self.records, count, target)
-        missing = self.reader.wait_for(set(log.create_ms), timeout_s=30.0 + seconds * 3,
-                                       alive=self.service.alive)
+        missing = self.reader.wait_for(
+            set(log.create_ms), timeout_s=30.0 + seconds * 3, alive=self.service.alive
+        )
         append_ms = self.reader.append_ms
         latencies = [float(append_ms[k] - ts) for k, ts in log.create_ms.items() if k in append_ms]
         stamps = sorted(log.create_ms.values())

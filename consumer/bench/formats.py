@@ -25,8 +25,9 @@ FORMATS: Final = ("json", "avro", "protobuf", "json_schema")
 _TOPIC: Final = "bench.features"
 
 
-def _rate(decode_one: Callable[[bytes], object], values: Sequence[bytes], seconds: float
-          ) -> dict[str, Any]:
+def _rate(
+    decode_one: Callable[[bytes], object], values: Sequence[bytes], seconds: float
+) -> dict[str, Any]:
     from consumer.bench.limits import timed_loop
 
     for value in values:  # warm up: first-call costs and the schema cache
@@ -46,8 +47,9 @@ def _rate(decode_one: Callable[[bytes], object], values: Sequence[bytes], second
     }
 
 
-def format_decode_rates(events: Sequence[dict[str, Any]], max_bytes: int, seconds: float
-                        ) -> dict[str, Any]:
+def format_decode_rates(
+    events: Sequence[dict[str, Any]], max_bytes: int, seconds: float
+) -> dict[str, Any]:
     """events/s and events per CPU-second for each format, and each format's cost per event
     relative to JSON (``cost_vs_json``: 1.3 = 30 % more CPU per event). Blocks ~4 x
     ``seconds``."""
@@ -63,8 +65,9 @@ def format_decode_rates(events: Sequence[dict[str, Any]], max_bytes: int, second
     for name in FORMATS[1:]:
         encoder = RegistryEncoder(registry, name, _TOPIC)
         values = [encoder.encode(event) for event in events]
-        decoder = RegistryDecoder(registry, name, max_bytes=max_bytes, strict_fields=False,
-                                  topic=_TOPIC)
+        decoder = RegistryDecoder(
+            registry, name, max_bytes=max_bytes, strict_fields=False, topic=_TOPIC
+        )
         decoder.prepare(values)
         out[name] = _rate(decoder.decode, values, seconds)
     base = out["json"]["events_per_cpu_s"]

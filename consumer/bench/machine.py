@@ -13,11 +13,31 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-_PACKAGES = ("moodstream", "confluent-kafka", "xgboost-cpu", "xgboost", "torch", "numpy",
-             "pydantic", "orjson", "matplotlib", "onnxruntime", "onnx")
+_PACKAGES = (
+    "moodstream",
+    "confluent-kafka",
+    "xgboost-cpu",
+    "xgboost",
+    "torch",
+    "numpy",
+    "pydantic",
+    "orjson",
+    "matplotlib",
+    "onnxruntime",
+    "onnx",
+)
 #: The CPU flags that decide which PAT runtime is fast: bf16, AMX, VNNI, AVX-512.
-_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_bf16",
-          "amx_int8", "avx512_fp16")
+_FLAGS = (
+    "avx2",
+    "avx512f",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+    "avx512_fp16",
+)
 
 
 def load_average() -> list[float] | None:

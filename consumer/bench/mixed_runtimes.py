@@ -49,31 +49,37 @@ def chosen_runtime(log_text: str, runtime: str, precision: str) -> str:
     return f"{runtime}-{precision}"
 
 
-def vs_pat_limit(events_per_cpu_s: float | None, share: float,
-                 sequences_per_cpu_s: float | None) -> float | None:
+def vs_pat_limit(
+    events_per_cpu_s: float | None, share: float, sequences_per_cpu_s: float | None
+) -> float | None:
     """Mixed events per CPU-s ÷ (PAT sequences per CPU-s ÷ share). Pure."""
     if not events_per_cpu_s or not sequences_per_cpu_s or share <= 0:
         return None
     return round(events_per_cpu_s * share / sequences_per_cpu_s, 3)
 
 
-def run_mixed_runtimes(ctx: BenchContext, events: int, pat_runtimes: dict[str, Any],
-                       bf16_native: bool) -> dict[str, Any]:
+def run_mixed_runtimes(
+    ctx: BenchContext, events: int, pat_runtimes: dict[str, Any], bf16_native: bool
+) -> dict[str, Any]:
     """Drain ``events`` mixed events (half with a week) with each configuration."""
     workload = build_workload(WORKLOAD, min(events, 400))
     share = ACTIVITY_SHARES[WORKLOAD]
     sub_batch = ctx.settings.models.pat_sub_batch_size
-    out: dict[str, Any] = {"events": events, "activity_share": share,
-                           "goal_vs_pat_limit": GOAL_VS_PAT_LIMIT}
+    out: dict[str, Any] = {
+        "events": events,
+        "activity_share": share,
+        "goal_vs_pat_limit": GOAL_VS_PAT_LIMIT,
+    }
     for name, (runtime, precision) in requests_for(bf16_native).items():
         ctx.progress(f"mixed at the limit: {events} events, 50 % activity, PAT {name}")
-        env = {"MOODSTREAM_MODELS__PAT_RUNTIME": runtime,
-               "MOODSTREAM_MODELS__PAT_PRECISION": precision}
+        env = {
+            "MOODSTREAM_MODELS__PAT_RUNTIME": runtime,
+            "MOODSTREAM_MODELS__PAT_PRECISION": precision,
+        }
         run = run_config(ctx, workload, 1, EndToEndPlan(events, 0.0, (), env=env, tag=name))
         label = chosen_runtime(_log(ctx, f"{WORKLOAD}-w1{name}"), runtime, precision)
         per_cpu = run.get("events_per_worker_cpu_s")
-        suite = ((pat_runtimes.get("runtimes") or {}).get(label) or {}).get(
-            f"batch_{sub_batch}")
+        suite = ((pat_runtimes.get("runtimes") or {}).get(label) or {}).get(f"batch_{sub_batch}")
         alone = _isolated(ctx.settings.models, label, 0, LIMIT_S).get(f"batch_{sub_batch}")
         sequences = (alone or {}).get("sequences_per_cpu_s")
         out[name] = {
@@ -87,8 +93,10 @@ def run_mixed_runtimes(ctx: BenchContext, events: int, pat_runtimes: dict[str, A
             "partial": run.get("partial"),
             "exit_code": run.get("exit_code"),
         }
-        ctx.progress(f"  {name} ({label}): {per_cpu} events per CPU-s, "
-                     f"{out[name]['vs_pat_limit']} of the PAT limit")
+        ctx.progress(
+            f"  {name} ({label}): {per_cpu} events per CPU-s, "
+            f"{out[name]['vs_pat_limit']} of the PAT limit"
+        )
     return out
 
 

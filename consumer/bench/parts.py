@@ -32,9 +32,14 @@ if TYPE_CHECKING:
 Doc = dict[str, Any]
 
 
-def measure_parts_isolated(settings: Settings, bootstrap: str, client: dict[str, Any],
-                           run_id: str, plan: Plan, workloads: dict[str, Workload]
-                           ) -> tuple[Doc, Doc]:
+def measure_parts_isolated(
+    settings: Settings,
+    bootstrap: str,
+    client: dict[str, Any],
+    run_id: str,
+    plan: Plan,
+    workloads: dict[str, Workload],
+) -> tuple[Doc, Doc]:
     """``measure_parts`` in a spawned child process; its exceptions are raised here."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
@@ -42,8 +47,14 @@ def measure_parts_isolated(settings: Settings, bootstrap: str, client: dict[str,
         return future.result()
 
 
-def measure_parts(settings: Settings, bootstrap: str, client: dict[str, Any], run_id: str,
-                  plan: Plan, workloads: dict[str, Workload]) -> tuple[Doc, Doc]:
+def measure_parts(
+    settings: Settings,
+    bootstrap: str,
+    client: dict[str, Any],
+    run_id: str,
+    plan: Plan,
+    workloads: dict[str, Workload],
+) -> tuple[Doc, Doc]:
     """Limits and baseline in this process (loads the models here). Returns (limits,
     baseline). Creates its topics under ``bench.<run_id>.`` and deletes them."""
     from consumer.bench.plan import print_progress
@@ -54,65 +65,98 @@ def measure_parts(settings: Settings, bootstrap: str, client: dict[str, Any], ru
     models = load_model_set(settings.models)
     topics = TopicRegistry(client, run_id)
     try:
-        return _measure(settings, bootstrap, client, topics, models, workloads, plan,
-                        print_progress)
+        return _measure(
+            settings, bootstrap, client, topics, models, workloads, plan, print_progress
+        )
     finally:
         topics.delete_all()
 
 
-def _measure(settings: Settings, bootstrap: str, client: dict[str, Any], registry: TopicRegistry,
-             models: ModelSet, workloads: dict[str, Workload], plan: Plan,
-             progress: Callable[[str], None]) -> tuple[Doc, Doc]:
+def _measure(
+    settings: Settings,
+    bootstrap: str,
+    client: dict[str, Any],
+    registry: TopicRegistry,
+    models: ModelSet,
+    workloads: dict[str, Workload],
+    plan: Plan,
+    progress: Callable[[str], None],
+) -> tuple[Doc, Doc]:
     sample = handle_one(settings, models, _Sample(workloads["features_only"].records[0][1]))
     assert sample is not None
     limits: dict[str, Any] = {"passthrough": {}, "decode": {}}
     baseline: dict[str, Any] = {}
     for name, workload in workloads.items():
-        topics = (f"bench.{registry.run_id}.{name}.in", f"bench.{registry.run_id}.{name}.sink",
-                  f"bench.{registry.run_id}.{name}.baseline")
+        topics = (
+            f"bench.{registry.run_id}.{name}.in",
+            f"bench.{registry.run_id}.{name}.sink",
+            f"bench.{registry.run_id}.{name}.baseline",
+        )
         registry.create(topics)
         progress(f"limit: Kafka passthrough, {name}")
         limits["passthrough"][name] = passthrough(
-            settings, bootstrap, client, topics[:2], workload.records,
-            plan.passthrough[name], out_value=b" " * len(sample))
+            settings,
+            bootstrap,
+            client,
+            topics[:2],
+            workload.records,
+            plan.passthrough[name],
+            out_value=b" " * len(sample),
+        )
         progress(f"baseline: per-request design, {name}")
-        baseline[name] = run_baseline(settings, bootstrap, models, (topics[0], topics[2]),
-                                      plan.passthrough[name], plan.baseline_s)
+        baseline[name] = run_baseline(
+            settings,
+            bootstrap,
+            models,
+            (topics[0], topics[2]),
+            plan.passthrough[name],
+            plan.baseline_s,
+        )
     progress("limits: models alone, decode alone")
     limits["models"] = _model_limits(settings, models, workloads, plan)
     limits["decode"] = _decode_limits(settings, workloads, plan)
     limits["loop_step"] = measure_loop_step()
     limits["per_workload"] = {name: _workload_limits(limits, w) for name, w in workloads.items()}
-    limits["per_workload_cpu"] = {name: _workload_limits(limits, w, "cpu_s")
-                                  for name, w in workloads.items()}
+    limits["per_workload_cpu"] = {
+        name: _workload_limits(limits, w, "cpu_s") for name, w in workloads.items()
+    }
     return limits, baseline
 
 
-def _model_limits(settings: Settings, models: ModelSet, workloads: dict[str, Workload],
-                  plan: Plan) -> dict[str, Any]:
+def _model_limits(
+    settings: Settings, models: ModelSet, workloads: dict[str, Workload], plan: Plan
+) -> dict[str, Any]:
     max_bytes = settings.processing.max_message_bytes
-    events = [decode_event(v, max_bytes=max_bytes)
-              for _, v in workloads["features_only"].records[:512]]
-    weeks = [decode_event(v, max_bytes=max_bytes)
-             for v in workloads["mixed"].values_where(activity=True)[:16]]
+    events = [
+        decode_event(v, max_bytes=max_bytes) for _, v in workloads["features_only"].records[:512]
+    ]
+    weeks = [
+        decode_event(v, max_bytes=max_bytes)
+        for v in workloads["mixed"].values_where(activity=True)[:16]
+    ]
     pat_batches = tuple(sorted({1, 4, settings.models.pat_sub_batch_size}))
     return model_limits(models, events, weeks, plan.trio_batches, pat_batches, plan.model_s)
 
 
-def _decode_limits(settings: Settings, workloads: dict[str, Workload],
-                   plan: Plan) -> dict[str, Any]:
+def _decode_limits(
+    settings: Settings, workloads: dict[str, Workload], plan: Plan
+) -> dict[str, Any]:
     max_bytes = settings.processing.max_message_bytes
     mixed = workloads["mixed"]
     features_only = workloads["features_only"].values_where(activity=False)
     return {
-        "features_event": decode_rate(workloads["features_only"].values_where(activity=False),
-                                      max_bytes, plan.decode_s),
+        "features_event": decode_rate(
+            workloads["features_only"].values_where(activity=False), max_bytes, plan.decode_s
+        ),
         "activity_event": decode_rate(mixed.values_where(activity=True), max_bytes, plan.decode_s),
-        **{name: decode_rate([v for _, v in w.records], max_bytes, plan.decode_s)
-           for name, w in workloads.items()},
+        **{
+            name: decode_rate([v for _, v in w.records], max_bytes, plan.decode_s)
+            for name, w in workloads.items()
+        },
         # features-only events in each input format (Schema Registry formats included)
-        "formats": format_decode_rates([orjson.loads(v) for v in features_only[:256]],
-                                       max_bytes, plan.decode_s),
+        "formats": format_decode_rates(
+            [orjson.loads(v) for v in features_only[:256]], max_bytes, plan.decode_s
+        ),
     }
 
 

@@ -124,8 +124,9 @@ def _summarise(results: list[Doc], error: float, bound: float) -> Doc:
         summary[batch] = {
             "sequences_per_cpu_s": round(float(np.median(per_cpu)), 2),
             "sequences_per_cpu_s_rounds": per_cpu,
-            "sequences_per_s": round(float(np.median([r[batch]["sequences_per_s"]
-                                                      for r in results])), 2),
+            "sequences_per_s": round(
+                float(np.median([r[batch]["sequences_per_s"] for r in results])), 2
+            ),
         }
     return summary
 
@@ -138,9 +139,11 @@ def speedups(runtimes: Doc) -> Doc:
     out: Doc = {}
     for label, figures in runtimes.items():
         out[label] = {
-            batch: round(figures[batch]["sequences_per_cpu_s"]
-                         / reference[batch]["sequences_per_cpu_s"], 2)
-            for batch in figures if batch.startswith("batch_") and batch in reference
+            batch: round(
+                figures[batch]["sequences_per_cpu_s"] / reference[batch]["sequences_per_cpu_s"], 2
+            )
+            for batch in figures
+            if batch.startswith("batch_") and batch in reference
         }
     return out
 
@@ -148,7 +151,10 @@ def speedups(runtimes: Doc) -> Doc:
 def best_speedup(runtimes: Doc, sub_batch: int) -> float | None:
     """The largest sub-batch speed-up over torch fp32 among runtimes within their bound."""
     ratios = speedups(runtimes)
-    found = [ratios[label].get(f"batch_{sub_batch}") for label, figures in runtimes.items()
-             if figures["within_bound"] and label in ratios]
+    found = [
+        ratios[label].get(f"batch_{sub_batch}")
+        for label, figures in runtimes.items()
+        if figures["within_bound"] and label in ratios
+    ]
     values = [value for value in found if value is not None]
     return max(values) if values else None

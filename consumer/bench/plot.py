@@ -27,7 +27,9 @@ def write_png(doc: dict[str, Any], path: Path) -> Path:
     fig.suptitle(
         f"moodstream bench ({doc.get('mode')}) - {machine.get('cores')} cores, "
         f"{machine.get('cpu_model')}, load {machine.get('load_avg_start')} -> "
-        f"{machine.get('load_avg_end')}", fontsize=10)
+        f"{machine.get('load_avg_end')}",
+        fontsize=10,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -38,7 +40,8 @@ def write_png(doc: dict[str, Any], path: Path) -> Path:
 def _bars(doc: dict[str, Any], workload: str) -> list[tuple[str, float | None]]:
     stages = doc["limits"]["per_workload"][workload]["stages"]
     bars: list[tuple[str, float | None]] = [
-        (f"limit: {name}", value) for name, value in stages.items() if value is not None]
+        (f"limit: {name}", value) for name, value in stages.items() if value is not None
+    ]
     for key, run in sorted(doc["moodstream"].get(workload, {}).items()):
         bars.append((f"moodstream {key.replace('_', ' ')}", run.get("sustained_events_per_s")))
     bars.append(("baseline", doc["baseline"][workload].get("events_per_s")))
@@ -53,10 +56,23 @@ def _throughput(ax: Any, doc: dict[str, Any]) -> None:
         for label, value in _bars(doc, workload):
             labels.append(f"{workload}\n{label}")
             values.append(value or 0.0)
-            colors.append(("tab:gray" if label.startswith("limit") else
-                           "tab:red" if label == "baseline" else "tab:blue") if index == 0 else
-                          ("silver" if label.startswith("limit") else
-                           "salmon" if label == "baseline" else "lightskyblue"))
+            colors.append(
+                (
+                    "tab:gray"
+                    if label.startswith("limit")
+                    else "tab:red"
+                    if label == "baseline"
+                    else "tab:blue"
+                )
+                if index == 0
+                else (
+                    "silver"
+                    if label.startswith("limit")
+                    else "salmon"
+                    if label == "baseline"
+                    else "lightskyblue"
+                )
+            )
     ax.barh(range(len(values)), values, color=colors)
     ax.set_yticks(range(len(values)), labels, fontsize=6)
     ax.set_xscale("log")
@@ -92,15 +108,23 @@ def _latency(ax: Any, doc: dict[str, Any]) -> None:
 
 
 def _memory(ax: Any, doc: dict[str, Any]) -> None:
-    keys = sorted((k for k in doc.get("memory", {}) if re.fullmatch(r"workers_\d+", k)),
-                  key=lambda k: int(k.split("_")[1]))
+    keys = sorted(
+        (k for k in doc.get("memory", {}) if re.fullmatch(r"workers_\d+", k)),
+        key=lambda k: int(k.split("_")[1]),
+    )
     for x, key in enumerate(keys):
         memory = doc["memory"][key]
         bottom = memory.get("supervisor_pss_mb") or 0.0
         ax.bar(x, bottom, color="tab:gray", label="supervisor" if x == 0 else None)
         for index, pss in enumerate(memory.get("workers_pss_mb") or []):
-            ax.bar(x, pss or 0.0, bottom=bottom, color="tab:blue", edgecolor="white",
-                   label="workers" if x == 0 and index == 0 else None)
+            ax.bar(
+                x,
+                pss or 0.0,
+                bottom=bottom,
+                color="tab:blue",
+                edgecolor="white",
+                label="workers" if x == 0 and index == 0 else None,
+            )
             bottom += pss or 0.0
         ax.text(x, bottom, f"{bottom:.0f} MB", ha="center", va="bottom", fontsize=8)
     ax.set_xticks(range(len(keys)), [k.replace("workers_", "") + " workers" for k in keys])

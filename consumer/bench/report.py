@@ -115,8 +115,11 @@ def workload_limits(
 
 def best(by_batch: Mapping[str, Any], key: str) -> float | None:
     """The highest ``key`` over a ``{"batch_N": {key: rate}}`` mapping (None when empty)."""
-    rates = [entry[key] for entry in by_batch.values()
-             if isinstance(entry, Mapping) and isinstance(entry.get(key), int | float)]
+    rates = [
+        entry[key]
+        for entry in by_batch.values()
+        if isinstance(entry, Mapping) and isinstance(entry.get(key), int | float)
+    ]
     return max(rates) if rates else None
 
 
@@ -145,13 +148,17 @@ def ratios(doc: Mapping[str, Any]) -> Doc:
         }
         per_cpu = _get(doc, "moodstream", workload, "workers_1", "events_per_worker_cpu_s")
         entry["per_cpu_vs_serial_bound"] = ratio(
-            per_cpu, _get(doc, "limits", "per_workload_cpu", workload, "serial_bound_events_per_s"))
+            per_cpu, _get(doc, "limits", "per_workload_cpu", workload, "serial_bound_events_per_s")
+        )
         pat_limit = _get(limits, "stages", "pat")
         if pat_limit is not None:
             entry["vs_pat_limit"] = ratio(ours, pat_limit)
         out[workload] = entry
-    runtimes = {name: run.get("vs_pat_limit") for name, run in
-                (doc.get("mixed_runtimes") or {}).items() if isinstance(run, Mapping)}
+    runtimes = {
+        name: run.get("vs_pat_limit")
+        for name, run in (doc.get("mixed_runtimes") or {}).items()
+        if isinstance(run, Mapping)
+    }
     if runtimes and "mixed" in out:  # the 50 %-activity drain per PAT runtime (issue 20)
         out["mixed"]["per_runtime_vs_pat_limit_per_cpu_s"] = runtimes
     return out
@@ -165,12 +172,16 @@ TARGETS: Final = (
     (
         "features_only_p99_at_50pct_ms",
         ("moodstream", "features_only", "workers_1", "latency", "load_50", "p99_ms"),
-        "<=", 100.0, "ms",
+        "<=",
+        100.0,
+        "ms",
     ),
     (
         "mixed_p99_at_50pct_ms",
         ("moodstream", "mixed", "workers_1", "latency", "load_50", "p99_ms"),
-        "<=", 300.0, "ms",
+        "<=",
+        300.0,
+        "ms",
     ),
     ("four_workers_total_pss_mb", ("memory", "workers_4", "total_pss_mb"), "<=", 700.0, "MB"),
     ("pat_best_speedup_vs_torch_fp32", ("pat_runtimes", "best_speedup"), ">=", 2.0, "ratio"),
@@ -184,8 +195,15 @@ def targets(doc: Mapping[str, Any]) -> list[Doc]:
     for name, path, op, threshold, unit in TARGETS:
         value = _get(doc, *path)
         met = None if value is None else (value >= threshold if op == ">=" else value <= threshold)
-        out.append({"name": name, "value": value, "target": f"{op} {threshold:g}", "unit": unit,
-                    "met": met})
+        out.append(
+            {
+                "name": name,
+                "value": value,
+                "target": f"{op} {threshold:g}",
+                "unit": unit,
+                "met": met,
+            }
+        )
     return out
 
 
@@ -199,12 +217,34 @@ def _get(doc: Any, *path: str) -> Any:
 
 # -- the JSON shape --------------------------------------------------------------------------
 
-_TOP: Final = ("schema", "mode", "command", "started_at", "finished_at", "duration_s",
-               "machine", "config", "workloads", "limits", "moodstream", "memory",
-               "baseline", "ratios", "targets", "definitions")
+_TOP: Final = (
+    "schema",
+    "mode",
+    "command",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "machine",
+    "config",
+    "workloads",
+    "limits",
+    "moodstream",
+    "memory",
+    "baseline",
+    "ratios",
+    "targets",
+    "definitions",
+)
 _MACHINE: Final = ("cores", "cpu_model", "load_avg_start", "load_avg_end", "versions")
-_RUN: Final = ("workers", "backlog_events", "sustained_events_per_s", "drain_seconds",
-               "startup_s", "latency", "memory")
+_RUN: Final = (
+    "workers",
+    "backlog_events",
+    "sustained_events_per_s",
+    "drain_seconds",
+    "startup_s",
+    "latency",
+    "memory",
+)
 _MEMORY: Final = ("supervisor_pss_mb", "workers_pss_mb", "workers_total_pss_mb", "total_pss_mb")
 
 
@@ -252,8 +292,9 @@ def _check_limits(limits: Any) -> list[str]:
     for kind in ("features_event", "activity_event"):
         problems += _numbers(limits, ("decode", kind), ("events_per_s",), "limits")
     for workload in WORKLOADS:
-        problems += _numbers(limits, ("per_workload", workload, "tightest"), ("events_per_s",),
-                             "limits")
+        problems += _numbers(
+            limits, ("per_workload", workload, "tightest"), ("events_per_s",), "limits"
+        )
     return problems
 
 

@@ -65,9 +65,14 @@ class Soak:
         self.reader.poll(0.2)
         memory = self.service.memory()
         behind = len(self.produced - self.reader.append_ms.keys())
-        self.samples.append({"t_s": round(elapsed_s, 1), "lag_events": behind,
-                             "workers_rss_mb": memory.get("workers_rss_mb"),
-                             "total_pss_mb": memory.get("total_pss_mb")})
+        self.samples.append(
+            {
+                "t_s": round(elapsed_s, 1),
+                "lag_events": behind,
+                "workers_rss_mb": memory.get("workers_rss_mb"),
+                "total_pss_mb": memory.get("total_pss_mb"),
+            }
+        )
 
 
 def capacity(soak: Soak, records: Iterator[Record]) -> float:
@@ -96,8 +101,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     env = service_env(settings, bootstrap, topics, group, free_port())
     service = Service(env, args.workers, out / "service.log")
-    soak = Soak(timed_producer(client), topics.features,
-                PredictionReader(client, topics.predictions), service)
+    soak = Soak(
+        timed_producer(client),
+        topics.features,
+        PredictionReader(client, topics.predictions),
+        service,
+    )
     mixed = cycle(build_workload("mixed", 1000).records)
     bursts = cycle(build_workload("activity_backlog", 200).records)
     try:
@@ -116,8 +125,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def _paced(soak: Soak, mixed: Iterator[Record], bursts: Iterator[Record], rate: float,
-           args: argparse.Namespace) -> dict[str, Any]:
+def _paced(
+    soak: Soak,
+    mixed: Iterator[Record],
+    bursts: Iterator[Record],
+    rate: float,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
     started = time.monotonic()
     next_sample, next_burst = 0.0, args.burst_every_s
     while (elapsed := time.monotonic() - started) < args.minutes * 60:
@@ -142,13 +156,21 @@ def _paced(soak: Soak, mixed: Iterator[Record], bursts: Iterator[Record], rate: 
     missing = len(soak.produced - soak.reader.append_ms.keys())
     rss = [max(s["workers_rss_mb"] or [0.0]) for s in soak.samples]
     return {
-        "minutes": args.minutes, "workers": args.workers, "load": args.load,
-        "burst_every_s": args.burst_every_s, "burst_events": args.burst_events,
-        "events": len(soak.produced), "lost": missing, "partial": soak.reader.partial,
-        "duplicates": soak.reader.duplicates, "bursts_at_s": soak.bursts_at_s,
+        "minutes": args.minutes,
+        "workers": args.workers,
+        "load": args.load,
+        "burst_every_s": args.burst_every_s,
+        "burst_events": args.burst_events,
+        "events": len(soak.produced),
+        "lost": missing,
+        "partial": soak.reader.partial,
+        "duplicates": soak.reader.duplicates,
+        "bursts_at_s": soak.bursts_at_s,
         "max_lag_events": max(s["lag_events"] for s in soak.samples),
         "drain_after_load_s": round(time.monotonic() - drain_started, 1),
-        "worker_rss_mb_first": rss[0], "worker_rss_mb_max": max(rss), "worker_rss_mb_last": rss[-1],
+        "worker_rss_mb_first": rss[0],
+        "worker_rss_mb_max": max(rss),
+        "worker_rss_mb_last": rss[-1],
         "samples": soak.samples,
     }
 
@@ -172,8 +194,10 @@ def plot(result: dict[str, Any], path: Path) -> None:
         lag.axvline(at / 60, color="grey", linestyle=":", linewidth=1)
     lag.set_ylabel("events not yet predicted")
     lag.set_xlabel("minutes (dotted: activity bursts)")
-    fig.suptitle(f"soak: {result['events']} events, lost {result['lost']}, partial "
-                 f"{result['partial']}, {result['workers']} workers at {result['load']:.0%}")
+    fig.suptitle(
+        f"soak: {result['events']} events, lost {result['lost']}, partial "
+        f"{result['partial']}, {result['workers']} workers at {result['load']:.0%}"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 

@@ -31,15 +31,26 @@ from consumer.settings import Settings
 WORKLOAD_NAMES = report.WORKLOADS
 
 
-def run_suite(settings: Settings, bootstrap: str, client: dict[str, Any], plan: Plan,
-              progress: Callable[[str], None], command: str, log_dir: Path) -> dict[str, Any]:
+def run_suite(
+    settings: Settings,
+    bootstrap: str,
+    client: dict[str, Any],
+    plan: Plan,
+    progress: Callable[[str], None],
+    command: str,
+    log_dir: Path,
+) -> dict[str, Any]:
     """Run every measurement of ``plan``; return the result document. The services' logs
     go to ``log_dir`` (one file per configuration)."""
     started_at = datetime.now(UTC)
     began = time.monotonic()
-    doc: dict[str, Any] = {"schema": report.SCHEMA, "mode": plan.mode, "command": command,
-                           "started_at": started_at.isoformat(timespec="seconds"),
-                           "machine": machine_info(settings.broker.kafka_version)}
+    doc: dict[str, Any] = {
+        "schema": report.SCHEMA,
+        "mode": plan.mode,
+        "command": command,
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "machine": machine_info(settings.broker.kafka_version),
+    }
     doc["config"] = _config(settings, plan)
     progress("generating workloads")
     workloads = {name: build_workload(name, plan.pool[name]) for name in WORKLOAD_NAMES}
@@ -50,18 +61,24 @@ def run_suite(settings: Settings, bootstrap: str, client: dict[str, Any], plan: 
     ctx = BenchContext(settings, bootstrap, client, registry, log_dir, progress)
     try:
         doc["limits"], doc["baseline"] = measure_parts_isolated(
-            settings, bootstrap, client, registry.run_id, plan, workloads)
+            settings, bootstrap, client, registry.run_id, plan, workloads
+        )
         progress("PAT runtimes, each in its own process")
         doc["pat_runtimes"] = measure_pat_runtimes(
-            settings.models, weeks=plan.pat_weeks, seconds=plan.model_s, rounds=plan.pat_rounds,
-            progress=progress)
+            settings.models,
+            weeks=plan.pat_weeks,
+            seconds=plan.model_s,
+            rounds=plan.pat_rounds,
+            progress=progress,
+        )
         doc["moodstream"], doc["memory"] = _end_to_end(ctx, workloads, plan)
         if plan.activity_backlog:
             limit = pat_limit(doc["limits"])
             doc["backlog"] = run_backlog(ctx, plan.activity_backlog, plan.workers, limit)
         if plan.mixed_runtimes:
             doc["mixed_runtimes"] = run_mixed_runtimes(
-                ctx, plan.mixed_runtimes, doc["pat_runtimes"], native_bf16())
+                ctx, plan.mixed_runtimes, doc["pat_runtimes"], native_bf16()
+            )
     finally:
         registry.delete_all()
     doc["service_logs"] = str(log_dir)
@@ -91,8 +108,9 @@ def _config(settings: Settings, plan: Plan) -> dict[str, Any]:
     }
 
 
-def _end_to_end(ctx: BenchContext, workloads: dict[str, Workload],
-                plan: Plan) -> tuple[dict[str, Any], dict[str, Any]]:
+def _end_to_end(
+    ctx: BenchContext, workloads: dict[str, Workload], plan: Plan
+) -> tuple[dict[str, Any], dict[str, Any]]:
     runs: dict[str, Any] = {name: {} for name in workloads}
     for name, workload in workloads.items():
         for workers in plan.workers:
@@ -100,8 +118,9 @@ def _end_to_end(ctx: BenchContext, workloads: dict[str, Workload],
             e2e = EndToEndPlan(plan.backlog[name], plan.latency_s, plan.loads)
             runs[name][f"workers_{workers}"] = run_config(ctx, workload, workers, e2e)
     memory: dict[str, Any] = {}
-    best_mixed = max((r["sustained_events_per_s"] or 0.0 for r in runs["mixed"].values()),
-                     default=0.0)
+    best_mixed = max(
+        (r["sustained_events_per_s"] or 0.0 for r in runs["mixed"].values()), default=0.0
+    )
     for workers in plan.memory_workers:
         run = runs["mixed"].get(f"workers_{workers}")
         if run is None:  # a memory-only run: paced at half the best measured mixed rate

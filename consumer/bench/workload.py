@@ -16,8 +16,12 @@ from typing import Any, Final
 from consumer.bench.kafkaio import Record
 from consumer.producer.synthetic_events import SyntheticEvents
 
-ACTIVITY_SHARES: Final = {"features_only": 0.0, "mixed": 0.1, "activity_backlog": 1.0,
-                           "mixed_half": 0.5}
+ACTIVITY_SHARES: Final = {
+    "features_only": 0.0,
+    "mixed": 0.1,
+    "activity_backlog": 1.0,
+    "mixed_half": 0.5,
+}
 SEED: Final = 6
 
 
@@ -37,8 +41,11 @@ class Workload:
         return sum(self.features) / len(self.records)
 
     def values_where(self, *, activity: bool) -> list[bytes]:
-        return [value for (_, value), has in zip(self.records, self.activity, strict=True)
-                if has == activity]
+        return [
+            value
+            for (_, value), has in zip(self.records, self.activity, strict=True)
+            if has == activity
+        ]
 
     def describe(self) -> dict[str, Any]:
         sizes = [len(value) for _, value in self.records]

@@ -56,8 +56,9 @@ def first_arrivals(predictions: Sequence[tuple[str, float]]) -> dict[str, float]
 
 def longest_gap_s(arrivals_sorted: Sequence[float], start_s: float, end_s: float) -> float:
     """The longest stretch of [start_s, end_s] without an arrival (edges count)."""
-    inside = arrivals_sorted[bisect_left(arrivals_sorted, start_s):
-                             bisect_right(arrivals_sorted, end_s)]
+    inside = arrivals_sorted[
+        bisect_left(arrivals_sorted, start_s) : bisect_right(arrivals_sorted, end_s)
+    ]
     points = [start_s, *inside, end_s]
     return max((b - a for a, b in itertools.pairwise(points)), default=0.0)
 

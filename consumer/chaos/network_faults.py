@@ -33,12 +33,13 @@ class Toxic:
 
 
 #: Nothing passes either way; connections stay open (new ones are accepted and starve).
-DROP_BOTH = (Toxic("timeout", "upstream", {"timeout": 0}), Toxic("timeout", "downstream",
-                                                                 {"timeout": 0}))
+DROP_BOTH = (
+    Toxic("timeout", "upstream", {"timeout": 0}),
+    Toxic("timeout", "downstream", {"timeout": 0}),
+)
 
 
-def _hold(target: Target, nodes: Sequence[int], toxics: Sequence[Toxic], seconds: float
-          ) -> float:
+def _hold(target: Target, nodes: Sequence[int], toxics: Sequence[Toxic], seconds: float) -> float:
     proxy = target.proxy
     if proxy is None:
         raise BrokerError("network faults need the fault proxy: the cluster runs without it")
@@ -46,8 +47,9 @@ def _hold(target: Target, nodes: Sequence[int], toxics: Sequence[Toxic], seconds
     try:
         for node in sorted(set(nodes)):
             for toxic in toxics:
-                proxy.add_toxic(proxy_name(node), toxic.name, toxic.kind, toxic.stream,
-                                toxic.attributes)
+                proxy.add_toxic(
+                    proxy_name(node), toxic.name, toxic.kind, toxic.stream, toxic.attributes
+                )
                 added.append((proxy_name(node), toxic.name))
         time.sleep(seconds)
     finally:

@@ -60,12 +60,22 @@ class _Env:
 
 def _start(env: _Env, workers: int, name: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    variables = service_env(Guarantee.AT_LEAST_ONCE, env.cfg_protocol, env.models_dir,
-                            env.bootstrap, env.topics, env.group, port)
+    variables = service_env(
+        Guarantee.AT_LEAST_ONCE,
+        env.cfg_protocol,
+        env.models_dir,
+        env.bootstrap,
+        env.topics,
+        env.group,
+        port,
+    )
     with open(env.log_dir / f"rebalance-{env.cfg_protocol}-{name}.log", "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "consumer", "run", "--workers", str(workers)],
-            env=variables, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=variables,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     return proc, port
 
@@ -98,8 +108,13 @@ def _gap(reader: PredictionReader, start_s: float, end_s: float) -> float:
 
 
 def measure_protocol(
-    settings: Settings, protocol: str, *, rate_per_s: float, log_dir: Path,
-    observe_s: float = 12.0, progress: Callable[[str], None] = lambda _m: None,
+    settings: Settings,
+    protocol: str,
+    *,
+    rate_per_s: float,
+    log_dir: Path,
+    observe_s: float = 12.0,
+    progress: Callable[[str], None] = lambda _m: None,
 ) -> ProtocolResult:
     """Measure one group protocol (see the module docstring). Raises BrokerError when the
     cluster is not up or a service never becomes ready."""
@@ -107,16 +122,23 @@ def measure_protocol(
     admin = {"bootstrap.servers": cluster.bootstrap_servers}
     ensure_topics(admin, topics, 60.0)
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = _Env(protocol, cluster.bootstrap_servers, topics, f"groups-{suffix}",
-               settings.models.dir, log_dir)
+    env = _Env(
+        protocol,
+        cluster.bootstrap_servers,
+        topics,
+        f"groups-{suffix}",
+        settings.models.dir,
+        log_dir,
+    )
     try:
         return _measure(env, rate_per_s, observe_s, progress)
     finally:
         delete_topics(admin, topics.all())
 
 
-def _measure(env: _Env, rate_per_s: float, observe_s: float,
-             progress: Callable[[str], None]) -> ProtocolResult:
+def _measure(
+    env: _Env, rate_per_s: float, observe_s: float, progress: Callable[[str], None]
+) -> ProtocolResult:
     result = ProtocolResult(env.cfg_protocol)
     admin = {"bootstrap.servers": env.bootstrap}
     reader = PredictionReader(admin, env.topics.predictions, env.topics.partitions)

@@ -30,8 +30,10 @@ def _fault(row: FaultStats) -> str:
 def _signals(row: FaultStats) -> str:
     share = "-" if row.not_ready_share is None else f"{row.not_ready_share:.0%}"
     lag = "-" if row.lag_peak is None else f"{row.lag_peak:g}"
-    return (f"{row.worker_crashes} | {share} | {lag} / {row.backlog_peak} "
-            f"| {_truth(row.readyz_truthful)}, {_truth(row.lag_truthful)}")
+    return (
+        f"{row.worker_crashes} | {share} | {lag} / {row.backlog_peak} "
+        f"| {_truth(row.readyz_truthful)}, {_truth(row.lag_truthful)}"
+    )
 
 
 def table(results: list[RunResult]) -> str:
@@ -61,8 +63,11 @@ def passed(run: RunResult) -> bool:
     failure, the service still running."""
     duplicates_ok = run.guarantee != "exactly_once" or run.duplicates == 0
     return (
-        run.lost == 0 and duplicates_ok and run.produce_failed == 0
-        and run.service_exit is None and run.events > 0
+        run.lost == 0
+        and duplicates_ok
+        and run.produce_failed == 0
+        and run.service_exit is None
+        and run.events > 0
     )
 
 

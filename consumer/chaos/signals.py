@@ -50,22 +50,26 @@ def parse_lag(metrics_text: str) -> float:
     return sum(float(v) for v in _LAG_LINE.findall(metrics_text))
 
 
-def backlog_at(acked_sorted: Sequence[float], answered_sorted: Sequence[float], at_s: float
-               ) -> int:
+def backlog_at(acked_sorted: Sequence[float], answered_sorted: Sequence[float], at_s: float) -> int:
     """Events acknowledged by ``at_s`` minus those answered by then. Pure."""
     return bisect_right(acked_sorted, at_s) - bisect_right(answered_sorted, at_s)
 
 
 def signal_stats(
-    window: FaultWindow, samples: Sequence[Sample], acked: Mapping[str, float],
-    first: Mapping[str, float], longest_gap_s: float, rate_per_s: float,
+    window: FaultWindow,
+    samples: Sequence[Sample],
+    acked: Mapping[str, float],
+    first: Mapping[str, float],
+    longest_gap_s: float,
+    rate_per_s: float,
 ) -> SignalStats:
     """The truth of /readyz and the lag gauge from the fault's start to its heal. Pure."""
     during = [s for s in samples if window.start_s <= s.at_s <= window.heal_s]
     acked_sorted = sorted(acked.values())
     answered_sorted = sorted(first[e] for e in acked if e in first)
     backlog_peak = max(
-        (backlog_at(acked_sorted, answered_sorted, s.at_s) for s in during), default=0)
+        (backlog_at(acked_sorted, answered_sorted, s.at_s) for s in during), default=0
+    )
     readiness = [s.ready for s in during if s.ready is not None]
     lags = [s.lag for s in during if s.lag is not None]
     not_ready = None if not readiness else round(readiness.count(False) / len(readiness), 2)
@@ -107,11 +111,13 @@ class SignalSampler:
         while not self._stop.wait(SAMPLE_EVERY_S):
             ready = self._get("/readyz")
             metrics = self._get("/metrics")
-            self.samples.append(Sample(
-                time.time(),
-                None if ready is None else ready[0] == 200,
-                None if metrics is None or metrics[0] != 200 else parse_lag(metrics[1]),
-            ))
+            self.samples.append(
+                Sample(
+                    time.time(),
+                    None if ready is None else ready[0] == 200,
+                    None if metrics is None or metrics[0] != 200 else parse_lag(metrics[1]),
+                )
+            )
 
 
 CRASH_EVENTS = ('"worker_crashed"', '"worker_hung"')

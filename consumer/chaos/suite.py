@@ -87,21 +87,28 @@ def free_port() -> int:
 
 
 def service_env(
-    guarantee: Guarantee, group_protocol: str, models_dir: Path, bootstrap: str,
-    topics: TopicSettings, group: str, port: int,
+    guarantee: Guarantee,
+    group_protocol: str,
+    models_dir: Path,
+    bootstrap: str,
+    topics: TopicSettings,
+    group: str,
+    port: int,
 ) -> dict[str, str]:
     """The environment of a ``moodstream run`` child: only these MOODSTREAM_* settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOODSTREAM_")}
     env.update(topics.as_env())
-    env.update({
-        "MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-        "MOODSTREAM_KAFKA__GROUP_ID": group,
-        "MOODSTREAM_KAFKA__GROUP_PROTOCOL": group_protocol,
-        "MOODSTREAM_PROCESSING__GUARANTEE": guarantee.value,
-        "MOODSTREAM_MODELS__DIR": str(models_dir),
-        "MOODSTREAM_OBSERVABILITY__PORT": str(port),
-        "MOODSTREAM_OBSERVABILITY__HOST": "127.0.0.1",
-    })
+    env.update(
+        {
+            "MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+            "MOODSTREAM_KAFKA__GROUP_ID": group,
+            "MOODSTREAM_KAFKA__GROUP_PROTOCOL": group_protocol,
+            "MOODSTREAM_PROCESSING__GUARANTEE": guarantee.value,
+            "MOODSTREAM_MODELS__DIR": str(models_dir),
+            "MOODSTREAM_OBSERVABILITY__PORT": str(port),
+            "MOODSTREAM_OBSERVABILITY__HOST": "127.0.0.1",
+        }
+    )
     return env
 
 
@@ -113,8 +120,9 @@ def is_ready(port: int) -> bool:
         return False
 
 
-def _wait(condition: Callable[[], bool], timeout_s: float, service: subprocess.Popen[bytes]
-          ) -> bool:
+def _wait(
+    condition: Callable[[], bool], timeout_s: float, service: subprocess.Popen[bytes]
+) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
@@ -136,8 +144,10 @@ def cluster_and_topics(
         raise BrokerError("the local cluster is not up: run `moodstream broker start --nodes 3`")
     suffix = uuid.uuid4().hex[:10]
     defaults = TopicSettings()
-    names = {n: f"{getattr(defaults, n)}.{kind}.{suffix}"
-             for n in ("features", "predictions", "alerts", "dlq", "overflow")}
+    names = {
+        n: f"{getattr(defaults, n)}.{kind}.{suffix}"
+        for n in ("features", "predictions", "alerts", "dlq", "overflow")
+    }
     return cluster, TopicSettings.model_validate({**names, "partitions": partitions}), suffix
 
 
@@ -167,10 +177,15 @@ def run_suite(settings: Settings, cfg: RunConfig, progress: Callable[[str], None
             delete_topics(admin_config, topics.all())
 
 
-def _run(cluster: LocalCluster, proxy: ToxiproxyClient, cfg: RunConfig,
-         topics: TopicSettings, group: str, progress: Callable[[str], None]) -> RunResult:
-    result = RunResult(cfg.guarantee.value, cfg.group_protocol,
-                       client_defaults=cfg.client_defaults)
+def _run(
+    cluster: LocalCluster,
+    proxy: ToxiproxyClient,
+    cfg: RunConfig,
+    topics: TopicSettings,
+    group: str,
+    progress: Callable[[str], None],
+) -> RunResult:
+    result = RunResult(cfg.guarantee.value, cfg.group_protocol, client_defaults=cfg.client_defaults)
     admin_config = {"bootstrap.servers": cluster.bootstrap_servers}
     port = free_port()
     cfg.log_dir.mkdir(parents=True, exist_ok=True)
@@ -182,10 +197,18 @@ def _run(cluster: LocalCluster, proxy: ToxiproxyClient, cfg: RunConfig,
     with open(log_path, "wb") as log:
         service = subprocess.Popen(
             [sys.executable, "-m", "consumer", "run", "--workers", str(cfg.workers)],
-            env=service_env(cfg.guarantee, cfg.group_protocol, cfg.models_dir,
-                            cluster.proxied_bootstrap_servers, topics, group, port)
+            env=service_env(
+                cfg.guarantee,
+                cfg.group_protocol,
+                cfg.models_dir,
+                cluster.proxied_bootstrap_servers,
+                topics,
+                group,
+                port,
+            )
             | dict(cfg.service_overrides),
-            stdout=log, stderr=subprocess.STDOUT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     reader.start()
     producer.start()
@@ -199,11 +222,23 @@ def _run(cluster: LocalCluster, proxy: ToxiproxyClient, cfg: RunConfig,
         _wait(lambda: bool(reader.predictions), 60.0, service)
         if reader.predictions:
             result.first_prediction_after_ready_s = round(
-                max(0.0, reader.predictions[0][1] - ready_at), 2)
+                max(0.0, reader.predictions[0][1] - ready_at), 2
+            )
         windows = _faults(
-            fault_lib.Target(cluster, admin_config, topics.features, group,
-                             _transactional_ids(cfg, group, log_path), cfg.durations, proxy),
-            cfg, producer, reader, service, progress,
+            fault_lib.Target(
+                cluster,
+                admin_config,
+                topics.features,
+                group,
+                _transactional_ids(cfg, group, log_path),
+                cfg.durations,
+                proxy,
+            ),
+            cfg,
+            producer,
+            reader,
+            service,
+            progress,
         )
         producer.stop()
         _wait(lambda: reader.have_all(set(producer.acked)), cfg.catch_up_timeout_s, service)
@@ -257,14 +292,20 @@ def _transactional_ids(cfg: RunConfig, group: str, log_path: Path) -> list[str]:
 
 
 def _row(
-    window: FaultWindow, acked: dict[str, float], predictions: list[tuple[str, float]],
-    samples: list[Sample], crashes: list[float], rate_per_s: float,
+    window: FaultWindow,
+    acked: dict[str, float],
+    predictions: list[tuple[str, float]],
+    samples: list[Sample],
+    crashes: list[float],
+    rate_per_s: float,
 ) -> FaultStats:
     stats = fault_stats(window, acked, predictions)
-    signals = signal_stats(window, samples, acked, first_arrivals(predictions),
-                           stats.longest_gap_s, rate_per_s)
+    signals = signal_stats(
+        window, samples, acked, first_arrivals(predictions), stats.longest_gap_s, rate_per_s
+    )
     return replace(
-        stats, worker_crashes=sum(1 for at in crashes if window.start_s <= at < window.end_s),
+        stats,
+        worker_crashes=sum(1 for at in crashes if window.start_s <= at < window.end_s),
         **asdict(signals),
     )
 
@@ -285,8 +326,11 @@ def _placement(target: fault_lib.Target) -> str:
 
 
 def _faults(
-    target: fault_lib.Target, cfg: RunConfig, producer: PacedProducer,
-    reader: PredictionReader, service: subprocess.Popen[bytes],
+    target: fault_lib.Target,
+    cfg: RunConfig,
+    producer: PacedProducer,
+    reader: PredictionReader,
+    service: subprocess.Popen[bytes],
     progress: Callable[[str], None],
 ) -> list[FaultWindow]:
     windows: list[FaultWindow] = []
@@ -305,4 +349,3 @@ def _faults(
             progress(f"{name}: {exc}")
         time.sleep(cfg.settle_s)
     return windows
-

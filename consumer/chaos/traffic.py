@@ -41,10 +41,15 @@ class PacedProducer:
 
     def __init__(self, config: Mapping[str, Any], topic: str, rate_per_s: float) -> None:
         conf = dict(config)
-        conf.update({
-            "enable.idempotence": True, "acks": "all", "linger.ms": 5,
-            "message.timeout.ms": MESSAGE_TIMEOUT_MS, "logger": quiet_logger(),
-        })
+        conf.update(
+            {
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 5,
+                "message.timeout.ms": MESSAGE_TIMEOUT_MS,
+                "logger": quiet_logger(),
+            }
+        )
         self._producer = Producer(conf)
         self._topic = topic
         self._rate = rate_per_s
@@ -69,6 +74,7 @@ class PacedProducer:
                 self.acked[event_id] = time.time()
             else:
                 self.failed[event_id] = err.str()
+
         return callback
 
     def _run(self) -> None:
@@ -79,7 +85,10 @@ class PacedProducer:
                 self._producer.poll(min(wait, 0.05))
             record = self._events.next_record(datetime.now().astimezone())
             produce_waiting(
-                self._producer, self._topic, key=record.key, value=record.value,
+                self._producer,
+                self._topic,
+                key=record.key,
+                value=record.value,
                 on_delivery=self._delivered(record.event_id),
             )
             self.sent += 1
@@ -92,13 +101,15 @@ class PredictionReader:
 
     def __init__(self, config: Mapping[str, Any], topic: str, partitions: int) -> None:
         conf = dict(config)
-        conf.update({
-            "group.id": f"chaos-reader-{random.randrange(1 << 40)}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-            "auto.offset.reset": "earliest",
-            "logger": quiet_logger(),
-        })
+        conf.update(
+            {
+                "group.id": f"chaos-reader-{random.randrange(1 << 40)}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                "auto.offset.reset": "earliest",
+                "logger": quiet_logger(),
+            }
+        )
         self._consumer = Consumer(conf)
         self._consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
         self.predictions: list[tuple[str, float]] = []

@@ -24,10 +24,18 @@ def register(sub: Any) -> None:
     parser = sub.add_parser("bench", help="benchmark throughput, latency and memory")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="shorter run (under 3 min on 2 cores)")
-    mode.add_argument("--smoke", action="store_true",
-                      help="tiny run that only checks the machinery (1 worker, seconds per step)")
-    parser.add_argument("--json", type=Path, default=None, metavar="PATH",
-                        help="where to write the results (default bench-results/bench-<time>.json)")
+    mode.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny run that only checks the machinery (1 worker, seconds per step)",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="where to write the results (default bench-results/bench-<time>.json)",
+    )
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
     parser.set_defaults(handler=handle)
 

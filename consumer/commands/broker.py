@@ -28,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     start = actions.add_parser("start", help="start it (downloads the jars once) and wait")
     start.add_argument("--json", action="store_true", help="print the result as JSON")
     start.add_argument(
-        "--sasl", action="store_true",
+        "--sasl",
+        action="store_true",
         help="also open a SASL_PLAINTEXT SCRAM-SHA-256 listener with user 'moodstream'",
     )
     _nodes_option(start)
@@ -46,7 +47,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _nodes_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--nodes", type=int, choices=(1, 3), default=1,
+        "--nodes",
+        type=int,
+        choices=(1, 3),
+        default=1,
         help="1: the single-node broker (default); 3: the local three-node cluster",
     )
 

@@ -24,8 +24,15 @@ from consumer.settings import Guarantee, Settings
 from consumer.settings_client import LIBRDKAFKA_DEFAULTS_ENV
 
 QUICK = faults.Durations(
-    down_s=4.0, pause_s=12.0, two_down_s=10.0, partition_s=12.0, latency_s=12.0,
-    blackhole_s=12.0, reset_s=10.0, bandwidth_s=12.0, half_open_s=12.0,
+    down_s=4.0,
+    pause_s=12.0,
+    two_down_s=10.0,
+    partition_s=12.0,
+    latency_s=12.0,
+    blackhole_s=12.0,
+    reset_s=10.0,
+    bandwidth_s=12.0,
+    half_open_s=12.0,
 )
 #: ``--faults`` shorthands: every process fault, every network fault, both.
 GROUPS = {
@@ -38,29 +45,43 @@ GROUPS = {
 def register(sub: Any) -> None:
     parser = sub.add_parser("chaos", help="broker faults against the local 3-node cluster")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
-    parser.add_argument("--guarantee", choices=("at_least_once", "exactly_once", "both"),
-                        default="both")
-    parser.add_argument("--group-protocol", choices=("classic", "consumer", "both"),
-                        default="classic")
     parser.add_argument(
-        "--faults", default=None,
+        "--guarantee", choices=("at_least_once", "exactly_once", "both"), default="both"
+    )
+    parser.add_argument(
+        "--group-protocol", choices=("classic", "consumer", "both"), default="classic"
+    )
+    parser.add_argument(
+        "--faults",
+        default=None,
         help=f"comma-separated faults or groups ({', '.join(GROUPS)}) of "
-        f"{', '.join(network_faults.ALL_FAULTS)} (default: process)")
+        f"{', '.join(network_faults.ALL_FAULTS)} (default: process)",
+    )
     parser.add_argument(
-        "--fault-seconds", type=float, default=None,
-        help="every network fault lasts this long (default: 30-60 s each, 12 with --quick)")
-    parser.add_argument("--quick", action="store_true",
-                        help="the CI subset with short faults (leader kill, coordinator kill, "
-                        "rolling restart, pause, partition_leader, latency)")
-    parser.add_argument("--rate", type=float, default=None,
-                        help="events per second (default 100; 40 with --quick)")
+        "--fault-seconds",
+        type=float,
+        default=None,
+        help="every network fault lasts this long (default: 30-60 s each, 12 with --quick)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="the CI subset with short faults (leader kill, coordinator kill, "
+        "rolling restart, pause, partition_leader, latency)",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=None, help="events per second (default 100; 40 with --quick)"
+    )
     parser.add_argument("--log-dir", type=Path, default=Path("chaos-logs"))
     parser.add_argument(
-        "--librdkafka-defaults", action="store_true",
+        "--librdkafka-defaults",
+        action="store_true",
         help="run the service with librdkafka's own timeouts instead of the tuned "
-        "KAFKA__CLIENT__* defaults (to measure what the tuning changed)")
+        "KAFKA__CLIENT__* defaults (to measure what the tuning changed)",
+    )
     parser.add_argument(
-        "--compare-groups", action="store_true",
+        "--compare-groups",
+        action="store_true",
         help="instead of the faults: time to first prediction and the longest gap when a "
         "worker joins, leaves, is killed, for the classic and the KIP-848 group protocol",
     )
@@ -79,14 +100,17 @@ def _plan(args: argparse.Namespace) -> list[RunConfig]:
     rate = args.rate or (40.0 if args.quick else 100.0)
     return [
         RunConfig(
-            guarantee=g, group_protocol=p, rate_per_s=rate, log_dir=args.log_dir,
+            guarantee=g,
+            group_protocol=p,
+            rate_per_s=rate,
+            log_dir=args.log_dir,
             durations=durations,
             service_overrides=tuple(LIBRDKAFKA_DEFAULTS_ENV.items())
-            if args.librdkafka_defaults else (),
+            if args.librdkafka_defaults
+            else (),
             client_defaults="librdkafka" if args.librdkafka_defaults else "tuned",
             faults=tuple(
-                n for n in names
-                if g is Guarantee.EXACTLY_ONCE or n not in faults.EXACTLY_ONCE_ONLY
+                n for n in names if g is Guarantee.EXACTLY_ONCE or n not in faults.EXACTLY_ONCE_ONLY
             ),
         )
         for p in protocols
@@ -116,8 +140,15 @@ def _durations(args: argparse.Namespace) -> faults.Durations:
     if args.fault_seconds <= 0:
         raise ConfigError("--fault-seconds must be above 0")
     seconds = args.fault_seconds
-    return replace(base, partition_s=seconds, latency_s=seconds, blackhole_s=seconds,
-                   reset_s=seconds, bandwidth_s=seconds, half_open_s=seconds)
+    return replace(
+        base,
+        partition_s=seconds,
+        latency_s=seconds,
+        blackhole_s=seconds,
+        reset_s=seconds,
+        bandwidth_s=seconds,
+        half_open_s=seconds,
+    )
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
@@ -148,17 +179,23 @@ def _compare_groups(args: argparse.Namespace, settings: Settings) -> int:
     from consumer.chaos.rebalance import measure_protocol
 
     rows = [
-        measure_protocol(settings, protocol, rate_per_s=args.rate or 60.0,
-                         log_dir=args.log_dir, progress=_note)
+        measure_protocol(
+            settings, protocol, rate_per_s=args.rate or 60.0, log_dir=args.log_dir, progress=_note
+        )
         for protocol in ("classic", "consumer")
     ]
-    print("| group protocol | run → first prediction (s) | ready → first (s) | join gap (s) "
-          "| leave gap (s) | kill gap (s) | events | lost | duplicates |")
+    print(
+        "| group protocol | run → first prediction (s) | ready → first (s) | join gap (s) "
+        "| leave gap (s) | kill gap (s) | events | lost | duplicates |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r.group_protocol} | {r.run_to_first_prediction_s} "
-              f"| {r.first_prediction_after_ready_s} | {r.join_gap_s} | {r.leave_gap_s} "
-              f"| {r.kill_gap_s} | {r.events} | {r.lost} | {r.duplicates} |", flush=True)
+        print(
+            f"| {r.group_protocol} | {r.run_to_first_prediction_s} "
+            f"| {r.first_prediction_after_ready_s} | {r.join_gap_s} | {r.leave_gap_s} "
+            f"| {r.kill_gap_s} | {r.events} | {r.lost} | {r.duplicates} |",
+            flush=True,
+        )
     if args.json is not None:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
     return 0 if all(r.lost == 0 for r in rows) else 1

@@ -56,7 +56,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--seed", type=int, default=42, help="random seed (same seed, same events)")
     parser.add_argument("--users", type=int, default=200, help="distinct synthetic users")
     parser.add_argument(
-        "--format", choices=("json", "avro", "protobuf", "json_schema"), default="json",
+        "--format",
+        choices=("json", "avro", "protobuf", "json_schema"),
+        default="json",
         help="record format: json (default) or the Schema Registry wire format in that schema "
         "(registered under <TOPICS__FEATURES>-value at the first record)",
     )
@@ -180,7 +182,10 @@ class _Sender:
         if rate is not None:
             _pace(self.started, self.sent, rate, self.producer)
         produce_waiting(
-            self.producer, self.topic, key=key, value=self._encode(value),
+            self.producer,
+            self.topic,
+            key=key,
+            value=self._encode(value),
             on_delivery=self._delivered,
         )
         self.producer.poll(0)

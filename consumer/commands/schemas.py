@@ -22,11 +22,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     actions = parser.add_subparsers(dest="schemas_action", required=True, metavar="ACTION")
     reg = actions.add_parser("register", help="register the feature event's schema")
     reg.add_argument(
-        "--format", choices=REGISTRY_FORMATS, default=None,
+        "--format",
+        choices=REGISTRY_FORMATS,
+        default=None,
         help="schema format (default: PROCESSING__INPUT_FORMAT)",
     )
     reg.add_argument(
-        "--strategy", choices=("topic", "record"), default="topic",
+        "--strategy",
+        choices=("topic", "record"),
+        default="topic",
         help="subject name: topic = <TOPICS__FEATURES>-value (default), record = "
         "moodstream.v1.FeatureEvent",
     )
@@ -75,6 +79,9 @@ def register_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(result), flush=True)
     else:
-        print(f"{result['subject']}: {result['type']} schema id {result['id']}, "
-              f"version {result['version']}", flush=True)
+        print(
+            f"{result['subject']}: {result['type']} schema id {result['id']}, "
+            f"version {result['version']}",
+            flush=True,
+        )
     return 0

@@ -100,8 +100,11 @@ def framed_renderer(settings: Settings) -> Callable[[bytes], Any]:
     from consumer.schema_registry.decoding import RegistryDecoder
 
     decoder = RegistryDecoder(  # tail shows what is there, of any size
-        create_client(settings.schema_registry), "auto", max_bytes=1 << 30,
-        strict_fields=False, topic=settings.topics.features,
+        create_client(settings.schema_registry),
+        "auto",
+        max_bytes=1 << 30,
+        strict_fields=False,
+        topic=settings.topics.features,
     )
 
     def render_framed(raw: bytes) -> Any:

@@ -20,16 +20,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "create", help="create the input, output, alert, dead-letter and overflow topics"
     )
     create.add_argument(
-        "--partitions", type=int, default=None,
+        "--partitions",
+        type=int,
+        default=None,
         help="partitions per new topic (default: MOODSTREAM_TOPICS__PARTITIONS, 6)",
     )
     create.add_argument(
-        "--replication-factor", type=int, default=None,
+        "--replication-factor",
+        type=int,
+        default=None,
         help="replicas per new topic (default: MOODSTREAM_TOPICS__REPLICATION_FACTOR, "
         "else min(3, brokers))",
     )
     create.add_argument(
-        "--min-insync-replicas", type=int, default=None,
+        "--min-insync-replicas",
+        type=int,
+        default=None,
         help="min.insync.replicas of new topics (default: "
         "MOODSTREAM_TOPICS__MIN_INSYNC_REPLICAS, else min(2, replication - 1), at least 1)",
     )
@@ -52,8 +58,12 @@ def create_command(args: argparse.Namespace, settings: Settings) -> int:
             raise ConfigError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
     config = client_config(settings.kafka, bootstrap_for(settings))
     result, plan = ensure_topics(
-        config, settings.topics, settings.kafka.connect_timeout_s, partitions=partitions,
-        replication_factor=args.replication_factor, min_insync_replicas=args.min_insync_replicas,
+        config,
+        settings.topics,
+        settings.kafka.connect_timeout_s,
+        partitions=partitions,
+        replication_factor=args.replication_factor,
+        min_insync_replicas=args.min_insync_replicas,
     )
     if plan.note is not None:
         print(f"note: {plan.note}", file=sys.stderr, flush=True)
@@ -64,7 +74,8 @@ def create_command(args: argparse.Namespace, settings: Settings) -> int:
             detail = (
                 f" ({partitions} partitions, replication {plan.replication_factor}, "
                 f"min ISR {plan.min_insync_replicas})"
-                if state == "created" else " (left as it is)"
+                if state == "created"
+                else " (left as it is)"
             )
             print(f"{state:8} {topic}{detail}", flush=True)
     return 0

@@ -143,8 +143,9 @@ class Pipeline:
             ready.append(source)
         return ready
 
-    def _slow_reason(self, source: SourceResult, latency_ms: float, runs: Iterable[ModelRun],
-                     now: float) -> SlowReason | None:
+    def _slow_reason(
+        self, source: SourceResult, latency_ms: float, runs: Iterable[ModelRun], now: float
+    ) -> SlowReason | None:
         """Where a slow event's latency went (None within the budget)."""
         if latency_ms <= self._settings.ensemble.slow_budget_s * 1000.0:
             return None

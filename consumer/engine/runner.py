@@ -442,9 +442,7 @@ class Runner:
         left = self._in_flight.finish(started + max(0.5, budget / 2))
         remaining = max(0.5, budget - (self._clock.monotonic() - started) - 2.0)
         self._publisher.close(remaining)
-        log_event(
-            _log, "drained", seconds=round(self._clock.monotonic() - started, 3), left=left
-        )
+        log_event(_log, "drained", seconds=round(self._clock.monotonic() - started, 3), left=left)
 
     def _close(self) -> None:
         try:

@@ -37,8 +37,7 @@ class GroupWaits:
 
     def overlap_s(self, since: float, until: float) -> float:
         """Seconds of rebalance callbacks within ``[since, until]``."""
-        return sum(max(0.0, min(end, until) - max(start, since))
-                   for start, end in self._intervals)
+        return sum(max(0.0, min(end, until) - max(start, since)) for start, end in self._intervals)
 
 
 def slow_reason(latency_ms: float, runs: Iterable[ModelRun], group_wait_ms: float) -> SlowReason:

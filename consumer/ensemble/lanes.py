@@ -32,8 +32,14 @@ from consumer.ensemble.admission import LaneAdmission
 from consumer.ensemble.model_runs import FloatArray, InputArray, LaneRequest, ModelRun
 from schemas import ModelStatus
 
-__all__ = ["MIN_CALL_DEADLINE_S", "LaneRequest", "LaneStats", "ModelLane", "ModelRun",
-           "ScoringModel"]
+__all__ = [
+    "MIN_CALL_DEADLINE_S",
+    "LaneRequest",
+    "LaneStats",
+    "ModelLane",
+    "ModelRun",
+    "ScoringModel",
+]
 
 #: The shortest deadline of a call (unless the model's timeout is shorter): a call of a
 #: few milliseconds is never declared sick for a scheduling hiccup on a busy machine.
@@ -159,8 +165,7 @@ class ModelLane:
         """The unanswered calls that can finish next: the started ones and the first queued
         one (the calls behind it cannot start before it)."""
         now = self._clock.monotonic()
-        return [call.future for call in self._live_calls(now)
-                if call.future and not call.reported]
+        return [call.future for call in self._live_calls(now) if call.future and not call.reported]
 
     def _live_calls(self, now: float) -> Iterator[_Call]:
         """Calls in submission order up to and including the first that has not started.
@@ -244,7 +249,13 @@ class ModelLane:
     ) -> ModelRun:
         budget_ms = call.deadline_s * 1000.0
         run = ModelRun(
-            self.name, status, self.model.version, latency_ms, call.rows, scores, budget_ms,
+            self.name,
+            status,
+            self.model.version,
+            latency_ms,
+            call.rows,
+            scores,
+            budget_ms,
             waited_ms=waited_ms,
         )
         call.request.resolve(run)
@@ -260,8 +271,16 @@ class ModelLane:
             if old:
                 request.waiting = deque(p for p in request.waiting if expires[p] > now)
                 rows = tuple(request.rows[p] for p in old)
-                run = ModelRun(self.name, ModelStatus.SKIPPED, self.model.version, None, rows,
-                               None, self.budget_ms, reason="max_event_age")
+                run = ModelRun(
+                    self.name,
+                    ModelStatus.SKIPPED,
+                    self.model.version,
+                    None,
+                    rows,
+                    None,
+                    self.budget_ms,
+                    reason="max_event_age",
+                )
                 request.resolve(run)
                 self.stats.skipped_rows += len(rows)
                 runs.append(run)
@@ -286,8 +305,16 @@ class ModelLane:
                 rows = tuple(request.rows[p] for p in request.waiting)
                 request.waiting.clear()
                 waited_ms = (now - request.enqueued_at) * 1000.0
-                run = ModelRun(self.name, ModelStatus.TIMEOUT, self.model.version, None,
-                               rows, None, self.budget_ms, waited_ms=waited_ms)
+                run = ModelRun(
+                    self.name,
+                    ModelStatus.TIMEOUT,
+                    self.model.version,
+                    None,
+                    rows,
+                    None,
+                    self.budget_ms,
+                    waited_ms=waited_ms,
+                )
                 request.resolve(run)
                 runs.append(run)
         self._queue.clear()

@@ -128,9 +128,7 @@ def field_label(name: str) -> str:
 def _unknown_top_level(exc: ValidationError) -> list[str]:
     errors = exc.errors(include_url=False, include_input=False, include_context=False)
     return [
-        str(e["loc"][0])
-        for e in errors
-        if e["type"] == "extra_forbidden" and len(e["loc"]) == 1
+        str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden" and len(e["loc"]) == 1
     ]
 
 

@@ -217,7 +217,9 @@ def create_topics(
     bootstrap = str(admin_config.get("bootstrap.servers", "?"))
     wanted = [
         NewTopic(
-            name, num_partitions=partitions, replication_factor=replication,
+            name,
+            num_partitions=partitions,
+            replication_factor=replication,
             config=dict(topic_config or {}),
         )
         for name in topics

@@ -30,8 +30,9 @@ _log = logging.getLogger("moodstream.group")
 ASK_EVERY_S = 0.2
 
 
-def group_covers(state: str, assignments: Iterable[Iterable[Any]], topic: str,
-                 partitions: int) -> bool:
+def group_covers(
+    state: str, assignments: Iterable[Iterable[Any]], topic: str, partitions: int
+) -> bool:
     """True when the group is stable and its members' assignments (each a list of topic
     partitions with ``.topic`` and ``.partition``) cover all ``partitions`` of ``topic``.
     Pure."""
@@ -47,8 +48,15 @@ Describe = Callable[[str], "Future[Any]"]
 class GroupSettle:
     """Polls the group's description until it is settled (see the module docstring)."""
 
-    def __init__(self, describe: Describe, group: str, topic: str, partitions: int,
-                 started_at: float, max_wait_s: float) -> None:
+    def __init__(
+        self,
+        describe: Describe,
+        group: str,
+        topic: str,
+        partitions: int,
+        started_at: float,
+        max_wait_s: float,
+    ) -> None:
         self._describe = describe
         self._group = group
         self._topic = topic
@@ -67,8 +75,13 @@ class GroupSettle:
             self.settled = self._answer(self._pending)
             self._pending = None
         if not self.settled and now >= self._give_up_at:
-            log_event(_log, "group_not_settled", level=logging.WARNING, group=self._group,
-                      action="reporting ready anyway")
+            log_event(
+                _log,
+                "group_not_settled",
+                level=logging.WARNING,
+                group=self._group,
+                action="reporting ready anyway",
+            )
             self.settled = True
         if not self.settled and self._pending is None and now >= self._next_ask:
             self._next_ask = now + ASK_EVERY_S
@@ -89,8 +102,9 @@ class GroupSettle:
             log_event(_log, "group_describe_failed", level=logging.WARNING, error=str(exc))
             return False
         state = getattr(description.state, "name", str(description.state))
-        assignments = [m.assignment.topic_partitions if m.assignment else []
-                       for m in description.members]
+        assignments = [
+            m.assignment.topic_partitions if m.assignment else [] for m in description.members
+        ]
         return group_covers(state, assignments, self._topic, self._partitions)
 
 

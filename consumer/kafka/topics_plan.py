@@ -55,7 +55,8 @@ def plan_replication(
     else:
         rf = replication_factor
     min_isr = (
-        max(1, min(PRODUCTION_MIN_ISR, rf - 1)) if min_insync_replicas is None
+        max(1, min(PRODUCTION_MIN_ISR, rf - 1))
+        if min_insync_replicas is None
         else min_insync_replicas
     )
     if min_isr > rf:

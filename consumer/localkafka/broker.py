@@ -249,8 +249,12 @@ class LocalBroker:
         cmd = files.broker_command(java, libs, self._settings, paths.properties, paths.log4j)
         with open(paths.out, "wb") as out:
             proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                cwd=paths.root, start_new_session=True,
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=paths.root,
+                start_new_session=True,
             )
         paths.pid.write_text(f"{proc.pid}\n")
         return proc

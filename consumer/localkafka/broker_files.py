@@ -85,10 +85,17 @@ class BrokerPaths:
     @classmethod
     def under(cls, root: Path) -> BrokerPaths:
         return cls(
-            root=root, data=root / "data", properties=root / "server.properties",
-            log4j=root / "log4j2.xml", log=root / "server.log", out=root / "broker.out",
-            pid=root / "broker.pid", lock=root / ".lock", password=root / "sasl-password",
-            leases=root / "leases", auto_stop=root / "auto-stop",
+            root=root,
+            data=root / "data",
+            properties=root / "server.properties",
+            log4j=root / "log4j2.xml",
+            log=root / "server.log",
+            out=root / "broker.out",
+            pid=root / "broker.pid",
+            lock=root / ".lock",
+            password=root / "sasl-password",
+            leases=root / "leases",
+            auto_stop=root / "auto-stop",
             formatted=root / "formatted-version",
         )
 
@@ -191,9 +198,7 @@ def server_properties(settings: LocalBrokerSettings, data_dir: Path, sasl: bool)
         )
         # ACLs can be tested on the SASL listener: everything is allowed until an ACL
         # names a resource; the PLAINTEXT and controller listeners (ANONYMOUS) are super.
-        props["authorizer.class.name"] = (
-            "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
-        )
+        props["authorizer.class.name"] = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
         props["super.users"] = "User:ANONYMOUS"
         props["allow.everyone.if.no.acl.found"] = "true"
     return "".join(f"{key}={value}\n" for key, value in props.items())

@@ -181,8 +181,12 @@ def run_tool(cmd: list[str], what: str, timeout_s: float) -> None:
     """
     try:
         done = subprocess.run(
-            cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-            timeout=timeout_s, check=False,
+            cmd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         raise BrokerError(f"{what} took over {timeout_s:g} s") from None

@@ -260,9 +260,7 @@ class LocalCluster:
             shutil.rmtree(paths.data, ignore_errors=True)
             paths.data.mkdir(parents=True)
             args = ("format", "-t", cluster_id, "-c", str(paths.properties))
-            cmd = files.tool_command(
-                java, libs, paths.log4j, "kafka.tools.StorageTool", *args
-            )
+            cmd = files.tool_command(java, libs, paths.log4j, "kafka.tools.StorageTool", *args)
             proc_util.run_tool(cmd, f"formatting {paths.data}", FORMAT_TIMEOUT_S)
         (self._root / "cluster-id").write_text(cluster_id + "\n")
         marker.write_text(version + "\n")
@@ -274,8 +272,12 @@ class LocalCluster:
         cmd = cfiles.node_command(java, libs, self._settings, paths)
         with open(paths.out, "wb") as out:
             proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                cwd=paths.root, start_new_session=True,
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=paths.root,
+                start_new_session=True,
             )
         paths.pid.write_text(f"{proc.pid}\n")
         return proc

@@ -96,9 +96,7 @@ def proxied_bootstrap(settings: LocalClusterSettings) -> str:
 
 def bootstrap(settings: LocalClusterSettings, listener: str = "plaintext") -> str:
     """``h:p,h:p,h:p`` of one listener kind (plaintext, ssl, sasl_ssl) of every node."""
-    return ",".join(
-        f"{HOST}:{getattr(node_ports(settings, n), listener)}" for n in NODE_IDS
-    )
+    return ",".join(f"{HOST}:{getattr(node_ports(settings, n), listener)}" for n in NODE_IDS)
 
 
 @dataclass(frozen=True)
@@ -159,8 +157,7 @@ def node_properties(
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": (
-            "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,"
-            "PROXIED:PLAINTEXT"
+            "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,PROXIED:PLAINTEXT"
         ),
         "log.dirs": str(data_dir),
         "ssl.keystore.type": "PKCS12",

@@ -66,9 +66,21 @@ def ensure_tls(root: Path) -> TlsFiles:
     password = secrets.token_urlsafe(18)
     _write_private(files.password_file, password + "\n")
     _openssl(
-        openssl, "pkcs12", "-export", "-in", str(root / "server.pem"),
-        "-inkey", str(root / "server.key"), "-certfile", str(files.ca),
-        "-name", "server", "-out", str(files.keystore), "-passout", f"pass:{password}",
+        openssl,
+        "pkcs12",
+        "-export",
+        "-in",
+        str(root / "server.pem"),
+        "-inkey",
+        str(root / "server.key"),
+        "-certfile",
+        str(files.ca),
+        "-name",
+        "server",
+        "-out",
+        str(files.keystore),
+        "-passout",
+        f"pass:{password}",
     )
     (root / ".complete").write_text("ok\n")
     return files
@@ -77,20 +89,43 @@ def ensure_tls(root: Path) -> TlsFiles:
 def make_ca(openssl: str, root: Path, name: str) -> Path:
     """A self-signed CA (``ca.pem``, ``ca.key``) in ``root``; returns ``ca.pem``. Blocks."""
     _openssl(
-        openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256",
-        "-keyout", str(root / "ca.key"), "-out", str(root / "ca.pem"),
-        "-days", str(VALID_DAYS), "-subj", f"/CN={name}",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        openssl,
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-sha256",
+        "-keyout",
+        str(root / "ca.key"),
+        "-out",
+        str(root / "ca.pem"),
+        "-days",
+        str(VALID_DAYS),
+        "-subj",
+        f"/CN={name}",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
     )
     return root / "ca.pem"
 
 
 def _server_certificate(openssl: str, root: Path) -> None:
     _openssl(
-        openssl, "req", "-newkey", "rsa:2048", "-nodes", "-sha256",
-        "-keyout", str(root / "server.key"), "-out", str(root / "server.csr"),
-        "-subj", "/CN=localhost",
+        openssl,
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-sha256",
+        "-keyout",
+        str(root / "server.key"),
+        "-out",
+        str(root / "server.csr"),
+        "-subj",
+        "/CN=localhost",
     )
     extensions = root / "server.ext"
     extensions.write_text(
@@ -98,9 +133,23 @@ def _server_certificate(openssl: str, root: Path) -> None:
         "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
     )
     _openssl(
-        openssl, "x509", "-req", "-in", str(root / "server.csr"), "-sha256",
-        "-CA", str(root / "ca.pem"), "-CAkey", str(root / "ca.key"), "-CAcreateserial",
-        "-days", str(VALID_DAYS), "-extfile", str(extensions), "-out", str(root / "server.pem"),
+        openssl,
+        "x509",
+        "-req",
+        "-in",
+        str(root / "server.csr"),
+        "-sha256",
+        "-CA",
+        str(root / "ca.pem"),
+        "-CAkey",
+        str(root / "ca.key"),
+        "-CAcreateserial",
+        "-days",
+        str(VALID_DAYS),
+        "-extfile",
+        str(extensions),
+        "-out",
+        str(root / "server.pem"),
     )
 
 
@@ -110,7 +159,9 @@ def _valid_for(cert: Path, seconds: int) -> bool:
         return False
     done = subprocess.run(
         [openssl, "x509", "-checkend", str(seconds), "-noout", "-in", str(cert)],
-        capture_output=True, timeout=OPENSSL_TIMEOUT_S, check=False,
+        capture_output=True,
+        timeout=OPENSSL_TIMEOUT_S,
+        check=False,
     )
     return done.returncode == 0
 
@@ -124,8 +175,12 @@ def _write_private(path: Path, text: str) -> None:
 def _openssl(openssl: str, *args: str) -> None:
     try:
         done = subprocess.run(
-            [openssl, *args], stdin=subprocess.DEVNULL, capture_output=True, text=True,
-            timeout=OPENSSL_TIMEOUT_S, check=False,
+            [openssl, *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=OPENSSL_TIMEOUT_S,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         raise BrokerError(f"openssl {args[0]} took over {OPENSSL_TIMEOUT_S:g} s") from None

@@ -65,8 +65,12 @@ def ensure_server(cache_dir: Path, version: str = TOXIPROXY_VERSION) -> Path:
     }
     try:
         proc = subprocess.run(
-            [go, "install", f"{MODULE}@{version}"], env=env, capture_output=True,
-            text=True, timeout=INSTALL_TIMEOUT_S, check=False,
+            [go, "install", f"{MODULE}@{version}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=INSTALL_TIMEOUT_S,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         raise BrokerError(f"building Toxiproxy took over {INSTALL_TIMEOUT_S:g} s") from None
@@ -101,7 +105,9 @@ class ToxiproxyProcess:
             with open(self.state_dir / "toxiproxy.out", "wb") as out:
                 proc = subprocess.Popen(
                     [str(self.binary), "-host", HOST, "-port", str(self.api_port)],
-                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
             self.pid_file.write_text(f"{proc.pid}\n")
@@ -132,7 +138,9 @@ class ToxiproxyClient:
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
-            self._base + path, data=data, method=method,
+            self._base + path,
+            data=data,
+            method=method,
             headers={"Content-Type": "application/json"},
         )
         try:
@@ -169,23 +177,38 @@ class ToxiproxyClient:
             return
         if existing:
             self._call("DELETE", f"/proxies/{name}")
-        self._call("POST", "/proxies",
-                   {"name": name, "listen": listen, "upstream": upstream, "enabled": True})
+        self._call(
+            "POST",
+            "/proxies",
+            {"name": name, "listen": listen, "upstream": upstream, "enabled": True},
+        )
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         """A disabled proxy closes its connections and refuses new ones."""
         self._call("POST", f"/proxies/{name}", {"enabled": enabled})
 
     def add_toxic(
-        self, proxy: str, toxic: str, kind: str, stream: Stream,
-        attributes: dict[str, int], toxicity: float = 1.0,
+        self,
+        proxy: str,
+        toxic: str,
+        kind: str,
+        stream: Stream,
+        attributes: dict[str, int],
+        toxicity: float = 1.0,
     ) -> None:
         """Add toxic ``toxic`` of type ``kind`` (``timeout``, ``latency``, ...) to every
         connection of ``proxy``, open ones included, in one direction."""
-        self._call("POST", f"/proxies/{proxy}/toxics", {
-            "name": toxic, "type": kind, "stream": stream,
-            "toxicity": toxicity, "attributes": attributes,
-        })
+        self._call(
+            "POST",
+            f"/proxies/{proxy}/toxics",
+            {
+                "name": toxic,
+                "type": kind,
+                "stream": stream,
+                "toxicity": toxicity,
+                "attributes": attributes,
+            },
+        )
 
     def remove_toxic(self, proxy: str, toxic: str) -> None:
         self._call("DELETE", f"/proxies/{proxy}/toxics/{toxic}")

@@ -69,6 +69,8 @@ __all__ = [
 
 VERSION_PREFIX: Final = "demo-2026.11"
 NOTE: Final = "synthetic demo model — NOT clinically valid"
+
+
 @dataclass(frozen=True, slots=True)
 class DemoBuild:
     """Result of :func:`build_demo`: the manifest written and some training facts."""

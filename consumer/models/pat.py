@@ -49,6 +49,7 @@ __all__ = [
     "sinusoidal_positions",
 ]
 
+
 def network_to_bytes(network: PatNetwork, metadata: dict[str, str] | None = None) -> bytes:
     """Serialise weights + standardisation buffers as safetensors bytes, with ``size`` metadata.
 

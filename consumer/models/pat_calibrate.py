@@ -144,9 +144,7 @@ def choose(figures: Sequence[RuntimeFigures], requested: str) -> RuntimeFigures:
 
 
 def figures_json(figures: Sequence[RuntimeFigures]) -> list[dict[str, float | str | int]]:
-    return [
-        {**asdict(f), "sequences_per_cpu_s": round(f.sequences_per_cpu_s, 2)} for f in figures
-    ]
+    return [{**asdict(f), "sequences_per_cpu_s": round(f.sequences_per_cpu_s, 2)} for f in figures]
 
 
 def calibrate_in_subprocess(

@@ -49,6 +49,7 @@ __all__ = [
     "sinusoidal_positions",
 ]
 
+
 class KerasStyleAttention(nn.Module):
     """Self-attention with ``key_dim`` per head, like Keras ``MultiHeadAttention``."""
 

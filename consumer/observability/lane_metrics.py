@@ -22,16 +22,22 @@ class LaneMetrics:
     def __init__(self, counter: Callable[..., Counter], gauge: Callable[..., Gauge]) -> None:
         lane = ("model",)
         self.queued_rows = gauge(
-            "lane_queued_rows", "Rows a model lane has not answered (waiting + running)",
-            lane, "livesum",
+            "lane_queued_rows",
+            "Rows a model lane has not answered (waiting + running)",
+            lane,
+            "livesum",
         )
         self.queued_seconds = gauge(
-            "lane_queued_seconds", "Estimated seconds of the work a lane has not answered",
-            lane, "livesum",
+            "lane_queued_seconds",
+            "Estimated seconds of the work a lane has not answered",
+            lane,
+            "livesum",
         )
         self.seconds_per_row = gauge(
-            "lane_seconds_per_row", "A lane's moving estimate of its model's seconds per row",
-            lane, "livemax",
+            "lane_seconds_per_row",
+            "A lane's moving estimate of its model's seconds per row",
+            lane,
+            "livemax",
         )
         self.admitted_rows = counter(
             "lane_admitted_rows", "Rows submitted to a model within its admission budget", lane

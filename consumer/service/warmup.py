@@ -33,8 +33,9 @@ class WarmShapes:
     pat_rows: int
 
 
-def warm_up(models: ModelSet, booster_pool: Executor, pat_pool: Executor, shapes: WarmShapes,
-            clock: Clock) -> float | None:
+def warm_up(
+    models: ModelSet, booster_pool: Executor, pat_pool: Executor, shapes: WarmShapes, clock: Clock
+) -> float | None:
     """Call every model's ``warmup`` on its pool at its shapes; returns PAT's measured
     seconds per row (None without PAT). Blocks until done."""
     for rows in sorted({1, shapes.booster_rows}):

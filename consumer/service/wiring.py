@@ -172,5 +172,11 @@ def _group_settle(
         return None
     config = dict(client_config(settings.kafka, bootstrap))
     kafka = settings.kafka
-    return GroupSettle(admin_describe(config), kafka.group_id, settings.topics.features,
-                       partitions, clock.monotonic(), kafka.connect_timeout_s)
+    return GroupSettle(
+        admin_describe(config),
+        kafka.group_id,
+        settings.topics.features,
+        partitions,
+        clock.monotonic(),
+        kafka.connect_timeout_s,
+    )

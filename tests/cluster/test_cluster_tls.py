@@ -32,9 +32,7 @@ SINGLE_NODE_PORTS: Final = {39092, 39093, 39094}
 def _tls_env(
     info: ClusterInfo, topics: TopicSettings, group: str, protocol: str, ca: str
 ) -> dict[str, str]:
-    bootstrap = (
-        info.tls_bootstrap_servers if protocol == "SSL" else info.sasl_ssl_bootstrap_servers
-    )
+    bootstrap = info.tls_bootstrap_servers if protocol == "SSL" else info.sasl_ssl_bootstrap_servers
     env = service_env(bootstrap, topics, group)
     env |= {
         "MOODSTREAM_KAFKA__SECURITY_PROTOCOL": protocol,
@@ -51,20 +49,34 @@ def _tls_env(
 
 
 def test_start_json_and_status_list_three_nodes(local_cluster: ClusterInfo) -> None:
-    started = moodstream("broker", "start", "--nodes", "3", "--json", env=service_env(
-        "", TopicSettings(), "unused"), timeout_s=200)
+    started = moodstream(
+        "broker",
+        "start",
+        "--nodes",
+        "3",
+        "--json",
+        env=service_env("", TopicSettings(), "unused"),
+        timeout_s=200,
+    )
     assert started.returncode == 0, started.stderr
     payload = json.loads(started.stdout)
-    for key in ("tls_bootstrap_servers", "ca_location", "sasl_ssl_bootstrap_servers",
-                "sasl_mechanism", "sasl_username", "sasl_password"):
+    for key in (
+        "tls_bootstrap_servers",
+        "ca_location",
+        "sasl_ssl_bootstrap_servers",
+        "sasl_mechanism",
+        "sasl_username",
+        "sasl_password",
+    ):
         assert payload[key], key
     assert payload["bootstrap_servers"] == local_cluster.bootstrap_servers
     assert [n["node_id"] for n in payload["nodes"]] == [1, 2, 3]
     ports = {n["port"] for n in payload["nodes"]}
     assert len(ports) == 3 and not ports & SINGLE_NODE_PORTS
     assert Path(payload["ca_location"]).is_file()
-    status = moodstream("broker", "status", "--nodes", "3", "--json",
-                        env=service_env("", TopicSettings(), "unused"))
+    status = moodstream(
+        "broker", "status", "--nodes", "3", "--json", env=service_env("", TopicSettings(), "unused")
+    )
     assert status.returncode == 0, status.stderr
     nodes = json.loads(status.stdout)["nodes"]
     assert [(n["node_id"], n["up"]) for n in nodes] == [(1, True), (2, True), (3, True)]
@@ -89,19 +101,35 @@ def test_predictions_end_to_end_over_tls(
     assert set(json.loads(created.stdout).values()) == {"created"}
     assert _min_isr(local_cluster.bootstrap_servers, cluster_topics.features) == "2"
     produced = moodstream(
-        "produce", "--synthetic", "--count", str(EVENTS), "--activity-share", "0.1", "--json",
+        "produce",
+        "--synthetic",
+        "--count",
+        str(EVENTS),
+        "--activity-share",
+        "0.1",
+        "--json",
         env=env,
     )
     assert produced.returncode == 0, produced.stderr
     assert json.loads(produced.stdout)["acknowledged"] == EVENTS
     with running_service(env, tmp_path, "--workers", "1") as service:
         tailed = moodstream(
-            "tail", "predictions", "--from-beginning", "--count", str(EVENTS),
-            "--timeout", "90", env=env, timeout_s=FLOW_TIMEOUT_S,
+            "tail",
+            "predictions",
+            "--from-beginning",
+            "--count",
+            str(EVENTS),
+            "--timeout",
+            "90",
+            env=env,
+            timeout_s=FLOW_TIMEOUT_S,
         )
         assert tailed.returncode == 0, tailed.stderr + service.logs()[-2000:]
-        event_ids = {json.loads(line)["value"]["event_id"] for line in tailed.stdout.splitlines()
-                     if line.startswith("{")}
+        event_ids = {
+            json.loads(line)["value"]["event_id"]
+            for line in tailed.stdout.splitlines()
+            if line.startswith("{")
+        }
         assert len(event_ids) == EVENTS, tailed.stdout[-500:]
         assert service.process.poll() is None
     lag = moodstream("lag", "--json", env=env)

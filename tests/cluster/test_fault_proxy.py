@@ -44,5 +44,6 @@ def test_clients_of_the_proxied_listener_reach_every_broker_through_the_proxy(
         assert len(direct.brokers) == len(NODE_IDS)  # brokers still up and reachable
     finally:
         proxy.reset()
-    assert len(_admin(local_cluster.proxied_bootstrap_servers).list_topics(
-        timeout=20).brokers) == len(NODE_IDS)
+    assert len(
+        _admin(local_cluster.proxied_bootstrap_servers).list_topics(timeout=20).brokers
+    ) == len(NODE_IDS)

@@ -81,7 +81,7 @@ def test_equal_topic_names_stop_with_one_line(command: tuple[str, ...]) -> None:
     ("setting", "value", "expected"),
     [
         ("KAFKA__EXTRA", "not json", "MOODSTREAM_KAFKA__EXTRA takes JSON"),
-        ("KAFKA__EXTRA", '{"no.such.property": "1"}', 'No such configuration property'),
+        ("KAFKA__EXTRA", '{"no.such.property": "1"}', "No such configuration property"),
         ("KAFKA__EXTRA", '{"linger.ms": "soon"}', "Invalid value"),
         ("KAFKA__SSL_CA_LOCATION", "/nonexistent/ca.pem", "no such file: /nonexistent/ca.pem"),
     ],

@@ -68,9 +68,7 @@ def test_activity_only_backlog_is_scored_completely(
     events = [
         (f"u{i}".encode(), event_bytes(seed=i, features=False, activity=True)) for i in range(600)
     ]
-    values, drain_s = drain_backlog(
-        kafka_bootstrap, unique_topics, unique_group, tmp_path, events
-    )
+    values, drain_s = drain_backlog(kafka_bootstrap, unique_topics, unique_group, tmp_path, events)
     assert len({v["event_id"] for v in values}) == 600
     partial = [v for v in values if v["partial"]]
     assert partial == [], f"{len(partial)} partial, e.g. {partial[:1]}"
@@ -84,9 +82,7 @@ def test_mixed_backlog_half_activity_is_scored_completely(
     events = [
         (f"u{i % 500}".encode(), event_bytes(seed=i, activity=i % 2 == 0)) for i in range(3000)
     ]
-    values, drain_s = drain_backlog(
-        kafka_bootstrap, unique_topics, unique_group, tmp_path, events
-    )
+    values, drain_s = drain_backlog(kafka_bootstrap, unique_topics, unique_group, tmp_path, events)
     assert len({v["event_id"] for v in values}) == 3000
     assert [v for v in values if v["partial"]] == []
     with_pat = [v for v in values if v["models"]["pat"]["status"] == "ok"]
@@ -134,12 +130,15 @@ def test_pat_turning_20x_slower_times_out_on_time_and_boosters_keep_flowing(
     assert all(budget_ms <= ms <= budget_ms * 1.5 for ms in ran if ms is not None)
     assert all(p["models"]["depression"]["status"] == "ok" for p in late)
     only_features = [by_id[str(_id(200 + i))] for i in range(40)]
-    assert all(not p["partial"] and p["next_day_risk"]["depression"] is not None
-               for p in only_features)
+    assert all(
+        not p["partial"] and p["next_day_risk"]["depression"] is not None for p in only_features
+    )
     kinds = {(a["kind"], a["model"]) for a in alerts.values()}
     assert ("model_timeout", "pat") in kinds
-    print(f"\n[PAT 20x slower] {len(timed_out)} of 40 PAT timeouts, "
-          f"features-only p50 latency {sorted(p['latency_ms'] for p in only_features)[20]:.0f} ms")
+    print(
+        f"\n[PAT 20x slower] {len(timed_out)} of 40 PAT timeouts, "
+        f"features-only p50 latency {sorted(p['latency_ms'] for p in only_features)[20]:.0f} ms"
+    )
     predictions.close()
     alerts.close()
 

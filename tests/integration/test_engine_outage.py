@@ -64,8 +64,11 @@ def test_worker_killed_during_an_outage_waits_for_the_cluster(
         victim = psutil.Process(service.process.pid).children()[0]
         victim.send_signal(signal.SIGKILL)
         wait_for(
-            lambda: len(psutil.Process(service.process.pid).children()) == 2
-            and victim.pid not in [w.pid for w in psutil.Process(service.process.pid).children()],
+            lambda: (
+                len(psutil.Process(service.process.pid).children()) == 2
+                and victim.pid
+                not in [w.pid for w in psutil.Process(service.process.pid).children()]
+            ),
             30,
             "worker not restarted",
             alive=service.process,

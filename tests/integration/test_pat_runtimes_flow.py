@@ -32,8 +32,11 @@ RUNTIMES = {  # label: (settings, bound against torch fp32)
     "onnx-fp32": ({}, 1e-5),
     "torch-fp32": ({"MODELS__PAT_RUNTIME": "torch"}, 1e-5),
     "torch-bf16": (
-        {"MODELS__PAT_RUNTIME": "torch", "MODELS__PAT_PRECISION": "bf16",
-         "MODELS__PAT_CALIBRATION_WEEKS": "4"},
+        {
+            "MODELS__PAT_RUNTIME": "torch",
+            "MODELS__PAT_PRECISION": "bf16",
+            "MODELS__PAT_CALIBRATION_WEEKS": "4",
+        },
         0.01,
     ),
 }

@@ -46,8 +46,10 @@ def records_in(bootstrap: str, topic: str, partitions: int = 6) -> int:
     """Records ever written to ``topic`` (the sum of its high watermarks). Blocks ~1 s."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex})
     try:
-        marks = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-                 for p in range(partitions)]
+        marks = [
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            for p in range(partitions)
+        ]
         return sum(high for _, high in marks)
     finally:
         consumer.close()
@@ -73,8 +75,9 @@ def test_records_wait_while_the_registry_is_down(stream: Stream, tmp_path: Path)
             assert service.process.poll() is None, service.logs()[-2000:]
             assert waiting(), service.get("/readyz")
             time.sleep(0.5)
-        outputs = [records_in(stream.bootstrap, t) for t in (stream.topics.predictions,
-                                                             stream.topics.dlq)]
+        outputs = [
+            records_in(stream.bootstrap, t) for t in (stream.topics.predictions, stream.topics.dlq)
+        ]
         logs = service.logs()
         assert service.stop() == 0, logs[-2000:]
     assert records_in(stream.bootstrap, stream.topics.features) == EVENTS

@@ -54,8 +54,7 @@ def _records_in(bootstrap: str, topic: str) -> int:
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         ends = [
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            for p in partitions
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in partitions
         ]
     finally:
         consumer.close()

@@ -7,20 +7,38 @@ from consumer.bench.text import backlog_table
 
 
 def test_pat_limit_is_the_best_measured_batch() -> None:
-    limits = {"models": {"pat": {"batch_1": {"sequences_per_s": 17.0},
-                                 "batch_4": {"sequences_per_s": 19.5}}}}
+    limits = {
+        "models": {
+            "pat": {"batch_1": {"sequences_per_s": 17.0}, "batch_4": {"sequences_per_s": 19.5}}
+        }
+    }
     assert pat_limit(limits) == 19.5
     assert pat_limit({"models": {}}) is None
 
 
 def test_backlog_table_shows_each_worker_count_and_the_scale_out() -> None:
-    doc = {"backlog": {
-        "events": 500, "pat_limit_sequences_per_s": 20.0, "goal_vs_pat_limit": 0.85,
-        "workers_1": {"sustained_events_per_s": 18.0, "drain_seconds": 27.7,
-                      "vs_pat_limit": 0.9, "partial": 0, "peak_worker_rss_mb": 310.0},
-        "workers_2": {"sustained_events_per_s": 34.0, "drain_seconds": 14.7,
-                      "vs_pat_limit": 0.85, "partial": 0, "peak_worker_rss_mb": 305.0},
-        "scale_out_2_vs_1": 1.89}}
+    doc = {
+        "backlog": {
+            "events": 500,
+            "pat_limit_sequences_per_s": 20.0,
+            "goal_vs_pat_limit": 0.85,
+            "workers_1": {
+                "sustained_events_per_s": 18.0,
+                "drain_seconds": 27.7,
+                "vs_pat_limit": 0.9,
+                "partial": 0,
+                "peak_worker_rss_mb": 310.0,
+            },
+            "workers_2": {
+                "sustained_events_per_s": 34.0,
+                "drain_seconds": 14.7,
+                "vs_pat_limit": 0.85,
+                "partial": 0,
+                "peak_worker_rss_mb": 305.0,
+            },
+            "scale_out_2_vs_1": 1.89,
+        }
+    }
     text = backlog_table(doc)
     assert "activity-only backlog of 500 events" in text
     rows = [line.split() for line in text.splitlines()[2:4]]

@@ -16,8 +16,7 @@ def test_bf16_is_requested_only_where_the_cpu_has_it() -> None:
 
 
 def test_the_chosen_runtime_comes_from_the_calibration_line() -> None:
-    line = json.dumps({"event": "pat_calibrated", "requested": "auto-bf16",
-                       "chosen": "torch-bf16"})
+    line = json.dumps({"event": "pat_calibrated", "requested": "auto-bf16", "chosen": "torch-bf16"})
     assert chosen_runtime(f"x\n{line}\n", "auto", "bf16") == "torch-bf16"
     assert chosen_runtime("no such line", "onnx", "fp32") == "onnx-fp32"
 
@@ -30,10 +29,22 @@ def test_the_ratio_is_events_per_cpu_s_against_pat_sequences_over_the_share() ->
 
 
 def test_the_ratios_and_the_summary_carry_each_runtimes_row() -> None:
-    row = {"runtime": "onnx-fp32", "events_per_worker_cpu_s": 50.4,
-           "pat_limit_events_per_cpu_s": 56.0, "vs_pat_limit": 0.9, "partial": 0}
-    doc = {**_document(), "mixed_runtimes": {"events": 600, "activity_share": 0.5,
-                                             "goal_vs_pat_limit": 0.9, "onnx": row}}
+    row = {
+        "runtime": "onnx-fp32",
+        "events_per_worker_cpu_s": 50.4,
+        "pat_limit_events_per_cpu_s": 56.0,
+        "vs_pat_limit": 0.9,
+        "partial": 0,
+    }
+    doc = {
+        **_document(),
+        "mixed_runtimes": {
+            "events": 600,
+            "activity_share": 0.5,
+            "goal_vs_pat_limit": 0.9,
+            "onnx": row,
+        },
+    }
     ratios = report.ratios(doc)
     assert ratios["mixed"]["per_runtime_vs_pat_limit_per_cpu_s"] == {"onnx": 0.9}
     assert "per_runtime_vs_pat_limit_per_cpu_s" not in report.ratios(_document())["mixed"]

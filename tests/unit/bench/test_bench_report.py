@@ -64,11 +64,19 @@ def test_drain_rate_counts_records_after_the_first() -> None:
 
 def test_workload_limits_scale_models_by_the_share_they_score() -> None:
     limits = report.workload_limits(
-        passthrough=10_000.0, decode=20_000.0, trio_rows_per_s=9_500.0,
-        pat_sequences_per_s=15.0, feature_share=0.95, activity_share=0.1,
+        passthrough=10_000.0,
+        decode=20_000.0,
+        trio_rows_per_s=9_500.0,
+        pat_sequences_per_s=15.0,
+        feature_share=0.95,
+        activity_share=0.1,
     )
-    assert limits["stages"] == {"passthrough": 10_000.0, "decode": 20_000.0,
-                                "boosters": 10_000.0, "pat": 150.0}
+    assert limits["stages"] == {
+        "passthrough": 10_000.0,
+        "decode": 20_000.0,
+        "boosters": 10_000.0,
+        "pat": 150.0,
+    }
     assert limits["tightest"] == {"stage": "pat", "events_per_s": 150.0}
     serial = 1 / (1 / 10_000 + 1 / 20_000 + 1 / 10_000 + 1 / 150)
     assert limits["serial_bound_events_per_s"] == pytest.approx(serial, abs=0.1)
@@ -76,8 +84,12 @@ def test_workload_limits_scale_models_by_the_share_they_score() -> None:
 
 def test_a_model_that_scores_nothing_sets_no_limit() -> None:
     limits = report.workload_limits(
-        passthrough=8_000.0, decode=None, trio_rows_per_s=12_000.0,
-        pat_sequences_per_s=15.0, feature_share=1.0, activity_share=0.0,
+        passthrough=8_000.0,
+        decode=None,
+        trio_rows_per_s=12_000.0,
+        pat_sequences_per_s=15.0,
+        feature_share=1.0,
+        activity_share=0.0,
     )
     assert limits["stages"]["pat"] is None
     assert limits["tightest"] == {"stage": "passthrough", "events_per_s": 8_000.0}
@@ -91,46 +103,88 @@ def test_best_picks_the_fastest_batch() -> None:
 
 def _document() -> dict[str, Any]:
     """A complete result document of a 1- and 2-worker run (memory for 1, 2 and 4)."""
+
     def run(rate: float, p99: float) -> dict[str, Any]:
-        latency = {"count": 100, "p50_ms": p99 / 3, "p90_ms": p99 / 2, "p99_ms": p99,
-                   "max_ms": p99 * 1.2, "mean_ms": p99 / 3}
-        return {"workers": 1, "backlog_events": 1000, "sustained_events_per_s": rate,
-                "drain_seconds": 2.0, "startup_s": 4.0, "events_per_worker_cpu_s": rate,
-                "latency": {"load_50": dict(latency), "load_90": dict(latency)},
-                "memory": memory(1)}
+        latency = {
+            "count": 100,
+            "p50_ms": p99 / 3,
+            "p90_ms": p99 / 2,
+            "p99_ms": p99,
+            "max_ms": p99 * 1.2,
+            "mean_ms": p99 / 3,
+        }
+        return {
+            "workers": 1,
+            "backlog_events": 1000,
+            "sustained_events_per_s": rate,
+            "drain_seconds": 2.0,
+            "startup_s": 4.0,
+            "events_per_worker_cpu_s": rate,
+            "latency": {"load_50": dict(latency), "load_90": dict(latency)},
+            "memory": memory(1),
+        }
 
     def memory(workers: int) -> dict[str, Any]:
-        return {"supervisor_pss_mb": 150.0, "workers_pss_mb": [120.0] * workers,
-                "workers_total_pss_mb": 120.0 * workers, "total_pss_mb": 150.0 + 120.0 * workers}
+        return {
+            "supervisor_pss_mb": 150.0,
+            "workers_pss_mb": [120.0] * workers,
+            "workers_total_pss_mb": 120.0 * workers,
+            "total_pss_mb": 150.0 + 120.0 * workers,
+        }
 
     per = {
         "features_only": report.workload_limits(
-            passthrough=10_000.0, decode=30_000.0, trio_rows_per_s=20_000.0,
-            pat_sequences_per_s=16.0, feature_share=1.0, activity_share=0.0),
+            passthrough=10_000.0,
+            decode=30_000.0,
+            trio_rows_per_s=20_000.0,
+            pat_sequences_per_s=16.0,
+            feature_share=1.0,
+            activity_share=0.0,
+        ),
         "mixed": report.workload_limits(
-            passthrough=3_000.0, decode=8_000.0, trio_rows_per_s=20_000.0,
-            pat_sequences_per_s=16.0, feature_share=0.95, activity_share=0.1),
+            passthrough=3_000.0,
+            decode=8_000.0,
+            trio_rows_per_s=20_000.0,
+            pat_sequences_per_s=16.0,
+            feature_share=0.95,
+            activity_share=0.1,
+        ),
     }
     doc: dict[str, Any] = {
-        "schema": report.SCHEMA, "mode": "quick", "command": "moodstream bench --quick",
-        "started_at": "2026-11-27T10:00:00+00:00", "finished_at": "2026-11-27T10:03:00+00:00",
+        "schema": report.SCHEMA,
+        "mode": "quick",
+        "command": "moodstream bench --quick",
+        "started_at": "2026-11-27T10:00:00+00:00",
+        "finished_at": "2026-11-27T10:03:00+00:00",
         "duration_s": 170.0,
-        "machine": {"cores": 2, "cpu_model": "AMD EPYC", "load_avg_start": [0.5, 0.4, 0.3],
-                    "load_avg_end": [1.5, 0.9, 0.5], "versions": {"python": "3.11"}},
+        "machine": {
+            "cores": 2,
+            "cpu_model": "AMD EPYC",
+            "load_avg_start": [0.5, 0.4, 0.3],
+            "load_avg_end": [1.5, 0.9, 0.5],
+            "versions": {"python": "3.11"},
+        },
         "config": {"workers": [1, 2], "memory_workers": [1, 2, 4]},
         "workloads": {},
         "limits": {
-            "passthrough": {"features_only": {"events_per_s": 10_000.0},
-                            "mixed": {"events_per_s": 3_000.0}},
-            "models": {"booster_trio": {"batch_1": {"rows_per_s": 400.0},
-                                        "batch_512": {"rows_per_s": 20_000.0}},
-                       "pat": {"batch_1": {"sequences_per_s": 16.0},
-                               "batch_8": {"sequences_per_s": 15.0}},
-                       "pat_size": "M"},
-            "decode": {"features_event": {"events_per_s": 30_000.0},
-                       "activity_event": {"events_per_s": 2_000.0},
-                       "features_only": {"events_per_s": 30_000.0},
-                       "mixed": {"events_per_s": 8_000.0}},
+            "passthrough": {
+                "features_only": {"events_per_s": 10_000.0},
+                "mixed": {"events_per_s": 3_000.0},
+            },
+            "models": {
+                "booster_trio": {
+                    "batch_1": {"rows_per_s": 400.0},
+                    "batch_512": {"rows_per_s": 20_000.0},
+                },
+                "pat": {"batch_1": {"sequences_per_s": 16.0}, "batch_8": {"sequences_per_s": 15.0}},
+                "pat_size": "M",
+            },
+            "decode": {
+                "features_event": {"events_per_s": 30_000.0},
+                "activity_event": {"events_per_s": 2_000.0},
+                "features_only": {"events_per_s": 30_000.0},
+                "mixed": {"events_per_s": 8_000.0},
+            },
             "per_workload": per,
         },
         "moodstream": {
@@ -164,8 +218,12 @@ def test_targets_report_value_threshold_and_verdict() -> None:
     assert by_name["features_only_vs_baseline"]["value"] == 37.5
     assert by_name["mixed_vs_pat_limit"]["met"] is True
     assert by_name["features_only_p99_at_50pct_ms"] == {
-        "name": "features_only_p99_at_50pct_ms", "value": 60.0, "target": "<= 100",
-        "unit": "ms", "met": True}
+        "name": "features_only_p99_at_50pct_ms",
+        "value": 60.0,
+        "target": "<= 100",
+        "unit": "ms",
+        "met": True,
+    }
     assert by_name["four_workers_total_pss_mb"]["value"] == 630.0
     assert by_name["four_workers_total_pss_mb"]["met"] is True
 
@@ -227,8 +285,13 @@ def test_memory_entry_must_list_each_worker() -> None:
 
 def test_summary_renders_every_section() -> None:
     text = summary({**_document(), "duration_s": 170.0})
-    for heading in ("tightest limit", "sustained events/s", "vs baseline", "total PSS MB",
-                    "four_workers_total_pss_mb"):
+    for heading in (
+        "tightest limit",
+        "sustained events/s",
+        "vs baseline",
+        "total PSS MB",
+        "four_workers_total_pss_mb",
+    ):
         assert heading in text
     assert "37.5" in text
 
@@ -238,19 +301,34 @@ def test_pat_runtime_speedups_keep_only_runtimes_within_their_bound() -> None:
     from consumer.bench.text import pat_runtimes_table
 
     def fig(b1: float, b4: float, error: float, bound: float) -> dict[str, object]:
-        return {"batch_1": {"sequences_per_cpu_s": b1}, "batch_4": {"sequences_per_cpu_s": b4},
-                "max_abs_error": error, "bound": bound, "within_bound": error <= bound,
-                "peak_rss_mb": 300.0, "torch_imported": True}
+        return {
+            "batch_1": {"sequences_per_cpu_s": b1},
+            "batch_4": {"sequences_per_cpu_s": b4},
+            "max_abs_error": error,
+            "bound": bound,
+            "within_bound": error <= bound,
+            "peak_rss_mb": 300.0,
+            "torch_imported": True,
+        }
 
-    runtimes = {"torch-fp32": fig(40.0, 38.0, 0.0, 1e-5),
-                "onnx-fp32": fig(36.0, 34.2, 1e-7, 1e-5),
-                "torch-bf16": fig(100.0, 114.0, 0.02, 0.01)}  # fastest, over its bound
+    runtimes = {
+        "torch-fp32": fig(40.0, 38.0, 0.0, 1e-5),
+        "onnx-fp32": fig(36.0, 34.2, 1e-7, 1e-5),
+        "torch-bf16": fig(100.0, 114.0, 0.02, 0.01),
+    }  # fastest, over its bound
     ratios = speedups(runtimes)
     assert ratios["onnx-fp32"] == {"batch_1": 0.9, "batch_4": 0.9}
     assert ratios["torch-bf16"]["batch_4"] == 3.0
     assert best_speedup(runtimes, 4) == 1.0  # torch fp32 itself: bf16 does not count
     runtimes["torch-bf16"] = fig(100.0, 114.0, 0.003, 0.01)
     assert best_speedup(runtimes, 4) == 3.0
-    table = pat_runtimes_table({"pat_runtimes": {"runtimes": runtimes, "weeks": 8,
-                                                 "speedup_vs_torch_fp32": speedups(runtimes)}})
+    table = pat_runtimes_table(
+        {
+            "pat_runtimes": {
+                "runtimes": runtimes,
+                "weeks": 8,
+                "speedup_vs_torch_fp32": speedups(runtimes),
+            }
+        }
+    )
     assert "| torch-bf16 | 100.0 / 114.0 | 2.50 / 3.00 | 3.0e-03 (≤ 0.01) | 300 | yes |" in table

@@ -33,8 +33,12 @@ def test_backlog_is_acknowledged_minus_answered() -> None:
 
 def _stall(lag_during: float, ready_during: bool) -> tuple[dict[str, float], list[Sample]]:
     acked = {f"e{i}": 10.0 + i * 0.1 for i in range(300)}  # 300 events in the fault
-    samples = [Sample(5.0, True, 0.0), Sample(20.0, ready_during, lag_during),
-               Sample(39.0, ready_during, lag_during), Sample(50.0, True, 0.0)]
+    samples = [
+        Sample(5.0, True, 0.0),
+        Sample(20.0, ready_during, lag_during),
+        Sample(39.0, ready_during, lag_during),
+        Sample(50.0, True, 0.0),
+    ]
     return acked, samples
 
 
@@ -61,12 +65,14 @@ def test_no_stall_means_ready_is_the_truth_and_no_samples_judge_nothing() -> Non
 
 
 def test_crash_times_reads_crashes_and_hung_workers_only() -> None:
-    log = "\n".join([
-        '{"ts": "2026-12-02T15:56:37.000Z", "event": "worker_crashed", "pid": 1}',
-        '{"ts": "2026-12-02T15:56:38.500Z", "event": "worker_hung", "worker_pid": 2}',
-        '{"ts": "2026-12-02T15:56:39.000Z", "event": "model_loaded"}',
-        "not json worker_crashed",
-    ])
+    log = "\n".join(
+        [
+            '{"ts": "2026-12-02T15:56:37.000Z", "event": "worker_crashed", "pid": 1}',
+            '{"ts": "2026-12-02T15:56:38.500Z", "event": "worker_hung", "worker_pid": 2}',
+            '{"ts": "2026-12-02T15:56:39.000Z", "event": "model_loaded"}',
+            "not json worker_crashed",
+        ]
+    )
     times = crash_times(log)
     assert len(times) == 2 and times[1] - times[0] == pytest.approx(1.5)
 

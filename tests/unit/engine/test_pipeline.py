@@ -153,8 +153,12 @@ def test_all_null_features_are_insufficient_input_with_null_scores() -> None:
     assert prediction["next_day_risk"] == {"depression": None, "hypomania": None, "mania": None}
     assert prediction["ensemble_depression"] is None and prediction["partial"] is False
     statuses = {name: report["status"] for name, report in prediction["models"].items()}
-    assert statuses == {"depression": "insufficient_input", "hypomania": "insufficient_input",
-                        "mania": "insufficient_input", "pat": "skipped"}
+    assert statuses == {
+        "depression": "insufficient_input",
+        "hypomania": "insufficient_input",
+        "mania": "insufficient_input",
+        "pat": "skipped",
+    }
     assert prediction["models"]["depression"]["version"] == "depression-v1"
     assert result.sources[0].insufficient_input and not result.sources[1].insufficient_input
     assert all(model.calls == [1] for model in models)  # only the complete event was scored
@@ -254,8 +258,7 @@ def test_revoked_partitions_events_are_given_up_and_never_sent_to_pat() -> None:
     pat_pool = ManualExecutor()
     lanes = booster_lanes(clock)
     # PAT admits one call of one row at a time (1.5 s per row, 2 s budget): the rest waits
-    pat = make_lane(FakeModel("pat", 0.7), pat_pool, 4.0, clock, seconds_per_row=1.5,
-                    chunk_rows=1)
+    pat = make_lane(FakeModel("pat", 0.7), pat_pool, 4.0, clock, seconds_per_row=1.5, chunk_rows=1)
     ensemble = Ensemble(lanes, pat, settings.ensemble, clock)
     stage = Pipeline(ensemble, settings, clock)
     batch = polled([event_bytes(seed=1, activity=True)], clock, partition=0)

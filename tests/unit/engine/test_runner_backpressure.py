@@ -63,8 +63,14 @@ def runner(
     )
     settings = Settings(processing=processing)
     clock = FakeClock()
-    pat = make_lane(FakeModel("pat"), pat_pool or ManualExecutor(), 10.0, clock,
-                    seconds_per_row=1.0, chunk_rows=2)
+    pat = make_lane(
+        FakeModel("pat"),
+        pat_pool or ManualExecutor(),
+        10.0,
+        clock,
+        seconds_per_row=1.0,
+        chunk_rows=2,
+    )
     ensemble = Ensemble([], pat, settings.ensemble, clock)
     loop = Runner(consumer, publisher, None, ensemble, settings, clock)  # type: ignore[arg-type]
     return loop, consumer, publisher

@@ -25,8 +25,9 @@ def pat_lane(
 ) -> tuple[ModelLane, CostlyModel, ManualExecutor]:
     model = CostlyModel("pat", clock, seconds_per_row)
     pool = ManualExecutor()
-    lane = make_lane(model, pool, TIMEOUT_S, clock, seconds_per_row=estimate_s or seconds_per_row,
-                     chunk_rows=2)
+    lane = make_lane(
+        model, pool, TIMEOUT_S, clock, seconds_per_row=estimate_s or seconds_per_row, chunk_rows=2
+    )
     return lane, model, pool
 
 
@@ -117,8 +118,14 @@ def test_a_model_20x_slower_times_out_within_its_deadline_and_admission_shrinks(
 
 def test_a_hung_model_answers_waiting_rows_with_timeout_at_once() -> None:
     clock = FakeClock()
-    lane = make_lane(CostlyModel("pat", clock, 0.1), InlineExecutor(hang=True), TIMEOUT_S, clock,
-                     seconds_per_row=0.1, chunk_rows=2)
+    lane = make_lane(
+        CostlyModel("pat", clock, 0.1),
+        InlineExecutor(hang=True),
+        TIMEOUT_S,
+        clock,
+        seconds_per_row=0.1,
+        chunk_rows=2,
+    )
     request = lane.enqueue((0, 1, 2, 3), rows(4), None)
     lane.pump(clock.monotonic())
     assert request.unresolved == 4  # all admitted (0.4 s), none answered

@@ -54,8 +54,11 @@ FUZZ = settings(
     derandomize=not LONG_RUN,  # CI: the same examples every run
     database=None,
     print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                           HealthCheck.filter_too_much],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
 )
 # ~0.1 s per example is generous even for 10,080-value activity events.
 pytestmark = pytest.mark.timeout(max(300, int(EXAMPLES * 0.1)))
@@ -145,9 +148,25 @@ def valid(raw: bytes) -> FeatureEvent:
 RAW_TOKENS: Final = tuple(
     Raw(t)
     for t in (
-        "NaN", "Infinity", "-Infinity", "1e400", "-1e400", "1e-400", "9" * 400, "-" + "9" * 5000,
-        "0." + "0" * 400 + "1", '"\\ud800"', '"\\udfff\\ud800"', '"\\u0000"', "[" * 300 + "]" * 300,
-        '{"a":' * 300 + "1" + "}" * 300, "-0", "1E+2", "true", "null", '""',
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "1e400",
+        "-1e400",
+        "1e-400",
+        "9" * 400,
+        "-" + "9" * 5000,
+        "0." + "0" * 400 + "1",
+        '"\\ud800"',
+        '"\\udfff\\ud800"',
+        '"\\u0000"',
+        "[" * 300 + "]" * 300,
+        '{"a":' * 300 + "1" + "}" * 300,
+        "-0",
+        "1E+2",
+        "true",
+        "null",
+        '""',
     )
 )
 plain_scalars = st.one_of(
@@ -160,14 +179,17 @@ plain_scalars = st.one_of(
 scalars = plain_scalars | st.sampled_from(RAW_TOKENS)
 garbage = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 #: Not numbers; built from plain values only, since a nested 5000-digit number already
 #: fails JSON parsing ("number out of range": invalid_json) before any type check.
 not_a_number = st.one_of(
-    st.booleans(), st.text(max_size=20), st.lists(plain_scalars, max_size=3),
+    st.booleans(),
+    st.text(max_size=20),
+    st.lists(plain_scalars, max_size=3),
     st.dictionaries(st.text(max_size=5), plain_scalars, max_size=3),
 )
 user_ids = st.from_regex(USER_ID_RE, fullmatch=True)
@@ -277,8 +299,18 @@ def mutate_feature(event: dict[str, Any], data: st.DataObject) -> Any:
 def mutate_activity(event: dict[str, Any], data: st.DataObject) -> Any:
     current = event.get("activity")
     activity: list[Any] = list(current) if isinstance(current, list) else [0.0] * ACTIVITY_MINUTES
-    length = data.draw(st.sampled_from([0, 1, ACTIVITY_MINUTES - 1, ACTIVITY_MINUTES,
-                                        ACTIVITY_MINUTES + 1, 2 * ACTIVITY_MINUTES]))
+    length = data.draw(
+        st.sampled_from(
+            [
+                0,
+                1,
+                ACTIVITY_MINUTES - 1,
+                ACTIVITY_MINUTES,
+                ACTIVITY_MINUTES + 1,
+                2 * ACTIVITY_MINUTES,
+            ]
+        )
+    )
     activity = (activity * 2)[:length]
     replace_one: bool = data.draw(st.booleans())
     if activity and replace_one:
@@ -298,7 +330,12 @@ def random_user_id(event: dict[str, Any], data: st.DataObject) -> Any:
 
 
 MUTATIONS: Final[tuple[Mutation, ...]] = (
-    drop_key, add_key, replace_value, mutate_feature, mutate_activity, duplicate_key,
+    drop_key,
+    add_key,
+    replace_value,
+    mutate_feature,
+    mutate_activity,
+    duplicate_key,
     random_user_id,
 )
 
@@ -353,15 +390,23 @@ def test_tolerant_reading_differs_from_strict_only_by_unknown_top_level_fields(
 
 json_values = st.recursive(
     plain_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
-                                                                max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
 
 @FUZZ
-@given(valid_events(), st.dictionaries(st.text(max_size=30).filter(lambda k: k not in TOP_LEVEL),
-                                       json_values, min_size=1, max_size=3))
+@given(
+    valid_events(),
+    st.dictionaries(
+        st.text(max_size=30).filter(lambda k: k not in TOP_LEVEL),
+        json_values,
+        min_size=1,
+        max_size=3,
+    ),
+)
 def test_added_top_level_fields_are_ignored_when_tolerant(
     event: dict[str, Any], added: dict[str, Any]
 ) -> None:
@@ -406,8 +451,11 @@ def test_non_numbers_in_number_slots_are_wrong_types(
     event: dict[str, Any], slot: str, value: Any
 ) -> None:
     if slot == "features":
-        event["features"] = {**(event.get("features") or {}), **dict.fromkeys(FEATURE_NAMES, 1.0),
-                             FEATURE_NAMES[7]: value}
+        event["features"] = {
+            **(event.get("features") or {}),
+            **dict.fromkeys(FEATURE_NAMES, 1.0),
+            FEATURE_NAMES[7]: value,
+        }
     else:
         event["activity"] = activity_ending_with(value)
     invalid(encode(event), "wrong_type")
@@ -524,7 +572,7 @@ def _swap(old: bytes, new: bytes) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("raw","reason"),
+    ("raw", "reason"),
     [
         (_swap(b'"schema_version":1', b'"schema_version":true'), "wrong_type"),
         (_swap(b'"schema_version":1', b'"schema_version":1.0'), "wrong_type"),
@@ -534,8 +582,7 @@ def _swap(old: bytes, new: bytes) -> bytes:
         (_swap(_ID, b'"urn:uuid:00000000-0000-0000-0000-000000000001"'), "wrong_type"),
         (_swap(_ID, b'"00000000000000000000000000000001"'), "wrong_type"),
         (_swap(b'"user_id":"user-0"', b'"user_id":"a","user_id":"user-0"'), "duplicate_key"),
-        (_swap(b'"user_id":"user-0"', b'"user_id":"a","user\\u005fid":"user-0"'),
-         "duplicate_key"),
+        (_swap(b'"user_id":"user-0"', b'"user_id":"a","user\\u005fid":"user-0"'), "duplicate_key"),
         (_swap(b'"ST_long_MN":', b'"ST_long_MN":1.0,"ST_long_MN":'), "duplicate_key"),
         (_swap(b'"ST_long_MN":1.0', b'"ST_long_MN":1e400'), "not_finite"),
         (_swap(b'"ST_long_MN":1.0', b'"ST_long_MN":-Infinity'), "not_finite"),

@@ -64,15 +64,20 @@ def test_plaintext_config_is_minimal_plus_the_tuned_timeouts() -> None:
 
 
 def test_tuned_timeouts_are_settings_and_extra_still_wins() -> None:
-    settings = Settings.model_validate({"kafka": {
-        "client": {"socket_timeout_ms": 20_000, "transaction_timeout_ms": 45_000},
-        "extra": {"reconnect.backoff.max.ms": "5000"},
-    }})
+    settings = Settings.model_validate(
+        {
+            "kafka": {
+                "client": {"socket_timeout_ms": 20_000, "transaction_timeout_ms": 45_000},
+                "extra": {"reconnect.backoff.max.ms": "5000"},
+            }
+        }
+    )
     conf = client_config(settings.kafka, "b:9092")
     assert conf["socket.timeout.ms"] == 20_000
     assert conf["reconnect.backoff.max.ms"] == "5000"
-    exactly_once = settings.model_copy(update={"processing": ProcessingSettings(
-        guarantee=Guarantee.EXACTLY_ONCE)})
+    exactly_once = settings.model_copy(
+        update={"processing": ProcessingSettings(guarantee=Guarantee.EXACTLY_ONCE)}
+    )
     assert producer_config(exactly_once, "b:9092", 0)["transaction.timeout.ms"] == 45_000
 
 
@@ -93,8 +98,10 @@ def test_sasl_ssl_config_has_every_option_and_extra_wins() -> None:
 
 def test_no_tls_options_without_tls() -> None:
     kafka = KafkaSettings(
-        security_protocol=SecurityProtocol.SASL_PLAINTEXT, sasl_mechanism="PLAIN",
-        sasl_username="u", sasl_password=SecretStr(PASSWORD),
+        security_protocol=SecurityProtocol.SASL_PLAINTEXT,
+        sasl_mechanism="PLAIN",
+        sasl_username="u",
+        sasl_password=SecretStr(PASSWORD),
     )
     conf = client_config(kafka, "h:1")
     assert not any(key.startswith("ssl.") for key in conf)
@@ -106,8 +113,18 @@ def test_secrets_never_appear_in_text(caplog: pytest.LogCaptureFixture) -> None:
     info = BrokerInfo("127.0.0.1:39092", 1, SaslInfo("127.0.0.1:39094", "u", SecretStr(PASSWORD)))
     with caplog.at_level(logging.DEBUG):
         logging.getLogger("test").info("config %s %r", conf, conf)
-    shown = [repr(conf), str(conf), f"{conf}", repr(redact(conf)), repr(kafka), str(kafka),
-             repr(Settings(kafka=kafka)), repr(info), str(info), caplog.text]
+    shown = [
+        repr(conf),
+        str(conf),
+        f"{conf}",
+        repr(redact(conf)),
+        repr(kafka),
+        str(kafka),
+        repr(Settings(kafka=kafka)),
+        repr(info),
+        str(info),
+        caplog.text,
+    ]
     for text in shown:
         assert PASSWORD not in text
         assert KEY_PASSWORD not in text
@@ -157,8 +174,11 @@ def test_cluster_id_is_16_bytes_urlsafe_base64_unpadded() -> None:
 
 @pytest.mark.parametrize(
     ("heap", "flags"),
-    [("512m", ("-Xms256m", "-Xmx512m")), ("1g", ("-Xms256m", "-Xmx1g")),
-     ("200m", ("-Xms200m", "-Xmx200m"))],
+    [
+        ("512m", ("-Xms256m", "-Xmx512m")),
+        ("1g", ("-Xms256m", "-Xmx1g")),
+        ("200m", ("-Xms200m", "-Xmx200m")),
+    ],
 )
 def test_heap_flags(heap: str, flags: tuple[str, str]) -> None:
     assert broker_files.heap_flags(heap) == flags

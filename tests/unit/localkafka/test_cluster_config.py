@@ -23,11 +23,13 @@ def _props(node_id: int) -> dict[str, str]:
 def test_nodes_are_production_shaped_and_use_distinct_ports() -> None:
     props = [_props(n) for n in cluster_files.NODE_IDS]
     ports = [
-        port for n in cluster_files.NODE_IDS
+        port
+        for n in cluster_files.NODE_IDS
         for port in vars(cluster_files.node_ports(LocalClusterSettings(), n)).values()
     ]
-    proxy_ports = [cluster_files.proxy_listen_port(LocalClusterSettings(), n)
-                   for n in cluster_files.NODE_IDS]
+    proxy_ports = [
+        cluster_files.proxy_listen_port(LocalClusterSettings(), n) for n in cluster_files.NODE_IDS
+    ]
     proxy_ports.append(cluster_files.proxy_api_port(LocalClusterSettings()))
     assert len(set(ports) | set(proxy_ports)) == 19 and not set(ports) & {39092, 39093, 39094}
     for node_id, p in zip(cluster_files.NODE_IDS, props, strict=True):
@@ -68,10 +70,13 @@ def test_replication_plan_defaults_suit_three_brokers(
     assert (plan.note is not None) is noted
 
 
-@pytest.mark.parametrize(("brokers", "rf", "isr", "words"), [
-    (1, 3, None, "needs at least 3 brokers; the cluster has 1"),
-    (3, 2, 3, "exceeds the replication factor 2"),
-])
+@pytest.mark.parametrize(
+    ("brokers", "rf", "isr", "words"),
+    [
+        (1, 3, None, "needs at least 3 brokers; the cluster has 1"),
+        (3, 2, 3, "exceeds the replication factor 2"),
+    ],
+)
 def test_replication_plan_refuses_what_the_cluster_cannot_do(
     brokers: int, rf: int | None, isr: int | None, words: str
 ) -> None:

@@ -511,8 +511,9 @@ def test_lane_metrics_follow_what_the_lanes_hold_and_admit() -> None:
 
     registry, m = _registry_with_metrics()
     clock = FakeClock()
-    lane = make_lane(FakeModel("pat"), ManualExecutor(), 10.0, clock, seconds_per_row=1.0,
-                     chunk_rows=1)
+    lane = make_lane(
+        FakeModel("pat"), ManualExecutor(), 10.0, clock, seconds_per_row=1.0, chunk_rows=1
+    )
     lane.enqueue(tuple(range(8)), np.zeros((8, 3), np.float32), None)
     lane.pump(clock.monotonic())  # 5 of 8 admitted (5 s budget at 1 s per row)
     recorder = Recorder(m)

@@ -128,8 +128,9 @@ def test_avro_v1_and_v2_records_interleaved_resolve_to_the_event() -> None:
     values = []
     for seed in range(6):
         raw = event_dict(seed=seed)
-        values.append(v1_encoder.encode(raw) if seed % 2 else v2_encoder.encode(
-            {**raw, "device": "watch"}))
+        values.append(
+            v1_encoder.encode(raw) if seed % 2 else v2_encoder.encode({**raw, "device": "watch"})
+        )
     dec = decoder(registry, "avro")
     dec.prepare(values)
     events = [dec.decode(v).event for v in values]

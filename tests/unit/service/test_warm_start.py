@@ -92,8 +92,9 @@ def test_the_group_check_gives_up_after_its_bound() -> None:
 class _Health:
     reports: list[tuple[bool, bool | None]] = field(default_factory=list)
 
-    def update(self, ready: bool, assigned: bool | None, stuck_models: Any = (),
-               detail: Any = None) -> bool:
+    def update(
+        self, ready: bool, assigned: bool | None, stuck_models: Any = (), detail: Any = None
+    ) -> bool:
         self.reports.append((ready, assigned))
         return True
 
@@ -109,8 +110,16 @@ def _gated_runner(ask: _Describer) -> tuple[Runner, PauseRecorder, _Health, Fake
     consumer, publisher, health = PauseRecorder(), Inflight(), _Health()
     ensemble = Ensemble([], None, settings.ensemble, clock)
     settle = GroupSettle(ask, "g", "in", 2, clock.monotonic(), 30.0)
-    loop = Runner(consumer, publisher, _Pipeline(), ensemble, settings, clock,  # type: ignore[arg-type]
-                  health=health, settle=settle)  # type: ignore[arg-type]
+    loop = Runner(
+        consumer,
+        publisher,
+        _Pipeline(),
+        ensemble,
+        settings,
+        clock,  # type: ignore[arg-type]
+        health=health,
+        settle=settle,
+    )  # type: ignore[arg-type]
     return loop, consumer, health, clock
 
 
@@ -167,7 +176,11 @@ def test_warm_up_calls_every_model_at_its_shapes_on_its_pool() -> None:
     models = ModelSet(boosters=boosters, pat=pat, infos=())  # type: ignore[arg-type]
     booster_pool, pat_pool = InlineExecutor(), InlineExecutor()
     per_row_s = warm_up(
-        models, booster_pool, pat_pool, WarmShapes(256, 4), FakeClock()  # type: ignore[arg-type]
+        models,
+        booster_pool,
+        pat_pool,
+        WarmShapes(256, 4),
+        FakeClock(),  # type: ignore[arg-type]
     )
     assert [b.calls for b in boosters] == [[1, 256], [1, 256]]
     assert pat.calls == [4, 4]  # once for lazy set-up, once timed
