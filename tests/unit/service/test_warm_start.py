@@ -111,15 +111,15 @@ def _gated_runner(ask: _Describer) -> tuple[Runner, PauseRecorder, _Health, Fake
     ensemble = Ensemble([], None, settings.ensemble, clock)
     settle = GroupSettle(ask, "g", "in", 2, clock.monotonic(), 30.0)
     loop = Runner(
-        consumer,
-        publisher,
-        _Pipeline(),
+        consumer,  # type: ignore[arg-type]
+        publisher,  # type: ignore[arg-type]
+        _Pipeline(),  # type: ignore[arg-type]
         ensemble,
         settings,
-        clock,  # type: ignore[arg-type]
-        health=health,
+        clock,
+        health=health,  # type: ignore[arg-type]
         settle=settle,
-    )  # type: ignore[arg-type]
+    )
     return loop, consumer, health, clock
 
 
@@ -177,10 +177,10 @@ def test_warm_up_calls_every_model_at_its_shapes_on_its_pool() -> None:
     booster_pool, pat_pool = InlineExecutor(), InlineExecutor()
     per_row_s = warm_up(
         models,
-        booster_pool,
-        pat_pool,
+        booster_pool,  # type: ignore[arg-type]
+        pat_pool,  # type: ignore[arg-type]
         WarmShapes(256, 4),
-        FakeClock(),  # type: ignore[arg-type]
+        FakeClock(),
     )
     assert [b.calls for b in boosters] == [[1, 256], [1, 256]]
     assert pat.calls == [4, 4]  # once for lazy set-up, once timed
