@@ -187,8 +187,14 @@ class ToxiproxyClient:
             "toxicity": toxicity, "attributes": attributes,
         })
 
-    def remove_toxic(self, proxy: str, toxic: str) -> None:
-        self._call("DELETE", f"/proxies/{proxy}/toxics/{toxic}")
+    def remove_toxic(self, proxy: str, toxic: str, *, missing_ok: bool = False) -> None:
+        """Remove a toxic; with ``missing_ok`` one that is already gone (a ``reset`` by
+        another caller) is no error."""
+        try:
+            self._call("DELETE", f"/proxies/{proxy}/toxics/{toxic}")
+        except BrokerError as exc:
+            if not (missing_ok and "HTTP 404" in str(exc)):
+                raise
 
     def reset(self) -> None:
         """Every proxy enabled again and every toxic removed."""
