@@ -109,6 +109,7 @@ class ToxiproxyProcess:
         while not client.answers():
             if time.monotonic() >= deadline:
                 tail = proc_util.tail(self.state_dir / "toxiproxy.out", 10)
+                self.stop()  # never leave a server that did not come up
                 raise BrokerError(f"Toxiproxy did not answer on port {self.api_port}:\n{tail}")
             time.sleep(0.1)
         return client
