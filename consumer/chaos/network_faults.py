@@ -54,7 +54,7 @@ def _hold(target: Target, nodes: Sequence[int], toxics: Sequence[Toxic], seconds
         time.sleep(seconds)
     finally:
         for name, toxic_name in added:
-            proxy.remove_toxic(name, toxic_name)
+            proxy.remove_toxic(name, toxic_name, missing_ok=True)
     return time.time()
 
 

@@ -115,6 +115,7 @@ class ToxiproxyProcess:
         while not client.answers():
             if time.monotonic() >= deadline:
                 tail = proc_util.tail(self.state_dir / "toxiproxy.out", 10)
+                self.stop()  # never leave a server that did not come up
                 raise BrokerError(f"Toxiproxy did not answer on port {self.api_port}:\n{tail}")
             time.sleep(0.1)
         return client
@@ -210,8 +211,14 @@ class ToxiproxyClient:
             },
         )
 
-    def remove_toxic(self, proxy: str, toxic: str) -> None:
-        self._call("DELETE", f"/proxies/{proxy}/toxics/{toxic}")
+    def remove_toxic(self, proxy: str, toxic: str, *, missing_ok: bool = False) -> None:
+        """Remove a toxic; with ``missing_ok`` one that is already gone (a ``reset`` by
+        another caller) is no error."""
+        try:
+            self._call("DELETE", f"/proxies/{proxy}/toxics/{toxic}")
+        except BrokerError as exc:
+            if not (missing_ok and "HTTP 404" in str(exc)):
+                raise
 
     def reset(self) -> None:
         """Every proxy enabled again and every toxic removed."""

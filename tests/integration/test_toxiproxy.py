@@ -103,3 +103,4 @@ def test_reset_peer_resets_and_a_disabled_proxy_refuses(
         _connect(listen)
     with pytest.raises(BrokerError, match="HTTP 404"):
         proxy.remove_toxic("echo", "no-such-toxic")
+    proxy.remove_toxic("echo", "no-such-toxic", missing_ok=True)  # gone already: fine
