@@ -247,17 +247,7 @@ class LocalBroker:
     def _spawn(self, java: str, libs: Path) -> subprocess.Popen[bytes]:
         paths = self._paths
         cmd = files.broker_command(java, libs, self._settings, paths.properties, paths.log4j)
-        with open(paths.out, "wb") as out:
-            proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=paths.root,
-                start_new_session=True,
-            )
-        paths.pid.write_text(f"{proc.pid}\n")
-        return proc
+        return proc_util.spawn_detached(cmd, paths.out, paths.root, paths.pid)
 
     def _wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
         """Block until the client port is open and metadata requests succeed."""

@@ -56,6 +56,25 @@ def _lock_within(fd: int, path: Path, timeout_s: float) -> None:
             time.sleep(min(1.0, max(0.01, deadline - time.monotonic())))
 
 
+def spawn_detached(
+    cmd: list[str], out_path: Path, cwd: Path, pid_file: Path
+) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` in its own session (a terminal's signals never reach it), stdout and
+    stderr to ``out_path``, and record its pid in ``pid_file``. Does not block; raises
+    OSError when it cannot be started."""
+    with open(out_path, "wb") as out:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    pid_file.write_text(f"{proc.pid}\n")
+    return proc
+
+
 def require_java() -> str:
     """The java binary, checked to be 17+. Blocks for ``java -version`` (under a second).
 

@@ -270,17 +270,7 @@ class LocalCluster:
         if paths.log.exists():
             paths.log.replace(paths.log.with_name(paths.log.name + ".prev"))
         cmd = cfiles.node_command(java, libs, self._settings, paths)
-        with open(paths.out, "wb") as out:
-            proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=paths.root,
-                start_new_session=True,
-            )
-        paths.pid.write_text(f"{proc.pid}\n")
-        return proc
+        return proc_util.spawn_detached(cmd, paths.out, paths.root, paths.pid)
 
     def _wait_ready(self, procs: dict[int, subprocess.Popen[bytes]], deadline: float) -> None:
         """Block until each node's client port is open and the metadata lists it."""
