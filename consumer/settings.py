@@ -167,7 +167,8 @@ class ModelSettings(_Frozen):
     (eager, ``pat_precision`` fp32 or bf16 autocast) or ``auto`` (a start-up calibration
     picks the fastest runtime within ``pat_max_error``; ``pat_precision`` is then the
     lowest precision allowed). ``pat_max_error``: the largest max |Δ probability| against
-    torch fp32 accepted for a reduced-precision runtime (at most 0.01).
+    torch fp32 accepted for a reduced-precision runtime (at most 0.01). ``pat_device``: see
+    below; on a GPU the same rules pick fp32 or bf16 (``cuda-fp32``/``cuda-bf16``).
     """
 
     dir: Path = Field(default_factory=default_models_dir)
@@ -178,6 +179,13 @@ class ModelSettings(_Frozen):
     pat_precision: Literal["fp32", "bf16"] = "fp32"
     pat_max_error: float = Field(default=0.01, gt=0, le=0.01)
     pat_calibration_weeks: int = Field(default=32, ge=4, le=1_000)
+    #: Where PAT runs: ``cpu``; ``cuda`` (torch on the GPU, one CUDA context per worker,
+    #: start-up fails without a device); ``auto`` (CUDA when a device is visible, else cpu).
+    pat_device: Literal["cpu", "cuda", "auto"] = "cpu"
+    #: On a GPU: rows per PAT call (gathered across micro-batches) and the longest a row
+    #: waits for company before a partial call leaves (``consumer.ensemble.row_batching``).
+    pat_device_batch_rows: int = Field(default=256, ge=1, le=4_096)
+    pat_device_batch_wait_ms: float = Field(default=5.0, ge=0, le=1_000)
     warmup: bool = True
 
     @model_validator(mode="after")
@@ -186,6 +194,12 @@ class ModelSettings(_Frozen):
             raise ValueError(
                 "MODELS__PAT_RUNTIME=onnx runs fp32 only; use MODELS__PAT_RUNTIME=torch or "
                 "auto with MODELS__PAT_PRECISION=bf16"
+            )
+        if self.pat_device == "cuda" and self.pat_runtime == "onnx":
+            raise ValueError(
+                "MODELS__PAT_DEVICE=cuda runs PAT with torch on the GPU (the service's ONNX "
+                "Runtime is CPU-only); set MODELS__PAT_RUNTIME=torch, or auto with "
+                "MODELS__PAT_PRECISION=bf16 to let start-up pick bf16 where it holds"
             )
         return self
 

@@ -174,13 +174,15 @@ def make_lane(
     seconds_per_row: float = 0.001,
     chunk_rows: int | None = None,
     fraction: float = 0.5,
+    batching: Any = None,
 ) -> Any:
-    """A ``ModelLane`` with admission by cost (budget = ``fraction`` of the deadline)."""
+    """A ``ModelLane`` with admission by cost (budget = ``fraction`` of the deadline);
+    ``batching``: a ``RowBatching`` for a device lane."""
     from consumer.ensemble.admission import LaneAdmission, SpeedEstimate
     from consumer.ensemble.lanes import ModelLane
 
     admission = LaneAdmission(timeout_s * fraction, SpeedEstimate(seconds_per_row), chunk_rows)
-    return ModelLane(model, executor, timeout_s, clock, admission)
+    return ModelLane(model, executor, timeout_s, clock, admission, batching=batching)
 
 
 def booster_lanes(clock: Any) -> list[Any]:

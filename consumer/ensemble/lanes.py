@@ -13,6 +13,11 @@ speed; a late result is dropped. While a call runs past its deadline the lane is
 the rows waiting in front of it are reported ``timeout`` at once instead of waiting
 behind a model that does not answer.
 
+A lane on an accelerator (``RowBatching``) gathers its waiting rows across requests into
+calls of up to a batch bound, sent when full or when the oldest row has waited the wait
+bound (``consumer.ensemble.row_batching``); such a call answers each request it took rows
+from with a run of its own.
+
 Used from one thread (the poll loop); the executor's threads only run ``_timed``.
 """
 
@@ -30,6 +35,7 @@ import numpy as np
 from consumer.clock import Clock
 from consumer.ensemble.admission import LaneAdmission
 from consumer.ensemble.model_runs import FloatArray, InputArray, LaneRequest, ModelRun
+from consumer.ensemble.row_batching import RowBatching
 from schemas import ModelStatus
 
 __all__ = [
@@ -58,13 +64,28 @@ class ScoringModel(Protocol):
     def predict_batch(self, inputs: InputArray) -> FloatArray: ...
 
 
-@dataclass(eq=False)
-class _Call:
-    """One submitted call. Its deadline counts from the moment it starts running (time in
-    the executor's queue, behind admitted work, is not the model's fault)."""
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    """The rows one call takes from one request (``positions`` index ``request.rows``)."""
 
     request: LaneRequest
-    positions: list[int]
+    positions: tuple[int, ...]
+
+    @property
+    def rows(self) -> tuple[int, ...]:
+        return tuple(self.request.rows[p] for p in self.positions)
+
+    def inputs(self) -> InputArray:
+        return self.request.inputs[list(self.positions)]
+
+
+@dataclass(eq=False)
+class _Call:
+    """One submitted call over one or more requests' rows. Its deadline counts from the
+    moment it starts running (time in the executor's queue, behind admitted work, is not
+    the model's fault)."""
+
+    segments: tuple[_Segment, ...]
     submitted: float
     deadline_s: float
     future: Future[tuple[FloatArray, float]] | None = None
@@ -72,8 +93,13 @@ class _Call:
     reported: bool = False
 
     @property
-    def rows(self) -> tuple[int, ...]:
-        return tuple(self.request.rows[p] for p in self.positions)
+    def row_count(self) -> int:
+        return sum(len(segment.positions) for segment in self.segments)
+
+    def inputs(self) -> InputArray:
+        """The call's input rows, segment after segment (a copy)."""
+        parts = [segment.inputs() for segment in self.segments]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def running_since(self, now: float) -> float | None:
         if self.started is None and self.future is not None and self.future.running():
@@ -106,11 +132,13 @@ class ModelLane:
         admission: LaneAdmission,
         *,
         slowdown_factor: float = 10.0,
+        batching: RowBatching | None = None,
     ) -> None:
         self.model = model
         self.timeout_s = timeout_s
         self.admission = admission
         self.slowdown_factor = slowdown_factor
+        self.batching = batching
         self.stats = LaneStats()
         self._executor = executor
         self._clock = clock
@@ -135,7 +163,11 @@ class ModelLane:
     ) -> LaneRequest:
         """Queue one batch's rows; they are submitted by ``pump``. Does not block."""
         request = LaneRequest(rows, inputs, self._clock.monotonic(), expires_at)
-        if self._queue or self.admission.next_call_rows(len(rows)) < len(rows):
+        if self.batching is not None:  # rows wait for company anyway: deferred = no room
+            deferred = self.admission.next_call_rows(len(rows)) == 0
+        else:
+            deferred = bool(self._queue) or self.admission.next_call_rows(len(rows)) < len(rows)
+        if deferred:
             self.stats.deferred_rows += len(rows)
         self._queue.append(request)
         return request
@@ -181,14 +213,23 @@ class ModelLane:
                 return
 
     def next_deadline(self) -> float | None:
-        """Monotonic time of the earliest deadline of an unanswered running call."""
+        """Monotonic time of the earliest deadline of an unanswered running call, or of a
+        gathered call's wait bound (a device lane), whichever comes first."""
         now = self._clock.monotonic()
         ends = [
             start + call.deadline_s
             for call in self._live_calls(now)
             if not call.reported and (start := call.running_since(now)) is not None
         ]
+        if self.batching is not None:
+            wake = self.batching.wake_at(self._oldest_waiting(), now)
+            if wake is not None:
+                ends.append(wake)
         return min(ends) if ends else None
+
+    def _oldest_waiting(self) -> float | None:
+        """When the oldest request with rows still to submit was queued (None: none)."""
+        return next((r.enqueued_at for r in self._queue if r.waiting), None)
 
     def call_deadline_s(self, rows: int) -> float:
         """A call's deadline once it runs: ``slowdown_factor`` times its estimated time (at
@@ -219,25 +260,25 @@ class ModelLane:
             elif not call.reported and call.overdue(now):
                 call.reported = True
                 ran_ms = (now - (call.started or now)) * 1000.0  # how long it ran, ~ its deadline
-                resolved.append(self._resolve(call, ModelStatus.TIMEOUT, ran_ms))
+                resolved += self._resolve(call, ModelStatus.TIMEOUT, ran_ms)
         return resolved
 
     def _finished(self, call: _Call, now: float) -> list[ModelRun]:
-        rows = len(call.positions)
+        rows = call.row_count
         assert call.future is not None
         if call.future.cancelled() or call.future.exception() is not None:
             self.admission.release(rows, None)
             if call.reported:
                 return []
             ran_ms = (now - (call.started or now)) * 1000.0
-            return [self._resolve(call, ModelStatus.FAILED, ran_ms)]
+            return self._resolve(call, ModelStatus.FAILED, ran_ms)
         scores, latency_ms = call.future.result()
         self.admission.release(rows, latency_ms / 1000.0)
         if call.reported:
             return []  # its deadline passed: the late result is dropped
         if latency_ms > call.deadline_s * 1000.0:  # finished late, before anyone looked
-            return [self._resolve(call, ModelStatus.TIMEOUT, latency_ms)]
-        return [self._resolve(call, ModelStatus.OK, latency_ms, scores)]
+            return self._resolve(call, ModelStatus.TIMEOUT, latency_ms)
+        return self._resolve(call, ModelStatus.OK, latency_ms, scores)
 
     def _resolve(
         self,
@@ -246,20 +287,27 @@ class ModelLane:
         latency_ms: float | None,
         scores: FloatArray | None = None,
         waited_ms: float | None = None,
-    ) -> ModelRun:
+    ) -> list[ModelRun]:
+        """One run per request the call took rows from, each with its slice of ``scores``."""
         budget_ms = call.deadline_s * 1000.0
-        run = ModelRun(
-            self.name,
-            status,
-            self.model.version,
-            latency_ms,
-            call.rows,
-            scores,
-            budget_ms,
-            waited_ms=waited_ms,
-        )
-        call.request.resolve(run)
-        return run
+        runs: list[ModelRun] = []
+        start = 0
+        for segment in call.segments:
+            end = start + len(segment.positions)
+            run = ModelRun(
+                self.name,
+                status,
+                self.model.version,
+                latency_ms,
+                segment.rows,
+                None if scores is None else scores[start:end],
+                budget_ms,
+                waited_ms=waited_ms,
+            )
+            segment.request.resolve(run)
+            runs.append(run)
+            start = end
+        return runs
 
     def _skip_expired(self, now: float) -> list[ModelRun]:
         runs: list[ModelRun] = []
@@ -297,9 +345,9 @@ class ModelLane:
             if queued and future is not None and not call.reported and future.cancel():
                 self._calls.remove(call)
                 self._collected_count += 1
-                self.admission.release(len(call.positions), None)
+                self.admission.release(call.row_count, None)
                 waited_ms = (now - call.submitted) * 1000.0  # it never ran
-                runs.append(self._resolve(call, ModelStatus.TIMEOUT, None, None, waited_ms))
+                runs += self._resolve(call, ModelStatus.TIMEOUT, None, None, waited_ms)
         for request in self._queue:
             if request.waiting:
                 rows = tuple(request.rows[p] for p in request.waiting)
@@ -321,22 +369,48 @@ class ModelLane:
         return runs
 
     def _submit_fitting(self, now: float) -> None:
+        """Submit calls while admission has room: from the first request alone, or (a device
+        lane) gathered across requests once the batching says a call is full or due."""
         while self._queue:
             request = self._queue[0]
             if not request.waiting:
                 self._queue.popleft()
                 continue
-            take = self.admission.next_call_rows(len(request.waiting))
+            if self.batching is None:
+                waiting = len(request.waiting)
+            else:
+                waiting = self.waiting_rows()
+                if not self.batching.ready(waiting, request.enqueued_at, now):
+                    return
+            take = self.admission.next_call_rows(waiting)
             if take == 0:
                 return
-            positions = [request.waiting.popleft() for _ in range(take)]
-            call = _Call(request, positions, now, self.call_deadline_s(take))
-            call.future = self._executor.submit(self._timed, request.inputs[positions], call)
-            call.future.add_done_callback(self._on_done)
-            call.running_since(now)  # an idle pool may have started it already
-            self._calls.append(call)
-            self.admission.admit(take)
-            self.stats.admitted_rows += take
+            self._submit(self._take(take), now)
+
+    def _take(self, rows: int) -> tuple[_Segment, ...]:
+        """Pop ``rows`` waiting rows from the front of the queue, request after request."""
+        segments: list[_Segment] = []
+        while rows > 0:
+            request = self._queue[0]
+            count = min(rows, len(request.waiting))
+            positions = tuple(request.waiting.popleft() for _ in range(count))
+            if positions:
+                segments.append(_Segment(request, positions))
+            if not request.waiting:
+                self._queue.popleft()
+            rows -= count
+        return tuple(segments)
+
+    def _submit(self, segments: tuple[_Segment, ...], now: float) -> None:
+        call = _Call(segments, now, 0.0)
+        rows = call.row_count
+        call.deadline_s = self.call_deadline_s(rows)
+        call.future = self._executor.submit(self._timed, call.inputs(), call)
+        call.future.add_done_callback(self._on_done)
+        call.running_since(now)  # an idle pool may have started it already
+        self._calls.append(call)
+        self.admission.admit(rows)
+        self.stats.admitted_rows += rows
 
     def _drop_empty(self) -> None:
         self._queue = deque(request for request in self._queue if request.waiting)

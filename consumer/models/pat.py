@@ -108,6 +108,11 @@ class PatModel:
     does not raise throughput on CPU; small sub-batches bound the peak memory);
     ``precision="bf16"`` runs under CPU bf16 autocast (fast only where the CPU has native
     bf16: AVX-512 BF16 / AMX). Thread-safe for one caller at a time.
+
+    ``device="cuda"``: the weights stay on the CPU until the first call (``warmup`` in the
+    worker, after the fork: a CUDA context never crosses a fork), then live on the GPU;
+    each call copies its rows there and runs in sub-batches of the device batch bound
+    (bf16 under CUDA autocast).
     """
 
     def __init__(
@@ -118,11 +123,16 @@ class PatModel:
         version: str,
         sub_batch_size: int = 8,
         precision: str = "fp32",
+        device: str = "cpu",
     ) -> None:
         if sub_batch_size < 1:
             raise ValueError("sub_batch_size must be >= 1")
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
+        if device not in ("cpu", "cuda"):
+            raise ValueError(f"device must be cpu or cuda, got {device!r}")
+        self.device: Final[str] = device
+        self._on_device = device == "cpu"  # a GPU model moves there at its first call
         self._network = network
         self._name = name
         self._version = version
@@ -145,6 +155,7 @@ class PatModel:
         sub_batch_size: int = 8,
         torch_threads: int = 1,
         precision: str = "fp32",
+        device: str = "cpu",
     ) -> PatModel:
         """Load safetensors bytes already read (and checksummed) from ``path``. Blocking.
 
@@ -159,6 +170,7 @@ class PatModel:
             version=version,
             sub_batch_size=sub_batch_size,
             precision=precision,
+            device=device,
         )
 
     @property
@@ -185,14 +197,18 @@ class PatModel:
         """
         if inputs.ndim != 2 or inputs.shape[1] != ACTIVITY_MINUTES:
             raise ValueError(f"expected shape (n, {ACTIVITY_MINUTES}), got {inputs.shape}")
+        if not self._on_device:
+            self._network.to(self.device)
+            self._on_device = True
         x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
         out = np.empty(x.shape[0], dtype=np.float64)
         step = self._sub_batch_size
         bf16 = self.precision == "bf16"
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        autocast = torch.autocast(self.device, dtype=torch.bfloat16, enabled=bf16)
+        with torch.inference_mode(), autocast:
             for start in range(0, x.shape[0], step):
-                probs = self._network(x[start : start + step])
-                out[start : start + step] = probs.double().numpy()
+                probs = self._network(x[start : start + step].to(self.device))
+                out[start : start + step] = probs.double().cpu().numpy()
         return out
 
     def warmup(self, rows: int = 1) -> None:

@@ -1,9 +1,12 @@
 """PAT runtimes checked against torch fp32: max |Δ probability| and speed, then a choice.
 
-Runtimes are labelled ``torch-fp32`` (the reference), ``torch-bf16`` (CPU autocast) and
-``onnx-fp32`` (ONNX Runtime). A runtime passes when its max |Δ probability| against
-torch fp32 on the same synthetic weeks is within its bound: ``FP32_BOUND`` (1e-5) for an
-fp32 runtime, ``MODELS__PAT_MAX_ERROR`` (≤ 0.01) for bf16.
+Runtimes are labelled ``torch-fp32`` (the reference), ``torch-bf16`` (CPU autocast),
+``onnx-fp32`` (ONNX Runtime), and on a GPU ``cuda-fp32``/``cuda-bf16`` (torch). A runtime
+passes when its max |Δ probability| against torch fp32 on the CPU, on the same synthetic
+weeks, is within its bound: ``FP32_BOUND`` (1e-5) for a CPU fp32 runtime,
+``MODELS__PAT_MAX_ERROR`` (≤ 0.01) for bf16 and for every GPU runtime (its kernels sum in
+another order than the CPU's). Speed is sequences per CPU second of the process for a CPU
+runtime, per wall second for a GPU one (the host thread mostly waits for the device).
 
 Fork safety: calibration runs inference, so the service never runs it in the supervisor.
 :func:`calibrate_in_subprocess` runs it in a fresh interpreter (``python -m
@@ -29,6 +32,7 @@ from consumer.errors import ModelLoadError
 from consumer.settings import ModelSettings
 
 RUNTIMES: Final[tuple[str, ...]] = ("torch-fp32", "torch-bf16", "onnx-fp32")
+DEVICE_RUNTIMES: Final[tuple[str, ...]] = ("cuda-fp32", "cuda-bf16")
 REFERENCE: Final = "torch-fp32"
 FP32_BOUND: Final = 1e-5
 CALIBRATION_SEED: Final = 20261129
@@ -40,7 +44,8 @@ Predict = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float64]]
 
 @dataclass(frozen=True, slots=True)
 class RuntimeFigures:
-    """One runtime's calibration: error against torch fp32 and speed on one thread."""
+    """One runtime's calibration: error against torch fp32 and speed (per CPU second on
+    the capped threads; per wall second for a GPU runtime)."""
 
     runtime: str
     max_abs_error: float
@@ -71,8 +76,25 @@ def native_bf16(flags: frozenset[str] | None = None) -> bool:
 
 
 def bound_for(runtime: str, max_error: float) -> float:
-    """The accuracy bound of a runtime: 1e-5 for fp32 paths, ``max_error`` for bf16."""
-    return FP32_BOUND if runtime.endswith("fp32") else max_error
+    """The accuracy bound of a runtime: 1e-5 for CPU fp32 paths, ``max_error`` for bf16
+    and for GPU runtimes."""
+    return FP32_BOUND if runtime in ("torch-fp32", "onnx-fp32") else max_error
+
+
+def is_device_runtime(runtime: str) -> bool:
+    return runtime in DEVICE_RUNTIMES
+
+
+def device_candidates(settings: ModelSettings) -> list[str]:
+    """The GPU runtimes a setting asks to consider: the CPU rules on the GPU. Pure.
+
+    ``torch`` (or the default ``onnx``, CPU-only) runs ``cuda-<MODELS__PAT_PRECISION>``;
+    ``auto`` considers ``cuda-fp32`` and, when ``MODELS__PAT_PRECISION=bf16`` allows it,
+    ``cuda-bf16`` (every GPU with CUDA compute ≥ 8.0 has native bf16).
+    """
+    if settings.pat_runtime != "auto":
+        return [f"cuda-{settings.pat_precision}"]
+    return ["cuda-fp32", *(["cuda-bf16"] if settings.pat_precision == "bf16" else [])]
 
 
 def candidates(settings: ModelSettings, *, has_onnx: bool, bf16_native: bool) -> list[str]:
@@ -99,11 +121,18 @@ def calibration_weeks(count: int, seed: int = CALIBRATION_SEED) -> npt.NDArray[n
     return synthetic_weeks(rng, np.arange(count) % 2 == 1)
 
 
-def _timed(predict: Predict, weeks: npt.NDArray[np.float32]) -> tuple[np.ndarray, float]:
+def _timed(
+    predict: Predict, weeks: npt.NDArray[np.float32], *, device: bool = False
+) -> tuple[np.ndarray, float]:
+    """Score ``weeks`` once after a warm-up; CPU seconds, or wall seconds on a device
+    (warmed at the measured shape too: a GPU picks its kernels per shape)."""
     predict(weeks[:1])  # warm-up: lazy sessions, allocator, kernels
-    started = time.process_time()
+    if device:
+        predict(weeks)
+    timer = time.perf_counter if device else time.process_time
+    started = timer()
     out = predict(weeks)
-    return out, max(time.process_time() - started, 1e-9)
+    return out, max(timer() - started, 1e-9)
 
 
 def measure(
@@ -112,14 +141,15 @@ def measure(
     """Score ``weeks`` with every runtime (``runtimes`` must hold ``torch-fp32``). Blocking.
 
     Speed is sequences per CPU second of this process (all its threads), so other load on
-    a shared machine matters less than with wall-clock time.
+    a shared machine matters less than with wall-clock time; a GPU runtime's is per wall
+    second.
     """
     reference, ref_cpu_s = _timed(runtimes[REFERENCE], weeks)
     figures = [RuntimeFigures(REFERENCE, 0.0, FP32_BOUND, len(weeks) / ref_cpu_s, len(weeks))]
     for name, predict in runtimes.items():
         if name == REFERENCE:
             continue
-        out, cpu_s = _timed(predict, weeks)
+        out, cpu_s = _timed(predict, weeks, device=is_device_runtime(name))
         error = float(np.max(np.abs(out - reference)))
         bound = bound_for(name, max_error)
         figures.append(RuntimeFigures(name, error, bound, len(weeks) / cpu_s, len(weeks)))
@@ -140,6 +170,9 @@ def choose(figures: Sequence[RuntimeFigures], requested: str) -> RuntimeFigures:
             )
         return chosen
     passing = [f for f in figures if f.within_bound]
+    if not passing:
+        over = ", ".join(f"{f.runtime} {f.max_abs_error:.2e} > {f.bound:g}" for f in figures)
+        raise ModelLoadError(f"no PAT runtime within its accuracy bound ({over})")
     return max(passing, key=lambda f: f.sequences_per_cpu_s)
 
 
@@ -155,16 +188,39 @@ def calibrate_in_subprocess(
     Blocking (seconds: imports torch, scores ``MODELS__PAT_CALIBRATION_WEEKS`` weeks per
     runtime). Raises ModelLoadError when the child fails (its last stderr line included).
     """
-    child = "consumer.models.pat_calibrate_child"
-    command = [sys.executable, "-m", child, settings.model_dump_json(), *runtimes]
+    rows = json.loads(_run_child([settings.model_dump_json(), *runtimes], "PAT calibration"))
+    return [RuntimeFigures(**row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class CudaProbe:
+    """What a fresh interpreter saw of CUDA: the device count, the first one's name, and
+    why there is none (``ok`` when there is)."""
+
+    devices: int
+    name: str | None
+    reason: str
+
+
+def probe_cuda_in_subprocess() -> CudaProbe:
+    """Ask a fresh interpreter whether torch sees a CUDA device. The service's supervisor
+    must never initialise CUDA itself: it forks its workers afterwards, and a CUDA context
+    does not survive a fork. Blocking (a torch import). Raises ModelLoadError when the
+    child fails."""
+    return CudaProbe(**json.loads(_run_child(["--probe-cuda"], "CUDA probe")))
+
+
+def _run_child(arguments: Sequence[str], what: str) -> str:
+    """Run ``python -m consumer.models.pat_calibrate_child ARGUMENTS`` (exec'd, not forked:
+    the supervisor has no threads yet); its stdout. Raises ModelLoadError on failure."""
+    command = [sys.executable, "-m", "consumer.models.pat_calibrate_child", *arguments]
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=_SUBPROCESS_TIMEOUT_S, check=False
         )
     except subprocess.TimeoutExpired as exc:
-        raise ModelLoadError(f"PAT calibration took over {exc.timeout:.0f} s") from exc
+        raise ModelLoadError(f"{what} took over {exc.timeout:.0f} s") from exc
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines() or ["no output"]
-        raise ModelLoadError(f"PAT calibration failed: {lines[-1]}")
-    rows = json.loads(done.stdout)
-    return [RuntimeFigures(**row) for row in rows]
+        raise ModelLoadError(f"{what} failed: {lines[-1]}")
+    return done.stdout

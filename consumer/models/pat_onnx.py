@@ -156,6 +156,7 @@ class OnnxPatModel:
         self.encoder_parameters: Final[int] = encoder_parameters
         self.runtime: Final[str] = "onnx"
         self.precision: Final[str] = "fp32"
+        self.device: Final[str] = "cpu"
 
     @property
     def name(self) -> str:

@@ -6,6 +6,11 @@ a torch runtime (lazily), so the ``onnx`` runtime keeps torch out of the service
 bf16 request is calibrated (and refused above ``MODELS__PAT_MAX_ERROR``), and ``auto``
 calibrates every candidate and keeps the fastest within bound. Calibration runs in a
 subprocess (:func:`consumer.models.pat_calibrate.calibrate_in_subprocess`).
+
+``MODELS__PAT_DEVICE=cuda``/``auto`` first asks a subprocess whether CUDA is there (the
+supervisor itself never initialises CUDA: it forks afterwards); with a device the same
+rules pick ``cuda-fp32`` or ``cuda-bf16``, always calibrated against torch fp32 on the CPU
+(a GPU sums in another order), and the weights move to the GPU in each worker at warm-up.
 """
 
 from __future__ import annotations
@@ -23,8 +28,11 @@ from consumer.models.pat_calibrate import (
     calibrate_in_subprocess,
     candidates,
     choose,
+    device_candidates,
     figures_json,
+    is_device_runtime,
     native_bf16,
+    probe_cuda_in_subprocess,
 )
 from consumer.models.pat_config import PAT_CONFIGS, check_header
 from consumer.models.protocol import PatBatchModel
@@ -73,18 +81,23 @@ def build_runtime(label: str, files: PatFiles, settings: ModelSettings) -> PatBa
     """
     entry = files.entry
     assert entry.size is not None  # guaranteed by ManifestEntry validation
-    if label.startswith("torch-"):
+    if label.startswith(("torch-", "cuda-")):
         from consumer.models.pat import PatModel
 
+        device, precision = label.split("-")
+        on_gpu = device == "cuda"
         return PatModel.from_bytes(
             files.data,
             path=files.path,
             size=entry.size,
             version=entry.version,
             name=entry.name,
-            sub_batch_size=settings.pat_sub_batch_size,
+            sub_batch_size=settings.pat_device_batch_rows
+            if on_gpu
+            else settings.pat_sub_batch_size,
             torch_threads=settings.torch_threads,
-            precision=label.removeprefix("torch-"),
+            precision=precision,
+            device="cuda" if on_gpu else "cpu",
         )
     from consumer.models.pat_onnx import OnnxPatModel, parameter_counts
 
@@ -111,6 +124,8 @@ def resolve_runtime(settings: ModelSettings, files: PatFiles) -> tuple[str, list
     """The runtime label to load and the calibration figures behind the choice (none for
     ``onnx`` and torch fp32). Blocking (a calibration takes seconds). Raises ModelLoadError
     for a request this CPU or models dir cannot serve, or one over its accuracy bound."""
+    if settings.pat_device != "cpu" and (on_gpu := _resolve_on_gpu(settings)) is not None:
+        return on_gpu
     requested = f"{settings.pat_runtime}-{settings.pat_precision}"
     if settings.pat_runtime == "onnx" and files.onnx_data is None:
         build_runtime("onnx-fp32", files, settings)  # raises the "needs an export" error
@@ -130,6 +145,36 @@ def resolve_runtime(settings: ModelSettings, files: PatFiles) -> tuple[str, list
         "pat_calibrated",
         requested=requested,
         chosen=chosen.runtime,
+        figures=figures_json(figures),
+    )
+    return chosen.runtime, figures
+
+
+def _resolve_on_gpu(settings: ModelSettings) -> tuple[str, list[RuntimeFigures]] | None:
+    """The GPU runtime and its calibration, or None for ``auto`` without a device (the CPU
+    rules then apply). Blocking (two subprocesses). Raises ModelLoadError for ``cuda``
+    without a device, or a GPU runtime over its accuracy bound."""
+    probe = probe_cuda_in_subprocess()
+    if probe.devices == 0:
+        if settings.pat_device == "cuda":
+            raise ModelLoadError(
+                f"MODELS__PAT_DEVICE=cuda: no CUDA device ({probe.reason}); set "
+                "MODELS__PAT_DEVICE=cpu, or auto to use a GPU only where there is one"
+            )
+        log_event(_log, "pat_device_chosen", requested="auto", device="cpu", reason=probe.reason)
+        return None
+    labels = device_candidates(settings)
+    figures = calibrate_in_subprocess(settings, labels)
+    on_gpu = [f for f in figures if is_device_runtime(f.runtime)]
+    requested = "auto" if settings.pat_runtime == "auto" else labels[0]
+    chosen = choose(on_gpu, requested)
+    log_event(
+        _log,
+        "pat_calibrated",
+        requested=f"{settings.pat_device}:{requested}",
+        chosen=chosen.runtime,
+        device=probe.name,
+        devices=probe.devices,
         figures=figures_json(figures),
     )
     return chosen.runtime, figures

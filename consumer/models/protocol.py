@@ -64,3 +64,8 @@ class PatBatchModel(BatchModel, Protocol):
     def precision(self) -> str:
         """``"fp32"`` or ``"bf16"``."""
         ...
+
+    @property
+    def device(self) -> str:
+        """``"cpu"`` or ``"cuda"`` (moved there at its first call, in the worker)."""
+        ...

@@ -6,8 +6,10 @@ starting its thread. A worker that skipped this paid it on its first records: sl
 predictions in the first seconds after every start. So before the worker joins its group
 each booster scores 1 row and a full micro-batch (``PROCESSING__MAX_BATCH_SIZE`` rows), and
 PAT scores one call of ``MODELS__PAT_SUB_BATCH_SIZE`` rows twice; the second call, timed,
-is the PAT lane's first speed estimate. Each call goes through the model's ``warmup``
-(neutral rows: all-missing features, flat weeks).
+is the PAT lane's first speed estimate. On a GPU (``MODELS__PAT_DEVICE``) the first call
+moves the weights to the device and creates the worker's CUDA context; PAT then scores one
+row (a partial call at a quiet time) and the device batch bound, timed at the bound. Each
+call goes through the model's ``warmup`` (neutral rows: all-missing features, flat weeks).
 
 Worker-only (after the fork). Blocks for the calls (about a second on one core); raises
 what a model raises.
@@ -31,6 +33,7 @@ class WarmShapes:
 
     booster_rows: int
     pat_rows: int
+    pat_extra_rows: tuple[int, ...] = ()  # other PAT call sizes to set up (untimed)
 
 
 def warm_up(
@@ -44,7 +47,8 @@ def warm_up(
     if models.pat is None:
         return None
     pat = models.pat
-    pat_pool.submit(pat.warmup, shapes.pat_rows).result()  # lazy set-up at this shape
+    for rows in (*shapes.pat_extra_rows, shapes.pat_rows):
+        pat_pool.submit(pat.warmup, rows).result()  # lazy set-up at this shape
 
     def timed() -> float:
         started = clock.monotonic()

@@ -17,6 +17,7 @@ from consumer.engine.runner import Runner
 from consumer.engine.slow_reasons import GroupWaits
 from consumer.engine.transactions import ExactlyOnce
 from consumer.ensemble.admission import LaneAdmission, SpeedEstimate
+from consumer.ensemble.row_batching import RowBatching
 from consumer.ensemble.scoring import Ensemble, ModelLane
 from consumer.intake.ratelimit import KeyRateLimiter
 from consumer.kafka.clients import create_consumer, create_producer
@@ -54,13 +55,17 @@ def build_ensemble(
     lane that admits work by its measured cost. With ``MODELS__WARMUP`` every model is
     first called on its pool's thread at the shapes it will see (``consumer.service.warmup``), and
     PAT's measured speed seeds its lane; else the configured initial estimates do. Blocks
-    for the warm-up (about a second on one core); raises what a model raises."""
+    for the warm-up (about a second on one core); raises what a model raises. A PAT on a
+    GPU gets a lane that gathers rows across micro-batches (``RowBatching``)."""
     ens = settings.ensemble
     xgb_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xgboost")
     pat_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pat")
+    batching = _device_batching(settings, models)
+    pat_chunk = batching.max_rows if batching else settings.models.pat_sub_batch_size
     pat_seconds_per_row = None
     if settings.models.warmup:
-        shapes = WarmShapes(settings.processing.max_batch_size, settings.models.pat_sub_batch_size)
+        extra = (1,) if batching and pat_chunk > 1 else ()
+        shapes = WarmShapes(settings.processing.max_batch_size, pat_chunk, extra)
         pat_seconds_per_row = warm_up(models, xgb_pool, pat_pool, shapes, clock)
 
     def admission(timeout_s: float, per_row_s: float, chunk: int | None) -> LaneAdmission:
@@ -81,8 +86,7 @@ def build_ensemble(
     pat = None
     if models.pat is not None:
         per_row_s = pat_seconds_per_row or ens.pat_initial_seconds_per_row
-        chunk = settings.models.pat_sub_batch_size
-        pat_admission = admission(ens.pat_timeout_s, per_row_s, chunk)
+        pat_admission = admission(ens.pat_timeout_s, per_row_s, pat_chunk)
         pat = ModelLane(
             models.pat,
             pat_pool,
@@ -90,8 +94,18 @@ def build_ensemble(
             clock,
             pat_admission,
             slowdown_factor=ens.slowdown_factor,
+            batching=batching,
         )
     return Ensemble(boosters, pat, ens, clock), (xgb_pool, pat_pool)
+
+
+def _device_batching(settings: Settings, models: ModelSet) -> RowBatching | None:
+    """A GPU PAT's lane gathers rows across micro-batches (``MODELS__PAT_DEVICE_BATCH_*``);
+    a CPU one sends each batch's rows as they come (None)."""
+    if models.pat is None or models.pat.device == "cpu":
+        return None
+    config = settings.models
+    return RowBatching(config.pat_device_batch_rows, config.pat_device_batch_wait_ms / 1000.0)
 
 
 def build_registry_decoder(settings: Settings) -> RegistryDecoder | None:
