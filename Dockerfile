@@ -1,16 +1,24 @@
 # syntax=docker/dockerfile:1
-# moodstream: CPU-only image. Build from the repository root:
+# moodstream: CPU-only image by default. Build from the repository root:
 #   docker build -t moodstream:local .
+# The GPU image (deploy/k8s/gpu, MODELS__PAT_DEVICE=cuda): torch's CUDA wheel and the CUDA
+# libraries it depends on, from a PyTorch CUDA index (the cuXYZ your nodes' driver supports):
+#   docker build --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu128 \
+#     --build-arg TORCH_PIP_FLAGS= -t moodstream:gpu .
 # Run: docker run --rm -e MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS=host:9092 -p 9400:9400 moodstream:local
 
 # The base image pinned by digest (python:3.11-slim, the multi-arch index digest), so a
 # rebuild gets the same OS and interpreter. Refresh: README "Reproducible image".
 ARG PYTHON_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# --no-deps for the CPU wheel (its pure-Python dependencies are in the lock); empty for the
+# CUDA wheel, whose nvidia-* libraries come from the same index.
+ARG TORCH_PIP_FLAGS=--no-deps
 
 # ---- builder: a venv from the lock files, CPU torch, the project; models verified ----
 FROM ${PYTHON_IMAGE} AS builder
 ARG TORCH_INDEX
+ARG TORCH_PIP_FLAGS
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -25,7 +33,7 @@ WORKDIR /src
 # dependencies are already in the lock, hence --no-deps.
 COPY requirements/runtime.txt requirements/torch.txt requirements/
 RUN pip install --require-hashes -r requirements/runtime.txt \
- && pip install --no-deps --index-url "${TORCH_INDEX}" -r requirements/torch.txt
+ && pip install ${TORCH_PIP_FLAGS} --index-url "${TORCH_INDEX}" -r requirements/torch.txt
 
 # --no-build-isolation: built with the locked setuptools already in the venv, not one
 # fetched unpinned for an isolated build.
