@@ -29,6 +29,7 @@ class Plan:
     pat_rounds: int = 2  # each PAT runtime measured this many times, in turn
     activity_backlog: int = 0  # events of the activity-only backlog scenario (0: skipped)
     mixed_runtimes: int = 0  # events of each 50 %-activity drain per PAT runtime (0: skipped)
+    gpu_lane: int = 0  # events of the GPU lane's feed run and of each GPU run (0: skipped)
     notes: list[str] = field(default_factory=list)
 
 
@@ -45,6 +46,7 @@ PLANS = {
         memory_s=10.0,
         activity_backlog=1200,
         mixed_runtimes=1500,
+        gpu_lane=1200,
     ),
     "quick": Plan(
         "quick",
@@ -61,6 +63,7 @@ PLANS = {
         pat_rounds=1,
         activity_backlog=500,
         mixed_runtimes=600,
+        gpu_lane=400,
     ),
     "smoke": Plan(
         "smoke",

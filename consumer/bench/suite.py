@@ -18,6 +18,7 @@ from typing import Any
 from consumer.bench import report
 from consumer.bench.backlog import pat_limit, run_backlog
 from consumer.bench.endtoend import BenchContext, EndToEndPlan, run_config
+from consumer.bench.gpu_lane import run_gpu_lane
 from consumer.bench.kafkaio import TopicRegistry
 from consumer.bench.machine import load_average, machine_info
 from consumer.bench.mixed_runtimes import run_mixed_runtimes
@@ -79,6 +80,8 @@ def run_suite(
             doc["mixed_runtimes"] = run_mixed_runtimes(
                 ctx, plan.mixed_runtimes, doc["pat_runtimes"], native_bf16()
             )
+        if plan.gpu_lane:
+            doc["gpu_lane"] = run_gpu_lane(ctx, plan.gpu_lane)
     finally:
         registry.delete_all()
     doc["service_logs"] = str(log_dir)

@@ -252,6 +252,7 @@ def summary(doc: dict[str, Any]) -> str:
         memory_table(doc),
         backlog_table(doc),
         mixed_runtimes_table(doc),
+        gpu_lane_table(doc),
         targets_table(doc),
     ]
     return "\n\n".join(part for part in parts if part)
@@ -297,4 +298,27 @@ def mixed_runtimes_table(doc: dict[str, Any]) -> str:
                 f"{row['pat_limit_events_per_cpu_s']!s:>22}  "
                 f"{row['vs_pat_limit']!s:>12}  {row['partial']!s:>7}"
             )
+    return "\n".join(lines)
+
+
+def gpu_lane_table(doc: dict[str, Any]) -> str:
+    """What one worker core can feed a GPU, and the GPU runs where a device was seen."""
+    lane = doc.get("gpu_lane")
+    if not lane:
+        return ""
+    feed = lane["feed"]
+    lines = [
+        f"GPU lane: feed bound (activity events, 1 worker, no PAT): "
+        f"{feed['events_per_worker_cpu_s']} events per worker CPU-s, "
+        f"{feed['sustained_events_per_s']} events/s"
+    ]
+    gpu = lane["gpu"]
+    if "skipped" in gpu:
+        lines.append(f"  on a GPU: skipped ({gpu['skipped']})")
+        return "\n".join(lines)
+    lines.append(f"  on {lane['cuda']['name']}: workers  sequences/s  events/worker CPU-s")
+    for key in sorted(k for k in gpu if k.startswith("workers_")):
+        row = gpu[key]
+        per_cpu = row["events_per_worker_cpu_s"]
+        lines.append(f"  {key[8:]:>33}  {row['sequences_per_s']!s:>11}  {per_cpu!s:>19}")
     return "\n".join(lines)
