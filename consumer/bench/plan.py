@@ -46,7 +46,7 @@ PLANS = {
         memory_s=10.0,
         activity_backlog=1200,
         mixed_runtimes=1500,
-        gpu_lane=1200,
+        gpu_lane=6000,
     ),
     "quick": Plan(
         "quick",
@@ -63,7 +63,7 @@ PLANS = {
         pat_rounds=1,
         activity_backlog=500,
         mixed_runtimes=600,
-        gpu_lane=400,
+        gpu_lane=2000,
     ),
     "smoke": Plan(
         "smoke",
