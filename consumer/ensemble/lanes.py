@@ -292,7 +292,7 @@ class ModelLane:
         budget_ms = call.deadline_s * 1000.0
         runs: list[ModelRun] = []
         start = 0
-        for segment in call.segments:
+        for part, segment in enumerate(call.segments):
             end = start + len(segment.positions)
             run = ModelRun(
                 self.name,
@@ -303,6 +303,7 @@ class ModelLane:
                 None if scores is None else scores[start:end],
                 budget_ms,
                 waited_ms=waited_ms,
+                call_part=part,
             )
             segment.request.resolve(run)
             runs.append(run)

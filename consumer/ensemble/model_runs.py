@@ -33,6 +33,9 @@ class ModelRun:
     budget_ms: float = 0.0
     reason: str | None = None
     waited_ms: float | None = None  # how long rows that never ran waited (stuck lane)
+    #: Which of its call's runs this is: a GPU lane's call over several batches answers each
+    #: with a run of its own; metrics count a call once, at part 0.
+    call_part: int = 0
 
     @cached_property
     def _position(self) -> dict[int, int]:

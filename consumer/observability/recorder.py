@@ -29,10 +29,10 @@ class Recorder:
         """Latency, timeouts, failures and policy skips of model calls just answered."""
         metrics = self._metrics
         for run in runs:
-            if run.status is ModelStatus.FAILED:
+            if run.status is ModelStatus.FAILED and not run.call_part:
                 log_event(_log, "model_failed", level=logging.WARNING, model=run.name)
-            if metrics is None:
-                continue
+            if metrics is None or run.call_part:
+                continue  # a gathered call's later runs: the call is counted once
             if run.status is ModelStatus.OK and run.latency_ms is not None:
                 metrics.model_latency.labels(model=run.name).observe(run.latency_ms / 1000.0)
             elif run.status is ModelStatus.TIMEOUT:

@@ -126,10 +126,13 @@ def test_dockerfile_installs_the_lock_on_a_pinned_base() -> None:
     installs = re.findall(r"pip install ([^\n\\]*)", text)
     assert installs == [
         "--require-hashes -r requirements/runtime.txt ",
-        '--no-deps --index-url "${TORCH_INDEX}" -r requirements/torch.txt',
+        '${TORCH_PIP_FLAGS} --index-url "${TORCH_INDEX}" -r requirements/torch.txt',
         "--no-deps --no-build-isolation . ",  # built with the locked setuptools
     ]
     assert "ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu" in text
+    # The CPU wheel without dependencies by default (they are in the lock); the CUDA image
+    # empties it so the wheel's nvidia-* libraries come along.
+    assert "ARG TORCH_PIP_FLAGS=--no-deps" in text
     assert "COPY requirements/runtime.txt requirements/torch.txt requirements/" in text
     assert text.count("pip check") == 2  # builder and the shipped stage
     assert text.count("moodstream models info") == 2  # every checksum, start-up's code

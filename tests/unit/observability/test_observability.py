@@ -527,3 +527,25 @@ def test_lane_metrics_follow_what_the_lanes_hold_and_admit() -> None:
     recorder.paused("pat_pending", 2.5)
     assert sample(registry, "moodstream_paused_seconds_total", reason="pat_pending") == 2.5
     assert sample(registry, "moodstream_paused_seconds_total", reason="inflight") == 0
+
+
+def test_a_gathered_call_over_three_batches_is_one_call_in_the_metrics() -> None:
+    import numpy as np
+
+    from consumer.ensemble.row_batching import RowBatching
+    from tests.fakes import FakeModel, ManualExecutor, make_lane
+
+    registry, m = _registry_with_metrics()
+    clock = FakeClock()
+    pool = ManualExecutor()
+    lane = make_lane(
+        FakeModel("pat"), pool, 10.0, clock, chunk_rows=6, batching=RowBatching(6, 0.005)
+    )
+    for _ in range(3):
+        lane.enqueue((0, 1), np.zeros((2, 3), np.float32), None)
+    lane.pump(clock.monotonic())
+    pool.run_all()
+    runs = lane.pump(clock.monotonic())
+    assert [run.call_part for run in runs] == [0, 1, 2]  # one run per batch
+    Recorder(m).runs(runs)
+    assert sample(registry, "moodstream_model_latency_seconds_count", model="pat") == 1
