@@ -134,3 +134,27 @@ def test_weights_must_sum_to_one() -> None:
     assert ensemble_depression(0.2, 0.4, settings) == pytest.approx(0.3)
     assert ensemble_depression(None, 0.4, settings) == 0.4
     assert ensemble_depression(None, None, settings) is None
+
+
+def test_the_pat_input_matrix_holds_each_week_as_float32_in_order() -> None:
+    import numpy as np
+
+    from consumer.ensemble.scoring import activity_matrix
+    from schemas import ACTIVITY_MINUTES
+
+    week = [float((m * 7919) % 3001) + 0.1 * (m % 10) for m in range(ACTIVITY_MINUTES)]
+    import orjson
+
+    from schemas import FeatureEvent
+    from tests.fakes import event_dict
+
+    events = [
+        make_event(features=False, activity=True, seed=1),
+        FeatureEvent.model_validate_json(
+            orjson.dumps({**event_dict(features=False, seed=2), "activity": week})
+        ),
+    ]
+    matrix = activity_matrix(events, [1, 0])
+    assert matrix.dtype == np.float32 and matrix.shape == (2, ACTIVITY_MINUTES)
+    assert np.array_equal(matrix[0], np.asarray(week, dtype=np.float32))  # same rounding
+    assert np.array_equal(matrix[1], np.asarray(events[0].activity, dtype=np.float32))
