@@ -16,7 +16,7 @@ from consumer.settings import ModelSettings
 
 
 class WrappedPat:
-    """Passes name, kind, version and warm-up through to the real PAT; a subclass defines
+    """Passes name, kind, version, device and warm-up through to the real PAT; a subclass defines
     ``predict_batch``."""
 
     def __init__(self, inner: Any) -> None:
@@ -25,6 +25,7 @@ class WrappedPat:
     name = property(lambda self: self._inner.name)
     kind = property(lambda self: self._inner.kind)
     version = property(lambda self: self._inner.version)
+    device = property(lambda self: self._inner.device)
 
     def warmup(self, rows: int = 1) -> None:
         self._inner.warmup(rows)
