@@ -304,6 +304,7 @@ class ModelLane:
                 budget_ms,
                 waited_ms=waited_ms,
                 call_part=part,
+                call_rows=call.row_count,
             )
             segment.request.resolve(run)
             runs.append(run)

@@ -36,6 +36,7 @@ class ModelRun:
     #: Which of its call's runs this is: a GPU lane's call over several batches answers each
     #: with a run of its own; metrics count a call once, at part 0.
     call_part: int = 0
+    call_rows: int = 0  # rows of the whole call (0: not from a call, e.g. skipped rows)
 
     @cached_property
     def _position(self) -> dict[int, int]:

@@ -162,6 +162,12 @@ class Metrics:
         self.model_timeouts = counter("model_timeouts", "Model deadlines missed", ("model",))
         self.model_failures = counter("model_failures", "Model calls that raised", ("model",))
         self.batch_size = histogram("batch_size", "Events per micro-batch", BATCH_SIZE_BUCKETS)
+        self.model_call_rows = histogram(
+            "model_call_rows",
+            "Rows per model call that ran (a GPU lane gathers rows across micro-batches)",
+            BATCH_SIZE_BUCKETS,
+            ("model",),
+        )
         self.worker_restarts = counter("worker_restarts", "Workers restarted by the supervisor")
         self.commits = counter("commits", "Offset commits that succeeded")
         self.commit_failures = counter("commit_failures", "Offset commits that failed")
@@ -212,6 +218,7 @@ class Metrics:
             self.alerts_published.labels(kind=kind)
         for model in models:
             self.model_latency.labels(model=model)
+            self.model_call_rows.labels(model=model)
             self.model_timeouts.labels(model=model)
             self.model_failures.labels(model=model)
         self.lanes.prime()

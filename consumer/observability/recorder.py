@@ -33,6 +33,8 @@ class Recorder:
                 log_event(_log, "model_failed", level=logging.WARNING, model=run.name)
             if metrics is None or run.call_part:
                 continue  # a gathered call's later runs: the call is counted once
+            if run.call_rows and run.latency_ms is not None:  # a call that ran
+                metrics.model_call_rows.labels(model=run.name).observe(run.call_rows)
             if run.status is ModelStatus.OK and run.latency_ms is not None:
                 metrics.model_latency.labels(model=run.name).observe(run.latency_ms / 1000.0)
             elif run.status is ModelStatus.TIMEOUT:

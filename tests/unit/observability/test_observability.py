@@ -549,3 +549,5 @@ def test_a_gathered_call_over_three_batches_is_one_call_in_the_metrics() -> None
     assert [run.call_part for run in runs] == [0, 1, 2]  # one run per batch
     Recorder(m).runs(runs)
     assert sample(registry, "moodstream_model_latency_seconds_count", model="pat") == 1
+    assert sample(registry, "moodstream_model_call_rows_count", model="pat") == 1
+    assert sample(registry, "moodstream_model_call_rows_sum", model="pat") == 6
