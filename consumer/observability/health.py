@@ -178,15 +178,17 @@ class HealthView:
         except (OSError, ValueError, KeyError, TypeError):
             return WorkerHealth(name, None, False, None, (), None, ("health file unreadable",))
         problems = []
-        if not ready:
-            detail = data.get("detail")
+        detail = data.get("detail")
+        kafka_wait = detail.get("waiting_for_kafka") if isinstance(detail, dict) else None
+        if kafka_wait:  # alive (a fresh heartbeat), its loop blocked on a Kafka call
+            problems.append(f"waiting on Kafka in {str(kafka_wait)[:100]}")
+        elif not ready:
             why = f" ({detail})" if isinstance(detail, str) else ""
             problems.append(f"models not loaded and warmed, or the group not settled{why}")
         if stuck:
             problems.append("stuck models: " + ", ".join(stuck))
         if self._stale(age_s):
             problems.append(f"heartbeat {age_s:.1f}s old")
-        detail = data.get("detail")
         if isinstance(detail, dict) and detail.get("waiting_for_schema_registry"):
             waiting = str(detail["waiting_for_schema_registry"])[:300]
             problems.append(f"waiting for the schema registry: {waiting}")

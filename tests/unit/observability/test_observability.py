@@ -263,6 +263,18 @@ def test_expected_workers_missing_is_unready(tmp_path: Path, clock: FakeClock) -
     assert view.readyz()[0]
 
 
+def test_a_worker_waiting_on_kafka_is_alive_but_not_ready(tmp_path: Path, clock: FakeClock) -> None:
+    reporter = HealthReporter(health_file(tmp_path, 0), clock)
+    reporter.update(True, True, [])
+    clock.advance(20.0)  # its loop is blocked in a transaction: only the retry loop beats
+    reporter.update(False, True, [], {"waiting_for_kafka": "commit_transaction"})
+    view = _view(tmp_path, clock)
+    ok, body = view.readyz()
+    assert not ok
+    assert body["workers"]["0"]["problems"] == ["waiting on Kafka in commit_transaction"]
+    assert view.stale_workers() == []  # the hang detector leaves it alone
+
+
 def test_unreadable_file_and_forget(tmp_path: Path, clock: FakeClock) -> None:
     health_file(tmp_path, 3).write_text("{not json")
     view = _view(tmp_path, clock)
