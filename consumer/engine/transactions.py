@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Any
 from consumer.clock import Clock
 from consumer.engine.batch_records import BatchResult, OutRecord, SourceResult
 from consumer.engine.delivery import PublisherBase
-from consumer.engine.offsets import TopicPartitionKey, streak_metadata
+from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.txn_calls import BoundedCall, CallStuck, Retrying, inline
-from consumer.engine.txn_rewind import first_offsets, rewind_targets
+from consumer.engine.txn_rewind import batch_offsets, committed_retry, first_offsets, rewind_targets
 from consumer.logs import log_event
 
 if TYPE_CHECKING:
@@ -49,9 +49,12 @@ if TYPE_CHECKING:
 _log = logging.getLogger("moodstream.delivery")
 #: How long a retriable transactional call is retried, in ``timeout_s`` (one call's bound).
 RETRY_FOR_TIMEOUTS = 1.5
-#: How much longer than its own timeout ``send_offsets_to_transaction`` may take before
-#: it is taken for stuck (librdkafka #5456) and its producer replaced.
-STUCK_GRACE_S = 5.0
+#: ``send_offsets_to_transaction``'s timeout, and how much longer it may take before it is
+#: taken for stuck (librdkafka #5456) and its producer replaced. It answers in
+#: milliseconds when its coordinators answer; stuck, it waited 25 s with 20 + 5 (a
+#: coordinator-kill row's gap 25.6 s, goal 25 s); a replacement costs about 1 s.
+SEND_OFFSETS_TIMEOUT_S = 10.0
+STUCK_GRACE_S = 2.0
 
 
 def _purged() -> frozenset[int]:
@@ -130,7 +133,7 @@ class ExactlyOnce(PublisherBase):
 
         deadline = self._clock.monotonic() + RETRY_FOR_TIMEOUTS * self._timeout_s
         try:
-            self._send_offsets(self._offsets(sources), deadline)
+            self._send_offsets(batch_offsets(sources), deadline)
             self._retry.run("commit_transaction", self._producer.commit_transaction, deadline)
         except KafkaException as exc:
             self._failed(sources, exc.args[0])
@@ -144,26 +147,15 @@ class ExactlyOnce(PublisherBase):
         self._raise_on_failure()
         self._committed()
 
-    @staticmethod
-    def _offsets(sources: list[SourceResult]) -> list[TopicPartition]:
-        from confluent_kafka import TopicPartition
-
-        last: dict[TopicPartitionKey, SourceResult] = {}
-        for source in sources:
-            if source.tp not in last or source.offset > last[source.tp].offset:
-                last[source.tp] = source
-        return [
-            TopicPartition(t, p, s.offset + 1, metadata=streak_metadata(s.invalid_streak))
-            for (t, p), s in last.items()
-        ]
-
     def _send_offsets(self, offsets: list[TopicPartition], deadline: float) -> None:
-        """``send_offsets_to_transaction``, retried, each attempt bounded (its timeout plus
-        ``STUCK_GRACE_S``): raises CallStuck when one outlives that."""
+        """``send_offsets_to_transaction``, retried, each attempt bounded (its timeout, at
+        most ``SEND_OFFSETS_TIMEOUT_S``, plus ``STUCK_GRACE_S``): raises CallStuck when one
+        outlives that."""
         metadata = self._consumer.consumer_group_metadata()
         producer = self._producer  # the stuck thread keeps this one, not a replacement
 
         def attempt(timeout_s: float) -> None:
+            timeout_s = min(timeout_s, SEND_OFFSETS_TIMEOUT_S)
             self._bounded(
                 lambda: producer.send_offsets_to_transaction(offsets, metadata, timeout_s),
                 timeout_s + STUCK_GRACE_S,
@@ -240,7 +232,7 @@ class ExactlyOnce(PublisherBase):
         deadline = self._clock.monotonic() + RETRY_FOR_TIMEOUTS * self._timeout_s
         if assigned:
             self._retry.alive("committed")
-            self._retry.run("committed", fetch, deadline, lambda e: e.code() in _committed_retry())
+            self._retry.run("committed", fetch, deadline, committed_retry)
         committed = {(tp.topic, tp.partition): tp.offset for tp in found}
         self._seek(rewind_targets(committed, first_offsets(sources)), "producer_recreated",
                    len(sources))  # fmt: skip
@@ -314,20 +306,3 @@ class ExactlyOnce(PublisherBase):
 
     def close(self, timeout_s: float) -> None:
         self._producer.flush(timeout_s)
-
-
-def _committed_retry() -> frozenset[int]:
-    """Errors of ``Consumer.committed`` worth another try while a coordinator moves."""
-    from confluent_kafka import KafkaError
-
-    return frozenset(
-        {
-            KafkaError._TIMED_OUT,
-            KafkaError._WAIT_COORD,
-            KafkaError.COORDINATOR_NOT_AVAILABLE,
-            KafkaError.NOT_COORDINATOR,
-            KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-            KafkaError.UNSTABLE_OFFSET_COMMIT,
-            KafkaError._TRANSPORT,
-        }
-    )

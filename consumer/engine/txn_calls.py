@@ -28,8 +28,11 @@ if TYPE_CHECKING:
     from confluent_kafka import KafkaError
 
 _log = logging.getLogger("moodstream.delivery")
-#: How often a wait on a bounded call tells the hang detector the worker is alive.
+#: How often a wait on a bounded call tells the hang detector the worker is alive, once
+#: it has waited ``ALIVE_AFTER_S`` (a worker waiting tells ``/readyz`` it is not ready: a
+#: normal call of a second or two should not).
 ALIVE_EVERY_S = 1.0
+ALIVE_AFTER_S = 5.0
 BACKOFF_MIN_S = 0.1
 BACKOFF_MAX_S = 1.0
 
@@ -45,8 +48,8 @@ BoundedCall = Callable[[Callable[[], None], float, Callable[[], None]], None]
 
 def on_thread(clock: Clock) -> BoundedCall:
     """A ``BoundedCall`` that runs the call on a daemon thread and waits for it, calling
-    ``alive()`` every ``ALIVE_EVERY_S``. Blocks up to ``bound_s``; the thread is left
-    running when the call outlives it. Thread-safe."""
+    ``alive()`` every ``ALIVE_EVERY_S`` after the first ``ALIVE_AFTER_S``. Blocks up to
+    ``bound_s``; the thread is left running when the call outlives it. Thread-safe."""
 
     def bounded(call: Callable[[], None], bound_s: float, alive: Callable[[], None]) -> None:
         done = threading.Event()
@@ -61,11 +64,14 @@ def on_thread(clock: Clock) -> BoundedCall:
                 done.set()
 
         threading.Thread(target=target, name="txn-call", daemon=True).start()
-        deadline = clock.monotonic() + bound_s
+        started = clock.monotonic()
+        deadline = started + bound_s
         while not done.wait(max(0.0, min(ALIVE_EVERY_S, deadline - clock.monotonic()))):
-            if clock.monotonic() >= deadline:
+            now = clock.monotonic()
+            if now >= deadline:
                 raise CallStuck(f"no answer after {bound_s:.1f} s")
-            alive()
+            if now - started >= ALIVE_AFTER_S:
+                alive()
         if failure:
             raise failure[0]
 

@@ -34,8 +34,8 @@ def test_a_call_that_never_returns_raises_after_its_bound_and_beats_meanwhile() 
         release.wait(30.0)
 
     with pytest.raises(CallStuck):
-        on_thread(clock)(hang, 2.5, lambda: beats.append(1))
+        on_thread(clock)(hang, 7.5, lambda: beats.append(1))
     waited_s = clock.monotonic() - started
     release.set()  # let the left-behind thread end
-    assert 2.5 <= waited_s < 4.0
-    assert len(beats) >= 2  # once a second while it waited
+    assert 7.5 <= waited_s < 9.0
+    assert 1 <= len(beats) <= 3  # once a second after the first 5 s
