@@ -49,6 +49,12 @@ if TYPE_CHECKING:
 _log = logging.getLogger("moodstream.delivery")
 #: How long a retriable transactional call is retried, in ``timeout_s`` (one call's bound).
 RETRY_FOR_TIMEOUTS = 1.5
+#: How long the group's committed offsets are asked for after a replacement, in
+#: ``timeout_s``: until they answer the worker cannot know where to go on, and a restart
+#: would wait for the same coordinator. 1.5 (30 s) crashed a worker in a 45 s half-open
+#: group coordinator; 4.5 (90 s) stays under the hang bound's 100 s without heartbeats
+#: (they go on meanwhile) and the 300 s ``max.poll.interval.ms``.
+COMMITTED_FOR_TIMEOUTS = 4.5
 #: ``send_offsets_to_transaction``'s timeout, and how much longer it may take before it is
 #: taken for stuck (librdkafka #5456) and its producer replaced. It answers in
 #: milliseconds when its coordinators answer; stuck, it waited 25 s with 20 + 5 (a
@@ -184,7 +190,8 @@ class ExactlyOnce(PublisherBase):
     def _recover(self, sources: list[SourceResult], why: str) -> None:
         """Replace the producer, then rewind every assigned partition to the group's
         committed offsets (the batch's first offset where none is committed). Blocks up to
-        two retry bounds; raises KafkaException (or CallStuck) when that fails."""
+        a retry bound plus ``COMMITTED_FOR_TIMEOUTS``; raises KafkaException (or
+        CallStuck) when that fails."""
         if self._new_producer is None:
             raise CallStuck(why)
         if self._failure_is_auth:
@@ -229,7 +236,7 @@ class ExactlyOnce(PublisherBase):
                 if tp.error is not None:
                     raise KafkaException(tp.error)
 
-        deadline = self._clock.monotonic() + RETRY_FOR_TIMEOUTS * self._timeout_s
+        deadline = self._clock.monotonic() + COMMITTED_FOR_TIMEOUTS * self._timeout_s
         if assigned:
             self._retry.alive("committed")
             self._retry.run("committed", fetch, deadline, committed_retry)

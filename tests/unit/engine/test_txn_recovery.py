@@ -216,6 +216,25 @@ def test_committed_offsets_are_retried_while_the_group_coordinator_moves() -> No
     assert consumer.committed_calls == 2 and consumer.seeks == [(0, 7), (1, 40), (2, 3)]
 
 
+def test_committed_offsets_are_waited_for_through_a_longer_outage_than_one_retry_bound() -> None:
+    clock = FakeClock()
+    first = ScriptedProducer(clock, "p0", commit=[fail(KafkaError._FENCED, fatal=True)])
+    consumer = GroupConsumer(clock, dict(NOT_COMMITTED), committed_failures=3)  # 15 s > 7.5 s
+    publisher = publisher_with(first, consumer, clock, Factory(clock))
+    run_batch(publisher, batch())  # a 45 s half-open group coordinator crashed a worker here
+    assert consumer.committed_calls == 4 and consumer.seeks == [(0, 7), (1, 40), (2, 3)]
+
+
+def test_committed_offsets_that_never_answer_are_raised_within_their_bound() -> None:
+    clock = FakeClock()
+    first = ScriptedProducer(clock, "p0", commit=[fail(KafkaError._FENCED, fatal=True)])
+    consumer = GroupConsumer(clock, dict(NOT_COMMITTED), committed_failures=100)
+    publisher = publisher_with(first, consumer, clock, Factory(clock))
+    with pytest.raises(KafkaException):
+        run_batch(publisher, batch())
+    assert consumer.seeks == [] and clock.t - 1_000.0 <= 4.5 * 5.0 + 5.0 + 5.0
+
+
 def test_a_replacement_that_cannot_initialise_is_raised() -> None:
     clock = FakeClock()
     first = ScriptedProducer(clock, "p0", commit=[fail(KafkaError._FENCED, fatal=True)])
