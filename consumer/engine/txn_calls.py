@@ -29,8 +29,7 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("moodstream.delivery")
 #: How often a wait on a bounded call tells the hang detector the worker is alive, once
-#: it has waited ``ALIVE_AFTER_S`` (a worker waiting tells ``/readyz`` it is not ready: a
-#: normal call of a second or two should not).
+#: it has waited ``ALIVE_AFTER_S`` (a normal call answers in milliseconds: no file write).
 ALIVE_EVERY_S = 1.0
 ALIVE_AFTER_S = 5.0
 BACKOFF_MIN_S = 0.1

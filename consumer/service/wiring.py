@@ -173,14 +173,14 @@ def build_worker(
 
 
 def _waiting_on_kafka(health: HealthReporter | None) -> Callable[[str], None] | None:
-    """What the exactly-once publisher calls while it waits on Kafka between attempts: a
-    heartbeat (the worker is alive: the hang detector leaves it), not ready (its loop is
-    blocked). Blocks only on the health file's write."""
+    """What the exactly-once publisher calls while it waits on Kafka between attempts: the
+    worker is alive (the hang detector leaves it); readiness still ages with the loop's own
+    heartbeat. Blocks only on the health file's write."""
     if health is None:
         return None
 
     def waiting(call: str) -> None:
-        health.update(ready=False, assigned=True, detail={"waiting_for_kafka": call})
+        health.alive(call)
 
     return waiting
 
