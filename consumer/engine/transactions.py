@@ -1,18 +1,30 @@
 """Exactly-once delivery: one transaction per batch holding its records and the consumer
 offsets (KIP-447: zombies are fenced by the group generation sent with the offsets).
 
-A transaction the broker makes abortable (a rebalance moved the group to a new generation
-mid-transaction: ``ILLEGAL_GENERATION``, ``UNKNOWN_MEMBER_ID``, ``REBALANCE_IN_PROGRESS``)
-is aborted and its batch rewound: the consumer seeks back to the batch's first offset per
-partition and the loop goes on. A retriable error (the transaction or group coordinator
-moved or died: ``NOT_COORDINATOR``, a timeout, an abort still in progress) is retried,
-with a back-off, until ``RETRY_FOR_TIMEOUTS`` x ``timeout_s`` (the service passes
-``KAFKA__CONNECT_TIMEOUT_S``, 20 s) has passed; then the transaction is aborted (again
-retried) and rewound, except after a call that timed out (it is still in progress: an
-abort would conflict with it), which is raised. A fatal
-error (this producer was fenced) is raised: the worker stops and its restart re-reads
-from the last committed batch. Driven by the poll
-loop's thread; delivery callbacks run inside ``producer.poll``/``flush`` on it too.
+What each failure does, all within the worker (no model reload, no group rejoin):
+
+- abortable (a rebalance moved the group to a new generation mid-transaction:
+  ``ILLEGAL_GENERATION``, ``UNKNOWN_MEMBER_ID``, ``REBALANCE_IN_PROGRESS``): the
+  transaction is aborted and its batch rewound (the consumer seeks back to the batch's
+  first offset per partition).
+- retriable (the transaction or group coordinator moved or died: ``NOT_COORDINATOR``, a
+  timeout): retried with a back-off until ``RETRY_FOR_TIMEOUTS`` x ``timeout_s`` (the
+  service passes ``KAFKA__CONNECT_TIMEOUT_S``, 20 s); a timed-out call is resumed by calling
+  it again, as librdkafka asks.
+- fatal (``_FENCED`` "old epoch" after a transaction-coordinator kill), a call still
+  timing out at the deadline, an abort that failed, any other non-retriable error, or
+  ``send_offsets_to_transaction`` blocked past its bound (librdkafka #5456, see
+  ``consumer.engine.txn_calls``): the producer is replaced in place
+  (``producer_recreated``): a new one with the same transactional id, whose
+  ``init_transactions`` fences the old one and ends its open transaction, then every
+  assigned partition is rewound to the group's committed offsets. The committed offsets,
+  not the batch's first ones: a transaction whose outcome the client never learned may
+  have committed, and then its batch must not be published again.
+
+Offsets are never committed outside a transaction. A replacement that itself fails
+(``init_transactions`` or the committed offsets not answering within the bound) is
+raised: the worker restarts. Driven by the poll loop's thread; delivery callbacks run
+inside ``producer.poll``/``flush`` on it too.
 """
 
 from __future__ import annotations
@@ -24,20 +36,31 @@ from typing import TYPE_CHECKING, Any
 from consumer.clock import Clock
 from consumer.engine.batch_records import BatchResult, OutRecord, SourceResult
 from consumer.engine.delivery import PublisherBase
-from consumer.engine.offsets import TopicPartitionKey, streak_metadata
+from consumer.engine.offsets import TopicPartitionKey
+from consumer.engine.txn_calls import BoundedCall, CallStuck, Retrying, inline
+from consumer.engine.txn_rewind import batch_offsets, committed_retry, first_offsets, rewind_targets
 from consumer.logs import log_event
 
 if TYPE_CHECKING:
-    from confluent_kafka import Consumer, KafkaError, Producer
+    from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
     from consumer.observability.metrics import Metrics
 
 _log = logging.getLogger("moodstream.delivery")
 #: How long a retriable transactional call is retried, in ``timeout_s`` (one call's bound).
-#: With the 60 s transaction timeout as ``timeout_s`` (tried) a worker went 100 s without
-#: a heartbeat after a pause and was killed as hung (suspected: two long calls in one
-#: batch); 20 s keeps a stuck commit (30 s) plus its abort (30 s) under that bound.
 RETRY_FOR_TIMEOUTS = 1.5
+#: How long the group's committed offsets are asked for after a replacement, in
+#: ``timeout_s``: until they answer the worker cannot know where to go on, and a restart
+#: would wait for the same coordinator. 1.5 (30 s) crashed a worker in a 45 s half-open
+#: group coordinator; 4.5 (90 s) stays under the hang bound's 100 s without heartbeats
+#: (they go on meanwhile) and the 300 s ``max.poll.interval.ms``.
+COMMITTED_FOR_TIMEOUTS = 4.5
+#: ``send_offsets_to_transaction``'s timeout, and how much longer it may take before it is
+#: taken for stuck (librdkafka #5456) and its producer replaced. It answers in
+#: milliseconds when its coordinators answer; stuck, it waited 25 s with 20 + 5 (a
+#: coordinator-kill row's gap 25.6 s, goal 25 s); a replacement costs about 1 s.
+SEND_OFFSETS_TIMEOUT_S = 10.0
+STUCK_GRACE_S = 2.0
 
 
 def _purged() -> frozenset[int]:
@@ -47,7 +70,12 @@ def _purged() -> frozenset[int]:
 
 
 class ExactlyOnce(PublisherBase):
-    """One transaction per batch: outputs + offsets commit together or not at all."""
+    """One transaction per batch: outputs + offsets commit together or not at all.
+
+    ``new_producer`` makes a producer with this worker's transactional id (None: a fatal
+    error is raised instead of replacing the producer). ``waiting(what)`` is told, between
+    attempts, that the worker is alive and waiting on Kafka (the hang detector).
+    ``bounded`` runs ``send_offsets_to_transaction`` (a thread in the service)."""
 
     def __init__(
         self,
@@ -56,12 +84,20 @@ class ExactlyOnce(PublisherBase):
         clock: Clock,
         timeout_s: float,
         metrics: Metrics | None = None,
+        *,
+        new_producer: Callable[[], Producer] | None = None,
+        waiting: Callable[[str], None] | None = None,
+        bounded: BoundedCall = inline,
     ) -> None:
         super().__init__(producer, consumer, clock, metrics)
         self._timeout_s = timeout_s
+        self._new_producer = new_producer
+        self._bounded = bounded
+        self._retry = Retrying(clock, timeout_s, lambda s: self._producer.poll(s), waiting)
         self._uncommitted: list[tuple[SourceResult, OutRecord]] = []  # counted on commit
         self._txn = 0  # delivery reports of an earlier (aborted) transaction are ignored
         self.aborted = 0
+        self.recreated = 0
         self._producer.init_transactions(timeout_s)
 
     def inflight(self) -> int:
@@ -71,9 +107,19 @@ class ExactlyOnce(PublisherBase):
         return {}
 
     def begin(self, sources: list[SourceResult]) -> None:
+        """Open the batch's transaction. A producer that refuses (left in an error state)
+        is replaced first; nothing of this batch is published yet, so nothing is rewound."""
+        from confluent_kafka import KafkaException
+
         self._txn += 1
         self._uncommitted.clear()
-        self._producer.begin_transaction()
+        try:
+            self._producer.begin_transaction()
+        except KafkaException as exc:
+            if self._new_producer is None:
+                raise
+            self._replace_producer(exc.args[0])
+            self._producer.begin_transaction()
 
     def publish(self, result: BatchResult) -> None:
         try:
@@ -85,40 +131,21 @@ class ExactlyOnce(PublisherBase):
             raise
 
     def end(self, sources: list[SourceResult]) -> None:
-        """Put the batch's offsets in its transaction and commit it (blocks). An abortable
-        failure aborts it and rewinds the batch; anything else aborts and re-raises (the
-        worker then restarts from the last committed batch)."""
-        from confluent_kafka import KafkaError, KafkaException, TopicPartition
+        """Put the batch's offsets in its transaction and commit it (blocks, up to the
+        retry bound and, on a replacement, its own bounds). A failure aborts and rewinds
+        the batch or replaces the producer (module docstring); raises KafkaException when
+        no in-place recovery is possible (the worker then restarts)."""
+        from confluent_kafka import KafkaException
 
-        last: dict[TopicPartitionKey, SourceResult] = {}
-        for source in sources:
-            if source.tp not in last or source.offset > last[source.tp].offset:
-                last[source.tp] = source
-        offsets = [
-            TopicPartition(t, p, s.offset + 1, metadata=streak_metadata(s.invalid_streak))
-            for (t, p), s in last.items()
-        ]
         deadline = self._clock.monotonic() + RETRY_FOR_TIMEOUTS * self._timeout_s
         try:
-            metadata = self._consumer.consumer_group_metadata()
-            self._retrying(
-                lambda t: self._producer.send_offsets_to_transaction(offsets, metadata, t),
-                deadline,
-            )
-            self._retrying(self._producer.commit_transaction, deadline)
+            self._send_offsets(batch_offsets(sources), deadline)
+            self._retry.run("commit_transaction", self._producer.commit_transaction, deadline)
         except KafkaException as exc:
-            error = exc.args[0]
-            if error.code() == KafkaError._TIMED_OUT:
-                # Still in progress at the deadline (a timed-out call resumes only when
-                # called again): an abort now would conflict with it, and rewinding could
-                # publish a batch twice if it still commits. The worker restarts; its
-                # successor (same transactional id) aborts this transaction.
-                raise
-            self._abort()
-            if error.fatal() or not (error.txn_requires_abort() or error.retriable()):
-                raise
-            self._raise_on_failure()  # a record refused for good: rewinding cannot help
-            self._rewind(sources, error)
+            self._failed(sources, exc.args[0])
+            return
+        except CallStuck as exc:
+            self._recover(sources, str(exc))
             return
         except Exception:
             self._abort()
@@ -126,30 +153,112 @@ class ExactlyOnce(PublisherBase):
         self._raise_on_failure()
         self._committed()
 
-    def _retrying(self, call: Callable[[float], None], deadline: float) -> None:
-        """``call(timeout_s)``, again while it fails with a retriable error and ``deadline``
-        (monotonic) has not passed, serving delivery reports for a growing back-off
-        (0.1-1 s) in between. Blocks up to the deadline; raises the last error. A
-        ``_CONFLICT`` (another transactional call timed out and is still in progress) is
-        raised at once: retrying it cannot succeed, and did spin at 25,000 calls a
-        second."""
+    def _send_offsets(self, offsets: list[TopicPartition], deadline: float) -> None:
+        """``send_offsets_to_transaction``, retried, each attempt bounded (its timeout, at
+        most ``SEND_OFFSETS_TIMEOUT_S``, plus ``STUCK_GRACE_S``): raises CallStuck when one
+        outlives that."""
+        metadata = self._consumer.consumer_group_metadata()
+        producer = self._producer  # the stuck thread keeps this one, not a replacement
+
+        def attempt(timeout_s: float) -> None:
+            timeout_s = min(timeout_s, SEND_OFFSETS_TIMEOUT_S)
+            self._bounded(
+                lambda: producer.send_offsets_to_transaction(offsets, metadata, timeout_s),
+                timeout_s + STUCK_GRACE_S,
+                lambda: self._retry.alive("send_offsets_to_transaction"),
+            )
+
+        self._retry.run("send_offsets_to_transaction", attempt, deadline)
+
+    def _failed(self, sources: list[SourceResult], error: KafkaError) -> None:
+        """Abort and rewind an abortable or retriable failure; replace the producer for the
+        rest, or when the abort fails. A record refused for good raises DeliveryFailed."""
         from confluent_kafka import KafkaError, KafkaException
 
-        backoff_s = 0.1
-        while True:
-            timeout_s = max(1.0, min(self._timeout_s, deadline - self._clock.monotonic()))
+        timed_out = error.code() == KafkaError._TIMED_OUT  # still in progress: no abort
+        recoverable = error.txn_requires_abort() or error.retriable()
+        if not (error.fatal() or timed_out or not recoverable) and self._abort():
+            self._raise_on_failure()  # a record refused for good: rewinding cannot help
+            self._rewind(sources, error)
+            return
+        if self._new_producer is None:
+            if not timed_out and recoverable:
+                self._raise_on_failure()
+            raise KafkaException(error)
+        self._recover(sources, error.str())
+
+    def _recover(self, sources: list[SourceResult], why: str) -> None:
+        """Replace the producer, then rewind every assigned partition to the group's
+        committed offsets (the batch's first offset where none is committed). Blocks up to
+        a retry bound plus ``COMMITTED_FOR_TIMEOUTS``; raises KafkaException (or
+        CallStuck) when that fails."""
+        if self._new_producer is None:
+            raise CallStuck(why)
+        if self._failure_is_auth:
+            self._raise_on_failure()
+        self._failure = None  # the old transaction's records: it is ended, not published
+        self._replace_producer(why)
+        self._rewind_to_committed(sources)
+
+    def _replace_producer(self, why: object) -> None:
+        """Drop this producer (purged, never flushed or closed: that would wait on the
+        broker), make a new one with the same transactional id and ``init_transactions``
+        it (fencing the old one, ending its transaction). Blocks up to the retry bound."""
+        assert self._new_producer is not None
+        started = self._clock.monotonic()
+        self._txn += 1
+        self._uncommitted.clear()
+        old, self._producer = self._producer, self._new_producer()
+        try:
+            old.purge(in_queue=True, in_flight=True, blocking=False)
+        except Exception as exc:  # a stuck or fatal producer: it is dropped anyway
+            log_event(_log, "producer_purge_failed", level=logging.WARNING, error=str(exc))
+        del old  # destroyed now, or by the thread of a call still stuck in it
+        deadline = self._clock.monotonic() + RETRY_FOR_TIMEOUTS * self._timeout_s
+        self._retry.alive("init_transactions")
+        self._retry.run("init_transactions", self._producer.init_transactions, deadline)
+        self.recreated += 1
+        if self._metrics is not None:
+            self._metrics.producer_recreated.inc()
+        seconds = round(self._clock.monotonic() - started, 3)
+        log_event(_log, "producer_recreated", level=logging.WARNING, error=str(why),
+                  seconds=seconds)  # fmt: skip
+
+    def _rewind_to_committed(self, sources: list[SourceResult]) -> None:
+        from confluent_kafka import KafkaException
+
+        assigned = self._consumer.assignment()
+        found: list[TopicPartition] = []
+
+        def fetch(timeout_s: float) -> None:
+            found[:] = self._consumer.committed(assigned, timeout=timeout_s)
+            for tp in found:
+                if tp.error is not None:
+                    raise KafkaException(tp.error)
+
+        deadline = self._clock.monotonic() + COMMITTED_FOR_TIMEOUTS * self._timeout_s
+        if assigned:
+            self._retry.alive("committed")
+            self._retry.run("committed", fetch, deadline, committed_retry)
+        committed = {(tp.topic, tp.partition): tp.offset for tp in found}
+        self._seek(rewind_targets(committed, first_offsets(sources)), "producer_recreated",
+                   len(sources))  # fmt: skip
+
+    def _seek(self, targets: list[tuple[str, int, int]], why: str, events: int) -> None:
+        """Seek each partition; one no longer assigned is skipped (its new owner reads from
+        the last committed offset)."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        rewound = []
+        for topic, partition, offset in targets:
             try:
-                call(timeout_s)
-                return
-            except KafkaException as exc:
-                error = exc.args[0]
-                late = self._clock.monotonic() >= deadline
-                hopeless = error.code() == KafkaError._CONFLICT or error.txn_requires_abort()
-                if late or hopeless or not error.retriable():
-                    raise
-                log_event(_log, "transaction_retry", level=logging.WARNING, error=error.str())
-                self._producer.poll(backoff_s)
-                backoff_s = min(1.0, 2 * backoff_s)
+                self._consumer.seek(TopicPartition(topic, partition, offset))
+                rewound.append(partition)
+            except KafkaException:
+                continue
+        self.aborted += 1
+        log_event(_log, "transaction_aborted", level=logging.WARNING, error=why,
+                  rewound=rewound, events=events)  # fmt: skip
 
     def _committed(self) -> None:
         self._producer.poll(0)  # any delivery report still queued
@@ -163,30 +272,11 @@ class ExactlyOnce(PublisherBase):
         self._uncommitted.append((source, record))
 
     def _rewind(self, sources: list[SourceResult], error: KafkaError) -> None:
-        """Seek back to the batch's first offset per partition, so its events are read
-        and published again in a new transaction. A partition no longer assigned is
-        skipped: its new owner reads from the last committed offset."""
-        from confluent_kafka import KafkaException, TopicPartition
-
-        first: dict[TopicPartitionKey, int] = {}
-        for source in sources:
-            first[source.tp] = min(first.get(source.tp, source.offset), source.offset)
-        rewound = []
-        for (topic, partition), offset in sorted(first.items()):
-            try:
-                self._consumer.seek(TopicPartition(topic, partition, offset))
-                rewound.append(partition)
-            except KafkaException:
-                continue
-        self.aborted += 1
-        log_event(
-            _log,
-            "transaction_aborted",
-            level=logging.WARNING,
-            error=error.str(),
-            rewound=rewound,
-            events=len(sources),
-        )
+        """Seek back to the batch's first offset per partition (its transaction is aborted),
+        so its events are read and published again in a new transaction."""
+        first = first_offsets(sources)
+        targets = [(t, p, offset) for (t, p), offset in sorted(first.items())]
+        self._seek(targets, error.str(), len(sources))
 
     def _callback(self, source: SourceResult, record: OutRecord) -> Callable[..., None]:
         txn = self._txn
@@ -198,16 +288,19 @@ class ExactlyOnce(PublisherBase):
 
         return on_delivery
 
-    def _abort(self) -> None:
-        """Abort the open transaction, retrying while the coordinator is unavailable (an
-        abort left in progress would refuse the next transaction: INVALID_TXN_STATE)."""
+    def _abort(self) -> bool:
+        """Abort the open transaction, retrying while the coordinator is unavailable (a
+        timed-out abort is resumed by calling it again). Returns whether it was aborted;
+        logs why not (the caller then replaces the producer, or the worker restarts)."""
         self._txn += 1
         self._uncommitted.clear()
         deadline = self._clock.monotonic() + RETRY_FOR_TIMEOUTS * self._timeout_s
         try:
-            self._retrying(self._producer.abort_transaction, deadline)
-        except Exception as exc:  # the worker restarts anyway; say why
+            self._retry.run("abort_transaction", self._producer.abort_transaction, deadline)
+        except Exception as exc:
             log_event(_log, "transaction_abort_failed", level=logging.ERROR, error=str(exc))
+            return False
+        return True
 
     def maybe_commit(self, now: float, *, force: bool = False) -> None:
         return None  # offsets ride in each batch's transaction

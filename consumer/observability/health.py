@@ -40,6 +40,8 @@ class HealthReporter:
         self._interval_s = heartbeat_interval_s
         self._last_state: tuple[object, ...] | None = None
         self._last_write = float("-inf")
+        self._last_payload: dict[str, Any] | None = None
+        self._last_alive = float("-inf")
 
     def update(
         self,
@@ -70,12 +72,34 @@ class HealthReporter:
             "detail": detail,
             "heartbeat": now,
         }
+        self._write(payload)
+        self._last_state = state
+        self._last_write = now
+        self._last_payload = payload
+        return True
+
+    def alive(self, waiting_for: str) -> bool:
+        """The loop is blocked in a Kafka call (``waiting_for``) but the worker is alive:
+        refresh ``alive`` only, at most once per heartbeat interval. The hang detector
+        reads it; readiness still ages with the loop's own ``heartbeat``. Blocks only on a
+        small local file write; returns whether it wrote. Raises ``OSError`` as ``update``.
+        """
+        now = self._clock.monotonic()
+        if now - self._last_alive < self._interval_s:
+            return False
+        payload = dict(self._last_payload or {"pid": os.getpid(), "ready": False,
+                                              "assigned": None, "stuck_models": [],
+                                              "detail": None, "heartbeat": now})  # fmt: skip
+        payload.update(alive=now, waiting_for_kafka=waiting_for)
+        self._write(payload)
+        self._last_alive = now
+        self._last_state = None  # the loop's next update rewrites it without the wait
+        return True
+
+    def _write(self, payload: Mapping[str, Any]) -> None:
         tmp = self._path.with_name(f".{self._path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(payload), encoding="utf-8")
         os.replace(tmp, self._path)
-        self._last_state = state
-        self._last_write = now
-        return True
 
     def remove(self) -> None:
         """Delete the file (clean worker exit). Blocks on the filesystem; never raises."""
@@ -91,6 +115,7 @@ class WorkerHealth:
     stuck_models: tuple[str, ...]
     age_s: float | None
     problems: tuple[str, ...]
+    alive_age_s: float | None = None  # since the loop's heartbeat or a later ``alive``
 
     @property
     def ok(self) -> bool:
@@ -136,7 +161,12 @@ class HealthView:
 
     def stale_workers(self) -> list[WorkerHealth]:
         """Workers whose heartbeat is older than ``stale_after_s`` (hung loop: kill them)."""
-        return [w for w in self.workers() if w.age_s is not None and self._stale(w.age_s)]
+        return [
+            w
+            for w in self.workers()
+            if w.age_s is not None
+            and self._stale(w.age_s if w.alive_age_s is None else w.alive_age_s)
+        ]
 
     def forget(self, worker: int | str) -> None:
         """Drop a worker's file (it exited and will not be restarted). Never raises."""
@@ -173,20 +203,22 @@ class HealthView:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             age_s = now - float(data["heartbeat"])
+            alive_age_s = min(age_s, now - float(data.get("alive", data["heartbeat"])))
             stuck = tuple(str(m) for m in data.get("stuck_models") or ())
             ready = bool(data.get("ready"))
         except (OSError, ValueError, KeyError, TypeError):
             return WorkerHealth(name, None, False, None, (), None, ("health file unreadable",))
         problems = []
+        detail = data.get("detail")
         if not ready:
-            detail = data.get("detail")
             why = f" ({detail})" if isinstance(detail, str) else ""
             problems.append(f"models not loaded and warmed, or the group not settled{why}")
         if stuck:
             problems.append("stuck models: " + ", ".join(stuck))
         if self._stale(age_s):
-            problems.append(f"heartbeat {age_s:.1f}s old")
-        detail = data.get("detail")
+            waiting = data.get("waiting_for_kafka")
+            why = f" (waiting on Kafka in {str(waiting)[:100]})" if waiting else ""
+            problems.append(f"heartbeat {age_s:.1f}s old{why}")
         if isinstance(detail, dict) and detail.get("waiting_for_schema_registry"):
             waiting = str(detail["waiting_for_schema_registry"])[:300]
             problems.append(f"waiting for the schema registry: {waiting}")
@@ -199,4 +231,5 @@ class HealthView:
             stuck,
             age_s,
             tuple(problems),
+            alive_age_s,
         )

@@ -171,6 +171,10 @@ class Metrics:
         self.worker_restarts = counter("worker_restarts", "Workers restarted by the supervisor")
         self.commits = counter("commits", "Offset commits that succeeded")
         self.commit_failures = counter("commit_failures", "Offset commits that failed")
+        self.producer_recreated = counter(
+            "producer_recreated",
+            "Transactional producers replaced in place (fatal, stuck or timed-out transaction)",
+        )
         # A partition is owned by one worker at a time; a worker sets 0 for partitions it
         # loses (reset_lag_gauge) and a dead worker's file is dropped (mark_worker_dead),
         # so the max over live processes is the owner's value.

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from consumer.engine.pipeline import Pipeline
 from consumer.engine.runner import Runner
 from consumer.engine.slow_reasons import GroupWaits
 from consumer.engine.transactions import ExactlyOnce
+from consumer.engine.txn_calls import on_thread
 from consumer.ensemble.admission import LaneAdmission, SpeedEstimate
 from consumer.ensemble.row_batching import RowBatching
 from consumer.ensemble.scoring import Ensemble, ModelLane
@@ -157,7 +159,14 @@ def build_worker(
     publisher: Publisher
     if processing.guarantee is Guarantee.EXACTLY_ONCE:
         publisher = ExactlyOnce(
-            producer, consumer, clock, settings.kafka.connect_timeout_s, metrics
+            producer,
+            consumer,
+            clock,
+            settings.kafka.connect_timeout_s,
+            metrics,
+            new_producer=lambda: create_producer(settings, bootstrap, worker_index, instance),
+            waiting=_waiting_on_kafka(health),
+            bounded=on_thread(clock),
         )
     else:
         policy = CommitPolicy(processing.commit_interval_s, processing.commit_every_messages)
@@ -175,6 +184,19 @@ def build_worker(
         group_waits=group_waits,
     )
     return WorkerParts(runner, ensemble, executors)
+
+
+def _waiting_on_kafka(health: HealthReporter | None) -> Callable[[str], None] | None:
+    """What the exactly-once publisher calls while it waits on Kafka between attempts: the
+    worker is alive (the hang detector leaves it); readiness still ages with the loop's own
+    heartbeat. Blocks only on the health file's write."""
+    if health is None:
+        return None
+
+    def waiting(call: str) -> None:
+        health.alive(call)
+
+    return waiting
 
 
 def _group_settle(

@@ -263,6 +263,27 @@ def test_expected_workers_missing_is_unready(tmp_path: Path, clock: FakeClock) -
     assert view.readyz()[0]
 
 
+def test_a_worker_waiting_on_kafka_is_alive_but_not_ready(tmp_path: Path, clock: FakeClock) -> None:
+    reporter = HealthReporter(health_file(tmp_path, 0), clock)
+    reporter.update(True, True, [])
+    clock.advance(4.0)
+    reporter.alive("commit_transaction")  # the loop is blocked; the retry loop says alive
+    view, hang = _view(tmp_path, clock), HealthView(tmp_path, clock, stale_after_s=10.0)
+    assert view.readyz()[0]  # readiness ages with the loop's heartbeat: 4 s is still fine
+    clock.advance(8.0)
+    reporter.alive("commit_transaction")
+    ok, body = view.readyz()
+    assert not ok
+    assert body["workers"]["0"]["problems"] == [
+        "heartbeat 12.0s old (waiting on Kafka in commit_transaction)"
+    ]
+    assert hang.stale_workers() == []  # alive 0 s ago: the hang detector leaves it alone
+    clock.advance(11.0)  # no word at all: hung
+    assert [w.name for w in hang.stale_workers()] == ["0"]
+    reporter.update(True, True, [])  # the loop goes on: the wait is gone from the file
+    assert view.readyz()[0]
+
+
 def test_unreadable_file_and_forget(tmp_path: Path, clock: FakeClock) -> None:
     health_file(tmp_path, 3).write_text("{not json")
     view = _view(tmp_path, clock)

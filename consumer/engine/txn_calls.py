@@ -1,0 +1,141 @@
+"""How the exactly-once publisher calls librdkafka's transactional APIs: retried with a
+back-off while the error is retriable, within a deadline, saying "alive, waiting on Kafka"
+to the hang detector between attempts; and, for the one call that can block past its own
+timeout, on a helper thread with a bound.
+
+Why a thread: ``send_offsets_to_transaction`` waits without limit for its coordinator
+request when the group coordinator dies (librdkafka #5456: the request's timeout is
+never checked; #5511: a decommissioned coordinator is never re-looked-up). A worker was
+seen in it for over 90 s, the 20 s timeout passed to it notwithstanding (py-spy:
+``rd_kafka_send_offsets_to_transaction`` → ``rd_kafka_txn_op_req0`` → ``cnd_wait``), until
+the supervisor killed it as hung. A Python thread cannot be cancelled, so the call is left
+running on its thread (which holds the producer it was given) and ``CallStuck`` is raised:
+the caller replaces that producer (same transactional id, which fences the stuck one).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from consumer.clock import Clock
+from consumer.errors import MoodstreamError
+from consumer.logs import log_event
+
+if TYPE_CHECKING:
+    from confluent_kafka import KafkaError
+
+_log = logging.getLogger("moodstream.delivery")
+#: How often a wait on a bounded call tells the hang detector the worker is alive, once
+#: it has waited ``ALIVE_AFTER_S`` (a normal call answers in milliseconds: no file write).
+ALIVE_EVERY_S = 1.0
+ALIVE_AFTER_S = 5.0
+BACKOFF_MIN_S = 0.1
+BACKOFF_MAX_S = 1.0
+
+
+class CallStuck(MoodstreamError):
+    """A librdkafka call did not return within its bound (it still runs on its thread)."""
+
+
+#: ``bounded(call, bound_s, alive)``: run ``call()``; raise what it raises, or ``CallStuck``
+#: after ``bound_s`` (calling ``alive()`` while it waits).
+BoundedCall = Callable[[Callable[[], None], float, Callable[[], None]], None]
+
+
+def on_thread(clock: Clock) -> BoundedCall:
+    """A ``BoundedCall`` that runs the call on a daemon thread and waits for it, calling
+    ``alive()`` every ``ALIVE_EVERY_S`` after the first ``ALIVE_AFTER_S``. Blocks up to
+    ``bound_s``; the thread is left running when the call outlives it. Thread-safe."""
+
+    def bounded(call: Callable[[], None], bound_s: float, alive: Callable[[], None]) -> None:
+        done = threading.Event()
+        failure: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                call()
+            except BaseException as exc:  # handed to the waiting thread
+                failure.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=target, name="txn-call", daemon=True).start()
+        started = clock.monotonic()
+        deadline = started + bound_s
+        while not done.wait(max(0.0, min(ALIVE_EVERY_S, deadline - clock.monotonic()))):
+            now = clock.monotonic()
+            if now >= deadline:
+                raise CallStuck(f"no answer after {bound_s:.1f} s")
+            if now - started >= ALIVE_AFTER_S:
+                alive()
+        if failure:
+            raise failure[0]
+
+    return bounded
+
+
+def inline(call: Callable[[], None], _bound_s: float, _alive: Callable[[], None]) -> None:
+    """A ``BoundedCall`` that just calls (tests, and calls that honour their timeout)."""
+    call()
+
+
+class Retrying:
+    """Retry a transactional call while its error is retriable and its deadline (monotonic)
+    has not passed, serving delivery reports (``serve(timeout_s)``) for a growing back-off
+    in between and telling ``waiting(what)`` (the hang detector) the worker is alive. Not
+    thread-safe (the poll loop's thread)."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        timeout_s: float,
+        serve: Callable[[float], object],
+        waiting: Callable[[str], None] | None = None,
+    ) -> None:
+        self._clock = clock
+        self._timeout_s = timeout_s
+        self._serve = serve
+        self._waiting = waiting
+
+    def alive(self, what: str) -> None:
+        if self._waiting is not None:
+            self._waiting(what)
+
+    def call_timeout_s(self, deadline: float) -> float:
+        """One call's timeout: its bound, or what is left before ``deadline`` (≥ 1 s)."""
+        return max(1.0, min(self._timeout_s, deadline - self._clock.monotonic()))
+
+    def run(
+        self,
+        what: str,
+        call: Callable[[float], None],
+        deadline: float,
+        retry: Callable[[KafkaError], bool] | None = None,
+    ) -> None:
+        """``call(timeout_s)``, again while it fails with a retriable error (or one
+        ``retry`` accepts) before ``deadline``. Blocks up to the deadline plus one call;
+        raises the last ``KafkaException``. A ``_CONFLICT`` (another call timed out and is
+        still in progress) or an abortable error is raised at once: retrying cannot
+        succeed (``_CONFLICT`` did spin at 25,000 calls a second)."""
+        from confluent_kafka import KafkaError, KafkaException
+
+        backoff_s = BACKOFF_MIN_S
+        while True:
+            try:
+                call(self.call_timeout_s(deadline))
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                late = self._clock.monotonic() >= deadline
+                hopeless = error.code() == KafkaError._CONFLICT or error.txn_requires_abort()
+                wanted = error.retriable() or (retry is not None and retry(error))
+                if late or hopeless or not wanted:
+                    raise
+                log_event(_log, "transaction_retry", level=logging.WARNING, call=what,
+                          error=error.str())  # fmt: skip
+                self.alive(what)
+                self._serve(backoff_s)
+                backoff_s = min(BACKOFF_MAX_S, 2 * backoff_s)

@@ -1,0 +1,41 @@
+"""The bounded call the exactly-once publisher puts around ``send_offsets_to_transaction``
+(librdkafka #5456: it can block past its own timeout), with a real thread and the real
+clock: a call that returns is waited for, its error re-raised; one that does not return
+raises CallStuck after its bound while the waiting thread keeps saying it is alive."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from consumer.clock import SystemClock
+from consumer.engine.txn_calls import CallStuck, on_thread
+
+
+def test_a_call_that_returns_is_waited_for_and_its_error_raised() -> None:
+    bounded, beats = on_thread(SystemClock()), []
+    results: list[int] = []
+    bounded(lambda: results.append(1), 5.0, lambda: beats.append(1))
+    assert results == [1]
+
+    def refuse() -> None:
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError, match="refused"):
+        bounded(refuse, 5.0, lambda: beats.append(1))
+
+
+def test_a_call_that_never_returns_raises_after_its_bound_and_beats_meanwhile() -> None:
+    clock, release, beats = SystemClock(), threading.Event(), []
+    started = clock.monotonic()
+
+    def hang() -> None:
+        release.wait(30.0)
+
+    with pytest.raises(CallStuck):
+        on_thread(clock)(hang, 7.5, lambda: beats.append(1))
+    waited_s = clock.monotonic() - started
+    release.set()  # let the left-behind thread end
+    assert 7.5 <= waited_s < 9.0
+    assert 1 <= len(beats) <= 3  # once a second after the first 5 s

@@ -1,0 +1,263 @@
+"""Exactly-once recovery in place, with fake clients and a fake clock: a fenced, stuck or
+timed-out producer is replaced (same transactional id) and the consumer rewound to the
+group's committed offsets; the retry loop tells the hang detector the worker is alive."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from prometheus_client import CollectorRegistry
+
+from consumer.engine.transactions import ExactlyOnce
+from consumer.engine.txn_calls import CallStuck
+from consumer.engine.txn_rewind import rewind_targets
+from consumer.observability.metrics import Metrics
+from tests.fakes import FakeClock
+from tests.unit.engine.test_transactions import TxnProducer, batch, run_batch
+
+
+def fail(
+    code: int, *, fatal: bool = False, retriable: bool = False, txn_requires_abort: bool = False
+) -> KafkaException:
+    error = KafkaError(
+        code, fatal=fatal, retriable=retriable, txn_requires_abort=txn_requires_abort
+    )
+    return KafkaException(error)
+
+
+class ScriptedProducer(TxnProducer):
+    """Raises the scripted error once per call name; each failing call takes its timeout
+    on the fake clock (a timed-out call does)."""
+
+    def __init__(self, clock: FakeClock, name: str, **script: list[KafkaException]) -> None:
+        super().__init__()
+        self.clock, self.name, self.script = clock, name, script
+        self.purged = False
+
+    def _step(self, call: str, timeout: float | None = None) -> None:
+        self.calls.append(call)
+        errors = self.script.get(call) or []
+        if errors:
+            if timeout is not None:
+                self.clock.advance(timeout)
+            raise errors.pop(0)
+
+    def init_transactions(self, timeout: float) -> None:
+        self._step("init", timeout)
+
+    def begin_transaction(self) -> None:
+        self._step("begin")
+
+    def send_offsets_to_transaction(self, offsets: Any, meta: Any, timeout: float) -> None:
+        self.poll()
+        self._step("offsets", timeout)
+
+    def commit_transaction(self, timeout: float) -> None:
+        self._step("commit", timeout)
+
+    def abort_transaction(self, timeout: float) -> None:
+        self._step("abort", timeout)
+
+    def purge(self, **_flags: bool) -> None:
+        self.purged = True
+
+
+class GroupConsumer:
+    """Assigned partitions 0-2 of ``in``; ``committed`` answers from ``offsets`` after
+    ``committed_failures`` timed-out attempts."""
+
+    def __init__(self, clock: FakeClock, offsets: dict[int, int], committed_failures: int = 0):
+        self.clock, self.offsets, self.failures = clock, offsets, committed_failures
+        self.seeks: list[tuple[int, int]] = []
+        self.committed_calls = 0
+
+    def consumer_group_metadata(self) -> object:
+        return object()
+
+    def assignment(self) -> list[TopicPartition]:
+        return [TopicPartition("in", p) for p in sorted(self.offsets)]
+
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        self.committed_calls += 1
+        if self.failures:
+            self.failures -= 1
+            self.clock.advance(timeout)
+            raise fail(KafkaError._TIMED_OUT)
+        return [
+            TopicPartition(tp.topic, tp.partition, self.offsets[tp.partition]) for tp in partitions
+        ]
+
+    def seek(self, tp: Any) -> None:
+        self.seeks.append((tp.partition, tp.offset))
+
+
+class Factory:
+    def __init__(self, clock: FakeClock, **script: list[KafkaException]) -> None:
+        self.clock, self.script = clock, script
+        self.made: list[ScriptedProducer] = []
+
+    def __call__(self) -> ScriptedProducer:
+        producer = ScriptedProducer(self.clock, f"p{len(self.made) + 1}", **self.script)
+        self.made.append(producer)
+        return producer
+
+
+def publisher_with(
+    first: ScriptedProducer,
+    consumer: GroupConsumer,
+    clock: FakeClock,
+    factory: Factory,
+    **kwargs: Any,
+) -> ExactlyOnce:
+    return ExactlyOnce(first, consumer, clock, 5.0, new_producer=factory, **kwargs)  # type: ignore[arg-type]
+
+
+# batch(): partition 0 offsets 7 and 8, partition 2 offset 3; committed before it: 7 and 3.
+NOT_COMMITTED = {0: 7, 1: 40, 2: 3}
+
+
+def test_a_fenced_producer_is_replaced_and_the_consumer_rewound_to_the_committed_offsets() -> None:
+    clock, registry = FakeClock(), CollectorRegistry()
+    fenced = fail(KafkaError._FENCED, fatal=True)
+    first = ScriptedProducer(clock, "p0", commit=[fenced])
+    consumer, factory = GroupConsumer(clock, dict(NOT_COMMITTED)), Factory(clock)
+    publisher = publisher_with(first, consumer, clock, factory, metrics=Metrics(registry))
+    run_batch(publisher, batch())  # must not raise: no worker restart
+    assert first.purged and "abort" not in first.calls  # fatal: nothing to abort on it
+    assert len(factory.made) == 1 and factory.made[0].calls == ["init"]
+    assert consumer.seeks == [(0, 7), (1, 40), (2, 3)]  # every assigned partition
+    assert publisher.recreated == 1
+    assert registry.get_sample_value("moodstream_producer_recreated_total") == 1.0
+    run_batch(publisher, batch())  # the rewound batch, on the new producer
+    assert factory.made[0].calls[-1] == "commit"
+
+
+def test_a_transaction_that_committed_unseen_is_not_published_again() -> None:
+    clock = FakeClock()
+    first = ScriptedProducer(clock, "p0", commit=[fail(KafkaError._FENCED, fatal=True)])
+    consumer = GroupConsumer(clock, {0: 9, 1: 40, 2: 4})  # the batch's offsets are committed
+    publisher = publisher_with(first, consumer, clock, Factory(clock))
+    run_batch(publisher, batch())
+    assert consumer.seeks == [(0, 9), (1, 40), (2, 4)]  # past the batch: no second copy
+
+
+def test_a_commit_still_timing_out_at_the_deadline_replaces_the_producer_without_an_abort() -> None:
+    clock = FakeClock()
+    timeouts = [fail(KafkaError._TIMED_OUT, retriable=True) for _ in range(5)]
+    first = ScriptedProducer(clock, "p0", commit=timeouts)
+    consumer, factory = GroupConsumer(clock, dict(NOT_COMMITTED)), Factory(clock)
+    publisher = publisher_with(first, consumer, clock, factory)
+    run_batch(publisher, batch())
+    assert first.calls.count("commit") == 2 and "abort" not in first.calls  # resumed once
+    assert len(factory.made) == 1 and consumer.seeks == [(0, 7), (1, 40), (2, 3)]
+
+
+def test_a_failed_abort_replaces_the_producer() -> None:
+    clock = FakeClock()
+    abortable = fail(KafkaError.ILLEGAL_GENERATION, txn_requires_abort=True)
+    state = fail(KafkaError._STATE)
+    first = ScriptedProducer(clock, "p0", offsets=[abortable], abort=[state])
+    consumer, factory = GroupConsumer(clock, dict(NOT_COMMITTED)), Factory(clock)
+    publisher = publisher_with(first, consumer, clock, factory)
+    run_batch(publisher, batch())
+    assert first.calls[-1] == "abort" and len(factory.made) == 1
+    assert consumer.seeks == [(0, 7), (1, 40), (2, 3)]
+
+
+def test_an_invalid_state_at_the_end_replaces_the_producer() -> None:
+    clock = FakeClock()
+    first = ScriptedProducer(clock, "p0", commit=[fail(KafkaError.INVALID_TXN_STATE)])
+    consumer, factory = GroupConsumer(clock, dict(NOT_COMMITTED)), Factory(clock)
+    publisher = publisher_with(first, consumer, clock, factory)
+    run_batch(publisher, batch())
+    assert "abort" not in first.calls and len(factory.made) == 1
+
+
+def test_a_producer_refusing_to_begin_is_replaced_without_a_rewind() -> None:
+    clock = FakeClock()
+    first = ScriptedProducer(clock, "p0", begin=[fail(KafkaError.INVALID_TXN_STATE)])
+    consumer, factory = GroupConsumer(clock, dict(NOT_COMMITTED)), Factory(clock)
+    publisher = publisher_with(first, consumer, clock, factory)
+    run_batch(publisher, batch())
+    assert factory.made[0].calls == ["init", "begin", "offsets", "commit"]
+    assert consumer.seeks == [] and consumer.committed_calls == 0  # nothing was published
+
+
+def test_a_stuck_send_offsets_replaces_the_producer() -> None:
+    clock = FakeClock()
+    bounds: list[float] = []
+
+    def stuck(call: Callable[[], None], bound_s: float, alive: Callable[[], None]) -> None:
+        bounds.append(bound_s)
+        alive()
+        clock.advance(bound_s)
+        raise CallStuck(f"no answer after {bound_s} s")
+
+    waits: list[str] = []
+    first = ScriptedProducer(clock, "p0")
+    consumer, factory = GroupConsumer(clock, dict(NOT_COMMITTED)), Factory(clock)
+    publisher = publisher_with(first, consumer, clock, factory, bounded=stuck, waiting=waits.append)
+    run_batch(publisher, batch())
+    assert bounds == [5.0 + 2.0]  # its timeout plus the grace
+    assert "commit" not in first.calls and len(factory.made) == 1
+    assert consumer.seeks == [(0, 7), (1, 40), (2, 3)]
+    assert "send_offsets_to_transaction" in waits and "init_transactions" in waits
+
+
+def test_committed_offsets_are_retried_while_the_group_coordinator_moves() -> None:
+    clock = FakeClock()
+    first = ScriptedProducer(clock, "p0", commit=[fail(KafkaError._FENCED, fatal=True)])
+    consumer = GroupConsumer(clock, dict(NOT_COMMITTED), committed_failures=1)
+    publisher = publisher_with(first, consumer, clock, Factory(clock))
+    run_batch(publisher, batch())
+    assert consumer.committed_calls == 2 and consumer.seeks == [(0, 7), (1, 40), (2, 3)]
+
+
+def test_committed_offsets_are_waited_for_through_a_longer_outage_than_one_retry_bound() -> None:
+    clock = FakeClock()
+    first = ScriptedProducer(clock, "p0", commit=[fail(KafkaError._FENCED, fatal=True)])
+    consumer = GroupConsumer(clock, dict(NOT_COMMITTED), committed_failures=3)  # 15 s > 7.5 s
+    publisher = publisher_with(first, consumer, clock, Factory(clock))
+    run_batch(publisher, batch())  # a 45 s half-open group coordinator crashed a worker here
+    assert consumer.committed_calls == 4 and consumer.seeks == [(0, 7), (1, 40), (2, 3)]
+
+
+def test_committed_offsets_that_never_answer_are_raised_within_their_bound() -> None:
+    clock = FakeClock()
+    first = ScriptedProducer(clock, "p0", commit=[fail(KafkaError._FENCED, fatal=True)])
+    consumer = GroupConsumer(clock, dict(NOT_COMMITTED), committed_failures=100)
+    publisher = publisher_with(first, consumer, clock, Factory(clock))
+    with pytest.raises(KafkaException):
+        run_batch(publisher, batch())
+    assert consumer.seeks == [] and clock.t - 1_000.0 <= 4.5 * 5.0 + 5.0 + 5.0
+
+
+def test_a_replacement_that_cannot_initialise_is_raised() -> None:
+    clock = FakeClock()
+    first = ScriptedProducer(clock, "p0", commit=[fail(KafkaError._FENCED, fatal=True)])
+    denied = fail(KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+    consumer, factory = GroupConsumer(clock, dict(NOT_COMMITTED)), Factory(clock, init=[denied])
+    publisher = publisher_with(first, consumer, clock, factory)
+    with pytest.raises(KafkaException):  # the worker restarts, as before
+        run_batch(publisher, batch())
+    assert consumer.seeks == []
+
+
+def test_the_retry_loop_tells_the_hang_detector_the_worker_is_alive() -> None:
+    clock, waits = FakeClock(), list[str]()
+    first = ScriptedProducer(clock, "p0", commit=[fail(KafkaError.NOT_COORDINATOR, retriable=True)])
+    consumer = GroupConsumer(clock, dict(NOT_COMMITTED))
+    publisher = publisher_with(first, consumer, clock, Factory(clock), waiting=waits.append)
+    run_batch(publisher, batch())
+    assert waits == ["commit_transaction"]  # a heartbeat between the attempts
+    assert first.calls.count("commit") == 2 and consumer.seeks == []
+
+
+def test_rewind_targets_use_the_batch_start_where_nothing_is_committed() -> None:
+    committed = {("in", 0): -1001, ("in", 1): 40, ("in", 2): 5}
+    first = {("in", 0): 7, ("in", 3): 9}  # partition 3 is no longer assigned
+    assert rewind_targets(committed, first) == [("in", 0, 7), ("in", 1, 40), ("in", 2, 5)]
+    assert rewind_targets({("in", 1): -1001}, first) == []  # nothing consumed, nothing set
