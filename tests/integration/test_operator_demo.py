@@ -52,15 +52,24 @@ def _kill_session(sid: int) -> None:
 
 
 def _demo(env: dict[str, str], out: Path, *args: str) -> subprocess.Popen[bytes]:
-    with out.open("wb") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "consumer", "demo", "--workers", "1", *args],
-            env=env,
-            cwd=REPO,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    """The demo as a terminal would start it. A run launched as a background job (``cmd
+    &`` without job control) ignores SIGINT, children inherit that across exec, and an
+    ignored SIGINT stays ignored in Python: Ctrl-C could not reach the demo. So this process
+    holds Python's own SIGINT handler while it starts the demo (reset to the default by
+    exec; the demo's Python then turns SIGINT into KeyboardInterrupt, as in a terminal)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with out.open("wb") as sink:
+            return subprocess.Popen(
+                [sys.executable, "-m", "consumer", "demo", "--workers", "1", *args],
+                env=env,
+                cwd=REPO,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.parametrize(
