@@ -217,3 +217,10 @@ class FakeMessage:
 
     def value(self) -> bytes | None:
         return self._value
+
+
+def cuda_visible() -> bool:
+    """Whether torch sees a CUDA device in this process (skips of the GPU-only tests)."""
+    import torch
+
+    return bool(torch.cuda.is_available())

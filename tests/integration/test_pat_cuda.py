@@ -15,7 +15,7 @@ import pytest
 from consumer.models.pat_calibrate import calibration_weeks
 from consumer.models.pat_runtime import load_pat_runtimes
 from consumer.settings import ModelSettings, TopicSettings
-from tests.fakes import event_bytes
+from tests.fakes import cuda_visible, event_bytes
 from tests.integration.harness import (
     REPO,
     TopicReader,
@@ -24,17 +24,10 @@ from tests.integration.harness import (
     service_env,
 )
 
-
-def _cuda_visible() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(
-        not _cuda_visible(),
+        not cuda_visible(),
         reason="no CUDA device visible (torch.cuda.is_available() is false): the GPU lane "
         "is checked on a GPU machine",
     ),

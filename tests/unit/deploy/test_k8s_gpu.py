@@ -9,7 +9,6 @@ probes, CA mount or security cannot silently skip the GPU pod)."""
 from __future__ import annotations
 
 import copy
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,9 @@ import pytest
 import yaml
 
 from consumer.settings import Settings
+from tests.unit.deploy.test_deploy_files import clean_env, load_yaml
+
+__all__ = ["clean_env"]  # the fixture, used by name below
 
 K8S = Path(__file__).resolve().parents[3] / "deploy" / "k8s"
 GPU = K8S / "gpu"
@@ -25,13 +27,10 @@ KUBERNETES_VERSION = "1.30.0"
 PARTITIONS = 6  # the input topic's partitions (topics-job.yaml, keda maxReplicaCount)
 
 
-def _load(path: Path) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
-
-
 def _kustomization(directory: Path) -> dict[str, Any]:
-    [found] = _load(directory / "kustomization.yaml")
-    return found
+    [found] = load_yaml(directory / "kustomization.yaml")
+    kustomization: dict[str, Any] = found
+    return kustomization
 
 
 def _resources(directory: Path) -> list[dict[str, Any]]:
@@ -39,7 +38,7 @@ def _resources(directory: Path) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for entry in _kustomization(directory)["resources"]:
         path = (directory / entry).resolve()
-        out += _built(path) if path.is_dir() else _load(path)
+        out += _built(path) if path.is_dir() else load_yaml(path)
     return out
 
 
@@ -78,7 +77,7 @@ def _one(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
 
 
 def test_the_gpu_deployment_is_valid_for_kubernetes() -> None:
-    [deployment] = _load(GPU / "deployment-gpu.yaml")
+    [deployment] = load_yaml(GPU / "deployment-gpu.yaml")
     kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
 
 
@@ -107,9 +106,9 @@ def test_the_overlay_replaces_the_cpu_pool_and_keda_scales_the_gpu_one() -> None
 
 
 def test_the_gpu_pod_asks_for_a_gpu_node_and_one_gpu_and_runs_pat_there(
-    monkeypatch: pytest.MonkeyPatch,
+    clean_env: pytest.MonkeyPatch,
 ) -> None:
-    [deployment] = _load(GPU / "deployment-gpu.yaml")
+    [deployment] = load_yaml(GPU / "deployment-gpu.yaml")
     pod = deployment["spec"]["template"]["spec"]
     [container] = pod["containers"]
     assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
@@ -117,22 +116,19 @@ def test_the_gpu_pod_asks_for_a_gpu_node_and_one_gpu_and_runs_pat_there(
         "tolerations"
     ]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
-    for key in list(os.environ):
-        if key.startswith("MOODSTREAM_"):
-            monkeypatch.delenv(key)
     [configmap] = [o for o in _resources(K8S) if o["kind"] == "ConfigMap"]
     for key, value in configmap["data"].items():
-        monkeypatch.setenv(key, value)
+        clean_env.setenv(key, value)
     for entry in container["env"]:
         if not entry["name"].endswith("SSL_CA_LOCATION"):  # a file only the pod has
-            monkeypatch.setenv(entry["name"], entry.get("value", "from-a-secret"))
+            clean_env.setenv(entry["name"], entry.get("value", "from-a-secret"))
     models = Settings().models
     assert (models.pat_device, models.pat_runtime, models.pat_precision) == ("cuda", "auto", "bf16")
 
 
 def test_the_gpu_pod_differs_from_the_cpu_pod_only_where_a_gpu_needs_it() -> None:
-    [cpu] = [o for o in _load(K8S / "deployment.yaml") if o["kind"] == "Deployment"]
-    [gpu] = _load(GPU / "deployment-gpu.yaml")
+    [cpu] = [o for o in load_yaml(K8S / "deployment.yaml") if o["kind"] == "Deployment"]
+    [gpu] = load_yaml(GPU / "deployment-gpu.yaml")
 
     def without_gpu_parts(deployment: dict[str, Any]) -> dict[str, Any]:
         d = copy.deepcopy(deployment)

@@ -27,16 +27,10 @@ from consumer.models.pat_runtime import build_runtime, read_pat_files, resolve_r
 from consumer.models.registry import ModelSet
 from consumer.service.wiring import build_ensemble
 from consumer.settings import ModelSettings, Settings
-from tests.fakes import FakeModel
+from tests.fakes import FakeModel, cuda_visible
 
 REPO = Path(__file__).resolve().parents[3]
 DEMO_DIR = REPO / "models" / "demo"
-
-
-def _cuda_visible() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())
 
 
 def test_cuda_with_the_cpu_only_onnx_runtime_is_refused_with_what_to_set() -> None:
@@ -81,7 +75,7 @@ def test_no_runtime_within_bound_stops_start_up_with_the_figures() -> None:
 
 def test_the_probe_runs_in_a_fresh_interpreter_and_agrees_with_torch() -> None:
     probe = probe_cuda_in_subprocess()
-    if _cuda_visible():
+    if cuda_visible():
         assert probe.devices >= 1 and probe.name and probe.reason == "ok"
     else:
         assert probe.devices == 0 and probe.name is None
@@ -93,7 +87,7 @@ def _files(settings: ModelSettings) -> Any:
     return read_pat_files(settings.dir, entry)
 
 
-@pytest.mark.skipif(_cuda_visible(), reason="a CUDA device is visible here")
+@pytest.mark.skipif(cuda_visible(), reason="a CUDA device is visible here")
 def test_without_a_device_cuda_stops_start_up_and_auto_falls_back_to_the_cpu() -> None:
     cuda = ModelSettings(dir=DEMO_DIR, pat_device="cuda", pat_runtime="torch")
     with pytest.raises(ModelLoadError, match="MODELS__PAT_DEVICE=cuda: no CUDA device"):
