@@ -193,6 +193,24 @@ def require_free_ports(ports: list[int]) -> None:
                 ) from None
 
 
+def wait_free_ports(ports: list[int], timeout_s: float, move_hint: str) -> None:
+    """``require_free_ports``, retried for ``timeout_s``: the ports lie in Linux's ephemeral
+    range (32768-60999), so a passing client connection may hold one for a moment.
+
+    Raises BrokerError naming the port and ``move_hint`` (how to choose other ports).
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            require_free_ports(ports)
+            return
+        except BrokerError as exc:
+            if time.monotonic() >= deadline:
+                first = str(exc).split(":", 1)[0]
+                raise BrokerError(f"{first} for {timeout_s:g} s: {move_hint}") from None
+        time.sleep(0.5)
+
+
 def run_tool(cmd: list[str], what: str, timeout_s: float) -> None:
     """Run a short-lived Kafka tool. Blocks up to ``timeout_s``.
 

@@ -222,7 +222,9 @@ class LocalCluster:
             self._progress(f"fetching Apache Kafka {self._broker.kafka_version} (first start only)")
         libs = maven.fetch_kafka(self._broker.cache_dir, self._broker.kafka_version)
         ports = [p for n in down for p in vars(cfiles.node_ports(self._settings, n)).values()]
-        _wait_free_ports(ports)
+        proc_util.wait_free_ports(
+            ports, PORT_WAIT_S, "free it or move the cluster with MOODSTREAM_CLUSTER__BASE_PORT"
+        )
         tls = ensure_tls(self._root / "tls")
         self._write_configs(tls)
         self._ensure_formatted(java, libs)
@@ -322,24 +324,6 @@ class LocalCluster:
                 if time.monotonic() >= deadline:
                     raise BrokerError(f"the SASL_SSL listener refuses the user: {exc}") from None
             time.sleep(0.3)
-
-
-def _wait_free_ports(ports: list[int], timeout_s: float = PORT_WAIT_S) -> None:
-    """``require_free_ports``, retried for ``timeout_s``: the ports lie in Linux's ephemeral
-    range, so a passing client connection may hold one for a moment. Raises BrokerError."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            proc_util.require_free_ports(ports)
-            return
-        except BrokerError as exc:
-            if time.monotonic() >= deadline:
-                first = str(exc).split(":", 1)[0]
-                raise BrokerError(
-                    f"{first} for {timeout_s:g} s: free it or move the cluster with "
-                    "MOODSTREAM_CLUSTER__BASE_PORT"
-                ) from None
-        time.sleep(0.5)
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
