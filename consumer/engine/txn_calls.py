@@ -34,10 +34,17 @@ ALIVE_EVERY_S = 1.0
 ALIVE_AFTER_S = 5.0
 BACKOFF_MIN_S = 0.1
 BACKOFF_MAX_S = 1.0
+#: Calls left running on their threads (each holding a replaced producer: its librdkafka
+#: threads, sockets and buffers) that a worker tolerates before it restarts to free them.
+MAX_STUCK_CALLS = 4
 
 
 class CallStuck(MoodstreamError):
     """A librdkafka call did not return within its bound (it still runs on its thread)."""
+
+
+class TooManyStuckCalls(MoodstreamError):
+    """``MAX_STUCK_CALLS`` calls still run on their threads: only a restart frees them."""
 
 
 #: ``bounded(call, bound_s, alive)``: run ``call()``; raise what it raises, or ``CallStuck``
@@ -45,12 +52,23 @@ class CallStuck(MoodstreamError):
 BoundedCall = Callable[[Callable[[], None], float, Callable[[], None]], None]
 
 
-def on_thread(clock: Clock) -> BoundedCall:
+def on_thread(clock: Clock, max_stuck: int = MAX_STUCK_CALLS) -> BoundedCall:
     """A ``BoundedCall`` that runs the call on a daemon thread and waits for it, calling
     ``alive()`` every ``ALIVE_EVERY_S`` after the first ``ALIVE_AFTER_S``. Blocks up to
-    ``bound_s``; the thread is left running when the call outlives it. Thread-safe."""
+    ``bound_s``; the thread is left running when the call outlives it. A call made while
+    ``max_stuck`` earlier ones still run raises ``TooManyStuckCalls`` without starting (the
+    worker restarts: a stuck call cannot be cancelled, and each holds a producer). Not
+    thread-safe (the poll loop's thread)."""
+    stuck: list[threading.Thread] = []
 
     def bounded(call: Callable[[], None], bound_s: float, alive: Callable[[], None]) -> None:
+        stuck[:] = [thread for thread in stuck if thread.is_alive()]
+        if len(stuck) >= max_stuck:
+            raise TooManyStuckCalls(
+                f"{len(stuck)} librdkafka transactional calls are still stuck on their threads "
+                "(librdkafka #5456), each holding a replaced producer: restarting the worker "
+                "to free them"
+            )
         done = threading.Event()
         failure: list[BaseException] = []
 
@@ -62,12 +80,16 @@ def on_thread(clock: Clock) -> BoundedCall:
             finally:
                 done.set()
 
-        threading.Thread(target=target, name="txn-call", daemon=True).start()
+        thread = threading.Thread(target=target, name="txn-call", daemon=True)
+        thread.start()
         started = clock.monotonic()
         deadline = started + bound_s
         while not done.wait(max(0.0, min(ALIVE_EVERY_S, deadline - clock.monotonic()))):
             now = clock.monotonic()
             if now >= deadline:
+                stuck.append(thread)
+                log_event(_log, "txn_call_left_running", level=logging.WARNING,
+                          after_s=round(bound_s, 1), still_running=len(stuck))  # fmt: skip
                 raise CallStuck(f"no answer after {bound_s:.1f} s")
             if now - started >= ALIVE_AFTER_S:
                 alive()

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from consumer.clock import SystemClock
-from consumer.engine.txn_calls import CallStuck, on_thread
+from consumer.engine.txn_calls import CallStuck, TooManyStuckCalls, on_thread
 
 
 def test_a_call_that_returns_is_waited_for_and_its_error_raised() -> None:
@@ -39,3 +39,24 @@ def test_a_call_that_never_returns_raises_after_its_bound_and_beats_meanwhile() 
     release.set()  # let the left-behind thread end
     assert 7.5 <= waited_s < 9.0
     assert 1 <= len(beats) <= 3  # once a second after the first 5 s
+
+
+def test_stuck_calls_beyond_the_cap_restart_the_worker_and_ended_ones_free_a_place() -> None:
+    clock, release, calls = SystemClock(), threading.Event(), []
+    bounded = on_thread(clock, max_stuck=2)
+
+    def hang() -> None:
+        calls.append("hang")
+        release.wait(30.0)
+
+    for _ in range(2):
+        with pytest.raises(CallStuck):
+            bounded(hang, 0.05, lambda: None)
+    with pytest.raises(TooManyStuckCalls, match="2 librdkafka transactional calls"):
+        bounded(lambda: calls.append("refused"), 5.0, lambda: None)
+    release.set()
+    for thread in threading.enumerate():
+        if thread.name == "txn-call":
+            thread.join(5.0)
+    bounded(lambda: calls.append("ran"), 5.0, lambda: None)  # the ended calls freed places
+    assert sorted(calls) == ["hang", "hang", "ran"]  # the refused call never started
