@@ -41,7 +41,6 @@ from consumer.settings import LocalBrokerSettings
 READY_TIMEOUT_S = 90.0
 SASL_READY_TIMEOUT_S = 20.0
 FORMAT_TIMEOUT_S = 120.0
-PORT_WAIT_S = 20.0  # a client connection may hold a port of the ephemeral range for a moment
 
 
 @dataclass(frozen=True)
@@ -187,7 +186,6 @@ class LocalBroker:
         ports = [self._settings.port, self._settings.controller_port]
         proc_util.wait_free_ports(
             [*ports, self._settings.sasl_port] if sasl else ports,
-            PORT_WAIT_S,
             "free it or choose other ports with MOODSTREAM_BROKER__PORT / __CONTROLLER_PORT"
             " / __SASL_PORT",
         )

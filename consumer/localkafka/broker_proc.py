@@ -193,7 +193,11 @@ def require_free_ports(ports: list[int]) -> None:
                 ) from None
 
 
-def wait_free_ports(ports: list[int], timeout_s: float, move_hint: str) -> None:
+#: How long a port check waits for a port held by a passing client connection.
+PORT_WAIT_S = 20.0
+
+
+def wait_free_ports(ports: list[int], move_hint: str, timeout_s: float = PORT_WAIT_S) -> None:
     """``require_free_ports``, retried for ``timeout_s``: the ports lie in Linux's ephemeral
     range (32768-60999), so a passing client connection may hold one for a moment.
 

@@ -42,7 +42,6 @@ from consumer.settings import LocalBrokerSettings, LocalClusterSettings
 READY_TIMEOUT_S = 150.0
 FORMAT_TIMEOUT_S = 120.0
 SASL_READY_TIMEOUT_S = 30.0
-PORT_WAIT_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -223,7 +222,7 @@ class LocalCluster:
         libs = maven.fetch_kafka(self._broker.cache_dir, self._broker.kafka_version)
         ports = [p for n in down for p in vars(cfiles.node_ports(self._settings, n)).values()]
         proc_util.wait_free_ports(
-            ports, PORT_WAIT_S, "free it or move the cluster with MOODSTREAM_CLUSTER__BASE_PORT"
+            ports, "free it or move the cluster with MOODSTREAM_CLUSTER__BASE_PORT"
         )
         tls = ensure_tls(self._root / "tls")
         self._write_configs(tls)

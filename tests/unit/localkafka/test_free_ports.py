@@ -16,7 +16,7 @@ def test_a_held_port_is_named_with_how_to_move() -> None:
         holder.listen()
         port = holder.getsockname()[1]
         with pytest.raises(BrokerError) as caught:
-            wait_free_ports([port], 0.0, "choose other ports with X_PORT")
+            wait_free_ports([port], "choose other ports with X_PORT", timeout_s=0.0)
     message = str(caught.value)
     assert f"port {port} on {HOST} is taken by another process for 0 s" in message
     assert message.endswith("choose other ports with X_PORT")
@@ -26,4 +26,4 @@ def test_a_released_port_passes() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
         holder.bind((HOST, 0))
         port = holder.getsockname()[1]
-    wait_free_ports([port], 0.0, "unused")  # raises if the port were still taken
+    wait_free_ports([port], "unused", timeout_s=0.0)  # raises if the port were still taken
