@@ -18,7 +18,8 @@ _SHOWN: Final = 20
 
 
 def read_predictions(lines: Iterable[bytes], source: str) -> dict[str, dict[str, Any]]:
-    """Expected predictions by ``event_id`` from JSON lines (blank lines skipped). Pure.
+    """Expected predictions by ``event_id`` from JSON lines (blank lines skipped): one
+    prediction per line, or the lines of ``moodstream tail predictions``. Pure.
 
     Raises ValueError naming the line for a line that is not a JSON object with an
     ``event_id``, or an ``event_id`` seen twice.
@@ -31,6 +32,8 @@ def read_predictions(lines: Iterable[bytes], source: str) -> dict[str, dict[str,
             item = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{source} line {number}: not JSON ({exc})") from exc
+        if isinstance(item, dict) and "event_id" not in item and "value" in item:
+            item = item["value"]  # a line of `moodstream tail predictions`
         if not isinstance(item, dict) or not isinstance(item.get("event_id"), str):
             raise ValueError(f"{source} line {number}: not a prediction (no event_id)")
         if item["event_id"] in out:

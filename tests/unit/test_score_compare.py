@@ -65,6 +65,8 @@ def test_expected_file_errors_name_the_line() -> None:
         "a",
         "b",
     }
+    tailed = b'{"partition": 0, "offset": 3, "value": {"event_id": "t"}}'
+    assert read_predictions([tailed], "f") == {"t": {"event_id": "t"}}
     with pytest.raises(ValueError, match="f line 2: not JSON"):
         read_predictions([b'{"event_id": "a"}', b"{"], "f")
     with pytest.raises(ValueError, match="line 1: not a prediction"):
