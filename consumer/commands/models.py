@@ -89,6 +89,7 @@ def _info_payload(settings: Settings) -> dict[str, Any]:
         "dir": str(settings.models.dir),
         "clinically_valid": model_set.clinically_valid,
         "note": model_set.note,
+        "model_set": model_set.digest,
     }
 
 
@@ -102,7 +103,7 @@ def info_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(payload, indent=2))
         return 0
-    print(f"models dir: {payload['dir']}")
+    print(f"models dir: {payload['dir']} (model_set {payload['model_set'][:12]}…)")
     for row in payload["models"]:
         count = f"{row['trees']} trees" if "trees" in row else f"{row['parameters']:,} parameters"
         print(

@@ -119,6 +119,8 @@ def convert_h5_command(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  standardisation: {meta.get('standardisation')}")
     if meta.get("head") == "untrained":
         print("  the depression head is UNTRAINED: predictions mean nothing until it is fine-tuned")
+    if mean is None:
+        print("  NO input scaling: give --mean/--std, the per-minute scaling of its training weeks")
     if args.dir is not None:
         _list(Path(args.dir), out, "pat", args.size, args.version)
     else:

@@ -61,6 +61,10 @@ def test_encoder_only_pat_is_refused_while_marked_valid(
     assert loaded.clinically_valid is False and loaded.pat_runtime == "onnx-fp32"
     manifest_bytes = (models_dir / "manifest.json").read_bytes()
     assert loaded.digest == hashlib.sha256(manifest_bytes).hexdigest()
+    assert "NO input scaling" in capsys.readouterr().out  # said when converting
+    assert cli.main(["models", "info", "--json", "--dir", str(models_dir)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["model_set"] == loaded.digest and info["clinically_valid"] is False
 
     _set_valid(models_dir, True)
     with pytest.raises(ModelLoadError) as refused:
@@ -70,7 +74,6 @@ def test_encoder_only_pat_is_refused_while_marked_valid(
     assert '"clinically_valid": true' in message and "pat-s.safetensors" in message
     assert "head is untrained" in message and "no input scaling" in message
     assert '"clinically_valid": false in manifest.json' in message
-    capsys.readouterr()
     assert cli.main(["models", "info", "--dir", str(models_dir)]) == 1
     assert "head is untrained" in capsys.readouterr().err
 
