@@ -38,7 +38,15 @@ def register(sub: Any) -> None:
         help="score JSON-lines events offline through the service's own code path; "
         "compare with expected predictions",
     )
-    parser.add_argument("--from", dest="source", type=Path, required=True, metavar="FILE")
+    parser.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="JSON lines, one FeatureEvent each (- reads stdin), whatever "
+        "PROCESSING__INPUT_FORMAT says",
+    )
     parser.add_argument(
         "--expect", type=Path, metavar="FILE", help="expected predictions (JSON lines)"
     )
@@ -91,9 +99,10 @@ def offline_settings(settings: Settings, models_dir: Path | None) -> Settings:
 
 
 def _lines(path: Path, topic: str) -> Iterator[_Line]:
-    """The non-blank lines of ``path`` (numbered from 1). Raises ConfigError if unreadable."""
+    """The non-blank lines of ``path`` (``-``: stdin), numbered from 1. Raises ConfigError
+    if unreadable."""
     try:
-        raw = path.read_bytes().splitlines()
+        raw = (sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()).splitlines()
     except OSError as exc:
         raise ConfigError(f"--from {path}: {exc.strerror or exc}") from None
     for number, line in enumerate(raw, start=1):

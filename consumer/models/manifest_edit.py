@@ -6,14 +6,16 @@ feature names, a PAT's safetensors tensors against its size), copied into the di
 when it is elsewhere, checksummed, and its entry added or replaced. A new manifest starts
 ``"clinically_valid": false``; an existing one keeps its flag (only a person sets it to
 true, see docs/models.md). Replacing a PAT drops its stale ONNX export from the entry.
-The manifest is written last and atomically (a ``.partial`` file renamed over it).
+The manifest is written last and atomically (a ``.partial`` file renamed over it), with
+everything else in it kept as it was.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from consumer.errors import ModelLoadError
 from consumer.models.formats import (
@@ -22,13 +24,7 @@ from consumer.models.formats import (
     sha256_hex,
     sniff_xgboost,
 )
-from consumer.models.manifest import (
-    MANIFEST_NAME,
-    Manifest,
-    ManifestEntry,
-    manifest_json,
-    read_manifest,
-)
+from consumer.models.manifest import MANIFEST_NAME, Manifest, ManifestEntry, read_manifest
 from consumer.models.pat_config import check_header
 
 ModelName = Literal["depression", "hypomania", "mania", "pat"]
@@ -38,27 +34,32 @@ NEW_MANIFEST_NOTE: Final = (
 )
 
 
-def write_manifest(models_dir: Path, manifest: Manifest) -> Path:
-    """Write ``manifest.json`` atomically. Blocking (file I/O); raises OSError."""
-    path = models_dir / MANIFEST_NAME
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a ``.partial`` file renamed over it. Raises OSError."""
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(manifest_json(manifest), encoding="utf-8")
+    partial.write_text(text, encoding="utf-8")
     partial.replace(path)
-    return path
 
 
 def upsert_entry(models_dir: Path, entry: ManifestEntry) -> Manifest:
-    """Add ``entry`` to ``manifest.json`` or replace the entry of the same name, creating
-    the manifest (not clinically valid) when there is none. Blocking. Raises
-    ModelLoadError for an existing manifest that does not parse, OSError on write."""
-    if (models_dir / MANIFEST_NAME).is_file():
-        current = read_manifest(models_dir)
-        others = tuple(e for e in current.models if e.name != entry.name)
-        manifest = current.model_copy(update={"models": (*others, entry)})
+    """Replace the entry of ``entry.name`` in ``manifest.json`` in place, or append it,
+    creating the manifest (not clinically valid) when there is none. Everything else in
+    the file is kept, unknown top-level keys included. Blocking. Raises ModelLoadError for
+    an existing manifest that does not parse, OSError on write."""
+    path = models_dir / MANIFEST_NAME
+    raw: dict[str, Any] = {"models": [], "clinically_valid": False, "note": NEW_MANIFEST_NOTE}
+    if path.is_file():
+        read_manifest(models_dir)  # refuses a malformed one, saying what is wrong
+        raw = json.loads(path.read_bytes())
+    listed: list[dict[str, Any]] = raw["models"]
+    new = entry.model_dump(mode="json", exclude_none=True)
+    at = next((i for i, e in enumerate(listed) if e.get("name") == entry.name), None)
+    if at is None:
+        listed.append(new)
     else:
-        manifest = Manifest(models=(entry,), clinically_valid=False, note=NEW_MANIFEST_NOTE)
-    checked = Manifest.model_validate(manifest.model_dump())
-    write_manifest(models_dir, checked)
+        listed[at] = new
+    checked = Manifest.model_validate(raw)
+    _write_atomically(path, json.dumps(raw, indent=2, ensure_ascii=False) + "\n")
     return checked
 
 

@@ -4,14 +4,17 @@
   ``moodstream run`` refuses to start while manifest.json calls the set clinically valid,
   and starts when it does not, every prediction then saying so.
 - ``moodstream score --from`` reproduces the service's own predictions of the same events
-  (``--expect`` them: exit 0), and exits 5 once a model file is changed.
+  (``--expect`` them: exit 0), and exits 5 once a model file is changed; it reads stdin
+  and names invalid lines.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ import orjson
 import pytest
 import xgboost as xgb
 
+from consumer import cli
 from consumer.models.pat import PAT_CONFIGS
 from consumer.settings import TopicSettings
 from schemas import FEATURE_NAMES
@@ -133,3 +137,23 @@ def test_score_from_reproduces_the_service_and_catches_a_changed_model(
     differs = moodstream("score", *args, env=env)
     assert differs.returncode == 5, differs.stderr
     assert "next_day_risk.depression" in differs.stderr and "model_set" in differs.stderr
+
+
+class _Stdin:
+    def __init__(self, data: bytes) -> None:
+        self.buffer = io.BytesIO(data)
+
+
+def test_score_reads_stdin_and_names_invalid_lines(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [event_bytes(seed=1), b"", b'{"schema_version": 1}', event_bytes(seed=2)]
+    monkeypatch.setattr(sys, "stdin", _Stdin(b"\n".join(lines) + b"\n"))
+    assert cli.main(["score", "--from", "-", "--json", "--dir", str(REPO / "models" / "demo")]) == 1
+    out, err = capsys.readouterr()
+    predictions = [json.loads(line) for line in out.splitlines()]
+    assert [p["user_id"] for p in predictions] == ["user-1", "user-2"]
+    assert all(p["source"]["offset"] in (1, 4) for p in predictions)  # offsets: line numbers
+    summary = json.loads(err.strip().splitlines()[-1])
+    assert summary["scored"] == 2 and summary["compared"] is False
+    assert len(summary["invalid"]) == 1 and summary["invalid"][0].startswith("line 3: ")

@@ -124,3 +124,32 @@ def _required(action: str) -> list[str]:
         "convert-h5": ["f.h5", "--size", "S"],
         "add": ["f.ubj", "--name", "mania"],
     }.get(action, [])
+
+
+def test_add_keeps_the_rest_of_the_manifest_and_its_weights_reach_the_stamp(
+    tmp_path: Path,
+) -> None:
+    from consumer.service.wiring import model_set_stamp
+
+    models_dir = tmp_path / "models"
+    first = _booster(tmp_path / "d.ubj", 1, list(FEATURE_NAMES))
+    assert (
+        cli.main(["models", "add", str(first), "--name", "depression", "--dir", str(models_dir)])
+        == 0
+    )
+    weights = {"xgboost_weight": 0.3, "pat_weight": 0.7}
+    marked = _manifest(models_dir) | {"ensemble": weights, "owner": "team-a"}
+    (models_dir / "manifest.json").write_text(json.dumps(marked))
+    second = _booster(tmp_path / "m.ubj", 2, list(FEATURE_NAMES))
+    assert (
+        cli.main(["models", "add", str(second), "--name", "mania", "--dir", str(models_dir)]) == 0
+    )
+    after = _manifest(models_dir)
+    assert after["owner"] == "team-a" and after["ensemble"] == weights
+    assert [m["name"] for m in after["models"]] == ["depression", "mania"]
+    loaded = load_model_set(ModelSettings(dir=models_dir))
+    stamp = model_set_stamp(loaded)
+    assert stamp.weights == (0.3, 0.7) and stamp.pat_runtime is None
+    assert (
+        stamp.model_set == hashlib.sha256((models_dir / "manifest.json").read_bytes()).hexdigest()
+    )
