@@ -54,8 +54,11 @@ def _events() -> list[bytes]:
     ]
 
 
-def _serve(env: dict[str, str], tmp_path: Path, topics: TopicSettings) -> list[dict[str, Any]]:
-    """Run the service until it has published a prediction for each of ``_events()``."""
+def _serve(
+    env: dict[str, str], tmp_path: Path, topics: TopicSettings
+) -> tuple[list[dict[str, Any]], str]:
+    """Run the service until it has published a prediction for each of ``_events()``;
+    the predictions and the service's log."""
     events = _events()
     produce_raw(env["MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS"], topics.features, [
         (f"k{i}".encode(), e) for i, e in enumerate(events)
@@ -66,7 +69,7 @@ def _serve(env: dict[str, str], tmp_path: Path, topics: TopicSettings) -> list[d
         assert service.stop() == 0
     values = reader.values()
     reader.close()
-    return values
+    return values, service.logs()
 
 
 def _set_valid(models_dir: Path, valid: bool) -> None:
@@ -91,8 +94,9 @@ def test_an_untrained_pat_is_refused_while_called_valid_and_labelled_when_not(
     assert '"clinically_valid": false in manifest.json' in refused.stderr
 
     _set_valid(models_dir, False)
-    predictions = _serve(env, tmp_path, unique_topics)
+    predictions, logs = _serve(env, tmp_path, unique_topics)
     digest = hashlib.sha256((models_dir / "manifest.json").read_bytes()).hexdigest()
+    assert '"event": "model_set"' in logs and digest in logs
     assert len(predictions) == 4
     for prediction in predictions:
         assert prediction["clinically_valid"] is False
@@ -115,7 +119,7 @@ def test_score_from_reproduces_the_service_and_catches_a_changed_model(
     kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path
 ) -> None:
     env = service_env(kafka_bootstrap, unique_topics, unique_group)
-    served = _serve(env, tmp_path, unique_topics)
+    served, _ = _serve(env, tmp_path, unique_topics)
     assert not any(p["partial"] for p in served)
     assert {p["ensemble_rule"] for p in served} == {"xgboost_only", "pat_only", "weighted"}
     events, expected = tmp_path / "events.jsonl", tmp_path / "expected.jsonl"
