@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "demo",
     "chaos",
     "schemas",
+    "score",
 )
 
 Handler = Callable[[argparse.Namespace, Settings], int]

@@ -223,6 +223,10 @@ class SourcePosition(_Strict):
     offset: int
 
 
+#: The sha256 of a models directory's manifest.json, lowercase hex.
+ModelSetDigest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
 class Prediction(_Strict):
     """One per scored event. A model that did not run gives null, never a made-up score.
 
@@ -242,7 +246,16 @@ class Prediction(_Strict):
     latency_ms: float
     source: SourcePosition
     predicted_at: UtcDatetime
+    #: True only when the model set's manifest says so and no model file contradicts it.
     clinically_valid: bool = False
+    #: The model set that scored it: the sha256 of its manifest.json (null: not named).
+    model_set: ModelSetDigest | None = None
+    #: The PAT runtime and precision of the set (``onnx-fp32``, ``torch-fp32``,
+    #: ``torch-bf16``, ``cuda-fp32``, ``cuda-bf16``); null when the set has no PAT.
+    pat_runtime: str | None = None
+    #: How ``ensemble_depression`` was made: ``weighted`` (both depression scores),
+    #: ``xgboost_only`` or ``pat_only`` (the one present); null when it is null.
+    ensemble_rule: Literal["weighted", "xgboost_only", "pat_only"] | None = None
 
 
 class AlertKind(StrEnum):

@@ -21,6 +21,7 @@ from consumer.engine.txn_calls import on_thread
 from consumer.ensemble.admission import LaneAdmission, SpeedEstimate
 from consumer.ensemble.row_batching import RowBatching
 from consumer.ensemble.scoring import Ensemble, ModelLane
+from consumer.ensemble.stamp import ModelSetStamp
 from consumer.intake.ratelimit import KeyRateLimiter
 from consumer.kafka.clients import create_consumer, create_producer
 from consumer.kafka.config import client_config
@@ -98,7 +99,17 @@ def build_ensemble(
             slowdown_factor=ens.slowdown_factor,
             batching=batching,
         )
-    return Ensemble(boosters, pat, ens, clock), (xgb_pool, pat_pool)
+    return Ensemble(boosters, pat, ens, clock, model_set_stamp(models)), (xgb_pool, pat_pool)
+
+
+def model_set_stamp(models: ModelSet) -> ModelSetStamp:
+    """What every prediction of this worker says about ``models``. Pure."""
+    return ModelSetStamp(
+        model_set=models.digest or None,
+        clinically_valid=models.clinically_valid,
+        pat_runtime=models.pat_runtime,
+        weights=models.weights,
+    )
 
 
 def _device_batching(settings: Settings, models: ModelSet) -> RowBatching | None:
