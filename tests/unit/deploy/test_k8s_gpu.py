@@ -21,8 +21,8 @@ from tests.unit.deploy.test_deploy_files import clean_env, load_yaml
 
 __all__ = ["clean_env"]  # the fixture, used by name below
 
-K8S = Path(__file__).resolve().parents[3] / "deploy" / "k8s"
-GPU = K8S / "gpu"
+K8S = Path(__file__).resolve().parents[3] / "deploy" / "k8s" / "base"
+GPU = K8S.parent / "gpu"
 KUBERNETES_VERSION = "1.30.0"
 PARTITIONS = 6  # the input topic's partitions (topics-job.yaml, keda maxReplicaCount)
 
