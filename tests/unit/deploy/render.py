@@ -81,7 +81,7 @@ def prometheus_rule_text() -> str:
         "metadata": {"name": "moodstream", "labels": {"app.kubernetes.io/name": "moodstream"}},
         "spec": {"groups": rule_groups()},
     }
-    return HEADER + yaml.safe_dump(rule, sort_keys=False, width=100)
+    return HEADER + str(yaml.safe_dump(rule, sort_keys=False, width=100))
 
 
 if __name__ == "__main__":

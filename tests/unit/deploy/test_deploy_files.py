@@ -165,14 +165,18 @@ def test_deployment_resources_security_and_shutdown() -> None:
     assert k8s("Service", "moodstream-metrics")["spec"]["selector"] == selector
 
 
-def test_secrets_come_from_secret_refs_only() -> None:
+def test_secrets_come_from_the_mounted_secret_only() -> None:
     c = container()
     env = {e["name"]: e for e in c["env"]}
-    ref = env["MOODSTREAM_KAFKA__SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]
-    assert ref["name"] and ref["key"]
-    assert "secretKeyRef" in env["MOODSTREAM_OBSERVABILITY__USER_HASH_KEY"]["valueFrom"]
-    # the only plain value: where the CA Secret is mounted (tests/unit/deploy/test_k8s_deploy.py)
-    assert [e["name"] for e in c["env"] if "value" in e] == ["MOODSTREAM_KAFKA__SSL_CA_LOCATION"]
+    # files of the mounted Secret (tests/unit/deploy/test_secret_files.py), no secret value
+    # in the environment
+    for name in ("KAFKA__SASL_PASSWORD", "OBSERVABILITY__USER_HASH_KEY"):
+        assert f"MOODSTREAM_{name}" not in env
+        assert env[f"MOODSTREAM_{name}_FILE"]["value"].startswith("/etc/moodstream/secrets/")
+    assert not [e for e in c["env"] if "valueFrom" in e]
+    # the other plain value: where the CA Secret is mounted (tests/unit/deploy/test_k8s_deploy.py)
+    plain = [e["name"] for e in c["env"] if not e["name"].endswith("_FILE")]
+    assert plain == ["MOODSTREAM_KAFKA__SSL_CA_LOCATION"]
     config = k8s("ConfigMap")["data"]
     assert not [k for k in config if re.search("PASSWORD|SECRET|HASH_KEY", k)]
 
@@ -218,7 +222,9 @@ def test_prometheus_scrapes_the_service_and_loads_the_rules() -> None:
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert set(jobs) == {"moodstream", "moodstream-lag"}
     # the rules tell the two apart by `component`, never by the job's name
-    components = {name: job["static_configs"][0]["labels"]["component"] for name, job in jobs.items()}
+    components = {
+        name: job["static_configs"][0]["labels"]["component"] for name, job in jobs.items()
+    }
     assert components == {"moodstream": "consumer", "moodstream-lag": "lag-exporter"}
     assert {job["static_configs"][0]["labels"]["deployment"] for job in jobs.values()} == {
         "moodstream"

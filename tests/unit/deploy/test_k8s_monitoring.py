@@ -62,7 +62,9 @@ def test_the_service_monitor_uses_documented_fields_and_finds_both_services() ->
     services = [o for o in build(K8S / "base") if o["kind"] == "Service"]
     [selector] = spec["selector"]["matchExpressions"]
     assert selector["operator"] == "In"
-    selected = [s for s in services if s["metadata"]["labels"][selector["key"]] in selector["values"]]
+    selected = [
+        s for s in services if s["metadata"]["labels"][selector["key"]] in selector["values"]
+    ]
     assert len(selected) == len(services) == 2
     for service in selected:  # the named port exists on each Service
         assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
@@ -114,8 +116,9 @@ def test_every_aggregation_of_the_rules_keeps_deployments_apart() -> None:
     without_by = [e for e in exprs if re.search(r"\b(?:sum|max|min|avg|group|count) ?\(", e)]
     assert without_by == []  # every aggregation names what it keeps
     matching = re.findall(r"\b(?:on|ignoring) \(([^)]*)\)", " ".join(exprs))
-    assert matching and all(set(m.replace(" ", "").split(",")) == {"namespace", "deployment"}
-                            for m in matching)
+    assert matching and all(
+        set(m.replace(" ", "").split(",")) == {"namespace", "deployment"} for m in matching
+    )
 
 
 def test_the_prometheus_rule_is_the_deployed_rule_files() -> None:

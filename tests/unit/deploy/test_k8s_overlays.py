@@ -72,7 +72,9 @@ def test_keda_follows_the_configmap_and_caps_at_the_partition_count(directory: s
 
 def test_two_overlays_side_by_side_share_nothing() -> None:
     a, b = (build(K8S / overlay) for overlay in OVERLAYS)
-    keys = [{(o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]) for o in x} for x in (a, b)]
+    keys = [
+        {(o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]) for o in x} for x in (a, b)
+    ]
     assert keys[0] & keys[1] == set()  # applied together, neither overwrites the other
     assert all(o["metadata"].get("namespace") for o in a + b)
     config_a, config_b = _config(a), _config(b)
@@ -92,7 +94,9 @@ def test_two_overlays_side_by_side_share_nothing() -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_an_overlays_configmap_is_valid_settings(overlay: str, clean_env: pytest.MonkeyPatch) -> None:
+def test_an_overlays_configmap_is_valid_settings(
+    overlay: str, clean_env: pytest.MonkeyPatch
+) -> None:
     for key, value in _config(build(K8S / overlay)).items():
         clean_env.setenv(key, value)
     settings = Settings()
