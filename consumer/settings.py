@@ -124,6 +124,11 @@ class TopicSettings(_Frozen):
     # None: min(3, brokers in the cluster) and a min ISR of min(2, replication - 1), at least 1
     replication_factor: int | None = Field(default=None, ge=1)
     min_insync_replicas: int | None = Field(default=None, ge=1)
+    # retention.ms of the dead-letter and overflow topics `topics create` makes (and
+    # `topics plan` prints): long enough to fix a producer and `dlq redrive` (14 days), or
+    # to look into a user over the rate limit (7 days)
+    dlq_retention_hours: int = Field(default=336, ge=1)
+    overflow_retention_hours: int = Field(default=168, ge=1)
 
     @model_validator(mode="after")
     def _distinct_names(self) -> TopicSettings:
