@@ -88,7 +88,9 @@ def test_every_pod_reads_its_credentials_from_the_mounted_secret(directory: str)
             ]
             assert mount["readOnly"] is True
             [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
-            assert volume["secret"]["secretName"] == secret
+            registry = name.startswith("MOODSTREAM_SCHEMA_REGISTRY__")
+            expected = "moodstream-schema-registry" if registry else secret
+            assert volume["secret"]["secretName"] == expected
             assert {"key": Path(path).name, "path": Path(path).name} in volume["secret"]["items"]
             assert file_values(Settings, {name: __file__})  # the name is one Settings reads
     examples = {
@@ -97,6 +99,39 @@ def test_every_pod_reads_its_credentials_from_the_mounted_secret(directory: str)
     }
     assert examples["moodstream"] == {"sasl-username", "sasl-password", "user-hash-key"}
     assert examples["moodstream-topics"] == {"sasl-username", "sasl-password"}
+    assert examples["moodstream-schema-registry"] == {"basic-auth-user-info"}
+
+
+@pytest.mark.parametrize("directory", ["base", "overlays/team-b"])
+def test_the_schema_registry_is_wired_in_where_an_overlay_asks_for_it(
+    directory: str, clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """overlays/team-b reads Avro through a registry with a login: the ConfigMap names it,
+    the service's pods (only they talk to it) read the login from the mounted Secret."""
+    objects = build(K8S / directory)
+    [config] = [o["data"] for o in objects if o["kind"] == "ConfigMap"]
+    for key, value in config.items():
+        clean_env.setenv(key, value)
+    login = tmp_path / "basic-auth-user-info"
+    login.write_text("team-b:pw\n", encoding="utf-8")
+    registry_file = "MOODSTREAM_SCHEMA_REGISTRY__BASIC_AUTH_USER_INFO_FILE"
+    pods = {
+        o["metadata"]["name"]: o["spec"]["template"]["spec"]["containers"][0]
+        for o in objects
+        if "template" in o.get("spec", {})
+    }
+    wired = {name for name, c in pods.items() if registry_file in {e["name"] for e in c["env"]}}
+    if directory == "base":
+        assert wired == set() and config["MOODSTREAM_SCHEMA_REGISTRY__URL"] == ""
+        assert Settings().schema_registry.url == ""
+        return
+    assert wired == {"moodstream"}
+    clean_env.setenv(registry_file, str(login))
+    settings = Settings()
+    assert settings.processing.input_format == "avro"
+    assert settings.schema_registry.url.startswith("https://")
+    assert settings.schema_registry.basic_auth_user_info is not None
+    assert settings.schema_registry.basic_auth_user_info.get_secret_value() == "team-b:pw"
 
 
 def test_the_service_pod_reads_the_hash_key_from_its_file() -> None:
