@@ -313,7 +313,12 @@ def test_dashboard_panels_and_datasource() -> None:
     assert variables["datasource"]["query"] == "prometheus"
     for name in ("namespace", "deployment"):
         assert variables[name]["datasource"]["uid"] == "${datasource}"
-        assert variables[name]["includeAll"] and variables[name]["allValue"] == ".*"
+        assert variables[name]["multi"] is False
+    # one deployment at a time: the panels' sums never add two deployments together
+    assert variables["deployment"]["includeAll"] is False
+    assert "namespace=~\"$namespace\"" in variables["deployment"]["query"]["query"]
+    # all namespaces: compose's series have none
+    assert variables["namespace"]["includeAll"] and variables["namespace"]["allValue"] == ".*"
     raw = [t["expr"] for p in dash["panels"] for t in p["targets"]]
     for expr in raw:  # every series a panel reads is narrowed to the chosen deployments
         for selector in re.findall(r"\bmoodstream[_:][a-z0-9_:]+(\{[^}]*\})?", expr):
