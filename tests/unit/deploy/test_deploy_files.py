@@ -316,7 +316,7 @@ def test_dashboard_panels_and_datasource() -> None:
         assert variables[name]["multi"] is False
     # one deployment at a time: the panels' sums never add two deployments together
     assert variables["deployment"]["includeAll"] is False
-    assert "namespace=~\"$namespace\"" in variables["deployment"]["query"]["query"]
+    assert 'namespace=~"$namespace"' in variables["deployment"]["query"]["query"]
     # all namespaces: compose's series have none
     assert variables["namespace"]["includeAll"] and variables["namespace"]["allValue"] == ".*"
     raw = [t["expr"] for p in dash["panels"] for t in p["targets"]]
