@@ -24,6 +24,7 @@ from consumer.settings_env import unknown_variables
 COMMAND_MODULES = (
     "broker",
     "topics",
+    "acls",
     "run",
     "produce",
     "tail",

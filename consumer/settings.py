@@ -1,22 +1,31 @@
 """The one settings object. Nothing else in the service reads the environment.
 
 Environment prefix ``MOODSTREAM_``, nested with ``__``, for example
-``MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS=broker:9092``. Every value is validated at
+``MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS=broker:9092``; ``MOODSTREAM_<NAME>_FILE=/path``
+reads a setting from a file instead (a mounted Secret). Every value is validated at
 start-up; a bad value stops the process with a message naming the setting.
 """
 
 from __future__ import annotations
 
+import os
 import site
 import sys
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from consumer.settings_client import KafkaClientSettings
+from consumer.settings_env import FILE_SUFFIX, file_values, setting_variables
 
 
 class _Frozen(BaseModel):
@@ -115,6 +124,11 @@ class TopicSettings(_Frozen):
     # None: min(3, brokers in the cluster) and a min ISR of min(2, replication - 1), at least 1
     replication_factor: int | None = Field(default=None, ge=1)
     min_insync_replicas: int | None = Field(default=None, ge=1)
+    # retention.ms of the dead-letter and overflow topics `topics create` makes (and
+    # `topics plan` prints): long enough to fix a producer and `dlq redrive` (14 days), or
+    # to look into a user over the rate limit (7 days)
+    dlq_retention_hours: int = Field(default=336, ge=1)
+    overflow_retention_hours: int = Field(default=168, ge=1)
 
     @model_validator(mode="after")
     def _distinct_names(self) -> TopicSettings:
@@ -317,6 +331,23 @@ class LocalClusterSettings(_Frozen):
     heap: str = "320m"
 
 
+class _Environment(EnvSettingsSource):
+    """The ``MOODSTREAM_*`` environment less the ``*_FILE`` variables (_FileVariables')."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        files = {(var + FILE_SUFFIX).lower() for var in setting_variables(self.settings_cls)}
+        return {k: v for k, v in super()._load_env_vars().items() if k.lower() not in files}
+
+
+class _FileVariables(EnvSettingsSource):
+    """``MOODSTREAM_<NAME>_FILE``: the setting ``MOODSTREAM_<NAME>`` read from that file
+    (consumer.settings_env.file_values; raises ConfigError on an unreadable file)."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        values = file_values(self.settings_cls, os.environ)
+        return {k if self.case_sensitive else k.lower(): v for k, v in values.items()}
+
+
 class Settings(BaseSettings):
     """All configuration of moodstream, from ``MOODSTREAM_*`` environment variables."""
 
@@ -336,6 +367,19 @@ class Settings(BaseSettings):
     broker: LocalBrokerSettings = LocalBrokerSettings()
     cluster: LocalClusterSettings = LocalClusterSettings()
     schema_registry: SchemaRegistrySettings = SchemaRegistrySettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The environment, then ``*_FILE`` variables (never both for one setting)."""
+        environment, files = _Environment(settings_cls), _FileVariables(settings_cls)
+        return init_settings, environment, files, dotenv_settings, file_secret_settings
 
     @model_validator(mode="after")
     def _registry_for_format(self) -> Settings:
