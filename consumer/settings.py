@@ -317,6 +317,33 @@ class LocalClusterSettings(_Frozen):
     heap: str = "320m"
 
 
+class WindowsSettings(_Frozen):
+    """The windows stage (issue 26): weeks of activity assembled from minute samples."""
+
+    #: The zone of a user whose samples carry no ``tz`` (an IANA name).
+    default_tz: str = "UTC"
+    #: A day's week closes once the user's newest sample is this far past the day's end
+    #: (day-sized pollers such as RADAR-base's Fitbit connector skip the last 24 h).
+    allowed_lateness_s: float = Field(default=93_600.0, ge=0)
+    #: A user who sent nothing for this long (wall clock) has their open days closed.
+    idle_close_s: float = Field(default=172_800.0, gt=0)
+    #: A week with a smaller fraction of its minutes present is not scored.
+    min_coverage: float = Field(default=0.8, ge=0, le=1)
+    #: A sample changing a minute of an already-sent week sends a revision; false: counted
+    #: as late instead.
+    revisions: bool = True
+    #: Samples starting further than this past the wall clock are refused (``future``).
+    max_future_s: float = Field(default=86_400.0, ge=0)
+
+    @field_validator("default_tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from schemas.samples import zone
+
+        zone(value)  # raises ValueError("unknown time zone ...")
+        return value
+
+
 class Settings(BaseSettings):
     """All configuration of moodstream, from ``MOODSTREAM_*`` environment variables."""
 
@@ -336,6 +363,7 @@ class Settings(BaseSettings):
     broker: LocalBrokerSettings = LocalBrokerSettings()
     cluster: LocalClusterSettings = LocalClusterSettings()
     schema_registry: SchemaRegistrySettings = SchemaRegistrySettings()
+    windows: WindowsSettings = WindowsSettings()
 
     @model_validator(mode="after")
     def _registry_for_format(self) -> Settings:
