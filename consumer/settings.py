@@ -334,6 +334,11 @@ class WindowsSettings(_Frozen):
     revisions: bool = True
     #: Samples starting further than this past the wall clock are refused (``future``).
     max_future_s: float = Field(default=86_400.0, ge=0)
+    #: The local state (RocksDB): its directory, and the memory it may use for its block
+    #: cache and for each of its two write buffers, whatever the size of the data.
+    state_dir: Path = Path.home() / ".cache" / "moodstream" / "windows-state"
+    store_cache_mb: int = Field(default=64, ge=1)
+    store_write_buffer_mb: int = Field(default=16, ge=1)
 
     @field_validator("default_tz")
     @classmethod
