@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from consumer.windows.cache import WriteBack
 from consumer.windows.daystate import DayMinutes
 
 
@@ -39,6 +40,10 @@ class Store(Protocol):
     def put(self, key: bytes, value: bytes) -> None: ...
 
     def delete(self, key: bytes) -> None: ...
+
+    def write(self, puts: dict[bytes, bytes], deletes: set[bytes]) -> None:
+        """Many changes atomically: all are applied or none."""
+        ...
 
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Every (key, value) whose key starts with ``prefix``, in key order."""
@@ -61,6 +66,11 @@ class MemoryStore:
 
     def delete(self, key: bytes) -> None:
         self._data.pop(key, None)
+
+    def write(self, puts: dict[bytes, bytes], deletes: set[bytes]) -> None:
+        self._data.update(puts)
+        for key in deletes:
+            self._data.pop(key, None)
 
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         keys = sorted(self._data)
@@ -126,26 +136,41 @@ def _key(kind: bytes, user_id: str, day: date | None = None) -> bytes:
 
 
 class WindowState:
-    """The typed view of a ``Store``: users, their days' minutes and features."""
+    """The typed view of a ``Store``: users, their days' minutes and features.
 
-    def __init__(self, store: Store) -> None:
+    Users' records and days go through a write-back cache of ``cache_entries`` decoded
+    objects (``cache.WriteBack``; 0: none): ``flush`` before committing input offsets.
+    Objects handed out are the cached ones: change them, then ``put_*`` them.
+    """
+
+    def __init__(self, store: Store, *, cache_entries: int = 0) -> None:
         self.store = store
+        self._cache = WriteBack(store, cache_entries)
+
+    def flush(self) -> int:
+        """Write the changed cached objects in one atomic batch; how many. Blocks."""
+        return self._cache.flush()
+
+    def discard_unwritten(self) -> None:
+        """Forget cached changes (after a failure, before restoring from the truth)."""
+        self._cache.clear()
 
     def meta(self, user_id: str) -> UserMeta | None:
-        raw = self.store.get(_key(b"u", user_id))
-        return None if raw is None else UserMeta.decode(raw)
+        return self._cache.get(_key(b"u", user_id), UserMeta.decode)
 
     def put_meta(self, user_id: str, meta: UserMeta) -> None:
-        self.store.put(_key(b"u", user_id), meta.encode())
+        self._cache.put(_key(b"u", user_id), meta)
 
     def users(self) -> Iterator[tuple[str, UserMeta]]:
-        """Every user with a record (a full scan: for recovery, not per record)."""
+        """Every user with a record (flushes first; a full scan: not per record)."""
+        self.flush()
         for key, raw in self.store.scan(b"u\0"):
             yield key[2:].decode(), UserMeta.decode(raw)
 
     def forget(self, user_id: str, meta: UserMeta) -> None:
         """Delete a user's record and timer (after their last day was dropped)."""
         self.set_timer(user_id, meta, 0)
+        self._cache.forget(_key(b"u", user_id))
         self.store.delete(_key(b"u", user_id))
 
     def set_timer(self, user_id: str, meta: UserMeta, when_s: int) -> None:
@@ -158,21 +183,28 @@ class WindowState:
             self.store.put(_timer_key(when_s, user_id), b"")
         meta.timer_s = when_s
 
-    def due(self, now_s: float) -> list[str]:
-        """The users whose timer is at or before ``now_s``, earliest first."""
-        users = []
+    def due(self, now_s: float) -> list[tuple[str, int]]:
+        """The timers at or before ``now_s``, earliest first: (user, when)."""
+        timers = []
         for key, _ in self.store.scan(_TIMERS):
-            if int.from_bytes(key[2:10], "big") > now_s:
+            when_s = int.from_bytes(key[2:10], "big")
+            if when_s > now_s:
                 break
-            users.append(key[10:].decode())
-        return users
+            timers.append((key[10:].decode(), when_s))
+        return timers
+
+    def take_timer(self, user_id: str, meta: UserMeta | None, when_s: int) -> None:
+        """Remove a timer that fired (also one the user's record no longer names, as a
+        crash between moving a timer and flushing the record can leave)."""
+        self.store.delete(_timer_key(when_s, user_id))
+        if meta is not None and meta.timer_s == when_s:
+            meta.timer_s = 0
 
     def day(self, user_id: str, day: date) -> DayMinutes | None:
-        raw = self.store.get(_key(b"m", user_id, day))
-        return None if raw is None else DayMinutes.decode(raw)
+        return self._cache.get(_key(b"m", user_id, day), DayMinutes.decode)
 
     def put_day(self, user_id: str, day: date, minutes: DayMinutes) -> None:
-        self.store.put(_key(b"m", user_id, day), minutes.encode())
+        self._cache.put(_key(b"m", user_id, day), minutes)
 
     def features(self, user_id: str, day: date) -> dict[str, float | None] | None:
         raw = self.store.get(_key(b"f", user_id, day))
@@ -183,5 +215,6 @@ class WindowState:
 
     def drop_day(self, user_id: str, day: date) -> None:
         """Forget a day's minutes and features (retention)."""
+        self._cache.forget(_key(b"m", user_id, day))
         self.store.delete(_key(b"m", user_id, day))
         self.store.delete(_key(b"f", user_id, day))

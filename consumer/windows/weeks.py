@@ -77,9 +77,13 @@ def build_event(
     emitted_at: datetime,
 ) -> FeatureEvent:
     """The event of one revision: the day's features (if any) and the week (if closed and
-    covered enough), validated against the contract. Raises ValueError when both are
-    missing."""
-    payload: dict[str, object] = {
+    covered enough). Built without a second validation (a third of a millisecond for a
+    week): every part comes from validated input (features as received; minutes finite,
+    non-negative and at most 1e7, in float32; coverage in 0-1), which a unit test checks
+    by validating what this builds. Raises ValueError when both parts are missing."""
+    if features is None and week is None:
+        raise ValueError("an event needs features, activity, or both")
+    fields: dict[str, object] = {
         "schema_version": 1,
         "event_id": event_id(user_id, day, revision),
         "user_id": user_id,
@@ -88,6 +92,6 @@ def build_event(
         "features": features,
     }
     if week is not None:
-        payload["activity"] = week.values.astype(np.float64).tolist()
-        payload["coverage"] = week.coverage
-    return FeatureEvent.model_validate(payload)
+        fields["activity"] = week.values.astype(np.float64).tolist()
+        fields["coverage"] = week.coverage
+    return FeatureEvent.model_construct(**fields)

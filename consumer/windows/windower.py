@@ -91,6 +91,7 @@ class Windower:
         start = int(samples.start.timestamp()) // 60
         values = np.asarray(samples.minute_values(), dtype=np.float32)
         changed, complete = self._store_minutes(user, meta, tz, start, values)
+        meta.tz = tz
         self.counts["samples"] += 1
         meta.stream_minute = max(meta.stream_minute, start + len(values))
         meta.seen_s = now.timestamp()
@@ -102,13 +103,17 @@ class Windower:
 
     def on_day_features(self, event: FeatureEvent) -> list[Emission]:
         """Store the day's features; they go out at once (with the week if it closed).
-        Raises ``InvalidEvent`` (``no_features``, ``too_old``); state unchanged then."""
+        Raises ``InvalidEvent`` (``no_features``, ``future``: a day after tomorrow
+        anywhere, ``too_old``); state unchanged then."""
         if event.features is None:
             raise InvalidEvent("no_features", "a day-features event needs its features")
         user, day = event.user_id, event.as_of
+        now = self._clock.now()
+        if day > (now + timedelta(seconds=self._settings.max_future_s)).date() + timedelta(1):
+            raise InvalidEvent("future", f"features of {day} are in the future")
         meta = self._state.meta(user)
         if meta is None:  # a new user: their idle clock starts now
-            meta = UserMeta(seen_s=self._clock.now().timestamp())
+            meta = UserMeta(seen_s=now.timestamp())
         tz = meta.tz or self._settings.default_tz
         floor = self._floor(meta, tz)
         if floor is not None and day < floor:
@@ -126,8 +131,9 @@ class Windower:
         clear what the wall clock says no open week can need. Call it every few seconds."""
         now_s = self._clock.now().timestamp()
         out: list[Emission] = []
-        for user in self._state.due(now_s):
+        for user, when_s in self._state.due(now_s):
             meta = self._state.meta(user)
+            self._state.take_timer(user, meta, when_s)
             if meta is None:
                 continue
             idle_until = int(meta.seen_s + self._settings.idle_close_s)
@@ -148,9 +154,10 @@ class Windower:
         return out
 
     def _zone_of(self, meta: UserMeta, sample_tz: str | None) -> str:
+        """The zone of the user's days: the first sample's (``meta`` is not changed)."""
         if meta.tz is None:
-            meta.tz = sample_tz or self._settings.default_tz
-        elif sample_tz is not None and sample_tz != meta.tz:
+            return sample_tz or self._settings.default_tz
+        if sample_tz is not None and sample_tz != meta.tz:
             self.counts["zone_changed"] += 1
         return meta.tz
 

@@ -14,7 +14,7 @@ import pytest
 from consumer.errors import InvalidEvent
 from consumer.settings import WindowsSettings
 from consumer.windows.store import MemoryStore, WindowState
-from consumer.windows.weeks import EVENT_NAMESPACE
+from consumer.windows.weeks import EVENT_NAMESPACE, build_event
 from consumer.windows.windower import Emission, Trigger, Windower
 from schemas import ActivitySamples, FeatureEvent
 from tests.fakes import FakeClock, feature_values
@@ -316,3 +316,51 @@ def test_a_later_zone_is_counted_and_the_first_one_kept() -> None:
     send(windower, "z", minutes[60:], {}, tz="Europe/Paris")
     assert windower.counts["zone_changed"] == 1
     assert windower.counts["weeks_closed:complete"] == 1  # the NY day, whole
+
+
+def test_a_cache_gives_the_same_weeks_and_flushes_what_changed() -> None:
+    clock = FakeClock(start=datetime(2026, 3, 20, 12, 0, tzinfo=UTC))
+    plain = Windower(WindowState(MemoryStore()), WindowsSettings(), clock)
+    store = MemoryStore()
+    state = WindowState(store, cache_entries=64)
+    cached = Windower(state, WindowsSettings(), clock)
+    for day in days_from(date(2026, 3, 1), 7):
+        minutes = real_minutes(day, NY)
+        for hour in range(0, len(minutes), 60):
+            a = send(plain, "c", minutes[hour : hour + 60], {}, tz=NY)
+            b = send(cached, "c", minutes[hour : hour + 60], {}, tz=NY)
+            assert a == b
+    assert state.flush() == 8  # 7 days and the user's record, in one batch
+    assert WindowState(store).meta("c") == state.meta("c")
+
+
+def test_a_crash_before_a_flush_leaves_no_timer_that_fires_forever() -> None:
+    clock = FakeClock(start=datetime(2026, 3, 20, 12, 0, tzinfo=UTC))
+    state = WindowState(MemoryStore(), cache_entries=64)
+    windower = Windower(state, WindowsSettings(idle_close_s=60.0), clock)
+    send(windower, "k", real_minutes(date(2026, 3, 19), "UTC")[:30], {})
+    state.discard_unwritten()  # the record never reached the store; its timer did
+    clock.advance(61)
+    assert windower.on_timers() == [] and state.due(clock.now().timestamp()) == []
+
+
+def test_features_for_a_day_after_tomorrow_are_refused() -> None:
+    windower, _ = make()  # March 20 12:00 UTC
+    with pytest.raises(InvalidEvent) as refused:
+        windower.on_day_features(features_event("f", date(2026, 3, 23)))
+    assert refused.value.reason == "future"
+    assert windower.on_day_features(features_event("f", date(2026, 3, 22)))
+
+
+def test_every_event_built_is_a_valid_feature_event() -> None:
+    windower, _ = make(min_coverage=0.0)
+    sent: Minutes = {}
+    windower.on_day_features(features_event("v", date(2026, 3, 10)))
+    out = send(windower, "v", real_minutes(date(2026, 3, 10), NY), sent, tz=NY)
+    out += windower.on_day_features(features_event("w", date(2026, 3, 10)))
+    assert {e.trigger for e in out} == {Trigger.COMPLETE, Trigger.FEATURES}
+    for emission in out:
+        raw = emission.event.model_dump_json(exclude_none=True)
+        assert FeatureEvent.model_validate_json(raw) == emission.event
+    with pytest.raises(ValueError, match="needs features, activity, or both"):
+        build_event("v", date(2026, 3, 10), 0, None, None, datetime.now(UTC))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from consumer.settings import Settings, WindowsSettings
+from consumer.windows.cache import WriteBack
 from consumer.windows.daystate import DayMinutes
 from consumer.windows.rocks import RocksStore
 from consumer.windows.store import DayStatus, MemoryStore, Store, UserMeta, WindowState
@@ -55,14 +56,53 @@ def test_the_typed_view_keeps_users_days_features_and_timers(store: Store) -> No
     assert [user for user, _ in state.users()] == ["u:1"]
     other = UserMeta()
     state.set_timer("u:0", other, 1_700_000_000)
-    assert state.due(1_750_000_000) == ["u:0"]
-    assert state.due(1_800_000_000) == ["u:0", "u:1"]  # earliest first
+    assert state.due(1_750_000_000) == [("u:0", 1_700_000_000)]
+    assert [u for u, _ in state.due(1_800_000_000)] == ["u:0", "u:1"]  # earliest first
     state.set_timer("u:0", other, 1_900_000_000)  # moved: the old timer is gone
-    assert state.due(1_800_000_000) == ["u:1"]
+    assert state.due(1_800_000_000) == [("u:1", 1_800_000_000)]
+    state.take_timer("u:1", meta, 1_800_000_000)
+    assert meta.timer_s == 0 and state.due(1_800_000_000) == []
     state.drop_day("u:1", date(2026, 3, 8))
     assert state.day("u:1", date(2026, 3, 8)) is None
     state.forget("u:1", meta)
     assert state.meta("u:1") is None and state.due(1_850_000_000) == []
+
+
+class Counted:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def encode(self) -> bytes:
+        return self.text.encode()
+
+
+def test_the_write_back_cache_decodes_once_and_writes_in_batches() -> None:
+    store = MemoryStore()
+    cache = WriteBack(store, capacity=2)
+    decoded: list[bytes] = []
+
+    def decode(raw: bytes) -> Counted:
+        decoded.append(raw)
+        return Counted(raw.decode())
+
+    store.put(b"a", b"A")
+    first = cache.get(b"a", decode)
+    assert first is cache.get(b"a", decode) and decoded == [b"A"]  # decoded once
+    cache.put(b"b", Counted("B"))
+    assert store.get(b"b") is None and cache.dirty == 1  # not written yet
+    assert cache.flush() == 1 and store.get(b"b") == b"B" and cache.flush() == 0
+    cache.put(b"b", Counted("B2"))
+    cache.put(b"c", Counted("C"))  # evicts a (clean), keeps b and c
+    cache.put(b"d", Counted("D"))  # evicts b: dirty, so written now
+    assert store.get(b"b") == b"B2" and store.get(b"c") is None
+    cache.forget(b"c")
+    assert cache.flush() == 1 and store.get(b"c") is None and store.get(b"d") == b"D"
+    cache.put(b"e", Counted("E"))
+    cache.clear()
+    assert cache.flush() == 0 and store.get(b"e") is None and cache.get(b"e", decode) is None
+    unbuffered = WriteBack(store, capacity=0)
+    unbuffered.put(b"f", Counted("F"))
+    assert store.get(b"f") == b"F"
 
 
 def test_a_rocks_store_survives_a_reopen_writes_atomically_and_can_be_wiped(
@@ -114,13 +154,15 @@ def test_weeks_come_out_right_from_a_store_far_larger_than_its_memory(tmp_path: 
     """About 7 MB of incompressible minutes through a 64 KiB cache and 256 KiB buffers."""
     store = RocksStore(tmp_path / "db", cache_bytes=64 << 10, write_buffer_bytes=256 << 10)
     clock = FakeClock(start=datetime(2026, 3, 20, tzinfo=UTC))
-    windower = Windower(WindowState(store), WindowsSettings(), clock)
+    state = WindowState(store, cache_entries=16)  # 16 decoded days: ~120 KB
+    windower = Windower(state, WindowsSettings(), clock)
     users = [f"user-{i}" for i in range(200)]
     weeks: dict[str, list[float]] = {}
     for user in users:
         for record in full_days(user, date(2026, 3, 1), 7, seed=len(weeks)):
             for emission in windower.on_samples(record):
                 weeks[user] = emission.event.activity or []
+    state.flush()
     store.flush()
     assert store.disk_bytes() > 10 * ((64 << 10) + 2 * (256 << 10))
     for seed, user in enumerate(users):
