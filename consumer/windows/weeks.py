@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Final
+from typing import Any, Final
 from uuid import UUID, uuid5
 
 import numpy as np
@@ -83,7 +83,7 @@ def build_event(
     by validating what this builds. Raises ValueError when both parts are missing."""
     if features is None and week is None:
         raise ValueError("an event needs features, activity, or both")
-    fields: dict[str, object] = {
+    fields: dict[str, Any] = {
         "schema_version": 1,
         "event_id": event_id(user_id, day, revision),
         "user_id": user_id,

@@ -23,8 +23,12 @@ Per user and local day ``D`` (in the user's zone, ``days``):
 
 A user's zone is the one of their first sample (or ``default_tz``); a later sample naming
 another zone is counted (``zone_changed``) and its instants placed in the first zone's
-days. Counters accumulate in ``counts``. Pure apart from the injected ``Store`` and
-``Clock``; not thread-safe; every call blocks on the store only.
+days. Counters accumulate in ``counts`` (for the stage's metrics): ``samples``,
+``minutes_stored``, ``duplicate_samples``, ``minutes_too_old``, ``zone_changed``,
+``late_samples``, ``weeks_closed:<trigger>``, ``weeks_not_scored:low_coverage``,
+``events_out:<trigger>``, ``days_dropped``. Pure apart from the injected ``Store`` and
+``Clock``; not thread-safe; every call blocks on the store only. After an unexpected
+exception the caller must ``WindowState.discard_unwritten`` (objects may be half-changed).
 """
 
 from __future__ import annotations

@@ -364,3 +364,45 @@ def test_every_event_built_is_a_valid_feature_event() -> None:
         assert FeatureEvent.model_validate_json(raw) == emission.event
     with pytest.raises(ValueError, match="needs features, activity, or both"):
         build_event("v", date(2026, 3, 10), 0, None, None, datetime.now(UTC))
+
+
+def test_a_thin_week_is_counted_and_its_features_stand_alone_until_it_fills() -> None:
+    windower, _ = make()  # min_coverage 0.8
+    day = date(2026, 3, 10)
+    first = windower.on_day_features(features_event("t", day))
+    assert [(e.revision, e.event.activity) for e in first] == [(0, None)]
+    assert send(windower, "t", real_minutes(day, "UTC"), {}) == []  # closes at 1/7
+    assert windower.counts["weeks_not_scored:low_coverage"] == 1
+    sent: Minutes = {m: value_at(m) for m in real_minutes(day, "UTC")}
+    revised = []
+    for earlier in days_from(day - timedelta(days=6), 6):  # late days fill the week
+        out = send(windower, "t", real_minutes(earlier, "UTC"), sent)
+        revised += [e for e in out if e.event.as_of == day]
+    assert [(e.revision, e.trigger) for e in revised] == [
+        (1, Trigger.REVISION),  # 6 of 7 days: scored from here on
+        (2, Trigger.REVISION),  # the last late day changes it again
+    ]
+    assert [e.event.coverage for e in revised] == [pytest.approx(6 / 7), 1.0]
+    assert revised[-1].event.features == feature_values()
+    assert revised[-1].event.activity == reference_week(sent, day, "UTC")[0]
+
+
+def test_a_user_who_stopped_sending_is_cleared_by_the_wall_clock() -> None:
+    clock = FakeClock(start=datetime(2026, 3, 20, 12, 0, tzinfo=UTC))
+    state = WindowState(MemoryStore())
+    settings = WindowsSettings(min_coverage=0.0, idle_close_s=3_600.0)
+    windower = Windower(state, settings, clock)
+    send(windower, "gone", real_minutes(date(2026, 3, 18), "UTC")[:60], {})
+    clock.advance(3_600)
+    assert [e.trigger for e in windower.on_timers()] == [Trigger.IDLE]
+    assert state.meta("gone") is not None  # kept while a revision could still come
+    clock.advance(8 * 86_400 + 93_600)  # past March 18 + 6 days + the lateness
+    assert windower.on_timers() == []
+    assert state.meta("gone") is None and state.day("gone", date(2026, 3, 18)) is None
+    assert state.due(clock.now().timestamp() + 10 * 86_400) == []
+
+
+def test_samples_without_a_zone_use_the_default_zone() -> None:
+    windower, _ = make(min_coverage=0.0, default_tz="Asia/Kolkata")
+    out = send(windower, "d", real_minutes(date(2026, 3, 10), "Asia/Kolkata"), {})
+    assert [(e.event.as_of, e.trigger) for e in out] == [(date(2026, 3, 10), Trigger.COMPLETE)]
