@@ -12,10 +12,17 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, TypeVar, cast
+from typing import Protocol, TypeVar, cast
 
-if TYPE_CHECKING:
-    from consumer.windows.store import Store
+
+class Backing(Protocol):
+    """What the cache needs of a ``store.Store``."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def put(self, key: bytes, value: bytes) -> None: ...
+
+    def write(self, puts: dict[bytes, bytes], deletes: set[bytes]) -> None: ...
 
 
 class Encodable(Protocol):
@@ -28,7 +35,7 @@ T = TypeVar("T", bound=Encodable)
 class WriteBack:
     """Decoded objects by store key over a ``Store`` (see the module doc)."""
 
-    def __init__(self, store: Store, capacity: int) -> None:
+    def __init__(self, store: Backing, capacity: int) -> None:
         if capacity < 0:
             raise ValueError(f"a cache of {capacity} entries")
         self._store = store
