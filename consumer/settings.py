@@ -348,6 +348,38 @@ class _FileVariables(EnvSettingsSource):
         return {k if self.case_sensitive else k.lower(): v for k, v in values.items()}
 
 
+class WindowsSettings(_Frozen):
+    """The windows stage (issue 26): weeks of activity assembled from minute samples."""
+
+    #: The zone of a user whose samples carry no ``tz`` (an IANA name).
+    default_tz: str = "UTC"
+    #: A day's week closes once the user's newest sample is this far past the day's end
+    #: (day-sized pollers such as RADAR-base's Fitbit connector skip the last 24 h).
+    allowed_lateness_s: float = Field(default=93_600.0, ge=0)
+    #: A user who sent nothing for this long (wall clock) has their open days closed.
+    idle_close_s: float = Field(default=172_800.0, gt=0)
+    #: A week with a smaller fraction of its minutes present is not scored.
+    min_coverage: float = Field(default=0.8, ge=0, le=1)
+    #: A sample changing a minute of an already-sent week sends a revision; false: counted
+    #: as late instead.
+    revisions: bool = True
+    #: Samples starting further than this past the wall clock are refused (``future``).
+    max_future_s: float = Field(default=86_400.0, ge=0)
+    #: The local state (RocksDB): its directory, and the memory it may use for its block
+    #: cache and for each of its two write buffers, whatever the size of the data.
+    state_dir: Path = Path.home() / ".cache" / "moodstream" / "windows-state"
+    store_cache_mb: int = Field(default=64, ge=1)
+    store_write_buffer_mb: int = Field(default=16, ge=1)
+
+    @field_validator("default_tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from schemas.samples import zone
+
+        zone(value)  # raises ValueError("unknown time zone ...")
+        return value
+
+
 class Settings(BaseSettings):
     """All configuration of moodstream, from ``MOODSTREAM_*`` environment variables."""
 
@@ -367,6 +399,7 @@ class Settings(BaseSettings):
     broker: LocalBrokerSettings = LocalBrokerSettings()
     cluster: LocalClusterSettings = LocalClusterSettings()
     schema_registry: SchemaRegistrySettings = SchemaRegistrySettings()
+    windows: WindowsSettings = WindowsSettings()
 
     @classmethod
     def settings_customise_sources(
