@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from consumer.clock import Clock
 from consumer.engine.batch_records import BatchResult, OutRecord, SourceResult
 from consumer.engine.delivery import PublisherBase
 from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.txn_calls import BoundedCall, CallStuck, Retrying, inline
+from consumer.engine.txn_clients import TxnConsumer, TxnProducer
 from consumer.engine.txn_rewind import batch_offsets, committed_retry, first_offsets, rewind_targets
 from consumer.logs import log_event
 
@@ -79,23 +80,27 @@ class ExactlyOnce(PublisherBase):
 
     def __init__(
         self,
-        producer: Producer,
-        consumer: Consumer,
+        producer: TxnProducer,
+        consumer: TxnConsumer,
         clock: Clock,
         timeout_s: float,
         metrics: Metrics | None = None,
         *,
-        new_producer: Callable[[], Producer] | None = None,
+        new_producer: Callable[[], TxnProducer] | None = None,
         waiting: Callable[[str], None] | None = None,
         bounded: BoundedCall = inline,
     ) -> None:
-        super().__init__(producer, consumer, clock, metrics)
+        # PublisherBase is typed with the concrete clients; this class uses only what the
+        # protocols name (the casts change no value).
+        super().__init__(cast("Producer", producer), cast("Consumer", consumer), clock, metrics)
+        self._txn_consumer = consumer
         self._timeout_s = timeout_s
         self._new_producer = new_producer
         self._bounded = bounded
         self._retry = Retrying(clock, timeout_s, lambda s: self._producer.poll(s), waiting)
         self._uncommitted: list[tuple[SourceResult, OutRecord]] = []  # counted on commit
         self._txn = 0  # delivery reports of an earlier (aborted) transaction are ignored
+        self._open = False  # a transaction begun and not yet committed or aborted
         self.aborted = 0
         self.recreated = 0
         self._producer.init_transactions(timeout_s)
@@ -120,6 +125,7 @@ class ExactlyOnce(PublisherBase):
                 raise
             self._replace_producer(exc.args[0])
             self._producer.begin_transaction()
+        self._open = True
 
     def publish(self, result: BatchResult) -> None:
         try:
@@ -157,7 +163,7 @@ class ExactlyOnce(PublisherBase):
         """``send_offsets_to_transaction``, retried, each attempt bounded (its timeout, at
         most ``SEND_OFFSETS_TIMEOUT_S``, plus ``STUCK_GRACE_S``): raises CallStuck when one
         outlives that."""
-        metadata = self._consumer.consumer_group_metadata()
+        metadata = self._txn_consumer.consumer_group_metadata()
         producer = self._producer  # the stuck thread keeps this one, not a replacement
 
         def attempt(timeout_s: float) -> None:
@@ -207,8 +213,9 @@ class ExactlyOnce(PublisherBase):
         assert self._new_producer is not None
         started = self._clock.monotonic()
         self._txn += 1
+        self._open = False  # the new producer's init_transactions ends the old one's
         self._uncommitted.clear()
-        old, self._producer = self._producer, self._new_producer()
+        old, self._producer = self._producer, cast("Producer", self._new_producer())
         try:
             old.purge(in_queue=True, in_flight=True, blocking=False)
         except Exception as exc:  # a stuck or fatal producer: it is dropped anyway
@@ -227,11 +234,11 @@ class ExactlyOnce(PublisherBase):
     def _rewind_to_committed(self, sources: list[SourceResult]) -> None:
         from confluent_kafka import KafkaException
 
-        assigned = self._consumer.assignment()
+        assigned = self._txn_consumer.assignment()
         found: list[TopicPartition] = []
 
         def fetch(timeout_s: float) -> None:
-            found[:] = self._consumer.committed(assigned, timeout=timeout_s)
+            found[:] = self._txn_consumer.committed(assigned, timeout_s)
             for tp in found:
                 if tp.error is not None:
                     raise KafkaException(tp.error)
@@ -252,7 +259,7 @@ class ExactlyOnce(PublisherBase):
         rewound = []
         for topic, partition, offset in targets:
             try:
-                self._consumer.seek(TopicPartition(topic, partition, offset))
+                self._txn_consumer.seek(TopicPartition(topic, partition, offset))
                 rewound.append(partition)
             except KafkaException:
                 continue
@@ -261,6 +268,7 @@ class ExactlyOnce(PublisherBase):
                   rewound=rewound, events=events)  # fmt: skip
 
     def _committed(self) -> None:
+        self._open = False
         self._producer.poll(0)  # any delivery report still queued
         counted, self._uncommitted = self._uncommitted, []
         for source, record in counted:
@@ -288,13 +296,16 @@ class ExactlyOnce(PublisherBase):
 
         return on_delivery
 
-    def _abort(self) -> bool:
+    def _abort(self, deadline: float | None = None) -> bool:
         """Abort the open transaction, retrying while the coordinator is unavailable (a
-        timed-out abort is resumed by calling it again). Returns whether it was aborted;
-        logs why not (the caller then replaces the producer, or the worker restarts)."""
+        timed-out abort is resumed by calling it again) until ``deadline`` (monotonic;
+        None: the retry bound). Returns whether it was aborted; logs why not (the caller
+        then replaces the producer, or the worker restarts)."""
         self._txn += 1
+        self._open = False  # aborted, or left to the replacement that fences it
         self._uncommitted.clear()
-        deadline = self._clock.monotonic() + RETRY_FOR_TIMEOUTS * self._timeout_s
+        if deadline is None:
+            deadline = self._clock.monotonic() + RETRY_FOR_TIMEOUTS * self._timeout_s
         try:
             self._retry.run("abort_transaction", self._producer.abort_transaction, deadline)
         except Exception as exc:
@@ -312,4 +323,12 @@ class ExactlyOnce(PublisherBase):
         return None
 
     def close(self, timeout_s: float) -> None:
+        """Abort a transaction still open (the drain's deadline ended before its batch
+        did: its events were never committed and are read again), so read_committed
+        subscribers are not held at the last stable offset until the broker times it out;
+        then flush. Blocks up to about ``timeout_s``; never raises for the abort (logged)."""
+        if self._open:
+            aborted = self._abort(self._clock.monotonic() + timeout_s)
+            log_event(_log, "transaction_aborted_on_close", level=logging.WARNING,
+                      aborted=aborted)  # fmt: skip
         self._producer.flush(timeout_s)

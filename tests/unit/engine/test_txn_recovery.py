@@ -112,7 +112,7 @@ def publisher_with(
     factory: Factory,
     **kwargs: Any,
 ) -> ExactlyOnce:
-    return ExactlyOnce(first, consumer, clock, 5.0, new_producer=factory, **kwargs)  # type: ignore[arg-type]
+    return ExactlyOnce(first, consumer, clock, 5.0, new_producer=factory, **kwargs)
 
 
 # batch(): partition 0 offsets 7 and 8, partition 2 offset 3; committed before it: 7 and 3.
