@@ -40,6 +40,7 @@ from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.txn_calls import BoundedCall, CallStuck, Retrying, inline
 from consumer.engine.txn_clients import TxnConsumer, TxnProducer
 from consumer.engine.txn_rewind import batch_offsets, committed_retry, first_offsets, rewind_targets
+from consumer.engine.txn_seek import Target, rewind
 from consumer.logs import log_event
 
 if TYPE_CHECKING:
@@ -232,37 +233,35 @@ class ExactlyOnce(PublisherBase):
                   seconds=seconds)  # fmt: skip
 
     def _rewind_to_committed(self, sources: list[SourceResult]) -> None:
+        assigned = self._txn_consumer.assignment()
+        committed = self._committed_offsets(assigned) if assigned else {}
+        self._seek(rewind_targets(committed, first_offsets(sources)), "producer_recreated",
+                   len(sources))  # fmt: skip
+
+    def _committed_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartitionKey, int]:
+        """The group's committed offsets of ``partitions`` (negative: none), asked again
+        while the group coordinator moves. Blocks up to ``COMMITTED_FOR_TIMEOUTS`` x
+        ``timeout_s`` plus one call; raises KafkaException."""
         from confluent_kafka import KafkaException
 
-        assigned = self._txn_consumer.assignment()
         found: list[TopicPartition] = []
 
         def fetch(timeout_s: float) -> None:
-            found[:] = self._txn_consumer.committed(assigned, timeout_s)
+            found[:] = self._txn_consumer.committed(partitions, timeout_s)
             for tp in found:
                 if tp.error is not None:
                     raise KafkaException(tp.error)
 
         deadline = self._clock.monotonic() + COMMITTED_FOR_TIMEOUTS * self._timeout_s
-        if assigned:
-            self._retry.alive("committed")
-            self._retry.run("committed", fetch, deadline, committed_retry)
-        committed = {(tp.topic, tp.partition): tp.offset for tp in found}
-        self._seek(rewind_targets(committed, first_offsets(sources)), "producer_recreated",
-                   len(sources))  # fmt: skip
+        self._retry.alive("committed")
+        self._retry.run("committed", fetch, deadline, committed_retry)
+        return {(tp.topic, tp.partition): tp.offset for tp in found}
 
-    def _seek(self, targets: list[tuple[str, int, int]], why: str, events: int) -> None:
-        """Seek each partition; one no longer assigned is skipped (its new owner reads from
-        the last committed offset)."""
-        from confluent_kafka import KafkaException, TopicPartition
-
-        rewound = []
-        for topic, partition, offset in targets:
-            try:
-                self._txn_consumer.seek(TopicPartition(topic, partition, offset))
-                rewound.append(partition)
-            except KafkaException:
-                continue
+    def _seek(self, targets: list[Target], why: str, events: int) -> None:
+        """Rewind each partition (``consumer.engine.txn_seek``): one no longer assigned is
+        skipped, one still owned whose seek fails is sought at the committed offset.
+        Raises RewindFailed (the worker restarts) rather than go on past the batch."""
+        rewound = rewind(self._txn_consumer, targets, self._committed_offsets)
         self.aborted += 1
         log_event(_log, "transaction_aborted", level=logging.WARNING, error=why,
                   rewound=rewound, events=events)  # fmt: skip
