@@ -1,30 +1,25 @@
 """Exactly-once delivery: one transaction per batch holding its records and the consumer
 offsets (KIP-447: zombies are fenced by the group generation sent with the offsets).
 
-What each failure does, all within the worker (no model reload, no group rejoin):
+Every failure of a transactional call is handled as one pure table says
+(``consumer.engine.txn_policy``: error kind x phase -> retry, abort and rewind, replace
+the producer, restart the worker), all within the worker where it can be (no model
+reload, no group rejoin):
 
-- abortable (a rebalance moved the group to a new generation mid-transaction:
-  ``ILLEGAL_GENERATION``, ``UNKNOWN_MEMBER_ID``, ``REBALANCE_IN_PROGRESS``): the
-  transaction is aborted and its batch rewound (the consumer seeks back to the batch's
-  first offset per partition).
-- retriable (the transaction or group coordinator moved or died: ``NOT_COORDINATOR``, a
-  timeout): retried with a back-off until ``RETRY_FOR_TIMEOUTS`` x ``timeout_s`` (the
-  service passes ``KAFKA__CONNECT_TIMEOUT_S``, 20 s); a timed-out call is resumed by calling
-  it again, as librdkafka asks.
-- fatal (``_FENCED`` "old epoch" after a transaction-coordinator kill), a call still
-  timing out at the deadline, an abort that failed, any other non-retriable error, or
-  ``send_offsets_to_transaction`` blocked past its bound (librdkafka #5456, see
-  ``consumer.engine.txn_calls``): the producer is replaced in place
-  (``producer_recreated``): a new one with the same transactional id, whose
-  ``init_transactions`` fences the old one and ends its open transaction, then every
-  assigned partition is rewound to the group's committed offsets. The committed offsets,
-  not the batch's first ones: a transaction whose outcome the client never learned may
-  have committed, and then its batch must not be published again.
+- abort and rewind: the consumer seeks back to the batch's first offset per partition,
+  its events are read and published again;
+- replace the producer (``producer_recreated``): a new one with the same transactional
+  id, whose ``init_transactions`` fences the old one and ends its open transaction, then
+  every assigned partition is rewound to the group's committed offsets. The committed
+  offsets, not the batch's first ones: a transaction whose outcome the client never
+  learned may have committed, and then its batch must not be published again;
+- a rewind that fails for a partition still owned never goes on past the batch
+  (``consumer.engine.txn_seek``: sought at the committed offset, else RewindFailed);
+- ``close`` aborts a transaction still open, so read_committed subscribers are not held
+  at the last stable offset until the broker times it out.
 
-Offsets are never committed outside a transaction. A replacement that itself fails
-(``init_transactions`` or the committed offsets not answering within the bound) is
-raised: the worker restarts. Driven by the poll loop's thread; delivery callbacks run
-inside ``producer.poll``/``flush`` on it too.
+Offsets are never committed outside a transaction. Driven by the poll loop's thread;
+delivery callbacks run inside ``producer.poll``/``flush`` on it too.
 """
 
 from __future__ import annotations
@@ -37,9 +32,15 @@ from consumer.clock import Clock
 from consumer.engine.batch_records import BatchResult, OutRecord, SourceResult
 from consumer.engine.delivery import PublisherBase
 from consumer.engine.offsets import TopicPartitionKey
-from consumer.engine.txn_calls import BoundedCall, CallStuck, Retrying, inline
+from consumer.engine.txn_calls import BoundedCall, Retrying, TxnCallFailed, inline
 from consumer.engine.txn_clients import TxnConsumer, TxnProducer
-from consumer.engine.txn_rewind import batch_offsets, committed_retry, first_offsets, rewind_targets
+from consumer.engine.txn_policy import Action, Phase
+from consumer.engine.txn_rewind import (
+    batch_offsets,
+    committed_retriable,
+    first_offsets,
+    rewind_targets,
+)
 from consumer.engine.txn_seek import Target, rewind
 from consumer.logs import log_event
 
@@ -114,7 +115,8 @@ class ExactlyOnce(PublisherBase):
 
     def begin(self, sources: list[SourceResult]) -> None:
         """Open the batch's transaction. A producer that refuses (left in an error state)
-        is replaced first; nothing of this batch is published yet, so nothing is rewound."""
+        is replaced first (the table's ``begin`` row); nothing of this batch is published
+        yet, so nothing is rewound."""
         from confluent_kafka import KafkaException
 
         self._txn += 1
@@ -122,13 +124,16 @@ class ExactlyOnce(PublisherBase):
         try:
             self._producer.begin_transaction()
         except KafkaException as exc:
-            if self._new_producer is None:
+            failed = TxnCallFailed.of(Phase.BEGIN, exc)
+            if failed.action is not Action.REPLACE_PRODUCER or self._new_producer is None:
                 raise
-            self._replace_producer(exc.args[0])
+            self._replace_producer(failed.why)
             self._producer.begin_transaction()
         self._open = True
 
     def publish(self, result: BatchResult) -> None:
+        """Queue the part's records in the open transaction. Anything raised (the table's
+        ``produce`` row: restart the worker) aborts the transaction first."""
         try:
             for source in result.sources:
                 for record in source.records:
@@ -139,20 +144,16 @@ class ExactlyOnce(PublisherBase):
 
     def end(self, sources: list[SourceResult]) -> None:
         """Put the batch's offsets in its transaction and commit it (blocks, up to the
-        retry bound and, on a replacement, its own bounds). A failure aborts and rewinds
-        the batch or replaces the producer (module docstring); raises KafkaException when
-        no in-place recovery is possible (the worker then restarts)."""
-        from confluent_kafka import KafkaException
-
+        retry bound and, on a replacement, its own bounds). A failure is handled as the
+        decision table says (``consumer.engine.txn_policy``); raises KafkaException (or
+        CallStuck, RewindFailed) when no in-place recovery is possible (the worker then
+        restarts), DeliveryFailed for a record refused for good."""
         deadline = self._clock.monotonic() + RETRY_FOR_TIMEOUTS * self._timeout_s
         try:
             self._send_offsets(batch_offsets(sources), deadline)
-            self._retry.run("commit_transaction", self._producer.commit_transaction, deadline)
-        except KafkaException as exc:
-            self._failed(sources, exc.args[0])
-            return
-        except CallStuck as exc:
-            self._recover(sources, str(exc))
+            self._retry.run(Phase.COMMIT, self._producer.commit_transaction, deadline)
+        except TxnCallFailed as failed:
+            self._act(sources, failed)
             return
         except Exception:
             self._abort()
@@ -162,8 +163,8 @@ class ExactlyOnce(PublisherBase):
 
     def _send_offsets(self, offsets: list[TopicPartition], deadline: float) -> None:
         """``send_offsets_to_transaction``, retried, each attempt bounded (its timeout, at
-        most ``SEND_OFFSETS_TIMEOUT_S``, plus ``STUCK_GRACE_S``): raises CallStuck when one
-        outlives that."""
+        most ``SEND_OFFSETS_TIMEOUT_S``, plus ``STUCK_GRACE_S``): a stuck one raises
+        TxnCallFailed (kind ``stuck``)."""
         metadata = self._txn_consumer.consumer_group_metadata()
         producer = self._producer  # the stuck thread keeps this one, not a replacement
 
@@ -172,35 +173,37 @@ class ExactlyOnce(PublisherBase):
             self._bounded(
                 lambda: producer.send_offsets_to_transaction(offsets, metadata, timeout_s),
                 timeout_s + STUCK_GRACE_S,
-                lambda: self._retry.alive("send_offsets_to_transaction"),
+                lambda: self._retry.alive(Phase.SEND_OFFSETS),
             )
 
-        self._retry.run("send_offsets_to_transaction", attempt, deadline)
+        self._retry.run(Phase.SEND_OFFSETS, attempt, deadline)
 
-    def _failed(self, sources: list[SourceResult], error: KafkaError) -> None:
-        """Abort and rewind an abortable or retriable failure; replace the producer for the
-        rest, or when the abort fails. A record refused for good raises DeliveryFailed."""
-        from confluent_kafka import KafkaError, KafkaException
-
-        timed_out = error.code() == KafkaError._TIMED_OUT  # still in progress: no abort
-        recoverable = error.txn_requires_abort() or error.retriable()
-        if not (error.fatal() or timed_out or not recoverable) and self._abort():
-            self._raise_on_failure()  # a record refused for good: rewinding cannot help
-            self._rewind(sources, error)
+    def _act(self, sources: list[SourceResult], failed: TxnCallFailed) -> None:
+        """Do what the table says for the batch's failed transaction: abort and rewind it
+        (an abort that fails goes by the ``abort`` row: replace the producer), or replace
+        the producer and rewind to the committed offsets. Without a producer factory a
+        replacement is a restart: the call's error is raised. A record refused for good
+        raises DeliveryFailed."""
+        aborting = failed.action is Action.ABORT_AND_REWIND
+        if aborting:
+            aborted = self._abort()
+            if aborted is None:
+                self._raise_on_failure()  # a record refused for good: rewinding cannot help
+                self._rewind(sources, failed.why)
+                return
+            failed = aborted
+        if failed.action is Action.REPLACE_PRODUCER and self._new_producer is not None:
+            self._recover(sources, failed.why)
             return
-        if self._new_producer is None:
-            if not timed_out and recoverable:
-                self._raise_on_failure()
-            raise KafkaException(error)
-        self._recover(sources, error.str())
+        if aborting:
+            self._raise_on_failure()
+        raise failed.cause
 
     def _recover(self, sources: list[SourceResult], why: str) -> None:
         """Replace the producer, then rewind every assigned partition to the group's
         committed offsets (the batch's first offset where none is committed). Blocks up to
-        a retry bound plus ``COMMITTED_FOR_TIMEOUTS``; raises KafkaException (or
-        CallStuck) when that fails."""
-        if self._new_producer is None:
-            raise CallStuck(why)
+        a retry bound plus ``COMMITTED_FOR_TIMEOUTS``; raises KafkaException or
+        RewindFailed when that fails."""
         if self._failure_is_auth:
             self._raise_on_failure()
         self._failure = None  # the old transaction's records: it is ended, not published
@@ -223,8 +226,8 @@ class ExactlyOnce(PublisherBase):
             log_event(_log, "producer_purge_failed", level=logging.WARNING, error=str(exc))
         del old  # destroyed now, or by the thread of a call still stuck in it
         deadline = self._clock.monotonic() + RETRY_FOR_TIMEOUTS * self._timeout_s
-        self._retry.alive("init_transactions")
-        self._retry.run("init_transactions", self._producer.init_transactions, deadline)
+        self._retry.alive(Phase.INIT)
+        self._restart_on_failure(Phase.INIT, self._producer.init_transactions, deadline)
         self.recreated += 1
         if self._metrics is not None:
             self._metrics.producer_recreated.inc()
@@ -253,9 +256,24 @@ class ExactlyOnce(PublisherBase):
                     raise KafkaException(tp.error)
 
         deadline = self._clock.monotonic() + COMMITTED_FOR_TIMEOUTS * self._timeout_s
-        self._retry.alive("committed")
-        self._retry.run("committed", fetch, deadline, committed_retry)
+        self._retry.alive(Phase.COMMITTED)
+        self._restart_on_failure(Phase.COMMITTED, fetch, deadline, committed_retriable())
         return {(tp.topic, tp.partition): tp.offset for tp in found}
+
+    def _restart_on_failure(
+        self,
+        phase: Phase,
+        call: Callable[[float], None],
+        deadline: float,
+        retriable: frozenset[int] = frozenset(),
+    ) -> None:
+        """Run a call whose failure (past the table's retries) restarts the worker: raises
+        what it raised (KafkaException)."""
+        try:
+            self._retry.run(phase, call, deadline, retriable)
+        except TxnCallFailed as failed:
+            assert failed.action is Action.RESTART_WORKER, failed.action
+            raise failed.cause from None
 
     def _seek(self, targets: list[Target], why: str, events: int) -> None:
         """Rewind each partition (``consumer.engine.txn_seek``): one no longer assigned is
@@ -278,12 +296,12 @@ class ExactlyOnce(PublisherBase):
     def _count(self, source: SourceResult, record: OutRecord) -> None:
         self._uncommitted.append((source, record))
 
-    def _rewind(self, sources: list[SourceResult], error: KafkaError) -> None:
+    def _rewind(self, sources: list[SourceResult], why: str) -> None:
         """Seek back to the batch's first offset per partition (its transaction is aborted),
         so its events are read and published again in a new transaction."""
         first = first_offsets(sources)
         targets = [(t, p, offset) for (t, p), offset in sorted(first.items())]
-        self._seek(targets, error.str(), len(sources))
+        self._seek(targets, why, len(sources))
 
     def _callback(self, source: SourceResult, record: OutRecord) -> Callable[..., None]:
         txn = self._txn
@@ -295,22 +313,23 @@ class ExactlyOnce(PublisherBase):
 
         return on_delivery
 
-    def _abort(self, deadline: float | None = None) -> bool:
-        """Abort the open transaction, retrying while the coordinator is unavailable (a
+    def _abort(self, deadline: float | None = None) -> TxnCallFailed | None:
+        """Abort the open transaction, retrying as the table's ``abort`` row says (a
         timed-out abort is resumed by calling it again) until ``deadline`` (monotonic;
-        None: the retry bound). Returns whether it was aborted; logs why not (the caller
-        then replaces the producer, or the worker restarts)."""
+        None: the retry bound). Returns None once aborted, else the failure (logged; the
+        caller then replaces the producer, or the worker restarts)."""
         self._txn += 1
         self._open = False  # aborted, or left to the replacement that fences it
         self._uncommitted.clear()
         if deadline is None:
             deadline = self._clock.monotonic() + RETRY_FOR_TIMEOUTS * self._timeout_s
         try:
-            self._retry.run("abort_transaction", self._producer.abort_transaction, deadline)
+            self._retry.run(Phase.ABORT, self._producer.abort_transaction, deadline)
         except Exception as exc:
-            log_event(_log, "transaction_abort_failed", level=logging.ERROR, error=str(exc))
-            return False
-        return True
+            failed = exc if isinstance(exc, TxnCallFailed) else TxnCallFailed.of(Phase.ABORT, exc)
+            log_event(_log, "transaction_abort_failed", level=logging.ERROR, error=failed.why)
+            return failed
+        return None
 
     def maybe_commit(self, now: float, *, force: bool = False) -> None:
         return None  # offsets ride in each batch's transaction
@@ -327,7 +346,7 @@ class ExactlyOnce(PublisherBase):
         subscribers are not held at the last stable offset until the broker times it out;
         then flush. Blocks up to about ``timeout_s``; never raises for the abort (logged)."""
         if self._open:
-            aborted = self._abort(self._clock.monotonic() + timeout_s)
+            failed = self._abort(self._clock.monotonic() + timeout_s)
             log_event(_log, "transaction_aborted_on_close", level=logging.WARNING,
-                      aborted=aborted)  # fmt: skip
+                      aborted=failed is None)  # fmt: skip
         self._producer.flush(timeout_s)

@@ -21,11 +21,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from consumer.clock import Clock
+from consumer.engine.txn_policy import Action, ErrorKind, Phase, classify, decide
 from consumer.errors import MoodstreamError
 from consumer.logs import log_event
 
 if TYPE_CHECKING:
-    from confluent_kafka import KafkaError
+    pass
 
 _log = logging.getLogger("moodstream.delivery")
 #: How often a wait on a bounded call tells the hang detector the worker is alive, once
@@ -45,6 +46,30 @@ class CallStuck(MoodstreamError):
 
 class TooManyStuckCalls(MoodstreamError):
     """``MAX_STUCK_CALLS`` calls still run on their threads: only a restart frees them."""
+
+
+class TxnCallFailed(MoodstreamError):
+    """A transactional call failed for good (``cause``: what it raised, a KafkaException
+    or CallStuck), with what the decision table says to do (``consumer.engine.txn_policy``)."""
+
+    def __init__(self, phase: Phase, kind: ErrorKind, cause: Exception) -> None:
+        from confluent_kafka import KafkaException
+
+        kafka = isinstance(cause, KafkaException)
+        self.why: str = cause.args[0].str() if kafka else str(cause)
+        super().__init__(f"{phase}: {self.why}")
+        self.phase, self.kind, self.cause = phase, kind, cause
+        self.action = decide(phase, kind)
+
+    @classmethod
+    def of(cls, phase: Phase, cause: Exception, *, late: bool = False) -> TxnCallFailed:
+        """Classify what ``phase``'s call raised (a KafkaException; anything else is
+        ``refused``)."""
+        from confluent_kafka import KafkaException
+
+        if isinstance(cause, KafkaException):
+            return cls(phase, classify(cause.args[0], late=late), cause)
+        return cls(phase, ErrorKind.REFUSED, cause)
 
 
 #: ``bounded(call, bound_s, alive)``: run ``call()``; raise what it raises, or ``CallStuck``
@@ -132,32 +157,32 @@ class Retrying:
 
     def run(
         self,
-        what: str,
+        phase: Phase,
         call: Callable[[float], None],
         deadline: float,
-        retry: Callable[[KafkaError], bool] | None = None,
+        retriable: frozenset[int] = frozenset(),
     ) -> None:
-        """``call(timeout_s)``, again while it fails with a retriable error (or one
-        ``retry`` accepts) before ``deadline``. Blocks up to the deadline plus one call;
-        raises the last ``KafkaException``. A ``_CONFLICT`` (another call timed out and is
-        still in progress) or an abortable error is raised at once: retrying cannot
-        succeed (``_CONFLICT`` did spin at 25,000 calls a second)."""
-        from confluent_kafka import KafkaError, KafkaException
+        """``call(timeout_s)``, again while the decision table says ``retry`` for its
+        error (``retriable``: codes this phase retries too) before ``deadline``. Blocks up
+        to the deadline plus one call; raises TxnCallFailed (holding the table's action)
+        for any other KafkaException, or a CallStuck."""
+        from confluent_kafka import KafkaException
 
         backoff_s = BACKOFF_MIN_S
         while True:
             try:
                 call(self.call_timeout_s(deadline))
                 return
+            except CallStuck as exc:
+                raise TxnCallFailed(phase, ErrorKind.STUCK, exc) from exc
             except KafkaException as exc:
                 error = exc.args[0]
                 late = self._clock.monotonic() >= deadline
-                hopeless = error.code() == KafkaError._CONFLICT or error.txn_requires_abort()
-                wanted = error.retriable() or (retry is not None and retry(error))
-                if late or hopeless or not wanted:
-                    raise
-                log_event(_log, "transaction_retry", level=logging.WARNING, call=what,
+                kind = classify(error, late=late, retriable=retriable)
+                if decide(phase, kind) is not Action.RETRY:
+                    raise TxnCallFailed(phase, kind, exc) from exc
+                log_event(_log, "transaction_retry", level=logging.WARNING, call=str(phase),
                           error=error.str())  # fmt: skip
-                self.alive(what)
+                self.alive(phase)
                 self._serve(backoff_s)
                 backoff_s = min(BACKOFF_MAX_S, 2 * backoff_s)

@@ -261,3 +261,14 @@ def test_rewind_targets_use_the_batch_start_where_nothing_is_committed() -> None
     first = {("in", 0): 7, ("in", 3): 9}  # partition 3 is no longer assigned
     assert rewind_targets(committed, first) == [("in", 0, 7), ("in", 1, 40), ("in", 2, 5)]
     assert rewind_targets({("in", 1): -1001}, first) == []  # nothing consumed, nothing set
+
+
+def test_a_conflicting_commit_replaces_the_producer_without_a_doomed_abort() -> None:
+    clock = FakeClock()
+    conflict = fail(KafkaError._CONFLICT, retriable=True)  # an earlier call still runs
+    first = ScriptedProducer(clock, "p0", commit=[conflict])
+    consumer, factory = GroupConsumer(clock, dict(NOT_COMMITTED)), Factory(clock)
+    publisher = publisher_with(first, consumer, clock, factory)
+    run_batch(publisher, batch())
+    assert "abort" not in first.calls and len(factory.made) == 1
+    assert consumer.seeks == [(0, 7), (1, 40), (2, 3)]
