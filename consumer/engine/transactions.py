@@ -32,6 +32,7 @@ from consumer.clock import Clock
 from consumer.engine.batch_records import BatchResult, OutRecord, SourceResult
 from consumer.engine.delivery import PublisherBase
 from consumer.engine.offsets import TopicPartitionKey
+from consumer.engine.txn_budget import TxnBudget
 from consumer.engine.txn_calls import BoundedCall, Retrying, TxnCallFailed, inline
 from consumer.engine.txn_clients import TxnConsumer, TxnProducer
 from consumer.engine.txn_policy import Action, Phase
@@ -41,7 +42,7 @@ from consumer.engine.txn_rewind import (
     first_offsets,
     rewind_targets,
 )
-from consumer.engine.txn_seek import Target, rewind
+from consumer.engine.txn_seek import CommittedOffsets, Target, rewind
 from consumer.logs import log_event
 
 if TYPE_CHECKING:
@@ -50,20 +51,6 @@ if TYPE_CHECKING:
     from consumer.observability.metrics import Metrics
 
 _log = logging.getLogger("moodstream.delivery")
-#: How long a retriable transactional call is retried, in ``timeout_s`` (one call's bound).
-RETRY_FOR_TIMEOUTS = 1.5
-#: How long the group's committed offsets are asked for after a replacement, in
-#: ``timeout_s``: until they answer the worker cannot know where to go on, and a restart
-#: would wait for the same coordinator. 1.5 (30 s) crashed a worker in a 45 s half-open
-#: group coordinator; 4.5 (90 s) stays under the hang bound's 100 s without heartbeats
-#: (they go on meanwhile) and the 300 s ``max.poll.interval.ms``.
-COMMITTED_FOR_TIMEOUTS = 4.5
-#: ``send_offsets_to_transaction``'s timeout, and how much longer it may take before it is
-#: taken for stuck (librdkafka #5456) and its producer replaced. It answers in
-#: milliseconds when its coordinators answer; stuck, it waited 25 s with 20 + 5 (a
-#: coordinator-kill row's gap 25.6 s, goal 25 s); a replacement costs about 1 s.
-SEND_OFFSETS_TIMEOUT_S = 10.0
-STUCK_GRACE_S = 2.0
 
 
 def _purged() -> frozenset[int]:
@@ -96,7 +83,7 @@ class ExactlyOnce(PublisherBase):
         # protocols name (the casts change no value).
         super().__init__(cast("Producer", producer), cast("Consumer", consumer), clock, metrics)
         self._txn_consumer = consumer
-        self._timeout_s = timeout_s
+        self._budget = TxnBudget(timeout_s)  # every recovery wait (txn_budget.py)
         self._new_producer = new_producer
         self._bounded = bounded
         self._retry = Retrying(clock, timeout_s, lambda s: self._producer.poll(s), waiting)
@@ -148,7 +135,7 @@ class ExactlyOnce(PublisherBase):
         decision table says (``consumer.engine.txn_policy``); raises KafkaException (or
         CallStuck, RewindFailed) when no in-place recovery is possible (the worker then
         restarts), DeliveryFailed for a record refused for good."""
-        deadline = self._clock.monotonic() + RETRY_FOR_TIMEOUTS * self._timeout_s
+        deadline = self._clock.monotonic() + self._budget.retry_s
         try:
             self._send_offsets(batch_offsets(sources), deadline)
             self._retry.run(Phase.COMMIT, self._producer.commit_transaction, deadline)
@@ -163,16 +150,16 @@ class ExactlyOnce(PublisherBase):
 
     def _send_offsets(self, offsets: list[TopicPartition], deadline: float) -> None:
         """``send_offsets_to_transaction``, retried, each attempt bounded (its timeout, at
-        most ``SEND_OFFSETS_TIMEOUT_S``, plus ``STUCK_GRACE_S``): a stuck one raises
+        most the budget's ``send_offsets_s``, plus its ``stuck_grace_s``): a stuck one raises
         TxnCallFailed (kind ``stuck``)."""
         metadata = self._txn_consumer.consumer_group_metadata()
         producer = self._producer  # the stuck thread keeps this one, not a replacement
 
         def attempt(timeout_s: float) -> None:
-            timeout_s = min(timeout_s, SEND_OFFSETS_TIMEOUT_S)
+            timeout_s = min(timeout_s, self._budget.send_offsets_s)
             self._bounded(
                 lambda: producer.send_offsets_to_transaction(offsets, metadata, timeout_s),
-                timeout_s + STUCK_GRACE_S,
+                timeout_s + self._budget.stuck_grace_s,
                 lambda: self._retry.alive(Phase.SEND_OFFSETS),
             )
 
@@ -202,7 +189,7 @@ class ExactlyOnce(PublisherBase):
     def _recover(self, sources: list[SourceResult], why: str) -> None:
         """Replace the producer, then rewind every assigned partition to the group's
         committed offsets (the batch's first offset where none is committed). Blocks up to
-        a retry bound plus ``COMMITTED_FOR_TIMEOUTS``; raises KafkaException or
+        a retry bound plus the budget's ``committed_s``; raises KafkaException or
         RewindFailed when that fails."""
         if self._failure_is_auth:
             self._raise_on_failure()
@@ -225,7 +212,7 @@ class ExactlyOnce(PublisherBase):
         except Exception as exc:  # a stuck or fatal producer: it is dropped anyway
             log_event(_log, "producer_purge_failed", level=logging.WARNING, error=str(exc))
         del old  # destroyed now, or by the thread of a call still stuck in it
-        deadline = self._clock.monotonic() + RETRY_FOR_TIMEOUTS * self._timeout_s
+        deadline = self._clock.monotonic() + self._budget.retry_s
         self._retry.alive(Phase.INIT)
         self._restart_on_failure(Phase.INIT, self._producer.init_transactions, deadline)
         self.recreated += 1
@@ -237,14 +224,23 @@ class ExactlyOnce(PublisherBase):
 
     def _rewind_to_committed(self, sources: list[SourceResult]) -> None:
         assigned = self._txn_consumer.assignment()
-        committed = self._committed_offsets(assigned) if assigned else {}
-        self._seek(rewind_targets(committed, first_offsets(sources)), "producer_recreated",
-                   len(sources))  # fmt: skip
+        committed = self._committed_reader()
+        offsets = committed(assigned) if assigned else {}
+        self._seek(rewind_targets(offsets, first_offsets(sources)), "producer_recreated",
+                   len(sources), committed)  # fmt: skip
 
-    def _committed_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartitionKey, int]:
+    def _committed_reader(self) -> CommittedOffsets:
+        """Reads of the group's committed offsets sharing one deadline (the budget's
+        ``committed_s`` from now): those of one recovery."""
+        deadline = self._clock.monotonic() + self._budget.committed_s
+        return lambda partitions: self._committed_offsets(partitions, deadline)
+
+    def _committed_offsets(
+        self, partitions: list[TopicPartition], deadline: float
+    ) -> dict[TopicPartitionKey, int]:
         """The group's committed offsets of ``partitions`` (negative: none), asked again
-        while the group coordinator moves. Blocks up to ``COMMITTED_FOR_TIMEOUTS`` x
-        ``timeout_s`` plus one call; raises KafkaException."""
+        while the group coordinator moves. Blocks up to ``deadline`` plus one call; raises
+        KafkaException."""
         from confluent_kafka import KafkaException
 
         found: list[TopicPartition] = []
@@ -255,7 +251,6 @@ class ExactlyOnce(PublisherBase):
                 if tp.error is not None:
                     raise KafkaException(tp.error)
 
-        deadline = self._clock.monotonic() + COMMITTED_FOR_TIMEOUTS * self._timeout_s
         self._retry.alive(Phase.COMMITTED)
         self._restart_on_failure(Phase.COMMITTED, fetch, deadline, committed_retriable())
         return {(tp.topic, tp.partition): tp.offset for tp in found}
@@ -275,11 +270,13 @@ class ExactlyOnce(PublisherBase):
             assert failed.action is Action.RESTART_WORKER, failed.action
             raise failed.cause from None
 
-    def _seek(self, targets: list[Target], why: str, events: int) -> None:
+    def _seek(
+        self, targets: list[Target], why: str, events: int, committed: CommittedOffsets
+    ) -> None:
         """Rewind each partition (``consumer.engine.txn_seek``): one no longer assigned is
         skipped, one still owned whose seek fails is sought at the committed offset.
         Raises RewindFailed (the worker restarts) rather than go on past the batch."""
-        rewound = rewind(self._txn_consumer, targets, self._committed_offsets)
+        rewound = rewind(self._txn_consumer, targets, committed)
         self.aborted += 1
         log_event(_log, "transaction_aborted", level=logging.WARNING, error=why,
                   rewound=rewound, events=events)  # fmt: skip
@@ -301,7 +298,7 @@ class ExactlyOnce(PublisherBase):
         so its events are read and published again in a new transaction."""
         first = first_offsets(sources)
         targets = [(t, p, offset) for (t, p), offset in sorted(first.items())]
-        self._seek(targets, why, len(sources))
+        self._seek(targets, why, len(sources), self._committed_reader())
 
     def _callback(self, source: SourceResult, record: OutRecord) -> Callable[..., None]:
         txn = self._txn
@@ -322,7 +319,7 @@ class ExactlyOnce(PublisherBase):
         self._open = False  # aborted, or left to the replacement that fences it
         self._uncommitted.clear()
         if deadline is None:
-            deadline = self._clock.monotonic() + RETRY_FOR_TIMEOUTS * self._timeout_s
+            deadline = self._clock.monotonic() + self._budget.retry_s
         try:
             self._retry.run(Phase.ABORT, self._producer.abort_transaction, deadline)
         except Exception as exc:

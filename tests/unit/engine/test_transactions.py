@@ -159,7 +159,8 @@ def test_a_coordinator_gone_too_long_aborts_and_rewinds_within_the_bound() -> No
     consumer = SeekingConsumer()
     publisher = ExactlyOnce(producer, consumer, clock, 5.0)
     run_batch(publisher, batch())  # must not raise
-    assert producer.calls.count("offsets") == 2  # 5 s each, within 1.5 x 5 s
+    # each takes its timeout, 2.5 s (1/18 of the 9 x 5 s budget), within 7.5 s (1/6 of it)
+    assert producer.calls.count("offsets") == 3
     assert producer.calls[-2:] == ["abort", "abort"]  # the abort is retried too
     assert consumer.seeks == [(0, 7), (2, 3)] and publisher.aborted == 1
     assert clock.t - 1_000.0 <= 2 * 1.5 * 5.0 + 5.0  # bounded: it never hangs the loop

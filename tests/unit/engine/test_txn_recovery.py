@@ -201,7 +201,7 @@ def test_a_stuck_send_offsets_replaces_the_producer() -> None:
     consumer, factory = GroupConsumer(clock, dict(NOT_COMMITTED)), Factory(clock)
     publisher = publisher_with(first, consumer, clock, factory, bounded=stuck, waiting=waits.append)
     run_batch(publisher, batch())
-    assert bounds == [5.0 + 2.0]  # its timeout plus the grace
+    assert bounds == [2.5 + 0.5]  # its timeout plus the grace: 1/18 and 1/90 of 9 x 5 s
     assert "commit" not in first.calls and len(factory.made) == 1
     assert consumer.seeks == [(0, 7), (1, 40), (2, 3)]
     assert "send_offsets_to_transaction" in waits and "init_transactions" in waits
