@@ -33,9 +33,11 @@ from consumer.engine.batch_records import BatchResult, OutRecord, SourceResult
 from consumer.engine.delivery import PublisherBase
 from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.txn_budget import TxnBudget
-from consumer.engine.txn_calls import BoundedCall, Retrying, TxnCallFailed, inline
+from consumer.engine.txn_calls import BoundedCalls
 from consumer.engine.txn_clients import TxnConsumer, TxnProducer
 from consumer.engine.txn_policy import Action, Phase
+from consumer.engine.txn_producer import ProducerLife, Report
+from consumer.engine.txn_retry import Retrying, TxnCallFailed
 from consumer.engine.txn_rewind import (
     batch_offsets,
     committed_retriable,
@@ -65,7 +67,9 @@ class ExactlyOnce(PublisherBase):
     ``new_producer`` makes a producer with this worker's transactional id (None: a fatal
     error is raised instead of replacing the producer). ``waiting(what)`` is told, between
     attempts, that the worker is alive and waiting on Kafka (the hang detector).
-    ``bounded`` runs ``send_offsets_to_transaction`` (a thread in the service)."""
+    ``bounded`` runs ``send_offsets_to_transaction`` (``OnThread`` in the service) and
+    ``report(reason)`` hears why the worker is not ready while a call is left stuck: the
+    producer's life, replacements and stuck calls, is ``ProducerLife``'s."""
 
     def __init__(
         self,
@@ -77,22 +81,37 @@ class ExactlyOnce(PublisherBase):
         *,
         new_producer: Callable[[], TxnProducer] | None = None,
         waiting: Callable[[str], None] | None = None,
-        bounded: BoundedCall = inline,
+        bounded: BoundedCalls | None = None,
+        report: Report | None = None,
     ) -> None:
         # PublisherBase is typed with the concrete clients; this class uses only what the
         # protocols name (the casts change no value).
         super().__init__(cast("Producer", producer), cast("Consumer", consumer), clock, metrics)
         self._txn_consumer = consumer
         self._budget = TxnBudget(timeout_s)  # every recovery wait (txn_budget.py)
-        self._new_producer = new_producer
-        self._bounded = bounded
+        self._life = ProducerLife(producer, clock, make=new_producer, bounded=bounded,
+                                  metrics=metrics, report=report)  # fmt: skip
         self._retry = Retrying(clock, timeout_s, lambda s: self._producer.poll(s), waiting)
         self._uncommitted: list[tuple[SourceResult, OutRecord]] = []  # counted on commit
         self._txn = 0  # delivery reports of an earlier (aborted) transaction are ignored
         self._open = False  # a transaction begun and not yet committed or aborted
         self.aborted = 0
-        self.recreated = 0
         self._producer.init_transactions(timeout_s)
+
+    @property
+    def recreated(self) -> int:
+        """Producers replaced in place so far."""
+        return self._life.recreated
+
+    @property
+    def stuck_calls(self) -> int:
+        return self._life.stuck
+
+    def poll(self) -> None:
+        """Serve delivery callbacks and count the stuck calls left (their gauge and health
+        reason). Does not block. Raises DeliveryFailed."""
+        self._life.refresh()
+        super().poll()
 
     def inflight(self) -> int:
         return 0  # every batch is committed (or rewound) before the next is polled
@@ -112,7 +131,7 @@ class ExactlyOnce(PublisherBase):
             self._producer.begin_transaction()
         except KafkaException as exc:
             failed = TxnCallFailed.of(Phase.BEGIN, exc)
-            if failed.action is not Action.REPLACE_PRODUCER or self._new_producer is None:
+            if failed.action is not Action.REPLACE_PRODUCER or not self._life.replaceable:
                 raise
             self._replace_producer(failed.why)
             self._producer.begin_transaction()
@@ -157,7 +176,7 @@ class ExactlyOnce(PublisherBase):
 
         def attempt(timeout_s: float) -> None:
             timeout_s = min(timeout_s, self._budget.send_offsets_s)
-            self._bounded(
+            self._life.bounded(
                 lambda: producer.send_offsets_to_transaction(offsets, metadata, timeout_s),
                 timeout_s + self._budget.stuck_grace_s,
                 lambda: self._retry.alive(Phase.SEND_OFFSETS),
@@ -179,7 +198,7 @@ class ExactlyOnce(PublisherBase):
                 self._rewind(sources, failed.why)
                 return
             failed = aborted
-        if failed.action is Action.REPLACE_PRODUCER and self._new_producer is not None:
+        if failed.action is Action.REPLACE_PRODUCER and self._life.replaceable:
             self._recover(sources, failed.why)
             return
         if aborting:
@@ -197,30 +216,22 @@ class ExactlyOnce(PublisherBase):
         self._replace_producer(why)
         self._rewind_to_committed(sources)
 
-    def _replace_producer(self, why: object) -> None:
-        """Drop this producer (purged, never flushed or closed: that would wait on the
-        broker), make a new one with the same transactional id and ``init_transactions``
-        it (fencing the old one, ending its transaction). Blocks up to the retry bound."""
-        assert self._new_producer is not None
-        started = self._clock.monotonic()
+    def _replace_producer(self, why: str) -> None:
+        """Replace the producer (``ProducerLife.replace``) and ``init_transactions`` the new
+        one, fencing the old one and ending its transaction. Blocks up to the retry bound;
+        raises KafkaException when the new one cannot initialise (the worker restarts)."""
         self._txn += 1
         self._open = False  # the new producer's init_transactions ends the old one's
         self._uncommitted.clear()
-        old, self._producer = self._producer, cast("Producer", self._new_producer())
         try:
-            old.purge(in_queue=True, in_flight=True, blocking=False)
-        except Exception as exc:  # a stuck or fatal producer: it is dropped anyway
-            log_event(_log, "producer_purge_failed", level=logging.WARNING, error=str(exc))
-        del old  # destroyed now, or by the thread of a call still stuck in it
+            self._life.replace(why, self._init)
+        finally:
+            self._producer = cast("Producer", self._life.producer)
+
+    def _init(self, producer: TxnProducer) -> None:
         deadline = self._clock.monotonic() + self._budget.retry_s
         self._retry.alive(Phase.INIT)
-        self._restart_on_failure(Phase.INIT, self._producer.init_transactions, deadline)
-        self.recreated += 1
-        if self._metrics is not None:
-            self._metrics.producer_recreated.inc()
-        seconds = round(self._clock.monotonic() - started, 3)
-        log_event(_log, "producer_recreated", level=logging.WARNING, error=str(why),
-                  seconds=seconds)  # fmt: skip
+        self._restart_on_failure(Phase.INIT, producer.init_transactions, deadline)
 
     def _rewind_to_committed(self, sources: list[SourceResult]) -> None:
         assigned = self._txn_consumer.assignment()

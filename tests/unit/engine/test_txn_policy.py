@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from consumer.engine.txn_calls import CallStuck, TxnCallFailed
+from consumer.engine.txn_calls import CallStuck
 from consumer.engine.txn_policy import TABLE, Action, ErrorKind, Phase, classify, decide
+from consumer.engine.txn_retry import TxnCallFailed
 
 R, AR, RP, RW = (
     Action.RETRY,

@@ -4,7 +4,6 @@ group's committed offsets; the retry loop tells the hang detector the worker is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,11 +11,11 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from consumer.engine.transactions import ExactlyOnce
-from consumer.engine.txn_calls import CallStuck
 from consumer.engine.txn_rewind import rewind_targets
 from consumer.observability.metrics import Metrics
 from tests.fakes import FakeClock
 from tests.unit.engine.test_transactions import TxnProducer, batch, run_batch
+from tests.unit.engine.txn_fakes import StuckCalls
 
 
 def fail(
@@ -188,20 +187,13 @@ def test_a_producer_refusing_to_begin_is_replaced_without_a_rewind() -> None:
 
 def test_a_stuck_send_offsets_replaces_the_producer() -> None:
     clock = FakeClock()
-    bounds: list[float] = []
-
-    def stuck(call: Callable[[], None], bound_s: float, alive: Callable[[], None]) -> None:
-        bounds.append(bound_s)
-        alive()
-        clock.advance(bound_s)
-        raise CallStuck(f"no answer after {bound_s} s")
-
+    stuck = StuckCalls(clock)
     waits: list[str] = []
     first = ScriptedProducer(clock, "p0")
     consumer, factory = GroupConsumer(clock, dict(NOT_COMMITTED)), Factory(clock)
     publisher = publisher_with(first, consumer, clock, factory, bounded=stuck, waiting=waits.append)
     run_batch(publisher, batch())
-    assert bounds == [2.5 + 0.5]  # its timeout plus the grace: 1/18 and 1/90 of 9 x 5 s
+    assert stuck.bounds == [2.5 + 0.5]  # its timeout plus the grace: 1/18 and 1/90 of 9 x 5 s
     assert "commit" not in first.calls and len(factory.made) == 1
     assert consumer.seeks == [(0, 7), (1, 40), (2, 3)]
     assert "send_offsets_to_transaction" in waits and "init_transactions" in waits
