@@ -40,11 +40,9 @@ from consumer.engine.txn_producer import ProducerLife, Report
 from consumer.engine.txn_retry import Retrying, TxnCallFailed
 from consumer.engine.txn_rewind import (
     batch_offsets,
-    committed_retriable,
     first_offsets,
-    rewind_targets,
 )
-from consumer.engine.txn_seek import CommittedOffsets, Target, rewind
+from consumer.engine.txn_seek import Rewinder
 from consumer.logs import log_event
 
 if TYPE_CHECKING:
@@ -92,6 +90,7 @@ class ExactlyOnce(PublisherBase):
         self._life = ProducerLife(producer, clock, make=new_producer, bounded=bounded,
                                   metrics=metrics, report=report)  # fmt: skip
         self._retry = Retrying(clock, timeout_s, lambda s: self._producer.poll(s), waiting)
+        self._rewinder = Rewinder(consumer, self._retry, clock, self._budget.committed_s)
         self._uncommitted: list[tuple[SourceResult, OutRecord]] = []  # counted on commit
         self._txn = 0  # delivery reports of an earlier (aborted) transaction are ignored
         self._open = False  # a transaction begun and not yet committed or aborted
@@ -231,66 +230,16 @@ class ExactlyOnce(PublisherBase):
     def _init(self, producer: TxnProducer) -> None:
         deadline = self._clock.monotonic() + self._budget.retry_s
         self._retry.alive(Phase.INIT)
-        self._restart_on_failure(Phase.INIT, producer.init_transactions, deadline)
+        self._retry.run_or_raise(Phase.INIT, producer.init_transactions, deadline)
 
     def _rewind_to_committed(self, sources: list[SourceResult]) -> None:
-        assigned = self._txn_consumer.assignment()
-        committed = self._committed_reader()
-        offsets = committed(assigned) if assigned else {}
-        self._seek(rewind_targets(offsets, first_offsets(sources)), "producer_recreated",
-                   len(sources), committed)  # fmt: skip
+        rewound = self._rewinder.to_committed(first_offsets(sources))
+        self._rewound(rewound, "producer_recreated", len(sources))
 
-    def _committed_reader(self) -> CommittedOffsets:
-        """Reads of the group's committed offsets sharing one deadline (the budget's
-        ``committed_s`` from now): those of one recovery."""
-        deadline = self._clock.monotonic() + self._budget.committed_s
-        return lambda partitions: self._committed_offsets(partitions, deadline)
-
-    def _committed_offsets(
-        self, partitions: list[TopicPartition], deadline: float
-    ) -> dict[TopicPartitionKey, int]:
-        """The group's committed offsets of ``partitions`` (negative: none), asked again
-        while the group coordinator moves. Blocks up to ``deadline`` plus one call; raises
-        KafkaException."""
-        from confluent_kafka import KafkaException
-
-        found: list[TopicPartition] = []
-
-        def fetch(timeout_s: float) -> None:
-            found[:] = self._txn_consumer.committed(partitions, timeout_s)
-            for tp in found:
-                if tp.error is not None:
-                    raise KafkaException(tp.error)
-
-        self._retry.alive(Phase.COMMITTED)
-        self._restart_on_failure(Phase.COMMITTED, fetch, deadline, committed_retriable())
-        return {(tp.topic, tp.partition): tp.offset for tp in found}
-
-    def _restart_on_failure(
-        self,
-        phase: Phase,
-        call: Callable[[float], None],
-        deadline: float,
-        retriable: frozenset[int] = frozenset(),
-    ) -> None:
-        """Run a call whose failure (past the table's retries) restarts the worker: raises
-        what it raised (KafkaException)."""
-        try:
-            self._retry.run(phase, call, deadline, retriable)
-        except TxnCallFailed as failed:
-            assert failed.action is Action.RESTART_WORKER, failed.action
-            raise failed.cause from None
-
-    def _seek(
-        self, targets: list[Target], why: str, events: int, committed: CommittedOffsets
-    ) -> None:
-        """Rewind each partition (``consumer.engine.txn_seek``): one no longer assigned is
-        skipped, one still owned whose seek fails is sought at the committed offset.
-        Raises RewindFailed (the worker restarts) rather than go on past the batch."""
-        rewound = rewind(self._txn_consumer, targets, committed)
+    def _rewound(self, partitions: list[int], why: str, events: int) -> None:
         self.aborted += 1
         log_event(_log, "transaction_aborted", level=logging.WARNING, error=why,
-                  rewound=rewound, events=events)  # fmt: skip
+                  rewound=partitions, events=events)  # fmt: skip
 
     def _committed(self) -> None:
         self._open = False
@@ -307,9 +256,8 @@ class ExactlyOnce(PublisherBase):
     def _rewind(self, sources: list[SourceResult], why: str) -> None:
         """Seek back to the batch's first offset per partition (its transaction is aborted),
         so its events are read and published again in a new transaction."""
-        first = first_offsets(sources)
-        targets = [(t, p, offset) for (t, p), offset in sorted(first.items())]
-        self._seek(targets, why, len(sources), self._committed_reader())
+        rewound = self._rewinder.to_batch_start(first_offsets(sources))
+        self._rewound(rewound, why, len(sources))
 
     def _callback(self, source: SourceResult, record: OutRecord) -> Callable[..., None]:
         txn = self._txn

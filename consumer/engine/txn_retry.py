@@ -101,3 +101,18 @@ class Retrying:
                 self.alive(phase)
                 self._serve(backoff_s)
                 backoff_s = min(BACKOFF_MAX_S, 2 * backoff_s)
+
+    def run_or_raise(
+        self,
+        phase: Phase,
+        call: Callable[[float], None],
+        deadline: float,
+        retriable: frozenset[int] = frozenset(),
+    ) -> None:
+        """``run`` a call whose failure (past the table's retries) restarts the worker:
+        raises what the call raised (KafkaException)."""
+        try:
+            self.run(phase, call, deadline, retriable)
+        except TxnCallFailed as failed:
+            assert failed.action is Action.RESTART_WORKER, failed.action
+            raise failed.cause from None

@@ -16,9 +16,12 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from consumer.clock import Clock
 from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.txn_clients import TxnConsumer
-from consumer.engine.txn_rewind import rewind_targets
+from consumer.engine.txn_policy import Phase
+from consumer.engine.txn_retry import Retrying
+from consumer.engine.txn_rewind import committed_retriable, rewind_targets
 from consumer.errors import MoodstreamError
 from consumer.logs import log_event
 
@@ -90,3 +93,56 @@ def _message(failed: dict[Target, str], then: str) -> str:
         f"cannot rewind past an aborted batch ({_described(failed)}; {then}): restarting "
         "the worker, which resumes at the group's committed offsets"
     )
+
+
+class Rewinder:
+    """Where the consumer goes on after an aborted or replaced transaction: the batch's
+    first offsets, or the group's committed ones. The committed offsets are read again
+    while the table says ``retry``, all reads of one rewind within ``committed_s``. Not
+    thread-safe (the poll loop's thread)."""
+
+    def __init__(
+        self, consumer: TxnConsumer, retry: Retrying, clock: Clock, committed_s: float
+    ) -> None:
+        self._consumer = consumer
+        self._retry = retry
+        self._clock = clock
+        self._committed_s = committed_s
+
+    def to_batch_start(self, first: dict[TopicPartitionKey, int]) -> list[int]:
+        """Seek each partition of the batch to its first offset (``rewind``). Returns the
+        partitions rewound; raises RewindFailed."""
+        targets = [(t, p, offset) for (t, p), offset in sorted(first.items())]
+        return rewind(self._consumer, targets, self._reader())
+
+    def to_committed(self, first: dict[TopicPartitionKey, int]) -> list[int]:
+        """Seek every assigned partition to the group's committed offset (the batch's
+        first offset where none is committed). Blocks up to ``committed_s`` plus a call;
+        raises KafkaException (unread) or RewindFailed."""
+        assigned = self._consumer.assignment()
+        reader = self._reader()
+        offsets = reader(assigned) if assigned else {}
+        return rewind(self._consumer, rewind_targets(offsets, first), reader)
+
+    def _reader(self) -> CommittedOffsets:
+        deadline = self._clock.monotonic() + self._committed_s
+        return lambda partitions: self._committed(partitions, deadline)
+
+    def _committed(
+        self, partitions: list[TopicPartition], deadline: float
+    ) -> dict[TopicPartitionKey, int]:
+        """The group's committed offsets of ``partitions`` (negative: none). Blocks up to
+        ``deadline`` plus one call; raises KafkaException."""
+        from confluent_kafka import KafkaException
+
+        found: list[TopicPartition] = []
+
+        def fetch(timeout_s: float) -> None:
+            found[:] = self._consumer.committed(partitions, timeout_s)
+            for tp in found:
+                if tp.error is not None:
+                    raise KafkaException(tp.error)
+
+        self._retry.alive(Phase.COMMITTED)
+        self._retry.run_or_raise(Phase.COMMITTED, fetch, deadline, committed_retriable())
+        return {(tp.topic, tp.partition): tp.offset for tp in found}
