@@ -189,19 +189,19 @@ class ExactlyOnce(PublisherBase):
         the producer and rewind to the committed offsets. Without a producer factory a
         replacement is a restart: the call's error is raised. A record refused for good
         raises DeliveryFailed."""
-        aborting = failed.action is Action.ABORT_AND_REWIND
-        if aborting:
+        action, why = failed.action, failed.why
+        if action is Action.ABORT_AND_REWIND:
             aborted = self._abort()
             if aborted is None:
                 self._raise_on_failure()  # a record refused for good: rewinding cannot help
-                self._rewind(sources, failed.why)
+                self._rewind(sources, why)
                 return
-            failed = aborted
-        if failed.action is Action.REPLACE_PRODUCER and self._life.replaceable:
-            self._recover(sources, failed.why)
+            action = aborted.action
+            if not self._life.replaceable:
+                self._raise_on_failure()  # a refused record is the cause to stop with
+        if action is Action.REPLACE_PRODUCER and self._life.replaceable:
+            self._recover(sources, why)
             return
-        if aborting:
-            self._raise_on_failure()
         raise failed.cause
 
     def _recover(self, sources: list[SourceResult], why: str) -> None:
@@ -301,8 +301,9 @@ class ExactlyOnce(PublisherBase):
         did: its events were never committed and are read again), so read_committed
         subscribers are not held at the last stable offset until the broker times it out;
         then flush. Blocks up to about ``timeout_s``; never raises for the abort (logged)."""
+        deadline = self._clock.monotonic() + timeout_s
         if self._open:
-            failed = self._abort(self._clock.monotonic() + timeout_s)
+            failed = self._abort(deadline)
             log_event(_log, "transaction_aborted_on_close", level=logging.WARNING,
                       aborted=failed is None)  # fmt: skip
-        self._producer.flush(timeout_s)
+        self._producer.flush(max(0.0, deadline - self._clock.monotonic()))

@@ -75,7 +75,8 @@ class OnThread:
         self._stuck: list[threading.Thread] = []
 
     def left(self) -> int:
-        self._stuck = [thread for thread in self._stuck if thread.is_alive()]
+        if self._stuck:  # asked at every loop step: nothing to do in the usual case
+            self._stuck = [thread for thread in self._stuck if thread.is_alive()]
         return len(self._stuck)
 
     def __call__(self, call: Callable[[], None], bound_s: float, alive: Callable[[], None]) -> None:
