@@ -423,3 +423,16 @@ class Settings(BaseSettings):
                 "MOODSTREAM_SCHEMA_REGISTRY__URL"
             )
         return self
+
+    @model_validator(mode="after")
+    def _txn_recovery_fits_poll_interval(self) -> Settings:
+        """Exactly-once recovery waits (derived from the connect timeout) must end before
+        the group drops a worker that stopped polling (``consumer.engine.txn_budget``)."""
+        if self.processing.guarantee is not Guarantee.EXACTLY_ONCE:
+            return self
+        from consumer.engine.txn_budget import TxnBudget
+
+        problem = TxnBudget(self.kafka.connect_timeout_s).problem(self.kafka.max_poll_interval_ms)
+        if problem is not None:
+            raise ValueError(problem)
+        return self

@@ -178,6 +178,7 @@ def build_worker(
             new_producer=lambda: create_producer(settings, bootstrap, worker_index, instance),
             waiting=_waiting_on_kafka(health),
             bounded=on_thread(clock),
+            report=_txn_not_ready(health),
         )
     else:
         policy = CommitPolicy(processing.commit_interval_s, processing.commit_every_messages)
@@ -195,6 +196,18 @@ def build_worker(
         group_waits=group_waits,
     )
     return WorkerParts(runner, ensemble, executors)
+
+
+def _txn_not_ready(health: HealthReporter | None) -> Callable[[str | None], None] | None:
+    """Where the exactly-once publisher says why the worker is not ready (transactional
+    calls left stuck on their threads), or no longer. Does not block."""
+    if health is None:
+        return None
+
+    def report(reason: str | None) -> None:
+        health.not_ready_because("txn_stuck_calls", reason)
+
+    return report
 
 
 def _waiting_on_kafka(health: HealthReporter | None) -> Callable[[str], None] | None:
