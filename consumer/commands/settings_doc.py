@@ -128,7 +128,7 @@ def setting_rows(model: type[BaseModel], prefix: str = PREFIX) -> list[str]:
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             rows += setting_rows(annotation, variable + DELIMITER)
             continue
-        description = _cell(info.description or comments.get(name, ""))
+        description = _cell(info.description or comments.get(name, "")) or "-"
         rows.append(f"| `{variable}` | {accepts(info)} | {default_text(info)} | {description} |")
     return rows
 

@@ -105,6 +105,7 @@ def test_field_comments_and_descriptions_reach_the_rows() -> None:
     rows = setting_rows(_Example, "X_")
     assert rows[0] == "| `X_MODE` | `a` \\| `b` | `a` | The mode, said on two lines. |"
     assert rows[5] == "| `X_EXTRA` | JSON object | `{}` | raw \\| pairs |"
+    assert rows[1] == "| `X_COLOUR` | `red` | `red` | - |"
     assert len(rows) == len(_Example.model_fields)
 
 
