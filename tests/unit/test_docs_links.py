@@ -92,3 +92,9 @@ def test_the_readme_links_every_page_of_docs() -> None:
     pages = [p.name for p in (REPO / "docs").glob("*.md")]
     assert len(pages) >= 12
     assert [name for name in pages if f"(docs/{name})" not in readme] == []
+
+
+def test_the_readme_gives_the_compose_command_of_the_compose_file() -> None:
+    compose = (REPO / "deploy" / "docker-compose.yml").read_text(encoding="utf-8")
+    [command] = re.findall(r"^#\s+(docker compose .+?)\s*$", compose, re.MULTILINE)
+    assert f"\n{command}\n" in (REPO / "README.md").read_text(encoding="utf-8")
