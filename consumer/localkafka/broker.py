@@ -268,18 +268,13 @@ class LocalBroker:
     def _wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
         """Block until the client port is open and metadata requests succeed."""
         deadline = time.monotonic() + self._ready_timeout_s
-        while not proc_util.port_open(self._settings.port):
-            if proc.poll() is not None:
-                raise BrokerError(
-                    f"the broker exited with code {proc.returncode} during start-up:\n"
-                    f"{self.log_tail()}"
-                )
-            if time.monotonic() >= deadline:
-                raise BrokerError(
-                    f"the broker did not open {self.bootstrap_servers} within "
-                    f"{self._ready_timeout_s:g} s:\n{self.log_tail()}"
-                )
-            time.sleep(0.2)
+        proc_util.wait_started(
+            proc,
+            lambda: proc_util.port_open(self._settings.port),
+            deadline,
+            f"the broker did not open {self.bootstrap_servers} within {self._ready_timeout_s:g} s",
+            self.log_tail,
+        )
         remaining_s = max(1.0, deadline - time.monotonic())
         try:
             admin.wait_for_cluster({"bootstrap.servers": self.bootstrap_servers}, remaining_s)

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import psutil
@@ -285,15 +286,13 @@ class LocalCluster:
         """Block until each node's client port is open and the metadata lists it."""
         for n, proc in procs.items():
             port = cfiles.node_ports(self._settings, n).plaintext
-            while not proc_util.port_open(port):
-                if proc.poll() is not None:
-                    raise BrokerError(
-                        f"node {n} exited with code {proc.returncode} during start-up:\n"
-                        f"{self.log_tail(n)}"
-                    )
-                if time.monotonic() >= deadline:
-                    raise BrokerError(f"node {n} did not open port {port}:\n{self.log_tail(n)}")
-                time.sleep(0.2)
+            proc_util.wait_started(
+                proc,
+                partial(proc_util.port_open, port),
+                deadline,
+                f"node {n} did not open port {port}",
+                partial(self.log_tail, n),
+            )
         config = {"bootstrap.servers": self.bootstrap_servers}
         while True:
             try:

@@ -11,6 +11,7 @@ from consumer.errors import BrokerError
 from consumer.localkafka import ports
 from consumer.localkafka.broker import LocalBroker
 from consumer.localkafka.cluster import LocalCluster
+from consumer.localkafka.registry import LocalRegistry
 from consumer.settings import LocalBrokerSettings, LocalClusterSettings, LocalRegistrySettings
 
 LINUX_DEFAULT = (32768, 60999)
@@ -58,7 +59,7 @@ def test_the_defaults_lie_below_the_usual_range_and_never_collide() -> None:
     assert not set(every) & set(ports.SPARE_PORTS)
 
 
-def test_the_broker_refuses_before_it_fetches_anything(
+def test_each_service_refuses_before_it_fetches_anything(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ports, "RANGE_FILE", _range_file(tmp_path, "29000 29999"))
@@ -69,6 +70,11 @@ def test_the_broker_refuses_before_it_fetches_anything(
     cluster = LocalCluster(LocalBrokerSettings(cache_dir=tmp_path / "c"), LocalClusterSettings())
     with pytest.raises(BrokerError, match="set MOODSTREAM_CLUSTER__BASE_PORT to a port below"):
         cluster.start()
+    registry_settings = LocalRegistrySettings(port=29500)
+    registry = LocalRegistry(LocalBrokerSettings(cache_dir=tmp_path / "r"), registry_settings)
+    with pytest.raises(BrokerError, match="set MOODSTREAM_LOCAL_REGISTRY__PORT to a port below"):
+        registry.start()
+    assert not (tmp_path / "r" / "registry" / "2.0.2.Final").exists()  # nothing was built
 
 
 def test_a_spare_port_is_free_and_below_the_range() -> None:
