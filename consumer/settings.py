@@ -321,9 +321,11 @@ class LocalClusterSettings(_Frozen):
 class LocalRegistrySettings(_Frozen):
     """The development Schema Registry of ``moodstream registry start`` (Apicurio, built
     once under ``<broker.cache_dir>/registry``), on 127.0.0.1:``port`` with in-memory
-    storage. ``compatibility`` is its global rule (Apicurio's own default is NONE)."""
+    storage. ``compatibility`` is its global rule (Apicurio's own default is NONE).
+    ``persistent``: schemas kept in an H2 file under its state folder across restarts."""
 
     port: int = Field(default=28081, ge=1024, le=65_535)
+    persistent: bool = False
     apicurio_version: str = "2.0.2.Final"
     heap: str = "256m"
     compatibility: Literal[

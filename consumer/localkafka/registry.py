@@ -7,10 +7,12 @@ Built once from Maven Central (see ``registry_files.py``); layout under
                          its private Maven repository m2/ is deleted after a good build
     <version>/.complete  written last; without it the build is redone
     .build-lock          one build at a time, across processes
-    run-<port>/          registry.pid, registry.out, .lock, leases/, auto-stop
+    run-<port>/          registry.pid, registry.out, .lock, leases/, auto-stop, and
+                         data/ (the H2 file with LOCAL_REGISTRY__PERSISTENT)
 
 It serves the Confluent-compatible API that confluent-kafka's ``SchemaRegistryClient``
-speaks at ``http://127.0.0.1:<port>/apis/ccompat/v6``; every schema is lost on stop.
+speaks at ``http://127.0.0.1:<port>/apis/ccompat/v6``; every schema is lost on stop
+unless ``persistent`` is set.
 """
 
 from __future__ import annotations
@@ -135,12 +137,11 @@ class LocalRegistry:
         java = proc_util.require_java()
         runner = self.build()
         proc_util.wait_free_ports([port], "free it or choose MOODSTREAM_LOCAL_REGISTRY__PORT")
-        settings = self._settings
-        cmd = rfiles.registry_command(java, runner, port, settings.heap, settings.compatibility)
+        cmd = rfiles.registry_command(java, runner, self._settings, self._run / "data")
         proc = proc_util.spawn_detached(cmd, self.log_file, self._run, self._run / "registry.pid")
         try:
             self._wait_ready(proc)
-            put_config(self.url, settings.compatibility)
+            put_config(self.url, self._settings.compatibility)
         except BaseException:
             proc_util.terminate(proc.pid)
             (self._run / "registry.pid").unlink(missing_ok=True)

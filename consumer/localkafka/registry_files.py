@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from consumer.errors import BrokerError
+from consumer.settings import LocalRegistrySettings
 
 GROUP = "io.apicurio"
 APP = "apicurio-registry-app"
@@ -177,17 +178,22 @@ def runner_jar(target: Path, version: str) -> Path:
 
 
 def registry_command(
-    java: str, runner: Path, port: int, heap: str, compatibility: str
+    java: str, runner: Path, settings: LocalRegistrySettings, data_dir: Path
 ) -> list[str]:
-    """The java command line serving the registry on 127.0.0.1:``port``, in memory."""
+    """The java command line serving the registry on 127.0.0.1:``settings.port``: in memory, or
+    with ``settings.persistent`` in the H2 database file ``data_dir/registry``."""
+    storage = []
+    if settings.persistent:
+        storage.append(f"-Dquarkus.datasource.jdbc.url=jdbc:h2:file:{data_dir / 'registry'}")
     return [
         java,
-        f"-Xmx{heap}",
+        f"-Xmx{settings.heap}",
         "-XX:+UseSerialGC",
         PROCESS_ID_FLAG,
         "-Dquarkus.http.host=127.0.0.1",
-        f"-Dquarkus.http.port={port}",
-        f"-Dregistry.rules.global.compatibility={compatibility}",
+        f"-Dquarkus.http.port={settings.port}",
+        f"-Dregistry.rules.global.compatibility={settings.compatibility}",
+        *storage,
         "-jar",
         str(runner),
     ]

@@ -8,6 +8,7 @@ import pytest
 
 from consumer.errors import BrokerError
 from consumer.localkafka import registry_files as rfiles
+from consumer.settings import LocalRegistrySettings
 
 PARENT_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0"><properties>
   <quarkus.version>1.12.2.Final</quarkus.version>
@@ -67,7 +68,7 @@ def test_a_pom_without_what_the_build_needs_is_named(app: str, parent: str, miss
 
 def test_the_command_serves_127_0_0_1_only_and_binds_no_random_port() -> None:
     runner = rfiles.runner_jar(Path("/c/target"), "2.0.2.Final")
-    cmd = rfiles.registry_command("java", runner, 28081, "256m", "BACKWARD")
+    cmd = rfiles.registry_command("java", runner, LocalRegistrySettings(), Path("/c/data"))
     assert cmd[0] == "java" and cmd[-2:] == [
         "-jar",
         "/c/target/moodstream-registry-2.0.2.Final-runner.jar",
@@ -76,3 +77,12 @@ def test_the_command_serves_127_0_0_1_only_and_binds_no_random_port() -> None:
     assert rfiles.PROCESS_ID_FLAG in cmd and "UuidProcessId" in rfiles.PROCESS_ID_FLAG
     assert "-Dregistry.rules.global.compatibility=BACKWARD" in cmd and "-Xmx256m" in cmd
     assert not any("validity" in arg for arg in cmd)  # breaks Protobuf auto-registration
+    assert not any("datasource" in arg for arg in cmd)  # in memory by default
+
+
+def test_a_persistent_registry_keeps_its_schemas_in_an_h2_file() -> None:
+    settings = LocalRegistrySettings(persistent=True, port=28100, compatibility="NONE")
+    cmd = rfiles.registry_command("java", Path("/r.jar"), settings, Path("/c/data"))
+    assert "-Dquarkus.datasource.jdbc.url=jdbc:h2:file:/c/data/registry" in cmd
+    assert "-Dquarkus.http.port=28100" in cmd
+    assert "-Dregistry.rules.global.compatibility=NONE" in cmd
