@@ -7,11 +7,16 @@ import json
 import uuid
 from typing import Any
 
+import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from consumer.schema_registry.encoding import RegistryEncoder
 from schemas import registry_formats as formats
 from tests.fakes import event_dict
+
+#: The marks of a module using the registry: the first test of a session on a fresh
+#: machine also waits for the registry's one-time build (about 1.5 min; more when busy).
+REGISTRY_MARKS = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 
 def registry_client(url: str) -> SchemaRegistryClient:

@@ -16,13 +16,14 @@ from consumer.schema_registry.schema_type import effective_schema_type
 from schemas import registry_formats as formats
 from tests.integration.harness import moodstream
 from tests.integration.registry_tools import (
+    REGISTRY_MARKS,
     avro_v2,
     avro_v3_incompatible,
     fresh_topic,
     registry_client,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = REGISTRY_MARKS
 
 
 def test_the_registry_runs_and_reports_backward_compatibility(schema_registry_url: str) -> None:

@@ -33,6 +33,7 @@ from tests.integration.harness import (
     service_env,
 )
 from tests.integration.registry_tools import (
+    REGISTRY_MARKS,
     avro_v2,
     avro_without_user_id,
     encoder,
@@ -40,7 +41,7 @@ from tests.integration.registry_tools import (
     registry_client,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = REGISTRY_MARKS
 #: Events per format (the issue's 500; each run also produces the JSON twins once).
 EVENTS = 500
 SEED = 2_611

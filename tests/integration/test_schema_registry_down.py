@@ -28,9 +28,9 @@ from tests.integration.harness import (
     running_service,
     wait_for,
 )
-from tests.integration.registry_tools import avro_v2, encoder, keyed
+from tests.integration.registry_tools import REGISTRY_MARKS, avro_v2, encoder, keyed
 
-pytestmark = pytest.mark.integration
+pytestmark = REGISTRY_MARKS
 EVENTS = 20
 WAITS_SEEN = 3
 
