@@ -11,8 +11,10 @@ Registry (``schema_registry_url``: the local Apicurio Registry of ``moodstream r
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,22 +57,45 @@ def boosters(prediction: dict[str, Any]) -> list[float | None]:
     return [risk["depression"], risk["hypomania"], risk["mania"], prediction["current_depression"]]
 
 
-def predictions_of(
-    env: dict[str, str], stream_topics: TopicSettings, bootstrap: str, tmp: Path, count: int
-) -> tuple[dict[str, list[float | None]], int]:
-    """Run the service over what is on the features topic until ``count`` predictions
-    were written; return each event's boosters and the number of dead letters."""
-    with running_service(env, tmp) as service:
-        reader = TopicReader(bootstrap, stream_topics.predictions)
-        try:
-            reader.wait_count(count, FLOW_TIMEOUT_S)
-        finally:
-            reader.close()
-        assert service.stop() == 0, service.logs()[-3000:]
-    dead = TopicReader(bootstrap, stream_topics.dlq)
-    dead.poll(2.0)
-    dead.close()
-    return {p["event_id"]: boosters(p) for p in reader.values()}, len(dead.records)
+@dataclass
+class Outputs:
+    """What the service wrote: each event's boosters, and the dead letters' records."""
+
+    predictions: dict[str, list[float | None]]
+    dead_letters: list[Any]
+
+    def reasons(self) -> dict[str, bytes]:
+        """Each dead letter's reason (its ``error.class`` header) with its value."""
+        found = {}
+        for message in self.dead_letters:
+            reason = dict(message.headers() or [])["error.class"].decode()
+            found[reason.removeprefix("InvalidEvent.")] = message.value()
+        return found
+
+
+def run_over(
+    env: dict[str, str], topics: TopicSettings, bootstrap: str, tmp: Path, records: int
+) -> Outputs:
+    """Run the service until ``records`` outputs (predictions and dead letters together)
+    were written for the records on the features topic; stop it. Blocks up to
+    FLOW_TIMEOUT_S; the caller asserts how they split."""
+    predictions = TopicReader(bootstrap, topics.predictions)
+    dead = TopicReader(bootstrap, topics.dlq)
+    try:
+        with running_service(env, tmp) as service:
+            deadline = time.monotonic() + FLOW_TIMEOUT_S
+            while len(predictions.records) + len(dead.records) < records:
+                assert time.monotonic() < deadline, (
+                    f"{len(predictions.records)} + {len(dead.records)} of {records} outputs"
+                )
+                predictions.poll(0.3)
+                dead.poll(0.2)
+            assert service.stop() == 0, service.logs()[-3000:]
+        dead.poll(0.5)  # nothing more may come
+        return Outputs({p["event_id"]: boosters(p) for p in predictions.values()}, dead.records)
+    finally:
+        predictions.close()
+        dead.close()
 
 
 def produce_synthetic(env: dict[str, str], value_format: str) -> None:
@@ -98,10 +123,9 @@ def json_twins(
     wait_for_topics(admin, topics.all(), 30)
     env = service_env(kafka_bootstrap, topics, f"twins-{suffix}")
     produce_synthetic(env, "json")
-    twins, dead = predictions_of(
-        env, topics, kafka_bootstrap, tmp_path_factory.mktemp("twins"), EVENTS
-    )
-    assert len(twins) == EVENTS and dead == 0
+    outputs = run_over(env, topics, kafka_bootstrap, tmp_path_factory.mktemp("twins"), EVENTS)
+    twins = outputs.predictions
+    assert len(twins) == EVENTS and outputs.dead_letters == []
     assert all(values[0] is not None for values in twins.values())  # the boosters scored
     yield twins
     delete_topics(admin, topics.all())
@@ -119,8 +143,9 @@ def test_each_format_predicts_every_event_as_its_json_twin(
         SCHEMA_REGISTRY__URL=schema_registry_url, PROCESSING__INPUT_FORMAT=value_format
     )
     produce_synthetic(env, value_format)
-    got, dead = predictions_of(env, stream.topics, stream.bootstrap, tmp_path, EVENTS)
-    assert dead == 0
+    outputs = run_over(env, stream.topics, stream.bootstrap, tmp_path, EVENTS)
+    assert outputs.reasons() == {}  # no dead letter
+    got = outputs.predictions
     assert set(got) == set(json_twins) and len(got) == EVENTS
     for event_id, values in got.items():
         twin = json_twins[event_id]
@@ -169,13 +194,7 @@ def test_v1_and_v2_interleave_and_bad_input_is_dead_lettered_with_its_reason(
     bad = bad_records(schema_registry_url, topic)
     produce_raw(stream.bootstrap, topic, [*good, *((b"bad", v) for v in bad.values())])
     env = stream.env(SCHEMA_REGISTRY__URL=schema_registry_url, PROCESSING__INPUT_FORMAT="avro")
-    got, _ = predictions_of(env, stream.topics, stream.bootstrap, tmp_path, len(good))
-    assert set(got) == {event_dict(seed=seed)["event_id"] for seed in range(20)}
-    letters = TopicReader(stream.bootstrap, stream.topics.dlq)
-    letters.wait_count(len(bad), 60)
-    letters.close()
-    reasons = {}
-    for message in letters.records:
-        headers = dict(message.headers() or [])
-        reasons[headers["error.class"].decode().removeprefix("InvalidEvent.")] = message.value()
-    assert reasons == bad  # each reason once, with the original bytes
+    outputs = run_over(env, stream.topics, stream.bootstrap, tmp_path, len(good) + len(bad))
+    assert set(outputs.predictions) == {event_dict(seed=seed)["event_id"] for seed in range(20)}
+    assert outputs.reasons() == bad  # each reason once, with the original bytes
+    assert len(outputs.dead_letters) == len(bad)
