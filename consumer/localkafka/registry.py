@@ -77,6 +77,11 @@ class LocalRegistry:
         return f"http://{HOST}:{self._settings.port}{API_PATH}"
 
     @property
+    def state_dir(self) -> Path:
+        """This instance's folder (``run-<port>``): pid, log, leases, the persistent data."""
+        return self._run
+
+    @property
     def log_file(self) -> Path:
         return self._run / "registry.out"
 

@@ -8,6 +8,7 @@ resumes with nothing lost.
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,6 +62,7 @@ def own_registry(schema_registry_url: str) -> Iterator[LocalRegistry]:
         yield registry
     finally:
         registry.stop()
+        shutil.rmtree(registry.state_dir, ignore_errors=True)
 
 
 def waiting(service: Service) -> bool:
