@@ -72,7 +72,8 @@ def run_peers(
     finally:
         registry.delete_all()
     machine["load_avg_end"] = load_average()
-    return _document(runs, outputs, labels, envs, machine, rounds, events)
+    doc = _document(runs, outputs, labels, envs, machine, rounds, events)
+    return {"run_id": registry.run_id, **doc}
 
 
 def _systems(
