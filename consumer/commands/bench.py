@@ -49,9 +49,9 @@ def register(sub: Any) -> None:
         help="where to write the results (default bench-results/bench-<time>.json); "
         "with --peers and no PATH: also print the whole JSON",
     )
-    parser.add_argument("--rounds", type=int, default=3, help="--peers: rounds (default 3)")
+    parser.add_argument("--rounds", type=int, default=None, help="--peers: rounds (default 3)")
     parser.add_argument(
-        "--events", type=int, default=40_000, help="--peers: backlog events (default 40,000)"
+        "--events", type=int, default=None, help="--peers: backlog events (default 40,000)"
     )
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
     parser.set_defaults(handler=handle)
@@ -63,6 +63,8 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         return _peers(args, settings)
     if args.json == PRINT_JSON:
         raise ConfigError("--json needs a PATH (only --peers prints the JSON)")
+    if args.rounds is not None or args.events is not None:
+        raise ConfigError("--rounds and --events go with --peers")
     from consumer.bench.plan import PLANS
 
     plan = PLANS["smoke" if args.smoke else "quick" if args.quick else "full"]
@@ -104,7 +106,9 @@ def _peers(args: argparse.Namespace, settings: Settings) -> int:
     from consumer.commands import bootstrap_for
     from consumer.kafka.config import client_config
 
-    if args.rounds < 1 or args.events < 1:
+    rounds = 3 if args.rounds is None else args.rounds
+    events = 40_000 if args.events is None else args.events
+    if rounds < 1 or events < 1:
         raise ConfigError("--rounds and --events must be at least 1")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = args.json if args.json not in (None, PRINT_JSON) else None
@@ -114,7 +118,7 @@ def _peers(args: argparse.Namespace, settings: Settings) -> int:
     bootstrap = bootstrap_for(settings)
     client = dict(client_config(settings.kafka, bootstrap))
     doc = run_peers(
-        settings, bootstrap, client, rounds=args.rounds, events=args.events,
+        settings, bootstrap, client, rounds=rounds, events=events,
         peers_root=default_root(), log_dir=path.with_name(path.stem + "-logs"),
         progress=print_progress,
     )  # fmt: skip
