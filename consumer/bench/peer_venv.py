@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from consumer.bench.service import BenchError
+from consumer.localkafka.broker_proc import exclusive_lock
 
 APPS = Path(__file__).resolve().parent / "peer_apps"
 #: The project's xgboost and numpy (requirements/dev.txt): the same scores, bit for bit.
@@ -65,10 +66,16 @@ def default_root() -> Path:
 
 
 def ensure_env(peer: Peer, root: Path) -> PeerEnv:
-    """The peer's venv, created (pip, from PyPI: minutes) when absent or its pins changed.
+    """The peer's venv, created (pip, from PyPI: about a minute) when absent or its pins
+    changed. Two bench runs wait for each other (a file lock beside it).
 
     Blocks. Raises BenchError when venv or pip fails (with the tail of pip's output).
     """
+    with exclusive_lock(root / f"{peer.name}.lock"):
+        return _ensure_locked(peer, root)
+
+
+def _ensure_locked(peer: Peer, root: Path) -> PeerEnv:
     home = root / peer.name
     venv = home / "venv"
     python = venv / "bin" / "python"
