@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from consumer.errors import ConfigError
-from consumer.settings import Settings
+from consumer.settings import SecurityProtocol, Settings
 
 #: ``--json`` given without a PATH.
 PRINT_JSON = Path("-")
@@ -106,6 +106,8 @@ def _peers(args: argparse.Namespace, settings: Settings) -> int:
     from consumer.commands import bootstrap_for
     from consumer.kafka.config import client_config
 
+    if settings.kafka.security_protocol is not SecurityProtocol.PLAINTEXT:
+        raise ConfigError("--peers gives the peer apps a PLAINTEXT bootstrap only")
     rounds = 3 if args.rounds is None else args.rounds
     events = 40_000 if args.events is None else args.events
     if rounds < 1 or events < 1:

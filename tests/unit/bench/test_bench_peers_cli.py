@@ -42,3 +42,10 @@ def test_wrong_combinations_are_refused_before_any_work(argv: list[str], message
     args = build_parser(["bench"]).parse_args(["bench", *argv])
     with pytest.raises(ConfigError, match=message):
         handle(args, Settings())
+
+
+def test_peers_refuse_a_cluster_they_could_not_reach() -> None:
+    args = build_parser(["bench"]).parse_args(["bench", "--peers"])
+    settings = Settings.model_validate({"kafka": {"security_protocol": "SSL"}})
+    with pytest.raises(ConfigError, match="PLAINTEXT"):
+        handle(args, settings)
