@@ -1,9 +1,11 @@
-"""``moodstream bench [--quick|--smoke] [--json PATH]``: limits, moodstream, baseline, ratios.
+"""``moodstream bench [--quick|--smoke] [--out PATH] [--json]``: limits, moodstream, baseline,
+ratios.
 
 Runs against the configured cluster (or the local broker) on fresh topics named
 ``bench.<run id>.*`` (deleted at the end), writes the JSON, a PNG and the services' logs
-(``<name>-logs/``) beside it (default ``bench-results/bench-<timestamp>.json``), prints a
-summary table. See BENCHMARKS.md.
+(``<name>-logs/``) beside it (``--out``, default ``bench-results/bench-<timestamp>.json``),
+prints a summary table (``--json``: the results document on stdout, the table on stderr).
+The old ``--json PATH`` still means ``--out PATH`` for one release. See BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from consumer.commands.conventions import add_json_and_out, json_and_out
 from consumer.errors import ConfigError
 from consumer.settings import Settings
 
@@ -29,13 +32,7 @@ def register(sub: Any) -> None:
         action="store_true",
         help="tiny run that only checks the machinery (1 worker, seconds per step)",
     )
-    parser.add_argument(
-        "--json",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="where to write the results (default bench-results/bench-<time>.json)",
-    )
+    add_json_and_out(parser, "where to write the results (default bench-results/bench-<time>.json)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
     parser.set_defaults(handler=handle)
 
@@ -45,9 +42,10 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     from consumer.bench.plan import PLANS
 
     plan = PLANS["smoke" if args.smoke else "quick" if args.quick else "full"]
-    path = args.json or Path("bench-results") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    as_json, out = json_and_out(args)
+    path = out or Path("bench-results") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     if path.suffix != ".json":
-        raise ConfigError("--json must name a .json file")
+        raise ConfigError("--out must name a .json file")
     logs = path.with_name(path.stem + "-logs")
     doc = _run(settings, plan, "moodstream " + shlex.join(sys.argv[1:]), logs)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,8 +56,12 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         write_png(doc, path.with_suffix(".png"))
     from consumer.bench.text import summary
 
-    print(summary(doc))
-    print(f"\nresults: {path}" + ("" if args.no_plot else f" (+ {path.with_suffix('.png').name})"))
+    table = sys.stderr if as_json else sys.stdout
+    print(summary(doc), file=table)
+    png = "" if args.no_plot else f" (+ {path.with_suffix('.png').name})"
+    print(f"\nresults: {path}{png}", file=table)
+    if as_json:
+        print(json.dumps(doc, indent=2))
     return 0
 
 
