@@ -1,0 +1,146 @@
+"""Issue 28: ``moodstream config --check`` runs every check ``run`` makes before Kafka and
+fails as ``run`` fails: the same one line, the same exit code. Plain ``config`` exiting 0
+on settings ``run`` refuses was the complaint.
+
+Each case runs the CLI as a user does, against an address nobody listens on (nothing may
+be contacted), with a copy of the demo models (``models/demo`` or a tiny set).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import pytest
+
+REPO: Final = Path(__file__).resolve().parents[2]
+CONNECT_TIMEOUT_S: Final = "120"  # a Kafka wait would show as a test timeout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def line(self) -> str:
+        """The one ``moodstream: ...`` line; asserts one, and no traceback."""
+        assert "Traceback" not in self.stderr, self.stderr[-3000:]
+        lines = [ln for ln in self.stderr.splitlines() if ln.startswith("moodstream: ")]
+        assert len(lines) == 1, f"expected one error line, got:\n{self.stderr[-3000:]}"
+        return lines[0]
+
+
+@pytest.fixture
+def models(demo_models: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "models"
+    shutil.copytree(demo_models, target)
+    return target
+
+
+def moodstream(models_dir: Path, *args: str, **settings: str) -> Result:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("MOODSTREAM_")}
+    env |= {
+        "MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{_free_port()}",
+        "MOODSTREAM_KAFKA__CONNECT_TIMEOUT_S": CONNECT_TIMEOUT_S,
+        "MOODSTREAM_OBSERVABILITY__PORT": "0",
+        "MOODSTREAM_OBSERVABILITY__HOST": "127.0.0.1",
+        "MOODSTREAM_MODELS__DIR": str(models_dir),
+        "MOODSTREAM_MODELS__WARMUP": "false",
+    }
+    env |= {f"MOODSTREAM_{k}": v for k, v in settings.items()}
+    done = subprocess.run(
+        [sys.executable, "-m", "consumer", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def test_good_settings_pass_every_check(models: Path) -> None:
+    result = moodstream(models, "config", "--check", "--json")
+    assert result.code == 0, result.stderr[-3000:]
+    document = json.loads(result.stdout)
+    assert document["ok"] is True and len(document["model_set"]) == 64
+    checks = " | ".join(document["checks"])
+    for what in ("settings", "user hash key", "models in", "metrics address", "KAFKA__EXTRA"):
+        assert what in checks
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"OBSERVABILITY__USER_HASH_KEY": "REPLACE-ME"}, "USER_HASH_KEY is a placeholder"),
+        ({"KAFKA__EXTRA": '{"no.such.property": "1"}'}, "No such configuration property"),
+    ],
+)
+def test_check_refuses_what_run_refuses_with_runs_words(
+    models: Path, settings: dict[str, str], expected: str
+) -> None:
+    plain = moodstream(models, "config", **settings)
+    assert plain.code == 0  # plain `config` only shows the settings
+    check = moodstream(models, "config", "--check", **settings)
+    run = moodstream(models, "run", **settings)
+    assert check.code == run.code == 2
+    assert expected in check.line()
+    assert check.line() == run.line()
+
+
+def test_check_refuses_a_checksum_mismatch_as_run_does(models: Path) -> None:
+    manifest = json.loads((models / "manifest.json").read_text())
+    victim = models / manifest["models"][0]["file"]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    check = moodstream(models, "config", "--check")
+    run = moodstream(models, "run")
+    assert check.code == run.code == 1
+    assert "sha256" in check.line() or "checksum" in check.line()
+    assert check.line() == run.line()
+
+
+def test_check_refuses_a_missing_models_dir(tmp_path: Path) -> None:
+    check = moodstream(tmp_path / "nowhere", "config", "--check")
+    assert check.code == 1
+    assert "no manifest.json" in check.line() and "MOODSTREAM_MODELS__DIR" in check.line()
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        yield int(sock.getsockname()[1])
+
+
+def test_check_refuses_a_taken_metrics_port(models: Path, taken_port: int) -> None:
+    check = moodstream(models, "config", "--check", OBSERVABILITY__PORT=str(taken_port))
+    assert check.code == 2
+    assert f"cannot serve metrics on 127.0.0.1:{taken_port}" in check.line()
+    assert "MOODSTREAM_OBSERVABILITY__PORT" in check.line()
+
+
+def test_check_refuses_settings_that_do_not_parse_as_json_under_json(models: Path) -> None:
+    check = moodstream(models, "config", "--check", "--json", KAFKA__EXTRA="not json")
+    assert check.code == 2 and check.stdout == ""
+    error = json.loads(check.stderr.strip().splitlines()[-1])["error"]
+    assert error["class"] == "ConfigError" and error["exit_code"] == 2
+    assert error["message"].startswith("invalid settings: MOODSTREAM_KAFKA__EXTRA is not JSON")
