@@ -51,26 +51,36 @@ def test_every_documented_exit_code_is_the_enum_and_the_enum_is_documented() -> 
 
 
 def test_errors_carry_distinct_codes_from_the_enum() -> None:
-    assert ConfigError.exit_code == ExitCode.CONFIG == 2
-    assert KafkaSetupError.exit_code == ExitCode.KAFKA == 4
-    assert ModelLoadError.exit_code == MoodstreamError.exit_code == ExitCode.FAILED
-    assert PoisonFloodError.exit_code == ExitCode.POISON_FLOOD == 6
-    assert CommandTimedOut.exit_code == ExitCode.TIMED_OUT == 124
-    # `broker status` keeps 3 for "not running" (as init scripts do); the poison flood moved
     from consumer.commands import broker, cluster, score
 
-    assert broker.EXIT_NOT_RUNNING == cluster.EXIT_NOT_RUNNING == ExitCode.NOT_RUNNING == 3
-    assert score.EXIT_DIFFERENT == ExitCode.DIFFERS == 5
+    codes: dict[type[MoodstreamError], int] = {
+        ConfigError: 2,
+        KafkaSetupError: 4,
+        ModelLoadError: 1,
+        MoodstreamError: 1,
+        PoisonFloodError: 6,
+        CommandTimedOut: 124,
+    }
+    for error, code in codes.items():
+        assert isinstance(error.exit_code, ExitCode) and int(error.exit_code) == code, error
+    # `broker status` keeps 3 for "not running" (as init scripts do); the poison flood moved
+    not_running = {int(broker.EXIT_NOT_RUNNING), int(cluster.EXIT_NOT_RUNNING)}
+    assert not_running == {int(ExitCode.NOT_RUNNING)} == {3}
+    assert int(score.EXIT_DIFFERENT) == int(ExitCode.DIFFERS) == 5
 
 
 def test_the_workers_exit_codes_are_the_commands() -> None:
     from consumer.commands.run import PoisonFloodExit
     from consumer.service.worker import ExitCode as WorkerExit
 
-    assert WorkerExit.CONFIG == ExitCode.CONFIG
-    assert WorkerExit.KAFKA_SETUP == ExitCode.KAFKA
-    assert WorkerExit.POISON_FLOOD == ExitCode.POISON_FLOOD == PoisonFloodExit.exit_code
-    assert WorkerExit.CRASHED == ExitCode.FAILED
+    pairs = [
+        (WorkerExit.CONFIG, ExitCode.CONFIG),
+        (WorkerExit.KAFKA_SETUP, ExitCode.KAFKA),
+        (WorkerExit.POISON_FLOOD, ExitCode.POISON_FLOOD),
+        (WorkerExit.CRASHED, ExitCode.FAILED),
+    ]
+    assert all(int(worker) == int(command) for worker, command in pairs)
+    assert int(PoisonFloodExit.exit_code) == int(ExitCode.POISON_FLOOD)
 
 
 def _leaves() -> dict[str, argparse.ArgumentParser]:
@@ -106,7 +116,7 @@ def test_other_commands_get_the_generic_deadline() -> None:
 def test_the_deadline_raises_timed_out_in_the_main_thread() -> None:
     arm_deadline(0.05)
     try:
-        with pytest.raises(CommandTimedOut, match="gave up after --timeout-s 0.05 s"):
+        with pytest.raises(CommandTimedOut, match=r"gave up after --timeout-s 0\.05 s"):
             signal.pause()  # returns only through the alarm's exception
     finally:
         disarm_deadline()
