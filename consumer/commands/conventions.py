@@ -20,6 +20,7 @@ import math
 import signal
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
@@ -96,7 +97,7 @@ def add_conventions(parser: argparse.ArgumentParser) -> None:
         options = leaf._option_string_actions
         if "--json" not in options:
             leaf.add_argument(
-                "--json", action="store_true", help="the result, or an error, as JSON"
+                "--json", action="store_true", help="an error as one JSON object on stderr"
             )
         if "--timeout-s" not in options:
             leaf.add_argument(
@@ -107,6 +108,17 @@ def add_conventions(parser: argparse.ArgumentParser) -> None:
                 metavar="S",
                 help="give up after S seconds (exit 124)",
             )
+
+
+@contextmanager
+def text_to_stderr(as_json: bool) -> Iterator[None]:
+    """Under ``--json``, what a command prints for people goes to stderr, so that stdout
+    carries only the JSON result. Without it, nothing changes."""
+    if not as_json:
+        yield
+        return
+    with redirect_stdout(sys.stderr):
+        yield
 
 
 def positive_seconds(value: float | None, flag: str) -> float | None:

@@ -219,3 +219,20 @@ def test_the_old_timeout_spelling_still_works_with_a_warning(
     assert args.timeout == 7.0
     assert "--timeout is deprecated, use --timeout-s" in capsys.readouterr().err
     assert build_parser(command).parse_args([*command, "--timeout-s", "8"]).timeout == 8.0
+
+
+def test_models_add_json_prints_only_the_result_on_stdout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from schemas.events import FEATURE_NAMES
+    from tests.unit.models.test_models_add import _booster
+
+    path = _booster(tmp_path / "mine.ubj", 1, list(FEATURE_NAMES))
+    models_dir = tmp_path / "models"
+    argv = ["models", "add", str(path), "--name", "mania", "--dir", str(models_dir), "--json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert result["name"] == "mania" and result["models_dir"] == str(models_dir)
+    assert (models_dir / result["file"]).is_file() and len(result["sha256"]) == 64
+    assert "listed mania" in captured.err  # the words for people, on stderr
