@@ -9,40 +9,14 @@ be contacted), with a copy of the demo models (``models/demo`` or a tiny set).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 import pytest
 
-REPO: Final = Path(__file__).resolve().parents[2]
-CONNECT_TIMEOUT_S: Final = "120"  # a Kafka wait would show as a test timeout
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    def line(self) -> str:
-        """The one ``moodstream: ...`` line; asserts one, and no traceback."""
-        assert "Traceback" not in self.stderr, self.stderr[-3000:]
-        lines = [ln for ln in self.stderr.splitlines() if ln.startswith("moodstream: ")]
-        assert len(lines) == 1, f"expected one error line, got:\n{self.stderr[-3000:]}"
-        return lines[0]
+from tests.e2e.test_operator_cli import Result, cli
 
 
 @pytest.fixture
@@ -53,26 +27,8 @@ def models(demo_models: Path, tmp_path: Path) -> Path:
 
 
 def moodstream(models_dir: Path, *args: str, **settings: str) -> Result:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("MOODSTREAM_")}
-    env |= {
-        "MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{_free_port()}",
-        "MOODSTREAM_KAFKA__CONNECT_TIMEOUT_S": CONNECT_TIMEOUT_S,
-        "MOODSTREAM_OBSERVABILITY__PORT": "0",
-        "MOODSTREAM_OBSERVABILITY__HOST": "127.0.0.1",
-        "MOODSTREAM_MODELS__DIR": str(models_dir),
-        "MOODSTREAM_MODELS__WARMUP": "false",
-    }
-    env |= {f"MOODSTREAM_{k}": v for k, v in settings.items()}
-    done = subprocess.run(
-        [sys.executable, "-m", "consumer", *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-    return Result(done.returncode, done.stdout, done.stderr)
+    """``moodstream ARGS`` as ``test_operator_cli.cli`` runs it, with ``models_dir``."""
+    return cli(*args, MODELS__DIR=str(models_dir), **settings)
 
 
 def test_good_settings_pass_every_check(models: Path) -> None:
