@@ -100,3 +100,22 @@ def test_check_refuses_settings_that_do_not_parse_as_json_under_json(models: Pat
     error = json.loads(check.stderr.strip().splitlines()[-1])["error"]
     assert error["class"] == "ConfigError" and error["exit_code"] == 2
     assert error["message"].startswith("invalid settings: MOODSTREAM_KAFKA__EXTRA is not JSON")
+
+
+def test_a_command_gives_up_at_its_timeout_with_exit_124(tmp_path: Path) -> None:
+    """``produce`` waits for a cluster nobody runs (the connect timeout is 120 s): the
+    generic ``--timeout-s`` ends it first, as one JSON error under ``--json``."""
+    result = moodstream(tmp_path, "produce", "--synthetic", "--count", "1", "--timeout-s", "2")
+    assert result.code == 124
+    assert result.line() == "moodstream: gave up after --timeout-s 2 s"
+    as_json = moodstream(tmp_path, "produce", "--synthetic", "--timeout-s", "1", "--json")
+    error = json.loads(as_json.stderr.strip().splitlines()[-1])["error"]
+    assert as_json.code == 124 and error["class"] == "CommandTimedOut"
+
+
+def test_run_stops_as_on_sigterm_at_its_timeout(models: Path) -> None:
+    """``run --timeout-s``: a graceful stop (exit 0), not a failure, long before the
+    cluster nobody runs could be given up on."""
+    result = moodstream(models, "run", "--timeout-s", "2", PROCESSING__SHUTDOWN_TIMEOUT_S="5")
+    assert result.code == 0, result.stderr[-3000:]
+    assert '"supervisor_stopped"' in result.stderr
