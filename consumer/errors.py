@@ -37,6 +37,17 @@ class ExitCode(IntEnum):
     TERMINATED = 143  # stopped by SIGTERM (128 + 15)
 
 
+# pydantic's own words before a validator's message ("Value error, TOPICS__DLQ is empty").
+_LIBRARY_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def without_library_words(message: str) -> str:
+    """A validation message in the project's words: pydantic's prefix removed. Pure."""
+    for prefix in _LIBRARY_PREFIXES:
+        message = message.removeprefix(prefix)
+    return message
+
+
 class MoodstreamError(Exception):
     exit_code: int = ExitCode.FAILED
     hint = ""

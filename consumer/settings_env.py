@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
+from consumer.errors import without_library_words
+
 PREFIX = "MOODSTREAM_"
 DELIMITER = "__"
 MASK = "***"
@@ -136,18 +138,13 @@ def effective_settings(settings: BaseModel, env: Mapping[str, str]) -> list[Effe
     return rows
 
 
-# pydantic's own words before a validator's message ("Value error, TOPICS__DLQ is empty").
-_LIBRARY_PREFIXES = ("Value error, ", "Assertion failed, ")
-
-
 def error_line(model: type[BaseModel], loc: tuple[int | str, ...], message: str) -> str:
     """One validation error as ``MOODSTREAM_<VARIABLE>: <message>``, naming a variable that
     exists, without pydantic's wording. ``loc`` is pydantic's error location: a leaf setting,
     a key inside a dict setting (``MOODSTREAM_KAFKA__EXTRA (key 'linger.ms')``) or a whole
     group, whose validator's message names its variables itself (else
     ``MOODSTREAM_KAFKA__*``). Pure."""
-    for prefix in _LIBRARY_PREFIXES:
-        message = message.removeprefix(prefix)
+    message = without_library_words(message)
     leaves = setting_variables(model)
     parts = [str(p) for p in loc]
     for end in range(len(parts), 0, -1):

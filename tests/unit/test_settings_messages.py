@@ -4,12 +4,18 @@ project's words, not pydantic's ("Value error, ...") and not a group such as
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Final
+
 import pytest
 
 from consumer.cli import load_settings
-from consumer.errors import ConfigError
+from consumer.errors import ConfigError, ModelLoadError, without_library_words
 from consumer.settings import Settings
 from consumer.settings_env import error_line, setting_variables, unparsable_line
+
+REPO: Final = Path(__file__).resolve().parents[2]
 
 
 def test_a_leaf_setting_is_named_by_its_variable() -> None:
@@ -68,3 +74,22 @@ def test_load_settings_says_it_in_the_projects_words(
     assert expected in message
     assert "Value error" not in message and "EnvSettingsSource" not in message
     assert "MOODSTREAM_KAFKA:" not in message and "MOODSTREAM_TOPICS:" not in message
+
+
+def test_a_malformed_manifest_is_described_without_library_words(tmp_path: Path) -> None:
+    from consumer.models.manifest import read_manifest
+
+    demo = json.loads((REPO / "models" / "demo" / "manifest.json").read_text())
+    demo["models"].append(dict(demo["models"][0]))
+    (tmp_path / "manifest.json").write_text(json.dumps(demo))
+    with pytest.raises(ModelLoadError) as caught:
+        read_manifest(tmp_path)
+    assert "duplicate model names" in str(caught.value)
+    assert "Value error" not in str(caught.value)
+
+
+def test_without_library_words() -> None:
+    assert without_library_words("Value error, x is empty") == "x is empty"
+    assert without_library_words("Input should be a valid integer") == (
+        "Input should be a valid integer"
+    )
