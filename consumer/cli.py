@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         arm_deadline(getattr(args, DEADLINE, None))
         handler: Handler = args.handler
         return handler(args, settings)
-    except MoodstreamError as exc:
+    except (MoodstreamError, OSError) as exc:  # OSError: a file or socket the user named
         return report_error(exc, as_json)
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
-from consumer.errors import CommandTimedOut, ConfigError, MoodstreamError
+from consumer.errors import CommandTimedOut, ConfigError, ExitCode, MoodstreamError
 
 #: ``dest`` of the generic ``--timeout-s`` (a command's own ``--timeout-s`` uses its own).
 DEADLINE = "deadline_s"
@@ -55,10 +55,11 @@ def wants_json(argv: list[str]) -> bool:
     return any(a == "--json" or a.startswith("--json=") for a in head)
 
 
-def report_error(exc: MoodstreamError, as_json: bool) -> int:
+def report_error(exc: MoodstreamError | OSError, as_json: bool) -> int:
     """Print ``exc`` on stderr: ``moodstream: <message>`` (a usage error: the usage line
-    and argparse's ``prog: error: message``), or one JSON object. Returns its exit code."""
-    code = int(exc.exit_code)
+    and argparse's ``prog: error: message``), or one JSON object. Returns its exit code
+    (1 for an OSError)."""
+    code = int(getattr(exc, "exit_code", ExitCode.FAILED))
     if as_json:
         print(json.dumps(error_document(exc)), file=sys.stderr, flush=True)
     elif isinstance(exc, UsageError):
@@ -69,14 +70,14 @@ def report_error(exc: MoodstreamError, as_json: bool) -> int:
     return code
 
 
-def error_document(exc: MoodstreamError) -> dict[str, Any]:
+def error_document(exc: MoodstreamError | OSError) -> dict[str, Any]:
     """``{"error": {"class", "message", "exit_code", "hint"}}`` for ``exc``. Pure."""
     return {
         "error": {
             "class": type(exc).__name__,
             "message": str(exc),
-            "exit_code": int(exc.exit_code),
-            "hint": exc.hint,
+            "exit_code": int(getattr(exc, "exit_code", ExitCode.FAILED)),
+            "hint": getattr(exc, "hint", ""),
         }
     }
 

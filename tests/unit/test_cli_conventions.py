@@ -236,3 +236,21 @@ def test_models_add_json_prints_only_the_result_on_stdout(
     assert result["name"] == "mania" and result["models_dir"] == str(models_dir)
     assert (models_dir / result["file"]).is_file() and len(result["sha256"]) == 64
     assert "listed mania" in captured.err  # the words for people, on stderr
+
+
+def test_an_os_error_is_one_line_or_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
+    from consumer.commands.conventions import report_error
+
+    exc = PermissionError(13, "Permission denied", "/root/out.json")
+    assert report_error(exc, as_json=False) == 1
+    assert capsys.readouterr().err == (
+        "moodstream: [Errno 13] Permission denied: '/root/out.json'\n"
+    )
+    assert report_error(exc, as_json=True) == 1
+    error = json.loads(capsys.readouterr().err)["error"]
+    assert error == {
+        "class": "PermissionError",
+        "message": "[Errno 13] Permission denied: '/root/out.json'",
+        "exit_code": 1,
+        "hint": "",
+    }
