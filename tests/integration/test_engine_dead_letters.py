@@ -114,7 +114,7 @@ def test_a_poison_flood_stop_holds_for_the_next_owner_of_the_partition(
         env["MOODSTREAM_OBSERVABILITY__PORT"] = str(free_port())
         with running_service(env, tmp_path) as service:
             code = service.process.wait(timeout=60)
-            assert code == ExitCode.POISON_FLOOD == 6, service.logs()[-2000:]
+            assert code == int(ExitCode.POISON_FLOOD), service.logs()[-2000:]
         dead.poll(2.0)
         counts.append(len(dead.records))
     with capsys.disabled():
