@@ -102,12 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser(argv).parse_args(argv)
         settings = load_settings()
-        arm_deadline(getattr(args, DEADLINE, None))
         handler: Handler = args.handler
-        return handler(args, settings)
+        arm_deadline(getattr(args, DEADLINE, None))
+        try:
+            return handler(args, settings)
+        finally:
+            disarm_deadline()  # before an error is reported: that must not time out
     except (MoodstreamError, OSError) as exc:  # OSError: a file or socket the user named
         return report_error(exc, as_json)
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
-    finally:
-        disarm_deadline()
