@@ -147,7 +147,7 @@ soak: venv
 # CHAOS_ARGS="--group-protocol both" for both; CHAOS_FAULTS=process or network for one kind.
 CHAOS_FAULTS ?= all
 chaos: venv
-	$(MOODSTREAM) chaos --faults $(CHAOS_FAULTS) --json chaos-results.json $(CHAOS_ARGS)
+	$(MOODSTREAM) chaos --faults $(CHAOS_FAULTS) --out chaos-results.json $(CHAOS_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis bench-results \

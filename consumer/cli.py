@@ -17,9 +17,18 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from consumer import __version__
-from consumer.errors import ConfigError, MoodstreamError
+from consumer.commands.conventions import (
+    DEADLINE,
+    Parser,
+    add_conventions,
+    arm_deadline,
+    disarm_deadline,
+    report_error,
+    wants_json,
+)
+from consumer.errors import ConfigError, ExitCode, MoodstreamError
 from consumer.settings import Settings
-from consumer.settings_env import unknown_variables
+from consumer.settings_env import error_line, unknown_variables, unparsable_line
 
 COMMAND_MODULES = (
     "broker",
@@ -47,7 +56,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The ``moodstream`` parser. Given ``argv`` naming a subcommand, only that command's
     module is imported (``moodstream run`` loads nothing of the bench, chaos, demo or
     local-broker tooling); otherwise every command is registered, for help and errors."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="moodstream",
         description="Streaming mood-episode risk prediction on Kafka (XGBoost + PAT ensemble). "
         "Settings come from MOODSTREAM_* environment variables.",
@@ -64,24 +73,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
                 raise
             continue
         module.register(sub)
+    add_conventions(parser)
     return parser
-
-
-def _settings_error(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = "__".join(str(p).upper() for p in err["loc"])
-        parts.append(f"MOODSTREAM_{where}: {err['msg']}" if where else err["msg"])
-    return "invalid settings: " + "; ".join(parts)
-
-
-def _unparsable(exc: SettingsError) -> str:
-    """pydantic-settings' message names the group (``kafka``); say what to fix."""
-    cause = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
-    return (
-        f"invalid settings: {exc}{cause}; a dict setting such as MOODSTREAM_KAFKA__EXTRA "
-        'takes JSON, for example {"fetch.min.bytes": "1"}'
-    )
 
 
 def load_settings() -> Settings:
@@ -94,24 +87,30 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        raise ConfigError(_settings_error(exc)) from None
+        lines = [error_line(Settings, tuple(e["loc"]), e["msg"]) for e in exc.errors()]
+        raise ConfigError("invalid settings: " + "; ".join(lines)) from None
     except SettingsError as exc:
-        raise ConfigError(_unparsable(exc)) from None
+        detail = str(exc.__cause__ or exc)
+        raise ConfigError(
+            "invalid settings: " + unparsable_line(Settings, os.environ, detail)
+        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv).parse_args(argv)
+    """Run one command; every error it raises on purpose is rendered here, once (text, or
+    JSON under ``--json``: see ``commands/conventions.py``). Returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = wants_json(argv)
     try:
+        args = build_parser(argv).parse_args(argv)
         settings = load_settings()
-    except ConfigError as exc:
-        print(f"moodstream: {exc}", file=sys.stderr)
-        return exc.exit_code
-    handler: Handler = args.handler
-    try:
-        return handler(args, settings)
-    except MoodstreamError as exc:
-        print(f"moodstream: {exc}", file=sys.stderr)
-        return exc.exit_code
+        handler: Handler = args.handler
+        arm_deadline(getattr(args, DEADLINE, None))
+        try:
+            return handler(args, settings)
+        finally:
+            disarm_deadline()  # before an error is reported: that must not time out
+    except (MoodstreamError, OSError) as exc:  # OSError: a file or socket the user named
+        return report_error(exc, as_json)
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED

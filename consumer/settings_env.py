@@ -11,6 +11,7 @@ mounted Kubernetes Secret).
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -19,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
-from consumer.errors import ConfigError
+from consumer.errors import ConfigError, without_library_words
 
 PREFIX = "MOODSTREAM_"
 FILE_SUFFIX = "_FILE"
@@ -170,3 +171,50 @@ def file_values(model: type[BaseModel], env: Mapping[str, str]) -> dict[str, str
             raise ConfigError(f"{var}{FILE_SUFFIX}: cannot read {path}: {reason}") from None
         values[var] = text.removesuffix("\n").removesuffix("\r")
     return values
+
+
+def error_line(model: type[BaseModel], loc: tuple[int | str, ...], message: str) -> str:
+    """One validation error as ``MOODSTREAM_<VARIABLE>: <message>``, naming a variable that
+    exists, without pydantic's wording. ``loc`` is pydantic's error location: a leaf setting,
+    a key inside a dict setting (``MOODSTREAM_KAFKA__EXTRA (key 'linger.ms')``) or a whole
+    group, whose validator's message names its variables itself (else
+    ``MOODSTREAM_KAFKA__*``). Pure."""
+    message = without_library_words(message)
+    leaves = setting_variables(model)
+    parts = [str(p) for p in loc]
+    for end in range(len(parts), 0, -1):
+        name = PREFIX + DELIMITER.join(parts[:end]).upper()
+        if name in leaves:
+            rest = ".".join(parts[end:])
+            return f"{name}{f' (key {rest!r})' if rest else ''}: {message}"
+    if not parts or _names_a_variable(message, leaves):
+        return message
+    return f"{PREFIX}{DELIMITER.join(parts).upper()}{DELIMITER}*: {message}"
+
+
+def _names_a_variable(message: str, leaves: Mapping[str, str]) -> bool:
+    return any(var[len(PREFIX) :] in message for var in leaves)
+
+
+def unparsable_line(model: type[BaseModel], env: Mapping[str, str], detail: str) -> str:
+    """The message for an environment value that is not JSON where JSON is needed (a dict
+    setting such as ``MOODSTREAM_KAFKA__EXTRA``, or a whole group), naming that variable.
+    ``detail``: the parser's complaint. Pure."""
+    leaves = setting_variables(model)
+    dicts = [var for var, path in leaves.items() if path == "kafka.extra"]
+    upper = {name.upper(): value for name, value in env.items()}
+    candidates = dicts + sorted(_group_variables(leaves))
+    bad = [var for var in candidates if var in upper and not _is_json(upper[var])]
+    names = " and ".join(bad) if bad else "a dict setting such as MOODSTREAM_KAFKA__EXTRA"
+    return (
+        f"{names} is not JSON ({detail}): MOODSTREAM_KAFKA__EXTRA takes JSON, for example "
+        '{"fetch.min.bytes": "1"} (or one property: MOODSTREAM_KAFKA__EXTRA__fetch.min.bytes=1)'
+    )
+
+
+def _is_json(value: str) -> bool:
+    try:
+        json.loads(value)
+    except ValueError:
+        return False
+    return True

@@ -1,11 +1,12 @@
-"""``moodstream bench [--quick|--smoke] [--json PATH]``: limits, moodstream, baseline, ratios.
-``moodstream bench --peers [--rounds N] [--events N] [--json [PATH]]``: the plain scoring
-job against Arroyo and Quix Streams (:mod:`consumer.bench.peers`).
+"""``moodstream bench [--quick|--smoke] [--out PATH] [--json]``: limits, moodstream, baseline,
+ratios. ``moodstream bench --peers [--rounds N] [--events N] [--out PATH] [--json]``: the
+plain scoring job against Arroyo and Quix Streams (:mod:`consumer.bench.peers`).
 
 Runs against the configured cluster (or the local broker) on fresh topics named
 ``bench.<run id>.*`` (deleted at the end), writes the JSON, a PNG and the services' logs
-(``<name>-logs/``) beside it (default ``bench-results/bench-<timestamp>.json``), prints a
-summary table. See BENCHMARKS.md.
+(``<name>-logs/``) beside it (``--out``, default ``bench-results/bench-<timestamp>.json``),
+prints a summary table (``--json``: the results document on stdout, the table on stderr).
+The old ``--json PATH`` still means ``--out PATH`` for one release. See BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -18,11 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from consumer.commands.conventions import add_json_and_out, json_and_out
 from consumer.errors import ConfigError
 from consumer.settings import SecurityProtocol, Settings
-
-#: ``--json`` given without a PATH.
-PRINT_JSON = Path("-")
 
 
 def register(sub: Any) -> None:
@@ -39,16 +38,7 @@ def register(sub: Any) -> None:
         action="store_true",
         help="the plain scoring job in moodstream, Arroyo and Quix Streams (own venvs)",
     )
-    parser.add_argument(
-        "--json",
-        type=Path,
-        nargs="?",
-        const=PRINT_JSON,
-        default=None,
-        metavar="PATH",
-        help="where to write the results (default bench-results/bench-<time>.json); "
-        "with --peers and no PATH: also print the whole JSON",
-    )
+    add_json_and_out(parser, "where to write the results (default bench-results/bench-<time>.json)")
     parser.add_argument("--rounds", type=int, default=None, help="--peers: rounds (default 3)")
     parser.add_argument(
         "--events", type=int, default=None, help="--peers: backlog events (default 40,000)"
@@ -59,18 +49,17 @@ def register(sub: Any) -> None:
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
     """Blocks for the run. Raises MoodstreamError subclasses (no broker, a failed step)."""
+    as_json, out = json_and_out(args)
+    if out is not None and out.suffix != ".json":
+        raise ConfigError("--out must name a .json file")
     if args.peers:
-        return _peers(args, settings)
-    if args.json == PRINT_JSON:
-        raise ConfigError("--json needs a PATH (only --peers prints the JSON)")
+        return _peers(args, settings, as_json, out)
     if args.rounds is not None or args.events is not None:
         raise ConfigError("--rounds and --events go with --peers")
     from consumer.bench.plan import PLANS
 
     plan = PLANS["smoke" if args.smoke else "quick" if args.quick else "full"]
-    path = args.json or Path("bench-results") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    if path.suffix != ".json":
-        raise ConfigError("--json must name a .json file")
+    path = out or Path("bench-results") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     logs = path.with_name(path.stem + "-logs")
     doc = _run(settings, plan, "moodstream " + shlex.join(sys.argv[1:]), logs)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,8 +70,12 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         write_png(doc, path.with_suffix(".png"))
     from consumer.bench.text import summary
 
-    print(summary(doc))
-    print(f"\nresults: {path}" + ("" if args.no_plot else f" (+ {path.with_suffix('.png').name})"))
+    table = sys.stderr if as_json else sys.stdout
+    print(summary(doc), file=table)
+    png = "" if args.no_plot else f" (+ {path.with_suffix('.png').name})"
+    print(f"\nresults: {path}{png}", file=table)
+    if as_json:
+        print(json.dumps(doc, indent=2))
     return 0
 
 
@@ -97,7 +90,7 @@ def _run(settings: Settings, plan: Any, command: str, logs: Path) -> dict[str, A
     return run_suite(settings, bootstrap, client, plan, print_progress, command, logs)
 
 
-def _peers(args: argparse.Namespace, settings: Settings) -> int:
+def _peers(args: argparse.Namespace, settings: Settings, as_json: bool, out: Path | None) -> int:
     """Blocks for the run; 1 when the systems' outputs differ. Raises MoodstreamError."""
     from consumer.bench.peer_report import table_text
     from consumer.bench.peer_venv import default_root
@@ -113,10 +106,7 @@ def _peers(args: argparse.Namespace, settings: Settings) -> int:
     if rounds < 1 or events < 1:
         raise ConfigError("--rounds and --events must be at least 1")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = args.json if args.json not in (None, PRINT_JSON) else None
-    path = path or Path("bench-results") / f"peers-{stamp}.json"
-    if path.suffix != ".json":
-        raise ConfigError("--json must name a .json file")
+    path = out or Path("bench-results") / f"peers-{stamp}.json"
     bootstrap = bootstrap_for(settings)
     client = dict(client_config(settings.kafka, bootstrap))
     doc = run_peers(
@@ -126,10 +116,11 @@ def _peers(args: argparse.Namespace, settings: Settings) -> int:
     )  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    if args.json == PRINT_JSON:
+    table = sys.stderr if as_json else sys.stdout
+    print(table_text(doc), file=table)
+    print(f"\nresults: {path}", file=table)
+    if as_json:
         print(json.dumps(doc, indent=2))
-    print(table_text(doc))
-    print(f"\nresults: {path}")
     if not doc["outputs_equal"]:
         print("outputs differ between systems (see the JSON's outputs)", file=sys.stderr)
         return 1

@@ -14,10 +14,11 @@ import sys
 from typing import Any
 
 from consumer.commands import cluster
+from consumer.errors import ExitCode
 from consumer.localkafka.broker import BrokerInfo, LocalBroker
 from consumer.settings import Settings
 
-EXIT_NOT_RUNNING = 3
+EXIT_NOT_RUNNING = ExitCode.NOT_RUNNING
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

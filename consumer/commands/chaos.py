@@ -4,7 +4,9 @@ Starts the cluster when it is not up (and stops it again at the end), then runs 
 faults for each guarantee and group protocol asked for, and prints one row per fault:
 events, lost, duplicates, longest gap in predictions, recovery time. Exit 0 when every
 run passed (nothing lost; no duplicates under exactly-once; the service still running),
-1 otherwise. Blocks for minutes (about 6-8 per run of the full suite on 2 cores).
+1 otherwise. ``--json`` prints the results as JSON on stdout (the table on stderr), ``--out
+PATH`` writes them to a file (the old ``--json PATH`` still does, for one release).
+Blocks for minutes (about 6-8 per run of the full suite on 2 cores).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from consumer.chaos import faults, network_faults, report
 from consumer.chaos.suite import RunConfig, RunResult, run_suite
+from consumer.commands.conventions import add_json_and_out, json_and_out
 from consumer.errors import ConfigError
 from consumer.localkafka.cluster import LocalCluster
 from consumer.settings import Guarantee, Settings
@@ -44,7 +47,7 @@ GROUPS = {
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("chaos", help="broker faults against the local 3-node cluster")
-    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    add_json_and_out(parser, "also write the results (JSON) here")
     parser.add_argument(
         "--guarantee", choices=("at_least_once", "exactly_once", "both"), default="both"
     )
@@ -153,6 +156,7 @@ def _durations(args: argparse.Namespace) -> faults.Durations:
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
     plans = _plan(args)
+    args.json, args.out = json_and_out(args)
     cluster = LocalCluster(settings.broker, settings.cluster, progress=_note)
     started_here = not any(node.pid is not None for node in cluster.status())
     cluster.start()
@@ -167,10 +171,18 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         if started_here:
             cluster.stop()
-    print(report.table(results), flush=True)
-    if args.json is not None:
-        args.json.write_text(json.dumps(report.as_json(results), indent=2) + "\n")
+    _results(args, report.table(results), report.as_json(results))
     return 0 if all(report.passed(run) for run in results) else 1
+
+
+def _results(args: argparse.Namespace, table: str, doc: Any) -> None:
+    """The table (stderr under ``--json``, which prints ``doc`` on stdout); ``doc`` to
+    ``--out`` when given."""
+    print(table, file=sys.stderr if args.json else sys.stdout, flush=True)
+    if args.json:
+        print(json.dumps(doc, indent=2), flush=True)
+    if args.out is not None:
+        args.out.write_text(json.dumps(doc, indent=2) + "\n")
 
 
 def _compare_groups(args: argparse.Namespace, settings: Settings) -> int:
@@ -184,18 +196,16 @@ def _compare_groups(args: argparse.Namespace, settings: Settings) -> int:
         )
         for protocol in ("classic", "consumer")
     ]
-    print(
+    lines = [
         "| group protocol | run → first prediction (s) | ready → first (s) | join gap (s) "
-        "| leave gap (s) | kill gap (s) | events | lost | duplicates |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
+        "| leave gap (s) | kill gap (s) | events | lost | duplicates |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        print(
+        lines.append(
             f"| {r.group_protocol} | {r.run_to_first_prediction_s} "
             f"| {r.first_prediction_after_ready_s} | {r.join_gap_s} | {r.leave_gap_s} "
-            f"| {r.kill_gap_s} | {r.events} | {r.lost} | {r.duplicates} |",
-            flush=True,
+            f"| {r.kill_gap_s} | {r.events} | {r.lost} | {r.duplicates} |"
         )
-    if args.json is not None:
-        args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
+    _results(args, "\n".join(lines), [asdict(r) for r in rows])
     return 0 if all(r.lost == 0 for r in rows) else 1

@@ -12,10 +12,11 @@ import json
 import sys
 from typing import Any
 
+from consumer.errors import ExitCode
 from consumer.localkafka.cluster import ClusterInfo, LocalCluster
 from consumer.settings import Settings
 
-EXIT_NOT_RUNNING = 3
+EXIT_NOT_RUNNING = ExitCode.NOT_RUNNING
 _FAULTS = {
     "kill": "SIGKILL one node of the local cluster (a hard crash)",
     "restart": "start one node again (SIGTERM first if it runs) and wait until it is in",

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from consumer.commands.conventions import deprecated_option
 from consumer.demo.procs import Child, Stopped, signals_ignored, stop_signals
 from consumer.demo.view import DemoTally, scrape
 from consumer.errors import ConfigError
@@ -44,7 +45,15 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--seed", type=int, default=None, help="producer seed (default: time)")
     parser.add_argument("--forever", action="store_true", help="keep producing until Ctrl-C")
-    parser.add_argument("--timeout", type=float, default=300.0, help="give up after seconds")
+    parser.add_argument(
+        "--timeout-s",
+        dest="timeout",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="give up after S seconds (default 300)",
+    )
+    deprecated_option(parser, "--timeout", "--timeout-s", "timeout")
     parser.set_defaults(handler=handle)
 
 
@@ -58,7 +67,7 @@ def _check(args: argparse.Namespace) -> None:
     if not 0.0 <= args.activity_share <= 1.0:
         raise ConfigError("--activity-share must be within [0, 1]")
     if not (math.isfinite(args.timeout) and args.timeout > 0):
-        raise ConfigError("--timeout must be a finite number of seconds > 0")
+        raise ConfigError("--timeout-s must be a finite number of seconds > 0")
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:

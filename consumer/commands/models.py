@@ -43,6 +43,7 @@ def register(subparsers: Any) -> None:
         parents=[with_dir],
         help="export the PAT in --dir to ONNX and list it in manifest.json",
     )
+    export.add_argument("--json", action="store_true", help="print the result as JSON")
     export.set_defaults(handler=export_onnx_command)
     build = sub.add_parser(
         "build-demo",
@@ -154,7 +155,11 @@ def export_onnx_command(args: argparse.Namespace, settings: Settings) -> int:
     from consumer.models.pat_export import export_into
 
     entry = export_into(settings.models.dir)
-    print(f"wrote {settings.models.dir / str(entry.onnx_file)} (sha256 {entry.onnx_sha256})")
+    path = settings.models.dir / str(entry.onnx_file)
+    if args.json:
+        print(json.dumps({"file": str(path), "sha256": entry.onnx_sha256}))
+    else:
+        print(f"wrote {path} (sha256 {entry.onnx_sha256})")
     return 0
 
 

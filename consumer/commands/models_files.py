@@ -10,9 +10,11 @@ lists them the same way; with ``--out FILE`` alone it only writes the file.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
+from consumer.commands.conventions import text_to_stderr
 from consumer.errors import ConfigError
 from consumer.models.threads import apply_thread_caps
 from consumer.settings import Settings
@@ -63,6 +65,7 @@ def register_file_commands(sub: Any, with_dir: argparse.ArgumentParser) -> None:
         "or a seeded UNTRAINED init (the published encoders have no head)",
     )
     convert.add_argument("--version", help="version in manifest.json (default: from sha256)")
+    convert.add_argument("--json", action="store_true", help="print the result as JSON")
     convert.set_defaults(handler=convert_h5_command)
     add = sub.add_parser(
         "add",
@@ -73,6 +76,7 @@ def register_file_commands(sub: Any, with_dir: argparse.ArgumentParser) -> None:
     add.add_argument("--name", choices=_MODEL_NAMES, required=True, help="which model it is")
     add.add_argument("--size", choices=["S", "M", "L"], help="PAT size (pat only)")
     add.add_argument("--version", help="version in manifest.json (default: name + sha256)")
+    add.add_argument("--json", action="store_true", help="print the result as JSON")
     add.set_defaults(handler=add_command)
 
 
@@ -98,12 +102,20 @@ def convert_h5_command(args: argparse.Namespace, settings: Settings) -> int:
     Raises ConfigError for a bad ``--out``/``--dir`` or only one of ``--mean``/``--std``,
     and ModelLoadError for anything wrong with the inputs (see ``convert_keras_h5``).
     """
-    from consumer.models.formats import read_safetensors_header, sha256_hex
-
     out = _convert_target(args)
     if (args.mean is None) != (args.std is None):
         raise ConfigError("give both --mean and --std (.npy, one value per minute), or neither")
     apply_thread_caps(settings.models)
+    with text_to_stderr(args.json):
+        result = _convert(args, out)
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def _convert(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """convert-h5's work, saying what it did (stdout); returns the result. Blocking."""
+    from consumer.models.formats import read_safetensors_header, sha256_hex
     from consumer.models.keras_h5 import convert_keras_h5, load_vector_npy
 
     mean = load_vector_npy(args.mean) if args.mean is not None else None
@@ -121,13 +133,21 @@ def convert_h5_command(args: argparse.Namespace, settings: Settings) -> int:
         print("  the depression head is UNTRAINED: predictions mean nothing until it is fine-tuned")
     if mean is None:
         print("  NO input scaling: give --mean/--std, the per-minute scaling of its training weeks")
+    result: dict[str, Any] = {
+        "file": str(out),
+        "size": args.size,
+        "sha256": sha256_hex(data),
+        "head": meta.get("head"),
+        "standardisation": meta.get("standardisation"),
+        "listed": None,
+    }
     if args.dir is not None:
-        _list(Path(args.dir), out, "pat", args.size, args.version)
+        result["listed"] = _list(Path(args.dir), out, "pat", args.size, args.version)
     else:
         print(
             f"  list it with: moodstream models add {out} --name pat --size {args.size} --dir DIR"
         )
-    return 0
+    return result
 
 
 def add_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -137,13 +157,18 @@ def add_command(args: argparse.Namespace, settings: Settings) -> int:
     if not args.file.is_file():
         raise ConfigError(f"{args.file}: no such file")
     apply_thread_caps(settings.models)
-    _list(models_dir, args.file, args.name, args.size, args.version)
+    with text_to_stderr(args.json):
+        listed = _list(models_dir, args.file, args.name, args.size, args.version)
+    if args.json:
+        print(json.dumps(listed))
     return 0
 
 
-def _list(models_dir: Path, file: Path, name: Any, size: Any, version: str | None) -> None:
+def _list(
+    models_dir: Path, file: Path, name: Any, size: Any, version: str | None
+) -> dict[str, Any]:
     """Add ``file`` to ``models_dir``'s manifest (and export a PAT to ONNX); say what was
-    done and whether start-up will accept the set as it is marked. Blocking."""
+    done and whether start-up will accept the set as it is marked; return it. Blocking."""
     from consumer.models.manifest import read_manifest
     from consumer.models.manifest_edit import add_file
 
@@ -154,6 +179,13 @@ def _list(models_dir: Path, file: Path, name: Any, size: Any, version: str | Non
     manifest = read_manifest(models_dir)
     state = "clinically valid" if manifest.clinically_valid else "NOT clinically valid"
     print(f"  manifest.json marks the set {state} (docs/models.md says who may change that)")
+    return {
+        "models_dir": str(models_dir),
+        "name": entry.name,
+        "file": entry.file,
+        "sha256": entry.sha256,
+        "clinically_valid": manifest.clinically_valid,
+    }
 
 
 def _export_and_check(models_dir: Path) -> None:

@@ -1,10 +1,12 @@
-"""``moodstream run [--workers N]``: load and verify the models once, then supervise workers."""
+"""``moodstream run [--workers N] [--timeout-s S]``: load and verify the models once, then
+supervise workers. ``--timeout-s``: stop as on SIGTERM after S seconds (exit 0)."""
 
 from __future__ import annotations
 
 import argparse
 import gc
 import logging
+import os
 import signal
 import tempfile
 import uuid
@@ -13,9 +15,15 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from consumer.clock import SystemClock
-from consumer.errors import ConfigError, KafkaSetupError, MoodstreamError
+from consumer.commands.conventions import positive_seconds
+from consumer.commands.preflight import (
+    port_taken,
+    refuse_placeholder_hash_key,
+    uses_default_hash_key,
+)
+from consumer.errors import ConfigError, KafkaSetupError, MoodstreamError, PoisonFloodError
 from consumer.logs import configure_logging, log_event
-from consumer.settings import ObservabilitySettings, Settings
+from consumer.settings import Settings
 
 if TYPE_CHECKING:
     from consumer.models.registry import ModelSet
@@ -31,13 +39,21 @@ def register(sub: Any) -> None:
         default=None,
         help="worker processes (default: MOODSTREAM_PROCESSING__WORKERS, 1)",
     )
+    parser.add_argument(
+        "--timeout-s",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop (as on SIGTERM: drain, commit, exit 0) after S seconds",
+    )
     parser.set_defaults(handler=handle)
 
 
 class PoisonFloodExit(MoodstreamError):
     """The service stopped because an input partition is flooded with invalid events."""
 
-    exit_code = 3
+    exit_code = PoisonFloodError.exit_code
+    hint = PoisonFloodError.hint
 
 
 class _StopDuringStartup(Exception):
@@ -53,9 +69,13 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     workers = args.workers if args.workers is not None else settings.processing.workers
     if workers < 1:
         raise ConfigError("--workers must be >= 1")
-    _refuse_placeholder_hash_key(settings)
+    stop_after_s = positive_seconds(args.timeout_s, "--timeout-s")
+    refuse_placeholder_hash_key(settings)
     configure_logging(settings.observability.log_level)
     signal.signal(signal.SIGTERM, _stop_during_startup)  # the supervisor replaces it
+    if stop_after_s is not None:  # the workers inherit the handler, not the timer
+        signal.signal(signal.SIGALRM, _terminate_self)
+        signal.setitimer(signal.ITIMER_REAL, stop_after_s)
     try:
         with tempfile.TemporaryDirectory(prefix="moodstream-") as state:
             return supervise(settings, workers, Path(state))
@@ -64,20 +84,8 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
 
-# Values that mean "not filled in" (deploy/k8s/secret.example.yaml ships REPLACE-ME): a key
-# anyone can read pseudonymises nothing, so the service refuses them. The built-in
-# development default is only warned about (the demo runs with it).
-PLACEHOLDER_HASH_KEYS = frozenset({"replace-me", "replaceme", "changeme", "change-me", ""})
-
-
-def _refuse_placeholder_hash_key(settings: Settings) -> None:
-    """Raises ConfigError when USER_HASH_KEY is a placeholder. Pure."""
-    key = settings.observability.user_hash_key.get_secret_value().strip().lower()
-    if key in PLACEHOLDER_HASH_KEYS:
-        raise ConfigError(
-            "MOODSTREAM_OBSERVABILITY__USER_HASH_KEY is a placeholder: set a secret of your "
-            "own (for example `openssl rand -hex 32`)"
-        )
+def _terminate_self(_signum: int, _frame: FrameType | None) -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def supervise(settings: Settings, workers: int, state_dir: Path) -> int:
@@ -111,7 +119,7 @@ def supervise(settings: Settings, workers: int, state_dir: Path) -> int:
     )
     if not models.clinically_valid:
         log_event(_log, "not_clinically_valid", level=logging.WARNING, note=models.note)
-    if settings.observability.user_hash_key == ObservabilitySettings().user_hash_key:
+    if uses_default_hash_key(settings):
         log_event(
             _log,
             "default_user_hash_key",
@@ -154,10 +162,7 @@ def _supervise(
         registry_factory = multiprocess_registry_factory(metrics_dir)
         server = MetricsServer(obs.host, obs.port, registry_factory, view, clock=clock)
     except OSError as exc:
-        raise ConfigError(
-            f"cannot serve metrics on {obs.host}:{obs.port} ({exc.strerror}): set "
-            "MOODSTREAM_OBSERVABILITY__PORT to a free port"
-        ) from None
+        raise port_taken(settings, exc) from None
     metrics = Metrics(CollectorRegistry(), models=[info.name for info in models.infos])
 
     exited_slots: set[int] = set()  # the parent's; a forked worker sees it as of its fork

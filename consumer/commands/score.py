@@ -25,10 +25,10 @@ from typing import Any, Final
 
 from consumer.commands.models_files import with_models_dir
 from consumer.commands.score_compare import differences, read_predictions, shown
-from consumer.errors import ConfigError
+from consumer.errors import ConfigError, ExitCode
 from consumer.settings import Settings
 
-EXIT_DIFFERENT: Final = 5
+EXIT_DIFFERENT: Final = ExitCode.DIFFERS
 _OFFLINE_TIMEOUT_S: Final = 600.0
 
 

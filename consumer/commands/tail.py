@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from consumer.commands.conventions import deprecated_option
 from consumer.errors import ConfigError, InvalidEvent, SchemaRegistryUnavailable
 from consumer.settings import Settings
 
@@ -27,8 +28,14 @@ def register(sub: Any) -> None:
     parser.add_argument("--from-beginning", action="store_true", help="start at the oldest record")
     parser.add_argument("--count", type=int, default=None, help="stop after N records")
     parser.add_argument(
-        "--timeout", type=float, default=None, help="stop after this many seconds without a record"
+        "--timeout-s",
+        dest="timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop after S seconds without a record",
     )
+    deprecated_option(parser, "--timeout", "--timeout-s", "timeout")
     parser.set_defaults(handler=handle)
 
 
@@ -37,7 +44,7 @@ def resolve_topic(name: str, settings: Settings) -> str:
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
-    """Blocks until Ctrl-C, ``--count`` records or ``--timeout`` idle seconds.
+    """Blocks until Ctrl-C, ``--count`` records or ``--timeout-s`` idle seconds.
 
     Raises ConfigError (bad arguments), KafkaSetupError (cluster unreachable within
     KAFKA__CONNECT_TIMEOUT_S, or no such topic) before reading anything."""
@@ -50,7 +57,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     if args.count is not None and args.count < 1:
         raise ConfigError("--count must be >= 1")
     if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
-        raise ConfigError("--timeout must be a finite number of seconds > 0")
+        raise ConfigError("--timeout-s must be a finite number of seconds > 0")
     config = client_config(settings.kafka, bootstrap_for(settings))
     topic = resolve_topic(args.topic, settings)
     timeout_s = settings.kafka.connect_timeout_s

@@ -26,7 +26,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from consumer.errors import ModelLoadError
+from consumer.errors import ModelLoadError, without_library_words
 from consumer.models.formats import sha256_hex
 
 MANIFEST_NAME: Final = "manifest.json"
@@ -106,7 +106,8 @@ def _one_line(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"])
-        parts.append(f"{where}: {err['msg']}" if where else err["msg"])
+        message = without_library_words(err["msg"])
+        parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts)
 
 

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 
 from consumer.clock import SystemClock
 from consumer.engine.delivery import DeliveryFailed
-from consumer.errors import ClusterUnreachableError, ConfigError, KafkaSetupError, PoisonFloodError
+from consumer.errors import (
+    ClusterUnreachableError,
+    ConfigError,
+    KafkaSetupError,
+    PoisonFloodError,
+)
+from consumer.errors import ExitCode as Exit
 from consumer.logs import log_event
 from consumer.models.threads import apply_thread_caps
 from consumer.settings import Settings
@@ -35,11 +41,13 @@ RESTART_CONNECT_ATTEMPT_S = 5.0
 
 
 class ExitCode(IntEnum):
-    OK = 0
-    CRASHED = 1  # restart with backoff
-    CONFIG = 2  # do not restart: the Kafka client refused the settings
-    POISON_FLOOD = 3  # do not restart: the upstream producer is broken
-    KAFKA_SETUP = 4  # do not restart: auth, unreachable cluster, missing topic
+    """A worker process's exit code to its supervisor: the command's codes (``Exit``)."""
+
+    OK = Exit.OK
+    CRASHED = Exit.FAILED  # restart with backoff
+    CONFIG = Exit.CONFIG  # do not restart: the Kafka client refused the settings
+    POISON_FLOOD = Exit.POISON_FLOOD  # do not restart: the upstream producer is broken
+    KAFKA_SETUP = Exit.KAFKA  # do not restart: auth, unreachable cluster, missing topic
 
 
 FATAL_EXIT_CODES = frozenset({ExitCode.CONFIG, ExitCode.POISON_FLOOD, ExitCode.KAFKA_SETUP})

@@ -120,7 +120,7 @@ def test_predictions_end_to_end_over_tls(
             "--from-beginning",
             "--count",
             str(EVENTS),
-            "--timeout",
+            "--timeout-s",
             "90",
             env=env,
             timeout_s=FLOW_TIMEOUT_S,

@@ -38,7 +38,7 @@ def test_peers_bench_drains_the_same_backlog_in_each_system(
             "MOODSTREAM_MODELS__DIR": str(demo_models),
         }
     )
-    command = ["bench", "--peers", "--rounds", "2", "--events", "600", "--json", str(out)]
+    command = ["bench", "--peers", "--rounds", "2", "--events", "600", "--out", str(out)]
     done = subprocess.run(
         [sys.executable, "-m", "consumer", *command],
         env=env,

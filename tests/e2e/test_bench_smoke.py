@@ -33,7 +33,7 @@ def test_smoke_bench_writes_a_complete_result_and_cleans_up(
         }
     )
     done = subprocess.run(
-        [sys.executable, "-m", "consumer", "bench", "--smoke", "--json", str(out)],
+        [sys.executable, "-m", "consumer", "bench", "--smoke", "--json", "--out", str(out)],
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -43,6 +43,7 @@ def test_smoke_bench_writes_a_complete_result_and_cleans_up(
     )
     assert done.returncode == 0, done.stderr[-3000:]
     doc = json.loads(out.read_text())
+    assert json.loads(done.stdout) == doc  # --json: the same document on stdout
     assert check_shape(doc) == []
     assert doc["mode"] == "smoke"
     assert set(doc["ratios"]) == {"features_only", "mixed"}

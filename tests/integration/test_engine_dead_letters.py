@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
+from consumer.errors import ExitCode
 from tests.fakes import event_bytes
 from tests.integration.harness import (
     Stream,
@@ -112,7 +113,8 @@ def test_a_poison_flood_stop_holds_for_the_next_owner_of_the_partition(
     for _ in range(2):  # the first owner, then the next
         env["MOODSTREAM_OBSERVABILITY__PORT"] = str(free_port())
         with running_service(env, tmp_path) as service:
-            assert service.process.wait(timeout=60) == 3, service.logs()[-2000:]
+            code = service.process.wait(timeout=60)
+            assert code == int(ExitCode.POISON_FLOOD), service.logs()[-2000:]
         dead.poll(2.0)
         counts.append(len(dead.records))
     with capsys.disabled():
