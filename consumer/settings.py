@@ -261,6 +261,10 @@ class ProcessingSettings(_Frozen):
     #: the Schema Registry wire format (needs ``SCHEMA_REGISTRY__URL``). ``auto``: a record
     #: starting with the magic byte 0 is registry-framed, anything else plain JSON.
     input_format: Literal["json", "avro", "protobuf", "json_schema", "auto"] = "json"
+    #: ``per_key``: a key's predictions, alerts, dead letters and overflow copies leave in
+    #: the order its events were read (others never wait for it). ``arrival``: each as
+    #: soon as its models answered (a fast event may overtake a slow one of its key).
+    output_order: Literal["per_key", "arrival"] = "per_key"
 
 
 class SchemaRegistrySettings(_Frozen):

@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 from consumer.clock import Clock
 from consumer.engine.backpressure import Backpressure, Change
-from consumer.engine.batch_records import Polled
+from consumer.engine.batch_records import Polled, SourceResult
 from consumer.engine.batching import BatchPolicy, MicroBatcher
 from consumer.engine.delivery import Publisher
 from consumer.engine.inflight import InFlight
 from consumer.engine.offsets import TopicPartitionKey, parse_streak
+from consumer.engine.ordering import KeySequencer
 from consumer.engine.pipeline import Pipeline
 from consumer.engine.slow_reasons import GroupWaits
 from consumer.ensemble.scoring import Ensemble
@@ -104,8 +105,9 @@ class Runner:
         # At-least-once keeps batches in flight while their models answer; a transaction
         # per batch (exactly-once) finishes each batch before the next.
         self._pipelined = processing.guarantee is Guarantee.AT_LEAST_ONCE
+        order = KeySequencer[SourceResult]() if processing.output_order == "per_key" else None
         self._in_flight = InFlight(
-            pipeline, ensemble, publisher, clock, self._recorder, self._close_publisher
+            pipeline, ensemble, publisher, clock, self._recorder, self._close_publisher, order
         )
 
     @property
