@@ -94,7 +94,9 @@ class Runner:
         self._assigned: set[TopicPartitionKey] = set()
         self._committed_at_assign: dict[TopicPartitionKey, int] = {}
         self._backpressure = Backpressure(
-            processing.max_inflight_events, processing.max_pending_activity_events
+            processing.max_inflight_events,
+            processing.max_pending_activity_events,
+            processing.pause_after_s,
         )
         registry = settings.schema_registry
         self._registry_wait: RegistryWait[Polled] = RegistryWait(
@@ -139,9 +141,12 @@ class Runner:
         # While a batch waits for the registry the open one is not due: no busy polling.
         left = None if self._registry_wait.holding else self._batcher.time_left_s(now)
         timeout = IDLE_POLL_S if left is None else min(left, IDLE_POLL_S)
-        if len(self._in_flight):  # models are working: notice their answers promptly
-            timeout = self._work_timeout_s(timeout)
-        self._accept(self._poll(timeout))
+        if self._backpressure.holding:  # take nothing; what was fetched stays fetched
+            self._wait_held(timeout)
+        else:
+            if len(self._in_flight):  # models are working: notice their answers promptly
+                timeout = self._work_timeout_s(timeout)
+            self._accept(self._poll(timeout))
         if self._registry_wait.holding:
             if self._registry_wait.due(self._clock.monotonic()):
                 self._process(self._registry_wait.take())
@@ -183,6 +188,16 @@ class Runner:
             self._ensemble.wait(timeout_s)
             return 0.0
         return min(timeout_s, WORK_POLL_S)
+
+    def _wait_held(self, timeout_s: float) -> None:
+        """While back-pressure holds the input: wait for a model's answer, or else for a
+        delivery report, up to ``timeout_s``; no message is taken. Blocks."""
+        if self._in_flight.answers_waiting():
+            return
+        if self._ensemble.working():
+            self._ensemble.wait(timeout_s)
+        else:
+            self._publisher.poll(timeout_s)
 
     def _poll(self, timeout_s: float) -> list[Message]:
         """Wake on the first message when no batch is open (a batch-sized consume would wait
@@ -269,25 +284,31 @@ class Runner:
         self._publisher.close(self._settings.processing.shutdown_timeout_s)
 
     def _apply_backpressure(self) -> None:
-        """Pause every assigned partition at either bound, resume below half of both
-        (``consumer.engine.backpressure``). A loop without partitions has nothing to pause."""
+        """At either bound hold the input, pause every assigned partition once that lasts,
+        take and resume below half of both (``consumer.engine.backpressure``). A loop
+        without partitions has nothing to hold."""
         inflight = self._publisher.inflight() + len(self._batcher)
         pat_pending = self._ensemble.pending_pat_rows()
         self._recorder.inflight(inflight)
-        if not self._assigned and not self._backpressure.paused:
+        state = self._backpressure
+        if not self._assigned and not (state.paused or state.holding):
             return
-        cause = self._backpressure.paused_for
-        change, paused_s = self._backpressure.update(inflight, pat_pending, self._clock.monotonic())
-        if change is Change.PAUSE:
+        cause = state.paused_for or state.held_for
+        change, lasted_s = state.update(inflight, pat_pending, self._clock.monotonic())
+        if change is Change.PAUSE and state.paused_for is not None:
             self._consumer.pause(self._partitions(self._assigned))
-            cause = self._backpressure.paused_for
-            log_event(_log, "paused", cause=cause, inflight=inflight, pat_pending=pat_pending)
-        elif change is Change.RESUME and cause is not None:
+            self._recorder.pause(state.paused_for)
+            log_event(
+                _log, "paused", cause=state.paused_for, inflight=inflight, pat_pending=pat_pending
+            )
+        elif change in (Change.RESUME, Change.RELEASE) and cause is not None:
             # Before the start-up gate opens, and while a registry wait holds, all stays paused.
-            if self._settle is None and self._registry_wait.since is None:
+            resume = change is Change.RESUME
+            if resume and self._settle is None and self._registry_wait.since is None:
                 self._consumer.resume(self._partitions(self._assigned))
-            self._recorder.paused(cause, paused_s)
-            log_event(_log, "resumed", inflight=inflight, pat_pending=pat_pending)
+            self._recorder.paused(cause, lasted_s)
+            if resume:
+                log_event(_log, "resumed", inflight=inflight, pat_pending=pat_pending)
 
     def _periodic(self, now: float) -> None:
         if now - self._last_heartbeat >= HEARTBEAT_S:

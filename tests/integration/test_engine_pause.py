@@ -82,6 +82,7 @@ def test_partition_returned_after_rebalance_is_read_again(
         PROCESSING__MAX_INFLIGHT_EVENTS=2,
         PROCESSING__MAX_BATCH_SIZE=100,
         PROCESSING__MAX_BATCH_WAIT_MS=8_000,
+        PROCESSING__PAUSE_AFTER_S=0,  # pause at the bound, no hold first: paused at once
     )
     predictions = stream.reader(stream.topics.predictions)
     with running_service(env, tmp_path) as service:

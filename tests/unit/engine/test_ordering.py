@@ -126,7 +126,7 @@ class RecordingPublisher:
     def offsets(self) -> list[int]:
         return [source.offset for source in self.published]
 
-    def poll(self) -> None:
+    def poll(self, timeout_s: float = 0.0) -> None:
         return None
 
     def maybe_commit(self, now: float, *, force: bool = False) -> None:
