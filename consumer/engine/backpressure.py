@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from consumer.settings import ProcessingSettings
+
 
 def resume_below(bound: int) -> int:
     """Count under which paused partitions resume: half the pause bound, and at least 1 so
@@ -42,6 +44,15 @@ class Backpressure:
     paused_for: str | None = None  # partitions paused, by cause: "inflight" or "pat_pending"
     held_for: str | None = None  # messages left unfetched, partitions not paused, by cause
     paused_at: float = 0.0  # when the back-pressure began (hold or pause)
+
+    @classmethod
+    def of(cls, processing: ProcessingSettings) -> Backpressure:
+        """The bounds and hold of ``PROCESSING__*`` settings."""
+        return cls(
+            processing.max_inflight_events,
+            processing.max_pending_activity_events,
+            processing.pause_after_s,
+        )
 
     @property
     def paused(self) -> bool:

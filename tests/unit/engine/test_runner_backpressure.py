@@ -54,14 +54,26 @@ class Inflight:
         return self.count
 
 
+class QuietPipeline:
+    """What the loop's reports and rebalance callbacks ask of the pipeline."""
+
+    def log_dead_letters(self) -> None:
+        return None
+
+    def forget(self, partitions: object) -> None:
+        return None
+
+
 def runner(
     bound: int,
     pat_bound: int = 512,
     pat_pool: ManualExecutor | None = None,
     pause_after_s: float = 0.0,  # 0: pause at once (the hold is tested on its own)
     clock: FakeClock | None = None,
+    consumer: PauseRecorder | None = None,
+    publisher: Inflight | None = None,
 ) -> tuple[Runner, PauseRecorder, Inflight]:
-    consumer, publisher = PauseRecorder(), Inflight()
+    consumer, publisher = consumer or PauseRecorder(), publisher or Inflight()
     processing = ProcessingSettings(
         max_inflight_events=bound,
         max_pending_activity_events=pat_bound,
@@ -78,13 +90,13 @@ def runner(
         chunk_rows=2,
     )
     ensemble = Ensemble([], pat, settings.ensemble, clock)
-    loop = Runner(consumer, publisher, None, ensemble, settings, clock)  # type: ignore[arg-type]
+    loop = Runner(consumer, publisher, QuietPipeline(), ensemble, settings, clock)  # type: ignore[arg-type]
     return loop, consumer, publisher
 
 
 def assign(loop: Runner, *partitions: int) -> None:
     tps = [TopicPartition("in", p) for p in partitions]
-    loop._on_assign(None, tps)  # type: ignore[arg-type]
+    loop.membership.on_assign(None, tps)  # type: ignore[arg-type]
 
 
 def test_bound_one_pauses_at_one_and_resumes_at_zero() -> None:
@@ -172,25 +184,29 @@ class PollingPublisher(Inflight):
     def poll(self, timeout_s: float = 0.0) -> None:
         self.waits.append(timeout_s)
 
+    def maybe_commit(self, now: float, *, force: bool = False) -> None:
+        return None
+
 
 def test_a_held_loop_takes_no_message_pauses_after_the_hold_and_then_polls_again() -> None:
     """The hold pauses nothing (librdkafka keeps what it fetched) and takes no message: it
     waits for the acks instead (no busy loop). After ``pause_after_s`` of it the partitions
     are paused, and the loop polls again (group callbacks, ``max.poll.interval.ms``)."""
     clock = FakeClock()
-    loop, _, _ = runner(bound=4, pause_after_s=5.0, clock=clock)
     consumer, publisher = HeldConsumer(), PollingPublisher()
-    loop._consumer, loop._publisher = consumer, publisher  # type: ignore[assignment]
+    loop, _, _ = runner(4, pause_after_s=5.0, clock=clock, consumer=consumer, publisher=publisher)
     assign(loop, 0)
     publisher.count = 4
     loop._apply_backpressure()
-    assert loop._backpressure.holding and consumer.calls == [("resume", [0])]
-    loop._wait_held(0.1)
-    assert consumer.consumed == 0 and publisher.waits == [0.1]  # blocked on acks
+    assert loop._flow.backpressure.holding and consumer.calls == [("resume", [0])]
+    loop._step()
+    assert consumer.consumed == 0 and publisher.waits[0] == 0.1  # blocked on acks, no fetch
     clock.advance(5.0)
     loop._apply_backpressure()
-    assert consumer.calls[-1] == ("pause", [0]) and loop._backpressure.paused
-    assert not loop._backpressure.holding  # paused: _step polls (and gets nothing) again
+    assert consumer.calls[-1] == ("pause", [0]) and loop._flow.backpressure.paused
+    assert not loop._flow.backpressure.holding  # paused: the loop polls again
+    loop._step()
+    assert consumer.consumed == 1  # serves callbacks; paused partitions give nothing
     publisher.count = 1
     loop._apply_backpressure()
     assert consumer.calls[-1] == ("resume", [0])
@@ -206,7 +222,7 @@ def test_a_hold_ends_without_any_pause_or_resume_call() -> None:
     publisher.count = 1
     loop._apply_backpressure()
     assert consumer.calls == [("resume", [0])]  # the assignment's only
-    assert not loop._backpressure.holding
+    assert not loop._flow.backpressure.holding
 
 
 def test_a_hold_longer_than_half_the_poll_interval_is_refused() -> None:
