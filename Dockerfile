@@ -8,7 +8,7 @@
 # Run: docker run --rm -e MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS=host:9092 -p 9400:9400 moodstream:local
 
 # The base image pinned by digest (python:3.11-slim, the multi-arch index digest), so a
-# rebuild gets the same OS and interpreter. Refresh: README "Reproducible image".
+# rebuild gets the same OS and interpreter. Refresh: docs/development.md "Reproducible environment and image".
 ARG PYTHON_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 # --no-deps for the CPU wheel (its pure-Python dependencies are in the lock); empty for the

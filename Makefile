@@ -36,7 +36,7 @@ help:
 	@echo "make venv          create/refresh $(VENV) from the lock files"
 	@echo "make shell         a shell where \`moodstream\` is this clone's (also: ./moodstream)"
 	@echo "make lock          regenerate requirements/*.txt from pyproject.toml (UPGRADE=1: newest)"
-	@echo "make tools         install prometheus + promtool (Debian package) where missing"
+	@echo "make tools         install prometheus + promtool (Debian package), kustomize (Go) where missing"
 	@echo "make broker-start  start the local Kafka broker (make broker-stop to stop it)"
 	@echo "make lint          ruff format --check, ruff check, mypy --strict (code and tests)"
 	@echo "make fuzz-long     the decoder fuzz tests at 5,000 examples per property"
@@ -83,6 +83,10 @@ shell: venv
 # prometheus and promtool for the rule tests and the real-Prometheus test (Debian's
 # `prometheus` package, 2.42; apt-get needs root, as in CI). The package's own service is
 # never left running: the tests start their own Prometheus on a free port.
+# kustomize for the deploy/k8s build tests: kustomize or kubectl on PATH, else built from
+# the Go module proxy into $(KUSTOMIZE) (tests/unit/deploy/render.py looks there too).
+KUSTOMIZE ?= $(HOME)/.cache/moodstream/bin/kustomize
+KUSTOMIZE_VERSION = v5.5.0
 tools:
 	@if command -v prometheus >/dev/null && command -v promtool >/dev/null; then \
 	  echo "prometheus: $$(command -v prometheus), promtool: $$(command -v promtool)"; \
@@ -91,6 +95,11 @@ tools:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; \
 	  if command -v systemctl >/dev/null; then systemctl disable --now prometheus 2>/dev/null || true; fi; \
 	  if command -v service >/dev/null; then service prometheus stop >/dev/null 2>&1 || true; fi; \
+	fi
+	@if command -v kustomize >/dev/null || test -x $(KUSTOMIZE) || command -v kubectl >/dev/null; then \
+	  echo "kustomize: $$(command -v kustomize || (test -x $(KUSTOMIZE) && echo $(KUSTOMIZE)) || echo kubectl kustomize)"; \
+	else \
+	  GOBIN=$(dir $(KUSTOMIZE)) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION); \
 	fi
 
 # The kafka_bootstrap fixture starts the local broker when none runs and stops it at the

@@ -24,6 +24,7 @@ from consumer.settings_env import unknown_variables
 COMMAND_MODULES = (
     "broker",
     "topics",
+    "acls",
     "run",
     "produce",
     "tail",
@@ -35,6 +36,7 @@ COMMAND_MODULES = (
     "demo",
     "chaos",
     "schemas",
+    "score",
 )
 
 Handler = Callable[[argparse.Namespace, Settings], int]

@@ -1,22 +1,31 @@
 """The one settings object. Nothing else in the service reads the environment.
 
 Environment prefix ``MOODSTREAM_``, nested with ``__``, for example
-``MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS=broker:9092``. Every value is validated at
+``MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS=broker:9092``; ``MOODSTREAM_<NAME>_FILE=/path``
+reads a setting from a file instead (a mounted Secret). Every value is validated at
 start-up; a bad value stops the process with a message naming the setting.
 """
 
 from __future__ import annotations
 
+import os
 import site
 import sys
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from consumer.settings_client import KafkaClientSettings
+from consumer.settings_env import FILE_SUFFIX, file_values, setting_variables
 
 
 class _Frozen(BaseModel):
@@ -115,6 +124,11 @@ class TopicSettings(_Frozen):
     # None: min(3, brokers in the cluster) and a min ISR of min(2, replication - 1), at least 1
     replication_factor: int | None = Field(default=None, ge=1)
     min_insync_replicas: int | None = Field(default=None, ge=1)
+    # retention.ms of the dead-letter and overflow topics `topics create` makes (and
+    # `topics plan` prints): long enough to fix a producer and `dlq redrive` (14 days), or
+    # to look into a user over the rate limit (7 days)
+    dlq_retention_hours: int = Field(default=336, ge=1)
+    overflow_retention_hours: int = Field(default=168, ge=1)
 
     @model_validator(mode="after")
     def _distinct_names(self) -> TopicSettings:
@@ -324,6 +338,55 @@ class LocalClusterSettings(_Frozen):
     heap: str = "320m"
 
 
+class _Environment(EnvSettingsSource):
+    """The ``MOODSTREAM_*`` environment less the ``*_FILE`` variables (_FileVariables')."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        files = {(var + FILE_SUFFIX).lower() for var in setting_variables(self.settings_cls)}
+        return {k: v for k, v in super()._load_env_vars().items() if k.lower() not in files}
+
+
+class _FileVariables(EnvSettingsSource):
+    """``MOODSTREAM_<NAME>_FILE``: the setting ``MOODSTREAM_<NAME>`` read from that file
+    (consumer.settings_env.file_values; raises ConfigError on an unreadable file)."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        values = file_values(self.settings_cls, os.environ)
+        return {k if self.case_sensitive else k.lower(): v for k, v in values.items()}
+
+
+class WindowsSettings(_Frozen):
+    """The windows stage (issue 26): weeks of activity assembled from minute samples."""
+
+    #: The zone of a user whose samples carry no ``tz`` (an IANA name).
+    default_tz: str = "UTC"
+    #: A day's week closes once the user's newest sample is this far past the day's end
+    #: (day-sized pollers such as RADAR-base's Fitbit connector skip the last 24 h).
+    allowed_lateness_s: float = Field(default=93_600.0, ge=0)
+    #: A user who sent nothing for this long (wall clock) has their open days closed.
+    idle_close_s: float = Field(default=172_800.0, gt=0)
+    #: A week with a smaller fraction of its minutes present is not scored.
+    min_coverage: float = Field(default=0.8, ge=0, le=1)
+    #: A sample changing a minute of an already-sent week sends a revision; false: counted
+    #: as late instead.
+    revisions: bool = True
+    #: Samples starting further than this past the wall clock are refused (``future``).
+    max_future_s: float = Field(default=86_400.0, ge=0)
+    #: The local state (RocksDB): its directory, and the memory it may use for its block
+    #: cache and for each of its two write buffers, whatever the size of the data.
+    state_dir: Path = Path.home() / ".cache" / "moodstream" / "windows-state"
+    store_cache_mb: int = Field(default=64, ge=1)
+    store_write_buffer_mb: int = Field(default=16, ge=1)
+
+    @field_validator("default_tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from schemas.samples import zone
+
+        zone(value)  # raises ValueError("unknown time zone ...")
+        return value
+
+
 class Settings(BaseSettings):
     """All configuration of moodstream, from ``MOODSTREAM_*`` environment variables."""
 
@@ -343,6 +406,20 @@ class Settings(BaseSettings):
     broker: LocalBrokerSettings = LocalBrokerSettings()
     cluster: LocalClusterSettings = LocalClusterSettings()
     schema_registry: SchemaRegistrySettings = SchemaRegistrySettings()
+    windows: WindowsSettings = WindowsSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The environment, then ``*_FILE`` variables (never both for one setting)."""
+        environment, files = _Environment(settings_cls), _FileVariables(settings_cls)
+        return init_settings, environment, files, dotenv_settings, file_secret_settings
 
     @model_validator(mode="after")
     def _hold_within_poll_interval(self) -> Settings:
@@ -364,4 +441,17 @@ class Settings(BaseSettings):
                 f"PROCESSING__INPUT_FORMAT={fmt} reads Schema Registry records: set "
                 "MOODSTREAM_SCHEMA_REGISTRY__URL"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _txn_recovery_fits_poll_interval(self) -> Settings:
+        """Exactly-once recovery waits (derived from the connect timeout) must end before
+        the group drops a worker that stopped polling (``consumer.engine.txn_budget``)."""
+        if self.processing.guarantee is not Guarantee.EXACTLY_ONCE:
+            return self
+        from consumer.engine.txn_budget import TxnBudget
+
+        problem = TxnBudget(self.kafka.connect_timeout_s).problem(self.kafka.max_poll_interval_ms)
+        if problem is not None:
+            raise ValueError(problem)
         return self

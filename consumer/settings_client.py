@@ -1,8 +1,8 @@
 """``KafkaSettings.client``: the librdkafka timeouts and back-offs the service sets on
 every client (consumer, producer, admin), each overridable with
 ``MOODSTREAM_KAFKA__CLIENT__<NAME>`` (and anything else with ``KAFKA__EXTRA``, applied
-last). Why each default differs from librdkafka's: README.md ("Client timeouts") and
-RELIABILITY.md, with the gaps measured before and after.
+last). Why each default differs from librdkafka's: docs/settings.md and RELIABILITY.md
+("Client timeouts"), with the gaps measured before and after.
 """
 
 from __future__ import annotations

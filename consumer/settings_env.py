@@ -2,8 +2,10 @@
 
 Pure functions over a settings class and an environment mapping (pass ``os.environ``):
 the variable name of every setting, the unknown ``MOODSTREAM_*`` variables with the
-closest known name (misspellings are otherwise silently ignored), and the settings in
-effect with where each came from, secrets redacted, for ``moodstream config``.
+closest known name (misspellings are otherwise silently ignored), the settings in
+effect with where each came from, secrets redacted, for ``moodstream config``, and the
+values of ``MOODSTREAM_<NAME>_FILE`` variables (a setting read from a file, such as a
+mounted Kubernetes Secret).
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
+from consumer.errors import ConfigError
+
 PREFIX = "MOODSTREAM_"
+FILE_SUFFIX = "_FILE"
 DELIMITER = "__"
 MASK = "***"
 # Variables read by the test suite and tools, not by Settings.
@@ -71,6 +76,7 @@ def unknown_variables(model: type[BaseModel], env: Mapping[str, str]) -> list[Un
     variable name (difflib), sorted by name. Case-insensitive like the settings. Pure."""
     leaves = setting_variables(model)
     known = set(leaves) | _group_variables(leaves) | NOT_SETTINGS
+    known |= {var + FILE_SUFFIX for var in leaves}
     dict_fields = [var for var, path in leaves.items() if path == "kafka.extra"]
     found = []
     for name in sorted(env):
@@ -131,5 +137,35 @@ def effective_settings(settings: BaseModel, env: Mapping[str, str]) -> list[Effe
             or any(name.startswith(var + DELIMITER) for name in upper_env)
         )
         secret = _is_secret(var) and not var.endswith("_LOCATION")
-        rows.append(Effective(var, _plain(value, secret), "env" if from_env else "default"))
+        source = "file" if var + FILE_SUFFIX in upper_env else "env" if from_env else "default"
+        rows.append(Effective(var, _plain(value, secret), source))
     return rows
+
+
+def file_values(model: type[BaseModel], env: Mapping[str, str]) -> dict[str, str]:
+    """``MOODSTREAM_<NAME>_FILE=/path`` -> ``{"MOODSTREAM_<NAME>": the file's text}`` (one
+    trailing newline removed), for every leaf setting of ``model``. Case-insensitive like
+    the settings. Reads the files (blocks on the filesystem only).
+
+    Raises ConfigError naming the variable when a file cannot be read or is not UTF-8, or
+    when both ``<NAME>`` and ``<NAME>_FILE`` are set (which one wins would be a guess).
+    The file's content is never put in a message.
+    """
+    by_upper = {name.upper(): name for name in env}
+    values: dict[str, str] = {}
+    for var in setting_variables(model):
+        name = by_upper.get(var + FILE_SUFFIX)
+        if name is None:
+            continue
+        if var in by_upper:
+            raise ConfigError(f"{var} and {var}{FILE_SUFFIX} are both set: keep one")
+        path = Path(env[name])
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{var}{FILE_SUFFIX}: {path} is not UTF-8 text") from None
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise ConfigError(f"{var}{FILE_SUFFIX}: cannot read {path}: {reason}") from None
+        values[var] = text.removesuffix("\n").removesuffix("\r")
+    return values

@@ -18,12 +18,15 @@ from schemas.events import (
     feature_bounds,
     record_headers,
 )
+from schemas.radar import radar_steps_samples
+from schemas.samples import ActivitySamples
 
 __all__ = [
     "ACTIVITY_MINUTES",
     "CONTENT_TYPE",
     "FEATURE_NAMES",
     "SCHEMA_VERSION",
+    "ActivitySamples",
     "Alert",
     "AlertKind",
     "DeadLetterHeaders",
@@ -35,5 +38,6 @@ __all__ = [
     "SlowReason",
     "SourcePosition",
     "feature_bounds",
+    "radar_steps_samples",
     "record_headers",
 ]

@@ -148,6 +148,18 @@ ActivityCount = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0.0,
 Activity = Annotated[
     list[ActivityCount], Field(min_length=ACTIVITY_MINUTES, max_length=ACTIVITY_MINUTES)
 ]
+#: The fraction of the week's minutes that were measured (the rest were filled with 0), as
+#: the windows stage computes it; absent when the producer sent a finished week.
+Coverage = Annotated[
+    float,
+    Field(
+        strict=True,
+        allow_inf_nan=False,
+        ge=0.0,
+        le=1.0,
+        description="fraction of the week's minutes present (the rest filled with 0)",
+    ),
+]
 
 
 class _Strict(BaseModel):
@@ -168,11 +180,14 @@ class FeatureEvent(_Strict):
     emitted_at: AwareDatetime
     features: FeatureMap | None = None
     activity: Activity | None = None
+    coverage: Coverage | None = None
 
     @model_validator(mode="after")
     def _has_inputs(self) -> FeatureEvent:
         if self.features is None and self.activity is None:
             raise ValueError("an event needs features, activity, or both")
+        if self.coverage is not None and self.activity is None:
+            raise ValueError("coverage describes activity: an event with coverage needs activity")
         return self
 
 
@@ -223,6 +238,10 @@ class SourcePosition(_Strict):
     offset: int
 
 
+#: The sha256 of a models directory's manifest.json, lowercase hex.
+ModelSetDigest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
 class Prediction(_Strict):
     """One per scored event. A model that did not run gives null, never a made-up score.
 
@@ -242,7 +261,18 @@ class Prediction(_Strict):
     latency_ms: float
     source: SourcePosition
     predicted_at: UtcDatetime
+    #: True only when the model set's manifest says so and no model file contradicts it.
     clinically_valid: bool = False
+    #: The model set that scored it: the sha256 of its manifest.json (null: not named).
+    model_set: ModelSetDigest | None = None
+    #: The PAT runtime and precision of the set (``onnx-fp32``, ``torch-fp32``,
+    #: ``torch-bf16``, ``cuda-fp32``, ``cuda-bf16``); null when the set has no PAT.
+    pat_runtime: str | None = None
+    #: How ``ensemble_depression`` was made: ``weighted`` (both depression scores),
+    #: ``xgboost_only`` or ``pat_only`` (the one present); null when it is null.
+    ensemble_rule: Literal["weighted", "xgboost_only", "pat_only"] | None = None
+    #: The scored event's ``coverage`` (windows stage); null when it had none.
+    coverage: Coverage | None = None
 
 
 class AlertKind(StrEnum):

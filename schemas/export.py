@@ -15,12 +15,14 @@ from typing import Final
 from pydantic import BaseModel
 
 from schemas.events import Alert, FeatureEvent, Prediction
+from schemas.samples import ActivitySamples
 
 SCHEMA_DIR: Final = Path(__file__).resolve().parent
 EXPORTED: Final[dict[str, type[BaseModel]]] = {
     "feature_event.v1.schema.json": FeatureEvent,
     "prediction.v1.schema.json": Prediction,
     "alert.v1.schema.json": Alert,
+    "activity_samples.v1.schema.json": ActivitySamples,
 }
 
 

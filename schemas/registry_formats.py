@@ -52,6 +52,7 @@ def avro_schema() -> dict[str, Any]:
     fields.append({"name": "features", "type": ["null", features], "default": None})
     activity = {"type": "array", "items": "double"}
     fields.append({"name": "activity", "type": ["null", activity], "default": None})
+    fields.append({"name": "coverage", "type": nullable_double, "default": None})
     return {"type": "record", "name": RECORD_NAME, "namespace": NAMESPACE, "fields": fields}
 
 
@@ -66,7 +67,8 @@ def render_proto() -> str:
     lines += [f"  optional double {n} = {i};" for i, n in enumerate(FEATURE_NAMES, 1)]
     lines += ["}", "", f"message {RECORD_NAME} {{"]
     lines += [f"  {ptype} {name} = {i};" for i, (name, _, ptype) in enumerate(_SCALARS, 1)]
-    lines += ["  optional Features features = 6;", "  repeated double activity = 7;", "}"]
+    lines += ["  optional Features features = 6;", "  repeated double activity = 7;"]
+    lines += ["  optional double coverage = 8;", "}"]
     return "\n".join(lines) + "\n"
 
 
@@ -85,6 +87,7 @@ def _file_descriptor() -> descriptor_pb2.FileDescriptorProto:
         event.field.add(name=name, number=number, type=kinds[ptype], label=fd.LABEL_OPTIONAL)
     _optional(event, "features", 6, fd.TYPE_MESSAGE, f".{_PROTO_PACKAGE}.Features")
     event.field.add(name="activity", number=7, type=fd.TYPE_DOUBLE, label=fd.LABEL_REPEATED)
+    _optional(event, "coverage", 8, fd.TYPE_DOUBLE)
     return fdp
 
 
@@ -130,6 +133,8 @@ def proto_to_dict(message: Message) -> dict[str, Any]:
     activity = message.activity
     if len(activity):
         out["activity"] = list(activity)
+    if message.HasField("coverage"):
+        out["coverage"] = message.coverage
     return out
 
 
@@ -147,6 +152,8 @@ def dict_to_proto(event: dict[str, Any]) -> Message:
                 setattr(target, name, value)
     if event.get("activity") is not None:
         message.activity.extend(event["activity"])
+    if event.get("coverage") is not None:
+        message.coverage = event["coverage"]
     return message
 
 

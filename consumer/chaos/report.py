@@ -1,4 +1,5 @@
-"""The chaos table: one row per fault of each run, Markdown (README/RELIABILITY.md) or JSON."""
+"""The chaos table: one row per fault of each run, Markdown (docs/reliability.md,
+RELIABILITY.md) or JSON."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """``moodstream models info [--json] [--accuracy]``, ``build-demo``, ``export-onnx``,
-``convert-h5``.
+``convert-h5``, ``add`` (the last two in :mod:`consumer.commands.models_files`); every one
+takes ``--dir``.
 
 torch and xgboost are imported lazily inside the handlers, after the thread caps.
 """
@@ -13,15 +14,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+from consumer.commands.models_files import dir_option, register_file_commands, with_models_dir
+from consumer.errors import ConfigError
 from consumer.models.threads import apply_thread_caps
 from consumer.settings import Settings
 
 
 def register(subparsers: Any) -> None:
-    """Add ``models`` with its ``info``, ``build-demo`` and ``convert-h5`` subcommands."""
-    parser = subparsers.add_parser("models", help="inspect or build the model set")
+    """Add ``models`` with ``info``, ``export-onnx``, ``build-demo``, ``convert-h5`` and
+    ``add``; each takes ``--dir`` (default ``MODELS__DIR``)."""
+    parser = subparsers.add_parser("models", help="inspect, list or build the model set")
     sub = parser.add_subparsers(dest="models_command", required=True, metavar="ACTION")
-    info = sub.add_parser("info", help="load, verify and describe the models in MODELS__DIR")
+    with_dir = dir_option()
+    info = sub.add_parser(
+        "info", parents=[with_dir], help="load, verify and describe the models in --dir"
+    )
     info.add_argument("--json", action="store_true", help="print JSON")
     info.add_argument(
         "--accuracy",
@@ -32,41 +39,27 @@ def register(subparsers: Any) -> None:
     info.add_argument("--weeks", type=int, default=1_000, help="weeks for --accuracy")
     info.set_defaults(handler=info_command)
     export = sub.add_parser(
-        "export-onnx", help="export the PAT in MODELS__DIR to ONNX and list it in manifest.json"
+        "export-onnx",
+        parents=[with_dir],
+        help="export the PAT in --dir to ONNX and list it in manifest.json",
     )
     export.set_defaults(handler=export_onnx_command)
     build = sub.add_parser(
-        "build-demo", help="train the synthetic demo models (NOT clinically valid)"
+        "build-demo",
+        help="train the synthetic demo models (NOT clinically valid); refuses a directory "
+        "whose manifest.json lists other models",
     )
     build.add_argument(
+        "--dir",
         "--out",
+        dest="dir",
         type=Path,
         default=None,
         help="output directory (default: MODELS__DIR, i.e. models/demo)",
     )
     build.add_argument("--json", action="store_true", help="print the manifest as JSON")
     build.set_defaults(handler=build_demo_command)
-    _register_convert_h5(sub)
-
-
-def _register_convert_h5(sub: Any) -> None:
-    convert = sub.add_parser(
-        "convert-h5",
-        help="convert original PAT Keras .h5 weights (Ruan et al. 2024) to safetensors",
-    )
-    convert.add_argument("h5", type=Path, metavar="H5", help="Keras .h5 file (h5py needed)")
-    convert.add_argument("--size", choices=["S", "M", "L"], required=True, help="PAT size")
-    convert.add_argument("--out", type=Path, required=True, help="output .safetensors file")
-    convert.add_argument("--mean", type=Path, help=".npy: 10,080 means, one per minute")
-    convert.add_argument("--std", type=Path, help=".npy: 10,080 stds (default: mean 0, std 1)")
-    convert.add_argument(
-        "--head",
-        choices=["auto", "init", "file"],
-        default="auto",
-        help="depression head: from the file if present (auto), required from the file, "
-        "or a seeded UNTRAINED init (the published encoders have no head)",
-    )
-    convert.set_defaults(handler=convert_h5_command)
+    register_file_commands(sub, with_dir)
 
 
 def _info_payload(settings: Settings) -> dict[str, Any]:
@@ -96,11 +89,13 @@ def _info_payload(settings: Settings) -> dict[str, Any]:
         "dir": str(settings.models.dir),
         "clinically_valid": model_set.clinically_valid,
         "note": model_set.note,
+        "model_set": model_set.digest,
     }
 
 
 def info_command(args: argparse.Namespace, settings: Settings) -> int:
     """Load and verify every model, then describe them. Blocking; raises ModelLoadError."""
+    settings = with_models_dir(settings, args.dir)
     apply_thread_caps(settings.models)
     payload = _info_payload(settings)
     if args.accuracy:
@@ -108,7 +103,7 @@ def info_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(payload, indent=2))
         return 0
-    print(f"models dir: {payload['dir']}")
+    print(f"models dir: {payload['dir']} (model_set {payload['model_set'][:12]}…)")
     for row in payload["models"]:
         count = f"{row['trees']} trees" if "trees" in row else f"{row['parameters']:,} parameters"
         print(
@@ -154,6 +149,7 @@ def _accuracy(settings: Settings, weeks: int) -> dict[str, Any]:
 
 def export_onnx_command(args: argparse.Namespace, settings: Settings) -> int:
     """Export the PAT of MODELS__DIR to ONNX and update the manifest. Blocking (seconds)."""
+    settings = with_models_dir(settings, args.dir)
     apply_thread_caps(settings.models)
     from consumer.models.pat_export import export_into
 
@@ -163,12 +159,19 @@ def export_onnx_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_demo_command(args: argparse.Namespace, settings: Settings) -> int:
-    """Train and write the demo set (minutes of CPU). Blocking; raises OSError on write errors."""
+    """Train and write the demo set (minutes of CPU). Blocking; raises ConfigError when the
+    directory's manifest.json lists other models, OSError on write errors."""
     apply_thread_caps(settings.models)
-    from consumer.models.demo import build_demo
+    from consumer.models.demo import build_demo, foreign_manifest
     from consumer.models.manifest import manifest_json
 
-    out_dir: Path = args.out if args.out is not None else settings.models.dir
+    out_dir: Path = args.dir if args.dir is not None else settings.models.dir
+    foreign = foreign_manifest(out_dir)
+    if foreign is not None:
+        raise ConfigError(
+            f"build-demo would overwrite {out_dir / 'manifest.json'}, which is not the demo "
+            f"set's: {foreign}; choose another --dir, or move that manifest away first"
+        )
     started = time.monotonic()
     print(
         f"training demo models into {out_dir} (synthetic data, NOT clinically valid)…",
@@ -185,36 +188,4 @@ def build_demo_command(args: argparse.Namespace, settings: Settings) -> int:
         f"wrote {out_dir / 'manifest.json'} in {time.monotonic() - started:.0f} s "
         "— synthetic demo models, NOT clinically valid"
     )
-    return 0
-
-
-def convert_h5_command(args: argparse.Namespace, settings: Settings) -> int:
-    """Convert a Keras H5 file and write ``--out`` atomically. Blocking (file I/O).
-
-    Raises ConfigError for a bad ``--out`` suffix or only one of ``--mean``/``--std``, and
-    ModelLoadError for anything wrong with the inputs (see ``convert_keras_h5``).
-    """
-    from consumer.errors import ConfigError
-    from consumer.models.formats import PAT_SUFFIX, read_safetensors_header, sha256_hex
-
-    out: Path = args.out
-    if out.suffix.lower() != PAT_SUFFIX:
-        raise ConfigError(f"--out {out}: PAT weights must be written as {PAT_SUFFIX}")
-    if (args.mean is None) != (args.std is None):
-        raise ConfigError("give both --mean and --std (.npy, one value per minute), or neither")
-    apply_thread_caps(settings.models)
-    from consumer.models.keras_h5 import convert_keras_h5, load_vector_npy
-
-    mean = load_vector_npy(args.mean) if args.mean is not None else None
-    std = load_vector_npy(args.std) if args.std is not None else None
-    data = convert_keras_h5(args.h5, size=args.size, mean=mean, std=std, head=args.head)
-    partial = out.with_name(out.name + ".partial")
-    partial.write_bytes(data)
-    partial.replace(out)
-    meta = read_safetensors_header(data, source=str(out)).get("__metadata__") or {}
-    print(f"wrote {out}: PAT-{args.size}, {len(data) / 1e6:.2f} MB, sha256 {sha256_hex(data)}")
-    print(f"  head: {meta.get('head')}")
-    print(f"  standardisation: {meta.get('standardisation')}")
-    if meta.get("head") == "untrained":
-        print("  the depression head is UNTRAINED: predictions mean nothing until it is fine-tuned")
     return 0

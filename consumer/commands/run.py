@@ -101,6 +101,14 @@ def supervise(settings: Settings, workers: int, state_dir: Path) -> int:
             version=info.version,
             load_ms=round(info.load_ms, 1),
         )
+    log_event(
+        _log,
+        "model_set",
+        model_set=models.digest,
+        clinically_valid=models.clinically_valid,
+        pat_runtime=models.pat_runtime,
+        ensemble_weights="manifest" if models.weights else "settings",
+    )
     if not models.clinically_valid:
         log_event(_log, "not_clinically_valid", level=logging.WARNING, note=models.note)
     if settings.observability.user_hash_key == ObservabilitySettings().user_hash_key:

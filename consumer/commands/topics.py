@@ -1,4 +1,6 @@
-"""``moodstream topics create``: create the five topics of the settings (idempotent)."""
+"""``moodstream topics create``: create the five topics of the settings (idempotent);
+``moodstream topics plan``: print what ``create`` would create, for a team that creates
+its topics itself (a table, ``--json``, or Strimzi KafkaTopic resources)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,12 @@ import sys
 from consumer.commands import bootstrap_for
 from consumer.errors import ConfigError
 from consumer.kafka.config import client_config
-from consumer.kafka.topics_plan import ensure_topics
+from consumer.kafka.topics_plan import (
+    PRODUCTION_REPLICATION,
+    ensure_topics,
+    plan_replication,
+    topic_specs,
+)
 from consumer.settings import Settings
 
 
@@ -19,28 +26,67 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     create = actions.add_parser(
         "create", help="create the input, output, alert, dead-letter and overflow topics"
     )
-    create.add_argument(
+    _layout_arguments(create)
+    create.add_argument("--json", action="store_true", help="print topic -> status as JSON")
+    create.set_defaults(handler=create_command)
+    plan = actions.add_parser(
+        "plan",
+        help="print what `topics create` would create (partitions, replication, configs), "
+        "without a cluster",
+    )
+    _layout_arguments(plan)
+    plan.add_argument(
+        "--brokers",
+        type=int,
+        default=PRODUCTION_REPLICATION,
+        help="brokers of the cluster the plan is for (default 3): the default replication "
+        "and min ISR depend on it, as in `topics create`",
+    )
+    output = plan.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the plan as JSON")
+    output.add_argument(
+        "--strimzi",
+        metavar="CLUSTER",
+        default=None,
+        help="print Strimzi KafkaTopic resources for the Kafka cluster named CLUSTER",
+    )
+    plan.set_defaults(handler=plan_command)
+
+
+def _layout_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--partitions",
         type=int,
         default=None,
         help="partitions per new topic (default: MOODSTREAM_TOPICS__PARTITIONS, 6)",
     )
-    create.add_argument(
+    parser.add_argument(
         "--replication-factor",
         type=int,
         default=None,
         help="replicas per new topic (default: MOODSTREAM_TOPICS__REPLICATION_FACTOR, "
         "else min(3, brokers))",
     )
-    create.add_argument(
+    parser.add_argument(
         "--min-insync-replicas",
         type=int,
         default=None,
         help="min.insync.replicas of new topics (default: "
         "MOODSTREAM_TOPICS__MIN_INSYNC_REPLICAS, else min(2, replication - 1), at least 1)",
     )
-    create.add_argument("--json", action="store_true", help="print topic -> status as JSON")
-    create.set_defaults(handler=create_command)
+
+
+def _partitions(args: argparse.Namespace, settings: Settings) -> int:
+    """The partition count the flags and settings ask for. Raises ConfigError on a flag
+    below 1."""
+    partitions = settings.topics.partitions if args.partitions is None else args.partitions
+    if partitions < 1:
+        raise ConfigError(f"--partitions must be at least 1, got {partitions}")
+    for flag in ("replication_factor", "min_insync_replicas", "brokers"):
+        value = getattr(args, flag, None)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+    return partitions
 
 
 def create_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -49,13 +95,7 @@ def create_command(args: argparse.Namespace, settings: Settings) -> int:
     Blocks up to about KAFKA__CONNECT_TIMEOUT_S for the cluster, then for the creation.
     Raises ConfigError (bad --partitions), BrokerError (no cluster), KafkaSetupError.
     """
-    partitions = settings.topics.partitions if args.partitions is None else args.partitions
-    if partitions < 1:
-        raise ConfigError(f"--partitions must be at least 1, got {partitions}")
-    for flag in ("replication_factor", "min_insync_replicas"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise ConfigError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+    partitions = _partitions(args, settings)
     config = client_config(settings.kafka, bootstrap_for(settings))
     result, plan = ensure_topics(
         config,
@@ -78,4 +118,39 @@ def create_command(args: argparse.Namespace, settings: Settings) -> int:
                 else " (left as it is)"
             )
             print(f"{state:8} {topic}{detail}", flush=True)
+    return 0
+
+
+def plan_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the topics ``topics create`` would create on a cluster of ``--brokers``
+    brokers with these settings and flags. Talks to no cluster; does not block. Raises
+    ConfigError (a bad flag, a replication the cluster could not hold)."""
+    from consumer.kafka import strimzi
+
+    partitions = _partitions(args, settings)
+    topics = settings.topics
+    plan = plan_replication(
+        args.brokers,
+        topics.replication_factor if args.replication_factor is None else args.replication_factor,
+        topics.min_insync_replicas
+        if args.min_insync_replicas is None
+        else args.min_insync_replicas,
+    )
+    specs = topic_specs(topics, partitions, plan)
+    if plan.note is not None:
+        print(f"note: {plan.note}", file=sys.stderr, flush=True)
+    if args.json:
+        print(json.dumps({"topics": [spec.as_dict() for spec in specs]}, indent=2), flush=True)
+    elif args.strimzi is not None:
+        print(strimzi.documents(strimzi.kafka_topics(specs, args.strimzi)), end="", flush=True)
+    else:
+        width = max(len(spec.name) for spec in specs)
+        print(f"{'ROLE':12}{'TOPIC'.ljust(width)}  PARTITIONS  REPLICATION  CONFIG")
+        for spec in specs:
+            config = ",".join(f"{k}={v}" for k, v in sorted(spec.config.items()))
+            print(
+                f"{spec.role:12}{spec.name.ljust(width)}  {spec.partitions:<10}  "
+                f"{spec.replication_factor:<11}  {config}",
+                flush=True,
+            )
     return 0

@@ -272,7 +272,9 @@ class Pipeline:
     ) -> None:
         settings = self._settings
         position = SourcePosition(topic=source.tp[0], partition=source.tp[1], offset=source.offset)
-        prediction = build_prediction(event, outcome, position, latency_ms, settings.ensemble, at)
+        prediction = build_prediction(
+            event, outcome, position, latency_ms, settings.ensemble, at, self._ensemble.stamp
+        )
         alerts = build_alerts(event, outcome, latency_ms, settings.ensemble, at, slow)
         key = event.user_id.encode()
         source.partial = prediction.partial

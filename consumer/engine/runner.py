@@ -199,7 +199,7 @@ class Runner:
         if self._ensemble.working():
             self._ensemble.wait(timeout_s)
         else:
-            self._publisher.poll(timeout_s)
+            self._publisher.await_delivery(timeout_s)
 
     def _accept(self, messages: Sequence[Message]) -> None:
         now = self._clock.monotonic()

@@ -1,44 +1,48 @@
 """Exactly-once delivery: one transaction per batch holding its records and the consumer
 offsets (KIP-447: zombies are fenced by the group generation sent with the offsets).
 
-What each failure does, all within the worker (no model reload, no group rejoin):
+Every failure of a transactional call is handled as one pure table says
+(``consumer.engine.txn_policy``: error kind x phase -> retry, abort and rewind, replace
+the producer, restart the worker), all within the worker where it can be (no model
+reload, no group rejoin):
 
-- abortable (a rebalance moved the group to a new generation mid-transaction:
-  ``ILLEGAL_GENERATION``, ``UNKNOWN_MEMBER_ID``, ``REBALANCE_IN_PROGRESS``): the
-  transaction is aborted and its batch rewound (the consumer seeks back to the batch's
-  first offset per partition).
-- retriable (the transaction or group coordinator moved or died: ``NOT_COORDINATOR``, a
-  timeout): retried with a back-off until ``RETRY_FOR_TIMEOUTS`` x ``timeout_s`` (the
-  service passes ``KAFKA__CONNECT_TIMEOUT_S``, 20 s); a timed-out call is resumed by calling
-  it again, as librdkafka asks.
-- fatal (``_FENCED`` "old epoch" after a transaction-coordinator kill), a call still
-  timing out at the deadline, an abort that failed, any other non-retriable error, or
-  ``send_offsets_to_transaction`` blocked past its bound (librdkafka #5456, see
-  ``consumer.engine.txn_calls``): the producer is replaced in place
-  (``producer_recreated``): a new one with the same transactional id, whose
-  ``init_transactions`` fences the old one and ends its open transaction, then every
-  assigned partition is rewound to the group's committed offsets. The committed offsets,
-  not the batch's first ones: a transaction whose outcome the client never learned may
-  have committed, and then its batch must not be published again.
+- abort and rewind: the consumer seeks back to the batch's first offset per partition,
+  its events are read and published again;
+- replace the producer (``producer_recreated``): a new one with the same transactional
+  id, whose ``init_transactions`` fences the old one and ends its open transaction, then
+  every assigned partition is rewound to the group's committed offsets. The committed
+  offsets, not the batch's first ones: a transaction whose outcome the client never
+  learned may have committed, and then its batch must not be published again;
+- a rewind that fails for a partition still owned never goes on past the batch
+  (``consumer.engine.txn_seek``: sought at the committed offset, else RewindFailed);
+- ``close`` aborts a transaction still open, so read_committed subscribers are not held
+  at the last stable offset until the broker times it out.
 
-Offsets are never committed outside a transaction. A replacement that itself fails
-(``init_transactions`` or the committed offsets not answering within the bound) is
-raised: the worker restarts. Driven by the poll loop's thread; delivery callbacks run
-inside ``producer.poll``/``flush`` on it too.
+Offsets are never committed outside a transaction. Driven by the poll loop's thread;
+delivery callbacks run inside ``producer.poll``/``flush`` on it too.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from consumer.clock import Clock
 from consumer.engine.batch_records import BatchResult, OutRecord, SourceResult
 from consumer.engine.delivery import PublisherBase
 from consumer.engine.offsets import TopicPartitionKey
-from consumer.engine.txn_calls import BoundedCall, CallStuck, Retrying, inline
-from consumer.engine.txn_rewind import batch_offsets, committed_retry, first_offsets, rewind_targets
+from consumer.engine.txn_budget import TxnBudget
+from consumer.engine.txn_calls import BoundedCalls
+from consumer.engine.txn_clients import TxnConsumer, TxnProducer
+from consumer.engine.txn_policy import Action, Phase
+from consumer.engine.txn_producer import ProducerLife, Report
+from consumer.engine.txn_retry import Retrying, TxnCallFailed
+from consumer.engine.txn_rewind import (
+    batch_offsets,
+    first_offsets,
+)
+from consumer.engine.txn_seek import Rewinder
 from consumer.logs import log_event
 
 if TYPE_CHECKING:
@@ -47,20 +51,6 @@ if TYPE_CHECKING:
     from consumer.observability.metrics import Metrics
 
 _log = logging.getLogger("moodstream.delivery")
-#: How long a retriable transactional call is retried, in ``timeout_s`` (one call's bound).
-RETRY_FOR_TIMEOUTS = 1.5
-#: How long the group's committed offsets are asked for after a replacement, in
-#: ``timeout_s``: until they answer the worker cannot know where to go on, and a restart
-#: would wait for the same coordinator. 1.5 (30 s) crashed a worker in a 45 s half-open
-#: group coordinator; 4.5 (90 s) stays under the hang bound's 100 s without heartbeats
-#: (they go on meanwhile) and the 300 s ``max.poll.interval.ms``.
-COMMITTED_FOR_TIMEOUTS = 4.5
-#: ``send_offsets_to_transaction``'s timeout, and how much longer it may take before it is
-#: taken for stuck (librdkafka #5456) and its producer replaced. It answers in
-#: milliseconds when its coordinators answer; stuck, it waited 25 s with 20 + 5 (a
-#: coordinator-kill row's gap 25.6 s, goal 25 s); a replacement costs about 1 s.
-SEND_OFFSETS_TIMEOUT_S = 10.0
-STUCK_GRACE_S = 2.0
 
 
 def _purged() -> frozenset[int]:
@@ -75,30 +65,52 @@ class ExactlyOnce(PublisherBase):
     ``new_producer`` makes a producer with this worker's transactional id (None: a fatal
     error is raised instead of replacing the producer). ``waiting(what)`` is told, between
     attempts, that the worker is alive and waiting on Kafka (the hang detector).
-    ``bounded`` runs ``send_offsets_to_transaction`` (a thread in the service)."""
+    ``bounded`` runs ``send_offsets_to_transaction`` (``OnThread`` in the service) and
+    ``report(reason)`` hears why the worker is not ready while a call is left stuck: the
+    producer's life, replacements and stuck calls, is ``ProducerLife``'s."""
 
     def __init__(
         self,
-        producer: Producer,
-        consumer: Consumer,
+        producer: TxnProducer,
+        consumer: TxnConsumer,
         clock: Clock,
         timeout_s: float,
         metrics: Metrics | None = None,
         *,
-        new_producer: Callable[[], Producer] | None = None,
+        new_producer: Callable[[], TxnProducer] | None = None,
         waiting: Callable[[str], None] | None = None,
-        bounded: BoundedCall = inline,
+        bounded: BoundedCalls | None = None,
+        report: Report | None = None,
     ) -> None:
-        super().__init__(producer, consumer, clock, metrics)
-        self._timeout_s = timeout_s
-        self._new_producer = new_producer
-        self._bounded = bounded
+        # PublisherBase is typed with the concrete clients; this class uses only what the
+        # protocols name (the casts change no value).
+        super().__init__(cast("Producer", producer), cast("Consumer", consumer), clock, metrics)
+        self._txn_consumer = consumer
+        self._budget = TxnBudget(timeout_s)  # every recovery wait (txn_budget.py)
+        self._life = ProducerLife(producer, clock, make=new_producer, bounded=bounded,
+                                  metrics=metrics, report=report)  # fmt: skip
         self._retry = Retrying(clock, timeout_s, lambda s: self._producer.poll(s), waiting)
+        self._rewinder = Rewinder(consumer, self._retry, clock, self._budget.committed_s)
         self._uncommitted: list[tuple[SourceResult, OutRecord]] = []  # counted on commit
         self._txn = 0  # delivery reports of an earlier (aborted) transaction are ignored
+        self._open = False  # a transaction begun and not yet committed or aborted
         self.aborted = 0
-        self.recreated = 0
         self._producer.init_transactions(timeout_s)
+
+    @property
+    def recreated(self) -> int:
+        """Producers replaced in place so far."""
+        return self._life.recreated
+
+    @property
+    def stuck_calls(self) -> int:
+        return self._life.stuck
+
+    def poll(self) -> None:
+        """Serve delivery callbacks and count the stuck calls left (their gauge and health
+        reason). Does not block. Raises DeliveryFailed."""
+        self._life.refresh()
+        super().poll()
 
     def inflight(self) -> int:
         return 0  # every batch is committed (or rewound) before the next is polled
@@ -108,7 +120,8 @@ class ExactlyOnce(PublisherBase):
 
     def begin(self, sources: list[SourceResult]) -> None:
         """Open the batch's transaction. A producer that refuses (left in an error state)
-        is replaced first; nothing of this batch is published yet, so nothing is rewound."""
+        is replaced first (the table's ``begin`` row); nothing of this batch is published
+        yet, so nothing is rewound."""
         from confluent_kafka import KafkaException
 
         self._txn += 1
@@ -116,12 +129,16 @@ class ExactlyOnce(PublisherBase):
         try:
             self._producer.begin_transaction()
         except KafkaException as exc:
-            if self._new_producer is None:
+            failed = TxnCallFailed.of(Phase.BEGIN, exc)
+            if failed.action is not Action.REPLACE_PRODUCER or not self._life.replaceable:
                 raise
-            self._replace_producer(exc.args[0])
+            self._replace_producer(failed.why)
             self._producer.begin_transaction()
+        self._open = True
 
     def publish(self, result: BatchResult) -> None:
+        """Queue the part's records in the open transaction. Anything raised (the table's
+        ``produce`` row: restart the worker) aborts the transaction first."""
         try:
             for source in result.sources:
                 for record in source.records:
@@ -132,20 +149,16 @@ class ExactlyOnce(PublisherBase):
 
     def end(self, sources: list[SourceResult]) -> None:
         """Put the batch's offsets in its transaction and commit it (blocks, up to the
-        retry bound and, on a replacement, its own bounds). A failure aborts and rewinds
-        the batch or replaces the producer (module docstring); raises KafkaException when
-        no in-place recovery is possible (the worker then restarts)."""
-        from confluent_kafka import KafkaException
-
-        deadline = self._clock.monotonic() + RETRY_FOR_TIMEOUTS * self._timeout_s
+        retry bound and, on a replacement, its own bounds). A failure is handled as the
+        decision table says (``consumer.engine.txn_policy``); raises KafkaException (or
+        CallStuck, RewindFailed) when no in-place recovery is possible (the worker then
+        restarts), DeliveryFailed for a record refused for good."""
+        deadline = self._clock.monotonic() + self._budget.retry_s
         try:
             self._send_offsets(batch_offsets(sources), deadline)
-            self._retry.run("commit_transaction", self._producer.commit_transaction, deadline)
-        except KafkaException as exc:
-            self._failed(sources, exc.args[0])
-            return
-        except CallStuck as exc:
-            self._recover(sources, str(exc))
+            self._retry.run(Phase.COMMIT, self._producer.commit_transaction, deadline)
+        except TxnCallFailed as failed:
+            self._act(sources, failed)
             return
         except Exception:
             self._abort()
@@ -155,112 +168,81 @@ class ExactlyOnce(PublisherBase):
 
     def _send_offsets(self, offsets: list[TopicPartition], deadline: float) -> None:
         """``send_offsets_to_transaction``, retried, each attempt bounded (its timeout, at
-        most ``SEND_OFFSETS_TIMEOUT_S``, plus ``STUCK_GRACE_S``): raises CallStuck when one
-        outlives that."""
-        metadata = self._consumer.consumer_group_metadata()
+        most the budget's ``send_offsets_s``, plus its ``stuck_grace_s``): a stuck one raises
+        TxnCallFailed (kind ``stuck``)."""
+        metadata = self._txn_consumer.consumer_group_metadata()
         producer = self._producer  # the stuck thread keeps this one, not a replacement
 
         def attempt(timeout_s: float) -> None:
-            timeout_s = min(timeout_s, SEND_OFFSETS_TIMEOUT_S)
-            self._bounded(
+            timeout_s = min(timeout_s, self._budget.send_offsets_s)
+            self._life.bounded(
                 lambda: producer.send_offsets_to_transaction(offsets, metadata, timeout_s),
-                timeout_s + STUCK_GRACE_S,
-                lambda: self._retry.alive("send_offsets_to_transaction"),
+                timeout_s + self._budget.stuck_grace_s,
+                lambda: self._retry.alive(Phase.SEND_OFFSETS),
             )
 
-        self._retry.run("send_offsets_to_transaction", attempt, deadline)
+        self._retry.run(Phase.SEND_OFFSETS, attempt, deadline)
 
-    def _failed(self, sources: list[SourceResult], error: KafkaError) -> None:
-        """Abort and rewind an abortable or retriable failure; replace the producer for the
-        rest, or when the abort fails. A record refused for good raises DeliveryFailed."""
-        from confluent_kafka import KafkaError, KafkaException
-
-        timed_out = error.code() == KafkaError._TIMED_OUT  # still in progress: no abort
-        recoverable = error.txn_requires_abort() or error.retriable()
-        if not (error.fatal() or timed_out or not recoverable) and self._abort():
-            self._raise_on_failure()  # a record refused for good: rewinding cannot help
-            self._rewind(sources, error)
+    def _act(self, sources: list[SourceResult], failed: TxnCallFailed) -> None:
+        """Do what the table says for the batch's failed transaction: abort and rewind it
+        (an abort that fails goes by the ``abort`` row: replace the producer), or replace
+        the producer and rewind to the committed offsets. Without a producer factory a
+        replacement is a restart: the call's error is raised. A record refused for good
+        raises DeliveryFailed."""
+        action, why = failed.action, failed.why
+        if action is Action.ABORT_AND_REWIND:
+            aborted = self._abort()
+            if aborted is None:
+                self._raise_on_failure()  # a record refused for good: rewinding cannot help
+                self._rewind(sources, why)
+                return
+            action = aborted.action
+            if not self._life.replaceable:
+                self._raise_on_failure()  # a refused record is the cause to stop with
+        if action is Action.REPLACE_PRODUCER and self._life.replaceable:
+            self._recover(sources, why)
             return
-        if self._new_producer is None:
-            if not timed_out and recoverable:
-                self._raise_on_failure()
-            raise KafkaException(error)
-        self._recover(sources, error.str())
+        raise failed.cause
 
     def _recover(self, sources: list[SourceResult], why: str) -> None:
         """Replace the producer, then rewind every assigned partition to the group's
         committed offsets (the batch's first offset where none is committed). Blocks up to
-        a retry bound plus ``COMMITTED_FOR_TIMEOUTS``; raises KafkaException (or
-        CallStuck) when that fails."""
-        if self._new_producer is None:
-            raise CallStuck(why)
+        a retry bound plus the budget's ``committed_s``; raises KafkaException or
+        RewindFailed when that fails."""
         if self._failure_is_auth:
             self._raise_on_failure()
         self._failure = None  # the old transaction's records: it is ended, not published
         self._replace_producer(why)
         self._rewind_to_committed(sources)
 
-    def _replace_producer(self, why: object) -> None:
-        """Drop this producer (purged, never flushed or closed: that would wait on the
-        broker), make a new one with the same transactional id and ``init_transactions``
-        it (fencing the old one, ending its transaction). Blocks up to the retry bound."""
-        assert self._new_producer is not None
-        started = self._clock.monotonic()
+    def _replace_producer(self, why: str) -> None:
+        """Replace the producer (``ProducerLife.replace``) and ``init_transactions`` the new
+        one, fencing the old one and ending its transaction. Blocks up to the retry bound;
+        raises KafkaException when the new one cannot initialise (the worker restarts)."""
         self._txn += 1
+        self._open = False  # the new producer's init_transactions ends the old one's
         self._uncommitted.clear()
-        old, self._producer = self._producer, self._new_producer()
         try:
-            old.purge(in_queue=True, in_flight=True, blocking=False)
-        except Exception as exc:  # a stuck or fatal producer: it is dropped anyway
-            log_event(_log, "producer_purge_failed", level=logging.WARNING, error=str(exc))
-        del old  # destroyed now, or by the thread of a call still stuck in it
-        deadline = self._clock.monotonic() + RETRY_FOR_TIMEOUTS * self._timeout_s
-        self._retry.alive("init_transactions")
-        self._retry.run("init_transactions", self._producer.init_transactions, deadline)
-        self.recreated += 1
-        if self._metrics is not None:
-            self._metrics.producer_recreated.inc()
-        seconds = round(self._clock.monotonic() - started, 3)
-        log_event(_log, "producer_recreated", level=logging.WARNING, error=str(why),
-                  seconds=seconds)  # fmt: skip
+            self._life.replace(why, self._init)
+        finally:
+            self._producer = cast("Producer", self._life.producer)
+
+    def _init(self, producer: TxnProducer) -> None:
+        deadline = self._clock.monotonic() + self._budget.retry_s
+        self._retry.alive(Phase.INIT)
+        self._retry.run_or_raise(Phase.INIT, producer.init_transactions, deadline)
 
     def _rewind_to_committed(self, sources: list[SourceResult]) -> None:
-        from confluent_kafka import KafkaException
+        rewound = self._rewinder.to_committed(first_offsets(sources))
+        self._rewound(rewound, "producer_recreated", len(sources))
 
-        assigned = self._consumer.assignment()
-        found: list[TopicPartition] = []
-
-        def fetch(timeout_s: float) -> None:
-            found[:] = self._consumer.committed(assigned, timeout=timeout_s)
-            for tp in found:
-                if tp.error is not None:
-                    raise KafkaException(tp.error)
-
-        deadline = self._clock.monotonic() + COMMITTED_FOR_TIMEOUTS * self._timeout_s
-        if assigned:
-            self._retry.alive("committed")
-            self._retry.run("committed", fetch, deadline, committed_retry)
-        committed = {(tp.topic, tp.partition): tp.offset for tp in found}
-        self._seek(rewind_targets(committed, first_offsets(sources)), "producer_recreated",
-                   len(sources))  # fmt: skip
-
-    def _seek(self, targets: list[tuple[str, int, int]], why: str, events: int) -> None:
-        """Seek each partition; one no longer assigned is skipped (its new owner reads from
-        the last committed offset)."""
-        from confluent_kafka import KafkaException, TopicPartition
-
-        rewound = []
-        for topic, partition, offset in targets:
-            try:
-                self._consumer.seek(TopicPartition(topic, partition, offset))
-                rewound.append(partition)
-            except KafkaException:
-                continue
+    def _rewound(self, partitions: list[int], why: str, events: int) -> None:
         self.aborted += 1
         log_event(_log, "transaction_aborted", level=logging.WARNING, error=why,
-                  rewound=rewound, events=events)  # fmt: skip
+                  rewound=partitions, events=events)  # fmt: skip
 
     def _committed(self) -> None:
+        self._open = False
         self._producer.poll(0)  # any delivery report still queued
         counted, self._uncommitted = self._uncommitted, []
         for source, record in counted:
@@ -271,12 +253,11 @@ class ExactlyOnce(PublisherBase):
     def _count(self, source: SourceResult, record: OutRecord) -> None:
         self._uncommitted.append((source, record))
 
-    def _rewind(self, sources: list[SourceResult], error: KafkaError) -> None:
+    def _rewind(self, sources: list[SourceResult], why: str) -> None:
         """Seek back to the batch's first offset per partition (its transaction is aborted),
         so its events are read and published again in a new transaction."""
-        first = first_offsets(sources)
-        targets = [(t, p, offset) for (t, p), offset in sorted(first.items())]
-        self._seek(targets, error.str(), len(sources))
+        rewound = self._rewinder.to_batch_start(first_offsets(sources))
+        self._rewound(rewound, why, len(sources))
 
     def _callback(self, source: SourceResult, record: OutRecord) -> Callable[..., None]:
         txn = self._txn
@@ -288,19 +269,23 @@ class ExactlyOnce(PublisherBase):
 
         return on_delivery
 
-    def _abort(self) -> bool:
-        """Abort the open transaction, retrying while the coordinator is unavailable (a
-        timed-out abort is resumed by calling it again). Returns whether it was aborted;
-        logs why not (the caller then replaces the producer, or the worker restarts)."""
+    def _abort(self, deadline: float | None = None) -> TxnCallFailed | None:
+        """Abort the open transaction, retrying as the table's ``abort`` row says (a
+        timed-out abort is resumed by calling it again) until ``deadline`` (monotonic;
+        None: the retry bound). Returns None once aborted, else the failure (logged; the
+        caller then replaces the producer, or the worker restarts)."""
         self._txn += 1
+        self._open = False  # aborted, or left to the replacement that fences it
         self._uncommitted.clear()
-        deadline = self._clock.monotonic() + RETRY_FOR_TIMEOUTS * self._timeout_s
+        if deadline is None:
+            deadline = self._clock.monotonic() + self._budget.retry_s
         try:
-            self._retry.run("abort_transaction", self._producer.abort_transaction, deadline)
+            self._retry.run(Phase.ABORT, self._producer.abort_transaction, deadline)
         except Exception as exc:
-            log_event(_log, "transaction_abort_failed", level=logging.ERROR, error=str(exc))
-            return False
-        return True
+            failed = exc if isinstance(exc, TxnCallFailed) else TxnCallFailed.of(Phase.ABORT, exc)
+            log_event(_log, "transaction_abort_failed", level=logging.ERROR, error=failed.why)
+            return failed
+        return None
 
     def maybe_commit(self, now: float, *, force: bool = False) -> None:
         return None  # offsets ride in each batch's transaction
@@ -312,4 +297,13 @@ class ExactlyOnce(PublisherBase):
         return None
 
     def close(self, timeout_s: float) -> None:
-        self._producer.flush(timeout_s)
+        """Abort a transaction still open (the drain's deadline ended before its batch
+        did: its events were never committed and are read again), so read_committed
+        subscribers are not held at the last stable offset until the broker times it out;
+        then flush. Blocks up to about ``timeout_s``; never raises for the abort (logged)."""
+        deadline = self._clock.monotonic() + timeout_s
+        if self._open:
+            failed = self._abort(deadline)
+            log_event(_log, "transaction_aborted_on_close", level=logging.WARNING,
+                      aborted=failed is None)  # fmt: skip
+        self._producer.flush(max(0.0, deadline - self._clock.monotonic()))

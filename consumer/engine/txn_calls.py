@@ -1,7 +1,5 @@
-"""How the exactly-once publisher calls librdkafka's transactional APIs: retried with a
-back-off while the error is retriable, within a deadline, saying "alive, waiting on Kafka"
-to the hang detector between attempts; and, for the one call that can block past its own
-timeout, on a helper thread with a bound.
+"""How the exactly-once publisher runs the one librdkafka call that can block past its own
+timeout: on a helper thread, with a bound (the retries around it: ``txn_retry``).
 
 Why a thread: ``send_offsets_to_transaction`` waits without limit for its coordinator
 request when the group coordinator dies (librdkafka #5456: the request's timeout is
@@ -18,22 +16,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from consumer.clock import Clock
 from consumer.errors import MoodstreamError
 from consumer.logs import log_event
-
-if TYPE_CHECKING:
-    from confluent_kafka import KafkaError
 
 _log = logging.getLogger("moodstream.delivery")
 #: How often a wait on a bounded call tells the hang detector the worker is alive, once
 #: it has waited ``ALIVE_AFTER_S`` (a normal call answers in milliseconds: no file write).
 ALIVE_EVERY_S = 1.0
 ALIVE_AFTER_S = 5.0
-BACKOFF_MIN_S = 0.1
-BACKOFF_MAX_S = 1.0
 #: Calls left running on their threads (each holding a replaced producer: its librdkafka
 #: threads, sockets and buffers) that a worker tolerates before it restarts to free them.
 MAX_STUCK_CALLS = 4
@@ -47,27 +40,51 @@ class TooManyStuckCalls(MoodstreamError):
     """``MAX_STUCK_CALLS`` calls still run on their threads: only a restart frees them."""
 
 
-#: ``bounded(call, bound_s, alive)``: run ``call()``; raise what it raises, or ``CallStuck``
-#: after ``bound_s`` (calling ``alive()`` while it waits).
-BoundedCall = Callable[[Callable[[], None], float, Callable[[], None]], None]
+class BoundedCalls(Protocol):
+    """Runs calls that may block past their own timeout, each with a bound."""
+
+    def __call__(self, call: Callable[[], None], bound_s: float, alive: Callable[[], None]) -> None:
+        """Run ``call()``; raise what it raises, or ``CallStuck`` after ``bound_s`` (calling
+        ``alive()`` while it waits); ``TooManyStuckCalls`` when too many are left running."""
+
+    def left(self) -> int:
+        """How many calls still run past their bound (each holding a replaced producer)."""
 
 
-def on_thread(clock: Clock, max_stuck: int = MAX_STUCK_CALLS) -> BoundedCall:
-    """A ``BoundedCall`` that runs the call on a daemon thread and waits for it, calling
-    ``alive()`` every ``ALIVE_EVERY_S`` after the first ``ALIVE_AFTER_S``. Blocks up to
-    ``bound_s``; the thread is left running when the call outlives it. A call made while
-    ``max_stuck`` earlier ones still run raises ``TooManyStuckCalls`` without starting (the
-    worker restarts: a stuck call cannot be cancelled, and each holds a producer). Not
+class InlineCalls:
+    """``BoundedCalls`` that just call (tests, and calls that honour their timeout)."""
+
+    def __call__(self, call: Callable[[], None], bound_s: float, alive: Callable[[], None]) -> None:
+        call()
+
+    def left(self) -> int:
+        return 0
+
+
+class OnThread:
+    """``BoundedCalls`` on daemon threads: waits for each call, calling ``alive()`` every
+    ``ALIVE_EVERY_S`` after the first ``ALIVE_AFTER_S``; blocks up to ``bound_s``, and
+    leaves the thread running when the call outlives it. A call made while ``max_stuck``
+    earlier ones still run raises ``TooManyStuckCalls`` without starting (the worker
+    restarts: a stuck call cannot be cancelled, and each holds a producer). Not
     thread-safe (the poll loop's thread)."""
-    stuck: list[threading.Thread] = []
 
-    def bounded(call: Callable[[], None], bound_s: float, alive: Callable[[], None]) -> None:
-        stuck[:] = [thread for thread in stuck if thread.is_alive()]
-        if len(stuck) >= max_stuck:
+    def __init__(self, clock: Clock, max_stuck: int = MAX_STUCK_CALLS) -> None:
+        self._clock = clock
+        self._max_stuck = max_stuck
+        self._stuck: list[threading.Thread] = []
+
+    def left(self) -> int:
+        if self._stuck:  # asked at every loop step: nothing to do in the usual case
+            self._stuck = [thread for thread in self._stuck if thread.is_alive()]
+        return len(self._stuck)
+
+    def __call__(self, call: Callable[[], None], bound_s: float, alive: Callable[[], None]) -> None:
+        if self.left() >= self._max_stuck:
             raise TooManyStuckCalls(
-                f"{len(stuck)} librdkafka transactional calls are still stuck on their threads "
-                "(librdkafka #5456), each holding a replaced producer: restarting the worker "
-                "to free them"
+                f"{len(self._stuck)} librdkafka transactional calls are still stuck on their "
+                "threads (librdkafka #5456), each holding a replaced producer: restarting the "
+                "worker to free them"
             )
         done = threading.Event()
         failure: list[BaseException] = []
@@ -82,82 +99,33 @@ def on_thread(clock: Clock, max_stuck: int = MAX_STUCK_CALLS) -> BoundedCall:
 
         thread = threading.Thread(target=target, name="txn-call", daemon=True)
         thread.start()
+        self._wait(thread, done, bound_s, alive)
+        if failure:
+            raise failure[0]
+
+    def _wait(
+        self,
+        thread: threading.Thread,
+        done: threading.Event,
+        bound_s: float,
+        alive: Callable[[], None],
+    ) -> None:
+        """Wait for ``done`` up to ``bound_s``; after it, keep ``thread`` as stuck and raise
+        CallStuck."""
+        clock = self._clock
         started = clock.monotonic()
         deadline = started + bound_s
         while not done.wait(max(0.0, min(ALIVE_EVERY_S, deadline - clock.monotonic()))):
             now = clock.monotonic()
             if now >= deadline:
-                stuck.append(thread)
+                self._stuck.append(thread)
                 log_event(_log, "txn_call_left_running", level=logging.WARNING,
-                          after_s=round(bound_s, 1), still_running=len(stuck))  # fmt: skip
+                          after_s=round(bound_s, 1), still_running=len(self._stuck))  # fmt: skip
                 raise CallStuck(f"no answer after {bound_s:.1f} s")
             if now - started >= ALIVE_AFTER_S:
                 alive()
-        if failure:
-            raise failure[0]
-
-    return bounded
 
 
-def inline(call: Callable[[], None], _bound_s: float, _alive: Callable[[], None]) -> None:
-    """A ``BoundedCall`` that just calls (tests, and calls that honour their timeout)."""
-    call()
-
-
-class Retrying:
-    """Retry a transactional call while its error is retriable and its deadline (monotonic)
-    has not passed, serving delivery reports (``serve(timeout_s)``) for a growing back-off
-    in between and telling ``waiting(what)`` (the hang detector) the worker is alive. Not
-    thread-safe (the poll loop's thread)."""
-
-    def __init__(
-        self,
-        clock: Clock,
-        timeout_s: float,
-        serve: Callable[[float], object],
-        waiting: Callable[[str], None] | None = None,
-    ) -> None:
-        self._clock = clock
-        self._timeout_s = timeout_s
-        self._serve = serve
-        self._waiting = waiting
-
-    def alive(self, what: str) -> None:
-        if self._waiting is not None:
-            self._waiting(what)
-
-    def call_timeout_s(self, deadline: float) -> float:
-        """One call's timeout: its bound, or what is left before ``deadline`` (≥ 1 s)."""
-        return max(1.0, min(self._timeout_s, deadline - self._clock.monotonic()))
-
-    def run(
-        self,
-        what: str,
-        call: Callable[[float], None],
-        deadline: float,
-        retry: Callable[[KafkaError], bool] | None = None,
-    ) -> None:
-        """``call(timeout_s)``, again while it fails with a retriable error (or one
-        ``retry`` accepts) before ``deadline``. Blocks up to the deadline plus one call;
-        raises the last ``KafkaException``. A ``_CONFLICT`` (another call timed out and is
-        still in progress) or an abortable error is raised at once: retrying cannot
-        succeed (``_CONFLICT`` did spin at 25,000 calls a second)."""
-        from confluent_kafka import KafkaError, KafkaException
-
-        backoff_s = BACKOFF_MIN_S
-        while True:
-            try:
-                call(self.call_timeout_s(deadline))
-                return
-            except KafkaException as exc:
-                error = exc.args[0]
-                late = self._clock.monotonic() >= deadline
-                hopeless = error.code() == KafkaError._CONFLICT or error.txn_requires_abort()
-                wanted = error.retriable() or (retry is not None and retry(error))
-                if late or hopeless or not wanted:
-                    raise
-                log_event(_log, "transaction_retry", level=logging.WARNING, call=what,
-                          error=error.str())  # fmt: skip
-                self.alive(what)
-                self._serve(backoff_s)
-                backoff_s = min(BACKOFF_MAX_S, 2 * backoff_s)
+def on_thread(clock: Clock, max_stuck: int = MAX_STUCK_CALLS) -> OnThread:
+    """The service's ``BoundedCalls`` (``OnThread``)."""
+    return OnThread(clock, max_stuck)

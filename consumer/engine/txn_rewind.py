@@ -10,7 +10,7 @@ from consumer.engine.batch_records import SourceResult
 from consumer.engine.offsets import TopicPartitionKey, streak_metadata
 
 if TYPE_CHECKING:
-    from confluent_kafka import KafkaError, TopicPartition
+    from confluent_kafka import TopicPartition
 
 
 def batch_offsets(sources: list[SourceResult]) -> list[TopicPartition]:
@@ -28,20 +28,23 @@ def batch_offsets(sources: list[SourceResult]) -> list[TopicPartition]:
     ]
 
 
-def committed_retry(error: KafkaError) -> bool:
-    """Whether an error of ``Consumer.committed`` is worth another try (the group
-    coordinator moving or loading, a pending transaction's offsets)."""
+def committed_retriable() -> frozenset[int]:
+    """The errors of ``Consumer.committed`` worth another try though librdkafka does not
+    flag them retriable (the group coordinator moving or loading, a pending transaction's
+    offsets)."""
     from confluent_kafka import KafkaError
 
-    return error.code() in {
-        KafkaError._TIMED_OUT,
-        KafkaError._WAIT_COORD,
-        KafkaError.COORDINATOR_NOT_AVAILABLE,
-        KafkaError.NOT_COORDINATOR,
-        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-        KafkaError.UNSTABLE_OFFSET_COMMIT,
-        KafkaError._TRANSPORT,
-    }
+    return frozenset(
+        {
+            KafkaError._TIMED_OUT,
+            KafkaError._WAIT_COORD,
+            KafkaError.COORDINATOR_NOT_AVAILABLE,
+            KafkaError.NOT_COORDINATOR,
+            KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+            KafkaError.UNSTABLE_OFFSET_COMMIT,
+            KafkaError._TRANSPORT,
+        }
+    )
 
 
 def first_offsets(sources: list[SourceResult]) -> dict[TopicPartitionKey, int]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from consumer.ensemble.scoring import BOOSTER_NAMES, PAT_NAME, ModelRun
+from consumer.ensemble.stamp import EnsembleRule, ModelSetStamp
 from consumer.settings import EnsembleSettings
 from schemas import (
     Alert,
@@ -79,12 +80,24 @@ def _not_run(status: ModelStatus, version: str | None) -> ModelReport:
 
 
 def ensemble_depression(
-    xgboost: float | None, pat: float | None, settings: EnsembleSettings
+    xgboost: float | None,
+    pat: float | None,
+    settings: EnsembleSettings,
+    weights: tuple[float, float] | None = None,
 ) -> float | None:
-    """Weighted mean of the depression scores present; the one present when only one is."""
+    """Weighted mean of the depression scores present; the one present when only one is.
+    ``weights``: (xgboost, pat), else the settings' weights."""
     if xgboost is not None and pat is not None:
-        return settings.xgboost_weight * xgboost + settings.pat_weight * pat
+        w_xgb, w_pat = weights or (settings.xgboost_weight, settings.pat_weight)
+        return w_xgb * xgboost + w_pat * pat
     return xgboost if xgboost is not None else pat
+
+
+def ensemble_rule(xgboost: float | None, pat: float | None) -> EnsembleRule | None:
+    """Which rule :func:`ensemble_depression` applies to these scores (None: no score)."""
+    if xgboost is not None:
+        return "weighted" if pat is not None else "xgboost_only"
+    return "pat_only" if pat is not None else None
 
 
 def build_prediction(
@@ -94,9 +107,13 @@ def build_prediction(
     latency_ms: float,
     settings: EnsembleSettings,
     predicted_at: datetime,
+    stamp: ModelSetStamp | None = None,
 ) -> Prediction:
-    """The event's prediction; ids echoed as received, ``predicted_at`` a UTC time."""
+    """The event's prediction; ids echoed as received, ``predicted_at`` a UTC time;
+    ``stamp`` names the model set behind it (default: an anonymous, not valid one)."""
     s = outcome.scores
+    stamp = stamp or ModelSetStamp()
+    depression, pat = s["depression"], s[PAT_NAME]
     return Prediction(
         event_id=event.event_id,
         user_id=event.user_id,
@@ -104,13 +121,17 @@ def build_prediction(
         next_day_risk=NextDayRisk(
             depression=s["depression"], hypomania=s["hypomania"], mania=s["mania"]
         ),
-        current_depression=s[PAT_NAME],
-        ensemble_depression=ensemble_depression(s["depression"], s[PAT_NAME], settings),
+        current_depression=pat,
+        ensemble_depression=ensemble_depression(depression, pat, settings, stamp.weights),
         models=outcome.reports,
         partial=outcome.partial,
         latency_ms=round(latency_ms, 3),
         source=source,
         predicted_at=predicted_at,
+        clinically_valid=stamp.clinically_valid,
+        model_set=stamp.model_set,
+        pat_runtime=stamp.pat_runtime,
+        ensemble_rule=ensemble_rule(depression, pat),
     )
 
 

@@ -23,6 +23,7 @@ import numpy.typing as npt
 from consumer.clock import Clock
 from consumer.ensemble.lanes import ModelLane, ScoringModel
 from consumer.ensemble.model_runs import FloatArray, LaneRequest, ModelRun
+from consumer.ensemble.stamp import ModelSetStamp
 from consumer.settings import EnsembleSettings
 from schemas import ACTIVITY_MINUTES, FEATURE_NAMES, FeatureEvent
 
@@ -112,10 +113,13 @@ class Ensemble:
         pat: ModelLane | None,
         settings: EnsembleSettings,
         clock: Clock,
+        stamp: ModelSetStamp | None = None,
     ) -> None:
         self.boosters = tuple(boosters)
         self.pat = pat
         self.settings = settings
+        #: What each prediction says about the model set (its id, validity, PAT runtime).
+        self.stamp = stamp or ModelSetStamp()
         self._clock = clock
 
     def lanes(self) -> tuple[ModelLane, ...]:

@@ -205,9 +205,11 @@ def create_topics(
     replication: int,
     timeout_s: float = 30.0,
     topic_config: Mapping[str, str] | None = None,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, str]:
-    """Create ``topics`` (with ``topic_config``, e.g. ``min.insync.replicas``); return
-    topic -> ``"created"`` or ``"exists"``. Idempotent.
+    """Create ``topics`` (with ``topic_config``, e.g. ``min.insync.replicas``, and each
+    topic's own ``configs[name]`` over it); return topic -> ``"created"`` or ``"exists"``.
+    Idempotent.
 
     Blocks up to about ``timeout_s``. An existing topic is left as it is (its partition
     count is not changed). Raises KafkaSetupError on any other failure (bad replication
@@ -220,7 +222,7 @@ def create_topics(
             name,
             num_partitions=partitions,
             replication_factor=replication,
-            config=dict(topic_config or {}),
+            config={**(topic_config or {}), **(configs or {}).get(name, {})},
         )
         for name in topics
     ]

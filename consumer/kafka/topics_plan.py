@@ -6,6 +6,11 @@ Unset (the default), the replication factor is ``min(3, brokers)`` and the min I
 acknowledged write survives the loss of one broker, and one broker may be down without
 stopping writes), 1 and 1 on the single-node dev broker, with a note saying so. An
 explicit value the cluster cannot satisfy is refused (ConfigError, exit 2).
+
+:func:`topic_specs` is what ``topics create`` creates, topic by topic (partitions,
+replication, every topic config, the dead-letter and overflow retention included):
+``topics create`` creates exactly these, and ``topics plan`` prints them for a team that
+creates its topics itself (GitOps).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from consumer.settings import TopicSettings
 
 PRODUCTION_REPLICATION = 3
 PRODUCTION_MIN_ISR = 2
+HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,41 @@ def plan_replication(
     return ReplicationPlan(rf, min_isr, note)
 
 
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic as ``topics create`` makes it."""
+
+    role: str  # features, predictions, alerts, dlq, overflow
+    name: str
+    partitions: int
+    replication_factor: int
+    config: Mapping[str, str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "name": self.name,
+            "partitions": self.partitions,
+            "replication_factor": self.replication_factor,
+            "config": dict(self.config),
+        }
+
+
+def topic_specs(topics: TopicSettings, partitions: int, plan: ReplicationPlan) -> list[TopicSpec]:
+    """The five topics with their partitions, replication and configs, in role order. Pure."""
+    retention_hours = {
+        "dlq": topics.dlq_retention_hours,
+        "overflow": topics.overflow_retention_hours,
+    }
+    specs = []
+    for role, name in topics.by_role().items():
+        config = {"min.insync.replicas": str(plan.min_insync_replicas)}
+        if role in retention_hours:
+            config["retention.ms"] = str(retention_hours[role] * HOUR_MS)
+        specs.append(TopicSpec(role, name, partitions, plan.replication_factor, config))
+    return specs
+
+
 def ensure_topics(
     config: Mapping[str, Any],
     topics: TopicSettings,
@@ -87,12 +128,14 @@ def ensure_topics(
         topics.replication_factor if replication_factor is None else replication_factor,
         topics.min_insync_replicas if min_insync_replicas is None else min_insync_replicas,
     )
+    specs = topic_specs(topics, topics.partitions if partitions is None else partitions, plan)
+    [count] = {spec.partitions for spec in specs}
     result = create_topics(
         config,
-        topics.all(),
-        topics.partitions if partitions is None else partitions,
+        [spec.name for spec in specs],
+        count,
         plan.replication_factor,
         timeout_s,
-        topic_config={"min.insync.replicas": str(plan.min_insync_replicas)},
+        configs={spec.name: spec.config for spec in specs},
     )
     return result, plan

@@ -44,9 +44,16 @@ from typing import Final
 
 import numpy as np
 
+from consumer.errors import ModelLoadError
 from consumer.models.demo_recipes import BOOSTER_RECIPES, DEMO_PAT_RECIPE, BoosterRecipe, PatRecipe
 from consumer.models.formats import sha256_hex
-from consumer.models.manifest import Manifest, ManifestEntry, manifest_json
+from consumer.models.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    ManifestEntry,
+    manifest_json,
+    read_manifest,
+)
 from consumer.models.synthetic import (
     synthetic_cohort,
     synthetic_features,
@@ -61,6 +68,7 @@ __all__ = [
     "DemoBuild",
     "PatRecipe",
     "build_demo",
+    "foreign_manifest",
     "synthetic_features",
     "synthetic_week",
     "train_booster",
@@ -199,3 +207,19 @@ def build_demo(
     (out_dir / "manifest.json").write_text(manifest_json(manifest), encoding="utf-8")
     facts = {"recipes": json.dumps([r.name for r in boosters] + (["pat"] if pat else []))}
     return DemoBuild(out_dir=out_dir, manifest=manifest, facts=facts)
+
+
+def foreign_manifest(out_dir: Path) -> str | None:
+    """Why ``out_dir``'s manifest.json is not the demo set's (None: there is none, or it is
+    the demo's: its note and every version are the demo's). Blocking (reads it)."""
+    if not (out_dir / MANIFEST_NAME).is_file():
+        return None
+    try:
+        manifest = read_manifest(out_dir)
+    except ModelLoadError as exc:
+        return str(exc)
+    others = [e.name for e in manifest.models if not e.version.startswith(VERSION_PREFIX)]
+    if manifest.note != NOTE or others:
+        listed = ", ".join(f"{e.name} {e.version}" for e in manifest.models)
+        return f"it lists models that are not the demo's ({listed})"
+    return None

@@ -239,7 +239,10 @@ def standardisation(
     when only one is given, for a wrong shape, non-finite values or a std that is not > 0.
     """
     if mean is None and std is None:
-        note = "none: mean 0, std 1 (feed weeks already standardised per minute position)"
+        note = (
+            "none: mean 0, std 1 (no input scaling: raw activity counts reach the encoder; "
+            "not clinically valid until converted with the training weeks' mean and std)"
+        )
         return (np.zeros(ACTIVITY_MINUTES, np.float32), np.ones(ACTIVITY_MINUTES, np.float32), note)
     if mean is None or std is None:
         raise ModelLoadError("give both mean and std (one per minute position), or neither")

@@ -9,9 +9,13 @@ Shape::
                  "onnx_file": "pat-m.onnx",         # PAT only, optional: the ONNX export
                  "onnx_sha256": "<64 hex>"}],       # (both or neither)
      "clinically_valid": false,
-     "note": "synthetic demo model — NOT clinically valid"}
+     "note": "synthetic demo model — NOT clinically valid",
+     "ensemble": {"xgboost_weight": 0.6, "pat_weight": 0.4}}   # optional
 
-A directory with only boosters or only PAT is valid; names are unique.
+A directory with only boosters or only PAT is valid; names are unique. ``ensemble``, when
+given, weighs ``ensemble_depression`` for these models (it replaces
+``ENSEMBLE__XGBOOST_WEIGHT``/``ENSEMBLE__PAT_WEIGHT``); the weights sum to 1. The sha256 of
+the manifest's bytes names the model set in every prediction (``model_set``).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from consumer.models.formats import sha256_hex
 
 MANIFEST_NAME: Final = "manifest.json"
 BOOSTER_NAMES: Final[tuple[str, ...]] = ("depression", "hypomania", "mania")
-_FIX_HINT: Final = "fix it or rebuild the demo set with `moodstream models build-demo`"
+_FIX_HINT: Final = "fix it (its format: docs/models.md)"
 
 
 class ManifestEntry(BaseModel):
@@ -63,6 +67,22 @@ class ManifestEntry(BaseModel):
         return self
 
 
+class EnsembleWeights(BaseModel):
+    """How ``ensemble_depression`` weighs the depression booster and PAT (sum 1)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    xgboost_weight: float = Field(ge=0, le=1)
+    pat_weight: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> EnsembleWeights:
+        total = self.xgboost_weight + self.pat_weight
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"xgboost_weight + pat_weight must sum to 1, got {total:g}")
+        return self
+
+
 class Manifest(BaseModel):
     """The whole manifest. Unknown top-level keys are ignored; unknown entry keys are not."""
 
@@ -71,6 +91,7 @@ class Manifest(BaseModel):
     models: tuple[ManifestEntry, ...] = Field(min_length=1)
     clinically_valid: bool
     note: str = ""
+    ensemble: EnsembleWeights | None = None
 
     @model_validator(mode="after")
     def _unique(self) -> Manifest:
@@ -95,18 +116,28 @@ def read_manifest(models_dir: Path) -> Manifest:
     Raises ModelLoadError with a one-line message for a missing dir or manifest, invalid
     JSON, or a manifest that does not match the schema.
     """
+    return read_manifest_and_digest(models_dir)[0]
+
+
+def read_manifest_and_digest(models_dir: Path) -> tuple[Manifest, str]:
+    """:func:`read_manifest`, and the sha256 of the bytes it was read from. Blocking.
+
+    Raises ModelLoadError as :func:`read_manifest` does.
+    """
     path = models_dir / MANIFEST_NAME
     if not path.is_file():
         raise ModelLoadError(
             f"no {MANIFEST_NAME} in models dir {models_dir} (MOODSTREAM_MODELS__DIR): point it "
-            "at a models directory or run `moodstream models build-demo`"
+            "at a models directory, list your own models in one (docs/models.md), or run "
+            "`moodstream models build-demo` for the synthetic demo set"
         )
+    data = path.read_bytes()
     try:
-        raw = json.loads(path.read_bytes())
+        raw = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelLoadError(f"{path} is not valid JSON ({exc}); {_FIX_HINT}") from exc
     try:
-        return Manifest.model_validate(raw)
+        return Manifest.model_validate(raw), sha256_hex(data)
     except ValidationError as exc:
         raise ModelLoadError(f"{path} is malformed: {_one_line(exc)}; {_FIX_HINT}") from exc
 
@@ -114,6 +145,8 @@ def read_manifest(models_dir: Path) -> Manifest:
 def manifest_json(manifest: Manifest) -> str:
     """The manifest as stable, pretty JSON text (sorted entry keys, no PAT-less ``size``)."""
     payload = manifest.model_dump(mode="json")
+    if payload.get("ensemble") is None:
+        payload.pop("ensemble", None)
     for entry in payload["models"]:
         for key in ("size", "onnx_file", "onnx_sha256"):
             if entry.get(key) is None:
@@ -137,7 +170,8 @@ def read_verified(models_dir: Path, name: str, file: str, sha256: str) -> tuple[
     if actual != sha256:
         raise ModelLoadError(
             f"checksum mismatch for {path}: manifest.json says sha256 {sha256[:12]}…, "
-            f"the file is {actual[:12]}…; the file is corrupt or the manifest is stale "
-            "(restore the file, or rebuild with `moodstream models build-demo`)"
+            f"the file is {actual[:12]}…; the file is corrupt or the manifest is stale: "
+            "restore the file, or, if you replaced it on purpose, list the new one with "
+            f"`moodstream models add {file} --name {name} --dir {models_dir}`"
         )
     return path, data

@@ -20,13 +20,8 @@ import torch
 
 from consumer.errors import ModelLoadError
 from consumer.models.formats import sha256_hex
-from consumer.models.manifest import (
-    MANIFEST_NAME,
-    ManifestEntry,
-    manifest_json,
-    read_manifest,
-    read_verified,
-)
+from consumer.models.manifest import ManifestEntry, read_manifest, read_verified
+from consumer.models.manifest_edit import upsert_entry
 from consumer.models.pat import load_network
 from consumer.models.pat_onnx import INPUT_NAME, ONNX_SUFFIX, OUTPUT_NAME
 from schemas.events import ACTIVITY_MINUTES
@@ -90,7 +85,5 @@ def export_into(models_dir: Path) -> ManifestEntry:
     file = onnx_file_name(entry.file)
     (models_dir / file).write_bytes(onnx_bytes)
     updated = entry.model_copy(update={"onnx_file": file, "onnx_sha256": sha256_hex(onnx_bytes)})
-    models = tuple(updated if e.name == entry.name else e for e in manifest.models)
-    text = manifest_json(manifest.model_copy(update={"models": models}))
-    (models_dir / MANIFEST_NAME).write_text(text, encoding="utf-8")
+    upsert_entry(models_dir, updated)
     return updated

@@ -4,7 +4,9 @@ Order of checks for each file (the first failure stops start-up with a one-line
 ModelLoadError that says what to fix): the file exists; its sha256 matches the manifest
 (checked on the raw bytes BEFORE anything parses them); its suffix and content are a
 safe format (XGBoost JSON/UBJSON, safetensors); a booster carries ``feature_names``
-equal to the 36 contract names; PAT tensors match the manifest's ``size``.
+equal to the 36 contract names; PAT tensors match the manifest's ``size``; and, when the
+manifest says ``"clinically_valid": true``, the PAT file does not contradict it (an
+untrained head, no input scaling: :mod:`consumer.models.clinical`).
 
 Thread caps are applied before torch/xgboost are imported, and torch/xgboost are only
 imported when the manifest lists a model that needs them (torch only for a torch PAT
@@ -21,7 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
-from consumer.models.manifest import BOOSTER_NAMES, ManifestEntry, read_manifest, read_verified
+from consumer.models.clinical import require_honest
+from consumer.models.manifest import (
+    BOOSTER_NAMES,
+    ManifestEntry,
+    read_manifest_and_digest,
+    read_verified,
+)
 from consumer.models.threads import apply_thread_caps
 from consumer.settings import ModelSettings
 
@@ -57,6 +65,15 @@ class ModelSet:
     infos: tuple[ModelInfo, ...]
     clinically_valid: bool = False
     note: str = ""
+    #: sha256 of manifest.json's bytes: names the model set in every prediction.
+    digest: str = ""
+    #: (xgboost, pat) weights of ``ensemble_depression`` from the manifest, if it gives them.
+    weights: tuple[float, float] | None = None
+
+    @property
+    def pat_runtime(self) -> str | None:
+        """The loaded PAT's runtime label (``onnx-fp32``, ``torch-bf16``, …), None without PAT."""
+        return next((info.runtime for info in self.infos if info.kind == "pat"), None)
 
     def all(self) -> tuple[BatchModel, ...]:
         """Every model, boosters first (depression, hypomania, mania), then PAT."""
@@ -76,13 +93,17 @@ def _load_booster(
 
 
 def _load_pat(
-    models_dir: Path, entry: ManifestEntry, settings: ModelSettings
+    models_dir: Path, entry: ManifestEntry, settings: ModelSettings, clinically_valid: bool
 ) -> tuple[PatBatchModel, ModelInfo]:
-    """Read and checksum the PAT files, choose its runtime (calibrating when asked), load it."""
+    """Read and checksum the PAT files, refuse them when they contradict a clinically valid
+    manifest, choose the runtime (calibrating when asked), load it."""
+    from consumer.models.formats import read_safetensors_header
     from consumer.models.pat_runtime import build_runtime, read_pat_files, resolve_runtime
 
     started = time.perf_counter()
     files = read_pat_files(models_dir, entry)
+    header = read_safetensors_header(files.data, source=str(files.path))
+    require_honest(files.path, header, files.data, claimed=clinically_valid)
     label, figures = resolve_runtime(settings, files)
     calibrated_ms = (time.perf_counter() - started) * 1000.0 if figures else 0.0
     model = build_runtime(label, files, settings)
@@ -113,11 +134,11 @@ def _import_libraries(kinds: set[str], settings: ModelSettings) -> None:
 
 
 def _load_entry(
-    models_dir: Path, entry: ManifestEntry, settings: ModelSettings
+    models_dir: Path, entry: ManifestEntry, settings: ModelSettings, clinically_valid: bool
 ) -> tuple[XGBoostModel | PatBatchModel, ModelInfo]:
     """Verify and load one manifest entry, timing it. Blocking; raises ModelLoadError."""
     if entry.kind == "pat":
-        return _load_pat(models_dir, entry, settings)
+        return _load_pat(models_dir, entry, settings, clinically_valid)
     started = time.perf_counter()
     path, data = read_verified(models_dir, entry.name, entry.file, entry.sha256)
     model, count = _load_booster(entry, path, data, settings)
@@ -142,9 +163,11 @@ def load_model_set(settings: ModelSettings) -> ModelSet:
     line, says what to fix) on the first problem found. Not thread-safe (call once).
     """
     apply_thread_caps(settings)
-    manifest = read_manifest(settings.dir)
+    manifest, digest = read_manifest_and_digest(settings.dir)
     _import_libraries({entry.kind for entry in manifest.models}, settings)
-    loaded = {e.name: _load_entry(settings.dir, e, settings) for e in manifest.models}
+    valid = manifest.clinically_valid
+    loaded = {e.name: _load_entry(settings.dir, e, settings, valid) for e in manifest.models}
+    weights = manifest.ensemble
     names = [n for n in (*BOOSTER_NAMES, "pat") if n in loaded]
     pat = loaded["pat"][0] if "pat" in loaded else None
     return ModelSet(
@@ -153,4 +176,6 @@ def load_model_set(settings: ModelSettings) -> ModelSet:
         infos=tuple(loaded[n][1] for n in names),
         clinically_valid=manifest.clinically_valid,
         note=manifest.note,
+        digest=digest,
+        weights=(weights.xgboost_weight, weights.pat_weight) if weights else None,
     )

@@ -42,6 +42,7 @@ class HealthReporter:
         self._last_write = float("-inf")
         self._last_payload: dict[str, Any] | None = None
         self._last_alive = float("-inf")
+        self._reasons: dict[str, str] = {}  # why not ready, from parts other than the loop
 
     def update(
         self,
@@ -60,7 +61,9 @@ class HealthReporter:
         (when it writes) and returns whether it wrote. Raises ``OSError`` if the
         directory is not writable.
         """
-        state = (ready, assigned, tuple(stuck_models), json.dumps(detail, sort_keys=True))
+        reasons = sorted(self._reasons.values())
+        state = (ready, assigned, tuple(stuck_models), json.dumps(detail, sort_keys=True),
+                 tuple(reasons))  # fmt: skip
         now = self._clock.monotonic()
         if state == self._last_state and now - self._last_write < self._interval_s:
             return False
@@ -71,12 +74,21 @@ class HealthReporter:
             "stuck_models": list(stuck_models),
             "detail": detail,
             "heartbeat": now,
+            "not_ready_because": reasons,
         }
         self._write(payload)
         self._last_state = state
         self._last_write = now
         self._last_payload = payload
         return True
+
+    def not_ready_because(self, key: str, reason: str | None) -> None:
+        """A part of the worker other than the loop (``key``) says why it is not ready
+        (None: it no longer does). Written with the loop's next ``update``; does not block."""
+        if reason is None:
+            self._reasons.pop(key, None)
+        else:
+            self._reasons[key] = reason
 
     def alive(self, waiting_for: str) -> bool:
         """The loop is blocked in a Kafka call (``waiting_for``) but the worker is alive:
@@ -215,6 +227,7 @@ class HealthView:
             problems.append(f"models not loaded and warmed, or the group not settled{why}")
         if stuck:
             problems.append("stuck models: " + ", ".join(stuck))
+        problems.extend(str(reason)[:300] for reason in data.get("not_ready_because") or ())
         if self._stale(age_s):
             waiting = data.get("waiting_for_kafka")
             why = f" (waiting on Kafka in {str(waiting)[:100]})" if waiting else ""

@@ -1,5 +1,6 @@
-"""The admission metrics (``consumer.ensemble.admission``, README "Backlogs and bursts"): what each
-model lane holds and admits, policy skips, and time paused by cause. Part of ``Metrics``.
+"""The admission metrics (``consumer.ensemble.admission``, docs/how-it-works.md "Backlogs and
+bursts"): what each model lane holds and admits, policy skips, and time paused by cause. Part
+of ``Metrics``.
 
 Built from ``Metrics``' own constructors (``prometheus_client`` is imported there, lazily).
 Does not block; the metric objects are thread-safe.

@@ -175,6 +175,14 @@ class Metrics:
             "producer_recreated",
             "Transactional producers replaced in place (fatal, stuck or timed-out transaction)",
         )
+        # Each worker counts its own stuck calls (and restarts at 4): the pod's is the sum.
+        self.txn_stuck_calls = gauge(
+            "txn_stuck_calls",
+            "Transactional calls left running past their bound, each holding a replaced "
+            "producer (librdkafka #5456); the worker restarts at 4",
+            (),
+            "livesum",
+        )
         # A partition is owned by one worker at a time; a worker sets 0 for partitions it
         # loses (reset_lag_gauge) and a dead worker's file is dropped (mark_worker_dead),
         # so the max over live processes is the owner's value.

@@ -21,6 +21,7 @@ from consumer.engine.txn_calls import on_thread
 from consumer.ensemble.admission import LaneAdmission, SpeedEstimate
 from consumer.ensemble.row_batching import RowBatching
 from consumer.ensemble.scoring import Ensemble, ModelLane
+from consumer.ensemble.stamp import ModelSetStamp
 from consumer.intake.ratelimit import KeyRateLimiter
 from consumer.kafka.clients import create_consumer, create_producer
 from consumer.kafka.config import client_config
@@ -98,7 +99,17 @@ def build_ensemble(
             slowdown_factor=ens.slowdown_factor,
             batching=batching,
         )
-    return Ensemble(boosters, pat, ens, clock), (xgb_pool, pat_pool)
+    return Ensemble(boosters, pat, ens, clock, model_set_stamp(models)), (xgb_pool, pat_pool)
+
+
+def model_set_stamp(models: ModelSet) -> ModelSetStamp:
+    """What every prediction of this worker says about ``models``. Pure."""
+    return ModelSetStamp(
+        model_set=models.digest or None,
+        clinically_valid=models.clinically_valid,
+        pat_runtime=models.pat_runtime,
+        weights=models.weights,
+    )
 
 
 def _device_batching(settings: Settings, models: ModelSet) -> RowBatching | None:
@@ -167,6 +178,7 @@ def build_worker(
             new_producer=lambda: create_producer(settings, bootstrap, worker_index, instance),
             waiting=_waiting_on_kafka(health),
             bounded=on_thread(clock),
+            report=_txn_not_ready(health),
         )
     else:
         policy = CommitPolicy(processing.commit_interval_s, processing.commit_every_messages)
@@ -184,6 +196,18 @@ def build_worker(
         group_waits=group_waits,
     )
     return WorkerParts(runner, ensemble, executors)
+
+
+def _txn_not_ready(health: HealthReporter | None) -> Callable[[str | None], None] | None:
+    """Where the exactly-once publisher says why the worker is not ready (transactional
+    calls left stuck on their threads), or no longer. Does not block."""
+    if health is None:
+        return None
+
+    def report(reason: str | None) -> None:
+        health.not_ready_because("txn_stuck_calls", reason)
+
+    return report
 
 
 def _waiting_on_kafka(health: HealthReporter | None) -> Callable[[str], None] | None:

@@ -15,6 +15,7 @@ Set MOODSTREAM_WHEEL_REPORT=FILE to keep the commands' output.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from consumer import __version__
 from tests.e2e.conftest import DEMO_DIR, verifies
+from tests.fakes import event_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = REPO / "schemas"
@@ -85,6 +87,7 @@ def test_wheel_installs_and_runs_outside_the_clone(tmp_path: Path) -> None:
     assert {m["name"]: m["sha256"] for m in info["models"]} == listed
     assert Path(info["dir"]).resolve().is_relative_to(venv.resolve()), info["dir"]
     assert info["clinically_valid"] is False
+    _score_offline(moodstream, elsewhere)
 
     exported = run(
         venv / "bin" / "python",
@@ -99,6 +102,20 @@ def test_wheel_installs_and_runs_outside_the_clone(tmp_path: Path) -> None:
     for path in written:
         assert path.read_text(encoding="utf-8") == (SCHEMAS / path.name).read_text(encoding="utf-8")
     _report(sdist, wheel, version, info_text, exported)
+
+
+def _score_offline(moodstream: Path, elsewhere: Path) -> None:
+    """``score --from`` in the installed package: the packaged demo set scores the events,
+    and the predictions it printed are what it reproduces (``--expect``, exit 0)."""
+    events = elsewhere / "events.jsonl"
+    events.write_bytes(b"".join(event_bytes(seed=s, activity=s == 1) + b"\n" for s in range(3)))
+    printed = run(moodstream, "score", "--from", events, cwd=elsewhere)
+    (elsewhere / "expected.jsonl").write_text(printed, encoding="utf-8")
+    predictions = [json.loads(line) for line in printed.splitlines()]
+    digest = hashlib.sha256((DEMO_DIR / "manifest.json").read_bytes()).hexdigest()
+    assert [p["model_set"] for p in predictions] == [digest] * 3
+    assert [p["ensemble_rule"] for p in predictions] == ["xgboost_only", "weighted", "xgboost_only"]
+    run(moodstream, "score", "--from", events, "--expect", "expected.jsonl", cwd=elsewhere)
 
 
 def _report(sdist: Path, wheel: Path, version: str, info: str, exported: str) -> None:

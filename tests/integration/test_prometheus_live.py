@@ -142,13 +142,15 @@ def _reason(value: bytes) -> str:
 
 def _prometheus_config(tmp: Path, ports: dict[str, int]) -> Path:
     """The deployed config and rules with a 1 s scrape/evaluation, `for` shortened, and
-    each deployed job (name kept) pointed at the local process ``ports`` gives for it."""
+    each deployed job (name and target labels kept) pointed at the local process ``ports``
+    gives for it."""
     config = yaml.safe_load((DEPLOY_PROMETHEUS / "prometheus.yml").read_text())
     config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert set(jobs) == set(ports), f"the test runs {set(ports)}, the config scrapes {set(jobs)}"
     for name, job in jobs.items():
-        job["static_configs"] = [{"targets": [f"127.0.0.1:{ports[name]}"]}]
+        [static] = job["static_configs"]
+        job["static_configs"] = [static | {"targets": [f"127.0.0.1:{ports[name]}"]}]
     for name in config["rule_files"]:
         rules = yaml.safe_load((DEPLOY_PROMETHEUS / name).read_text())
         for group in rules["groups"]:
@@ -181,13 +183,17 @@ def _lag_exporter(env: dict[str, str], port: int, log_path: Path) -> Iterator[No
 
 
 def _dashboard_targets() -> list[tuple[int, str, str, str]]:
-    """(panel id, panel title, expr with Grafana variables filled in, legend format)."""
+    """(panel id, panel title, expr with Grafana variables filled in (every namespace and
+    deployment: "All"), legend format)."""
     dash = json.loads(DASHBOARD.read_text(encoding="utf-8"))
     return [
         (
             p["id"],
             p["title"],
-            t["expr"].replace("$__rate_interval", RATE_INTERVAL),
+            t["expr"]
+            .replace("$__rate_interval", RATE_INTERVAL)
+            .replace("$namespace", ".*")
+            .replace("$deployment", ".*"),
             t["legendFormat"],
         )
         for p in dash["panels"]

@@ -6,11 +6,15 @@ raises CallStuck after its bound while the waiting thread keeps saying it is ali
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from consumer.clock import SystemClock
 from consumer.engine.txn_calls import CallStuck, TooManyStuckCalls, on_thread
+from consumer.engine.txn_producer import ProducerLife
+from consumer.observability.metrics import Metrics
 
 
 def test_a_call_that_returns_is_waited_for_and_its_error_raised() -> None:
@@ -60,3 +64,41 @@ def test_stuck_calls_beyond_the_cap_restart_the_worker_and_ended_ones_free_a_pla
             thread.join(5.0)
     bounded(lambda: calls.append("ran"), 5.0, lambda: None)  # the ended calls freed places
     assert sorted(calls) == ["hang", "hang", "ran"]  # the refused call never started
+
+
+def test_the_producers_owner_counts_a_stuck_call_until_its_thread_ends() -> None:
+    clock, release, reasons = SystemClock(), threading.Event(), list[str | None]()
+    registry = CollectorRegistry()
+    life = ProducerLife(_Idle(), clock, bounded=on_thread(clock), metrics=Metrics(registry),
+                        report=reasons.append)  # fmt: skip
+    with pytest.raises(CallStuck):
+        life.bounded(lambda: void(release.wait(30.0)), 0.05, lambda: None)
+    assert life.stuck == 1 and registry.get_sample_value("moodstream_txn_stuck_calls") == 1.0
+    assert reasons and reasons[-1] is not None and "1 transactional call(s)" in reasons[-1]
+    release.set()
+    for thread in threading.enumerate():
+        if thread.name == "txn-call":
+            thread.join(5.0)
+    assert life.refresh() == 0 and reasons[-1] is None
+    assert registry.get_sample_value("moodstream_txn_stuck_calls") == 0.0
+
+
+def void(_result: object) -> None:
+    return None
+
+
+class _Idle:
+    """A producer nothing is asked of (the bounded call is what is tested)."""
+
+    def init_transactions(self, timeout: float, /) -> None: ...
+    def begin_transaction(self) -> None: ...
+    def send_offsets_to_transaction(self, p: Any, m: Any, t: float, /) -> None: ...
+    def commit_transaction(self, timeout: float, /) -> None: ...
+    def abort_transaction(self, timeout: float, /) -> None: ...
+    def poll(self, timeout: float, /) -> int:
+        return 0
+
+    def flush(self, timeout: float, /) -> int:
+        return 0
+
+    def purge(self, **_flags: bool) -> None: ...

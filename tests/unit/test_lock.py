@@ -1,7 +1,7 @@
 """One lock drives both ``make test``'s environment and the image (issue 16 item 2).
 
 These fail when pyproject.toml, requirements/*, the Makefile, the Dockerfile or the
-environment the tests run in drift apart. Refresh with ``make lock`` (README).
+environment the tests run in drift apart. Refresh with ``make lock`` (docs/development.md).
 """
 
 from __future__ import annotations

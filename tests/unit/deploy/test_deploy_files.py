@@ -25,7 +25,7 @@ from consumer.settings import (
 
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
-K8S = DEPLOY / "k8s"
+K8S = DEPLOY / "k8s" / "base"  # one deployment; overlays: test_k8s_overlays.py
 METRIC_NAME = re.compile(r"\bmoodstream_[a-z0-9_]+\b")
 
 
@@ -94,7 +94,8 @@ def test_kustomization_lists_every_manifest_but_the_example_secret() -> None:
     [kustomization] = load_yaml(K8S / "kustomization.yaml")
     listed = set(kustomization["resources"])
     present = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
-    assert listed == present - {"secret.example.yaml"}
+    assert listed == present
+    assert (K8S.parent / "secret.example.yaml").is_file()  # beside the base, not in it
     assert all("namespace" not in o["metadata"] for o in k8s_objects())
     assert "namespace" not in kustomization
 
@@ -164,14 +165,18 @@ def test_deployment_resources_security_and_shutdown() -> None:
     assert k8s("Service", "moodstream-metrics")["spec"]["selector"] == selector
 
 
-def test_secrets_come_from_secret_refs_only() -> None:
+def test_secrets_come_from_the_mounted_secret_only() -> None:
     c = container()
     env = {e["name"]: e for e in c["env"]}
-    ref = env["MOODSTREAM_KAFKA__SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]
-    assert ref["name"] and ref["key"]
-    assert "secretKeyRef" in env["MOODSTREAM_OBSERVABILITY__USER_HASH_KEY"]["valueFrom"]
-    # the only plain value: where the CA Secret is mounted (tests/unit/deploy/test_k8s_deploy.py)
-    assert [e["name"] for e in c["env"] if "value" in e] == ["MOODSTREAM_KAFKA__SSL_CA_LOCATION"]
+    # files of the mounted Secret (tests/unit/deploy/test_secret_files.py), no secret value
+    # in the environment
+    for name in ("KAFKA__SASL_PASSWORD", "OBSERVABILITY__USER_HASH_KEY"):
+        assert f"MOODSTREAM_{name}" not in env
+        assert env[f"MOODSTREAM_{name}_FILE"]["value"].startswith("/etc/moodstream/secrets/")
+    assert not [e for e in c["env"] if "valueFrom" in e]
+    # the other plain value: where the CA Secret is mounted (tests/unit/deploy/test_k8s_deploy.py)
+    plain = [e["name"] for e in c["env"] if not e["name"].endswith("_FILE")]
+    assert plain == ["MOODSTREAM_KAFKA__SSL_CA_LOCATION"]
     config = k8s("ConfigMap")["data"]
     assert not [k for k in config if re.search("PASSWORD|SECRET|HASH_KEY", k)]
 
@@ -215,7 +220,15 @@ def test_compose_stack(clean_env: pytest.MonkeyPatch) -> None:
 def test_prometheus_scrapes_the_service_and_loads_the_rules() -> None:
     [config] = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert set(jobs) == {"moodstream", "moodstream-lag"}  # the names alerts.yml's `up` uses
+    assert set(jobs) == {"moodstream", "moodstream-lag"}
+    # the rules tell the two apart by `component`, never by the job's name
+    components = {
+        name: job["static_configs"][0]["labels"]["component"] for name, job in jobs.items()
+    }
+    assert components == {"moodstream": "consumer", "moodstream-lag": "lag-exporter"}
+    assert {job["static_configs"][0]["labels"]["deployment"] for job in jobs.values()} == {
+        "moodstream"
+    }
     [compose] = load_yaml(DEPLOY / "docker-compose.yml")
     assert compose["services"]["moodstream-lag"]["command"] == ["lag", "--serve"]
     for name, job in jobs.items():
@@ -292,10 +305,31 @@ def test_dashboard_panels_and_datasource() -> None:
     titles = " ".join(p["title"].lower() for p in dash["panels"])
     for word in ("throughput", "latency", "lag", "timeouts", "dead letters", "memory"):
         assert word in titles
-    assert {p["datasource"]["uid"] for p in dash["panels"]} == {datasource["uid"]}
+    assert datasource["type"] == "prometheus"
+    # no data source uid of ours: the one the user picks (a variable), per deployment
+    assert {p["datasource"]["uid"] for p in dash["panels"]} == {"${datasource}"}
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for name in ("namespace", "deployment"):
+        assert variables[name]["datasource"]["uid"] == "${datasource}"
+        assert variables[name]["multi"] is False
+    # one deployment at a time: the panels' sums never add two deployments together
+    assert variables["deployment"]["includeAll"] is False
+    assert 'namespace=~"$namespace"' in variables["deployment"]["query"]["query"]
+    # all namespaces: compose's series have none
+    assert variables["namespace"]["includeAll"] and variables["namespace"]["allValue"] == ".*"
+    raw = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    for expr in raw:  # every series a panel reads is narrowed to the chosen deployments
+        for selector in re.findall(r"\bmoodstream[_:][a-z0-9_:]+(\{[^}]*\})?", expr):
+            assert 'namespace=~"$namespace"' in selector, expr
+            assert 'deployment=~"$deployment"' in selector, expr
     exprs = " ".join(dashboard_exprs())
     for q in ("0.5", "0.95", "0.99"):
-        assert f"histogram_quantile({q}, (sum by (le) (rate(moodstream_prediction_latency" in exprs
+        assert (
+            f"histogram_quantile({q}, (sum by (namespace, deployment, le) "
+            "(rate(moodstream_prediction_latency" in exprs
+        )
     [provider] = load_yaml(DEPLOY / "grafana/provisioning/dashboards/moodstream.yml")[0][
         "providers"
     ]

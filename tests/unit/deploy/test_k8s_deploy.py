@@ -18,7 +18,7 @@ from consumer.service.supervisor import STOP_KILL_AFTER_S
 from consumer.settings import ObservabilitySettings, ProcessingSettings
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
-K8S = DEPLOY / "k8s"
+K8S = DEPLOY / "k8s" / "base"
 CA_SECRET, CA_KEY = "moodstream-kafka-ca", "ca.crt"
 KAFKA_PODS = (
     ("Deployment", "moodstream"),
@@ -65,7 +65,7 @@ def test_every_pod_that_talks_to_kafka_mounts_the_ca_from_its_secret() -> None:
     assert config()["MOODSTREAM_KAFKA__SECURITY_PROTOCOL"] == "SASL_SSL"
     auth = obj("TriggerAuthentication", "moodstream-kafka")["spec"]["secretTargetRef"]
     assert {"parameter": "ca", "name": CA_SECRET, "key": CA_KEY} in auth  # KEDA's own client
-    example = (K8S / "secret.example.yaml").read_text(encoding="utf-8")
+    example = (K8S.parent / "secret.example.yaml").read_text(encoding="utf-8")
     assert f"name: {CA_SECRET}" in example and f"{CA_KEY}: |" in example
 
 

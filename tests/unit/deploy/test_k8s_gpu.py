@@ -21,8 +21,8 @@ from tests.unit.deploy.test_deploy_files import clean_env, load_yaml
 
 __all__ = ["clean_env"]  # the fixture, used by name below
 
-K8S = Path(__file__).resolve().parents[3] / "deploy" / "k8s"
-GPU = K8S / "gpu"
+K8S = Path(__file__).resolve().parents[3] / "deploy" / "k8s" / "base"
+GPU = K8S.parent / "gpu"
 KUBERNETES_VERSION = "1.30.0"
 PARTITIONS = 6  # the input topic's partitions (topics-job.yaml, keda maxReplicaCount)
 
@@ -120,8 +120,10 @@ def test_the_gpu_pod_asks_for_a_gpu_node_and_one_gpu_and_runs_pat_there(
     for key, value in configmap["data"].items():
         clean_env.setenv(key, value)
     for entry in container["env"]:
-        if not entry["name"].endswith("SSL_CA_LOCATION"):  # a file only the pod has
-            clean_env.setenv(entry["name"], entry.get("value", "from-a-secret"))
+        if entry["name"].endswith("_FILE"):  # a mounted Secret's file: only the pod has it
+            clean_env.setenv(entry["name"].removesuffix("_FILE"), "from-a-secret")
+        elif not entry["name"].endswith("SSL_CA_LOCATION"):  # a file only the pod has
+            clean_env.setenv(entry["name"], entry["value"])
     models = Settings().models
     assert (models.pat_device, models.pat_runtime, models.pat_precision) == ("cuda", "auto", "bf16")
 

@@ -20,10 +20,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
-K8S = Path(__file__).resolve().parents[3] / "deploy" / "k8s"
+K8S = Path(__file__).resolve().parents[3] / "deploy" / "k8s" / "base"
 KUBERNETES_VERSION = "1.30.0"
 KEDA_VERSION = "2.15"
 KEDA_KINDS = {"ScaledObject", "TriggerAuthentication"}
+# Prometheus Operator custom resources: checked in test_k8s_monitoring.py
+MONITORING_KINDS = {"ServiceMonitor", "PrometheusRule"}
+CUSTOM_KINDS = KEDA_KINDS | MONITORING_KINDS
 
 SCALED_OBJECT_SPEC: dict[str, Any] = {
     "scaleTargetRef": {"apiVersion", "kind", "name", "envSourceContainerName"},
@@ -86,7 +89,7 @@ def api_objects() -> list[tuple[str, dict[str, Any]]]:
     return [
         (name, doc)
         for name, doc in documents()
-        if doc["kind"] not in KEDA_KINDS and doc["kind"] != "Kustomization"
+        if doc["kind"] not in CUSTOM_KINDS and doc["kind"] != "Kustomization"
     ]
 
 
@@ -109,9 +112,11 @@ def test_every_document_is_checked_somewhere() -> None:
     assert {"Deployment", "ConfigMap", "Service", "PodDisruptionBudget"} <= kinds
     assert {"NetworkPolicy", "Job"} <= kinds
     assert kinds & KEDA_KINDS == KEDA_KINDS
+    assert "ServiceMonitor" in kinds
     for _, doc in documents():
-        if doc["kind"] in KEDA_KINDS:
-            assert doc["apiVersion"] == "keda.sh/v1alpha1"
+        if doc["kind"] in CUSTOM_KINDS:
+            group = "keda.sh/v1alpha1" if doc["kind"] in KEDA_KINDS else "monitoring.coreos.com/v1"
+            assert doc["apiVersion"] == group
             with pytest.raises(kubernetes_validate.SchemaNotFoundError):
                 kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
 

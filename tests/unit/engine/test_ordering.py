@@ -126,7 +126,10 @@ class RecordingPublisher:
     def offsets(self) -> list[int]:
         return [source.offset for source in self.published]
 
-    def poll(self, timeout_s: float = 0.0) -> None:
+    def poll(self) -> None:
+        return None
+
+    def await_delivery(self, timeout_s: float) -> None:
         return None
 
     def maybe_commit(self, now: float, *, force: bool = False) -> None:

@@ -181,7 +181,10 @@ class PollingPublisher(Inflight):
         super().__init__()
         self.waits: list[float] = []
 
-    def poll(self, timeout_s: float = 0.0) -> None:
+    def poll(self) -> None:
+        return None
+
+    def await_delivery(self, timeout_s: float) -> None:
         self.waits.append(timeout_s)
 
     def maybe_commit(self, now: float, *, force: bool = False) -> None:
@@ -200,7 +203,7 @@ def test_a_held_loop_takes_no_message_pauses_after_the_hold_and_then_polls_again
     loop._apply_backpressure()
     assert loop._flow.backpressure.holding and consumer.calls == [("resume", [0])]
     loop._step()
-    assert consumer.consumed == 0 and publisher.waits[0] == 0.1  # blocked on acks, no fetch
+    assert consumer.consumed == 0 and publisher.waits == [0.1]  # blocked on acks, no fetch
     clock.advance(5.0)
     loop._apply_backpressure()
     assert consumer.calls[-1] == ("pause", [0]) and loop._flow.backpressure.paused

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from consumer.engine.batch_records import BatchResult, OutRecord, SourceResult
@@ -51,6 +51,13 @@ class TxnProducer:
     def abort_transaction(self, _timeout: float) -> None:
         self.calls.append("abort")
 
+    def flush(self, _timeout: float) -> int:
+        self.calls.append("flush")
+        return self.poll(0)
+
+    def purge(self, **_flags: bool) -> None:
+        self.calls.append("purge")
+
 
 class SeekingConsumer:
     def __init__(self) -> None:
@@ -58,6 +65,12 @@ class SeekingConsumer:
 
     def consumer_group_metadata(self) -> object:
         return object()
+
+    def assignment(self) -> list[TopicPartition]:
+        return []
+
+    def committed(self, partitions: list[TopicPartition], _timeout: float) -> list[TopicPartition]:
+        return partitions
 
     def seek(self, tp: Any) -> None:
         self.seeks.append((tp.partition, tp.offset))
@@ -85,7 +98,7 @@ def published(registry: CollectorRegistry) -> float:
 def test_an_abortable_failure_aborts_rewinds_and_goes_on() -> None:
     illegal = KafkaError(KafkaError.ILLEGAL_GENERATION, txn_requires_abort=True)
     producer, consumer, registry = TxnProducer(illegal), SeekingConsumer(), CollectorRegistry()
-    publisher = ExactlyOnce(producer, consumer, FakeClock(), 5.0, Metrics(registry))  # type: ignore[arg-type]
+    publisher = ExactlyOnce(producer, consumer, FakeClock(), 5.0, Metrics(registry))
     run_batch(publisher, batch())  # must not raise
     assert producer.calls[-1] == "abort" and consumer.seeks == [(0, 7), (2, 3)]
     assert published(registry) == 0  # delivered inside an aborted transaction: not counted
@@ -97,7 +110,7 @@ def test_an_abortable_failure_aborts_rewinds_and_goes_on() -> None:
 def test_a_fatal_failure_is_raised() -> None:
     fenced = KafkaError(KafkaError._FENCED, fatal=True)
     producer, consumer = TxnProducer(fenced), SeekingConsumer()
-    publisher = ExactlyOnce(producer, consumer, FakeClock(), 5.0)  # type: ignore[arg-type]
+    publisher = ExactlyOnce(producer, consumer, FakeClock(), 5.0)
     try:
         run_batch(publisher, batch())
     except KafkaException as exc:
@@ -134,7 +147,7 @@ class MovingCoordinator(TxnProducer):
 def test_a_moving_coordinator_is_retried_not_a_crash() -> None:
     clock = FakeClock()
     producer, consumer = MovingCoordinator(clock, failures=1), SeekingConsumer()
-    publisher = ExactlyOnce(producer, consumer, clock, 5.0)  # type: ignore[arg-type]
+    publisher = ExactlyOnce(producer, consumer, clock, 5.0)
     run_batch(publisher, batch())
     assert producer.calls[-3:] == ["offsets", "offsets", "commit"]
     assert consumer.seeks == [] and publisher.aborted == 0
@@ -144,9 +157,10 @@ def test_a_coordinator_gone_too_long_aborts_and_rewinds_within_the_bound() -> No
     clock = FakeClock()
     producer = MovingCoordinator(clock, failures=100, abort_failures=1)
     consumer = SeekingConsumer()
-    publisher = ExactlyOnce(producer, consumer, clock, 5.0)  # type: ignore[arg-type]
+    publisher = ExactlyOnce(producer, consumer, clock, 5.0)
     run_batch(publisher, batch())  # must not raise
-    assert producer.calls.count("offsets") == 2  # 5 s each, within 1.5 x 5 s
+    # each takes its timeout, 2.5 s (1/18 of the 9 x 5 s budget), within 7.5 s (1/6 of it)
+    assert producer.calls.count("offsets") == 3
     assert producer.calls[-2:] == ["abort", "abort"]  # the abort is retried too
     assert consumer.seeks == [(0, 7), (2, 3)] and publisher.aborted == 1
     assert clock.t - 1_000.0 <= 2 * 1.5 * 5.0 + 5.0  # bounded: it never hangs the loop
@@ -180,7 +194,7 @@ class TimingOutCommit(TxnProducer):
 def test_a_commit_still_timing_out_at_the_deadline_is_raised_not_aborted_or_rewound() -> None:
     clock = FakeClock()
     producer, consumer = TimingOutCommit(clock), SeekingConsumer()
-    publisher = ExactlyOnce(producer, consumer, clock, 5.0)  # type: ignore[arg-type]
+    publisher = ExactlyOnce(producer, consumer, clock, 5.0)
     with pytest.raises(KafkaException) as raised:  # its outcome is unknown: stop the worker
         run_batch(publisher, batch())
     assert raised.value.args[0].code() == KafkaError._TIMED_OUT
@@ -191,7 +205,7 @@ def test_a_commit_still_timing_out_at_the_deadline_is_raised_not_aborted_or_rewo
 def test_a_conflicting_abort_is_not_retried_in_a_spin() -> None:
     clock = FakeClock()
     producer = TimingOutCommit(clock)
-    publisher = ExactlyOnce(producer, SeekingConsumer(), clock, 5.0)  # type: ignore[arg-type]
+    publisher = ExactlyOnce(producer, SeekingConsumer(), clock, 5.0)
     publisher.begin(batch())
     try:
         publisher.publish(BatchResult(batch(), []))

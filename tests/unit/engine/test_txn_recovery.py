@@ -4,7 +4,6 @@ group's committed offsets; the retry loop tells the hang detector the worker is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,11 +11,11 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from consumer.engine.transactions import ExactlyOnce
-from consumer.engine.txn_calls import CallStuck
 from consumer.engine.txn_rewind import rewind_targets
 from consumer.observability.metrics import Metrics
 from tests.fakes import FakeClock
 from tests.unit.engine.test_transactions import TxnProducer, batch, run_batch
+from tests.unit.engine.txn_fakes import StuckCalls
 
 
 def fail(
@@ -112,7 +111,7 @@ def publisher_with(
     factory: Factory,
     **kwargs: Any,
 ) -> ExactlyOnce:
-    return ExactlyOnce(first, consumer, clock, 5.0, new_producer=factory, **kwargs)  # type: ignore[arg-type]
+    return ExactlyOnce(first, consumer, clock, 5.0, new_producer=factory, **kwargs)
 
 
 # batch(): partition 0 offsets 7 and 8, partition 2 offset 3; committed before it: 7 and 3.
@@ -188,20 +187,13 @@ def test_a_producer_refusing_to_begin_is_replaced_without_a_rewind() -> None:
 
 def test_a_stuck_send_offsets_replaces_the_producer() -> None:
     clock = FakeClock()
-    bounds: list[float] = []
-
-    def stuck(call: Callable[[], None], bound_s: float, alive: Callable[[], None]) -> None:
-        bounds.append(bound_s)
-        alive()
-        clock.advance(bound_s)
-        raise CallStuck(f"no answer after {bound_s} s")
-
+    stuck = StuckCalls(clock)
     waits: list[str] = []
     first = ScriptedProducer(clock, "p0")
     consumer, factory = GroupConsumer(clock, dict(NOT_COMMITTED)), Factory(clock)
     publisher = publisher_with(first, consumer, clock, factory, bounded=stuck, waiting=waits.append)
     run_batch(publisher, batch())
-    assert bounds == [5.0 + 2.0]  # its timeout plus the grace
+    assert stuck.bounds == [2.5 + 0.5]  # its timeout plus the grace: 1/18 and 1/90 of 9 x 5 s
     assert "commit" not in first.calls and len(factory.made) == 1
     assert consumer.seeks == [(0, 7), (1, 40), (2, 3)]
     assert "send_offsets_to_transaction" in waits and "init_transactions" in waits
@@ -261,3 +253,14 @@ def test_rewind_targets_use_the_batch_start_where_nothing_is_committed() -> None
     first = {("in", 0): 7, ("in", 3): 9}  # partition 3 is no longer assigned
     assert rewind_targets(committed, first) == [("in", 0, 7), ("in", 1, 40), ("in", 2, 5)]
     assert rewind_targets({("in", 1): -1001}, first) == []  # nothing consumed, nothing set
+
+
+def test_a_conflicting_commit_replaces_the_producer_without_a_doomed_abort() -> None:
+    clock = FakeClock()
+    conflict = fail(KafkaError._CONFLICT, retriable=True)  # an earlier call still runs
+    first = ScriptedProducer(clock, "p0", commit=[conflict])
+    consumer, factory = GroupConsumer(clock, dict(NOT_COMMITTED)), Factory(clock)
+    publisher = publisher_with(first, consumer, clock, factory)
+    run_batch(publisher, batch())
+    assert "abort" not in first.calls and len(factory.made) == 1
+    assert consumer.seeks == [(0, 7), (1, 40), (2, 3)]

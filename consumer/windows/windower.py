@@ -1,0 +1,288 @@
+"""The windows stage's logic: samples and day features in, revisions of user-days out.
+
+Per user and local day ``D`` (in the user's zone, ``days``):
+
+- **Day features** go out at once: revision 0 of (user, ``D``) carries them alone (or
+  with the week, if ``D``'s week has already closed).
+- **The week ending D closes** (``Trigger``) when ``D`` is complete (every real minute
+  present), or the user's stream time (the end of their newest sample) passes the end of
+  ``D`` plus ``allowed_lateness_s``, or (``on_timers``) the user sent no samples for
+  ``idle_close_s`` of wall-clock time and ``D`` has ended. Then the week (``weeks``) goes
+  out with the day's features, if any, as the next revision; a week whose coverage is
+  below ``min_coverage`` is not scored (``weeks_not_scored:low_coverage``), and the
+  day's features stand alone.
+- **Duplicates change nothing**; a re-sent minute with another value replaces it. A
+  sample that changes a minute of a closed week sends that week again as the next
+  revision (only when what it says changed), unless ``revisions`` is off: then it is
+  counted as ``late_samples`` (its minutes still count for weeks not yet closed).
+- **Retention**: once the user's stream time passes the end of ``D + 6`` plus the
+  lateness, no open week can hold ``D`` any more: its minutes and features are deleted,
+  and samples or features for it are refused (``InvalidEvent`` ``too_old``). A user who
+  stopped sending is cleared the same way against the wall clock (``on_timers``).
+- Samples starting more than ``max_future_s`` past the wall clock: ``future``.
+
+A user's zone is the one of their first sample (or ``default_tz``); a later sample naming
+another zone is counted (``zone_changed``) and its instants placed in the first zone's
+days. Counters accumulate in ``counts`` (for the stage's metrics): ``samples``,
+``minutes_stored``, ``duplicate_samples``, ``minutes_too_old``, ``zone_changed``,
+``late_samples``, ``weeks_closed:<trigger>``, ``weeks_not_scored:low_coverage``,
+``events_out:<trigger>``, ``days_dropped``. Pure apart from the injected ``Store`` and
+``Clock``; not thread-safe; every call blocks on the store only. After an unexpected
+exception the caller must ``WindowState.discard_unwritten`` (objects may be half-changed).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from consumer.clock import Clock
+from consumer.errors import InvalidEvent
+from consumer.settings import WindowsSettings
+from consumer.windows.days import WEEK_DAYS, day_length, day_of, day_range, split_by_day, week_days
+from consumer.windows.daystate import DayMinutes
+from consumer.windows.store import DayStatus, UserMeta, WindowState
+from consumer.windows.weeks import Week, assemble, build_event, digest
+from schemas import ActivitySamples, FeatureEvent
+
+_WEEK_SPAN: Final = timedelta(days=WEEK_DAYS - 1)
+#: A user's timer moves forward at most once a minute (each move is two store writes).
+_TIMER_SLACK_S: Final = 60
+
+
+class Trigger(StrEnum):
+    FEATURES = "features"  # the day's features arrived
+    COMPLETE = "complete"  # every minute of the day is present
+    LATENESS = "lateness"  # the stream passed the day's end plus the allowed lateness
+    IDLE = "idle"  # the user sent nothing for idle_close_s
+    REVISION = "revision"  # a late sample changed a closed week
+
+
+@dataclass(frozen=True)
+class Emission:
+    """One revision of one user-day: the complete event to publish."""
+
+    event: FeatureEvent
+    revision: int
+    trigger: Trigger
+
+
+class Windower:
+    """The logic of the windows stage over a ``WindowState`` (see the module doc)."""
+
+    def __init__(self, state: WindowState, settings: WindowsSettings, clock: Clock) -> None:
+        self._state = state
+        self._settings = settings
+        self._clock = clock
+        self._lateness_min = int(settings.allowed_lateness_s // 60)
+        self.counts: Counter[str] = Counter()
+
+    def on_samples(self, samples: ActivitySamples) -> list[Emission]:
+        """Store a record's minutes; the revisions it causes. Raises ``InvalidEvent``
+        (``future``, ``too_old``) for a record that must be dead-lettered; state unchanged."""
+        now = self._clock.now()
+        if samples.start > now + timedelta(seconds=self._settings.max_future_s):
+            raise InvalidEvent("future", f"samples start at {samples.start.isoformat()}")
+        user = samples.user_id
+        meta = self._state.meta(user) or UserMeta()
+        tz = self._zone_of(meta, samples.tz)
+        start = int(samples.start.timestamp()) // 60
+        values = np.asarray(samples.minute_values(), dtype=np.float32)
+        changed, complete = self._store_minutes(user, meta, tz, start, values)
+        meta.tz = tz
+        self.counts["samples"] += 1
+        meta.stream_minute = max(meta.stream_minute, start + len(values))
+        meta.seen_s = now.timestamp()
+        out = self._revise(user, meta, tz, changed)
+        out += self._close_due(user, meta, tz, complete)
+        self._retain(user, meta, tz, meta.stream_minute)
+        self._save(user, meta, int(meta.seen_s + self._settings.idle_close_s))
+        return out
+
+    def on_day_features(self, event: FeatureEvent) -> list[Emission]:
+        """Store the day's features; they go out at once (with the week if it closed).
+        Raises ``InvalidEvent`` (``no_features``, ``future``: a day after tomorrow
+        anywhere, ``too_old``); state unchanged then."""
+        if event.features is None:
+            raise InvalidEvent("no_features", "a day-features event needs its features")
+        user, day = event.user_id, event.as_of
+        now = self._clock.now()
+        if day > (now + timedelta(seconds=self._settings.max_future_s)).date() + timedelta(1):
+            raise InvalidEvent("future", f"features of {day} are in the future")
+        meta = self._state.meta(user)
+        if meta is None:  # a new user: their idle clock starts now
+            meta = UserMeta(seen_s=now.timestamp())
+        tz = meta.tz or self._settings.default_tz
+        floor = self._floor(meta, tz)
+        if floor is not None and day < floor:
+            raise InvalidEvent("too_old", f"features of {day} are older than the retention")
+        self._state.put_features(user, day, dict(event.features))
+        meta.days.setdefault(day, DayStatus())
+        out = self._close_due(user, meta, tz, [])
+        week = self._covered_week(user, day, tz) if meta.days[day].closed else None
+        out += self._emit(user, meta, day, Trigger.FEATURES, week)
+        self._save(user, meta, int(meta.seen_s + self._settings.idle_close_s))
+        return out
+
+    def on_timers(self) -> list[Emission]:
+        """Close the open days of users idle for ``idle_close_s`` (days that have ended) and
+        clear what the wall clock says no open week can need. Call it every few seconds."""
+        now_s = self._clock.now().timestamp()
+        out: list[Emission] = []
+        for user, when_s in self._state.due(now_s):
+            meta = self._state.meta(user)
+            self._state.take_timer(user, meta, when_s)
+            if meta is None:
+                continue
+            idle_until = int(meta.seen_s + self._settings.idle_close_s)
+            if idle_until > now_s:  # sent something since the timer was set
+                self._save(user, meta, idle_until)
+                continue
+            out += self._close_idle(user, meta, int(now_s) // 60)
+        return out
+
+    def _close_idle(self, user: str, meta: UserMeta, now_minute: int) -> list[Emission]:
+        tz = meta.tz or self._settings.default_tz
+        out: list[Emission] = []
+        for day in meta.open_days():
+            if day_range(day, tz)[1] <= now_minute:
+                out += self._close(user, meta, day, tz, Trigger.IDLE)
+        self._retain(user, meta, tz, now_minute)
+        self._save(user, meta, self._next_timer(meta, tz, now_minute))
+        return out
+
+    def _zone_of(self, meta: UserMeta, sample_tz: str | None) -> str:
+        """The zone of the user's days: the first sample's (``meta`` is not changed)."""
+        if meta.tz is None:
+            return sample_tz or self._settings.default_tz
+        if sample_tz is not None and sample_tz != meta.tz:
+            self.counts["zone_changed"] += 1
+        return meta.tz
+
+    def _store_minutes(
+        self, user: str, meta: UserMeta, tz: str, start: int, values: npt.NDArray[np.float32]
+    ) -> tuple[list[date], list[date]]:
+        """Merge the minutes into their days; (days changed, days now complete). Raises
+        ``too_old`` (before writing anything) when every minute is older than retention."""
+        floor = self._floor(meta, tz)
+        parts = split_by_day(start, len(values), tz)
+        kept = [p for p in parts if floor is None or p[0] >= floor]
+        if not kept:
+            raise InvalidEvent("too_old", "every minute is older than the retention")
+        self.counts["minutes_too_old"] += len(values) - sum(p[3] - p[2] for p in kept)
+        changed, complete = [], []
+        for day, offset, first, end in kept:
+            minutes = self._state.day(user, day) or DayMinutes.empty(day_length(day, tz))
+            status = meta.days.setdefault(day, DayStatus())
+            if minutes.merge(offset, values[first:end]):
+                self._state.put_day(user, day, minutes)
+                self.counts["minutes_stored"] += end - first
+                changed.append(day)
+                if minutes.complete and not status.closed:
+                    complete.append(day)
+        if not changed:
+            self.counts["duplicate_samples"] += 1
+        return changed, complete
+
+    def _revise(self, user: str, meta: UserMeta, tz: str, changed: list[date]) -> list[Emission]:
+        """Revisions of the closed weeks that hold a changed day."""
+        hit = {
+            day
+            for day, status in meta.days.items()
+            if status.closed and any(0 <= (day - c).days < WEEK_DAYS for c in changed)
+        }
+        if not hit:
+            return []
+        if not self._settings.revisions:
+            self.counts["late_samples"] += 1
+            return []
+        out: list[Emission] = []
+        for day in sorted(hit):
+            week = self._covered_week(user, day, tz)
+            out += self._emit(user, meta, day, Trigger.REVISION, week)
+        return out
+
+    def _close_due(
+        self, user: str, meta: UserMeta, tz: str, complete: list[date]
+    ) -> list[Emission]:
+        out: list[Emission] = []
+        for day in meta.open_days():
+            if day in complete:
+                out += self._close(user, meta, day, tz, Trigger.COMPLETE)
+            elif meta.stream_minute >= day_range(day, tz)[1] + self._lateness_min:
+                out += self._close(user, meta, day, tz, Trigger.LATENESS)
+        return out
+
+    def _close(
+        self, user: str, meta: UserMeta, day: date, tz: str, trigger: Trigger
+    ) -> list[Emission]:
+        meta.days[day].closed = True
+        self.counts[f"weeks_closed:{trigger}"] += 1
+        week = self._covered_week(user, day, tz)
+        if week is None:
+            self.counts["weeks_not_scored:low_coverage"] += 1
+        return self._emit(user, meta, day, trigger, week)
+
+    def _covered_week(self, user: str, day: date, tz: str) -> Week | None:
+        stored = {d: m for d in week_days(day) if (m := self._state.day(user, d)) is not None}
+        week = assemble(stored, day, tz)
+        return week if week.coverage >= self._settings.min_coverage else None
+
+    def _emit(
+        self, user: str, meta: UserMeta, day: date, trigger: Trigger, week: Week | None
+    ) -> list[Emission]:
+        """The next revision of (user, day) when what it says changed; else nothing.
+        ``week``: the closed week when covered enough, else None."""
+        status = meta.days[day]
+        features = self._state.features(user, day)
+        if features is None and week is None:
+            return []
+        said = digest(features, week)
+        if said == status.digest:
+            return []
+        status.revision += 1
+        status.digest = said
+        event = build_event(user, day, status.revision, features, week, self._clock.now())
+        self.counts[f"events_out:{trigger}"] += 1
+        return [Emission(event, status.revision, trigger)]
+
+    def _floor(self, meta: UserMeta, tz: str) -> date | None:
+        """The oldest day still retained (None: a user without samples yet)."""
+        if meta.stream_minute == 0:
+            return None
+        return _floor_at(meta.stream_minute - self._lateness_min, tz)
+
+    def _retain(self, user: str, meta: UserMeta, tz: str, reference_minute: int) -> None:
+        floor = _floor_at(reference_minute - self._lateness_min, tz)
+        for day in [d for d in meta.days if d < floor]:
+            self._state.drop_day(user, day)
+            del meta.days[day]
+            self.counts["days_dropped"] += 1
+
+    def _next_timer(self, meta: UserMeta, tz: str, now_minute: int) -> int:
+        """When a user who stopped sending next needs a look: their next open day's end,
+        else when their newest day leaves the retention; 0 with no days left."""
+        ends = [day_range(d, tz)[1] for d in meta.open_days()]
+        if not ends and meta.days:
+            ends = [day_range(max(meta.days) + _WEEK_SPAN, tz)[1] + self._lateness_min]
+        return max(min(ends), now_minute + 1) * 60 if ends else 0
+
+    def _save(self, user: str, meta: UserMeta, timer_s: int) -> None:
+        if not meta.days:
+            self._state.forget(user, meta)
+            return
+        if timer_s and abs(timer_s - meta.timer_s) < _TIMER_SLACK_S and meta.timer_s:
+            timer_s = meta.timer_s
+        self._state.set_timer(user, meta, timer_s)
+        self._state.put_meta(user, meta)
+
+
+def _floor_at(minute: int, tz: str) -> date:
+    """The oldest day a week still open at ``minute`` (stream time less lateness) holds."""
+    return day_of(minute, tz) - _WEEK_SPAN

@@ -1,0 +1,133 @@
+"""Local days, the DST rule for PAT's 1,440 slots, and one user-day's compact encoding."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+
+from consumer.windows.days import day_length, day_of, day_start, split_by_day, to_wall
+from consumer.windows.daystate import CorruptDay, DayMinutes
+
+NY = "America/New_York"
+SPRING = date(2026, 3, 8)  # 02:00 EST -> 03:00 EDT: 23 hours
+AUTUMN = date(2026, 11, 1)  # 02:00 EDT -> 01:00 EST: 25 hours
+
+
+def minute(year: int, month: int, day: int, hour: int, mins: int, tz: str = "UTC") -> int:
+    return int(datetime(year, month, day, hour, mins, tzinfo=ZoneInfo(tz)).timestamp()) // 60
+
+
+@pytest.mark.parametrize(
+    ("day", "tz", "length"),
+    [
+        (SPRING, NY, 1_380),
+        (AUTUMN, NY, 1_500),
+        (date(2026, 3, 9), NY, 1_440),
+        (SPRING, "UTC", 1_440),
+        (date(2026, 3, 29), "Europe/London", 1_380),
+        (date(2026, 10, 25), "Europe/London", 1_500),
+        (SPRING, "Asia/Kolkata", 1_440),
+    ],
+)
+def test_a_local_day_lasts_its_real_minutes(day: date, tz: str, length: int) -> None:
+    assert day_length(day, tz) == length
+
+
+def test_a_day_starts_at_local_midnight() -> None:
+    assert day_start(SPRING, NY) == minute(2026, 3, 8, 5, 0)
+    assert day_start(SPRING, "Asia/Kolkata") == minute(2026, 3, 7, 18, 30)
+    assert day_of(minute(2026, 3, 8, 4, 59), NY) == date(2026, 3, 7)
+    assert day_of(minute(2026, 3, 8, 5, 0), NY) == SPRING
+
+
+def test_minutes_are_cut_at_local_midnight() -> None:
+    start = minute(2026, 3, 8, 23, 0, tz=NY)  # 23:00 EDT, three hours run into March 9
+    parts = split_by_day(start, 180, NY)
+    assert parts == [(SPRING, 1_380 - 60, 0, 60), (date(2026, 3, 9), 0, 60, 180)]
+    assert split_by_day(minute(2026, 3, 9, 4, 0), 10, NY) == [(date(2026, 3, 9), 0, 0, 10)]
+
+
+def full(day: date, tz: str) -> DayMinutes:
+    minutes = DayMinutes.empty(day_length(day, tz))
+    minutes.merge(0, np.arange(1, minutes.minutes + 1, dtype=np.float32))
+    return minutes
+
+
+def test_a_23_hour_day_has_its_skipped_hour_present_as_zero() -> None:
+    day = full(SPRING, NY)
+    wall, present = to_wall(day.values, day.present, SPRING, NY)
+    assert len(wall) == 1_440 and present.all()  # complete: the skipped hour counts present
+    assert (wall[120:180] == 0).all()  # 02:00-02:59 never happened
+    assert wall[119] == 120 and wall[180] == 121  # 01:59 EST, then 03:00 EDT
+    day.present[125] = False  # 03:05 EDT missing
+    wall, present = to_wall(day.values, day.present, SPRING, NY)
+    assert not present[185] and wall[185] == 0 and present.sum() == 1_439
+
+
+def test_a_25_hour_day_sums_its_repeated_hour() -> None:
+    day = full(AUTUMN, NY)
+    wall, present = to_wall(day.values, day.present, AUTUMN, NY)
+    assert len(wall) == 1_440 and present.all()
+    assert wall[60] == 61 + 121  # 01:00 EDT (real minute 60) + 01:00 EST (real minute 120)
+    assert wall[120] == 181 and wall[1_439] == 1_500  # 02:00 EST and 23:59
+    assert wall.sum() == day.values.sum()  # the day's activity is kept whole
+    day.present[60:120] = False  # the first 01:xx hour missing: the second still fills it
+    wall, present = to_wall(day.values, day.present, AUTUMN, NY)
+    assert present[60:120].all() and wall[60] == 121
+
+
+def test_a_plain_day_maps_minute_to_slot() -> None:
+    day = full(date(2026, 6, 1), NY)
+    day.present[10] = False
+    wall, present = to_wall(day.values, day.present, date(2026, 6, 1), NY)
+    assert wall[9] == 10 and wall[10] == 0 and not present[10] and present.sum() == 1_439
+
+
+def test_merge_is_idempotent_and_a_conflicting_minute_replaces() -> None:
+    day = DayMinutes.empty(1_440)
+    assert day.merge(100, np.array([1.0, 2.0], np.float32))
+    assert not day.merge(100, np.array([1.0, 2.0], np.float32))  # duplicate
+    assert day.merge(101, np.array([5.0], np.float32))  # conflicting re-send
+    assert day.values[100:102].tolist() == [1.0, 5.0] and day.present_count == 2
+    assert not day.complete
+    with pytest.raises(ValueError, match="outside a day of 1440"):
+        day.merge(1_439, np.zeros(2, np.float32))
+
+
+def test_a_day_encodes_compactly_and_back() -> None:
+    rng = np.random.default_rng(7)
+    dense = DayMinutes.empty(1_500)
+    dense.merge(0, rng.uniform(1, 5_000, 1_500).astype(np.float32))
+    sparse = DayMinutes.empty(1_440)
+    sparse.merge(480, rng.integers(0, 120, 600).astype(np.float32))
+    for day in (dense, sparse, DayMinutes.empty(1_380)):
+        back = DayMinutes.decode(day.encode())
+        assert np.array_equal(back.values, day.values)
+        assert np.array_equal(back.present, day.present)
+    assert len(dense.encode()) <= 4 + 188 + 4 * 1_500  # never more than raw
+    assert len(sparse.encode()) < 2_000  # zeros and small counts compress
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"\x01", "shorter than its header"),
+        (b"\x02\x00\xa0\x05", "format 2"),
+        (b"\x01\x01\xa0\x05garbage", "does not decompress"),
+        (b"\x01\x00\xa0\x05" + bytes(10), "of 10 bytes for 1440 minutes"),
+    ],
+)
+def test_bytes_that_are_not_a_day_are_refused(raw: bytes, reason: str) -> None:
+    with pytest.raises(CorruptDay, match=reason):
+        DayMinutes.decode(raw)
+
+
+def test_instants_in_three_zones_fall_on_their_own_local_days() -> None:
+    instant = int(datetime(2026, 6, 1, 20, 0, tzinfo=UTC).timestamp()) // 60
+    assert day_of(instant, "UTC") == date(2026, 6, 1)
+    assert day_of(instant, NY) == date(2026, 6, 1)
+    assert day_of(instant, "Asia/Kolkata") == date(2026, 6, 2)  # 01:30 IST
+    assert day_of(instant + int(timedelta(hours=8).total_seconds()) // 60, NY) == date(2026, 6, 2)

@@ -1,0 +1,171 @@
+"""The store: the ``Store`` protocol in memory and on RocksDB (a temp dir), the typed view
+(users, days, features, timers), and the windows logic over a store far larger than its
+memory caps giving the same weeks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from consumer.settings import Settings, WindowsSettings
+from consumer.windows.cache import WriteBack
+from consumer.windows.daystate import DayMinutes
+from consumer.windows.rocks import RocksStore
+from consumer.windows.store import DayStatus, MemoryStore, Store, UserMeta, WindowState
+from consumer.windows.windower import Windower
+from schemas import ActivitySamples
+from tests.fakes import FakeClock
+
+
+@pytest.fixture(params=["memory", "rocks"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    made: Store = MemoryStore() if request.param == "memory" else RocksStore(tmp_path / "db")
+    yield made
+    made.close()
+
+
+def test_a_store_gets_puts_deletes_and_scans_a_prefix_in_key_order(store: Store) -> None:
+    for key in (b"m\0b", b"m\0a\0x", b"m\0a", b"u\0a", b"l"):
+        store.put(key, key.upper())
+    assert store.get(b"m\0a") == b"M\0A" and store.get(b"nope") is None
+    assert [k for k, _ in store.scan(b"m\0")] == [b"m\0a", b"m\0a\0x", b"m\0b"]
+    store.delete(b"m\0a")
+    store.delete(b"never there")
+    assert [v for _, v in store.scan(b"m\0")] == [b"M\0A\0X", b"M\0B"]
+    assert list(store.scan(b"z")) == []
+
+
+def test_the_typed_view_keeps_users_days_features_and_timers(store: Store) -> None:
+    state = WindowState(store)
+    meta = UserMeta(tz="Asia/Kolkata", stream_minute=29_000_000, seen_s=1.7e9)
+    meta.days[date(2026, 3, 8)] = DayStatus(closed=True, revision=2, digest="ab" * 16)
+    state.set_timer("u:1", meta, 1_800_000_000)
+    state.put_meta("u:1", meta)
+    assert state.meta("u:1") == meta and state.meta("u:2") is None
+    day = DayMinutes.empty(1_380)
+    day.merge(3, np.array([4.0, 5.0], np.float32))
+    state.put_day("u:1", date(2026, 3, 8), day)
+    state.put_features("u:1", date(2026, 3, 8), {"ST_long_MN": 7.5, "WT_long_MN": None})
+    back = state.day("u:1", date(2026, 3, 8))
+    assert back is not None and back.values[3:5].tolist() == [4.0, 5.0] and back.minutes == 1_380
+    assert state.features("u:1", date(2026, 3, 8)) == {"ST_long_MN": 7.5, "WT_long_MN": None}
+    assert [user for user, _ in state.users()] == ["u:1"]
+    other = UserMeta()
+    state.set_timer("u:0", other, 1_700_000_000)
+    assert state.due(1_750_000_000) == [("u:0", 1_700_000_000)]
+    assert [u for u, _ in state.due(1_800_000_000)] == ["u:0", "u:1"]  # earliest first
+    state.set_timer("u:0", other, 1_900_000_000)  # moved: the old timer is gone
+    assert state.due(1_800_000_000) == [("u:1", 1_800_000_000)]
+    state.take_timer("u:1", meta, 1_800_000_000)
+    assert meta.timer_s == 0 and state.due(1_800_000_000) == []
+    state.drop_day("u:1", date(2026, 3, 8))
+    assert state.day("u:1", date(2026, 3, 8)) is None
+    state.forget("u:1", meta)
+    assert state.meta("u:1") is None and state.due(1_850_000_000) == []
+
+
+class Counted:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def encode(self) -> bytes:
+        return self.text.encode()
+
+
+def test_the_write_back_cache_decodes_once_and_writes_in_batches() -> None:
+    store = MemoryStore()
+    cache = WriteBack(store, capacity=2)
+    decoded: list[bytes] = []
+
+    def decode(raw: bytes) -> Counted:
+        decoded.append(raw)
+        return Counted(raw.decode())
+
+    store.put(b"a", b"A")
+    first = cache.get(b"a", decode)
+    assert first is cache.get(b"a", decode) and decoded == [b"A"]  # decoded once
+    cache.put(b"b", Counted("B"))
+    assert store.get(b"b") is None and cache.dirty == 1  # not written yet
+    assert cache.flush() == 1 and store.get(b"b") == b"B" and cache.flush() == 0
+    cache.put(b"b", Counted("B2"))
+    cache.put(b"c", Counted("C"))  # evicts a (clean), keeps b and c
+    cache.put(b"d", Counted("D"))  # evicts b: dirty, so written now
+    assert store.get(b"b") == b"B2" and store.get(b"c") is None
+    cache.forget(b"c")
+    assert cache.flush() == 1 and store.get(b"c") is None and store.get(b"d") == b"D"
+    cache.put(b"e", Counted("E"))
+    cache.clear()
+    assert cache.flush() == 0 and store.get(b"e") is None and cache.get(b"e", decode) is None
+    unbuffered = WriteBack(store, capacity=0)
+    unbuffered.put(b"f", Counted("F"))
+    assert store.get(b"f") == b"F"
+
+
+def test_a_rocks_store_survives_a_reopen_writes_atomically_and_can_be_wiped(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "db"
+    first = RocksStore(path)
+    first.write({b"a": b"1", b"b": b"2"}, {b"c"})
+    first.close()
+    again = RocksStore(path)
+    assert again.get(b"a") == b"1" and again.get(b"b") == b"2"
+    again.close()
+    RocksStore.destroy(path)
+    wiped = RocksStore(path)
+    assert wiped.get(b"a") is None
+    wiped.close()
+
+
+def test_the_state_settings_have_defaults_and_bounds() -> None:
+    settings = Settings().windows
+    assert settings.state_dir.name == "windows-state" and settings.store_cache_mb == 64
+    with pytest.raises(ValueError, match="unknown time zone 'Nowhere/Land'"):
+        WindowsSettings(default_tz="Nowhere/Land")
+    with pytest.raises(ValueError, match="less than or equal to 1"):
+        WindowsSettings(min_coverage=1.5)
+
+
+def full_days(user: str, first: date, count: int, seed: int) -> list[ActivitySamples]:
+    rng = np.random.default_rng(seed)
+    records = []
+    for i in range(count):
+        start = datetime.combine(first + timedelta(days=i), time(0), UTC)
+        values = rng.uniform(0, 5_000, 1_440).astype(np.float32).astype(float).tolist()
+        records.append(
+            ActivitySamples.model_validate(
+                {
+                    "schema_version": 1,
+                    "user_id": user,
+                    "start": start,
+                    "interval_s": 60,
+                    "values": values,
+                }
+            )
+        )
+    return records
+
+
+def test_weeks_come_out_right_from_a_store_far_larger_than_its_memory(tmp_path: Path) -> None:
+    """About 7 MB of incompressible minutes through a 64 KiB cache and 256 KiB buffers."""
+    store = RocksStore(tmp_path / "db", cache_bytes=64 << 10, write_buffer_bytes=256 << 10)
+    clock = FakeClock(start=datetime(2026, 3, 20, tzinfo=UTC))
+    state = WindowState(store, cache_entries=16)  # 16 decoded days: ~120 KB
+    windower = Windower(state, WindowsSettings(), clock)
+    users = [f"user-{i}" for i in range(200)]
+    weeks: dict[str, list[float]] = {}
+    for user in users:
+        for record in full_days(user, date(2026, 3, 1), 7, seed=len(weeks)):
+            for emission in windower.on_samples(record):
+                weeks[user] = emission.event.activity or []
+    state.flush()
+    store.flush()
+    assert store.disk_bytes() > 10 * ((64 << 10) + 2 * (256 << 10))
+    for seed, user in enumerate(users):
+        expected = [v for r in full_days(user, date(2026, 3, 1), 7, seed) for v in r.values]
+        assert weeks[user] == expected, user
+    store.close()
