@@ -28,7 +28,7 @@ STAMP = $(VENV)/.moodstream-lock-$(LOCK_HASH).stamp
 UV_VERSION = 0.13.9
 PYTEST_ARGS ?= --durations=30
 
-.PHONY: help venv lock shell tools test fuzz-long broker-start broker-stop lint demo bench soak chaos clean
+.PHONY: help venv lock shell tools test fuzz-long broker-start broker-stop lint demo bench bench-peers soak chaos clean
 
 help:
 	@echo "make demo          everything from a fresh clone to predictions on screen"
@@ -41,6 +41,7 @@ help:
 	@echo "make lint          ruff format --check, ruff check, mypy --strict (code and tests)"
 	@echo "make fuzz-long     the decoder fuzz tests at 5,000 examples per property"
 	@echo "make bench         benchmarks (see BENCHMARKS.md)"
+	@echo "make bench-peers   the scoring job in moodstream, Arroyo, Quix Streams (PEERS_ARGS)"
 	@echo "make soak          20-minute soak with activity bursts: memory and lag plotted"
 	@echo "make chaos         every broker and network fault on a local 3-node cluster (RELIABILITY.md)"
 	@echo "make clean         remove caches and build outputs (keeps the venv and the jars)"
@@ -128,6 +129,14 @@ demo: venv
 
 bench: venv
 	$(MOODSTREAM) bench $(BENCH_ARGS)
+
+# moodstream against Arroyo and Quix Streams (BENCHMARKS.md, "Against the peers"); the
+# peers' venvs are made under ~/.cache/moodstream/peers on first use (PyPI, ~1 minute).
+# Its smoke test is opt-in, never part of `make test`:
+# MOODSTREAM_BENCH_PEERS=1 pytest tests/e2e/test_bench_peers.py
+PEERS_ARGS ?= --rounds 3 --events 40000
+bench-peers: venv
+	$(MOODSTREAM) bench --peers $(PEERS_ARGS)
 
 # 20 minutes of mixed load at 80 % of capacity with activity bursts every 3 minutes (not
 # in CI): worker memory and lag over time in bench-results/soak/soak.png and soak.json.

@@ -23,6 +23,7 @@ from consumer.settings_env import unknown_variables
 
 COMMAND_MODULES = (
     "broker",
+    "registry",
     "topics",
     "acls",
     "run",

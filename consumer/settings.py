@@ -319,22 +319,23 @@ class ObservabilitySettings(_Frozen):
 
 
 class LocalBrokerSettings(_Frozen):
-    """The development broker started by ``moodstream broker start``."""
+    """The development broker started by ``moodstream broker start`` (state in
+    ``<cache_dir>/broker-<port>``). Its ports lie below Linux's ephemeral range."""
 
     kafka_version: str = "4.4.0"
     cache_dir: Path = Path.home() / ".cache" / "moodstream"
-    port: int = Field(default=39092, ge=1024, le=65_535)
-    controller_port: int = Field(default=39093, ge=1024, le=65_535)
-    sasl_port: int = Field(default=39094, ge=1024, le=65_535)
+    port: int = Field(default=29092, ge=1024, le=65_535)
+    controller_port: int = Field(default=29093, ge=1024, le=65_535)
+    sasl_port: int = Field(default=29094, ge=1024, le=65_535)
     heap: str = "512m"
 
 
 class LocalClusterSettings(_Frozen):
     """The three-node cluster of ``moodstream broker start --nodes 3`` (state in
-    ``<broker.cache_dir>/cluster``). Node n uses ports ``base_port + 10 * (n - 1)`` + 0
-    (PLAINTEXT), + 1 (controller), + 2 (SSL), + 3 (SASL_SSL)."""
+    ``<broker.cache_dir>/cluster-<base_port>``). Node n uses ports ``base_port + 10 * (n - 1)``
+    + 0 (PLAINTEXT), + 1 (controller), + 2 (SSL), + 3 (SASL_SSL); Toxiproxy the rest."""
 
-    base_port: int = Field(default=39200, ge=1024, le=65_500)
+    base_port: int = Field(default=29200, ge=1024, le=65_500)
     heap: str = "320m"
 
 
@@ -387,6 +388,27 @@ class WindowsSettings(_Frozen):
         return value
 
 
+class LocalRegistrySettings(_Frozen):
+    """The development Schema Registry of ``moodstream registry start`` (Apicurio, built
+    once under ``<broker.cache_dir>/registry``), on 127.0.0.1:``port`` with in-memory
+    storage. ``compatibility`` is its global rule (Apicurio's own default is NONE).
+    ``persistent``: schemas kept in an H2 file under its state folder across restarts."""
+
+    port: int = Field(default=28081, ge=1024, le=65_535)
+    persistent: bool = False
+    apicurio_version: str = "2.0.2.Final"
+    heap: str = "256m"
+    compatibility: Literal[
+        "BACKWARD",
+        "BACKWARD_TRANSITIVE",
+        "FORWARD",
+        "FORWARD_TRANSITIVE",
+        "FULL",
+        "FULL_TRANSITIVE",
+        "NONE",
+    ] = "BACKWARD"
+
+
 class Settings(BaseSettings):
     """All configuration of moodstream, from ``MOODSTREAM_*`` environment variables."""
 
@@ -405,6 +427,7 @@ class Settings(BaseSettings):
     observability: ObservabilitySettings = ObservabilitySettings()
     broker: LocalBrokerSettings = LocalBrokerSettings()
     cluster: LocalClusterSettings = LocalClusterSettings()
+    local_registry: LocalRegistrySettings = LocalRegistrySettings()
     schema_registry: SchemaRegistrySettings = SchemaRegistrySettings()
     windows: WindowsSettings = WindowsSettings()
 

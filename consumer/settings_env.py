@@ -32,6 +32,7 @@ NOT_SETTINGS = frozenset(
         "MOODSTREAM_TEST_MODELS_DIR",
         "MOODSTREAM_LIVE_ARTIFACTS",
         "MOODSTREAM_WHEEL_REPORT",
+        "MOODSTREAM_BENCH_PEERS",
     }
 )
 _SECRET_HINTS = ("password", "secret", "token", "jaas", "key")

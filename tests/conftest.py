@@ -6,6 +6,7 @@ Broker, in this order (session-scoped ``kafka_bootstrap``):
    stopped again at the end of the session (unless another test session still uses it);
 3. a testcontainers ``KafkaContainer`` when a Docker engine answers.
 With none of them the Kafka tests are skipped, or fail the run under ``CI=true``.
+The Schema Registry (``schema_registry_url``) likewise: the project's local one.
 
 Tests under ``tests/integration`` are marked ``integration``, under ``tests/e2e`` ``e2e``.
 """
@@ -25,6 +26,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from consumer.errors import BrokerError, KafkaSetupError
 from consumer.kafka.admin import create_topics, delete_topics, wait_for_topics
 from consumer.localkafka.broker import LocalBroker
+from consumer.localkafka.registry import LocalRegistry
 from consumer.settings import KafkaSettings, Settings, TopicSettings
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -101,6 +103,33 @@ def _no_broker(reasons: list[str]) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+# -- the schema registry ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def schema_registry_url() -> Iterator[str]:
+    """The Confluent-API URL of a real Schema Registry for this test session:
+    ``SCHEMA_REGISTRY_URL`` when set, else the project's local registry (``moodstream
+    registry``: used if it runs, else built once, started, and stopped at the end unless
+    another session still uses it). Without one the tests are skipped; under ``CI=true``
+    they fail."""
+    configured = os.environ.get("SCHEMA_REGISTRY_URL", "").strip()
+    if configured:
+        yield configured
+        return
+    settings = Settings()
+    with contextlib.ExitStack() as stack:
+        try:
+            registry = LocalRegistry(settings.broker, settings.local_registry)
+            url = stack.enter_context(registry.shared())
+        except BrokerError as exc:  # ToolMissingError included
+            message = f"no Schema Registry for the tests (local registry: {exc})"
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail(message, pytrace=False)
+            pytest.skip(message)
+        yield url
 
 
 # -- per-test names -------------------------------------------------------------------------

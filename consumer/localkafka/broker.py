@@ -1,7 +1,8 @@
 """The local development broker: one Apache Kafka node (KRaft, broker+controller) on 127.0.0.1.
 
 The jars come from Maven Central (see ``maven.py``) and are cached; everything the broker
-writes lives under ``<cache_dir>/broker/``::
+writes lives under ``<cache_dir>/broker-<port>/`` (one folder per client port, so brokers
+configured on other ports, e.g. by an older checkout, never share or stop each other)::
 
     server.properties, log4j2.xml   written at every start
     data/                           the log dir, formatted once per Kafka version
@@ -34,7 +35,7 @@ from consumer.errors import BrokerError, KafkaSetupError
 from consumer.kafka import admin
 from consumer.localkafka import broker_files as files
 from consumer.localkafka import broker_proc as proc_util
-from consumer.localkafka import maven
+from consumer.localkafka import maven, ports
 from consumer.localkafka.broker_proc import HOST
 from consumer.settings import LocalBrokerSettings
 
@@ -80,7 +81,7 @@ class LocalBroker:
         ready_timeout_s: float = READY_TIMEOUT_S,
     ) -> None:
         self._settings = settings
-        self._paths = files.BrokerPaths.under(settings.cache_dir / "broker")
+        self._paths = files.BrokerPaths.under(settings.cache_dir / f"broker-{settings.port}")
         self._progress = progress or (lambda _message: None)
         self._ready_timeout_s = ready_timeout_s
 
@@ -159,6 +160,16 @@ class LocalBroker:
                     self._paths.auto_stop.unlink(missing_ok=True)
                     self._stop_locked()
 
+    def ports(self, sasl: bool) -> dict[int, str]:
+        """Each port the broker binds, mapped to the setting that chooses it. Pure."""
+        wanted = {
+            self._settings.port: "MOODSTREAM_BROKER__PORT",
+            self._settings.controller_port: "MOODSTREAM_BROKER__CONTROLLER_PORT",
+        }
+        if sasl:
+            wanted[self._settings.sasl_port] = "MOODSTREAM_BROKER__SASL_PORT"
+        return wanted
+
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of the JVM output and of the broker log, for error messages."""
         parts = [proc_util.tail(self._paths.out, 5), proc_util.tail(self._paths.log, lines)]
@@ -181,11 +192,12 @@ class LocalBroker:
             return self._info(pid)
         if pid is not None:
             self._stop_locked()  # restart with the SASL listener
+        wanted = self.ports(sasl)
+        ports.refuse_ephemeral(wanted)
         java = proc_util.require_java()
         libs = self._fetch_jars()
-        ports = [self._settings.port, self._settings.controller_port]
         proc_util.wait_free_ports(
-            [*ports, self._settings.sasl_port] if sasl else ports,
+            list(wanted),
             "free it or choose other ports with MOODSTREAM_BROKER__PORT / __CONTROLLER_PORT"
             " / __SASL_PORT",
         )
@@ -256,18 +268,13 @@ class LocalBroker:
     def _wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
         """Block until the client port is open and metadata requests succeed."""
         deadline = time.monotonic() + self._ready_timeout_s
-        while not proc_util.port_open(self._settings.port):
-            if proc.poll() is not None:
-                raise BrokerError(
-                    f"the broker exited with code {proc.returncode} during start-up:\n"
-                    f"{self.log_tail()}"
-                )
-            if time.monotonic() >= deadline:
-                raise BrokerError(
-                    f"the broker did not open {self.bootstrap_servers} within "
-                    f"{self._ready_timeout_s:g} s:\n{self.log_tail()}"
-                )
-            time.sleep(0.2)
+        proc_util.wait_started(
+            proc,
+            lambda: proc_util.port_open(self._settings.port),
+            deadline,
+            f"the broker did not open {self.bootstrap_servers} within {self._ready_timeout_s:g} s",
+            self.log_tail,
+        )
         remaining_s = max(1.0, deadline - time.monotonic())
         try:
             admin.wait_for_cluster({"bootstrap.servers": self.bootstrap_servers}, remaining_s)

@@ -67,7 +67,7 @@ _LOG4J2_XML = """<?xml version="1.0" encoding="UTF-8"?>
 
 @dataclass(frozen=True)
 class BrokerPaths:
-    """Where the local broker keeps its state: ``<cache_dir>/broker/...``."""
+    """Where the local broker keeps its state: ``<cache_dir>/broker-<port>/...``."""
 
     root: Path
     data: Path

@@ -11,7 +11,7 @@ import re
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -141,6 +141,27 @@ def _gone(proc: psutil.Process, timeout_s: float) -> bool:
             return False
 
 
+def wait_started(
+    proc: subprocess.Popen[bytes],
+    ready: Callable[[], bool],
+    deadline: float,
+    what: str,
+    log_tail: Callable[[], str],
+) -> None:
+    """Poll ``ready`` every 0.2 s until it holds. Blocks until ``deadline`` (monotonic);
+    raises BrokerError (``what`` is "the broker did not open ...", with the log tail) when
+    the process exits first or the deadline passes."""
+    while not ready():
+        if proc.poll() is not None:
+            raise BrokerError(
+                f"{what.split(' did not', 1)[0]} exited with code {proc.returncode} during "
+                f"start-up:\n{log_tail()}"
+            )
+        if time.monotonic() >= deadline:
+            raise BrokerError(f"{what}:\n{log_tail()}")
+        time.sleep(0.2)
+
+
 def live_pid(pid_file: Path, *markers: str) -> int | None:
     """The pid in ``pid_file`` if that process is alive and its command line has ``markers``.
 
@@ -215,14 +236,15 @@ def wait_free_ports(ports: list[int], move_hint: str, timeout_s: float = PORT_WA
         time.sleep(0.5)
 
 
-def run_tool(cmd: list[str], what: str, timeout_s: float) -> None:
-    """Run a short-lived Kafka tool. Blocks up to ``timeout_s``.
+def run_tool(cmd: list[str], what: str, timeout_s: float, cwd: Path | None = None) -> None:
+    """Run a short-lived tool (in ``cwd``, default: this process's). Blocks up to ``timeout_s``.
 
     Raises BrokerError (``what`` failed, with the output tail) on failure or timeout.
     """
     try:
         done = subprocess.run(
             cmd,
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,

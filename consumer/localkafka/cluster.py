@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import psutil
@@ -34,6 +35,7 @@ from consumer.localkafka import broker_files as files
 from consumer.localkafka import broker_proc as proc_util
 from consumer.localkafka import cluster_files as cfiles
 from consumer.localkafka import maven
+from consumer.localkafka import ports as local_ports
 from consumer.localkafka.cluster_files import NODE_IDS, NodePaths
 from consumer.localkafka.cluster_proxy import FaultProxy
 from consumer.localkafka.tls import TlsFiles, ensure_tls
@@ -77,12 +79,12 @@ class LocalCluster:
     ) -> None:
         self._broker = broker
         self._settings = cluster
-        self._root = broker.cache_dir / "cluster"
+        self._root = broker.cache_dir / f"cluster-{cluster.base_port}"
         self._progress = progress or (lambda _message: None)
 
     @property
     def root(self) -> Path:
-        """Where the cluster keeps its state (``<broker.cache_dir>/cluster``)."""
+        """Where the cluster keeps its state (``<broker.cache_dir>/cluster-<base_port>``)."""
         return self._root
 
     @property
@@ -99,6 +101,12 @@ class LocalCluster:
         if node_id not in NODE_IDS:
             raise ConfigError(f"no node {node_id}: the local cluster has nodes 1, 2 and 3")
         return NodePaths(self._root / f"node-{node_id}")
+
+    def ports(self) -> list[int]:
+        """Every port the cluster binds: the nodes' listeners and Toxiproxy's. Pure."""
+        nodes = [p for n in NODE_IDS for p in vars(cfiles.node_ports(self._settings, n)).values()]
+        proxy = [cfiles.proxy_listen_port(self._settings, n) for n in NODE_IDS]
+        return [*nodes, *proxy, cfiles.proxy_api_port(self._settings)]
 
     def status(self) -> tuple[NodeStatus, ...]:
         """Each node's pid and whether its process runs and is not stopped. Never blocks."""
@@ -215,6 +223,7 @@ class LocalCluster:
         down = [n for n in NODE_IDS if self._pid(n) is None]
         if not down:
             return
+        local_ports.refuse_ephemeral(dict.fromkeys(self.ports(), "MOODSTREAM_CLUSTER__BASE_PORT"))
         java = proc_util.require_java()
         home = maven.kafka_home(self._broker.cache_dir, self._broker.kafka_version)
         if not maven.is_complete(home):
@@ -277,15 +286,13 @@ class LocalCluster:
         """Block until each node's client port is open and the metadata lists it."""
         for n, proc in procs.items():
             port = cfiles.node_ports(self._settings, n).plaintext
-            while not proc_util.port_open(port):
-                if proc.poll() is not None:
-                    raise BrokerError(
-                        f"node {n} exited with code {proc.returncode} during start-up:\n"
-                        f"{self.log_tail(n)}"
-                    )
-                if time.monotonic() >= deadline:
-                    raise BrokerError(f"node {n} did not open port {port}:\n{self.log_tail(n)}")
-                time.sleep(0.2)
+            proc_util.wait_started(
+                proc,
+                partial(proc_util.port_open, port),
+                deadline,
+                f"node {n} did not open port {port}",
+                partial(self.log_tail, n),
+            )
         config = {"bootstrap.servers": self.bootstrap_servers}
         while True:
             try:

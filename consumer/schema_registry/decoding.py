@@ -32,6 +32,7 @@ import orjson
 
 from consumer.errors import InvalidEvent, SchemaRegistryUnavailable
 from consumer.intake.decode import Decoded, decode
+from consumer.schema_registry.schema_type import effective_schema_type
 from schemas import registry_formats as formats
 
 if TYPE_CHECKING:
@@ -171,7 +172,7 @@ class RegistryDecoder:
             raise SchemaRegistryUnavailable(
                 f"the schema registry did not answer ({type(exc).__name__})"
             ) from None
-        self._types[schema_id] = schema.schema_type or "AVRO"
+        self._types[schema_id] = effective_schema_type(schema.schema_type, schema.schema_str)
 
 
 def _deserializers(client: SchemaRegistryClient) -> dict[str, Deserializer]:

@@ -19,14 +19,15 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 
+from consumer.localkafka.broker import LocalBroker
 from consumer.localkafka.cluster import ClusterInfo
 from consumer.localkafka.tls import make_ca
-from consumer.settings import TopicSettings
+from consumer.settings import LocalBrokerSettings, TopicSettings
 from tests.integration.harness import moodstream, running_service, service_env
 
 EVENTS: Final = 40
 FLOW_TIMEOUT_S: Final = 120.0
-SINGLE_NODE_PORTS: Final = {39092, 39093, 39094}
+SINGLE_NODE_PORTS: Final = set(LocalBroker(LocalBrokerSettings()).ports(sasl=True))
 
 
 def _tls_env(

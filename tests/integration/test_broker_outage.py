@@ -11,11 +11,11 @@ import pytest
 
 from consumer.kafka.admin import create_topics, wait_for_topics
 from consumer.localkafka.broker import LocalBroker
+from consumer.localkafka.ports import free_port_below_range
 from consumer.settings import LocalBrokerSettings, Settings, TopicSettings
 from tests.integration.harness import (
     TopicReader,
     committed_total,
-    free_port,
     running_service,
     service_env,
     start_moodstream,
@@ -29,15 +29,17 @@ OUTAGE_S = 20.0
 
 @pytest.fixture
 def own_broker(kafka_bootstrap: str, tmp_path: Path) -> Iterator[LocalBroker]:
-    """A second local broker on free ports, reusing the cached jars (no download)."""
+    """A second local broker on free ports below the ephemeral range, reusing the cached
+    jars (no download)."""
     del kafka_bootstrap  # ensures the shared broker (and its jars) exist first
     shared = Settings().broker
     cache = tmp_path / "broker-cache"
     cache.mkdir()
     jars = shared.cache_dir / f"kafka-{shared.kafka_version}"
     (cache / jars.name).symlink_to(jars, target_is_directory=True)
+    ports = [free_port_below_range() for _ in range(3)]  # the port check refuses others
     settings = LocalBrokerSettings(
-        cache_dir=cache, port=free_port(), controller_port=free_port(), sasl_port=free_port()
+        cache_dir=cache, port=ports[0], controller_port=ports[1], sasl_port=ports[2]
     )
     broker = LocalBroker(settings)
     broker.start()

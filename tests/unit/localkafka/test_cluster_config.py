@@ -10,7 +10,8 @@ from consumer.errors import ConfigError
 from consumer.kafka.clients import consumer_config, producer_config
 from consumer.kafka.topics_plan import plan_replication
 from consumer.localkafka import cluster_files
-from consumer.settings import KafkaSettings, LocalClusterSettings, Settings
+from consumer.localkafka.broker import LocalBroker
+from consumer.settings import KafkaSettings, LocalBrokerSettings, LocalClusterSettings, Settings
 
 
 def _props(node_id: int) -> dict[str, str]:
@@ -31,7 +32,9 @@ def test_nodes_are_production_shaped_and_use_distinct_ports() -> None:
         cluster_files.proxy_listen_port(LocalClusterSettings(), n) for n in cluster_files.NODE_IDS
     ]
     proxy_ports.append(cluster_files.proxy_api_port(LocalClusterSettings()))
-    assert len(set(ports) | set(proxy_ports)) == 19 and not set(ports) & {39092, 39093, 39094}
+    assert len(set(ports) | set(proxy_ports)) == 19 and not set(ports) & set(
+        LocalBroker(LocalBrokerSettings()).ports(sasl=True)
+    )
     for node_id, p in zip(cluster_files.NODE_IDS, props, strict=True):
         assert p["node.id"] == str(node_id)
         assert p["process.roles"] == "broker,controller"

@@ -2,7 +2,8 @@
 
 The registry here is confluent-kafka's in-memory ``mock://`` client (its own test double,
 no HTTP): these tests cover the decoding logic and its dead-letter reasons. The real
-registry is for integration tests (blocked here: see the closing note of issue 22).
+registry (the local Apicurio) is in the integration tests: tests/integration/test_registry*.py
+and test_schema_registry_down.py.
 """
 
 from __future__ import annotations
