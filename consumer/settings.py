@@ -261,6 +261,9 @@ class ProcessingSettings(_Frozen):
     max_inflight_events: int = Field(default=2_048, ge=1)
     #: Activity events held for PAT (waiting for room or running), ~40 KB each as float32.
     max_pending_activity_events: int = Field(default=512, ge=1)
+    #: At either bound the loop first stops taking messages (what was fetched stays
+    #: fetched); back-pressure lasting this long pauses the partitions (0: at once).
+    pause_after_s: float = Field(default=5.0, ge=0, le=60)
     max_message_bytes: int = Field(default=262_144, ge=1_024)
     commit_interval_s: float = Field(default=1.0, gt=0)
     commit_every_messages: int = Field(default=1_000, ge=1)
@@ -275,6 +278,10 @@ class ProcessingSettings(_Frozen):
     #: the Schema Registry wire format (needs ``SCHEMA_REGISTRY__URL``). ``auto``: a record
     #: starting with the magic byte 0 is registry-framed, anything else plain JSON.
     input_format: Literal["json", "avro", "protobuf", "json_schema", "auto"] = "json"
+    #: ``per_key``: a key's predictions, alerts, dead letters and overflow copies leave in
+    #: the order its events were read (others never wait for it). ``arrival``: each as
+    #: soon as its models answered (a fast event may overtake a slow one of its key).
+    output_order: Literal["per_key", "arrival"] = "per_key"
 
 
 class SchemaRegistrySettings(_Frozen):
@@ -436,6 +443,18 @@ class Settings(BaseSettings):
         """The environment, then ``*_FILE`` variables (never both for one setting)."""
         environment, files = _Environment(settings_cls), _FileVariables(settings_cls)
         return init_settings, environment, files, dotenv_settings, file_secret_settings
+
+    @model_validator(mode="after")
+    def _hold_within_poll_interval(self) -> Settings:
+        """A hold takes no message for up to ``PROCESSING__PAUSE_AFTER_S``: keep it well
+        inside ``max.poll.interval.ms``, or the group would drop the worker."""
+        limit_s = self.kafka.max_poll_interval_ms / 1000.0 / 2
+        if self.processing.pause_after_s > limit_s:
+            raise ValueError(
+                f"PROCESSING__PAUSE_AFTER_S={self.processing.pause_after_s:g} must be at most "
+                f"half of KAFKA__MAX_POLL_INTERVAL_MS ({limit_s:g} s)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _registry_for_format(self) -> Settings:

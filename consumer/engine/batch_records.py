@@ -58,6 +58,7 @@ class SourceResult:
     partial: bool | None = None  # set for scored events
     insufficient_input: bool = False  # too few features: the boosters did not score it
     ignored_fields: tuple[str, ...] = ()  # labels of unknown top-level fields (tolerant)
+    order_key: bytes | None = None  # the input key (else user_id): per-key output order
 
 
 @dataclass
@@ -88,6 +89,7 @@ class StartedBatch:
     first_sent: bool = False
     seen_resolutions: int = -1
     open_events: int = field(init=False)  # scored events neither handed out nor abandoned
+    held: int = 0  # sources answered but held behind an earlier event of their key
 
     def __post_init__(self) -> None:
         self.emitted = [False] * len(self.scored)

@@ -87,6 +87,8 @@ class Pipeline:
             source = SourceResult(item.tp, item.message.offset() or 0, item.polled_at)
             sources.append(source)
             event = self._decode(item, source)
+            key = item.message.key()
+            source.order_key = key if key is not None or event is None else event.user_id.encode()
             flood = flood or self._flood_check(source)
             if event is not None and not self._over_rate_limit(event, item, source):
                 scored.append((source, event))

@@ -50,7 +50,12 @@ class LaneMetrics:
             "model_skipped", "Rows a model skipped by policy (reason)", ("model", "reason")
         )
         self.paused_seconds = counter(
-            "paused_seconds", "Time the worker's partitions were paused, by cause", ("reason",)
+            "paused_seconds",
+            "Time the worker took no new messages (held, then paused), by cause",
+            ("reason",),
+        )
+        self.pauses = counter(
+            "pauses", "Times the worker paused its partitions (lasting back-pressure)", ("reason",)
         )
 
     def prime(self) -> None:
@@ -62,3 +67,4 @@ class LaneMetrics:
             self.model_skipped.labels(model="pat", reason=reason)
         for reason in PAUSE_REASONS:
             self.paused_seconds.labels(reason=reason)
+            self.pauses.labels(reason=reason)

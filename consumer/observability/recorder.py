@@ -81,8 +81,14 @@ class Recorder:
             self._lane_counts[name] = (stats.admitted_rows, stats.deferred_rows)
 
     def paused(self, reason: str, seconds: float) -> None:
+        """Back-pressure of ``seconds`` (held, then maybe paused) ended."""
         if self._metrics is not None and seconds > 0:
             self._metrics.lanes.paused_seconds.labels(reason=reason).inc(seconds)
+
+    def pause(self, reason: str) -> None:
+        """The partitions were paused (back-pressure lasted ``PROCESSING__PAUSE_AFTER_S``)."""
+        if self._metrics is not None:
+            self._metrics.lanes.pauses.labels(reason=reason).inc()
 
     def inflight(self, events: int) -> None:
         if self._metrics is not None:

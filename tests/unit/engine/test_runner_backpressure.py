@@ -9,7 +9,7 @@ from confluent_kafka import TopicPartition
 from consumer.engine.backpressure import Backpressure, Change, resume_below
 from consumer.engine.runner import Runner
 from consumer.ensemble.scoring import Ensemble
-from consumer.settings import ProcessingSettings, Settings
+from consumer.settings import KafkaSettings, ProcessingSettings, Settings
 from schemas import ACTIVITY_MINUTES
 from tests.fakes import FakeClock, FakeModel, ManualExecutor, make_lane
 
@@ -54,15 +54,33 @@ class Inflight:
         return self.count
 
 
+class QuietPipeline:
+    """What the loop's reports and rebalance callbacks ask of the pipeline."""
+
+    def log_dead_letters(self) -> None:
+        return None
+
+    def forget(self, partitions: object) -> None:
+        return None
+
+
 def runner(
-    bound: int, pat_bound: int = 512, pat_pool: ManualExecutor | None = None
+    bound: int,
+    pat_bound: int = 512,
+    pat_pool: ManualExecutor | None = None,
+    pause_after_s: float = 0.0,  # 0: pause at once (the hold is tested on its own)
+    clock: FakeClock | None = None,
+    consumer: PauseRecorder | None = None,
+    publisher: Inflight | None = None,
 ) -> tuple[Runner, PauseRecorder, Inflight]:
-    consumer, publisher = PauseRecorder(), Inflight()
+    consumer, publisher = consumer or PauseRecorder(), publisher or Inflight()
     processing = ProcessingSettings(
-        max_inflight_events=bound, max_pending_activity_events=pat_bound
+        max_inflight_events=bound,
+        max_pending_activity_events=pat_bound,
+        pause_after_s=pause_after_s,
     )
     settings = Settings(processing=processing)
-    clock = FakeClock()
+    clock = clock or FakeClock()
     pat = make_lane(
         FakeModel("pat"),
         pat_pool or ManualExecutor(),
@@ -72,13 +90,13 @@ def runner(
         chunk_rows=2,
     )
     ensemble = Ensemble([], pat, settings.ensemble, clock)
-    loop = Runner(consumer, publisher, None, ensemble, settings, clock)  # type: ignore[arg-type]
+    loop = Runner(consumer, publisher, QuietPipeline(), ensemble, settings, clock)  # type: ignore[arg-type]
     return loop, consumer, publisher
 
 
 def assign(loop: Runner, *partitions: int) -> None:
     tps = [TopicPartition("in", p) for p in partitions]
-    loop._on_assign(None, tps)  # type: ignore[arg-type]
+    loop.membership.on_assign(None, tps)  # type: ignore[arg-type]
 
 
 def test_bound_one_pauses_at_one_and_resumes_at_zero() -> None:
@@ -126,3 +144,93 @@ def test_activity_waiting_for_pat_pauses_until_the_lane_drains() -> None:
     loop._ensemble.pump()  # 2 pending
     loop._apply_backpressure()
     assert consumer.calls[-1] == ("resume", [0])
+
+
+# -- hold before pause: lasting back-pressure only pauses (issue 25) -----------------------
+
+
+def test_at_a_bound_the_input_is_held_and_only_lasting_back_pressure_pauses() -> None:
+    state = Backpressure(max_inflight=100, max_pat_pending=8, pause_after_s=5.0)
+    assert state.update(100, 0, now=0.0) == (Change.HOLD, 0.0)
+    assert state.holding and not state.paused and state.held_for == "inflight"
+    assert state.update(60, 0, now=4.9) == (Change.NONE, 0.0)  # not below half yet
+    assert state.update(49, 0, now=4.95) == (Change.RELEASE, 4.95)  # fetched data kept
+    assert not state.holding and not state.paused
+    assert state.update(10, 8, now=10.0) == (Change.HOLD, 0.0)
+    assert state.update(10, 7, now=14.9) == (Change.NONE, 0.0)
+    assert state.update(10, 7, now=15.0) == (Change.PAUSE, 0.0)  # held 5 s: pause
+    assert state.paused and not state.holding and state.paused_for == "pat_pending"
+    assert state.update(10, 4, now=16.0) == (Change.NONE, 0.0)  # 4 is not below half of 8
+    assert state.update(10, 3, now=17.0) == (Change.RESUME, 7.0)  # held 5 s + paused 2 s
+
+
+class HeldConsumer(PauseRecorder):
+    """Counts message fetches: a held loop must take none."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.consumed = 0
+
+    def consume(self, num_messages: int, timeout: float) -> list[object]:
+        self.consumed += 1
+        return []
+
+
+class PollingPublisher(Inflight):
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def poll(self) -> None:
+        return None
+
+    def await_delivery(self, timeout_s: float) -> None:
+        self.waits.append(timeout_s)
+
+    def maybe_commit(self, now: float, *, force: bool = False) -> None:
+        return None
+
+
+def test_a_held_loop_takes_no_message_pauses_after_the_hold_and_then_polls_again() -> None:
+    """The hold pauses nothing (librdkafka keeps what it fetched) and takes no message: it
+    waits for the acks instead (no busy loop). After ``pause_after_s`` of it the partitions
+    are paused, and the loop polls again (group callbacks, ``max.poll.interval.ms``)."""
+    clock = FakeClock()
+    consumer, publisher = HeldConsumer(), PollingPublisher()
+    loop, _, _ = runner(4, pause_after_s=5.0, clock=clock, consumer=consumer, publisher=publisher)
+    assign(loop, 0)
+    publisher.count = 4
+    loop._apply_backpressure()
+    assert loop._flow.backpressure.holding and consumer.calls == [("resume", [0])]
+    loop._step()
+    assert consumer.consumed == 0 and publisher.waits == [0.1]  # blocked on acks, no fetch
+    clock.advance(5.0)
+    loop._apply_backpressure()
+    assert consumer.calls[-1] == ("pause", [0]) and loop._flow.backpressure.paused
+    assert not loop._flow.backpressure.holding  # paused: the loop polls again
+    loop._step()
+    assert consumer.consumed == 1  # serves callbacks; paused partitions give nothing
+    publisher.count = 1
+    loop._apply_backpressure()
+    assert consumer.calls[-1] == ("resume", [0])
+
+
+def test_a_hold_ends_without_any_pause_or_resume_call() -> None:
+    clock = FakeClock()
+    loop, consumer, publisher = runner(bound=4, pause_after_s=5.0, clock=clock)
+    assign(loop, 0)
+    publisher.count = 4
+    loop._apply_backpressure()
+    clock.advance(1.0)
+    publisher.count = 1
+    loop._apply_backpressure()
+    assert consumer.calls == [("resume", [0])]  # the assignment's only
+    assert not loop._flow.backpressure.holding
+
+
+def test_a_hold_longer_than_half_the_poll_interval_is_refused() -> None:
+    with pytest.raises(ValueError, match="PAUSE_AFTER_S"):
+        Settings(
+            kafka=KafkaSettings(max_poll_interval_ms=10_000),
+            processing=ProcessingSettings(pause_after_s=6.0),
+        )

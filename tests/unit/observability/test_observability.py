@@ -548,6 +548,9 @@ def test_lane_metrics_follow_what_the_lanes_hold_and_admit() -> None:
     recorder.paused("pat_pending", 2.5)
     assert sample(registry, "moodstream_paused_seconds_total", reason="pat_pending") == 2.5
     assert sample(registry, "moodstream_paused_seconds_total", reason="inflight") == 0
+    assert sample(registry, "moodstream_pauses_total", reason="inflight") == 0
+    recorder.pause("inflight")
+    assert sample(registry, "moodstream_pauses_total", reason="inflight") == 1
 
 
 def test_a_gathered_call_over_three_batches_is_one_call_in_the_metrics() -> None:

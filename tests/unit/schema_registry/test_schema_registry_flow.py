@@ -64,7 +64,7 @@ def held_runner(registry: Any) -> tuple[Runner, PauseRecorder, FakeClock]:
     pipeline = registry_pipeline(registry, clock)
     ensemble = Ensemble([], None, SETTINGS.ensemble, clock)
     loop = Runner(consumer, None, pipeline, ensemble, SETTINGS, clock)  # type: ignore[arg-type]
-    loop._on_assign(None, [TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)])  # type: ignore[arg-type]
+    loop.membership.on_assign(None, [TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)])  # type: ignore[arg-type]
     consumer.calls.clear()
     return loop, consumer, clock
 

@@ -128,7 +128,7 @@ def test_partitions_stay_paused_and_the_worker_unready_until_the_group_settles()
     loop, consumer, health, clock = _gated_runner(ask)
     loop._periodic(clock.monotonic())
     assert health.reports[-1] == (False, None)  # not joined yet
-    loop._on_assign(None, _tps(0, 1))  # type: ignore[arg-type]
+    loop.membership.on_assign(None, _tps(0, 1))  # type: ignore[arg-type]
     assert consumer.calls == [("pause", [0, 1])]  # nothing is fetched before the gate opens
     loop._check_settled(clock.monotonic())
     clock.advance(1.0)
@@ -145,7 +145,7 @@ def test_rebalance_callbacks_count_as_time_waited_for_the_group() -> None:
     ask = _Describer()
     loop, _, _, _ = _gated_runner(ask)
     waits = loop._group_waits
-    loop._on_assign(None, _tps(0))  # type: ignore[arg-type]
+    loop.membership.on_assign(None, _tps(0))  # type: ignore[arg-type]
     assert waits.overlap_s(0.0, 2_000.0) == 0.0  # the fake clock did not move in it
     waits.record(10.0, 12.0)
     assert waits.overlap_s(11.0, 20.0) == 1.0
