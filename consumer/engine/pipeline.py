@@ -18,7 +18,8 @@ from consumer.engine.batch_records import BatchResult, OutRecord, Polled, Source
 from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.slow_reasons import GroupWaits, slow_reason
 from consumer.ensemble.model_inputs import scoring_input
-from consumer.ensemble.outputs import EventOutcome, build_alerts, build_prediction, outcome_for
+from consumer.ensemble.outputs import EventOutcome, build_alerts, outcome_for
+from consumer.ensemble.prediction_json import prediction_json
 from consumer.ensemble.scoring import Ensemble, ModelRun, Scoring
 from consumer.errors import InvalidEvent, PoisonFloodError
 from consumer.intake.dead_letter_log import DeadLetterSummary
@@ -32,9 +33,7 @@ from schemas import (
     Alert,
     DeadLetterHeaders,
     FeatureEvent,
-    Prediction,
     SlowReason,
-    SourcePosition,
     record_headers,
 )
 
@@ -271,18 +270,20 @@ class Pipeline:
         slow: SlowReason | None = None,
     ) -> None:
         settings = self._settings
-        position = SourcePosition(topic=source.tp[0], partition=source.tp[1], offset=source.offset)
-        prediction = build_prediction(
+        position = (source.tp[0], source.tp[1], source.offset)
+        value = prediction_json(
             event, outcome, position, latency_ms, settings.ensemble, at, self._ensemble.stamp
         )
-        alerts = build_alerts(event, outcome, latency_ms, settings.ensemble, at, slow)
         key = event.user_id.encode()
-        source.partial = prediction.partial
-        partial = "true" if prediction.partial else "false"
+        source.partial = outcome.partial
+        partial = "true" if outcome.partial else "false"
         headers = record_headers("prediction", event.event_id)
         source.records.append(
-            OutRecord(settings.topics.predictions, key, _json(prediction), headers, label=partial)
+            OutRecord(settings.topics.predictions, key, value, headers, label=partial)
         )
+        if not outcome.failed_runs and latency_ms <= settings.ensemble.slow_budget_s * 1000.0:
+            return  # no alert is due (build_alerts would give none)
+        alerts = build_alerts(event, outcome, latency_ms, settings.ensemble, at, slow)
         source.records.extend(
             OutRecord(
                 settings.topics.alerts,
@@ -303,5 +304,5 @@ def _without_activity(event: FeatureEvent) -> FeatureEvent:
     return event.model_copy(update={"activity": None})
 
 
-def _json(model: Prediction | Alert) -> bytes:
+def _json(model: Alert) -> bytes:
     return model.model_dump_json().encode()
