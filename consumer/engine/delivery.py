@@ -23,6 +23,7 @@ from consumer.logs import log_event
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, KafkaError, Message, Producer
+    from prometheus_client import Counter
 
     from consumer.observability.metrics import Metrics
 
@@ -68,6 +69,7 @@ class PublisherBase:
         self._metrics = metrics
         self._failure: str | None = None
         self._failure_is_auth = False
+        self._children: dict[tuple[int, str], Counter] = {}
 
     def _produce(self, record: OutRecord, on_delivery: Callable[..., None]) -> None:
         """Queue one record; waits (serving callbacks) while the local queue is full."""
@@ -93,13 +95,22 @@ class PublisherBase:
         if metrics is None:
             return
         if record.kind == "prediction":
-            metrics.predictions_published.labels(partial=record.label).inc()
+            self._labelled(metrics.predictions_published, "partial", record.label).inc()
             elapsed_s = self._clock.monotonic() - source.polled_at
             metrics.prediction_latency.observe(elapsed_s)
         elif record.kind == "alert":
-            metrics.alerts_published.labels(kind=record.label).inc()
+            self._labelled(metrics.alerts_published, "kind", record.label).inc()
         elif record.kind == "dead_letter":
             metrics.dead_letters.inc()
+
+    def _labelled(self, counter: Counter, name: str, label: str) -> Counter:
+        """``counter.labels(name=label)``, looked up once per label (per event it costs
+        more than the increment)."""
+        key = (id(counter), label)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = counter.labels(**{name: label})
+        return child
 
     def _raise_on_failure(self) -> None:
         if self._failure is None:
