@@ -132,11 +132,11 @@ class Pipeline:
         for index, (source, event) in enumerate(started.scored):
             if started.emitted[index] or index in started.abandoned:
                 continue
-            if not scoring.resolved(index):
+            runs = scoring.answered(index)
+            if runs is None:
                 continue
             started.close_event(index, emitted=True)
             latency_ms = (now - source.polled_at) * 1000.0
-            runs = scoring.runs_for(index)
             insufficient = source.insufficient_input
             outcome = outcome_for(index, runs, versions, insufficient=insufficient)
             reason = self._slow_reason(source, latency_ms, runs.values(), now)
