@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 
 from consumer.clock import Clock
 from consumer.engine.batch_records import BatchResult, OutRecord, Polled, SourceResult, StartedBatch
@@ -19,7 +18,7 @@ from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.slow_reasons import GroupWaits, slow_reason
 from consumer.ensemble.model_inputs import scoring_input
 from consumer.ensemble.outputs import EventOutcome, build_alerts, outcome_for
-from consumer.ensemble.prediction_json import prediction_json
+from consumer.ensemble.prediction_json import PredictionEncoder
 from consumer.ensemble.scoring import Ensemble, ModelRun, Scoring
 from consumer.errors import InvalidEvent, PoisonFloodError
 from consumer.intake.dead_letter_log import DeadLetterSummary
@@ -128,6 +127,7 @@ class Pipeline:
         read once per call."""
         versions = self._ensemble.versions()
         now, at = self._clock.monotonic(), self._clock.now()
+        encoder = PredictionEncoder(self._settings.ensemble, at, self._ensemble.stamp)
         ready: list[SourceResult] = []
         for index, (source, event) in enumerate(started.scored):
             if started.emitted[index] or index in started.abandoned:
@@ -140,7 +140,7 @@ class Pipeline:
             insufficient = source.insufficient_input
             outcome = outcome_for(index, runs, versions, insufficient=insufficient)
             reason = self._slow_reason(source, latency_ms, runs.values(), now)
-            self._emit_prediction(source, event, outcome, latency_ms, at, reason)
+            self._emit_prediction(source, event, outcome, latency_ms, encoder, reason)
             ready.append(source)
         return ready
 
@@ -266,14 +266,12 @@ class Pipeline:
         event: FeatureEvent,
         outcome: EventOutcome,
         latency_ms: float,
-        at: datetime,
+        encoder: PredictionEncoder,
         slow: SlowReason | None = None,
     ) -> None:
         settings = self._settings
         position = (source.tp[0], source.tp[1], source.offset)
-        value = prediction_json(
-            event, outcome, position, latency_ms, settings.ensemble, at, self._ensemble.stamp
-        )
+        value = encoder.encode(event, outcome, position, latency_ms)
         key = event.user_id.encode()
         source.partial = outcome.partial
         partial = "true" if outcome.partial else "false"
@@ -283,7 +281,7 @@ class Pipeline:
         )
         if not outcome.failed_runs and latency_ms <= settings.ensemble.slow_budget_s * 1000.0:
             return  # no alert is due (build_alerts would give none)
-        alerts = build_alerts(event, outcome, latency_ms, settings.ensemble, at, slow)
+        alerts = build_alerts(event, outcome, latency_ms, settings.ensemble, encoder.at, slow)
         source.records.extend(
             OutRecord(
                 settings.topics.alerts,

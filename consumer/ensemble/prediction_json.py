@@ -45,70 +45,114 @@ def prediction_json(
     stamp: ModelSetStamp | None = None,
 ) -> bytes:
     """The JSON of ``build_prediction(...)`` (the same arguments; ``position``: the
-    source's topic, partition and offset), UTF-8. Raises what
-    ``build_prediction`` raises (pydantic's ValidationError) on a value the contract
-    refuses; never blocks."""
-    stamp = stamp or ModelSetStamp()
-    value = _fast_value(event, outcome, position, latency_ms, settings, predicted_at, stamp)
-    if value is not None:
-        try:
-            return orjson.dumps(value, option=_OPTIONS)
-        except TypeError:  # a value of an unexpected type: let the model decide
-            pass
-    topic, partition, offset = position
-    source = SourcePosition(topic=topic, partition=partition, offset=offset)
-    model = build_prediction(event, outcome, source, latency_ms, settings, predicted_at, stamp)
-    return model.model_dump_json().encode()
+    source's topic, partition and offset), UTF-8. Raises what ``build_prediction`` raises
+    (pydantic's ValidationError) on a value the contract refuses; never blocks."""
+    return PredictionEncoder(settings, predicted_at, stamp).encode(
+        event, outcome, position, latency_ms
+    )
 
 
-def _fast_value(
-    event: FeatureEvent,
-    outcome: EventOutcome,
-    position: tuple[str, int, int],
-    latency_ms: float,
-    settings: EnsembleSettings,
-    predicted_at: datetime,
-    stamp: ModelSetStamp,
-) -> dict[str, Any] | None:
-    """The prediction as plain data in the model's field order, or None when a value needs
-    the model's validation (out of range, not UTC, not a float)."""
-    s = outcome.scores
-    depression, hypomania, mania, pat = s["depression"], s["hypomania"], s["mania"], s[PAT_NAME]
-    ensemble = ensemble_depression(depression, pat, settings, stamp.weights)
-    if not (
-        _probability(depression)
-        and _probability(hypomania)
-        and _probability(mania)
-        and _probability(pat)
-        and _probability(ensemble)
-        and predicted_at.utcoffset() == _ZERO
-        and (stamp.model_set is None or _DIGEST.fullmatch(stamp.model_set) is not None)
-    ):
-        return None
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "event_id": event.event_id,
-        "user_id": event.user_id,
-        "as_of": event.as_of,
-        "next_day_risk": {"depression": depression, "hypomania": hypomania, "mania": mania},
-        "current_depression": pat,
-        "ensemble_depression": ensemble,
-        "models": {name: _report(report) for name, report in outcome.reports.items()},
-        "partial": outcome.partial,
-        "latency_ms": float(round(latency_ms, 3)),
-        "source": {"topic": position[0], "partition": position[1], "offset": position[2]},
-        "predicted_at": predicted_at,
-        "clinically_valid": stamp.clinically_valid,
-        "model_set": stamp.model_set,
-        "pat_runtime": stamp.pat_runtime,
-        "ensemble_rule": ensemble_rule(depression, pat),
-        "coverage": None,
-    }
+class PredictionEncoder:
+    """``prediction_json`` for many events sharing a time and a model set (one batch's
+    answers): what they share is checked once, and each distinct set of model reports
+    (shared by the events of one model call) is encoded once. Not thread-safe; short-lived
+    (it keeps the reports it has seen)."""
 
+    def __init__(
+        self,
+        settings: EnsembleSettings,
+        predicted_at: datetime,
+        stamp: ModelSetStamp | None = None,
+    ) -> None:
+        self._settings = settings
+        self._at = predicted_at
+        self._stamp = stamp = stamp or ModelSetStamp()
+        digest = stamp.model_set
+        self._shared_ok = predicted_at.utcoffset() == _ZERO and (
+            digest is None or _DIGEST.fullmatch(digest) is not None
+        )
+        self._models: dict[
+            tuple[str | int, ...], tuple[tuple[ModelReport, ...], orjson.Fragment]
+        ] = {}
 
-def _probability(value: float | None) -> bool:
-    """None, or a float in [0, 1] (NaN fails both comparisons)."""
-    return value is None or (type(value) is float and 0.0 <= value <= 1.0)
+    @property
+    def at(self) -> datetime:
+        """The predictions' ``predicted_at``."""
+        return self._at
+
+    def encode(
+        self,
+        event: FeatureEvent,
+        outcome: EventOutcome,
+        position: tuple[str, int, int],
+        latency_ms: float,
+    ) -> bytes:
+        """One prediction's JSON (see ``prediction_json``). Raises ValidationError on a
+        value the contract refuses; never blocks."""
+        value = self._value(event, outcome, position, latency_ms) if self._shared_ok else None
+        if value is not None:
+            try:
+                return orjson.dumps(value, option=_OPTIONS)
+            except TypeError:  # a value of an unexpected type: let the model decide
+                pass
+        topic, partition, offset = position
+        source = SourcePosition(topic=topic, partition=partition, offset=offset)
+        model = build_prediction(
+            event, outcome, source, latency_ms, self._settings, self._at, self._stamp
+        )
+        return model.model_dump_json().encode()
+
+    def _value(
+        self,
+        event: FeatureEvent,
+        outcome: EventOutcome,
+        position: tuple[str, int, int],
+        latency_ms: float,
+    ) -> dict[str, Any] | None:
+        """The prediction as plain data in the model's field order, or None when a score
+        needs the model's validation (out of range, not a float)."""
+        s, stamp = outcome.scores, self._stamp
+        depression, hypomania, mania, pat = (
+            s["depression"],
+            s["hypomania"],
+            s["mania"],
+            s[PAT_NAME],
+        )
+        ensemble = ensemble_depression(depression, pat, self._settings, stamp.weights)
+        for score in (depression, hypomania, mania, pat, ensemble):
+            # None, or a float in [0, 1] (NaN fails both comparisons)
+            if score is not None and not (type(score) is float and 0.0 <= score <= 1.0):
+                return None
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "event_id": event.event_id,
+            "user_id": event.user_id,
+            "as_of": event.as_of,
+            "next_day_risk": {"depression": depression, "hypomania": hypomania, "mania": mania},
+            "current_depression": pat,
+            "ensemble_depression": ensemble,
+            "models": self._models_json(outcome.reports),
+            "partial": outcome.partial,
+            "latency_ms": float(round(latency_ms, 3)),
+            "source": {"topic": position[0], "partition": position[1], "offset": position[2]},
+            "predicted_at": self._at,
+            "clinically_valid": stamp.clinically_valid,
+            "model_set": stamp.model_set,
+            "pat_runtime": stamp.pat_runtime,
+            "ensemble_rule": ensemble_rule(depression, pat),
+            "coverage": None,
+        }
+
+    def _models_json(self, reports: dict[str, ModelReport]) -> orjson.Fragment:
+        """The ``models`` object, encoded once per distinct set of reports (kept alive with
+        its key, so an id is never reused for another report while cached)."""
+        key: tuple[str | int, ...] = (*reports, *map(id, reports.values()))
+        cached = self._models.get(key)
+        if cached is None:
+            value = {name: _report(report) for name, report in reports.items()}
+            cached = (tuple(reports.values()), orjson.Fragment(orjson.dumps(value)))
+            self._models[key] = cached
+        return cached[1]
 
 
 def _report(report: ModelReport) -> dict[str, Any]:

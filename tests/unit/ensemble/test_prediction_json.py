@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from consumer.ensemble.outputs import EventOutcome, build_prediction, outcome_for
-from consumer.ensemble.prediction_json import prediction_json
+from consumer.ensemble.prediction_json import PredictionEncoder, prediction_json
 from consumer.ensemble.stamp import ModelSetStamp
 from consumer.settings import EnsembleSettings
 from schemas import FeatureEvent, ModelReport, ModelStatus, Prediction, SourcePosition
@@ -115,3 +115,22 @@ def test_a_time_not_in_utc_and_a_bad_digest_are_refused() -> None:
         prediction_json(
             make_event(seed=6), outcome, POSITION, 1.0, SETTINGS, TIMES[0], ModelSetStamp("AB")
         )
+
+
+def test_one_encoder_over_a_batch_gives_each_events_own_bytes() -> None:
+    clock = FakeClock()
+    ensemble, _ = build(clock)
+    events = [make_event(seed=s, activity=s % 2 == 0) for s in range(6)]
+    scoring = ensemble.score(events)
+    source = SourcePosition(topic=POSITION[0], partition=POSITION[1], offset=POSITION[2])
+    for stamp in STAMPS:
+        encoder = PredictionEncoder(SETTINGS, TIMES[0], stamp)
+        for rounds in range(2):  # the second round reads the cached model reports
+            for index, event in enumerate(events):
+                insufficient = (index + rounds) % 3 == 0
+                outcome = outcome_for(
+                    index, scoring.runs_for(index), ensemble.versions(), insufficient=insufficient
+                )
+                model = build_prediction(event, outcome, source, 2.5, SETTINGS, TIMES[0], stamp)
+                fast = encoder.encode(event, outcome, POSITION, 2.5)
+                assert fast == model.model_dump_json().encode()
