@@ -27,6 +27,7 @@ from consumer.kafka.clients import create_consumer, create_producer
 from consumer.kafka.config import client_config
 from consumer.kafka.group_settle import GroupSettle, admin_describe
 from consumer.schema_registry.decoding import RegistryDecoder
+from consumer.schema_registry.output_encoding import RegistryOutputEncoder
 from consumer.service.warmup import WarmShapes, warm_up
 from consumer.settings import Guarantee, Settings
 
@@ -138,6 +139,25 @@ def build_registry_decoder(settings: Settings) -> RegistryDecoder | None:
     )
 
 
+def build_output_encoder(
+    settings: Settings, extra_topics: dict[str, str] | None = None
+) -> RegistryOutputEncoder | None:
+    """The encoder of ``PROCESSING__OUTPUT_FORMAT`` for predictions and alerts (and the
+    kinds of ``extra_topics``, kind → topic: ``feature_event`` for the windows stage's
+    output); None for ``json`` (today's bytes, no extra work). Registers the schemas: blocks
+    on the registry; raises SchemaRegistryUnavailable when it does not answer."""
+    output_format = settings.processing.output_format
+    if output_format == "json":
+        return None
+    from consumer.schema_registry.client import create_client
+
+    topics = {"prediction": settings.topics.predictions, "alert": settings.topics.alerts}
+    topics.update(extra_topics or {})
+    encoder = RegistryOutputEncoder(create_client(settings.schema_registry), output_format, topics)
+    encoder.register()
+    return encoder
+
+
 def build_worker(
     settings: Settings,
     models: ModelSet,
@@ -163,7 +183,13 @@ def build_worker(
     )
     group_waits = GroupWaits()
     pipeline = Pipeline(
-        ensemble, settings, clock, limiter, build_registry_decoder(settings), group_waits
+        ensemble,
+        settings,
+        clock,
+        limiter,
+        build_registry_decoder(settings),
+        group_waits,
+        build_output_encoder(settings),
     )
     consumer = create_consumer(settings, bootstrap)
     producer = create_producer(settings, bootstrap, worker_index, instance)

@@ -1,0 +1,39 @@
+"""Output records in ``PROCESSING__OUTPUT_FORMAT``: a seam apart from the JSON path.
+
+The pipeline builds every prediction and alert as JSON (``content-type:
+application/json``); with a Schema Registry output format the records it hands out are
+passed here once per hand-out, and each prediction/alert value is replaced by the
+encoder's (``consumer.schema_registry.output_encoding``) and its ``content-type`` header
+names the format. With ``output_format=json`` nothing here runs. Used from the poll
+loop's thread only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Final
+
+from consumer.engine.batch_records import OutRecord, SourceResult
+from consumer.schema_registry.output_encoding import OutputEncoder
+
+#: The record kinds the encoder rewrites (dead letters and overflow copies keep the input).
+ENCODED_KINDS: Final = frozenset({"prediction", "alert"})
+
+
+def encode_outputs(sources: Iterable[SourceResult], encoder: OutputEncoder) -> None:
+    """Rewrite the prediction and alert records of ``sources`` in the encoder's format.
+    Does not block (schemas were registered at start); raises what the encoder raises on a
+    record that is not the contract's (a bug, never the input's fault)."""
+    for source in sources:
+        if any(record.kind in ENCODED_KINDS for record in source.records):
+            source.records = [encoded(record, encoder) for record in source.records]
+
+
+def encoded(record: OutRecord, encoder: OutputEncoder) -> OutRecord:
+    """One record in the encoder's format (others unchanged)."""
+    if record.kind not in ENCODED_KINDS or record.value is None:
+        return record
+    content_type = encoder.content_type
+    headers = [(k, content_type if k == "content-type" else v) for k, v in record.headers or ()]
+    return replace(record, value=encoder.encode_json(record.kind, record.value), headers=headers)

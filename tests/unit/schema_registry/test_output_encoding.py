@@ -1,0 +1,161 @@
+"""Outputs in the Schema Registry formats (``PROCESSING__OUTPUT_FORMAT``): the generated
+Avro/Protobuf files against the contract (drift), each kind encoded by confluent-kafka's
+serializers and read back by its deserializers (``mock://`` registry), the pipeline's
+seam (format-named ``content-type``, the same values as JSON) and the settings."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.schema_registry.json_schema import JSONDeserializer
+from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+from pydantic import ValidationError
+
+from consumer.engine.pipeline import Pipeline
+from consumer.ensemble.scoring import Ensemble
+from consumer.schema_registry import output_encoding as out
+from consumer.settings import Settings
+from schemas import (
+    Alert,
+    AlertKind,
+    ModelReport,
+    ModelStatus,
+    NextDayRisk,
+    Prediction,
+    SourcePosition,
+    output_formats,
+    registry_formats,
+)
+from tests.fakes import FakeClock, booster_lanes, event_dict
+from tests.unit.schema_registry.test_schema_registry_decoding import client
+from tests.unit.schema_registry.test_schema_registry_flow import polled
+
+FORMATS = ("avro", "protobuf", "json_schema")
+TOPICS = {"prediction": "out.p", "alert": "out.a", "feature_event": "out.f"}
+
+
+def read_back(
+    registry: SchemaRegistryClient, fmt: str, kind: str, value: bytes, topic: str = ""
+) -> Any:
+    """What a downstream consumer with confluent-kafka's own deserializer reads."""
+    context = SerializationContext(topic or TOPICS[kind], MessageField.VALUE)
+    if fmt == "avro":
+        return AvroDeserializer(registry)(value, context)
+    if fmt == "json_schema":
+        return JSONDeserializer(None, schema_registry_client=registry)(value, context)
+    conf = {"use.deprecated.format": False}
+    message = ProtobufDeserializer(out.proto_message_class(kind), conf)(value, context)
+    if kind == "feature_event":
+        return registry_formats.proto_to_dict(message)
+    return output_formats.proto_to_dict(message)
+
+
+def prediction() -> Prediction:
+    at = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+    report = ModelReport(status=ModelStatus.OK, version="1.0", latency_ms=2.5)
+    skipped = ModelReport(status=ModelStatus.SKIPPED, version=None, latency_ms=None, reason="x")
+    return Prediction(
+        event_id=event_dict()["event_id"], user_id="u-1", as_of=at.date(),
+        next_day_risk=NextDayRisk(depression=0.25, hypomania=None, mania=0.125),
+        current_depression=None, ensemble_depression=0.25,
+        models={"depression": report, "pat": skipped}, partial=True, latency_ms=12.345,
+        source=SourcePosition(topic="in", partition=3, offset=2**40), predicted_at=at,
+        clinically_valid=True, model_set="a" * 64, ensemble_rule="xgboost_only", coverage=0.5,
+    )  # fmt: skip
+
+
+def alert() -> Alert:
+    at = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+    return Alert(
+        kind=AlertKind.MODEL_TIMEOUT, event_id=event_dict()["event_id"], user_id="u-1",
+        model="pat", budget_ms=100.0, elapsed_ms=150.5, at=at,
+    )  # fmt: skip
+
+
+def test_the_prediction_and_alert_avro_and_proto_files_match_the_contract() -> None:
+    hint = "run `python -m schemas.output_formats`"
+    for kind, model in output_formats.MODELS.items():
+        avro = (output_formats.SCHEMA_DIR / f"{kind}.v1.avsc").read_text(encoding="utf-8")
+        proto = (output_formats.SCHEMA_DIR / f"{kind}.v1.proto").read_text(encoding="utf-8")
+        assert avro == output_formats.render_avro(kind), hint
+        assert proto == output_formats.render_proto(kind), hint
+        assert [f["name"] for f in json.loads(avro)["fields"]] == list(model.model_fields)
+        descriptor = output_formats.proto_message_class(kind).DESCRIPTOR
+        assert [f.name for f in descriptor.fields] == list(model.model_fields)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_kind_reads_back_as_the_json_contract_with_confluents_deserializers(
+    fmt: str,
+) -> None:
+    registry = client()
+    encoder = out.RegistryOutputEncoder(registry, fmt, TOPICS)
+    encoder.register()
+    records = {
+        "prediction": prediction().model_dump_json().encode(),
+        "alert": alert().model_dump_json().encode(),
+        "feature_event": orjson.dumps(event_dict(seed=3)),
+    }
+    for kind, as_json in records.items():
+        value = encoder.encode_json(kind, as_json)
+        assert value[0] == 0  # the registry's wire format: magic byte, schema id
+        expected = orjson.loads(as_json)
+        if kind == "feature_event" and fmt == "avro":  # absent fields read null
+            expected = {"activity": None, "coverage": None, **expected}
+        assert read_back(registry, fmt, kind, value) == expected, (fmt, kind)
+    assert encoder.content_type == out.CONTENT_TYPES[fmt].encode()
+    assert set(registry.get_subjects()) == {f"{topic}-value" for topic in TOPICS.values()}
+
+
+def pipeline(clock: FakeClock, encoder: out.OutputEncoder | None) -> Pipeline:
+    settings = Settings()
+    ensemble = Ensemble(booster_lanes(clock), None, settings.ensemble, clock)
+    return Pipeline(ensemble, settings, clock, output_encoder=encoder)
+
+
+@pytest.mark.parametrize("fmt", ["avro", "protobuf"])
+def test_the_pipeline_writes_the_format_with_its_content_type_and_the_json_values(
+    fmt: str,
+) -> None:
+    registry, clock = client(), FakeClock()
+    topics = {"prediction": Settings().topics.predictions}
+    encoder = out.RegistryOutputEncoder(registry, fmt, topics)
+    batch = polled([orjson.dumps(event_dict(seed=s)) for s in range(3)], clock)
+    as_json = pipeline(clock, None).process(batch)
+    framed = pipeline(clock, encoder).process(batch)
+    for plain, encoded in zip(as_json.sources, framed.sources, strict=True):
+        [json_record], [record] = plain.records, encoded.records
+        assert dict(json_record.headers or [])["content-type"] == b"application/json"
+        headers = dict(record.headers or [])
+        assert headers["content-type"] == out.CONTENT_TYPES[fmt].encode()
+        assert headers["moodstream.kind"] == b"prediction"
+        assert json_record.value is not None and record.value is not None
+        got = read_back(registry, fmt, "prediction", record.value, topics["prediction"])
+        assert got == orjson.loads(json_record.value)
+
+
+def test_the_json_encoder_keeps_the_bytes() -> None:
+    value = prediction().model_dump_json().encode()
+    encoder = out.JsonOutputEncoder()
+    assert encoder.encode_json("prediction", value) is value
+    assert encoder.content_type == b"application/json"
+
+
+def test_a_registry_output_format_needs_a_registry_url() -> None:
+    with pytest.raises(ValidationError, match=r"OUTPUT_FORMAT=avro.*SCHEMA_REGISTRY__URL"):
+        Settings(processing={"output_format": "avro"})  # type: ignore[arg-type]
+    settings = Settings(
+        processing={"output_format": "protobuf"},  # type: ignore[arg-type]
+        schema_registry={"url": "http://127.0.0.1:1"},  # type: ignore[arg-type]
+    )
+    assert settings.processing.output_format == "protobuf"
+    assert Settings().processing.output_format == "json"
+    with pytest.raises(ValueError, match="no registry output format"):
+        out.RegistryOutputEncoder(client(), "json", TOPICS)
