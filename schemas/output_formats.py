@@ -158,7 +158,7 @@ def render_proto(kind: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _file_descriptor(kind: str) -> descriptor_pb2.FileDescriptorProto:
+def file_descriptor(kind: str) -> descriptor_pb2.FileDescriptorProto:
     """The descriptor ``render_proto`` describes, built directly (no protoc needed)."""
     fdp = descriptor_pb2.FileDescriptorProto(
         name=proto_file(kind), package=NAMESPACE, syntax="proto3"
@@ -204,7 +204,7 @@ def proto_message_class(kind: str) -> type[Message]:
     from google.protobuf import descriptor_pool
 
     pool = descriptor_pool.DescriptorPool()
-    pool.Add(_file_descriptor(kind))
+    pool.Add(file_descriptor(kind))
     descriptor = pool.FindMessageTypeByName(f"{NAMESPACE}.{MODELS[kind].__name__}")
     message_class: type[Message] = message_factory.GetMessageClass(descriptor)
     return message_class

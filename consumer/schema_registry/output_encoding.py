@@ -12,8 +12,9 @@ header names the format (``CONTENT_TYPES``).
 Schemas: Prediction and Alert from ``schemas.output_formats`` (Avro, Protobuf) and the
 exported JSON Schemas; the feature event from ``schemas.registry_formats``. ``register``
 registers them all once at start (blocks on the registry); encoding then makes no request.
-Protobuf subjects get compatibility NONE first: Apicurio answers HTTP 500 to a BACKWARD
-check on the base64 descriptor that ProtobufSerializer registers (docs/schema-registry.md).
+Protobuf subjects then get compatibility NONE (``consumer.schema_registry.apicurio``):
+Apicurio answers HTTP 500 to a BACKWARD check of the base64 descriptor that
+ProtobufSerializer registers, so a later, changed schema could not be registered.
 
 Not thread-safe (one per worker loop).
 """
@@ -21,7 +22,6 @@ Not thread-safe (one per worker loop).
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
@@ -52,7 +52,6 @@ _JSON_SCHEMA_FILES: Final = {
 }
 
 Serializer = Callable[[Any, Any], "bytes | None"]
-_log = logging.getLogger("moodstream.schema_registry")
 
 
 class OutputEncoder(Protocol):
@@ -78,7 +77,11 @@ class RegistryOutputEncoder:
     """Serializes the output kinds of ``topics`` (kind → topic) in ``output_format``."""
 
     def __init__(
-        self, client: SchemaRegistryClient, output_format: str, topics: Mapping[str, str]
+        self,
+        client: SchemaRegistryClient,
+        output_format: str,
+        topics: Mapping[str, str],
+        relax: Callable[[str], None] | None = None,
     ) -> None:
         from confluent_kafka.serialization import MessageField, SerializationContext
 
@@ -92,14 +95,13 @@ class RegistryOutputEncoder:
         }
         self._serializers = {kind: _serializer(client, output_format, kind) for kind in topics}
         self.content_type = CONTENT_TYPES[output_format].encode()
+        self._relax = relax  # sets compatibility NONE on a Protobuf subject (apicurio.py)
 
     def register(self) -> None:
-        """Register every kind's schema under ``<topic>-value`` (Protobuf subjects get
-        compatibility NONE first). Blocks on the registry, up to its timeout per request;
+        """Register every kind's schema under ``<topic>-value``, then give Protobuf subjects
+        compatibility NONE (``relax``). Blocks on the registry, up to its timeout per request;
         raises SchemaRegistryUnavailable when it does not answer or refuses."""
         for kind in self._topics:
-            if self._format == "protobuf":
-                self._compatibility_none(f"{self._topics[kind]}-value")
             try:
                 self.encode(kind, example(kind))
             except Exception as exc:  # httpx errors, SchemaRegistryError: all mean "not now"
@@ -107,14 +109,8 @@ class RegistryOutputEncoder:
                     f"could not register the {kind} schema ({self._format}) for topic "
                     f"{self._topics[kind]}: {type(exc).__name__}: {exc}"
                 ) from None
-
-    def _compatibility_none(self, subject: str) -> None:
-        """Compatibility NONE on a Protobuf output subject; a registry that refuses the
-        change (or a client without the call) leaves the subject as it is."""
-        try:
-            self._client.set_compatibility(subject_name=subject, level="NONE")
-        except Exception as exc:  # the registration that follows says what matters
-            _log.info("compatibility NONE not set on %s: %s", subject, type(exc).__name__)
+            if self._format == "protobuf" and self._relax is not None:
+                self._relax(f"{self._topics[kind]}-value")
 
     def encode(self, kind: str, record: dict[str, Any]) -> bytes:
         """One record (the contract's JSON-mode dict) in the registry's wire format. No

@@ -149,11 +149,14 @@ def build_output_encoder(
     output_format = settings.processing.output_format
     if output_format == "json":
         return None
+    from consumer.schema_registry.apicurio import compatibility_none
     from consumer.schema_registry.client import create_client
 
     topics = {"prediction": settings.topics.predictions, "alert": settings.topics.alerts}
     topics.update(extra_topics or {})
-    encoder = RegistryOutputEncoder(create_client(settings.schema_registry), output_format, topics)
+    client = create_client(settings.schema_registry)
+    relax = compatibility_none(settings.schema_registry, client)
+    encoder = RegistryOutputEncoder(client, output_format, topics, relax)
     encoder.register()
     return encoder
 

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from consumer.engine.pipeline import Pipeline
 from consumer.ensemble.scoring import Ensemble
+from consumer.schema_registry import apicurio
 from consumer.schema_registry import output_encoding as out
 from consumer.settings import Settings
 from schemas import (
@@ -159,3 +160,18 @@ def test_a_registry_output_format_needs_a_registry_url() -> None:
     assert Settings().processing.output_format == "json"
     with pytest.raises(ValueError, match="no registry output format"):
         out.RegistryOutputEncoder(client(), "json", TOPICS)
+
+
+def test_protobuf_subjects_get_compatibility_none_after_registration() -> None:
+    relaxed: list[str] = []
+    registry = client()
+    out.RegistryOutputEncoder(registry, "protobuf", TOPICS, relaxed.append).register()
+    assert relaxed == [f"{topic}-value" for topic in TOPICS.values()]
+    assert set(registry.get_subjects()) == set(relaxed)  # each existed when relaxed
+    relaxed.clear()
+    out.RegistryOutputEncoder(client(), "avro", TOPICS, relaxed.append).register()
+    assert relaxed == []
+    url = "http://sr:8080/apis/ccompat/v6"
+    rules = "http://sr:8080/apis/registry/v2/groups/default/artifacts/out.p-value/rules"
+    assert apicurio.artifact_rules_url(url, "out.p-value") == rules
+    assert apicurio.artifact_rules_url("https://confluent:8081", "out.p-value") is None
