@@ -12,28 +12,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Final
 
 from consumer.engine.batch_records import OutRecord, SourceResult
 from consumer.schema_registry.output_encoding import OutputEncoder
 
-#: The record kinds the encoder rewrites (dead letters and overflow copies keep the input).
-ENCODED_KINDS: Final = frozenset({"prediction", "alert"})
-
 
 def encode_outputs(sources: Iterable[SourceResult], encoder: OutputEncoder) -> None:
-    """Rewrite the prediction and alert records of ``sources`` in the encoder's format.
-    Does not block (schemas were registered at start); raises what the encoder raises on a
-    record that is not the contract's (a bug, never the input's fault)."""
+    """Rewrite the records of ``sources`` whose kind the encoder writes (``prediction``,
+    ``alert``; ``feature_event`` where the windows stage gave it its topic) in the
+    encoder's format; dead letters and overflow copies keep the input's bytes. Does not
+    block (schemas were registered at start); raises what the encoder raises on a record
+    that is not the contract's (a bug, never the input's fault)."""
+    kinds = encoder.kinds
     for source in sources:
-        if any(record.kind in ENCODED_KINDS for record in source.records):
+        if any(record.kind in kinds for record in source.records):
             source.records = [encoded(record, encoder) for record in source.records]
 
 
 def encoded(record: OutRecord, encoder: OutputEncoder) -> OutRecord:
-    """One record in the encoder's format (others unchanged)."""
-    if record.kind not in ENCODED_KINDS or record.value is None:
+    """One record in the encoder's format, its ``content-type`` header naming the format
+    (added where the record had none); a record of another kind unchanged."""
+    if record.kind not in encoder.kinds or record.value is None:
         return record
     content_type = encoder.content_type
-    headers = [(k, content_type if k == "content-type" else v) for k, v in record.headers or ()]
+    headers = [(k, v) for k, v in record.headers or () if k != "content-type"]
+    headers.insert(0, ("content-type", content_type))
     return replace(record, value=encoder.encode_json(record.kind, record.value), headers=headers)

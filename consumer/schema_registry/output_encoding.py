@@ -60,6 +60,11 @@ class OutputEncoder(Protocol):
     @property
     def content_type(self) -> bytes: ...
 
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The output kinds it writes (others keep their bytes)."""
+        ...
+
     def encode_json(self, kind: str, value: bytes) -> bytes: ...
 
 
@@ -68,6 +73,7 @@ class JsonOutputEncoder:
     object; the pipeline takes None instead and does no work at all)."""
 
     content_type = CONTENT_TYPES["json"].encode()
+    kinds: frozenset[str] = frozenset()
 
     def encode_json(self, kind: str, value: bytes) -> bytes:
         return value
@@ -95,6 +101,7 @@ class RegistryOutputEncoder:
         }
         self._serializers = {kind: _serializer(client, output_format, kind) for kind in topics}
         self.content_type = CONTENT_TYPES[output_format].encode()
+        self.kinds = frozenset(topics)
         self._relax = relax  # sets compatibility NONE on a Protobuf subject (apicurio.py)
 
     def register(self) -> None:

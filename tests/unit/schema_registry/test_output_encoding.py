@@ -18,6 +18,8 @@ from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from pydantic import ValidationError
 
+from consumer.engine.batch_records import OutRecord, SourceResult
+from consumer.engine.output_values import encode_outputs, encoded
 from consumer.engine.pipeline import Pipeline
 from consumer.ensemble.scoring import Ensemble
 from consumer.schema_registry import apicurio
@@ -131,8 +133,8 @@ def test_the_pipeline_writes_the_format_with_its_content_type_and_the_json_value
     batch = polled([orjson.dumps(event_dict(seed=s)) for s in range(3)], clock)
     as_json = pipeline(clock, None).process(batch)
     framed = pipeline(clock, encoder).process(batch)
-    for plain, encoded in zip(as_json.sources, framed.sources, strict=True):
-        [json_record], [record] = plain.records, encoded.records
+    for plain, rewritten in zip(as_json.sources, framed.sources, strict=True):
+        [json_record], [record] = plain.records, rewritten.records
         assert dict(json_record.headers or [])["content-type"] == b"application/json"
         headers = dict(record.headers or [])
         assert headers["content-type"] == out.CONTENT_TYPES[fmt].encode()
@@ -175,3 +177,23 @@ def test_protobuf_subjects_get_compatibility_none_after_registration() -> None:
     rules = "http://sr:8080/apis/registry/v2/groups/default/artifacts/out.p-value/rules"
     assert apicurio.artifact_rules_url(url, "out.p-value") == rules
     assert apicurio.artifact_rules_url("https://confluent:8081", "out.p-value") is None
+
+
+def test_a_windowed_feature_event_is_encoded_and_other_kinds_keep_their_bytes() -> None:
+    registry = client()
+    encoder = out.RegistryOutputEncoder(
+        registry, "avro", {"feature_event": TOPICS["feature_event"]}
+    )
+    event = orjson.dumps(event_dict(seed=5))
+    windowed = OutRecord(TOPICS["feature_event"], b"u", event, None, kind="feature_event")
+    letter = OutRecord("dlq", b"u", b"raw", [("error.class", b"x")], kind="dead_letter")
+    source = SourceResult(("in", 0), 7, 0.0, [windowed, letter])
+    encode_outputs([source], encoder)
+    [framed, kept] = source.records
+    assert kept is letter
+    assert framed.headers == [("content-type", out.CONTENT_TYPES["avro"].encode())]
+    assert framed.value is not None
+    got = read_back(registry, "avro", "feature_event", framed.value)
+    assert got == {"activity": None, "coverage": None, **orjson.loads(event)}
+    prediction_record = OutRecord("p", b"u", prediction().model_dump_json().encode())
+    assert encoded(prediction_record, encoder) is prediction_record  # not its kind
