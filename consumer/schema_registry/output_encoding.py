@@ -135,6 +135,33 @@ class RegistryOutputEncoder:
         return self.encode(kind, orjson.loads(value))
 
 
+def register_waiting(
+    register: Callable[[], None],
+    monotonic: Callable[[], float],
+    timeout_s: float,
+    pauses: tuple[float, float],
+    sleep: Callable[[float], None],
+    waiting: Callable[[str], None] | None = None,
+) -> None:
+    """``register`` (``RegistryOutputEncoder.register``), retried while the registry does
+    not answer: pauses double from ``pauses[0]`` up to ``pauses[1]``, telling ``waiting``
+    why, for up to ``timeout_s``. Blocks (``sleep``); raises the last
+    SchemaRegistryUnavailable then."""
+    deadline = monotonic() + timeout_s
+    pause_s, max_s = pauses
+    while True:
+        try:
+            register()
+            return
+        except SchemaRegistryUnavailable as exc:
+            if monotonic() + pause_s > deadline:
+                raise
+            if waiting is not None:
+                waiting(str(exc))
+        sleep(pause_s)
+        pause_s = min(max_s, pause_s * 2)
+
+
 def _to_proto(kind: str, record: dict[str, Any]) -> Any:
     if kind == "feature_event":
         return registry_formats.dict_to_proto(record)

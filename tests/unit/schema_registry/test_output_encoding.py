@@ -22,8 +22,10 @@ from consumer.engine.batch_records import OutRecord, SourceResult
 from consumer.engine.output_values import encode_outputs, encoded
 from consumer.engine.pipeline import Pipeline
 from consumer.ensemble.scoring import Ensemble
+from consumer.errors import SchemaRegistryUnavailable
 from consumer.schema_registry import apicurio
 from consumer.schema_registry import output_encoding as out
+from consumer.schema_registry.output_encoding import register_waiting
 from consumer.settings import Settings
 from schemas import (
     Alert,
@@ -197,3 +199,29 @@ def test_a_windowed_feature_event_is_encoded_and_other_kinds_keep_their_bytes() 
     assert got == {"activity": None, "coverage": None, **orjson.loads(event)}
     prediction_record = OutRecord("p", b"u", prediction().model_dump_json().encode())
     assert encoded(prediction_record, encoder) is prediction_record  # not its kind
+
+
+class FlakyRegistration:
+    """Fails ``failures`` times (the registry did not answer), then registers."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise SchemaRegistryUnavailable("the schema registry did not answer")
+
+
+def test_registration_waits_for_the_registry_with_backoff_then_gives_up() -> None:
+    clock, reasons = FakeClock(), list[str]()
+    start = clock.monotonic()
+    flaky = FlakyRegistration(failures=3)
+    register_waiting(flaky, clock.monotonic, 20.0, (0.5, 2.0), clock.advance, reasons.append)
+    assert flaky.calls == 4 and len(reasons) == 3
+    assert clock.monotonic() - start == pytest.approx(0.5 + 1.0 + 2.0)
+    down = FlakyRegistration(failures=1_000)
+    with pytest.raises(SchemaRegistryUnavailable):
+        register_waiting(down, clock.monotonic, 5.0, (0.5, 2.0), clock.advance)
+    assert down.calls == 4  # at 0, 0.5, 1.5 and 3.5 s; the next (5.5 s) is past 5 s
