@@ -48,6 +48,8 @@ def fence_predecessors(settings: Settings, bootstrap: str, workers: int) -> list
             log_event(_log, "fence_failed", level=logging.WARNING, transactional_id=txn_id,
                       error=str(exc.args[0]) if exc.args else repr(exc))  # fmt: skip
             continue
+        finally:
+            del producer  # destroyed here, its threads joined: the workers fork later
         fenced.append(txn_id)
         log_event(_log, "transactional_id_fenced", transactional_id=txn_id,
                   ms=round((time.monotonic() - started) * 1000, 1))  # fmt: skip
