@@ -27,10 +27,10 @@ _log = logging.getLogger("moodstream.kafka.fencing")
 def fence_predecessors(settings: Settings, bootstrap: str, workers: int) -> list[str]:
     """Run ``init_transactions`` with each worker slot's stable transactional id (exactly-
     once with ``KAFKA__INSTANCE_ID`` set; else nothing to fence: returns []). Returns the
-    ids fenced. Blocks up to ``KAFKA__CONNECT_TIMEOUT_S`` per slot while the coordinator
-    does not answer; never raises for a Kafka error (logged as ``fence_failed``: the
-    worker's own ``init_transactions`` fences the id later, or the broker's timeout ends
-    the transaction)."""
+    ids fenced. Blocks up to ``KAFKA__CONNECT_TIMEOUT_S`` in all while the coordinator
+    does not answer (the first slot that fails ends the fencing); never raises for a Kafka
+    error (logged as ``fence_failed``: each worker's own ``init_transactions`` fences its
+    id later, or the broker's timeout ends the transaction)."""
     from confluent_kafka import KafkaException
 
     if settings.processing.guarantee is not Guarantee.EXACTLY_ONCE:
@@ -47,7 +47,7 @@ def fence_predecessors(settings: Settings, bootstrap: str, workers: int) -> list
         except KafkaException as exc:
             log_event(_log, "fence_failed", level=logging.WARNING, transactional_id=txn_id,
                       error=str(exc.args[0]) if exc.args else repr(exc))  # fmt: skip
-            continue
+            break  # the coordinator does not answer: the other slots would wait as long
         finally:
             del producer  # destroyed here, its threads joined: the workers fork later
         fenced.append(txn_id)
