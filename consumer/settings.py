@@ -77,6 +77,10 @@ class KafkaSettings(_Frozen):
     bootstrap_servers: str = ""
     group_id: str = "moodstream"
     client_id: str = "moodstream"
+    #: Exactly-once: this instance's stable name in its transactional ids (the pod's name,
+    #: downward API), so a restarted pod fences its predecessor's open transaction at once;
+    #: empty: the host name and a fresh random id per start (consumer.kafka.clients).
+    instance_id: str = Field(default="", max_length=253, pattern=r"^[A-Za-z0-9._-]*$")
     security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
     sasl_username: str | None = None
