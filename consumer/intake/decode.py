@@ -49,6 +49,9 @@ REASONS: Final = (
     "unknown_schema_id",
     "wrong_schema_type",
     "unresolvable_schema",
+    # Registry-framed keys (PROCESSING__KEY_FORMAT, consumer/schema_registry/keys.py)
+    "invalid_key",
+    "key_user_mismatch",
 )
 
 _TYPE_TO_REASON: Final = {

@@ -30,9 +30,11 @@ import io
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
-from consumer.errors import InvalidEvent, SchemaRegistryUnavailable
+from consumer.errors import InvalidEvent
 from consumer.intake.decode import Decoded, decode
 from consumer.schema_registry import payloads
+from consumer.schema_registry.keys import KeyDecoder
+from consumer.schema_registry.lookup import fetch_schema
 from consumer.schema_registry.payloads import (
     AvroPayloads,
     ContractReader,
@@ -66,7 +68,9 @@ def schema_id_of(value: bytes) -> int:
 
 class RegistryDecoder:
     """Decodes one worker's input in ``input_format`` (``avro``, ``protobuf``,
-    ``json_schema`` or ``auto``); plain JSON passes through ``consumer.intake.decode``."""
+    ``json_schema``, ``auto`` or ``json``); plain JSON passes through
+    ``consumer.intake.decode``. With a registry ``key_format`` each record's key names the
+    user (``consumer.schema_registry.keys``: ``decode_record``)."""
 
     def __init__(
         self,
@@ -76,8 +80,13 @@ class RegistryDecoder:
         max_bytes: int,
         strict_fields: bool,
         topic: str = "",
+        key_format: str = "string",
+        key_user_field: str = "userId",
     ) -> None:
         del topic  # kept for callers: subjects play no part in reading a record
+        self._keys = (
+            None if key_format == "string" else KeyDecoder(client, key_format, key_user_field)
+        )
         self._client = client
         self._format = input_format
         self._max_bytes = max_bytes
@@ -99,9 +108,35 @@ class RegistryDecoder:
             if schema_id not in self._types and schema_id not in self._unknown:
                 self._look_up(schema_id)
 
+    def prepare_records(self, records: Iterable[tuple[bytes | None, bytes | None]]) -> None:
+        """``prepare`` for the (key, value) pairs of a batch: the keys' schema ids too
+        when keys are registry-framed. Blocks on the registry; raises
+        SchemaRegistryUnavailable when it does not answer."""
+        pairs = list(records)
+        self.prepare(value for _, value in pairs)
+        if self._keys is not None:
+            self._keys.prepare(key for key, _ in pairs)
+
+    def decode_record(self, key: bytes | None, value: bytes | None) -> Decoded:
+        """One record, its key checked when keys are registry-framed: the key must name
+        the event's user. Raises InvalidEvent (``invalid_key``, ``key_user_mismatch``, or
+        the value's reason); never blocks once ``prepare_records`` saw the batch."""
+        if self._keys is None:
+            return self.decode(value)
+        user = self._keys.user_of(key)
+        decoded = self.decode(value)
+        if decoded.event.user_id != user:
+            raise InvalidEvent(
+                "key_user_mismatch", "the key names another user than the event's user_id"
+            )
+        return decoded
+
     def decode(self, value: bytes | None) -> Decoded:
         """One record. Raises InvalidEvent; never blocks once ``prepare`` saw the batch."""
-        if not value or (self._format == "auto" and not is_registry_framed(value)):
+        plain = self._format == "json" or (
+            self._format == "auto" and not is_registry_framed(value or b"")
+        )
+        if not value or plain:
             return decode(value, max_bytes=self._max_bytes, strict_fields=self._strict_fields)
         if not is_registry_framed(value):
             raise InvalidEvent(
@@ -165,20 +200,8 @@ class RegistryDecoder:
         return schema_type
 
     def _look_up(self, schema_id: int) -> None:
-        from confluent_kafka.schema_registry.error import SchemaRegistryError
-
-        try:
-            schema = self._client.get_schema(schema_id)
-        except SchemaRegistryError as exc:
-            if exc.http_status_code == 404:
-                self._unknown.add(schema_id)
-                return
-            raise SchemaRegistryUnavailable(
-                f"the schema registry answered HTTP {exc.http_status_code} for schema "
-                f"{schema_id}: {exc.error_message}"
-            ) from None
-        except Exception as exc:  # httpx transport errors: refused, reset, timed out
-            raise SchemaRegistryUnavailable(
-                f"the schema registry did not answer ({type(exc).__name__})"
-            ) from None
+        schema = fetch_schema(self._client, schema_id)
+        if schema is None:
+            self._unknown.add(schema_id)
+            return
         self._types[schema_id] = effective_schema_type(schema.schema_type, schema.schema_str)
