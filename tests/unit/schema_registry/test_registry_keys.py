@@ -25,7 +25,7 @@ from consumer.intake.decode import REASONS
 from consumer.schema_registry.decoding import RegistryDecoder
 from consumer.schema_registry.encoding import RegistryEncoder
 from consumer.service.wiring import build_registry_decoder
-from consumer.settings import Settings
+from consumer.settings import ProcessingSettings, SchemaRegistrySettings, Settings
 from tests.fakes import event_dict
 
 TOPIC = "radar.features"
@@ -172,11 +172,9 @@ def test_string_keys_are_not_read() -> None:
 
 
 def test_a_registry_key_format_needs_a_registry_and_builds_a_decoder() -> None:
+    avro_keys = ProcessingSettings(key_format="avro", key_user_field="userId")
     with pytest.raises(ValidationError, match="KEY_FORMAT=avro"):
-        Settings(processing={"key_format": "avro"})
-    settings = Settings(
-        processing={"key_format": "avro", "key_user_field": "userId"},
-        schema_registry={"url": "http://127.0.0.1:9"},  # no request is made
-    )
-    assert build_registry_decoder(settings) is not None
+        Settings(processing=avro_keys)
+    registry = SchemaRegistrySettings(url="http://127.0.0.1:9")  # no request is made
+    assert build_registry_decoder(Settings(processing=avro_keys, schema_registry=registry))
     assert build_registry_decoder(Settings()) is None
