@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING, Final
 
 from consumer.errors import InvalidEvent
 from consumer.intake.decode import Decoded, decode
-from consumer.schema_registry import payloads
+from consumer.schema_registry import framing
+from consumer.schema_registry.framing import HeaderReader, frame_of
 from consumer.schema_registry.keys import KeyDecoder
 from consumer.schema_registry.lookup import fetch_schema
 from consumer.schema_registry.payloads import (
     AvroPayloads,
     ContractReader,
-    frame_of,
     protobuf_fields,
 )
 from consumer.schema_registry.schema_type import effective_schema_type
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from confluent_kafka.schema_registry import SchemaRegistryClient
 
 MAGIC_BYTE: Final = 0
-MIN_FRAME_BYTES: Final = payloads.MIN_FRAME_BYTES
+MIN_FRAME_BYTES: Final = framing.MIN_FRAME_BYTES
 #: ``PROCESSING__INPUT_FORMAT`` → the registry's schema type.
 SCHEMA_TYPES: Final = {"avro": "AVRO", "protobuf": "PROTOBUF", "json_schema": "JSON"}
 
@@ -95,6 +95,7 @@ class RegistryDecoder:
         self._unknown: set[int] = set()
         self._avro = AvroPayloads(client)
         self._contract = ContractReader()
+        self._headers = HeaderReader()
 
     def prepare(self, values: Iterable[bytes | None]) -> None:
         """Look up every schema id of the batch not seen before. Blocks on the registry
@@ -104,7 +105,7 @@ class RegistryDecoder:
         for value in values:
             if not value or not is_registry_framed(value) or len(value) < MIN_FRAME_BYTES:
                 continue
-            schema_id = schema_id_of(value)
+            schema_id = self._headers.frame(value)[0]
             if schema_id not in self._types and schema_id not in self._unknown:
                 self._look_up(schema_id)
 
@@ -153,7 +154,7 @@ class RegistryDecoder:
             return Decoded(self._contract.event(self._avro.fields(payload, schema_id)))
         if schema_type == "PROTOBUF":
             if header != "PROTOBUF":  # read the header again, message indexes included
-                payload = frame_of(value, "PROTOBUF")[1]
+                payload = self._headers.frame(value, "PROTOBUF")[1]
             return Decoded(self._contract.event(protobuf_fields(payload, schema_id)))
         return self._json_payload(payload)
 
@@ -163,10 +164,10 @@ class RegistryDecoder:
         not read so is read again as the plain one, for the schema's type to speak first."""
         if self._format == "protobuf":
             try:
-                return (*frame_of(value, "PROTOBUF"), "PROTOBUF")
+                return (*self._headers.frame(value, "PROTOBUF"), "PROTOBUF")
             except InvalidEvent:
                 pass
-        return (*frame_of(value), "AVRO")
+        return (*self._headers.frame(value), "AVRO")
 
     def _json_payload(self, stream: io.BytesIO) -> Decoded:
         """A JSON Schema record: its payload is the event's JSON, decoded as such."""

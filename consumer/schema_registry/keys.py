@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 from consumer.errors import InvalidEvent
+from consumer.schema_registry.framing import MIN_FRAME_BYTES, frame_of
 from consumer.schema_registry.lookup import fetch_schema
-from consumer.schema_registry.payloads import MIN_FRAME_BYTES, frame_of
 from consumer.schema_registry.schema_type import effective_schema_type
 
 if TYPE_CHECKING:

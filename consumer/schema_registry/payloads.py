@@ -1,8 +1,8 @@
 """A registry record's payload → the contract's fields, without a JSON round trip.
 
-Framing and schema lookup stay confluent-kafka's (``SchemaId`` reads the magic byte, the
-schema id and Protobuf's message indexes; ``SchemaRegistryClient.get_schema`` caches each
-schema by id). The payload is read by its maintained decoder:
+Framing and schema lookup stay confluent-kafka's (``consumer.schema_registry.framing``:
+``SchemaId``; ``SchemaRegistryClient.get_schema`` caches each schema by id). The payload
+is read by its maintained decoder:
 
 * Avro: ``fastavro.schemaless_reader`` with the writer's schema (parsed once per schema
   id) resolved to the service's reader schema (``schemas/feature_event.v1.avsc``).
@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import date
-from typing import TYPE_CHECKING, Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 from pydantic import AwareDatetime, PlainValidator, TypeAdapter, ValidationError
@@ -36,8 +36,6 @@ from schemas.activity_week import ActivityWeek, checked_week
 if TYPE_CHECKING:
     from confluent_kafka.schema_registry import SchemaRegistryClient
 
-#: Magic byte + 4-byte id + at least one payload byte.
-MIN_FRAME_BYTES: Final = 6
 #: The event's scalar fields, in every registry format.
 _SCALARS = ("schema_version", "event_id", "user_id", "as_of", "emitted_at")
 #: The contract's string fields that JSON carries as text and Python holds as objects.
@@ -59,22 +57,6 @@ class _WeekEvent(FeatureEvent):
     """The contract, with the week checked by numpy (same rules, same error types)."""
 
     activity: Annotated[Any, PlainValidator(_week_or_none)] = None
-
-
-def frame_of(value: bytes, schema_type: str = "AVRO") -> tuple[int, io.BytesIO]:
-    """The schema id and the stream at the payload, read past the header by confluent-
-    kafka's ``SchemaId`` (a ``PROTOBUF`` header goes on with the message indexes). Raises
-    InvalidEvent ``truncated_frame`` when the header is incomplete."""
-    from confluent_kafka.schema_registry.common.serde import SchemaId
-
-    if len(value) < MIN_FRAME_BYTES:
-        raise InvalidEvent("truncated_frame", f"registry frame of {len(value)} bytes is truncated")
-    header = SchemaId(schema_type)
-    try:
-        stream = header.from_bytes(io.BytesIO(value))
-    except Exception:  # EOFError, struct.error: the header ends early
-        raise InvalidEvent("truncated_frame", "the registry frame's header is truncated") from None
-    return int(header.id or 0), stream
 
 
 class ContractReader:

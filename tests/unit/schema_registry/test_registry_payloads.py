@@ -158,3 +158,19 @@ def test_the_format_bench_measures_activity_events_to_pat_input() -> None:
     for entry in rates.values():
         assert entry["events"] >= 6 and entry["events_per_cpu_s"] > 0
     assert rates["json"]["cost_vs_json"] == 1.0
+
+
+@pytest.mark.parametrize("input_format", ("avro", "protobuf", "json_schema"))
+def test_a_remembered_header_reads_as_confluent_kafka_reads_it(input_format: str) -> None:
+    from consumer.schema_registry.framing import HeaderReader, frame_of
+
+    _, value = encoded(input_format, event_dict())
+    schema_type = "PROTOBUF" if input_format == "protobuf" else "AVRO"
+    headers = HeaderReader()
+    first, again = headers.frame(value, schema_type), headers.frame(value, schema_type)
+    expected_id, expected = frame_of(value, schema_type)
+    for schema_id, stream in (first, again):
+        assert schema_id == expected_id and stream.tell() == expected.tell() > 4
+    with pytest.raises(InvalidEvent) as caught:
+        headers.frame(value[:4], schema_type)
+    assert caught.value.reason == "truncated_frame"
