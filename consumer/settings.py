@@ -77,6 +77,10 @@ class KafkaSettings(_Frozen):
     bootstrap_servers: str = ""
     group_id: str = "moodstream"
     client_id: str = "moodstream"
+    #: Exactly-once: this instance's stable name in its transactional ids (the pod's name,
+    #: downward API), so a restarted pod fences its predecessor's open transaction at once;
+    #: empty: the host name and a fresh random id per start (consumer.kafka.clients).
+    instance_id: str = Field(default="", max_length=253, pattern=r"^[A-Za-z0-9._-]*$")
     security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
     sasl_username: str | None = None
@@ -286,6 +290,12 @@ class ProcessingSettings(_Frozen):
     #: the order its events were read (others never wait for it). ``arrival``: each as
     #: soon as its models answered (a fast event may overtake a slow one of its key).
     output_order: Literal["per_key", "arrival"] = "per_key"
+    #: ``string``: record keys are not read. ``avro``/``protobuf``/``json_schema``: keys
+    #: in the Schema Registry wire format (needs ``SCHEMA_REGISTRY__URL``) whose field
+    #: ``KEY_USER_FIELD`` names the user; the event's ``user_id`` must match it.
+    key_format: Literal["string", "avro", "protobuf", "json_schema"] = "string"
+    #: The key field that holds the user (RADAR-base's ``ObservationKey``: ``userId``).
+    key_user_field: str = Field(default="userId", min_length=1, max_length=128)
 
 
 class SchemaRegistrySettings(_Frozen):
@@ -466,6 +476,12 @@ class Settings(BaseSettings):
         if fmt != "json" and not self.schema_registry.url:
             raise ValueError(
                 f"PROCESSING__INPUT_FORMAT={fmt} reads Schema Registry records: set "
+                "MOODSTREAM_SCHEMA_REGISTRY__URL"
+            )
+        key_format = self.processing.key_format
+        if key_format != "string" and not self.schema_registry.url:
+            raise ValueError(
+                f"PROCESSING__KEY_FORMAT={key_format} reads Schema Registry keys: set "
                 "MOODSTREAM_SCHEMA_REGISTRY__URL"
             )
         return self

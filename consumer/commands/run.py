@@ -98,8 +98,10 @@ def supervise(settings: Settings, workers: int, state_dir: Path) -> int:
     metrics_dir = state_dir / "metrics"
     enable_multiprocess(metrics_dir)  # before prometheus_client is imported
 
+    from consumer.kafka.fencing import fence_predecessors
     from consumer.models.registry import load_model_set
 
+    fence_predecessors(settings, bootstrap, workers)  # before the models: a lost pod's txn
     models = load_model_set(settings.models)  # verifies checksums; runs no inference
     for info in models.infos:
         log_event(
@@ -166,7 +168,8 @@ def _supervise(
     metrics = Metrics(CollectorRegistry(), models=[info.name for info in models.infos])
 
     exited_slots: set[int] = set()  # the parent's; a forked worker sees it as of its fork
-    instance = uuid.uuid4().hex[:8]  # tells this service's transactional ids from others'
+    # tells this service's transactional ids from others' (KAFKA__INSTANCE_ID: stable)
+    instance = settings.kafka.instance_id or uuid.uuid4().hex[:8]
 
     def start(index: int) -> int:
         restarted = index in exited_slots  # past start-up: an outage is waited out

@@ -82,7 +82,9 @@ class Pipeline:
         the registry) and raises SchemaRegistryUnavailable, before touching any record,
         when it does not answer: the caller holds the batch and retries it."""
         if self._registry_decoder is not None:
-            self._registry_decoder.prepare(item.message.value() for item in batch)
+            self._registry_decoder.prepare_records(
+                (i.message.key(), i.message.value()) for i in batch
+            )
         sources: list[SourceResult] = []
         unscored: list[SourceResult] = []
         scored: list[tuple[SourceResult, FeatureEvent]] = []
@@ -204,7 +206,7 @@ class Pipeline:
         value, processing = item.message.value(), self._settings.processing
         try:
             if self._registry_decoder is not None:
-                decoded = self._registry_decoder.decode(value)
+                decoded = self._registry_decoder.decode_record(item.message.key(), value)
             else:
                 decoded = decode(
                     value,

@@ -4,8 +4,9 @@ Four identities, each a principal a platform team names (placeholders by default
 
 - ``service``: ``moodstream run``: reads the input topic in its group, writes the four
   output topics with an idempotent producer, and in exactly-once mode runs transactions
-  under the transactional ids ``<KAFKA__GROUP_ID>-<host>-<instance>-<worker>``
-  (consumer.kafka.clients.transactional_id), granted as a prefix;
+  under the transactional ids ``<KAFKA__GROUP_ID>-<host>-<instance>-<worker>`` (or
+  ``<KAFKA__GROUP_ID>-<KAFKA__INSTANCE_ID>-<worker>``; consumer.kafka.clients.transactional_id),
+  granted as a prefix;
 - ``lag_exporter``: ``moodstream lag --serve``: describes the group and the input topic;
 - ``topics``: ``moodstream topics create`` (the topics Job): creates the five topics;
   a team that creates them itself (``moodstream topics plan``) needs none of these;

@@ -72,13 +72,18 @@ def producer_config(
 
 
 def transactional_id(settings: Settings, worker_index: int, instance: str = "") -> str:
-    """Unique per service instance (``instance``: chosen once by ``moodstream run``) and
-    worker slot: two services on one host never share an id (they would fence each other),
-    while a worker restarted by the same service reuses its slot's id and so aborts its
-    dead predecessor's open transaction at once. Zombies of a rebalance are fenced by the
-    group generation sent with the offsets (KIP-447), whatever the id."""
-    parts = [settings.kafka.group_id, socket.gethostname(), instance, str(worker_index)]
-    return "-".join(part for part in parts if part)
+    """One per service instance and worker slot. With ``KAFKA__INSTANCE_ID`` set (a pod's
+    name): ``<group>-<instance id>-<worker>``, the same after a restart, so the restarted
+    pod's ``init_transactions`` fences its dead predecessor and aborts its open transaction
+    at once (RELIABILITY.md, "A lost pod"). Without it: ``<group>-<host>-<instance>-<worker>``
+    (``instance``: chosen at random by each ``moodstream run``), so two services on one host
+    never share an id (they would fence each other); a dead service's open transaction then
+    waits for the broker's ``transaction.timeout.ms``. Either way a worker restarted by its
+    supervisor reuses its slot's id. Zombies of a rebalance are fenced by the group
+    generation sent with the offsets (KIP-447), whatever the id."""
+    stable = settings.kafka.instance_id
+    parts = [settings.kafka.group_id, *([stable] if stable else [socket.gethostname(), instance])]
+    return "-".join(part for part in [*parts, str(worker_index)] if part)
 
 
 def produce_waiting(

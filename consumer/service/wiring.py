@@ -127,10 +127,11 @@ def _device_batching(settings: Settings, models: ModelSet) -> RowBatching | None
 
 
 def build_registry_decoder(settings: Settings) -> RegistryDecoder | None:
-    """The Schema Registry decoder of ``PROCESSING__INPUT_FORMAT`` (None for ``json``).
-    Makes no request yet (schemas are fetched per batch, then cached)."""
+    """The Schema Registry decoder of ``PROCESSING__INPUT_FORMAT`` and ``KEY_FORMAT``
+    (None for ``json`` values and ``string`` keys). Makes no request yet (schemas are
+    fetched per batch, then cached)."""
     processing = settings.processing
-    if processing.input_format == "json":
+    if processing.input_format == "json" and processing.key_format == "string":
         return None
     from consumer.schema_registry.client import create_client
 
@@ -140,6 +141,8 @@ def build_registry_decoder(settings: Settings) -> RegistryDecoder | None:
         max_bytes=processing.max_message_bytes,
         strict_fields=processing.strict_fields,
         topic=settings.topics.features,
+        key_format=processing.key_format,
+        key_user_field=processing.key_user_field,
     )
 
 

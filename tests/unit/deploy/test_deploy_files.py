@@ -165,6 +165,13 @@ def test_deployment_resources_security_and_shutdown() -> None:
     assert k8s("Service", "moodstream-metrics")["spec"]["selector"] == selector
 
 
+def valued_from_elsewhere(env: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Entries whose value comes from a Secret or ConfigMap key (``valueFrom`` other than
+    the downward API's pod name, KAFKA__INSTANCE_ID)."""
+    pod_name = {"fieldRef": {"fieldPath": "metadata.name"}}
+    return [e for e in env if "valueFrom" in e and e["valueFrom"] != pod_name]
+
+
 def test_secrets_come_from_the_mounted_secret_only() -> None:
     c = container()
     env = {e["name"]: e for e in c["env"]}
@@ -173,10 +180,14 @@ def test_secrets_come_from_the_mounted_secret_only() -> None:
     for name in ("KAFKA__SASL_PASSWORD", "OBSERVABILITY__USER_HASH_KEY"):
         assert f"MOODSTREAM_{name}" not in env
         assert env[f"MOODSTREAM_{name}_FILE"]["value"].startswith("/etc/moodstream/secrets/")
-    assert not [e for e in c["env"] if "valueFrom" in e]
+    assert not valued_from_elsewhere(c["env"])
     # the other plain value: where the CA Secret is mounted (tests/unit/deploy/test_k8s_deploy.py)
-    plain = [e["name"] for e in c["env"] if not e["name"].endswith("_FILE")]
+    plain = [e["name"] for e in c["env"] if not e["name"].endswith("_FILE") and "value" in e]
     assert plain == ["MOODSTREAM_KAFKA__SSL_CA_LOCATION"]
+    # the pod's name, for stable transactional ids (RELIABILITY.md, "A lost pod")
+    assert env["MOODSTREAM_KAFKA__INSTANCE_ID"]["valueFrom"]["fieldRef"] == {
+        "fieldPath": "metadata.name"
+    }
     config = k8s("ConfigMap")["data"]
     assert not [k for k in config if re.search("PASSWORD|SECRET|HASH_KEY", k)]
 

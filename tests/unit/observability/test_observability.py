@@ -112,7 +112,7 @@ def test_known_label_values_exist_at_zero_before_anything_happens() -> None:
     for name, label_sets in zeros.items():
         for labels in label_sets:
             assert registry.get_sample_value(name, labels) == 0, (name, labels)
-    assert len(REASONS) == 16  # 11 of JSON decoding, 5 of Schema Registry input
+    assert len(REASONS) == 18  # 11 of JSON decoding, 5 of Schema Registry input, 2 of keys
     # no model named, no per-model series (a label value nobody uses would be noise)
     bare = CollectorRegistry()
     Metrics(bare)
