@@ -282,6 +282,10 @@ class ProcessingSettings(_Frozen):
     #: the Schema Registry wire format (needs ``SCHEMA_REGISTRY__URL``). ``auto``: a record
     #: starting with the magic byte 0 is registry-framed, anything else plain JSON.
     input_format: Literal["json", "avro", "protobuf", "json_schema", "auto"] = "json"
+    #: Predictions, alerts and windowed events: ``json`` (the service's own JSON) or
+    #: ``avro``/``protobuf``/``json_schema`` in the Schema Registry wire format, under the
+    #: topic's subject (needs ``SCHEMA_REGISTRY__URL``; docs/schema-registry.md).
+    output_format: Literal["json", "avro", "protobuf", "json_schema"] = "json"
     #: ``per_key``: a key's predictions, alerts, dead letters and overflow copies leave in
     #: the order its events were read (others never wait for it). ``arrival``: each as
     #: soon as its models answered (a fast event may overtake a slow one of its key).
@@ -478,6 +482,16 @@ class Settings(BaseSettings):
         if key_format != "string" and not self.schema_registry.url:
             raise ValueError(
                 f"PROCESSING__KEY_FORMAT={key_format} reads Schema Registry keys: set "
+                "MOODSTREAM_SCHEMA_REGISTRY__URL"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _registry_for_output_format(self) -> Settings:
+        fmt = self.processing.output_format
+        if fmt != "json" and not self.schema_registry.url:
+            raise ValueError(
+                f"PROCESSING__OUTPUT_FORMAT={fmt} writes Schema Registry records: set "
                 "MOODSTREAM_SCHEMA_REGISTRY__URL"
             )
         return self

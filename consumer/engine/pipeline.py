@@ -16,6 +16,7 @@ from datetime import datetime
 from consumer.clock import Clock
 from consumer.engine.batch_records import BatchResult, OutRecord, Polled, SourceResult, StartedBatch
 from consumer.engine.offsets import TopicPartitionKey
+from consumer.engine.output_values import encode_outputs
 from consumer.engine.slow_reasons import GroupWaits, slow_reason
 from consumer.ensemble.model_inputs import scoring_input
 from consumer.ensemble.outputs import EventOutcome, build_alerts, build_prediction, outcome_for
@@ -27,6 +28,7 @@ from consumer.intake.decode import decode
 from consumer.intake.ratelimit import KeyRateLimiter
 from consumer.logs import log_event
 from consumer.schema_registry.decoding import RegistryDecoder
+from consumer.schema_registry.output_encoding import OutputEncoder
 from consumer.settings import Settings
 from schemas import (
     Alert,
@@ -50,6 +52,7 @@ class Pipeline:
         rate_limiter: KeyRateLimiter | None = None,
         registry_decoder: RegistryDecoder | None = None,
         group_waits: GroupWaits | None = None,
+        output_encoder: OutputEncoder | None = None,
     ) -> None:
         self._ensemble = ensemble
         self._settings = settings
@@ -59,6 +62,7 @@ class Pipeline:
         self._consecutive_invalid: dict[TopicPartitionKey, int] = {}
         self._dead_letters = DeadLetterSummary()
         self._registry_decoder = registry_decoder
+        self._output_encoder = output_encoder  # None: JSON outputs, no extra work
 
     def process(self, batch: Sequence[Polled]) -> BatchResult:
         """The whole batch as one result, waiting for every model (blocking; for tests and
@@ -114,6 +118,8 @@ class Pipeline:
         if scoring is not None:
             started.seen_resolutions = scoring.resolutions
             ready += self._emit_resolved(started, scoring)
+        if self._output_encoder is not None:
+            encode_outputs(ready, self._output_encoder)
         return BatchResult(ready) if ready else None
 
     def _submit(self, scored: list[tuple[SourceResult, FeatureEvent]]) -> Scoring:
