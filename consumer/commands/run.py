@@ -31,6 +31,13 @@ def register(sub: Any) -> None:
         default=None,
         help="worker processes (default: MOODSTREAM_PROCESSING__WORKERS, 1)",
     )
+    parser.add_argument(
+        "--stage",
+        choices=("score", "windows"),
+        default="score",
+        help="score (default): FeatureEvents in, predictions out; windows: activity samples "
+        "and day features in, complete FeatureEvents out (docs/windows.md)",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -58,7 +65,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, _stop_during_startup)  # the supervisor replaces it
     try:
         with tempfile.TemporaryDirectory(prefix="moodstream-") as state:
-            return supervise(settings, workers, Path(state))
+            return supervise(settings, workers, Path(state), stage=args.stage)
     except _StopDuringStartup:
         log_event(_log, "stopped_during_startup")
         return 0
@@ -80,7 +87,7 @@ def _refuse_placeholder_hash_key(settings: Settings) -> None:
         )
 
 
-def supervise(settings: Settings, workers: int, state_dir: Path) -> int:
+def supervise(settings: Settings, workers: int, state_dir: Path, *, stage: str = "score") -> int:
     from consumer.commands import bootstrap_for
     from consumer.models.threads import apply_thread_caps
     from consumer.observability.metrics import enable_multiprocess
@@ -90,8 +97,12 @@ def supervise(settings: Settings, workers: int, state_dir: Path) -> int:
     metrics_dir = state_dir / "metrics"
     enable_multiprocess(metrics_dir)  # before prometheus_client is imported
 
-    from consumer.models.registry import load_model_set
+    from consumer.models.registry import ModelSet, load_model_set
 
+    if stage == "windows":  # no models: its workers assemble weeks
+        return _supervise(
+            settings, workers, state_dir, metrics_dir, bootstrap, ModelSet((), None, ()), stage
+        )
     models = load_model_set(settings.models)  # verifies checksums; runs no inference
     for info in models.infos:
         log_event(
@@ -118,7 +129,7 @@ def supervise(settings: Settings, workers: int, state_dir: Path) -> int:
             level=logging.WARNING,
             fix="set MOODSTREAM_OBSERVABILITY__USER_HASH_KEY to a secret of your own",
         )
-    return _supervise(settings, workers, state_dir, metrics_dir, bootstrap, models)
+    return _supervise(settings, workers, state_dir, metrics_dir, bootstrap, models, "score")
 
 
 def _supervise(
@@ -128,6 +139,7 @@ def _supervise(
     metrics_dir: Path,
     bootstrap: str,
     models: ModelSet,
+    stage: str,
 ) -> int:
     from prometheus_client import CollectorRegistry
 
@@ -174,6 +186,7 @@ def _supervise(
             with_metrics=True,
             restarted=restarted,
             instance=instance,
+            stage=stage,
         )
         return run_worker(ctx)
 

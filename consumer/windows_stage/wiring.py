@@ -1,0 +1,94 @@
+"""Composition of a windows-stage worker: its group (``<KAFKA__GROUP_ID>-windows``), its
+consumer, a group-less consumer for restores, an idempotent producer and the loop.
+
+Runs in a worker process after the fork; nothing here runs at import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from consumer.clock import Clock
+from consumer.engine.offsets import CommitPolicy
+from consumer.engine.stage import OrderedAtLeastOnce
+from consumer.errors import ConfigError, KafkaSetupError
+from consumer.kafka.clients import create_consumer, create_producer
+from consumer.settings import Guarantee, Settings
+from consumer.windows_stage.runner import WindowsRunner
+
+if TYPE_CHECKING:
+    from confluent_kafka.admin import ClusterMetadata  # type: ignore[attr-defined]
+
+    from consumer.observability.health import HealthReporter
+    from consumer.windows_stage.metrics import WindowsMetrics
+
+GROUP_SUFFIX = "-windows"
+
+
+def windows_settings(settings: Settings) -> Settings:
+    """The settings of the windows stage: its own consumer group. Raises ConfigError for
+    exactly-once, which this stage does not offer yet. Pure."""
+    if settings.processing.guarantee is Guarantee.EXACTLY_ONCE:
+        raise ConfigError(
+            "the windows stage runs at-least-once only (its changelog is not yet written in "
+            "the outputs' transaction): set MOODSTREAM_PROCESSING__GUARANTEE=at_least_once"
+        )
+    group = settings.kafka.group_id
+    if not group.endswith(GROUP_SUFFIX):
+        group += GROUP_SUFFIX
+    kafka = settings.kafka.model_copy(update={"group_id": group})
+    return settings.model_copy(update={"kafka": kafka})
+
+
+def check_co_partitioned(settings: Settings, metadata: ClusterMetadata) -> int:
+    """The inputs' partition count; raises KafkaSetupError when the two input topics (or
+    the changelog) have different partition counts: the stage joins them by user."""
+    topics = settings.topics
+    names = (topics.activity, topics.day_features, topics.windows_changelog)
+    counts = {name: len(metadata.topics[name].partitions) for name in names}
+    if len(set(counts.values())) != 1:
+        found = ", ".join(f"{name} has {n}" for name, n in counts.items())
+        raise KafkaSetupError(
+            f"the windows stage's topics must have the same partition count ({found}): "
+            "recreate them with equal partitions (moodstream topics create)"
+        )
+    return counts[topics.activity]
+
+
+def build_windows_runner(
+    settings: Settings,
+    *,
+    bootstrap: str,
+    worker_index: int,
+    clock: Clock,
+    instance: str = "",
+    metrics: WindowsMetrics | None = None,
+    health: HealthReporter | None = None,
+) -> WindowsRunner:
+    """The loop of one windows worker (``settings`` from ``windows_settings``). Creates
+    clients; does not block."""
+    consumer = create_consumer(settings, bootstrap)
+    restore_settings = settings.model_copy(
+        update={
+            "kafka": settings.kafka.model_copy(
+                update={"group_id": settings.kafka.group_id + "-restore"}
+            )
+        }
+    )
+    restorer = create_consumer(restore_settings, bootstrap)
+    producer = create_producer(settings, bootstrap, worker_index, instance)
+    processing = settings.processing
+    policy = CommitPolicy(processing.commit_interval_s, processing.commit_every_messages)
+    publisher = OrderedAtLeastOnce(producer, consumer, clock, policy)
+    store_dir = Path(settings.windows.state_dir) / settings.kafka.group_id / f"w{worker_index}"
+    return WindowsRunner(
+        consumer,
+        restorer,
+        publisher,
+        settings,
+        clock,
+        store_dir,
+        metrics=metrics,
+        health=health,
+    )
