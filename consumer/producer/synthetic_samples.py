@@ -8,8 +8,11 @@ wearable pipelines send them:
 - per local day either one daily record (split at gaps and at 1,440 values) or hourly
   ones; ``missing`` of the minutes never sent (gaps of 10 minutes); ``sparse`` users send
   only every other day (their weeks fall below the coverage floor);
-- ``duplicates`` of the records sent twice; ``conflicts`` re-sent at the end of the stream
-  with a few values changed (the re-send is the truth: it arrives last);
+- ``duplicates`` of the records sent twice; about ``conflicts`` of them (all taken from
+  each user's last day, whose weeks are still open and whose days still retained at the
+  end: a change to a week already closed whose oldest day has left the retention is not
+  revised) re-sent at the end of the stream with a value changed (the re-send is the
+  truth: it arrives last);
 - shuffled within ``lateness_s``: a record is sent before any record ending more than
   ``lateness_s`` after it ends (so a day is whole once the stream passes its end plus
   that lateness);
@@ -73,6 +76,7 @@ class SyntheticSamples:
     zone_of: dict[str, str] = field(init=False, default_factory=dict)
     samples: list[SampleRecord] = field(init=False, default_factory=list)
     day_features: list[tuple[bytes, bytes]] = field(init=False, default_factory=list)
+    _last_day: list[SampleRecord] = field(init=False, default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         rng = np.random.default_rng(self.seed)
@@ -87,7 +91,10 @@ class SyntheticSamples:
             for d in range(plan.days):
                 day = plan.first_day + timedelta(days=d)
                 if not (sparse and d % 2):
-                    records += self._day(rng, user, day)
+                    sent = self._day(rng, user, day)
+                    records += sent
+                    if d == plan.days - 1:
+                        self._last_day += sent
                 if plan.features:
                     self._features(rng, user, day, mn[i], sd[i])
         self.samples = self._arrange(rng, records)
@@ -136,11 +143,12 @@ class SyntheticSamples:
 
     def _arrange(self, rng: np.random.Generator, records: list[SampleRecord]) -> list[SampleRecord]:
         """Duplicates, the lateness shuffle, then the conflicting re-sends at the end."""
+        rate = min(1.0, self.plan.conflicts * self.plan.days)  # of the last day's records
         late_min = self.plan.lateness_s / 60
         doubled = records + [r for r in records if rng.random() < self.plan.duplicates]
         keys = [r.end_minute + rng.random() * late_min for r in doubled]
         order = [doubled[i] for i in np.argsort(keys, kind="stable")]
-        resent = [self._conflict(rng, r) for r in records if rng.random() < self.plan.conflicts]
+        resent = [self._conflict(rng, r) for r in self._last_day if rng.random() < rate]
         return order + resent
 
     def _conflict(self, rng: np.random.Generator, record: SampleRecord) -> SampleRecord:
