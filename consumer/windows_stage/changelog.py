@@ -10,6 +10,7 @@ of (or behind) what the changelog holds. Used from the poll loop's thread only.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from confluent_kafka import Consumer
 
 RESTORE_BATCH = 10_000
+RESTORE_POLL_S = 0.2
 
 
 class Recording:
@@ -84,11 +86,19 @@ def restore(
         return 0
     consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
     done = position = 0
+    silent_since = time.monotonic()
     try:
         while position < high:
-            messages = consumer.consume(num_messages=RESTORE_BATCH, timeout=timeout_s)
+            # consume() waits for all num_messages or the timeout: a short one, or the end
+            # of a partition would cost the whole timeout
+            messages = consumer.consume(num_messages=RESTORE_BATCH, timeout=RESTORE_POLL_S)
             if not messages:
-                raise TimeoutError(f"changelog {topic}[{partition}] silent at {position}/{high}")
+                if time.monotonic() - silent_since > timeout_s:
+                    raise TimeoutError(
+                        f"changelog {topic}[{partition}] silent at {position}/{high}"
+                    )
+                continue
+            silent_since = time.monotonic()
             puts: dict[bytes, bytes] = {}
             deletes: set[bytes] = set()
             for message in messages:

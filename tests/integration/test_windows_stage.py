@@ -140,14 +140,15 @@ def _start(settings: Settings) -> Stage:
     return Stage(runner, registry, clock)
 
 
-def _close_idle_users(stage: Stage, gen: SyntheticSamples) -> None:
+def _close_idle_users(stage: Stage, gen: SyntheticSamples, dropped_before: float = 0) -> None:
     """Move the stage's wall clock past the idle timeout: every user's open days close
-    (trigger ``idle``) and, the wall clock being far past March 2026, every day leaves the
-    retention (tombstones). Waits until every user-day is dropped."""
+        (trigger ``idle``) and, the wall clock being far past March 2026, every day leaves the
+        retention (tombstones). Waits until every user-day is dropped (``dropped_before``: by an
+    earlier stage)."""
     stage.clock.shift_s = IDLE_S + 60
     user_days = len(gen.truth) * gen.plan.days  # every user has features for every day
     wait_for(
-        lambda: stage.value("moodstream_windows_days_dropped_total") == user_days,
+        lambda: stage.value("moodstream_windows_days_dropped_total") + dropped_before == user_days,
         60,
         "every user-day closed and dropped",
     )
@@ -177,14 +178,22 @@ def _wait_committed(settings: Settings, counts: tuple[int, int], stage: Stage) -
     topics, group = settings.topics, settings.kafka.group_id
     bootstrap = settings.kafka.bootstrap_servers
 
+    seen: list[tuple[int, int]] = []
+
     def done() -> bool:
         assert stage.error is None, repr(stage.error)
-        return (
-            committed_total(bootstrap, topics.activity, group, PARTITIONS),
-            committed_total(bootstrap, topics.day_features, group, PARTITIONS),
-        ) == counts
+        seen[:] = [
+            (
+                committed_total(bootstrap, topics.activity, group, PARTITIONS),
+                committed_total(bootstrap, topics.day_features, group, PARTITIONS),
+            )
+        ]
+        return seen[0] == counts
 
-    wait_for(done, 90, "every input committed")
+    try:
+        wait_for(done, 90, "every input committed")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: committed {seen}, sent {counts}") from None
 
 
 def _read_all(bootstrap: str, topic: str) -> list[tuple[dict[str, Any], int]]:
@@ -350,7 +359,7 @@ def test_a_stage_stopped_mid_stream_restores_its_state_from_the_changelog(
     second = _start(settings)
     try:
         _wait_committed(settings, counts, second)
-        _close_idle_users(second, generated)
+        _close_idle_users(second, generated, first.value("moodstream_windows_days_dropped_total"))
     finally:
         second.stop()
     assert second.value("moodstream_windows_restore_seconds_count") == PARTITIONS
