@@ -17,6 +17,9 @@ asserts there are none at all.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from collections import Counter, defaultdict
@@ -372,3 +375,30 @@ def test_a_stage_stopped_mid_stream_restores_its_state_from_the_changelog(
     unique = list({e["event_id"]: (e, r) for e, r in events}.values())
     found = _check_weeks(generated, unique)
     assert found["weeks"] >= 45 and found["sparse_below_coverage"] >= 2, found
+
+
+def test_produce_samples_sends_the_generators_records_to_both_topics(
+    kafka_bootstrap: str, windows_topics: TopicSettings
+) -> None:
+    """``moodstream produce --samples``: the day features and the samples of
+    ``SyntheticSamples`` with the same seed, each to its topic, keyed by user."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOODSTREAM_")}
+    env |= windows_topics.as_env() | {"MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka_bootstrap}
+    command = [sys.executable, "-m", "consumer", "produce", "--samples", "--json"]
+    args = ["--users", "3", "--days", "2", "--seed", "5"]
+    done = subprocess.run(command + args, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    expected = SyntheticSamples(5, SamplesPlan(users=3, days=2))
+    summary = json.loads(done.stdout)
+    total = len(expected.samples) + len(expected.day_features)
+    assert (summary["sent"], summary["acknowledged"]) == (total, total)
+    for topic, records in (
+        (windows_topics.activity, [(r.key, r.value) for r in expected.samples]),
+        (windows_topics.day_features, expected.day_features),
+    ):
+        reader = TopicReader(kafka_bootstrap, topic)
+        try:
+            reader.wait_count(len(records), 30)
+            assert sorted((m.key(), m.value()) for m in reader.records) == sorted(records)
+        finally:
+            reader.close()
