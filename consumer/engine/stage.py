@@ -44,13 +44,14 @@ class OrderedAtLeastOnce(AtLeastOnce):
         self, sources: list[SourceResult], after: list[OutRecord], timeout_s: float
     ) -> None:
         """Register ``sources`` (``begin``), publish their outputs, wait until they are
-        acknowledged, then publish ``after`` held by the last source of each partition.
-        Blocks up to ``timeout_s`` on the acknowledgements; raises ``DeliveryFailed``
-        when an output was refused or not acknowledged in time."""
+        acknowledged, then publish ``after``; the first source of each partition is held (so
+        the whole batch is) until ``after`` is acknowledged. Blocks up to ``timeout_s`` on
+        the acknowledgements; raises ``DeliveryFailed`` when an output was refused or not
+        acknowledged in time."""
         if not sources:
             return
         self.begin(sources)
-        anchors = _last_per_partition(sources)
+        anchors = _first_per_partition(sources)
         for anchor in anchors.values():
             self._tracker.add(anchor.tp, anchor.offset, 1)  # released by the 2nd publish
         self.publish(BatchResult(sources))
@@ -89,8 +90,10 @@ class OrderedAtLeastOnce(AtLeastOnce):
             raise DeliveryFailed(f"{left} records unacknowledged after {timeout_s} s")
 
 
-def _last_per_partition(sources: list[SourceResult]) -> dict[TopicPartitionKey, SourceResult]:
-    last: dict[TopicPartitionKey, SourceResult] = {}
+def _first_per_partition(sources: list[SourceResult]) -> dict[TopicPartitionKey, SourceResult]:
+    """The first source of each partition: held, it holds every later one of the batch
+    (offsets commit as a contiguous prefix)."""
+    first: dict[TopicPartitionKey, SourceResult] = {}
     for source in sources:
-        last[source.tp] = source
-    return last
+        first.setdefault(source.tp, source)
+    return first
