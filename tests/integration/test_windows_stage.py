@@ -41,7 +41,14 @@ from consumer.windows_stage.metrics import WindowsMetrics
 from consumer.windows_stage.runner import WindowsRunner
 from consumer.windows_stage.wiring import build_windows_runner, windows_settings
 from tests.conftest import settings_for
-from tests.integration.harness import TopicReader, committed_total, produce_raw, wait_for
+from tests.integration.harness import (
+    TopicReader,
+    committed_total,
+    produce_raw,
+    running_service,
+    service_env,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -402,3 +409,56 @@ def test_produce_samples_sends_the_generators_records_to_both_topics(
             assert sorted((m.key(), m.value()) for m in reader.records) == sorted(records)
         finally:
             reader.close()
+
+
+def test_run_stage_windows_serves_health_and_metrics_and_stops_cleanly(
+    kafka_bootstrap: str, windows_topics: TopicSettings, tmp_path: Path
+) -> None:
+    """``moodstream run --stage windows``: the supervisor, a worker, /readyz and the
+    windows metrics; a complete UTC day goes out as its week; SIGTERM exits 0."""
+    group = f"moodstream-test-{uuid.uuid4().hex[:12]}"
+    env = service_env(
+        kafka_bootstrap,
+        windows_topics,
+        group,
+        WINDOWS__STATE_DIR=tmp_path / "state",
+        WINDOWS__MIN_COVERAGE="0",
+    )
+    day = b'{"schema_version":1,"user_id":"u-cli","start":"2026-03-10T00:00:00Z",'
+    day += b'"interval_s":60,"values":[' + b",".join([b"3"] * 1440) + b'],"tz":"UTC"}'
+    with running_service(env, tmp_path, "--stage", "windows") as service:
+        service.wait_ready()
+        produce_raw(kafka_bootstrap, windows_topics.activity, [(b"u-cli", day)])
+        reader = TopicReader(kafka_bootstrap, windows_topics.features)
+        try:
+            reader.wait_count(1, 60)
+            [event] = reader.values()
+        finally:
+            reader.close()
+        assert event["user_id"] == "u-cli" and event["as_of"] == "2026-03-10"
+        assert event["activity"][-1] == 3.0 and event["coverage"] == pytest.approx(1 / 7)
+        wait_for(
+            lambda: "moodstream_windows_samples_total 1.0" in service.get("/metrics")[1],
+            30,
+            "the samples metric",
+        )
+        assert service.stop() == 0, service.logs()
+    # its own group, which committed the record
+    assert committed_total(kafka_bootstrap, windows_topics.activity, f"{group}-windows", 3) == 1
+
+
+def test_run_stage_windows_refuses_inputs_partitioned_differently(
+    kafka_bootstrap: str, windows_topics: TopicSettings, tmp_path: Path
+) -> None:
+    topics = windows_topics.model_copy(update={"day_features": windows_topics.dlq + ".odd"})
+    admin = {"bootstrap.servers": kafka_bootstrap}
+    create_topics(admin, [topics.day_features], PARTITIONS + 1, replication=1)
+    try:
+        wait_for_topics(admin, [topics.day_features], 30)
+        env = service_env(kafka_bootstrap, topics, f"moodstream-test-{uuid.uuid4().hex[:12]}")
+        command = [sys.executable, "-m", "consumer", "run", "--stage", "windows"]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        delete_topics(admin, [topics.day_features])
+    assert done.returncode != 0
+    assert "must have the same partition count" in done.stdout + done.stderr
