@@ -25,6 +25,7 @@ _COUNTS = {
     "minutes_too_old": "minutes_too_old",
     "days_dropped": "days_dropped",
     "zone_changed": "zone_changed",
+    "revisions_too_old": "revisions_too_old",
 }
 
 
@@ -49,8 +50,10 @@ class WindowsMetrics:
             buckets=(0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 1.0),
             registry=registry,
         )
-        self.store_keys = Gauge(
-            _PREFIX + "store_dirty", "Cached changes not yet in the store", registry=registry
+        self.store_bytes = Gauge(
+            _PREFIX + "store_bytes",
+            "The stores' live SST files on disk (RocksDB; memtables not counted)",
+            registry=registry,
         )
         self.partitions = Gauge(
             _PREFIX + "partitions", "Partitions with a store", registry=registry
@@ -109,7 +112,12 @@ class WindowsMetrics:
         processor.coverages.clear()
 
     def store(self, processor: WindowsProcessor) -> None:
+        """The partitions held and their stores' size on disk. Blocks briefly (RocksDB)."""
+        from consumer.windows.rocks import RocksStore
+
         self.partitions.set(len(processor.partitions))
+        stores = [p.recording.inner for p in processor.partitions.values()]
+        self.store_bytes.set(sum(s.disk_bytes() for s in stores if isinstance(s, RocksStore)))
 
     def restore_progress(self, partition: int, done: int, total: int) -> None:
         self.restore_done.labels(partition=str(partition)).set(done)
