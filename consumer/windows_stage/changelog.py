@@ -93,6 +93,10 @@ def restore(
             # of a partition would cost the whole timeout
             messages = consumer.consume(num_messages=RESTORE_BATCH, timeout=RESTORE_POLL_S)
             if not messages:
+                # the end may be a marker or compacted away: ask where the fetch stands
+                position = max(position, _position(consumer, topic, partition))
+                if position >= high:
+                    break
                 if time.monotonic() - silent_since > timeout_s:
                     raise TimeoutError(
                         f"changelog {topic}[{partition}] silent at {position}/{high}"
@@ -120,3 +124,11 @@ def restore(
     finally:
         consumer.unassign()
     return done
+
+
+def _position(consumer: Consumer, topic: str, partition: int) -> int:
+    """The next offset the consumer will fetch (past control records); 0 when unknown."""
+    from confluent_kafka import TopicPartition
+
+    [where] = consumer.position([TopicPartition(topic, partition)])
+    return max(0, where.offset)
