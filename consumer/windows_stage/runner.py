@@ -1,12 +1,14 @@
 """The windows stage's poll loop: consume samples and day features → windower → publish
-events, then the changelog, then commit (``OrderedAtLeastOnce``).
+events, changelog and offsets in the guarantee's way (``delivery``).
 
 One thread owns everything (rebalance and delivery callbacks run inside ``consume`` on
 it). On assignment each newly assigned partition number's store is wiped and restored
 from its changelog partition (blocking the loop; ``/readyz`` says not ready with the
 progress meanwhile); on revocation the partition's pending work is published and
 committed and its store closed. Every ``TIMER_INTERVAL_S`` the windowers' wall-clock
-timers run (idle closes, retention of users who stopped sending).
+timers run (idle closes, retention of users who stopped sending). A transaction aborted
+and rewound leaves the local state ahead of what was committed: every store is rebuilt
+from the changelog.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from typing import TYPE_CHECKING
 from consumer.clock import Clock
 from consumer.engine.batch_records import Polled
 from consumer.engine.batching import BatchPolicy, MicroBatcher
-from consumer.engine.stage import OrderedAtLeastOnce
 from consumer.logs import log_event
 from consumer.settings import Settings
 from consumer.windows.rocks import MIB, RocksStore
 from consumer.windows_stage.changelog import restore
+from consumer.windows_stage.delivery import Delivery
 from consumer.windows_stage.metrics import WindowsMetrics
 from consumer.windows_stage.processor import PartitionWindows, WindowsProcessor
 
@@ -37,7 +39,7 @@ _log = logging.getLogger("moodstream.windows")
 IDLE_POLL_S = 0.1
 TIMER_INTERVAL_S = 5.0
 HEARTBEAT_S = 1.0
-ACK_TIMEOUT_S = 60.0
+REVOKE_TIMEOUT_S = 60.0
 RESTORE_SILENCE_S = 30.0
 
 
@@ -46,7 +48,7 @@ class WindowsRunner:
         self,
         consumer: Consumer,
         restorer: Consumer,
-        publisher: OrderedAtLeastOnce,
+        delivery: Delivery,
         settings: Settings,
         clock: Clock,
         store_dir: Path,
@@ -56,7 +58,8 @@ class WindowsRunner:
     ) -> None:
         self._consumer = consumer
         self._restorer = restorer
-        self._publisher = publisher
+        self._delivery = delivery
+        self._publisher = delivery.publisher
         self._settings = settings
         self._clock = clock
         self._store_dir = store_dir
@@ -104,8 +107,10 @@ class WindowsRunner:
         if now - self._last_timers >= TIMER_INTERVAL_S:
             self._last_timers = now
             events, changelog = self.processor.on_timers()
-            self._publisher.publish_untracked(events, changelog, ACK_TIMEOUT_S)
-            self._count_events(events)
+            if self._delivery.timers(events, changelog):
+                self._rebuild()
+            else:
+                self._count_events(events)
         self._publisher.poll()
         self._publisher.maybe_commit(now)
         self._heartbeat(now)
@@ -123,8 +128,8 @@ class WindowsRunner:
         self._batcher.add(Polled(message, now), now)
 
     def _flush_batch(self) -> None:
-        """Process the open batch, publish its events, then its changelog; its offsets are
-        committable once both are acknowledged. Blocks on the acknowledgements."""
+        """Process the open batch and publish it with its changelog (``delivery``). Blocks
+        on Kafka."""
         if not len(self._batcher):
             return
         batch = self._batcher.take()
@@ -134,9 +139,19 @@ class WindowsRunner:
             for part in self.processor.partitions.values():
                 part.state.discard_unwritten()
             raise
-        self._publisher.publish_ordered(sources, changelog, ACK_TIMEOUT_S)
-        if self._metrics is not None:
+        if self._delivery.batch(sources, changelog):
+            self._rebuild()
+        elif self._metrics is not None:
             self._metrics.batch(batch, sources, changelog, self.processor)
+
+    def _rebuild(self) -> None:
+        """The batch was rewound: every store back to what the changelog committed."""
+        numbers = sorted(self.processor.partitions)
+        for number in numbers:
+            self.processor.partitions.pop(number).recording.close()
+        for number in numbers:
+            self._restore(number)
+        log_event(_log, "state_rebuilt", level=logging.WARNING, partitions=numbers)
 
     def _count_events(self, events: Sequence[object]) -> None:
         if self._metrics is not None:
@@ -204,7 +219,7 @@ class WindowsRunner:
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._flush_batch()
         revoked = {(tp.topic, tp.partition) for tp in partitions}
-        self._publisher.on_revoke(revoked, ACK_TIMEOUT_S)
+        self._publisher.on_revoke(revoked, REVOKE_TIMEOUT_S)
         self._let_go(revoked)
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:

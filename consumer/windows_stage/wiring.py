@@ -12,12 +12,16 @@ from typing import TYPE_CHECKING
 from consumer.clock import Clock
 from consumer.engine.offsets import CommitPolicy
 from consumer.engine.stage import OrderedAtLeastOnce
-from consumer.errors import ConfigError, KafkaSetupError
+from consumer.engine.transactions import ExactlyOnce
+from consumer.engine.txn_calls import on_thread
+from consumer.errors import KafkaSetupError
 from consumer.kafka.clients import create_consumer, create_producer
 from consumer.settings import Guarantee, Settings
+from consumer.windows_stage.delivery import Delivery, Ordered, Transactional
 from consumer.windows_stage.runner import WindowsRunner
 
 if TYPE_CHECKING:
+    from confluent_kafka import Consumer
     from confluent_kafka.admin import ClusterMetadata  # type: ignore[attr-defined]
 
     from consumer.observability.health import HealthReporter
@@ -27,13 +31,8 @@ GROUP_SUFFIX = "-windows"
 
 
 def windows_settings(settings: Settings) -> Settings:
-    """The settings of the windows stage: its own consumer group. Raises ConfigError for
-    exactly-once, which this stage does not offer yet. Pure."""
-    if settings.processing.guarantee is Guarantee.EXACTLY_ONCE:
-        raise ConfigError(
-            "the windows stage runs at-least-once only (its changelog is not yet written in "
-            "the outputs' transaction): set MOODSTREAM_PROCESSING__GUARANTEE=at_least_once"
-        )
+    """The settings of the windows stage: its own consumer group (and so its own
+    transactional ids). Pure."""
     group = settings.kafka.group_id
     if not group.endswith(GROUP_SUFFIX):
         group += GROUP_SUFFIX
@@ -77,18 +76,41 @@ def build_windows_runner(
         }
     )
     restorer = create_consumer(restore_settings, bootstrap)
-    producer = create_producer(settings, bootstrap, worker_index, instance)
-    processing = settings.processing
-    policy = CommitPolicy(processing.commit_interval_s, processing.commit_every_messages)
-    publisher = OrderedAtLeastOnce(producer, consumer, clock, policy)
+    delivery = _delivery(settings, consumer, bootstrap, worker_index, clock, instance)
     store_dir = Path(settings.windows.state_dir) / settings.kafka.group_id / f"w{worker_index}"
     return WindowsRunner(
         consumer,
         restorer,
-        publisher,
+        delivery,
         settings,
         clock,
         store_dir,
         metrics=metrics,
         health=health,
     )
+
+
+def _delivery(
+    settings: Settings,
+    consumer: Consumer,
+    bootstrap: str,
+    worker_index: int,
+    clock: Clock,
+    instance: str,
+) -> Delivery:
+    """The guarantee's delivery (``PROCESSING__GUARANTEE``). Blocks in
+    ``init_transactions`` (exactly-once)."""
+    processing = settings.processing
+    producer = create_producer(settings, bootstrap, worker_index, instance)
+    if processing.guarantee is Guarantee.EXACTLY_ONCE:
+        publisher = ExactlyOnce(
+            producer,
+            consumer,
+            clock,
+            settings.kafka.connect_timeout_s,
+            new_producer=lambda: create_producer(settings, bootstrap, worker_index, instance),
+            bounded=on_thread(clock),
+        )
+        return Transactional(publisher)
+    policy = CommitPolicy(processing.commit_interval_s, processing.commit_every_messages)
+    return Ordered(OrderedAtLeastOnce(producer, consumer, clock, policy))

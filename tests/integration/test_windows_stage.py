@@ -36,7 +36,13 @@ from prometheus_client import CollectorRegistry
 from consumer.clock import SystemClock
 from consumer.kafka.admin import create_topics, delete_topics, wait_for_topics
 from consumer.producer.synthetic_samples import SamplesPlan, SyntheticSamples
-from consumer.settings import Settings, TopicSettings, WindowsSettings
+from consumer.settings import (
+    Guarantee,
+    ProcessingSettings,
+    Settings,
+    TopicSettings,
+    WindowsSettings,
+)
 from consumer.windows_stage.metrics import WindowsMetrics
 from consumer.windows_stage.runner import WindowsRunner
 from consumer.windows_stage.wiring import build_windows_runner, windows_settings
@@ -164,12 +170,16 @@ def _close_idle_users(stage: Stage, gen: SyntheticSamples, dropped_before: float
     )
 
 
-def _settings(bootstrap: str, topics: TopicSettings, tmp: Path) -> Settings:
+def _settings(
+    bootstrap: str, topics: TopicSettings, tmp: Path, guarantee: Guarantee = Guarantee.AT_LEAST_ONCE
+) -> Settings:
     group = f"moodstream-test-{uuid.uuid4().hex[:12]}"
     windows = WindowsSettings(
         allowed_lateness_s=LATENESS_S, idle_close_s=IDLE_S, state_dir=tmp / "state"
     )
-    return windows_settings(settings_for(bootstrap, topics, group, windows=windows))
+    processing = ProcessingSettings(guarantee=guarantee)
+    base = settings_for(bootstrap, topics, group, windows=windows, processing=processing)
+    return windows_settings(base)
 
 
 def _send(settings: Settings, gen: SyntheticSamples, stage: Stage) -> tuple[int, int]:
@@ -342,14 +352,19 @@ def test_weeks_equal_the_reference_and_each_revision_goes_out_once(
     ]
 
 
+@pytest.mark.parametrize("guarantee", list(Guarantee))
 def test_a_stage_stopped_mid_stream_restores_its_state_from_the_changelog(
-    kafka_bootstrap: str, windows_topics: TopicSettings, tmp_path: Path, generated: SyntheticSamples
+    kafka_bootstrap: str,
+    windows_topics: TopicSettings,
+    tmp_path: Path,
+    generated: SyntheticSamples,
+    guarantee: Guarantee,
 ) -> None:
     """The first stage stops after about a third of the samples; the second wipes its
-    local stores, restores them from the changelog and goes on. After dedupe by
-    ``event_id`` (at-least-once may resend what was not committed), every revision once
-    and every week equal to the reference."""
-    settings = _settings(kafka_bootstrap, windows_topics, tmp_path)
+    local stores, restores them from the changelog and goes on. Every revision once and
+    every week equal to the reference: under exactly-once as read (read_committed), under
+    at-least-once after dedupe by ``event_id`` (it may resend what was not committed)."""
+    settings = _settings(kafka_bootstrap, windows_topics, tmp_path, guarantee)
     topics, group = settings.topics, settings.kafka.group_id
     first = _start(settings)
     try:
@@ -379,6 +394,8 @@ def test_a_stage_stopped_mid_stream_restores_its_state_from_the_changelog(
     )
     assert restored > 0, "nothing was restored from the changelog"
     events = _read_all(kafka_bootstrap, windows_topics.features)
+    if guarantee is Guarantee.EXACTLY_ONCE:
+        assert max(Counter(e["event_id"] for e, _ in events).values()) == 1
     unique = list({e["event_id"]: (e, r) for e, r in events}.values())
     found = _check_weeks(generated, unique)
     assert found["weeks"] >= 45 and found["sparse_below_coverage"] >= 2, found

@@ -18,9 +18,9 @@ from consumer.engine.batch_records import OutRecord, Polled, SourceResult
 from consumer.engine.delivery import DeliveryFailed
 from consumer.engine.offsets import CommitPolicy
 from consumer.engine.stage import OrderedAtLeastOnce
-from consumer.errors import ConfigError, KafkaSetupError
+from consumer.errors import KafkaSetupError
 from consumer.producer.synthetic_samples import SamplesPlan, SyntheticSamples
-from consumer.settings import Guarantee, ProcessingSettings, Settings, TopicSettings
+from consumer.settings import ProcessingSettings, Settings, TopicSettings
 from consumer.windows.store import MemoryStore
 from consumer.windows_stage.changelog import Recording, restore
 from consumer.windows_stage.processor import PartitionWindows, WindowsProcessor
@@ -211,13 +211,10 @@ def test_the_processor_sends_revisions_dead_letters_and_the_changelog_of_its_par
     assert processor.process([])[1] == []  # nothing changed since
 
 
-def test_the_stage_has_its_own_group_and_refuses_exactly_once_for_now() -> None:
+def test_the_stage_has_its_own_group() -> None:
     settings = windows_settings(Settings())
     assert settings.kafka.group_id == Settings().kafka.group_id + "-windows"
     assert windows_settings(settings).kafka.group_id == settings.kafka.group_id
-    eos = Settings(processing=ProcessingSettings(guarantee=Guarantee.EXACTLY_ONCE))
-    with pytest.raises(ConfigError, match="at-least-once only"):
-        windows_settings(eos)
 
 
 def test_inputs_with_different_partition_counts_are_a_clear_error() -> None:
