@@ -67,7 +67,7 @@ def build_windows_runner(
 ) -> WindowsRunner:
     """The loop of one windows worker (``settings`` from ``windows_settings``). Creates
     clients; does not block."""
-    consumer = create_consumer(settings, bootstrap)
+    consumer = _co_partitioned_consumer(settings, bootstrap)
     restore_settings = settings.model_copy(
         update={
             "kafka": settings.kafka.model_copy(
@@ -114,3 +114,25 @@ def _delivery(
         return Transactional(publisher)
     policy = CommitPolicy(processing.commit_interval_s, processing.commit_every_messages)
     return Ordered(OrderedAtLeastOnce(producer, consumer, clock, policy))
+
+
+def _co_partitioned_consumer(settings: Settings, bootstrap: str) -> Consumer:
+    """The group's consumer with the range assignor: each member gets the same partition
+    numbers of both inputs (cooperative-sticky could split partition ``p`` of the samples
+    and of the day features between two workers, each then writing its own state of the
+    same users to changelog partition ``p``). Rebalances are eager: every partition is
+    revoked (published, committed, its store closed) and the new ones restored."""
+    import logging
+
+    from confluent_kafka import Consumer
+
+    from consumer.kafka.clients import consumer_config
+    from consumer.kafka.config import new_client
+
+    conf: dict[str, object] = dict(consumer_config(settings, bootstrap))
+    if settings.kafka.group_protocol == "consumer":
+        conf["group.remote.assignor"] = "range"
+    else:
+        conf["partition.assignment.strategy"] = "range"
+    conf["logger"] = logging.getLogger("moodstream.kafka.consumer")
+    return new_client(Consumer, conf)

@@ -144,12 +144,12 @@ class Stage:
         return self.registry.get_sample_value(name, labels or None) or 0.0
 
 
-def _start(settings: Settings) -> Stage:
+def _start(settings: Settings, index: int = 0) -> Stage:
     registry, clock = CollectorRegistry(), ShiftedClock()
     runner = build_windows_runner(
         settings,
         bootstrap=settings.kafka.bootstrap_servers,
-        worker_index=0,
+        worker_index=index,
         clock=clock,
         metrics=WindowsMetrics(registry),
     )
@@ -479,3 +479,46 @@ def test_run_stage_windows_refuses_inputs_partitioned_differently(
         delete_topics(admin, [topics.day_features])
     assert done.returncode != 0
     assert "must have the same partition count" in done.stdout + done.stderr
+
+
+def test_exactly_once_across_a_rebalance_from_one_worker_to_two_and_back(
+    kafka_bootstrap: str, windows_topics: TopicSettings, tmp_path: Path, generated: SyntheticSamples
+) -> None:
+    """A second worker joins after a third of the samples and leaves after two thirds:
+    each rebalance hands whole partition numbers of both inputs to one worker (range),
+    which restores their stores from the changelog. Under read_committed: no event twice,
+    every week equal to the reference."""
+    settings = _settings(kafka_bootstrap, windows_topics, tmp_path, Guarantee.EXACTLY_ONCE)
+    topics, bootstrap = settings.topics, kafka_bootstrap
+    samples = [(r.key, r.value) for r in generated.samples]
+    thirds = [samples[: len(samples) // 3], samples[len(samples) // 3 : 2 * len(samples) // 3]]
+    thirds.append(samples[2 * len(samples) // 3 :])
+    partitions, dropped = "moodstream_windows_partitions", "moodstream_windows_days_dropped_total"
+    features = len(generated.day_features)
+    first = _start(settings)
+    try:
+        produce_raw(bootstrap, topics.day_features, generated.day_features)
+        _wait_committed(settings, (0, features), first)
+        produce_raw(bootstrap, topics.activity, thirds[0])
+        _wait_committed(settings, (len(thirds[0]), features), first)
+        second = _start(settings, index=1)
+        try:
+            wait_for(
+                lambda: first.value(partitions) > 0 and second.value(partitions) > 0,
+                60,
+                "both workers hold partitions",
+            )
+            produce_raw(bootstrap, topics.activity, thirds[1])
+            _wait_committed(settings, (len(thirds[0]) + len(thirds[1]), features), first)
+        finally:
+            second.stop()
+        wait_for(lambda: first.value(partitions) == PARTITIONS, 60, "the first holds all")
+        produce_raw(bootstrap, topics.activity, thirds[2])
+        _wait_committed(settings, (len(samples), features), first)
+        _close_idle_users(first, generated, second.value(dropped))
+    finally:
+        first.stop()
+    events = _read_all(bootstrap, windows_topics.features)
+    assert max(Counter(e["event_id"] for e, _ in events).values()) == 1
+    found = _check_weeks(generated, events)
+    assert found["weeks"] >= 45 and found["sparse_below_coverage"] >= 2, found
