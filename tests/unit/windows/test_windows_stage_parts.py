@@ -250,3 +250,45 @@ def test_the_generator_is_deterministic_and_its_truth_is_what_arrives_last() -> 
     assert len({one.zone_of[u] for u in one.truth}) == 3
     sent = len([r for r in one.samples])
     assert sent > len({r.value for r in one.samples})  # some duplicates
+
+
+class FakeTransactions:
+    """What ``Transactional`` uses of ``ExactlyOnce``: one call log, abort counters."""
+
+    def __init__(self, abort_on: int = 0) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.aborted = self.recreated = 0
+        self._abort_on = abort_on
+
+    def begin(self, sources: list[SourceResult]) -> None:
+        self.calls.append(("begin", [s.offset for s in sources]))
+
+    def publish(self, result: Any) -> None:
+        records = [r.topic for s in result.sources for r in s.records]
+        self.calls.append(("publish", records))
+
+    def end(self, sources: list[SourceResult]) -> None:
+        self.calls.append(("end", [s.offset for s in sources]))
+        if len([c for c in self.calls if c[0] == "end"]) == self._abort_on:
+            self.aborted += 1  # the batch was rewound
+
+
+def test_a_transaction_holds_events_changelog_and_offsets_and_an_abort_asks_for_a_rebuild() -> None:
+    from consumer.windows_stage.delivery import Transactional
+
+    txn = FakeTransactions(abort_on=2)
+    delivery = Transactional(txn)  # type: ignore[arg-type]
+    assert delivery.batch(_sources(), CHANGELOG) is False
+    assert txn.calls == [
+        ("begin", [7, 8]),
+        ("publish", [TOPICS.features, TOPICS.windows_changelog]),
+        ("end", [7, 8]),
+    ]
+    event = OutRecord(TOPICS.features, b"u", b"{}", kind="window")
+    assert delivery.timers([event], CHANGELOG) is True  # aborted: rebuild the stores
+    assert txn.calls[3:] == [
+        ("begin", []),
+        ("publish", [TOPICS.features, TOPICS.windows_changelog]),
+        ("end", []),
+    ]
+    assert delivery.timers([], []) is False and len(txn.calls) == 6
