@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -268,13 +269,20 @@ class Reference:
                 present[i * 1440 + slot] = True
         return values, sum(present)
 
-    def days(self) -> list[date]:
-        """Every day: each week closed (by its trigger, or at the end by the idle timer)."""
+    def days(self, user: str, idle_closed: bool) -> list[date]:
+        """The days whose week closed: every one when the idle timer closed the tail,
+        else those the user's stream passed by the lateness."""
         plan = self.gen.plan
-        return [plan.first_day + timedelta(days=d) for d in range(plan.days)]
+        days = [plan.first_day + timedelta(days=d) for d in range(plan.days)]
+        if idle_closed:
+            return days
+        end, tz = max(self.gen.truth[user]) + 1, self.gen.zone_of[user]
+        return [d for d in days if _day_slots(d, tz)[-1][0] + 1 + LATENESS_S // 60 <= end]
 
 
-def _check_weeks(gen: SyntheticSamples, events: list[tuple[dict[str, Any], int]]) -> Counter[str]:
+def _check_weeks(
+    gen: SyntheticSamples, events: list[tuple[dict[str, Any], int]], idle_closed: bool = True
+) -> Counter[str]:
     """Every revision once; each user-day's last revision equal to the reference; weeks
     below the coverage floor never sent as activity. Returns what was found, by kind."""
     ref = Reference(gen)
@@ -293,7 +301,7 @@ def _check_weeks(gen: SyntheticSamples, events: list[tuple[dict[str, Any], int]]
         for e in (json.loads(v) for _, v in gen.day_features)
     }
     for user in gen.truth:
-        for day in ref.days():
+        for day in ref.days(user, idle_closed):
             values, present = ref.week(user, day)
             key = (user, day.isoformat())
             event = last[key][1] if key in last else {}
@@ -522,3 +530,62 @@ def test_exactly_once_across_a_rebalance_from_one_worker_to_two_and_back(
     assert max(Counter(e["event_id"] for e, _ in events).values()) == 1
     found = _check_weeks(generated, events)
     assert found["weeks"] >= 45 and found["sparse_below_coverage"] >= 2, found
+
+
+def _workers(supervisor: int) -> list[int]:
+    """The pids of ``supervisor``'s children (its workers), from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == supervisor:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def test_exactly_once_survives_a_sigkill_of_the_windows_worker(
+    kafka_bootstrap: str, windows_topics: TopicSettings, tmp_path: Path, generated: SyntheticSamples
+) -> None:
+    """``run --stage windows`` in exactly-once mode; its worker is SIGKILLed once half the
+    samples are committed, as the other half is sent; the supervisor restarts it, it
+    restores its state from the changelog and goes on: no event twice under
+    read_committed, every week the lateness closed equal to the reference."""
+    group = f"moodstream-test-{uuid.uuid4().hex[:12]}"
+    env = service_env(
+        kafka_bootstrap,
+        windows_topics,
+        group,
+        WINDOWS__STATE_DIR=tmp_path / "state",
+        WINDOWS__ALLOWED_LATENESS_S=LATENESS_S,
+        PROCESSING__GUARANTEE="exactly_once",
+    )
+    samples = [(r.key, r.value) for r in generated.samples]
+    windows_group = f"{group}-windows"
+    with running_service(env, tmp_path, "--stage", "windows") as service:
+        service.wait_ready()
+        produce_raw(kafka_bootstrap, windows_topics.day_features, generated.day_features)
+        half = len(samples) // 2
+
+        def committed(count: int, topic: str = windows_topics.activity) -> Callable[[], bool]:
+            return lambda: committed_total(kafka_bootstrap, topic, windows_group, 3) == count
+
+        features = committed(len(generated.day_features), windows_topics.day_features)
+        wait_for(features, 90, "the day features committed", alive=service.process)
+        produce_raw(kafka_bootstrap, windows_topics.activity, samples[:half])
+        wait_for(committed(half), 90, "the first half committed", alive=service.process)
+        [worker] = _workers(service.process.pid)
+        produce_raw(kafka_bootstrap, windows_topics.activity, samples[half:])
+        os.kill(worker, signal.SIGKILL)  # mid-stream: the second half is on its way
+        wait_for(
+            lambda: _workers(service.process.pid) not in ([], [worker]),
+            60,
+            "the supervisor restarted the worker",
+            alive=service.process,
+        )
+        wait_for(committed(len(samples)), 120, "every sample committed", alive=service.process)
+    events = _read_all(kafka_bootstrap, windows_topics.features)
+    assert max(Counter(e["event_id"] for e, _ in events).values()) == 1
+    found = _check_weeks(generated, events, idle_closed=False)
+    assert found["weeks"] >= 20, found
