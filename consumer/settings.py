@@ -116,6 +116,8 @@ class KafkaSettings(_Frozen):
 
 
 TOPIC_ROLES = ("features", "predictions", "alerts", "dlq", "overflow")
+#: The windows stage's topics (issue 26): its two inputs and its store's changelog.
+WINDOWS_TOPIC_ROLES = ("activity", "day_features", "windows_changelog")
 
 
 class TopicSettings(_Frozen):
@@ -124,6 +126,11 @@ class TopicSettings(_Frozen):
     alerts: str = "mood.alerts.v1"
     dlq: str = "mood.features.dlq.v1"
     overflow: str = "mood.features.overflow.v1"
+    # the windows stage (``run --stage windows``): activity samples and day features in
+    # (co-partitioned by user_id), its store's compacted changelog
+    activity: str = "mood.activity.v1"
+    day_features: str = "mood.day-features.v1"
+    windows_changelog: str = "mood.windows-changelog.v1"
     partitions: int = Field(default=6, ge=1)
     # None: min(3, brokers in the cluster) and a min ISR of min(2, replication - 1), at least 1
     replication_factor: int | None = Field(default=None, ge=1)
@@ -137,7 +144,7 @@ class TopicSettings(_Frozen):
     @model_validator(mode="after")
     def _distinct_names(self) -> TopicSettings:
         seen: dict[str, str] = {}
-        for role in TOPIC_ROLES:
+        for role in TOPIC_ROLES + WINDOWS_TOPIC_ROLES:
             name = getattr(self, role)
             if not name.strip():
                 raise ValueError(f"TOPICS__{role.upper()} is empty")
@@ -156,9 +163,15 @@ class TopicSettings(_Frozen):
         """Role (``features``, ``predictions``, ...) -> topic name."""
         return {role: getattr(self, role) for role in TOPIC_ROLES}
 
+    def windows_by_role(self) -> dict[str, str]:
+        """The windows stage's roles (``activity``, ``day_features``, ``windows_changelog``)
+        -> topic name."""
+        return {role: getattr(self, role) for role in WINDOWS_TOPIC_ROLES}
+
     def as_env(self) -> dict[str, str]:
-        """The five topic names as ``MOODSTREAM_TOPICS__*`` variables, for a child process."""
-        return {f"MOODSTREAM_TOPICS__{name.upper()}": getattr(self, name) for name in TOPIC_ROLES}
+        """Every topic name as ``MOODSTREAM_TOPICS__*`` variables, for a child process."""
+        roles = TOPIC_ROLES + WINDOWS_TOPIC_ROLES
+        return {f"MOODSTREAM_TOPICS__{name.upper()}": getattr(self, name) for name in roles}
 
 
 DEMO_MODELS_DIR = Path("models/demo")

@@ -78,6 +78,7 @@ class PublisherBase:
             value=record.value,
             headers=record.headers,
             on_delivery=on_delivery,
+            partition=record.partition,
         )
 
     def _delivered(self, source: SourceResult, record: OutRecord, err: KafkaError | None) -> None:

@@ -94,13 +94,21 @@ def produce_waiting(
     value: bytes | None,
     on_delivery: Callable[..., None],
     headers: list[tuple[str, bytes]] | None = None,
+    partition: int | None = None,
 ) -> None:
-    """Queue one record; while librdkafka's local queue is full, serve delivery callbacks
-    (``poll``) and retry. Blocks only as long as the queue stays full (backpressure)."""
+    """Queue one record (to ``partition``, else where the partitioner puts its key); while
+    librdkafka's local queue is full, serve delivery callbacks (``poll``) and retry. Blocks
+    only as long as the queue stays full (backpressure)."""
+    where: dict[str, Any] = {} if partition is None else {"partition": partition}
     while True:
         try:
             producer.produce(
-                topic, value=value, key=key, headers=cast(Any, headers), on_delivery=on_delivery
+                topic,
+                value=value,
+                key=key,
+                headers=cast(Any, headers),
+                on_delivery=on_delivery,
+                **where,
             )
             return
         except BufferError:

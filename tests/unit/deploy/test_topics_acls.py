@@ -33,8 +33,12 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 def test_the_plan_has_every_topic_with_its_retention_and_min_isr() -> None:
     topics = TopicSettings(dlq_retention_hours=48, overflow_retention_hours=5)
     specs = {s.role: s for s in topic_specs(topics, 12, plan_replication(3, None, None))}
-    assert list(specs) == ["features", "predictions", "alerts", "dlq", "overflow"]
-    assert {s.name for s in specs.values()} == set(topics.all())
+    scoring = ["features", "predictions", "alerts", "dlq", "overflow"]
+    assert list(specs) == [*scoring, "activity", "day_features", "windows_changelog"]
+    windows = topics.windows_by_role()
+    assert {s.name for s in specs.values()} == set(topics.all()) | set(windows.values())
+    assert specs["windows_changelog"].config["cleanup.policy"] == "compact"
+    assert "cleanup.policy" not in specs["activity"].config
     assert {(s.partitions, s.replication_factor) for s in specs.values()} == {(12, 3)}
     assert all(s.config["min.insync.replicas"] == "2" for s in specs.values())
     assert specs["dlq"].config["retention.ms"] == str(48 * HOUR_MS) == "172800000"
@@ -54,11 +58,11 @@ def test_topics_plan_prints_the_specs_as_json_table_and_strimzi(
     assert json.loads(out) == {"topics": [s.as_dict() for s in expected]}
     code, out, _ = _run(capsys, "topics", "plan", "--partitions", "4")
     lines = out.splitlines()
-    assert code == 0 and len(lines) == 6 and lines[0].split()[:2] == ["ROLE", "TOPIC"]
+    assert code == 0 and len(lines) == 9 and lines[0].split()[:2] == ["ROLE", "TOPIC"]
     assert "retention.ms=1209600000" in lines[4] and lines[4].startswith("dlq")
     code, out, _ = _run(capsys, "topics", "plan", "--partitions", "4", "--strimzi", "prod")
     resources = list(yaml.safe_load_all(out))
-    assert code == 0 and [r["kind"] for r in resources] == ["KafkaTopic"] * 5
+    assert code == 0 and [r["kind"] for r in resources] == ["KafkaTopic"] * 8
     for resource, spec in zip(resources, expected, strict=True):
         assert resource["apiVersion"] == "kafka.strimzi.io/v1beta2"
         assert resource["metadata"]["labels"] == {"strimzi.io/cluster": "prod"}
