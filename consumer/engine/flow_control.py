@@ -19,8 +19,8 @@ from consumer.engine.backpressure import Backpressure, Change
 from consumer.engine.fetch_gate import FetchGate
 from consumer.engine.membership import partitions_of
 from consumer.engine.offsets import TopicPartitionKey
+from consumer.engine.recorder import Recorder
 from consumer.logs import log_event
-from consumer.observability.recorder import Recorder
 from consumer.schema_registry.wait import RegistryWait
 
 if TYPE_CHECKING:

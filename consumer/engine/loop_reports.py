@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from consumer.engine.delivery import Publisher
 from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.pipeline import Pipeline
+from consumer.engine.recorder import Recorder
 from consumer.ensemble.scoring import Ensemble
-from consumer.observability.recorder import Recorder
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, TopicPartition
@@ -69,7 +69,7 @@ class LoopReports:
                 self._health(self.health, state)
         if self.metrics is not None and now - self._last_lag >= LAG_REFRESH_S:
             self._last_lag = now
-            from consumer.kafka.lag import update_lag_gauge
+            from consumer.observability.lag_gauge import update_lag_gauge
 
             pending = self.publisher.oldest_pending()
             update_lag_gauge(
@@ -93,6 +93,6 @@ class LoopReports:
     def forget(self, partitions: list[TopicPartition]) -> None:
         """Partitions let go: their lag reads 0 from this worker. Does not block."""
         if self.metrics is not None:
-            from consumer.kafka.lag import reset_lag_gauge
+            from consumer.observability.lag_gauge import reset_lag_gauge
 
             reset_lag_gauge(self.metrics, partitions)

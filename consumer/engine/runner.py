@@ -34,11 +34,11 @@ from consumer.engine.membership import Membership, partitions_of
 from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.ordering import KeySequencer
 from consumer.engine.pipeline import Pipeline
+from consumer.engine.recorder import Recorder
 from consumer.engine.slow_reasons import GroupWaits
 from consumer.ensemble.scoring import Ensemble
 from consumer.errors import SchemaRegistryUnavailable
 from consumer.logs import log_event
-from consumer.observability.recorder import Recorder
 from consumer.schema_registry.wait import RegistryWait
 from consumer.settings import Guarantee, Settings
 

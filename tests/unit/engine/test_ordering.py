@@ -14,8 +14,8 @@ from consumer.engine.inflight import InFlight
 from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.ordering import KeySequencer
 from consumer.engine.pipeline import Pipeline
+from consumer.engine.recorder import Recorder
 from consumer.ensemble.scoring import Ensemble
-from consumer.observability.recorder import Recorder
 from consumer.settings import ProcessingSettings, Settings
 from tests.fakes import (
     FakeClock,

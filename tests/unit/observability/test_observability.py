@@ -18,13 +18,12 @@ from prometheus_client import CollectorRegistry
 
 from consumer.commands.lag import format_table
 from consumer.engine.batch_records import SourceResult
+from consumer.engine.recorder import Recorder
 from consumer.kafka.lag import (
     LagReport,
     Member,
     PartitionLag,
     compute_lag,
-    reset_lag_gauge,
-    update_lag_gauge,
 )
 from consumer.observability import (
     HEALTHZ_PATH,
@@ -39,8 +38,8 @@ from consumer.observability import (
     process_pss_bytes,
     process_rss_bytes,
 )
+from consumer.observability.lag_gauge import reset_lag_gauge, update_lag_gauge
 from consumer.observability.metrics import MAX_FIELD_LABELS
-from consumer.observability.recorder import Recorder
 from tests.fakes import FakeClock
 
 DESIGN_METRICS = {
