@@ -18,9 +18,9 @@ from consumer.engine.recorder import Recorder
 from consumer.ensemble.scoring import Ensemble
 
 if TYPE_CHECKING:
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import TopicPartition
 
-    from consumer.observability.health import HealthReporter
+    from consumer.engine.ports import Health, LoopConsumer
     from consumer.observability.metrics import Metrics
 
 HEARTBEAT_S = 1.0
@@ -40,13 +40,13 @@ class LoopState:
 
 @dataclass
 class LoopReports:
-    consumer: Consumer
+    consumer: LoopConsumer
     publisher: Publisher
     pipeline: Pipeline
     ensemble: Ensemble
     recorder: Recorder
     metrics: Metrics | None = None
-    health: HealthReporter | None = None
+    health: Health | None = None
     _last_heartbeat: float = float("-inf")
     _last_lag: float = float("-inf")
 
@@ -76,7 +76,7 @@ class LoopReports:
                 self.metrics, self.consumer, state.assigned, state.committed_at_assign, pending
             )
 
-    def _health(self, health: HealthReporter, state: LoopState) -> None:
+    def _health(self, health: Health, state: LoopState) -> None:
         stuck = self.ensemble.stuck_models()
         detail: dict[str, str] | str | None = None
         if state.registry_wait:

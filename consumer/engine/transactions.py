@@ -69,6 +69,8 @@ class ExactlyOnce(PublisherBase):
     ``report(reason)`` hears why the worker is not ready while a call is left stuck: the
     producer's life, replacements and stuck calls, is ``ProducerLife``'s."""
 
+    _producer: Producer  # the base's queueing producer, transactional here
+
     def __init__(
         self,
         producer: TxnProducer,

@@ -5,9 +5,9 @@ round trip on the hot path (the cluster-wide view is ``consumer.kafka.lag``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 
 from consumer.kafka.lag import TopicPartitionKey, compute_lag
 
@@ -15,9 +15,19 @@ if TYPE_CHECKING:
     from consumer.observability.metrics import Metrics
 
 
+class CachedOffsets(Protocol):
+    """What the gauge reads of a consumer: its fetch positions and cached watermarks
+    (librdkafka's ``Consumer`` satisfies it; neither call waits for the broker)."""
+
+    def position(self, partitions: list[TopicPartition], /) -> list[TopicPartition]: ...
+    def get_watermark_offsets(
+        self, partition: TopicPartition, /, *, cached: bool = ...
+    ) -> tuple[int, int] | None: ...
+
+
 def update_lag_gauge(
     metrics: Metrics,
-    consumer: Consumer,
+    consumer: CachedOffsets,
     partitions: Sequence[TopicPartition],
     committed: Mapping[TopicPartitionKey, int] | None = None,
     pending: Mapping[TopicPartitionKey, int] | None = None,

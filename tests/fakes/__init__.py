@@ -1,4 +1,6 @@
-"""Small fakes shared by unit tests: a fake clock and event builders (no Kafka, no models)."""
+"""Small fakes shared by unit tests: a fake clock, event builders, models, pools and
+messages (no Kafka). The fakes of the engine's seams (Kafka clients, publisher, health)
+are in :mod:`tests.fakes.kafka`."""
 
 from __future__ import annotations
 
