@@ -26,6 +26,7 @@ from pydantic_settings import (
 
 from consumer.settings_client import KafkaClientSettings
 from consumer.settings_env import FILE_SUFFIX, file_values, setting_variables
+from consumer.settings_txn import TxnBudget
 
 
 class _Frozen(BaseModel):
@@ -512,11 +513,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _txn_recovery_fits_poll_interval(self) -> Settings:
         """Exactly-once recovery waits (derived from the connect timeout) must end before
-        the group drops a worker that stopped polling (``consumer.engine.txn_budget``)."""
+        the group drops a worker that stopped polling (``consumer.settings_txn``)."""
         if self.processing.guarantee is not Guarantee.EXACTLY_ONCE:
             return self
-        from consumer.engine.txn_budget import TxnBudget
-
         problem = TxnBudget(self.kafka.connect_timeout_s).problem(self.kafka.max_poll_interval_ms)
         if problem is not None:
             raise ValueError(problem)

@@ -22,8 +22,9 @@ from consumer.kafka.clients import produce_waiting
 from consumer.logs import log_event
 
 if TYPE_CHECKING:
-    from confluent_kafka import Consumer, KafkaError, Message, Producer
+    from confluent_kafka import KafkaError, Message
 
+    from consumer.engine.ports import CommitConsumer, QueueingProducer
     from consumer.observability.metrics import Metrics
 
 _log = logging.getLogger("moodstream.delivery")
@@ -60,7 +61,11 @@ class PublisherBase:
     """What both delivery modes share: producing, delivery reports, failures, metrics."""
 
     def __init__(
-        self, producer: Producer, consumer: Consumer, clock: Clock, metrics: Metrics | None
+        self,
+        producer: QueueingProducer,
+        consumer: CommitConsumer,
+        clock: Clock,
+        metrics: Metrics | None,
     ) -> None:
         self._producer = producer
         self._consumer = consumer
@@ -124,8 +129,8 @@ class PublisherBase:
 class AtLeastOnce(PublisherBase):
     def __init__(
         self,
-        producer: Producer,
-        consumer: Consumer,
+        producer: QueueingProducer,
+        consumer: CommitConsumer,
         clock: Clock,
         policy: CommitPolicy,
         metrics: Metrics | None = None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from consumer.kafka.config import ClientConfig, client_config, new_client
 from consumer.settings import Guarantee, Settings
@@ -86,8 +86,27 @@ def transactional_id(settings: Settings, worker_index: int, instance: str = "") 
     return "-".join(part for part in [*parts, str(worker_index)] if part)
 
 
+class QueueingProducer(Protocol):
+    """What ``produce_waiting`` and at-least-once delivery ask of a producer (librdkafka's
+    ``Producer`` satisfies it): ``produce`` raises ``BufferError`` while the local queue is
+    full; ``poll`` and ``flush`` serve delivery callbacks, blocking up to ``timeout``."""
+
+    def produce(
+        self,
+        topic: str,
+        /,
+        *,
+        value: bytes | None,
+        key: bytes | None,
+        headers: Any,
+        on_delivery: Callable[..., None],
+    ) -> None: ...
+    def poll(self, timeout: float, /) -> int: ...
+    def flush(self, timeout: float, /) -> int: ...
+
+
 def produce_waiting(
-    producer: Producer,
+    producer: QueueingProducer,
     topic: str,
     *,
     key: bytes | None,
