@@ -77,7 +77,7 @@ CHANGELOG = [OutRecord(TOPICS.windows_changelog, b"m\0u", b"x", kind="changelog"
 
 def test_events_are_acknowledged_before_the_changelog_and_both_before_the_offsets() -> None:
     producer, consumer = Producer(), Consumer()
-    publisher = OrderedAtLeastOnce(producer, consumer, FakeClock(), CommitPolicy(1.0, 1))  # type: ignore[arg-type]
+    publisher = OrderedAtLeastOnce(producer, consumer, FakeClock(), CommitPolicy(1.0, 1))
     publisher.publish_ordered(_sources(), CHANGELOG, 5.0)
     assert producer.log == [(TOPICS.features, None), (TOPICS.windows_changelog, 1)]
     publisher.maybe_commit(10.0, force=True)
@@ -86,7 +86,7 @@ def test_events_are_acknowledged_before_the_changelog_and_both_before_the_offset
 
 def test_a_changelog_not_acknowledged_holds_the_offsets_back() -> None:
     producer, consumer = Producer(hold=TOPICS.windows_changelog), Consumer()
-    publisher = OrderedAtLeastOnce(producer, consumer, FakeClock(), CommitPolicy(1.0, 1))  # type: ignore[arg-type]
+    publisher = OrderedAtLeastOnce(producer, consumer, FakeClock(), CommitPolicy(1.0, 1))
     with pytest.raises(DeliveryFailed, match="unacknowledged"):
         publisher.publish_ordered(_sources(), CHANGELOG, 5.0)
     publisher.maybe_commit(10.0, force=True)
