@@ -101,7 +101,7 @@ def test_kustomization_lists_every_manifest_but_the_example_secret() -> None:
 
 
 def test_scaledobject_targets_the_group_and_input_topic() -> None:
-    scaled = k8s("ScaledObject")
+    scaled = k8s("ScaledObject", "moodstream")  # the windows stage's: test_k8s_windows.py
     assert scaled["spec"]["scaleTargetRef"]["name"] == "moodstream"
     assert k8s("Deployment", "moodstream")
     assert scaled["spec"]["maxReplicaCount"] == TopicSettings().partitions
@@ -161,7 +161,7 @@ def test_deployment_resources_security_and_shutdown() -> None:
     [volume] = [v for v in pod["volumes"] if v["name"] == tmp["name"]]
     assert "emptyDir" in volume
     selector = deployment["spec"]["selector"]["matchLabels"]
-    assert k8s("PodDisruptionBudget")["spec"]["selector"]["matchLabels"] == selector
+    assert k8s("PodDisruptionBudget", "moodstream")["spec"]["selector"]["matchLabels"] == selector
     assert k8s("Service", "moodstream-metrics")["spec"]["selector"] == selector
 
 

@@ -97,10 +97,11 @@ def test_the_plan_of_a_deployment_matches_kedas_cap(
         clean_env.setenv(key, value)
     settings = Settings()
     specs = topic_specs(settings.topics, settings.topics.partitions, plan_replication(3, 3, None))
-    [scaled] = [o["spec"] for o in objects if o["kind"] == "ScaledObject"]
-    [features] = [s for s in specs if s.role == "features"]
-    assert features.name == scaled["triggers"][0]["metadata"]["topic"]
-    assert features.partitions == scaled["maxReplicaCount"]
+    scaled = {o["metadata"]["name"]: o["spec"] for o in objects if o["kind"] == "ScaledObject"}
+    for name, role in (("moodstream", "features"), ("moodstream-windows", "activity")):
+        [spec] = [s for s in specs if s.role == role]
+        assert spec.name == scaled[name]["triggers"][0]["metadata"]["topic"]
+        assert spec.partitions == scaled[name]["maxReplicaCount"]
 
 
 def _grants(acls: list[Any], role: str) -> set[tuple[str, str, str, str]]:
