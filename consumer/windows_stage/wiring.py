@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from consumer.windows_stage.metrics import WindowsMetrics
 
 GROUP_SUFFIX = "-windows"
+RESTORE_SUFFIX = "-restore"
 
 
 def windows_settings(settings: Settings) -> Settings:
@@ -38,6 +39,12 @@ def windows_settings(settings: Settings) -> Settings:
         group += GROUP_SUFFIX
     kafka = settings.kafka.model_copy(update={"group_id": group})
     return settings.model_copy(update={"kafka": kafka})
+
+
+def restore_group(settings: Settings) -> str:
+    """The group id of the restore consumer (``settings`` from ``windows_settings``): it
+    only assigns changelog partitions, never joins the group or commits. Pure."""
+    return settings.kafka.group_id + RESTORE_SUFFIX
 
 
 def check_co_partitioned(settings: Settings, metadata: ClusterMetadata) -> int:
@@ -69,11 +76,7 @@ def build_windows_runner(
     clients; does not block."""
     consumer = _co_partitioned_consumer(settings, bootstrap)
     restore_settings = settings.model_copy(
-        update={
-            "kafka": settings.kafka.model_copy(
-                update={"group_id": settings.kafka.group_id + "-restore"}
-            )
-        }
+        update={"kafka": settings.kafka.model_copy(update={"group_id": restore_group(settings)})}
     )
     restorer = create_consumer(restore_settings, bootstrap)
     delivery = _delivery(settings, consumer, bootstrap, worker_index, clock, instance)

@@ -74,7 +74,8 @@ def _pods(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_every_pod_reads_its_credentials_from_the_mounted_secret(directory: str) -> None:
     objects = build(K8S / directory)
     pods = _pods(objects)
-    assert len(pods) == 3  # the service (CPU or GPU), the lag exporter, the topics Job
+    # the service (CPU or GPU), the windows stage, the lag exporter, the topics Job
+    assert len(pods) == 4
     for pod in pods:
         [container] = pod["containers"]
         # the topics Job has an identity of its own: only it needs CREATE (moodstream acls)
