@@ -124,8 +124,10 @@ lint: venv
 	$(RUN) -m ruff check consumer schemas tests requirements
 	$(RUN) -m mypy
 
+# Both stages: 2,000 synthetic events, and minute samples of 20 users through the windows
+# stage (weeks assembled from minutes, scored with their coverage).
 demo: venv
-	$(MOODSTREAM) demo
+	$(MOODSTREAM) demo --samples 20
 
 bench: venv
 	$(MOODSTREAM) bench $(BENCH_ARGS)

@@ -26,6 +26,7 @@ from pydantic_settings import (
 
 from consumer.settings_client import KafkaClientSettings
 from consumer.settings_env import FILE_SUFFIX, file_values, setting_variables
+from consumer.settings_txn import TxnBudget
 
 
 class _Frozen(BaseModel):
@@ -77,6 +78,10 @@ class KafkaSettings(_Frozen):
     bootstrap_servers: str = ""
     group_id: str = "moodstream"
     client_id: str = "moodstream"
+    #: Exactly-once: this instance's stable name in its transactional ids (the pod's name,
+    #: downward API), so a restarted pod fences its predecessor's open transaction at once;
+    #: empty: the host name and a fresh random id per start (consumer.kafka.clients).
+    instance_id: str = Field(default="", max_length=253, pattern=r"^[A-Za-z0-9._-]*$")
     security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
     sasl_username: str | None = None
@@ -112,6 +117,8 @@ class KafkaSettings(_Frozen):
 
 
 TOPIC_ROLES = ("features", "predictions", "alerts", "dlq", "overflow")
+#: The windows stage's topics (issue 26): its two inputs and its store's changelog.
+WINDOWS_TOPIC_ROLES = ("activity", "day_features", "windows_changelog")
 
 
 class TopicSettings(_Frozen):
@@ -120,6 +127,11 @@ class TopicSettings(_Frozen):
     alerts: str = "mood.alerts.v1"
     dlq: str = "mood.features.dlq.v1"
     overflow: str = "mood.features.overflow.v1"
+    # the windows stage (``run --stage windows``): activity samples and day features in
+    # (co-partitioned by user_id), its store's compacted changelog
+    activity: str = "mood.activity.v1"
+    day_features: str = "mood.day-features.v1"
+    windows_changelog: str = "mood.windows-changelog.v1"
     partitions: int = Field(default=6, ge=1)
     # None: min(3, brokers in the cluster) and a min ISR of min(2, replication - 1), at least 1
     replication_factor: int | None = Field(default=None, ge=1)
@@ -133,7 +145,7 @@ class TopicSettings(_Frozen):
     @model_validator(mode="after")
     def _distinct_names(self) -> TopicSettings:
         seen: dict[str, str] = {}
-        for role in TOPIC_ROLES:
+        for role in TOPIC_ROLES + WINDOWS_TOPIC_ROLES:
             name = getattr(self, role)
             if not name.strip():
                 raise ValueError(f"TOPICS__{role.upper()} is empty")
@@ -152,9 +164,15 @@ class TopicSettings(_Frozen):
         """Role (``features``, ``predictions``, ...) -> topic name."""
         return {role: getattr(self, role) for role in TOPIC_ROLES}
 
+    def windows_by_role(self) -> dict[str, str]:
+        """The windows stage's roles (``activity``, ``day_features``, ``windows_changelog``)
+        -> topic name."""
+        return {role: getattr(self, role) for role in WINDOWS_TOPIC_ROLES}
+
     def as_env(self) -> dict[str, str]:
-        """The five topic names as ``MOODSTREAM_TOPICS__*`` variables, for a child process."""
-        return {f"MOODSTREAM_TOPICS__{name.upper()}": getattr(self, name) for name in TOPIC_ROLES}
+        """Every topic name as ``MOODSTREAM_TOPICS__*`` variables, for a child process."""
+        roles = TOPIC_ROLES + WINDOWS_TOPIC_ROLES
+        return {f"MOODSTREAM_TOPICS__{name.upper()}": getattr(self, name) for name in roles}
 
 
 DEMO_MODELS_DIR = Path("models/demo")
@@ -278,10 +296,20 @@ class ProcessingSettings(_Frozen):
     #: the Schema Registry wire format (needs ``SCHEMA_REGISTRY__URL``). ``auto``: a record
     #: starting with the magic byte 0 is registry-framed, anything else plain JSON.
     input_format: Literal["json", "avro", "protobuf", "json_schema", "auto"] = "json"
+    #: Predictions, alerts and windowed events: ``json`` (the service's own JSON) or
+    #: ``avro``/``protobuf``/``json_schema`` in the Schema Registry wire format, under the
+    #: topic's subject (needs ``SCHEMA_REGISTRY__URL``; docs/schema-registry.md).
+    output_format: Literal["json", "avro", "protobuf", "json_schema"] = "json"
     #: ``per_key``: a key's predictions, alerts, dead letters and overflow copies leave in
     #: the order its events were read (others never wait for it). ``arrival``: each as
     #: soon as its models answered (a fast event may overtake a slow one of its key).
     output_order: Literal["per_key", "arrival"] = "per_key"
+    #: ``string``: record keys are not read. ``avro``/``protobuf``/``json_schema``: keys
+    #: in the Schema Registry wire format (needs ``SCHEMA_REGISTRY__URL``) whose field
+    #: ``KEY_USER_FIELD`` names the user; the event's ``user_id`` must match it.
+    key_format: Literal["string", "avro", "protobuf", "json_schema"] = "string"
+    #: The key field that holds the user (RADAR-base's ``ObservationKey``: ``userId``).
+    key_user_field: str = Field(default="userId", min_length=1, max_length=128)
 
 
 class SchemaRegistrySettings(_Frozen):
@@ -464,16 +492,30 @@ class Settings(BaseSettings):
                 f"PROCESSING__INPUT_FORMAT={fmt} reads Schema Registry records: set "
                 "MOODSTREAM_SCHEMA_REGISTRY__URL"
             )
+        key_format = self.processing.key_format
+        if key_format != "string" and not self.schema_registry.url:
+            raise ValueError(
+                f"PROCESSING__KEY_FORMAT={key_format} reads Schema Registry keys: set "
+                "MOODSTREAM_SCHEMA_REGISTRY__URL"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _registry_for_output_format(self) -> Settings:
+        fmt = self.processing.output_format
+        if fmt != "json" and not self.schema_registry.url:
+            raise ValueError(
+                f"PROCESSING__OUTPUT_FORMAT={fmt} writes Schema Registry records: set "
+                "MOODSTREAM_SCHEMA_REGISTRY__URL"
+            )
         return self
 
     @model_validator(mode="after")
     def _txn_recovery_fits_poll_interval(self) -> Settings:
         """Exactly-once recovery waits (derived from the connect timeout) must end before
-        the group drops a worker that stopped polling (``consumer.engine.txn_budget``)."""
+        the group drops a worker that stopped polling (``consumer.settings_txn``)."""
         if self.processing.guarantee is not Guarantee.EXACTLY_ONCE:
             return self
-        from consumer.engine.txn_budget import TxnBudget
-
         problem = TxnBudget(self.kafka.connect_timeout_s).problem(self.kafka.max_poll_interval_ms)
         if problem is not None:
             raise ValueError(problem)

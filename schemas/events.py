@@ -10,6 +10,7 @@ The models say what producers send; the service itself reads tolerantly by defau
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Final, Literal
@@ -22,6 +23,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     StringConstraints,
     model_validator,
     with_config,
@@ -69,6 +71,8 @@ _COUNT_BASES: Final = frozenset({"LongSleepWindow_number", "ShortSleepWindow_num
 _MAX_COUNT_PER_DAY: Final = 1_440.0
 _MAX_ABS_ZSCORE: Final = 1e6
 _MAX_ACTIVITY: Final = 1e7
+#: The largest activity count of one minute (``ActivityCount``).
+MAX_ACTIVITY: Final = _MAX_ACTIVITY
 
 
 def feature_bounds(name: str) -> tuple[float, float]:
@@ -144,9 +148,18 @@ else:
     )(TypedDict("Features", {name: _feature_value(name) for name in FEATURE_NAMES}))
 
 ActivityCount = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0.0, le=_MAX_ACTIVITY)]
+
+
+def _week_as_list(week: Sequence[float]) -> list[float]:
+    """A week as the list it is in JSON (``schemas.activity_week.ActivityWeek`` too)."""
+    return week if isinstance(week, list) else list(week)
+
+
 #: One week of minute-level activity counts, oldest first, ending at ``as_of``.
 Activity = Annotated[
-    list[ActivityCount], Field(min_length=ACTIVITY_MINUTES, max_length=ACTIVITY_MINUTES)
+    list[ActivityCount],
+    Field(min_length=ACTIVITY_MINUTES, max_length=ACTIVITY_MINUTES),
+    PlainSerializer(_week_as_list, return_type=list[float]),
 ]
 #: The fraction of the week's minutes that were measured (the rest were filled with 0), as
 #: the windows stage computes it; absent when the producer sent a finished week.

@@ -153,9 +153,16 @@ def _decode_limits(
             name: decode_rate([v for _, v in w.records], max_bytes, plan.decode_s)
             for name, w in workloads.items()
         },
-        # features-only events in each input format (Schema Registry formats included)
+        # features-only and activity events in each input format (Schema Registry
+        # formats included); an activity event's cost includes its row of PAT's input
         "formats": format_decode_rates(
             [orjson.loads(v) for v in features_only[:256]], max_bytes, plan.decode_s
+        ),
+        "formats_activity": format_decode_rates(
+            [orjson.loads(v) for v in mixed.values_where(activity=True)[:16]],
+            max_bytes,
+            plan.decode_s,
+            with_activity=True,
         ),
     }
 

@@ -88,11 +88,11 @@ def capacity(soak: Soak, records: Iterator[Record]) -> float:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from consumer.commands import bootstrap_for
     from consumer.kafka.config import client_config
+    from consumer.localkafka.bootstrap import local_bootstrap
 
     settings = Settings()
-    bootstrap = bootstrap_for(settings)
+    bootstrap = settings.kafka.bootstrap_servers.strip() or local_bootstrap(settings)
     client = dict(client_config(settings.kafka, bootstrap))
     registry = TopicRegistry(client)
     topics = registry.topic_set("soak")

@@ -76,15 +76,15 @@ def limits_table(doc: dict[str, Any]) -> str:
         [f"decode, {k.replace('_', ' ')}", _fmt(limits["decode"][k]["events_per_s"]) + " events/s"]
         for k in ("features_event", "activity_event")
     ]
-    formats = limits["decode"].get("formats") or {}
-    raw += [
-        [
-            f"decode, features-only, {name} input",
-            _fmt(entry["events_per_cpu_s"])
-            + f" events per CPU-s ({entry['cost_vs_json']}x JSON's cost)",
+    for key, kind in (("formats", "features-only"), ("formats_activity", "activity")):
+        raw += [
+            [
+                f"decode, {kind}, {name} input",
+                _fmt(entry["events_per_cpu_s"])
+                + f" events per CPU-s ({entry['cost_vs_json']}x JSON's cost)",
+            ]
+            for name, entry in (limits["decode"].get(key) or {}).items()
         ]
-        for name, entry in formats.items()
-    ]
     raw += [
         [
             f"loop step: finished-call check, {k[6:]} PAT calls outstanding",

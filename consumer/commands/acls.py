@@ -1,6 +1,7 @@
-"""``moodstream acls``: the Kafka ACLs the service, the lag exporter, the topics Job and
-``dlq redrive`` need with these settings (consumer.kafka.acls), for a platform team to
-grant: a table, ``--json``, or Strimzi KafkaUser resources. Talks to no cluster."""
+"""``moodstream acls``: the Kafka ACLs the service, its windows stage, the lag exporter,
+the topics Job and ``dlq redrive`` need with these settings (consumer.kafka.acls), for a
+platform team to grant: a table, ``--json``, or Strimzi KafkaUser resources. Talks to
+no cluster."""
 
 from __future__ import annotations
 
@@ -14,15 +15,15 @@ from consumer.settings import Settings
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "acls",
-        help="print the Kafka ACLs the service, the lag exporter, the topics job and "
-        "`dlq redrive` need (exactly-once adds the transactional-id prefix)",
+        help="print the Kafka ACLs the service, the windows stage, the lag exporter, the "
+        "topics job and `dlq redrive` need (exactly-once adds the transactional-id prefix)",
     )
     parser.add_argument(
         "--principal",
         action="append",
         default=[],
         metavar="ROLE=PRINCIPAL",
-        help="the principal of a role (service, lag_exporter, topics, redrive), e.g. "
+        help="the principal of a role (service, windows, lag_exporter, topics, redrive), e.g. "
         "service=User:moodstream; repeatable (default: placeholders such as User:<service>)",
     )
     output = parser.add_mutually_exclusive_group()

@@ -7,7 +7,10 @@ get SIGTERM from the kernel).
 Starts the local broker unless a cluster is configured, creates the topics, runs the
 service (``moodstream run``) and the synthetic producer as child processes, shows a live
 view of throughput, latency, lag, dead letters, timeouts and memory, and ends with a
-summary line. ``--forever`` keeps producing until Ctrl-C.
+summary line. ``--forever`` keeps producing until Ctrl-C. ``--samples USERS`` also runs
+the windows stage (``run --stage windows``) and sends minute samples of USERS synthetic
+users (``produce --samples``): weeks assembled from minutes, scored with their coverage
+(consumer.demo.weeks).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 from consumer.commands.conventions import deprecated_option
 from consumer.demo.procs import Child, Stopped, signals_ignored, stop_signals
 from consumer.demo.view import DemoTally, scrape
+from consumer.demo.weeks import DAYS, WeeksSide, samples_argv, windows_argv
 from consumer.errors import ConfigError
 from consumer.settings import Settings
 
@@ -42,6 +46,14 @@ def register(sub: Any) -> None:
         type=float,
         default=0.05,
         help="share of events with a week of activity for PAT (default 0.05)",
+    )
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=0,
+        metavar="USERS",
+        help="also run the windows stage and send minute samples of USERS synthetic users "
+        f"over {DAYS} local days: weeks from minutes, scored with their coverage (default 0)",
     )
     parser.add_argument("--seed", type=int, default=None, help="producer seed (default: time)")
     parser.add_argument("--forever", action="store_true", help="keep producing until Ctrl-C")
@@ -64,6 +76,8 @@ def _check(args: argparse.Namespace) -> None:
         raise ConfigError("--count must be >= 1")
     if args.workers < 1:
         raise ConfigError("--workers must be >= 1")
+    if args.samples < 0:
+        raise ConfigError("--samples must be >= 0 users")
     if not 0.0 <= args.activity_share <= 1.0:
         raise ConfigError("--activity-share must be within [0, 1]")
     if not (math.isfinite(args.timeout) and args.timeout > 0):
@@ -121,6 +135,7 @@ def _producer_argv(args: argparse.Namespace, seed: int) -> list[str]:
 def _run_demo(args: argparse.Namespace, settings: Settings, bootstrap: str) -> int:
     seed = args.seed if args.seed is not None else int(time.time())
     tally = DemoTally(None if args.forever else args.count, time.monotonic())
+    weeks = WeeksSide(args.samples, seed, settings.observability.port + 1) if args.samples else None
     port = settings.observability.port
     env = _child_env(bootstrap, port)
     children: list[Child] = []
@@ -135,14 +150,28 @@ def _run_demo(args: argparse.Namespace, settings: Settings, bootstrap: str) -> i
             )
             children.append(service)
             print(f"starting {args.workers} worker(s); waiting until they are ready…", flush=True)
-            if not _wait_ready(port, service, READY_TIMEOUT_S):
-                return _not_ready(service)
+            if not service.wait_ready(port, READY_TIMEOUT_S):
+                return service.not_ready()
+            if weeks is not None:
+                state = Path(tmp) / "windows-state"
+                windows_env = weeks.env(env, state)
+                windows = Child.start(
+                    "windows stage", windows_argv(), windows_env, Path(tmp) / "windows.err"
+                )
+                children.append(windows)
+                print("starting the windows stage; waiting until it is ready…", flush=True)
+                if not windows.wait_ready(weeks.port, READY_TIMEOUT_S):
+                    return windows.not_ready()
             tally.since_ms = int(time.time() * 1000)  # the producer's records are newer
             tally.started_at = time.monotonic()  # rates count from the first event
             children.append(Child.start("producer", _producer_argv(args, seed), env, None))
             what = "until Ctrl-C" if args.forever else f"{args.count} events"
             print(f"producing {what} at {args.rate:g}/s", flush=True)
-            _watch(tally, settings, bootstrap, args, service)
+            if weeks is not None:
+                samples = samples_argv(args.samples, seed)
+                children.append(Child.start("samples", samples, env, None))
+                print(f"sending minute samples of {args.samples} users, {DAYS} days", flush=True)
+            _watch(tally, settings, bootstrap, args, service, weeks)
         except (Stopped, KeyboardInterrupt) as exc:
             stopped = exc
             print("\nstopping…", flush=True)
@@ -151,30 +180,9 @@ def _run_demo(args: argparse.Namespace, settings: Settings, bootstrap: str) -> i
                 bound_s = settings.processing.shutdown_timeout_s + 15
                 codes = {c.name: c.stop(bound_s) for c in children}
         error = children[0].error_line() if children else None
+        if weeks is not None:
+            print(weeks.tally.summary(weeks.totals))
         return _finish(tally, args, codes.get("service", 0), error, stopped)
-
-
-def _not_ready(service: Child) -> int:
-    code = service.stop(30)
-    cause = service.error_line() or "no error output"
-    print(f"the service did not become ready (exit {code}): {cause}", flush=True)
-    return code if code > 0 else 1
-
-
-def _wait_ready(port: int, service: Child, timeout_s: float) -> bool:
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and service.process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as resp:
-                if resp.status == 200:
-                    return True
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.25)
-    return False
 
 
 def _watch(
@@ -183,6 +191,7 @@ def _watch(
     bootstrap: str,
     args: argparse.Namespace,
     service: Child,
+    weeks: WeeksSide | None,
 ) -> None:
     from confluent_kafka import Consumer
 
@@ -203,25 +212,31 @@ def _watch(
     next_frame = time.monotonic()
     port = settings.observability.port
     try:
-        while args.forever or (not tally.done() and time.monotonic() < deadline):
+        while args.forever or (not _done(tally, weeks) and time.monotonic() < deadline):
             if service.process.poll() is not None:
                 print(f"\nthe service exited with {service.process.returncode}")
                 return
             for msg in reader.consume(num_messages=2000, timeout=0.2):
                 if msg.error() is None:
-                    _account(tally, msg, topics)
+                    _account(tally, msg, topics, weeks)
             if time.monotonic() >= next_frame:
                 next_frame += REFRESH_S
-                _frame(tally, port)
-        _frame(tally, port)
+                _frame(tally, port, weeks)
+        _frame(tally, port, weeks)
     finally:
         reader.close()
         print()
 
 
-def _account(tally: DemoTally, msg: Any, topics: Any) -> None:
+def _done(tally: DemoTally, weeks: WeeksSide | None) -> bool:
+    return tally.done() and (weeks is None or weeks.done())
+
+
+def _account(tally: DemoTally, msg: Any, topics: Any, weeks: WeeksSide | None = None) -> None:
     """Count one record; earlier runs' records are ignored (by event_id, or by time)."""
     topic, ts_ms = msg.topic(), msg.timestamp()[1]
+    if weeks is not None and ts_ms >= tally.since_ms and weeks.account(msg, topics):
+        return  # the windows stage's own event or dead letter
     if topic == topics.features:
         tally.input_record(msg.value(), ts_ms)
     elif topic == topics.predictions:
@@ -232,7 +247,7 @@ def _account(tally: DemoTally, msg: Any, topics: Any) -> None:
         tally.dead += 1
 
 
-def _frame(tally: DemoTally, port: int) -> None:
+def _frame(tally: DemoTally, port: int, weeks: WeeksSide | None) -> None:
     elapsed = max(1e-6, time.monotonic() - tally.started_at)
     snapshot = scrape(port)
     metrics, memory = snapshot.totals, snapshot.memory_by_worker
@@ -245,6 +260,9 @@ def _frame(tally: DemoTally, port: int) -> None:
         f"  lag {metrics.get('moodstream_consumer_lag', 0):.0f}  dlq {tally.dead}"
         f"  timeouts {metrics.get('moodstream_model_timeouts_total', 0):.0f}  mem {mem}"
     )
+    if weeks is not None:
+        weeks.totals = scrape(weeks.port).totals or weeks.totals
+        line += weeks.tally.line()
     if sys.stdout.isatty():
         print("\r" + line.ljust(150), end="", flush=True)
     else:

@@ -1,8 +1,10 @@
 """``moodstream produce``: the reference upstream producer.
 
-``--synthetic`` generates plausible events; ``--from FILE`` (``-`` for stdin) sends JSON
-lines, one event per line, after validating each with the service's own decoder: a line
-that would be dead-lettered is refused, counted by reason and never sent.
+``--synthetic`` generates plausible events; ``--samples`` minute-level activity samples
+and day features for the windows stage (``run --stage windows``); ``--from FILE`` (``-``
+for stdin) sends JSON lines, one event per line, after validating each with the service's
+own decoder: a line that would be dead-lettered is refused, counted by reason and never
+sent.
 """
 
 from __future__ import annotations
@@ -40,6 +42,13 @@ def register(sub: Any) -> None:
         "--synthetic", action="store_true", help="generate plausible synthetic events"
     )
     source.add_argument(
+        "--samples",
+        action="store_true",
+        help="minute-level activity samples of --users users over --days local days to "
+        "TOPICS__ACTIVITY and their day features to TOPICS__DAY_FEATURES (the windows stage's "
+        "inputs; gaps, lateness, duplicates, conflicting re-sends, three time zones)",
+    )
+    source.add_argument(
         "--from",
         dest="from_file",
         metavar="FILE",
@@ -55,6 +64,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--seed", type=int, default=42, help="random seed (same seed, same events)")
     parser.add_argument("--users", type=int, default=200, help="distinct synthetic users")
+    parser.add_argument("--days", type=int, default=9, help="--samples: local days per user")
     parser.add_argument(
         "--format",
         choices=("json", "avro", "protobuf", "json_schema"),
@@ -87,6 +97,8 @@ def _check(args: argparse.Namespace) -> None:
         raise ConfigError("--activity-share must be within [0, 1]")
     if args.users < 1:
         raise ConfigError("--users must be >= 1")
+    if args.days < 1:
+        raise ConfigError("--days must be >= 1")
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
@@ -103,6 +115,8 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
             )
         for line, reason, why in refusals.samples:
             print(f"refused line {line}: {reason}: {why}", file=sys.stderr)
+    elif args.samples:
+        summary = produce_samples(settings, users=args.users, days=args.days, seed=args.seed)
     else:
         summary = produce_synthetic(
             settings,
@@ -143,8 +157,27 @@ def _lines(name: str) -> Iterator[Iterable[bytes]]:
         raise ConfigError(f"cannot read --from {name}: {exc.strerror}") from None
 
 
-def _producer(settings: Settings) -> Producer:
-    """An idempotent producer, after the cluster answered and the input topic exists.
+def produce_samples(settings: Settings, *, users: int, days: int, seed: int) -> ProduceSummary:
+    """The day features (to TOPICS__DAY_FEATURES), then the samples (to TOPICS__ACTIVITY)
+    of ``SyntheticSamples``; blocks until all are acknowledged. The summary counts both
+    (``with_activity``: the samples)."""
+    from consumer.producer.synthetic_samples import SamplesPlan, SyntheticSamples
+
+    source = SyntheticSamples(seed, SamplesPlan(users=users, days=days))
+    topics = settings.topics
+    sender = _Sender(settings, topics=(topics.day_features, topics.activity))
+    for key, value in source.day_features:
+        sender.send(key, value, None)
+    sender.topic = topics.activity
+    for record in source.samples:
+        sender.send(record.key, record.value, None)
+    summary = sender.finish(len(source.samples), {})
+    summary.topic = f"{topics.day_features}+{topics.activity}"
+    return summary
+
+
+def _producer(settings: Settings, topics: tuple[str, ...]) -> Producer:
+    """An idempotent producer, after the cluster answered and ``topics`` exist.
     Blocks up to KAFKA__CONNECT_TIMEOUT_S; raises KafkaSetupError, ConfigError."""
     from confluent_kafka import Producer
 
@@ -155,7 +188,8 @@ def _producer(settings: Settings) -> Producer:
     config = client_config(settings.kafka, bootstrap_for(settings))
     timeout_s = settings.kafka.connect_timeout_s
     metadata = wait_for_cluster(config, timeout_s)
-    require_topics(config, {"features": settings.topics.features}, metadata, timeout_s)
+    roles = {role: name for role, name in _roles(settings).items() if name in topics}
+    require_topics(config, roles, metadata, timeout_s)
     conf = dict(config)
     conf.update(
         {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4"}
@@ -166,9 +200,11 @@ def _producer(settings: Settings) -> Producer:
 class _Sender:
     """Queues records with backpressure and counts acknowledgements."""
 
-    def __init__(self, settings: Settings, value_format: str = "json") -> None:
-        self.producer = _producer(settings)
-        self.topic = settings.topics.features
+    def __init__(
+        self, settings: Settings, value_format: str = "json", *, topics: tuple[str, ...] = ()
+    ) -> None:
+        self.topic = topics[0] if topics else settings.topics.features
+        self.producer = _producer(settings, topics or (self.topic,))
         self._encode = _encoder(settings, value_format)
         self.sent = self.acked = 0
         self.started = time.monotonic()
@@ -205,6 +241,10 @@ class _Sender:
             round(self.sent / seconds, 1) if seconds > 0 else 0.0,
             refused,
         )
+
+
+def _roles(settings: Settings) -> dict[str, str]:
+    return {"features": settings.topics.features} | settings.topics.windows_by_role()
 
 
 def _encoder(settings: Settings, value_format: str) -> Callable[[bytes], bytes]:

@@ -46,6 +46,13 @@ def register(sub: Any) -> None:
         metavar="S",
         help="stop (as on SIGTERM: drain, commit, exit 0) after S seconds",
     )
+    parser.add_argument(
+        "--stage",
+        choices=("score", "windows"),
+        default="score",
+        help="score (default): FeatureEvents in, predictions out; windows: activity samples "
+        "and day features in, complete FeatureEvents out (docs/windows.md)",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -78,7 +85,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         signal.setitimer(signal.ITIMER_REAL, stop_after_s)
     try:
         with tempfile.TemporaryDirectory(prefix="moodstream-") as state:
-            return supervise(settings, workers, Path(state))
+            return supervise(settings, workers, Path(state), stage=args.stage)
     except _StopDuringStartup:
         log_event(_log, "stopped_during_startup")
         return 0
@@ -88,7 +95,7 @@ def _terminate_self(_signum: int, _frame: FrameType | None) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def supervise(settings: Settings, workers: int, state_dir: Path) -> int:
+def supervise(settings: Settings, workers: int, state_dir: Path, *, stage: str = "score") -> int:
     from consumer.commands import bootstrap_for
     from consumer.models.threads import apply_thread_caps
     from consumer.observability.metrics import enable_multiprocess
@@ -98,8 +105,17 @@ def supervise(settings: Settings, workers: int, state_dir: Path) -> int:
     metrics_dir = state_dir / "metrics"
     enable_multiprocess(metrics_dir)  # before prometheus_client is imported
 
-    from consumer.models.registry import load_model_set
+    from consumer.kafka.fencing import fence_predecessors
+    from consumer.models.registry import ModelSet, load_model_set
 
+    if stage == "windows":  # no models: its workers assemble weeks
+        from consumer.windows_stage.wiring import windows_settings
+
+        fence_predecessors(windows_settings(settings), bootstrap, workers)  # its own ids
+        return _supervise(
+            settings, workers, state_dir, metrics_dir, bootstrap, ModelSet((), None, ()), stage
+        )
+    fence_predecessors(settings, bootstrap, workers)  # before the models: a lost pod's txn
     models = load_model_set(settings.models)  # verifies checksums; runs no inference
     for info in models.infos:
         log_event(
@@ -126,7 +142,7 @@ def supervise(settings: Settings, workers: int, state_dir: Path) -> int:
             level=logging.WARNING,
             fix="set MOODSTREAM_OBSERVABILITY__USER_HASH_KEY to a secret of your own",
         )
-    return _supervise(settings, workers, state_dir, metrics_dir, bootstrap, models)
+    return _supervise(settings, workers, state_dir, metrics_dir, bootstrap, models, "score")
 
 
 def _supervise(
@@ -136,6 +152,7 @@ def _supervise(
     metrics_dir: Path,
     bootstrap: str,
     models: ModelSet,
+    stage: str,
 ) -> int:
     from prometheus_client import CollectorRegistry
 
@@ -166,7 +183,8 @@ def _supervise(
     metrics = Metrics(CollectorRegistry(), models=[info.name for info in models.infos])
 
     exited_slots: set[int] = set()  # the parent's; a forked worker sees it as of its fork
-    instance = uuid.uuid4().hex[:8]  # tells this service's transactional ids from others'
+    # tells this service's transactional ids from others' (KAFKA__INSTANCE_ID: stable)
+    instance = settings.kafka.instance_id or uuid.uuid4().hex[:8]
 
     def start(index: int) -> int:
         restarted = index in exited_slots  # past start-up: an outage is waited out
@@ -179,6 +197,7 @@ def _supervise(
             with_metrics=True,
             restarted=restarted,
             instance=instance,
+            stage=stage,
         )
         return run_worker(ctx)
 

@@ -1,4 +1,4 @@
-"""``moodstream topics create``: create the five topics of the settings (idempotent);
+"""``moodstream topics create``: create the topics of the settings (both stages) (idempotent);
 ``moodstream topics plan``: print what ``create`` would create, for a team that creates
 its topics itself (a table, ``--json``, or Strimzi KafkaTopic resources)."""
 

@@ -6,6 +6,7 @@
 * :func:`stop_signals` turns SIGTERM and SIGHUP into :class:`Stopped` (SIGINT already is
   ``KeyboardInterrupt``), so the demo's ``finally`` runs and stops its children.
 * :meth:`Child.stop`: SIGTERM, a bounded wait, then SIGKILL to the whole group.
+* :meth:`Child.wait_ready`: until its ``/readyz`` answers 200 (or it exits).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +108,31 @@ class Child:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)  # leftovers of the group, if any
         return code if code is not None else self.process.wait()
+
+    def wait_ready(self, port: int, timeout_s: float) -> bool:
+        """Whether its ``/readyz`` on 127.0.0.1:``port`` answered 200 within ``timeout_s``
+        (False as soon as it exits). Blocks, polling every 0.25 s."""
+        import urllib.error
+        import urllib.request
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                url = f"http://127.0.0.1:{port}/readyz"
+                with urllib.request.urlopen(url, timeout=1) as resp:
+                    if resp.status == 200:
+                        return True
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.25)
+        return False
+
+    def not_ready(self) -> int:
+        """Stop it (it never became ready), say why; the demo's exit code."""
+        code = self.stop(30)
+        cause = self.error_line() or "no error output"
+        print(f"the {self.name} did not become ready (exit {code}): {cause}", flush=True)
+        return code if code > 0 else 1
 
     def error_line(self) -> str | None:
         """The child's own one-line cause (``moodstream: ...``), else its last stderr line."""

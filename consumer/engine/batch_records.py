@@ -43,6 +43,7 @@ class OutRecord:
     headers: list[tuple[str, bytes]] | None = None
     kind: str = "prediction"  # prediction | alert | dead_letter | overflow
     label: str = ""  # metric label: alert kind, or "true"/"false" for a partial prediction
+    partition: int | None = None  # None: the producer's partitioner (by key)
 
 
 @dataclass(eq=False)  # identity semantics: one per consumed message, usable in sets

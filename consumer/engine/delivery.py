@@ -22,9 +22,10 @@ from consumer.kafka.clients import produce_waiting
 from consumer.logs import log_event
 
 if TYPE_CHECKING:
-    from confluent_kafka import Consumer, KafkaError, Message, Producer
+    from confluent_kafka import KafkaError, Message
     from prometheus_client import Counter
 
+    from consumer.engine.ports import CommitConsumer, QueueingProducer
     from consumer.observability.metrics import Metrics
 
 _log = logging.getLogger("moodstream.delivery")
@@ -61,7 +62,11 @@ class PublisherBase:
     """What both delivery modes share: producing, delivery reports, failures, metrics."""
 
     def __init__(
-        self, producer: Producer, consumer: Consumer, clock: Clock, metrics: Metrics | None
+        self,
+        producer: QueueingProducer,
+        consumer: CommitConsumer,
+        clock: Clock,
+        metrics: Metrics | None,
     ) -> None:
         self._producer = producer
         self._consumer = consumer
@@ -81,6 +86,7 @@ class PublisherBase:
             value=record.value,
             headers=record.headers,
             on_delivery=on_delivery,
+            partition=record.partition,
         )
 
     def _delivered(self, source: SourceResult, record: OutRecord, err: KafkaError | None) -> None:
@@ -146,8 +152,8 @@ class PublisherBase:
 class AtLeastOnce(PublisherBase):
     def __init__(
         self,
-        producer: Producer,
-        consumer: Consumer,
+        producer: QueueingProducer,
+        consumer: CommitConsumer,
         clock: Clock,
         policy: CommitPolicy,
         metrics: Metrics | None = None,

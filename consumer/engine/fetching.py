@@ -12,12 +12,14 @@ from consumer.logs import log_event
 from consumer.settings import Settings
 
 if TYPE_CHECKING:
-    from confluent_kafka import Consumer, Message
+    from confluent_kafka import Message
+
+    from consumer.engine.ports import LoopConsumer
 
 _log = logging.getLogger("moodstream.runner")
 
 
-def fetch(consumer: Consumer, room: int, batch_open: bool, timeout_s: float) -> list[Message]:
+def fetch(consumer: LoopConsumer, room: int, batch_open: bool, timeout_s: float) -> list[Message]:
     """Up to ``room`` messages. With no batch open, wake on the first message (a
     batch-sized consume would wait the whole timeout for messages that are not coming),
     then take what is already fetched without waiting. Blocks up to ``timeout_s``; serves

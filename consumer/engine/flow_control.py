@@ -19,12 +19,12 @@ from consumer.engine.backpressure import Backpressure, Change
 from consumer.engine.fetch_gate import FetchGate
 from consumer.engine.membership import partitions_of
 from consumer.engine.offsets import TopicPartitionKey
+from consumer.engine.recorder import Recorder
 from consumer.logs import log_event
-from consumer.observability.recorder import Recorder
 from consumer.schema_registry.wait import RegistryWait
 
 if TYPE_CHECKING:
-    from confluent_kafka import Consumer
+    from consumer.engine.ports import LoopConsumer
 
 _log = logging.getLogger("moodstream.runner")
 T = TypeVar("T")
@@ -33,7 +33,7 @@ T = TypeVar("T")
 class FlowControl:
     def __init__(
         self,
-        consumer: Consumer,
+        consumer: LoopConsumer,
         assigned: Callable[[], set[TopicPartitionKey]],
         backpressure: Backpressure,
         recorder: Recorder,

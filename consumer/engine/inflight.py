@@ -20,8 +20,8 @@ from consumer.engine.delivery import Publisher
 from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.ordering import KeySequencer
 from consumer.engine.pipeline import Pipeline
+from consumer.engine.recorder import Recorder
 from consumer.ensemble.scoring import Ensemble
-from consumer.observability.recorder import Recorder
 
 
 @dataclass

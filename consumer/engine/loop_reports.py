@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 from consumer.engine.delivery import Publisher
 from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.pipeline import Pipeline
+from consumer.engine.recorder import Recorder
 from consumer.ensemble.scoring import Ensemble
-from consumer.observability.recorder import Recorder
 
 if TYPE_CHECKING:
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import TopicPartition
 
-    from consumer.observability.health import HealthReporter
+    from consumer.engine.ports import Health, LoopConsumer
     from consumer.observability.metrics import Metrics
 
 HEARTBEAT_S = 1.0
@@ -40,13 +40,13 @@ class LoopState:
 
 @dataclass
 class LoopReports:
-    consumer: Consumer
+    consumer: LoopConsumer
     publisher: Publisher
     pipeline: Pipeline
     ensemble: Ensemble
     recorder: Recorder
     metrics: Metrics | None = None
-    health: HealthReporter | None = None
+    health: Health | None = None
     _last_heartbeat: float = float("-inf")
     _last_lag: float = float("-inf")
 
@@ -69,14 +69,14 @@ class LoopReports:
                 self._health(self.health, state)
         if self.metrics is not None and now - self._last_lag >= LAG_REFRESH_S:
             self._last_lag = now
-            from consumer.kafka.lag import update_lag_gauge
+            from consumer.observability.lag_gauge import update_lag_gauge
 
             pending = self.publisher.oldest_pending()
             update_lag_gauge(
                 self.metrics, self.consumer, state.assigned, state.committed_at_assign, pending
             )
 
-    def _health(self, health: HealthReporter, state: LoopState) -> None:
+    def _health(self, health: Health, state: LoopState) -> None:
         stuck = self.ensemble.stuck_models()
         detail: dict[str, str] | str | None = None
         if state.registry_wait:
@@ -93,6 +93,6 @@ class LoopReports:
     def forget(self, partitions: list[TopicPartition]) -> None:
         """Partitions let go: their lag reads 0 from this worker. Does not block."""
         if self.metrics is not None:
-            from consumer.kafka.lag import reset_lag_gauge
+            from consumer.observability.lag_gauge import reset_lag_gauge
 
             reset_lag_gauge(self.metrics, partitions)

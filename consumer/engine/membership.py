@@ -26,7 +26,9 @@ from consumer.engine.slow_reasons import GroupWaits
 from consumer.logs import log_event
 
 if TYPE_CHECKING:
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import TopicPartition
+
+    from consumer.engine.ports import LoopConsumer
 
 _log = logging.getLogger("moodstream.runner")
 REVOKE_TIMEOUT_S = 10.0
@@ -44,7 +46,7 @@ def partitions_of(keys: set[TopicPartitionKey]) -> list[TopicPartition]:
 class Membership:
     def __init__(
         self,
-        consumer: Consumer,
+        consumer: LoopConsumer,
         publisher: Publisher,
         pipeline: Pipeline,
         gate: FetchGate,
@@ -70,13 +72,13 @@ class Membership:
             [topic], on_assign=self.on_assign, on_revoke=self.on_revoke, on_lost=self.on_lost
         )
 
-    def on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def on_assign(self, _consumer: object, partitions: list[TopicPartition]) -> None:
         self._timed(self._assign, partitions)
 
-    def on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def on_revoke(self, _consumer: object, partitions: list[TopicPartition]) -> None:
         self._timed(self._revoke, partitions)
 
-    def on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def on_lost(self, _consumer: object, partitions: list[TopicPartition]) -> None:
         """Another worker owns these now: publish nothing more of them."""
         lost = {(tp.topic, tp.partition) for tp in partitions}
         self._give_up(lost, True)

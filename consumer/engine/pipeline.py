@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from consumer.clock import Clock
 from consumer.engine.batch_records import BatchResult, OutRecord, Polled, SourceResult, StartedBatch
 from consumer.engine.offsets import TopicPartitionKey
+from consumer.engine.output_values import encode_outputs
 from consumer.engine.slow_reasons import GroupWaits, slow_reason
 from consumer.ensemble.model_inputs import scoring_input
 from consumer.ensemble.outputs import EventOutcome, build_alerts, outcome_for
@@ -27,6 +28,7 @@ from consumer.intake.decode import decode
 from consumer.intake.ratelimit import KeyRateLimiter
 from consumer.logs import log_event
 from consumer.schema_registry.decoding import RegistryDecoder
+from consumer.schema_registry.output_encoding import OutputEncoder
 from consumer.settings import Settings
 from schemas import (
     Alert,
@@ -48,6 +50,7 @@ class Pipeline:
         rate_limiter: KeyRateLimiter | None = None,
         registry_decoder: RegistryDecoder | None = None,
         group_waits: GroupWaits | None = None,
+        output_encoder: OutputEncoder | None = None,
     ) -> None:
         self._ensemble = ensemble
         self._settings = settings
@@ -57,6 +60,7 @@ class Pipeline:
         self._consecutive_invalid: dict[TopicPartitionKey, int] = {}
         self._dead_letters = DeadLetterSummary()
         self._registry_decoder = registry_decoder
+        self._output_encoder = output_encoder  # None: JSON outputs, no extra work
 
     def process(self, batch: Sequence[Polled]) -> BatchResult:
         """The whole batch as one result, waiting for every model (blocking; for tests and
@@ -76,7 +80,9 @@ class Pipeline:
         the registry) and raises SchemaRegistryUnavailable, before touching any record,
         when it does not answer: the caller holds the batch and retries it."""
         if self._registry_decoder is not None:
-            self._registry_decoder.prepare(item.message.value() for item in batch)
+            self._registry_decoder.prepare_records(
+                (i.message.key(), i.message.value()) for i in batch
+            )
         sources: list[SourceResult] = []
         unscored: list[SourceResult] = []
         scored: list[tuple[SourceResult, FeatureEvent]] = []
@@ -110,6 +116,8 @@ class Pipeline:
         if scoring is not None:
             started.seen_resolutions = scoring.resolutions
             ready += self._emit_resolved(started, scoring)
+        if self._output_encoder is not None:
+            encode_outputs(ready, self._output_encoder)
         return BatchResult(ready) if ready else None
 
     def _submit(self, scored: list[tuple[SourceResult, FeatureEvent]]) -> Scoring:
@@ -197,7 +205,7 @@ class Pipeline:
         value, processing = item.message.value(), self._settings.processing
         try:
             if self._registry_decoder is not None:
-                decoded = self._registry_decoder.decode(value)
+                decoded = self._registry_decoder.decode_record(item.message.key(), value)
             else:
                 decoded = decode(
                     value,

@@ -34,19 +34,19 @@ from consumer.engine.membership import Membership, partitions_of
 from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.ordering import KeySequencer
 from consumer.engine.pipeline import Pipeline
+from consumer.engine.recorder import Recorder
 from consumer.engine.slow_reasons import GroupWaits
 from consumer.ensemble.scoring import Ensemble
 from consumer.errors import SchemaRegistryUnavailable
 from consumer.logs import log_event
-from consumer.observability.recorder import Recorder
 from consumer.schema_registry.wait import RegistryWait
 from consumer.settings import Guarantee, Settings
 
 if TYPE_CHECKING:
-    from confluent_kafka import Consumer, Message
+    from confluent_kafka import Message
 
+    from consumer.engine.ports import Health, LoopConsumer
     from consumer.kafka.group_settle import GroupSettle
-    from consumer.observability.health import HealthReporter
     from consumer.observability.metrics import Metrics
 
 _log = logging.getLogger("moodstream.runner")
@@ -62,7 +62,7 @@ class Runner:
 
     def __init__(
         self,
-        consumer: Consumer,
+        consumer: LoopConsumer,
         publisher: Publisher,
         pipeline: Pipeline,
         ensemble: Ensemble,
@@ -70,7 +70,7 @@ class Runner:
         clock: Clock,
         *,
         metrics: Metrics | None = None,
-        health: HealthReporter | None = None,
+        health: Health | None = None,
         settle: GroupSettle | None = None,
         group_waits: GroupWaits | None = None,
     ) -> None:

@@ -32,7 +32,6 @@ from consumer.clock import Clock
 from consumer.engine.batch_records import BatchResult, OutRecord, SourceResult
 from consumer.engine.delivery import PublisherBase
 from consumer.engine.offsets import TopicPartitionKey
-from consumer.engine.txn_budget import TxnBudget
 from consumer.engine.txn_calls import BoundedCalls
 from consumer.engine.txn_clients import TxnConsumer, TxnProducer
 from consumer.engine.txn_policy import Action, Phase
@@ -44,6 +43,7 @@ from consumer.engine.txn_rewind import (
 )
 from consumer.engine.txn_seek import Rewinder
 from consumer.logs import log_event
+from consumer.settings_txn import TxnBudget
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
@@ -69,6 +69,8 @@ class ExactlyOnce(PublisherBase):
     ``report(reason)`` hears why the worker is not ready while a call is left stuck: the
     producer's life, replacements and stuck calls, is ``ProducerLife``'s."""
 
+    _producer: Producer  # the base's queueing producer, transactional here
+
     def __init__(
         self,
         producer: TxnProducer,
@@ -86,7 +88,7 @@ class ExactlyOnce(PublisherBase):
         # protocols name (the casts change no value).
         super().__init__(cast("Producer", producer), cast("Consumer", consumer), clock, metrics)
         self._txn_consumer = consumer
-        self._budget = TxnBudget(timeout_s)  # every recovery wait (txn_budget.py)
+        self._budget = TxnBudget(timeout_s)  # every recovery wait (consumer/settings_txn.py)
         self._life = ProducerLife(producer, clock, make=new_producer, bounded=bounded,
                                   metrics=metrics, report=report)  # fmt: skip
         self._retry = Retrying(clock, timeout_s, lambda s: self._producer.poll(s), waiting)

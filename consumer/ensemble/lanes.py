@@ -18,15 +18,15 @@ calls of up to a batch bound, sent when full or when the oldest row has waited t
 bound (``consumer.ensemble.row_batching``); such a call answers each request it took rows
 from with a run of its own.
 
-Used from one thread (the poll loop); the executor's threads only run ``_timed``.
+The lane joins three parts: the rows waiting in front of it (``lane_queue``, pure), the
+calls it submitted (``lane_calls``, the only state other threads write) and its admission
+(``admission``). Used from one thread (the poll loop); the pool's threads only run
+``_timed``.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -34,7 +34,10 @@ import numpy as np
 
 from consumer.clock import Clock
 from consumer.ensemble.admission import LaneAdmission
+from consumer.ensemble.lane_calls import Answer, Call, CallLedger
+from consumer.ensemble.lane_queue import Dropped, LaneQueue
 from consumer.ensemble.model_runs import FloatArray, InputArray, LaneRequest, ModelRun
+from consumer.ensemble.pools import Pool
 from consumer.ensemble.row_batching import RowBatching
 from schemas import ModelStatus
 
@@ -64,53 +67,6 @@ class ScoringModel(Protocol):
     def predict_batch(self, inputs: InputArray) -> FloatArray: ...
 
 
-@dataclass(frozen=True, slots=True)
-class _Segment:
-    """The rows one call takes from one request (``positions`` index ``request.rows``)."""
-
-    request: LaneRequest
-    positions: tuple[int, ...]
-
-    @property
-    def rows(self) -> tuple[int, ...]:
-        return tuple(self.request.rows[p] for p in self.positions)
-
-    def inputs(self) -> InputArray:
-        return self.request.inputs[list(self.positions)]
-
-
-@dataclass(eq=False)
-class _Call:
-    """One submitted call over one or more requests' rows. Its deadline counts from the
-    moment it starts running (time in the executor's queue, behind admitted work, is not
-    the model's fault)."""
-
-    segments: tuple[_Segment, ...]
-    submitted: float
-    deadline_s: float
-    future: Future[tuple[FloatArray, float]] | None = None
-    started: float | None = None  # set by the pool thread, or when first seen running
-    reported: bool = False
-
-    @property
-    def row_count(self) -> int:
-        return sum(len(segment.positions) for segment in self.segments)
-
-    def inputs(self) -> InputArray:
-        """The call's input rows, segment after segment (a copy)."""
-        parts = [segment.inputs() for segment in self.segments]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-    def running_since(self, now: float) -> float | None:
-        if self.started is None and self.future is not None and self.future.running():
-            self.started = now
-        return self.started
-
-    def overdue(self, now: float) -> bool:
-        start = self.running_since(now)
-        return start is not None and now - start >= self.deadline_s
-
-
 @dataclass
 class LaneStats:
     """Cumulative counts, read by the poll loop for metrics."""
@@ -121,12 +77,13 @@ class LaneStats:
 
 
 class ModelLane:
-    """One model bound to its executor, deadline and admission. Not thread-safe."""
+    """One model bound to its pool, deadline and admission. Not thread-safe: the poll
+    loop's; the pool's threads touch only its ledger of calls."""
 
     def __init__(
         self,
         model: ScoringModel,
-        executor: Executor,
+        executor: Pool,
         timeout_s: float,
         clock: Clock,
         admission: LaneAdmission,
@@ -140,15 +97,10 @@ class ModelLane:
         self.slowdown_factor = slowdown_factor
         self.batching = batching
         self.stats = LaneStats()
-        self._executor = executor
+        self._pool = executor
         self._clock = clock
-        self._queue: deque[LaneRequest] = deque()
-        self._calls: deque[_Call] = deque()
-        # Calls finished (done callbacks, on the pool's thread or on cancel) and calls
-        # collected (the owner's thread): more finished than collected = answers wait.
-        self._done_lock = threading.Lock()
-        self._done_count = 0
-        self._collected_count = 0
+        self._queue = LaneQueue()
+        self._calls = CallLedger()
 
     @property
     def name(self) -> str:
@@ -173,7 +125,7 @@ class ModelLane:
         return request
 
     def waiting_rows(self) -> int:
-        return sum(len(request.waiting) for request in self._queue)
+        return self._queue.waiting_rows()
 
     def queued_rows(self) -> int:
         """Rows the lane has not answered yet: waiting in front of it or held by it."""
@@ -181,55 +133,28 @@ class ModelLane:
 
     def stuck(self, now: float) -> bool:
         """True while a call runs past its deadline."""
-        return any(call.overdue(now) for call in self._live_calls(now))
+        return self._calls.stuck(now)
 
     def answers_waiting(self) -> bool:
         """Whether a submitted call has finished (or was cancelled) and waits for ``pump``.
-        O(1): counted by done callbacks, never by scanning the calls. Reads without the lock
-        (an int read is atomic; a count one step stale only delays a poll by one step)."""
-        return self._done_count > self._collected_count
+        O(1): counted by done callbacks, never by scanning the calls."""
+        return self._calls.answers_waiting()
 
-    def _on_done(self, _future: Future[tuple[FloatArray, float]]) -> None:
-        with self._done_lock:
-            self._done_count += 1
-
-    def futures(self) -> list[Future[tuple[FloatArray, float]]]:
+    def futures(self) -> list[Future[Answer]]:
         """The unanswered calls that can finish next: the started ones and the first queued
         one (the calls behind it cannot start before it)."""
-        now = self._clock.monotonic()
-        return [call.future for call in self._live_calls(now) if call.future and not call.reported]
-
-    def _live_calls(self, now: float) -> Iterator[_Call]:
-        """Calls in submission order up to and including the first that has not started.
-        Executors run a lane's calls in that order (a FIFO queue), so the calls behind a
-        queued one are queued too: they can neither finish nor be overdue. Iterating only
-        to there keeps the loop's cost per step flat however much work the lane holds
-        (PAT at 1 row per call holds ~180 calls: looking at each on every 5 ms step cost
-        ~14 % of a worker's CPU)."""
-        for call in list(self._calls):
-            yield call
-            future = call.future
-            if call.running_since(now) is None and not (future is not None and future.done()):
-                return
+        return self._calls.futures(self._clock.monotonic())
 
     def next_deadline(self) -> float | None:
         """Monotonic time of the earliest deadline of an unanswered running call, or of a
         gathered call's wait bound (a device lane), whichever comes first."""
         now = self._clock.monotonic()
-        ends = [
-            start + call.deadline_s
-            for call in self._live_calls(now)
-            if not call.reported and (start := call.running_since(now)) is not None
-        ]
+        ends = self._calls.running_ends(now)
         if self.batching is not None:
-            wake = self.batching.wake_at(self._oldest_waiting(), now)
+            wake = self.batching.wake_at(self._queue.oldest_waiting(), now)
             if wake is not None:
                 ends.append(wake)
         return min(ends) if ends else None
-
-    def _oldest_waiting(self) -> float | None:
-        """When the oldest request with rows still to submit was queued (None: none)."""
-        return next((r.enqueued_at for r in self._queue if r.waiting), None)
 
     def call_deadline_s(self, rows: int) -> float:
         """A call's deadline once it runs: ``slowdown_factor`` times its estimated time (at
@@ -243,7 +168,9 @@ class ModelLane:
         """Answer what finished or missed its deadline, then submit what fits. Does not block
         (beyond copying inputs). Returns the runs resolved by this call."""
         resolved = self._collect(now)
-        resolved += self._skip_expired(now)
+        expired = self._queue.expire(now)
+        resolved += self._dropped(expired, ModelStatus.SKIPPED, now, reason="max_event_age")
+        self.stats.skipped_rows += sum(len(rows) for _, rows in expired)
         if self.stuck(now):
             resolved += self._fail_waiting(now)
         else:
@@ -252,26 +179,21 @@ class ModelLane:
 
     def _collect(self, now: float) -> list[ModelRun]:
         resolved: list[ModelRun] = []
-        for call in self._live_calls(now):
-            if call.future is not None and call.future.done():
-                self._calls.remove(call)
-                self._collected_count += 1
+        for call, done in self._calls.collect(now):
+            if done:
                 resolved += self._finished(call, now)
-            elif not call.reported and call.overdue(now):
-                call.reported = True
-                ran_ms = (now - (call.started or now)) * 1000.0  # how long it ran, ~ its deadline
-                resolved += self._resolve(call, ModelStatus.TIMEOUT, ran_ms)
+            else:  # past its deadline: how long it ran, ~ its deadline
+                resolved += self._resolve(call, ModelStatus.TIMEOUT, call.ran_ms(now))
         return resolved
 
-    def _finished(self, call: _Call, now: float) -> list[ModelRun]:
+    def _finished(self, call: Call, now: float) -> list[ModelRun]:
         rows = call.row_count
         assert call.future is not None
         if call.future.cancelled() or call.future.exception() is not None:
             self.admission.release(rows, None)
             if call.reported:
                 return []
-            ran_ms = (now - (call.started or now)) * 1000.0
-            return self._resolve(call, ModelStatus.FAILED, ran_ms)
+            return self._resolve(call, ModelStatus.FAILED, call.ran_ms(now))
         scores, latency_ms = call.future.result()
         self.admission.release(rows, latency_ms / 1000.0)
         if call.reported:
@@ -282,7 +204,7 @@ class ModelLane:
 
     def _resolve(
         self,
-        call: _Call,
+        call: Call,
         status: ModelStatus,
         latency_ms: float | None,
         scores: FloatArray | None = None,
@@ -311,115 +233,54 @@ class ModelLane:
             start = end
         return runs
 
-    def _skip_expired(self, now: float) -> list[ModelRun]:
+    def _dropped(
+        self, dropped: list[Dropped], status: ModelStatus, now: float, reason: str | None = None
+    ) -> list[ModelRun]:
+        """One run per request for rows that leave the queue without a call: ``skipped``
+        (too old) or ``timeout`` (behind a stuck call, with how long they waited)."""
         runs: list[ModelRun] = []
-        for request in self._queue:
-            expires = request.expires_at
-            if expires is None or not request.waiting:
-                continue
-            old = [p for p in request.waiting if expires[p] <= now]
-            if old:
-                request.waiting = deque(p for p in request.waiting if expires[p] > now)
-                rows = tuple(request.rows[p] for p in old)
-                run = ModelRun(
-                    self.name,
-                    ModelStatus.SKIPPED,
-                    self.model.version,
-                    None,
-                    rows,
-                    None,
-                    self.budget_ms,
-                    reason="max_event_age",
-                )
-                request.resolve(run)
-                self.stats.skipped_rows += len(rows)
-                runs.append(run)
-        self._drop_empty()
+        for request, rows in dropped:
+            waited_ms = None if reason else (now - request.enqueued_at) * 1000.0
+            run = ModelRun(
+                self.name,
+                status,
+                self.model.version,
+                None,
+                rows,
+                None,
+                self.budget_ms,
+                waited_ms=waited_ms,
+                reason=reason,
+            )
+            request.resolve(run)
+            runs.append(run)
         return runs
 
     def _fail_waiting(self, now: float) -> list[ModelRun]:
         """The lane is stuck: rows in front of it (waiting, or submitted and not started)
         are answered ``timeout`` now."""
         runs: list[ModelRun] = []
-        for call in list(self._calls):
-            future = call.future
-            queued = future is not None and call.running_since(now) is None
-            if queued and future is not None and not call.reported and future.cancel():
-                self._calls.remove(call)
-                self._collected_count += 1
-                self.admission.release(call.row_count, None)
-                waited_ms = (now - call.submitted) * 1000.0  # it never ran
-                runs += self._resolve(call, ModelStatus.TIMEOUT, None, None, waited_ms)
-        for request in self._queue:
-            if request.waiting:
-                rows = tuple(request.rows[p] for p in request.waiting)
-                request.waiting.clear()
-                waited_ms = (now - request.enqueued_at) * 1000.0
-                run = ModelRun(
-                    self.name,
-                    ModelStatus.TIMEOUT,
-                    self.model.version,
-                    None,
-                    rows,
-                    None,
-                    self.budget_ms,
-                    waited_ms=waited_ms,
-                )
-                request.resolve(run)
-                runs.append(run)
-        self._queue.clear()
-        return runs
+        for call in self._calls.cancel_queued(now):
+            self.admission.release(call.row_count, None)
+            waited_ms = (now - call.submitted) * 1000.0  # it never ran
+            runs += self._resolve(call, ModelStatus.TIMEOUT, None, None, waited_ms)
+        return runs + self._dropped(self._queue.drain(), ModelStatus.TIMEOUT, now)
 
     def _submit_fitting(self, now: float) -> None:
         """Submit calls while admission has room: from the first request alone, or (a device
         lane) gathered across requests once the batching says a call is full or due."""
-        while self._queue:
-            request = self._queue[0]
-            if not request.waiting:
-                self._queue.popleft()
-                continue
-            if self.batching is None:
-                waiting = len(request.waiting)
-            else:
-                waiting = self.waiting_rows()
-                if not self.batching.ready(waiting, request.enqueued_at, now):
-                    return
-            take = self.admission.next_call_rows(waiting)
-            if take == 0:
-                return
-            self._submit(self._take(take), now)
+        while take := self.admission.next_call_rows(self._queue.call_rows(now, self.batching)):
+            call = Call(self._queue.take(take), now, 0.0)
+            rows = call.row_count
+            call.deadline_s = self.call_deadline_s(rows)
+            self._calls.submit(self._pool, self._timed, call, now)
+            self.admission.admit(rows)
+            self.stats.admitted_rows += rows
 
-    def _take(self, rows: int) -> tuple[_Segment, ...]:
-        """Pop ``rows`` waiting rows from the front of the queue, request after request."""
-        segments: list[_Segment] = []
-        while rows > 0:
-            request = self._queue[0]
-            count = min(rows, len(request.waiting))
-            positions = tuple(request.waiting.popleft() for _ in range(count))
-            if positions:
-                segments.append(_Segment(request, positions))
-            if not request.waiting:
-                self._queue.popleft()
-            rows -= count
-        return tuple(segments)
-
-    def _submit(self, segments: tuple[_Segment, ...], now: float) -> None:
-        call = _Call(segments, now, 0.0)
-        rows = call.row_count
-        call.deadline_s = self.call_deadline_s(rows)
-        call.future = self._executor.submit(self._timed, call.inputs(), call)
-        call.future.add_done_callback(self._on_done)
-        call.running_since(now)  # an idle pool may have started it already
-        self._calls.append(call)
-        self.admission.admit(rows)
-        self.stats.admitted_rows += rows
-
-    def _drop_empty(self) -> None:
-        self._queue = deque(request for request in self._queue if request.waiting)
-
-    def _timed(self, inputs: InputArray, call: _Call) -> tuple[FloatArray, float]:
+    def _timed(self, inputs: InputArray, call: Call) -> Answer:
         """Runs on the pool's thread: the model on one call's rows, timed."""
-        start = call.started = self._clock.monotonic()
+        start = self._clock.monotonic()
+        call.start(start)
         scores = np.asarray(self.model.predict_batch(inputs), dtype=np.float64)
         if scores.shape != (len(inputs),):
             raise ValueError(f"{self.name} returned shape {scores.shape} for {len(inputs)} rows")

@@ -135,6 +135,7 @@ def build_prediction(
         model_set=stamp.model_set,
         pat_runtime=stamp.pat_runtime,
         ensemble_rule=ensemble_rule(depression, pat),
+        coverage=event.coverage,
     )
 
 

@@ -110,7 +110,7 @@ class PredictionEncoder:
         latency_ms: float,
     ) -> dict[str, Any] | None:
         """The prediction as plain data in the model's field order, or None when a score
-        needs the model's validation (out of range, not a float)."""
+        or the coverage needs the model's validation (out of range, not a float)."""
         s, stamp = outcome.scores, self._stamp
         depression, hypomania, mania, pat = (
             s["depression"],
@@ -119,7 +119,8 @@ class PredictionEncoder:
             s[PAT_NAME],
         )
         ensemble = ensemble_depression(depression, pat, self._settings, stamp.weights)
-        for score in (depression, hypomania, mania, pat, ensemble):
+        coverage = event.coverage
+        for score in (depression, hypomania, mania, pat, ensemble, coverage):
             # None, or a float in [0, 1] (NaN fails both comparisons)
             if score is not None and not (type(score) is float and 0.0 <= score <= 1.0):
                 return None
@@ -140,7 +141,7 @@ class PredictionEncoder:
             "model_set": stamp.model_set,
             "pat_runtime": stamp.pat_runtime,
             "ensemble_rule": ensemble_rule(depression, pat),
-            "coverage": None,
+            "coverage": coverage,
         }
 
     def _models_json(self, reports: dict[str, ModelReport]) -> orjson.Fragment:

@@ -49,6 +49,9 @@ REASONS: Final = (
     "unknown_schema_id",
     "wrong_schema_type",
     "unresolvable_schema",
+    # Registry-framed keys (PROCESSING__KEY_FORMAT, consumer/schema_registry/keys.py)
+    "invalid_key",
+    "key_user_mismatch",
 )
 
 _TYPE_TO_REASON: Final = {
@@ -112,7 +115,7 @@ def decode(value: bytes | None, *, max_bytes: int, strict_fields: bool) -> Decod
     except ValidationError as exc:
         unknown = () if strict_fields else _unknown_top_level(exc)
         if not unknown:
-            raise _as_invalid(exc) from None
+            raise as_invalid(exc) from None
         return Decoded(_ignoring_unknown(value), tuple(field_label(name) for name in unknown))
     except (ValueError, TypeError, RecursionError) as exc:  # defensive: parser edge cases
         raise _undecodable(exc) from None
@@ -137,7 +140,7 @@ def _ignoring_unknown(value: bytes) -> FeatureEvent:
     try:
         open_event = _OpenFeatureEvent.model_validate_json(value)
     except ValidationError as exc:
-        raise _as_invalid(exc) from None
+        raise as_invalid(exc) from None
     except (ValueError, TypeError, RecursionError) as exc:
         raise _undecodable(exc) from None
     _require_unique_keys_anywhere(value)
@@ -184,7 +187,8 @@ def _require_unique_keys(value: bytes, event: FeatureEvent) -> None:
         raise InvalidEvent("duplicate_key", "a key appears more than once in the event")
 
 
-def _as_invalid(exc: ValidationError) -> InvalidEvent:
+def as_invalid(exc: ValidationError) -> InvalidEvent:
+    """A contract violation as a dead-letter reason and a message naming fields only."""
     errors = exc.errors(include_url=False, include_input=False, include_context=False)
     first = errors[0] if errors else {"type": "value_error", "loc": (), "msg": "invalid"}
     reason = _reason_for(str(first["type"]), str(first["msg"]))

@@ -1,13 +1,23 @@
 """The Kafka ACLs each moodstream identity needs (``moodstream acls``), from the settings.
 
-Four identities, each a principal a platform team names (placeholders by default):
+Five identities, each a principal a platform team names (placeholders by default):
 
 - ``service``: ``moodstream run``: reads the input topic in its group, writes the four
   output topics with an idempotent producer, and in exactly-once mode runs transactions
-  under the transactional ids ``<KAFKA__GROUP_ID>-<host>-<instance>-<worker>``
-  (consumer.kafka.clients.transactional_id), granted as a prefix;
+  under the transactional ids ``<KAFKA__GROUP_ID>-<host>-<instance>-<worker>`` (or
+  ``<KAFKA__GROUP_ID>-<KAFKA__INSTANCE_ID>-<worker>``; consumer.kafka.clients.transactional_id),
+  granted as a prefix;
+- ``windows``: ``moodstream run --stage windows`` (docs/windows.md): reads the samples and
+  day-features topics in its group ``<KAFKA__GROUP_ID>-windows``, writes complete events
+  to the scoring stage's input and dead letters to the DLQ, writes its store's changes to
+  the compacted changelog and reads them back on restore (a consumer that only assigns
+  partitions, under the group id ``<KAFKA__GROUP_ID>-windows-restore``: granted in case
+  the client looks its coordinator up), and in exactly-once mode runs transactions under
+  the prefix ``<KAFKA__GROUP_ID>-windows-`` (consumer.windows_stage.wiring; a unit test
+  checks these names against it);
 - ``lag_exporter``: ``moodstream lag --serve``: describes the group and the input topic;
-- ``topics``: ``moodstream topics create`` (the topics Job): creates the five topics;
+- ``topics``: ``moodstream topics create`` (the topics Job): creates the eight topics
+  (the windows stage's three included);
   a team that creates them itself (``moodstream topics plan``) needs none of these;
 - ``redrive``: ``moodstream dlq redrive``: reads the dead-letter topic in the groups
   ``<KAFKA__GROUP_ID>.redrive.<reason>`` (consumer.kafka.redrive.redrive_group) and
@@ -24,9 +34,13 @@ from dataclasses import dataclass
 
 from consumer.settings import Guarantee, Settings
 
-ROLES = ("service", "lag_exporter", "topics", "redrive")
+ROLES = ("service", "windows", "lag_exporter", "topics", "redrive")
 PLACEHOLDERS = {role: f"User:<{role.replace('_', '-')}>" for role in ROLES}
 CLUSTER = "kafka-cluster"
+#: consumer.windows_stage.wiring's GROUP_SUFFIX and RESTORE_SUFFIX (that package imports
+#: this one, so not imported here; tests/unit/deploy/test_topics_acls.py compares them).
+WINDOWS_GROUP_SUFFIX = "-windows"
+WINDOWS_RESTORE_SUFFIX = "-restore"
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,30 @@ def _service(settings: Settings) -> list[_Grant]:
     return grants
 
 
+def _windows(settings: Settings) -> list[_Grant]:
+    topics = settings.topics
+    group = settings.kafka.group_id + WINDOWS_GROUP_SUFFIX
+    restore = group + WINDOWS_RESTORE_SUFFIX
+    grants: list[_Grant] = [
+        ("TOPIC", "LITERAL", topics.activity, ("READ", "DESCRIBE"), "consume the samples"),
+        ("TOPIC", "LITERAL", topics.day_features, ("READ", "DESCRIBE"), "consume day features"),
+        ("GROUP", "LITERAL", group, ("READ", "DESCRIBE"), "join the group, commit offsets"),
+        ("GROUP", "LITERAL", restore, ("READ", "DESCRIBE"), "the restore consumer's id"),
+        (
+            "TOPIC", "LITERAL", topics.windows_changelog, ("READ", "WRITE", "DESCRIBE"),
+            "store changelog: write changes, restore",
+        ),
+        ("TOPIC", "LITERAL", topics.features, ("WRITE", "DESCRIBE"), "publish complete events"),
+        ("TOPIC", "LITERAL", topics.dlq, ("WRITE", "DESCRIBE"), "publish dlq"),
+        ("CLUSTER", "LITERAL", CLUSTER, ("IDEMPOTENT_WRITE",), "idempotent producer"),
+    ]  # fmt: skip
+    if settings.processing.guarantee is Guarantee.EXACTLY_ONCE:
+        grants.append(
+            ("TRANSACTIONAL_ID", "PREFIXED", f"{group}-", ("WRITE", "DESCRIBE"), "exactly-once")
+        )
+    return grants
+
+
 def _lag_exporter(settings: Settings) -> list[_Grant]:
     return [
         ("TOPIC", "LITERAL", settings.topics.features, ("DESCRIBE",), "end offsets"),
@@ -87,7 +125,7 @@ def _lag_exporter(settings: Settings) -> list[_Grant]:
 def _topics(settings: Settings) -> list[_Grant]:
     return [
         ("TOPIC", "LITERAL", name, ("CREATE", "DESCRIBE"), "topics create")
-        for name in settings.topics.all()
+        for name in (*settings.topics.all(), *settings.topics.windows_by_role().values())
     ]
 
 
@@ -103,6 +141,7 @@ def _redrive(settings: Settings) -> list[_Grant]:
 
 _GRANTS = {
     "service": _service,
+    "windows": _windows,
     "lag_exporter": _lag_exporter,
     "topics": _topics,
     "redrive": _redrive,

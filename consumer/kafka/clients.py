@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from consumer.kafka.config import ClientConfig, client_config, new_client
 from consumer.settings import Guarantee, Settings
@@ -72,30 +72,62 @@ def producer_config(
 
 
 def transactional_id(settings: Settings, worker_index: int, instance: str = "") -> str:
-    """Unique per service instance (``instance``: chosen once by ``moodstream run``) and
-    worker slot: two services on one host never share an id (they would fence each other),
-    while a worker restarted by the same service reuses its slot's id and so aborts its
-    dead predecessor's open transaction at once. Zombies of a rebalance are fenced by the
-    group generation sent with the offsets (KIP-447), whatever the id."""
-    parts = [settings.kafka.group_id, socket.gethostname(), instance, str(worker_index)]
-    return "-".join(part for part in parts if part)
+    """One per service instance and worker slot. With ``KAFKA__INSTANCE_ID`` set (a pod's
+    name): ``<group>-<instance id>-<worker>``, the same after a restart, so the restarted
+    pod's ``init_transactions`` fences its dead predecessor and aborts its open transaction
+    at once (RELIABILITY.md, "A lost pod"). Without it: ``<group>-<host>-<instance>-<worker>``
+    (``instance``: chosen at random by each ``moodstream run``), so two services on one host
+    never share an id (they would fence each other); a dead service's open transaction then
+    waits for the broker's ``transaction.timeout.ms``. Either way a worker restarted by its
+    supervisor reuses its slot's id. Zombies of a rebalance are fenced by the group
+    generation sent with the offsets (KIP-447), whatever the id."""
+    stable = settings.kafka.instance_id
+    parts = [settings.kafka.group_id, *([stable] if stable else [socket.gethostname(), instance])]
+    return "-".join(part for part in [*parts, str(worker_index)] if part)
+
+
+class QueueingProducer(Protocol):
+    """What ``produce_waiting`` and at-least-once delivery ask of a producer (librdkafka's
+    ``Producer`` satisfies it): ``produce`` raises ``BufferError`` while the local queue is
+    full; ``poll`` and ``flush`` serve delivery callbacks, blocking up to ``timeout``."""
+
+    def produce(
+        self,
+        topic: str,
+        /,
+        *,
+        value: bytes | None,
+        key: bytes | None,
+        headers: Any,
+        on_delivery: Callable[..., None],
+    ) -> None: ...
+    def poll(self, timeout: float, /) -> int: ...
+    def flush(self, timeout: float, /) -> int: ...
 
 
 def produce_waiting(
-    producer: Producer,
+    producer: QueueingProducer,
     topic: str,
     *,
     key: bytes | None,
     value: bytes | None,
     on_delivery: Callable[..., None],
     headers: list[tuple[str, bytes]] | None = None,
+    partition: int | None = None,
 ) -> None:
-    """Queue one record; while librdkafka's local queue is full, serve delivery callbacks
-    (``poll``) and retry. Blocks only as long as the queue stays full (backpressure)."""
+    """Queue one record (to ``partition``, else where the partitioner puts its key); while
+    librdkafka's local queue is full, serve delivery callbacks (``poll``) and retry. Blocks
+    only as long as the queue stays full (backpressure)."""
+    where: dict[str, Any] = {} if partition is None else {"partition": partition}
     while True:
         try:
             producer.produce(
-                topic, value=value, key=key, headers=cast(Any, headers), on_delivery=on_delivery
+                topic,
+                value=value,
+                key=key,
+                headers=cast(Any, headers),
+                on_delivery=on_delivery,
+                **where,
             )
             return
         except BufferError:

@@ -94,16 +94,21 @@ class TopicSpec:
 
 
 def topic_specs(topics: TopicSettings, partitions: int, plan: ReplicationPlan) -> list[TopicSpec]:
-    """The five topics with their partitions, replication and configs, in role order. Pure."""
+    """The scoring stage's five topics, then the windows stage's three (its inputs, and its
+    store's changelog, compacted), with their partitions, replication and configs, in role
+    order. Pure. All have the same partitions: the windows stage's inputs must be
+    co-partitioned, and its changelog has a partition per input partition."""
     retention_hours = {
         "dlq": topics.dlq_retention_hours,
         "overflow": topics.overflow_retention_hours,
     }
     specs = []
-    for role, name in topics.by_role().items():
+    for role, name in (topics.by_role() | topics.windows_by_role()).items():
         config = {"min.insync.replicas": str(plan.min_insync_replicas)}
         if role in retention_hours:
             config["retention.ms"] = str(retention_hours[role] * HOUR_MS)
+        if role == "windows_changelog":
+            config["cleanup.policy"] = "compact"
         specs.append(TopicSpec(role, name, partitions, plan.replication_factor, config))
     return specs
 
@@ -117,7 +122,7 @@ def ensure_topics(
     replication_factor: int | None = None,
     min_insync_replicas: int | None = None,
 ) -> tuple[dict[str, str], ReplicationPlan]:
-    """Create the five topics with a replication plan for this cluster; idempotent.
+    """Create every topic of ``topic_specs`` with a replication plan for this cluster; idempotent.
 
     Arguments left None fall back to the settings. Blocks up to about 2 x ``timeout_s``.
     Raises ConfigError (plan), KafkaSetupError (cluster, creation).

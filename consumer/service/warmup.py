@@ -17,11 +17,11 @@ what a model raises.
 
 from __future__ import annotations
 
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from consumer.clock import Clock
+from consumer.ensemble.pools import Pool
 
 if TYPE_CHECKING:
     from consumer.models.registry import ModelSet
@@ -37,7 +37,7 @@ class WarmShapes:
 
 
 def warm_up(
-    models: ModelSet, booster_pool: Executor, pat_pool: Executor, shapes: WarmShapes, clock: Clock
+    models: ModelSet, booster_pool: Pool, pat_pool: Pool, shapes: WarmShapes, clock: Clock
 ) -> float | None:
     """Call every model's ``warmup`` on its pool at its shapes; returns PAT's measured
     seconds per row (None without PAT). Blocks until done."""

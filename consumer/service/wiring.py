@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,9 +27,13 @@ from consumer.intake.ratelimit import KeyRateLimiter
 from consumer.kafka.clients import create_consumer, create_producer
 from consumer.kafka.config import client_config
 from consumer.kafka.group_settle import GroupSettle, admin_describe
+from consumer.logs import log_event
 from consumer.schema_registry.decoding import RegistryDecoder
+from consumer.schema_registry.output_encoding import RegistryOutputEncoder, register_waiting
 from consumer.service.warmup import WarmShapes, warm_up
 from consumer.settings import Guarantee, Settings
+
+_log = logging.getLogger("moodstream.wiring")
 
 if TYPE_CHECKING:
     from consumer.models.registry import ModelSet
@@ -122,10 +127,11 @@ def _device_batching(settings: Settings, models: ModelSet) -> RowBatching | None
 
 
 def build_registry_decoder(settings: Settings) -> RegistryDecoder | None:
-    """The Schema Registry decoder of ``PROCESSING__INPUT_FORMAT`` (None for ``json``).
-    Makes no request yet (schemas are fetched per batch, then cached)."""
+    """The Schema Registry decoder of ``PROCESSING__INPUT_FORMAT`` and ``KEY_FORMAT``
+    (None for ``json`` values and ``string`` keys). Makes no request yet (schemas are
+    fetched per batch, then cached)."""
     processing = settings.processing
-    if processing.input_format == "json":
+    if processing.input_format == "json" and processing.key_format == "string":
         return None
     from consumer.schema_registry.client import create_client
 
@@ -135,7 +141,57 @@ def build_registry_decoder(settings: Settings) -> RegistryDecoder | None:
         max_bytes=processing.max_message_bytes,
         strict_fields=processing.strict_fields,
         topic=settings.topics.features,
+        key_format=processing.key_format,
+        key_user_field=processing.key_user_field,
     )
+
+
+def build_output_encoder(
+    settings: Settings,
+    clock: Clock,
+    extra_topics: dict[str, str] | None = None,
+    health: HealthReporter | None = None,
+) -> RegistryOutputEncoder | None:
+    """The encoder of ``PROCESSING__OUTPUT_FORMAT`` for predictions and alerts (and the
+    kinds of ``extra_topics``, kind → topic: ``feature_event`` for the windows stage's
+    output); None for ``json`` (today's bytes, no extra work). Registers the schemas,
+    waiting for a registry that does not answer up to ``KAFKA__CONNECT_TIMEOUT_S`` (unready
+    meanwhile): blocks; raises SchemaRegistryUnavailable after that."""
+    output_format = settings.processing.output_format
+    if output_format == "json":
+        return None
+    import time
+
+    from consumer.schema_registry.apicurio import compatibility_none
+    from consumer.schema_registry.client import create_client
+
+    topics = {"prediction": settings.topics.predictions, "alert": settings.topics.alerts}
+    topics.update(extra_topics or {})
+    registry = settings.schema_registry
+    client = create_client(registry)
+    encoder = RegistryOutputEncoder(
+        client, output_format, topics, compatibility_none(registry, client)
+    )
+    register_waiting(
+        encoder.register,
+        clock.monotonic,
+        settings.kafka.connect_timeout_s,
+        (registry.retry_initial_s, registry.retry_max_s),
+        time.sleep,
+        _waiting_on_registry(health),
+    )
+    return encoder
+
+
+def _waiting_on_registry(health: HealthReporter | None) -> Callable[[str], None]:
+    """Log (and report unready) while the output schemas wait for the registry."""
+
+    def waiting(reason: str) -> None:
+        log_event(_log, "waiting_for_schema_registry", level=logging.WARNING, error=reason)
+        if health is not None:
+            health.update(ready=False, assigned=None, detail="waiting for the schema registry")
+
+    return waiting
 
 
 def build_worker(
@@ -163,7 +219,13 @@ def build_worker(
     )
     group_waits = GroupWaits()
     pipeline = Pipeline(
-        ensemble, settings, clock, limiter, build_registry_decoder(settings), group_waits
+        ensemble,
+        settings,
+        clock,
+        limiter,
+        build_registry_decoder(settings),
+        group_waits,
+        build_output_encoder(settings, clock, health=health),
     )
     consumer = create_consumer(settings, bootstrap)
     producer = create_producer(settings, bootstrap, worker_index, instance)

@@ -85,6 +85,7 @@ class WorkerContext:
     with_metrics: bool
     restarted: bool = False  # this slot ran before: the service is past its start-up
     instance: str = ""  # this service instance (part of the transactional id)
+    stage: str = "score"  # score | windows (``run --stage``)
 
 
 def run_worker(ctx: WorkerContext) -> int:
@@ -135,6 +136,12 @@ def _run(ctx: WorkerContext, stop: StopFlag) -> int:
     from consumer.kafka.config import client_config
     from consumer.service.wiring import build_worker
 
+    if ctx.stage == "windows":
+        from consumer.windows_stage.worker import WindowsWorker, run_windows
+
+        health = _health(ctx, SystemClock())
+        slot = WindowsWorker(ctx.settings, ctx.bootstrap, ctx.index, ctx.instance, ctx.with_metrics)
+        return run_windows(slot, stop, health, lambda config: _connect(ctx, config, stop, health))
     settings = ctx.settings
     apply_thread_caps(settings.models)
     clock = SystemClock()

@@ -25,10 +25,12 @@ A user's zone is the one of their first sample (or ``default_tz``); a later samp
 another zone is counted (``zone_changed``) and its instants placed in the first zone's
 days. Counters accumulate in ``counts`` (for the stage's metrics): ``samples``,
 ``minutes_stored``, ``duplicate_samples``, ``minutes_too_old``, ``zone_changed``,
-``late_samples``, ``weeks_closed:<trigger>``, ``weeks_not_scored:low_coverage``,
-``events_out:<trigger>``, ``days_dropped``. Pure apart from the injected ``Store`` and
-``Clock``; not thread-safe; every call blocks on the store only. After an unexpected
-exception the caller must ``WindowState.discard_unwritten`` (objects may be half-changed).
+``late_samples``, ``revisions_too_old`` (a closed week whose oldest day has left the
+retention is not revised: it could not be assembled whole), ``weeks_closed:<trigger>``,
+``weeks_not_scored:low_coverage``, ``events_out:<trigger>``, ``days_dropped``. Pure apart
+from the injected ``Store`` and ``Clock``; not thread-safe; every call blocks on the store
+only. After an unexpected exception the caller must ``WindowState.discard_unwritten``
+(objects may be half-changed).
 """
 
 from __future__ import annotations
@@ -197,6 +199,11 @@ class Windower:
             for day, status in meta.days.items()
             if status.closed and any(0 <= (day - c).days < WEEK_DAYS for c in changed)
         }
+        floor = self._floor(meta, tz)
+        gone = {day for day in hit if floor is not None and day - _WEEK_SPAN < floor}
+        if gone:  # their oldest days left the retention: a revision would miss them
+            self.counts["revisions_too_old"] += len(gone)
+            hit -= gone
         if not hit:
             return []
         if not self._settings.revisions:

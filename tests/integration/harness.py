@@ -180,7 +180,7 @@ def wait_for(
     condition: Callable[[], bool],
     timeout_s: float,
     message: str,
-    alive: subprocess.Popen[str] | None = None,
+    alive: subprocess.Popen[Any] | None = None,
 ) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

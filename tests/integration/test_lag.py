@@ -13,8 +13,8 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from consumer.kafka.lag import update_lag_gauge
 from consumer.observability import Metrics
+from consumer.observability.lag_gauge import update_lag_gauge
 from consumer.settings import TopicSettings
 
 REPO = Path(__file__).resolve().parents[2]

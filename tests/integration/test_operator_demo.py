@@ -100,7 +100,7 @@ def test_a_signal_to_the_demo_leaves_no_process_behind(
             lambda: "predicted      " in out.read_text() and _predicted(out) > 0,
             BOUND_S,
             "the demo never showed predictions",
-            alive=demo,  # type: ignore[arg-type]
+            alive=demo,
         )
         members = _session_members(demo.pid)
         assert any(" run --workers 1" in m for m in members), members
@@ -165,7 +165,7 @@ def test_a_killed_demo_leaves_no_process_behind(
             lambda: any(" produce --synthetic" in m for m in _session_members(demo.pid)),
             BOUND_S,
             "the demo never started its producer",
-            alive=demo,  # type: ignore[arg-type]
+            alive=demo,
         )
         demo.send_signal(signal.SIGKILL)
         assert demo.wait(timeout=BOUND_S) == -signal.SIGKILL

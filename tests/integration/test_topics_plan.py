@@ -55,7 +55,11 @@ def test_topics_create_creates_exactly_the_plan(kafka_bootstrap: str) -> None:
         alerts=f"plan.alerts.{suffix}",
         dlq=f"plan.dlq.{suffix}",
         overflow=f"plan.overflow.{suffix}",
+        activity=f"plan.activity.{suffix}",
+        day_features=f"plan.day-features.{suffix}",
+        windows_changelog=f"plan.windows-changelog.{suffix}",
     )
+    every = set(topics.all()) | set(topics.windows_by_role().values())
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOODSTREAM_")}
     env |= topics.as_env() | {
         "MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka_bootstrap,
@@ -69,12 +73,13 @@ def test_topics_create_creates_exactly_the_plan(kafka_bootstrap: str) -> None:
     try:
         created = _cli("topics", "create", "--json", env=env)
         assert created.returncode == 0, created.stderr
-        assert set(json.loads(created.stdout)) == set(planned) == set(topics.all())
+        assert set(json.loads(created.stdout)) == set(planned) == every
         found = _created(kafka_bootstrap, list(planned))
         for name, spec in planned.items():
             expected = {k: spec[k] for k in ("partitions", "replication_factor", "config")}
             assert found[name] == expected, name
         assert found[topics.dlq]["config"]["retention.ms"] == str(48 * 3_600_000)
         assert "retention.ms" in found[topics.overflow]["config"]
+        assert found[topics.windows_changelog]["config"]["cleanup.policy"] == "compact"
     finally:
-        delete_topics({"bootstrap.servers": kafka_bootstrap}, topics.all())
+        delete_topics({"bootstrap.servers": kafka_bootstrap}, sorted(every))

@@ -1,7 +1,10 @@
 """The import rules of docs/architecture.md, checked on the source tree.
 
-- No import circles between modules (imports inside functions and under TYPE_CHECKING
-  count too: a circle hidden in a function is still a circle).
+- No import circles between modules, nor between packages: two packages never import
+  each other, even through others (each of ``consumer``'s subpackages is one node, each
+  root module its own). Imports inside functions and under TYPE_CHECKING count too: a
+  lazy import still couples two packages, and a circle hidden in a function is still a
+  circle.
 - The service's packages never import the tooling packages (bench, chaos, demo, the
   reference producer, the local broker/cluster), not even lazily; only the CLI edge
   (``consumer.commands``) and the tooling itself may.
@@ -37,6 +40,7 @@ ROOT_MODULES = {
     "settings.py",  # the one settings object
     "settings_env.py",  # what MOODSTREAM_* means to it
     "settings_client.py",  # its group of librdkafka client timeouts
+    "settings_txn.py",  # the exactly-once recovery budget its validation checks
     "errors.py",  # the error tree every package raises from
     "clock.py",  # time, injected everywhere
     "logs.py",  # structured log lines, used by every package
@@ -118,6 +122,20 @@ def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def _package(module: str) -> str:
+    """The node ``module`` belongs to: ``consumer.engine.runner`` -> ``consumer.engine``;
+    a root module (``consumer.settings``) and the package's face (``consumer``) stand alone."""
+    return ".".join(module.split(".")[:2])
+
+
+def _package_graph() -> dict[str, set[str]]:
+    packages: dict[str, set[str]] = {}
+    for name, deps in _graph().items():
+        node = _package(name)
+        packages.setdefault(node, set()).update(_package(d) for d in deps)
+    return {node: deps - {node} for node, deps in packages.items()}
+
+
 def test_the_circle_finder_finds_a_circle() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert _circles(graph) == [["a", "b", "c"]]
@@ -126,6 +144,20 @@ def test_the_circle_finder_finds_a_circle() -> None:
 
 def test_no_import_circles() -> None:
     assert _circles(_graph()) == []
+
+
+def test_packages_group_their_modules() -> None:
+    assert _package("consumer.engine.txn_seek") == "consumer.engine"
+    assert _package("consumer.settings") == "consumer.settings"
+    graph = _package_graph()
+    assert "consumer.kafka" in graph["consumer.engine"]  # the check sees real edges
+    assert "consumer.engine" not in graph["consumer.engine"]
+
+
+def test_no_two_packages_import_each_other() -> None:
+    """Not even through a third one, nor lazily: engine -> observability -> engine was a
+    circle no module-level check saw (observability.recorder, now engine.recorder)."""
+    assert _circles(_package_graph()) == []
 
 
 def test_the_service_never_imports_the_tooling() -> None:

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from consumer.cli import build_parser
 from consumer.observability import HEALTHZ_PATH, METRICS_PATH, READYZ_PATH, Metrics
 from consumer.observability.metrics import metric_sample_names
 from consumer.service.supervisor import STOP_KILL_AFTER_S
@@ -101,7 +102,7 @@ def test_kustomization_lists_every_manifest_but_the_example_secret() -> None:
 
 
 def test_scaledobject_targets_the_group_and_input_topic() -> None:
-    scaled = k8s("ScaledObject")
+    scaled = k8s("ScaledObject", "moodstream")  # the windows stage's: test_k8s_windows.py
     assert scaled["spec"]["scaleTargetRef"]["name"] == "moodstream"
     assert k8s("Deployment", "moodstream")
     assert scaled["spec"]["maxReplicaCount"] == TopicSettings().partitions
@@ -161,8 +162,15 @@ def test_deployment_resources_security_and_shutdown() -> None:
     [volume] = [v for v in pod["volumes"] if v["name"] == tmp["name"]]
     assert "emptyDir" in volume
     selector = deployment["spec"]["selector"]["matchLabels"]
-    assert k8s("PodDisruptionBudget")["spec"]["selector"]["matchLabels"] == selector
+    assert k8s("PodDisruptionBudget", "moodstream")["spec"]["selector"]["matchLabels"] == selector
     assert k8s("Service", "moodstream-metrics")["spec"]["selector"] == selector
+
+
+def valued_from_elsewhere(env: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Entries whose value comes from a Secret or ConfigMap key (``valueFrom`` other than
+    the downward API's pod name, KAFKA__INSTANCE_ID)."""
+    pod_name = {"fieldRef": {"fieldPath": "metadata.name"}}
+    return [e for e in env if "valueFrom" in e and e["valueFrom"] != pod_name]
 
 
 def test_secrets_come_from_the_mounted_secret_only() -> None:
@@ -173,10 +181,14 @@ def test_secrets_come_from_the_mounted_secret_only() -> None:
     for name in ("KAFKA__SASL_PASSWORD", "OBSERVABILITY__USER_HASH_KEY"):
         assert f"MOODSTREAM_{name}" not in env
         assert env[f"MOODSTREAM_{name}_FILE"]["value"].startswith("/etc/moodstream/secrets/")
-    assert not [e for e in c["env"] if "valueFrom" in e]
+    assert not valued_from_elsewhere(c["env"])
     # the other plain value: where the CA Secret is mounted (tests/unit/deploy/test_k8s_deploy.py)
-    plain = [e["name"] for e in c["env"] if not e["name"].endswith("_FILE")]
+    plain = [e["name"] for e in c["env"] if not e["name"].endswith("_FILE") and "value" in e]
     assert plain == ["MOODSTREAM_KAFKA__SSL_CA_LOCATION"]
+    # the pod's name, for stable transactional ids (RELIABILITY.md, "A lost pod")
+    assert env["MOODSTREAM_KAFKA__INSTANCE_ID"]["valueFrom"]["fieldRef"] == {
+        "fieldPath": "metadata.name"
+    }
     config = k8s("ConfigMap")["data"]
     assert not [k for k in config if re.search("PASSWORD|SECRET|HASH_KEY", k)]
 
@@ -211,6 +223,17 @@ def test_compose_stack(clean_env: pytest.MonkeyPatch) -> None:
     for key, value in service["environment"].items():
         clean_env.setenv(key, str(value))
     Settings()
+    windows = services["moodstream-windows"]  # the windows stage beside the scorer
+    assert windows["image"] == service["image"]
+    args = build_parser().parse_args(windows["command"])
+    assert args.command == "run" and args.stage == "windows"
+    assert windows["stop_grace_period"] == service["stop_grace_period"]
+    assert windows["read_only"] is True and windows["tmpfs"] == ["/tmp"]
+    state_dir = Path(windows["environment"]["MOODSTREAM_WINDOWS__STATE_DIR"])
+    assert state_dir.is_relative_to("/tmp")  # the one writable path
+    clean_env.setenv("MOODSTREAM_WINDOWS__STATE_DIR", str(state_dir))
+    assert Settings().windows.state_dir == state_dir
+    assert "moodstream-windows" in services["prometheus"]["depends_on"]
     assert set(services) >= {"prometheus", "grafana"}
     for name in ("prometheus", "grafana"):
         for volume in services[name]["volumes"]:
@@ -220,12 +243,16 @@ def test_compose_stack(clean_env: pytest.MonkeyPatch) -> None:
 def test_prometheus_scrapes_the_service_and_loads_the_rules() -> None:
     [config] = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert set(jobs) == {"moodstream", "moodstream-lag"}
+    assert set(jobs) == {"moodstream", "moodstream-windows", "moodstream-lag"}
     # the rules tell the two apart by `component`, never by the job's name
     components = {
         name: job["static_configs"][0]["labels"]["component"] for name, job in jobs.items()
     }
-    assert components == {"moodstream": "consumer", "moodstream-lag": "lag-exporter"}
+    assert components == {
+        "moodstream": "consumer",
+        "moodstream-windows": "windows",
+        "moodstream-lag": "lag-exporter",
+    }
     assert {job["static_configs"][0]["labels"]["deployment"] for job in jobs.values()} == {
         "moodstream"
     }

@@ -22,6 +22,7 @@ K8S = DEPLOY / "k8s" / "base"
 CA_SECRET, CA_KEY = "moodstream-kafka-ca", "ca.crt"
 KAFKA_PODS = (
     ("Deployment", "moodstream"),
+    ("StatefulSet", "moodstream-windows"),
     ("Deployment", "moodstream-lag"),
     ("Job", "moodstream-topics"),
 )
@@ -79,7 +80,7 @@ def test_the_image_registry_is_a_kustomize_field_every_container_uses() -> None:
         c for o in objects() if "template" in o.get("spec", {})
         for c in o["spec"]["template"]["spec"]["containers"]
     ]  # fmt: skip
-    assert len(containers) == 3
+    assert len(containers) == 4  # scoring, windows, lag exporter, topics Job
     assert {c["image"] for c in containers} == {"moodstream"}  # all rewritten by `images`
 
 
@@ -91,7 +92,9 @@ def test_the_network_policy_admits_only_the_scraper_to_the_metrics_port() -> Non
     served = {
         o["spec"]["selector"]["app.kubernetes.io/name"] for o in objects() if o["kind"] == "Service"
     }
-    assert set(selector["values"]) == served == {"moodstream", "moodstream-lag"}
+    assert (
+        set(selector["values"]) == served == {"moodstream", "moodstream-windows", "moodstream-lag"}
+    )
     [rule] = policy["ingress"]
     assert rule["ports"] == [{"port": ObservabilitySettings().port, "protocol": "TCP"}]
     [peer] = rule["from"]  # one peer with both selectors: that namespace AND those pods
@@ -136,6 +139,7 @@ def test_grace_periods_cover_the_drain_bound_and_the_supervisors_kill_wait() -> 
     assert drain_s == ProcessingSettings().shutdown_timeout_s
     needed_s = drain_s + STOP_KILL_AFTER_S
     assert pod_spec("Deployment", "moodstream")["terminationGracePeriodSeconds"] > needed_s
+    assert pod_spec("StatefulSet", "moodstream-windows")["terminationGracePeriodSeconds"] > needed_s
     [compose] = yaml.safe_load_all((DEPLOY / "docker-compose.yml").read_text())
     grace = compose["services"]["moodstream"]["stop_grace_period"]
     assert float(grace.removesuffix("s")) > needed_s

@@ -122,8 +122,8 @@ def test_the_gpu_pod_asks_for_a_gpu_node_and_one_gpu_and_runs_pat_there(
     for entry in container["env"]:
         if entry["name"].endswith("_FILE"):  # a mounted Secret's file: only the pod has it
             clean_env.setenv(entry["name"].removesuffix("_FILE"), "from-a-secret")
-        elif not entry["name"].endswith("SSL_CA_LOCATION"):  # a file only the pod has
-            clean_env.setenv(entry["name"], entry["value"])
+        elif "value" in entry and not entry["name"].endswith("SSL_CA_LOCATION"):
+            clean_env.setenv(entry["name"], entry["value"])  # not the CA file, the pod's name
     models = Settings().models
     assert (models.pat_device, models.pat_runtime, models.pat_precision) == ("cuda", "auto", "bf16")
 

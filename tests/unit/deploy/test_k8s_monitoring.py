@@ -65,7 +65,7 @@ def test_the_service_monitor_uses_documented_fields_and_finds_both_services() ->
     selected = [
         s for s in services if s["metadata"]["labels"][selector["key"]] in selector["values"]
     ]
-    assert len(selected) == len(services) == 2
+    assert len(selected) == len(services) == 3  # scoring, windows, lag exporter
     for service in selected:  # the named port exists on each Service
         assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
 
@@ -93,9 +93,11 @@ def test_every_series_gets_the_labels_the_rules_group_by(overlay: str) -> None:
     services = {o["metadata"]["name"]: o for o in build(K8S / overlay) if o["kind"] == "Service"}
     consumer = _relabel(services["moodstream-metrics"]["metadata"]["labels"], relabelings)
     lag = _relabel(services["moodstream-lag-metrics"]["metadata"]["labels"], relabelings)
+    windows = _relabel(services["moodstream-windows-metrics"]["metadata"]["labels"], relabelings)
     assert consumer["component"] == "consumer" and lag["component"] == "lag-exporter"
+    assert windows["component"] == "windows"  # not counted by rules on component="consumer"
     expected = "moodstream" if overlay == "base" else "team-a"
-    assert consumer["deployment"] == lag["deployment"] == expected
+    assert consumer["deployment"] == lag["deployment"] == windows["deployment"] == expected
     rules = " ".join(r["expr"] for g in rule_groups() for r in g["rules"])
     assert 'component="consumer"' in rules and 'component="lag-exporter"' in rules
     assert "job=" not in rules  # no rule depends on what the scrape job is called

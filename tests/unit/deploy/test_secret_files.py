@@ -15,7 +15,7 @@ from consumer.errors import ConfigError
 from consumer.settings import Settings
 from consumer.settings_env import effective_settings, file_values, unknown_variables
 from tests.unit.deploy.render import K8S, build
-from tests.unit.deploy.test_deploy_files import clean_env
+from tests.unit.deploy.test_deploy_files import clean_env, valued_from_elsewhere
 
 __all__ = ["clean_env"]  # the fixture, used by name below
 
@@ -74,14 +74,15 @@ def _pods(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_every_pod_reads_its_credentials_from_the_mounted_secret(directory: str) -> None:
     objects = build(K8S / directory)
     pods = _pods(objects)
-    assert len(pods) == 3  # the service (CPU or GPU), the lag exporter, the topics Job
+    # the service (CPU or GPU), the windows stage, the lag exporter, the topics Job
+    assert len(pods) == 4
     for pod in pods:
         [container] = pod["containers"]
         # the topics Job has an identity of its own: only it needs CREATE (moodstream acls)
         secret = "moodstream-topics" if container["args"][0] == "topics" else "moodstream"
         files = {e["name"]: e["value"] for e in container["env"] if e["name"].endswith("_FILE")}
         assert {f"{PASSWORD}_FILE", "MOODSTREAM_KAFKA__SASL_USERNAME_FILE"} <= set(files)
-        assert not [e for e in container["env"] if "valueFrom" in e]  # no secret in the env
+        assert not valued_from_elsewhere(container["env"])  # no secret in the env
         for name, path in files.items():
             [mount] = [
                 m for m in container["volumeMounts"] if Path(m["mountPath"]) == Path(path).parent

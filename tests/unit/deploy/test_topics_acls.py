@@ -12,12 +12,26 @@ import pytest
 import yaml
 
 from consumer.cli import main
-from consumer.kafka.acls import PLACEHOLDERS, ROLES, required_acls
+from consumer.kafka.acls import (
+    PLACEHOLDERS,
+    ROLES,
+    WINDOWS_GROUP_SUFFIX,
+    WINDOWS_RESTORE_SUFFIX,
+    required_acls,
+)
 from consumer.kafka.clients import transactional_id
 from consumer.kafka.redrive import redrive_group
 from consumer.kafka.strimzi import resource_name
 from consumer.kafka.topics_plan import HOUR_MS, plan_replication, topic_specs
-from consumer.settings import Guarantee, ProcessingSettings, Settings, TopicSettings
+from consumer.settings import (
+    Guarantee,
+    KafkaSettings,
+    ProcessingSettings,
+    Settings,
+    TopicSettings,
+)
+from consumer.windows_stage import wiring
+from consumer.windows_stage.wiring import restore_group, windows_settings
 from tests.unit.deploy.render import K8S, build
 from tests.unit.deploy.test_deploy_files import clean_env
 
@@ -33,8 +47,12 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 def test_the_plan_has_every_topic_with_its_retention_and_min_isr() -> None:
     topics = TopicSettings(dlq_retention_hours=48, overflow_retention_hours=5)
     specs = {s.role: s for s in topic_specs(topics, 12, plan_replication(3, None, None))}
-    assert list(specs) == ["features", "predictions", "alerts", "dlq", "overflow"]
-    assert {s.name for s in specs.values()} == set(topics.all())
+    scoring = ["features", "predictions", "alerts", "dlq", "overflow"]
+    assert list(specs) == [*scoring, "activity", "day_features", "windows_changelog"]
+    windows = topics.windows_by_role()
+    assert {s.name for s in specs.values()} == set(topics.all()) | set(windows.values())
+    assert specs["windows_changelog"].config["cleanup.policy"] == "compact"
+    assert "cleanup.policy" not in specs["activity"].config
     assert {(s.partitions, s.replication_factor) for s in specs.values()} == {(12, 3)}
     assert all(s.config["min.insync.replicas"] == "2" for s in specs.values())
     assert specs["dlq"].config["retention.ms"] == str(48 * HOUR_MS) == "172800000"
@@ -54,11 +72,11 @@ def test_topics_plan_prints_the_specs_as_json_table_and_strimzi(
     assert json.loads(out) == {"topics": [s.as_dict() for s in expected]}
     code, out, _ = _run(capsys, "topics", "plan", "--partitions", "4")
     lines = out.splitlines()
-    assert code == 0 and len(lines) == 6 and lines[0].split()[:2] == ["ROLE", "TOPIC"]
+    assert code == 0 and len(lines) == 9 and lines[0].split()[:2] == ["ROLE", "TOPIC"]
     assert "retention.ms=1209600000" in lines[4] and lines[4].startswith("dlq")
     code, out, _ = _run(capsys, "topics", "plan", "--partitions", "4", "--strimzi", "prod")
     resources = list(yaml.safe_load_all(out))
-    assert code == 0 and [r["kind"] for r in resources] == ["KafkaTopic"] * 5
+    assert code == 0 and [r["kind"] for r in resources] == ["KafkaTopic"] * 8
     for resource, spec in zip(resources, expected, strict=True):
         assert resource["apiVersion"] == "kafka.strimzi.io/v1beta2"
         assert resource["metadata"]["labels"] == {"strimzi.io/cluster": "prod"}
@@ -93,10 +111,11 @@ def test_the_plan_of_a_deployment_matches_kedas_cap(
         clean_env.setenv(key, value)
     settings = Settings()
     specs = topic_specs(settings.topics, settings.topics.partitions, plan_replication(3, 3, None))
-    [scaled] = [o["spec"] for o in objects if o["kind"] == "ScaledObject"]
-    [features] = [s for s in specs if s.role == "features"]
-    assert features.name == scaled["triggers"][0]["metadata"]["topic"]
-    assert features.partitions == scaled["maxReplicaCount"]
+    scaled = {o["metadata"]["name"]: o["spec"] for o in objects if o["kind"] == "ScaledObject"}
+    for name, role in (("moodstream", "features"), ("moodstream-windows", "activity")):
+        [spec] = [s for s in specs if s.role == role]
+        assert spec.name == scaled[name]["triggers"][0]["metadata"]["topic"]
+        assert spec.partitions == scaled[name]["maxReplicaCount"]
 
 
 def _grants(acls: list[Any], role: str) -> set[tuple[str, str, str, str]]:
@@ -113,7 +132,9 @@ def test_the_acls_name_what_the_code_uses() -> None:
     for name in (topics.predictions, topics.alerts, topics.dlq, topics.overflow):
         assert {("TOPIC", "LITERAL", name, op) for op in ("WRITE", "DESCRIBE")} <= service
     assert ("CLUSTER", "LITERAL", "kafka-cluster", "IDEMPOTENT_WRITE") in service
-    [prefix] = {a.name for a in acls if a.resource_type == "TRANSACTIONAL_ID"}
+    [prefix] = {
+        a.name for a in acls if a.resource_type == "TRANSACTIONAL_ID" and a.role == "service"
+    }
     assert transactional_id(settings, 3, "abcd1234").startswith(prefix)
     assert {op for (_, p, n, op) in service if n == prefix and p == "PREFIXED"} == {
         "WRITE",
@@ -124,8 +145,10 @@ def test_the_acls_name_what_the_code_uses() -> None:
         ("TOPIC", "LITERAL", topics.features, "DESCRIBE"),
         ("GROUP", "LITERAL", group, "DESCRIBE"),
     }
+    created = {s.name for s in topic_specs(topics, 1, plan_replication(1, None, None))}
+    assert len(created) == 8  # the windows stage's three included: `topics create` makes them
     assert _grants(acls, "topics") == {
-        ("TOPIC", "LITERAL", name, op) for name in topics.all() for op in ("CREATE", "DESCRIBE")
+        ("TOPIC", "LITERAL", name, op) for name in created for op in ("CREATE", "DESCRIBE")
     }
     redrive = _grants(acls, "redrive")
     [redrive_prefix] = {n for (t, p, n, _) in redrive if t == "GROUP" and p == "PREFIXED"}
@@ -136,6 +159,44 @@ def test_the_acls_name_what_the_code_uses() -> None:
     assert {a.principal for a in acls} == set(PLACEHOLDERS.values())
     at_least_once = required_acls(Settings(processing=ProcessingSettings()))
     assert not [a for a in at_least_once if a.resource_type == "TRANSACTIONAL_ID"]
+
+
+def test_the_windows_stage_acls_name_what_the_stage_uses() -> None:
+    settings = Settings(
+        kafka=KafkaSettings(group_id="team-a"),
+        processing=ProcessingSettings(guarantee=Guarantee.EXACTLY_ONCE),
+    )
+    stage = windows_settings(settings)  # the settings its workers run with
+    topics, group = settings.topics, stage.kafka.group_id
+    assert group == "team-a-windows"
+    windows = _grants(required_acls(settings), "windows")
+    for name in (topics.activity, topics.day_features, topics.windows_changelog):
+        assert ("TOPIC", "LITERAL", name, "READ") in windows, name  # consume, restore
+    for name in (topics.windows_changelog, topics.features, topics.dlq):
+        assert ("TOPIC", "LITERAL", name, "WRITE") in windows, name
+    for name in (group, restore_group(stage)):
+        assert {("GROUP", "LITERAL", name, op) for op in ("READ", "DESCRIBE")} <= windows
+    assert ("CLUSTER", "LITERAL", "kafka-cluster", "IDEMPOTENT_WRITE") in windows
+    [prefix] = {n for (t, p, n, _) in windows if t == "TRANSACTIONAL_ID" and p == "PREFIXED"}
+    assert transactional_id(stage, 0, "abcd").startswith(prefix)
+    pod = stage.model_copy(
+        update={"kafka": stage.kafka.model_copy(update={"instance_id": "moodstream-windows-0"})}
+    )
+    assert transactional_id(pod, 0).startswith(prefix)
+    assert not transactional_id(settings, 0, "abcd").startswith(prefix)  # the scorer's own
+    # least privilege: nothing it does not write, nothing but reads, writes and describes
+    written = {n for (_, _, n, op) in windows if op == "WRITE"}
+    assert written == {topics.windows_changelog, topics.features, topics.dlq, prefix}
+    assert {op for *_, op in windows} == {"READ", "WRITE", "DESCRIBE", "IDEMPOTENT_WRITE"}
+    at_least_once = required_acls(Settings(kafka=KafkaSettings(group_id="team-a")))
+    assert not [
+        a for a in at_least_once if a.role == "windows" and a.resource_type == "TRANSACTIONAL_ID"
+    ]
+    # the names acls.py cannot import (consumer.windows_stage imports consumer.kafka)
+    assert (WINDOWS_GROUP_SUFFIX, WINDOWS_RESTORE_SUFFIX) == (
+        wiring.GROUP_SUFFIX,
+        wiring.RESTORE_SUFFIX,
+    )
 
 
 def test_acls_command_json_principals_and_strimzi(
@@ -160,7 +221,13 @@ def test_acls_command_json_principals_and_strimzi(
     assert all(r["permission"] == "ALLOW" and r["host"] == "*" for r in rows)
     code, out, _ = _run(capsys, "acls", "--principal", "service=User:svc", "--strimzi", "prod")
     users = {u["metadata"]["name"]: u for u in yaml.safe_load_all(out)}
-    assert code == 0 and set(users) == {"svc", resource_name("<lag-exporter>"), "topics", "redrive"}
+    assert code == 0 and set(users) == {
+        "svc",
+        "windows",
+        resource_name("<lag-exporter>"),
+        "topics",
+        "redrive",
+    }
     acls = users["svc"]["spec"]["authorization"]
     assert acls["type"] == "simple"
     [features] = [

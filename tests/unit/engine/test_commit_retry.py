@@ -9,7 +9,8 @@ from confluent_kafka import KafkaError, KafkaException
 from consumer.engine.delivery import AtLeastOnce
 from consumer.engine.offsets import CommitPolicy
 from tests.fakes import FakeClock
-from tests.unit.engine.test_delivery import FakeConsumer, FakeProducer, batch, publish
+from tests.fakes.kafka import FakeConsumer, FakeProducer
+from tests.unit.engine.test_delivery import batch, publish
 
 
 class FailingOnce(FakeConsumer):
@@ -28,7 +29,7 @@ class FailingOnce(FakeConsumer):
 
 def test_a_failed_commit_is_retried_while_the_stream_is_idle() -> None:
     clock, producer, consumer = FakeClock(), FakeProducer(), FailingOnce(failures=2)
-    publisher = AtLeastOnce(producer, consumer, clock, CommitPolicy(1.0, 1000))  # type: ignore[arg-type]
+    publisher = AtLeastOnce(producer, consumer, clock, CommitPolicy(1.0, 1000))
     publish(publisher, batch(0, 1, 2))
     producer.deliver()
     clock.advance(0.2)
@@ -54,7 +55,7 @@ def test_a_failed_commit_is_retried_while_the_stream_is_idle() -> None:
 
 def test_lost_partitions_are_forgotten_not_committed() -> None:
     clock, producer, consumer = FakeClock(), FakeProducer(), FakeConsumer()
-    publisher = AtLeastOnce(producer, consumer, clock, CommitPolicy(1.0, 1000))  # type: ignore[arg-type]
+    publisher = AtLeastOnce(producer, consumer, clock, CommitPolicy(1.0, 1000))
     publish(publisher, batch(0, 1))
     publisher.on_lost({("in", 0)})
     producer.deliver()  # late acks of a partition this worker no longer owns

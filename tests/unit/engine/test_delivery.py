@@ -2,43 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from consumer.engine.batch_records import BatchResult, OutRecord, SourceResult
 from consumer.engine.delivery import AtLeastOnce
 from consumer.engine.offsets import CommitPolicy
 from tests.fakes import FakeClock
+from tests.fakes.kafka import FakeConsumer, FakeProducer
 
 TP = ("in", 0)
-
-
-class FakeProducer:
-    def __init__(self) -> None:
-        self.pending: list[Callable[..., None]] = []
-
-    def produce(self, topic: str, *, value: Any, key: Any, headers: Any, on_delivery: Any) -> None:
-        self.pending.append(on_delivery)
-
-    def poll(self, timeout: float = 0) -> int:
-        return 0
-
-    def flush(self, timeout: float = 0) -> int:
-        self.deliver()
-        return 0
-
-    def deliver(self) -> None:
-        callbacks, self.pending = self.pending, []
-        for callback in callbacks:
-            callback(None, None)
-
-
-class FakeConsumer:
-    def __init__(self) -> None:
-        self.commits: list[list[tuple[str, int, int]]] = []
-
-    def commit(self, *, offsets: list[Any], asynchronous: bool) -> None:
-        self.commits.append([(tp.topic, tp.partition, tp.offset) for tp in offsets])
 
 
 def batch(*offsets: int) -> BatchResult:
@@ -54,7 +24,7 @@ def publish(publisher: AtLeastOnce, result: BatchResult) -> None:
 
 def test_parts_published_out_of_order_commit_only_the_contiguous_prefix() -> None:
     clock, producer, consumer = FakeClock(), FakeProducer(), FakeConsumer()
-    publisher = AtLeastOnce(producer, consumer, clock, CommitPolicy(1.0, 1000))  # type: ignore[arg-type]
+    publisher = AtLeastOnce(producer, consumer, clock, CommitPolicy(1.0, 1000))
     whole = batch(0, 1, 2)
     publisher.begin(whole.sources)
     publisher.publish(BatchResult([whole.sources[0], whole.sources[2]], []))  # no PAT needed
@@ -69,7 +39,7 @@ def test_parts_published_out_of_order_commit_only_the_contiguous_prefix() -> Non
 
 def test_acks_that_arrive_after_a_due_commit_are_committed_later_without_new_messages() -> None:
     clock, producer, consumer = FakeClock(), FakeProducer(), FakeConsumer()
-    publisher = AtLeastOnce(producer, consumer, clock, CommitPolicy(1.0, 1000))  # type: ignore[arg-type]
+    publisher = AtLeastOnce(producer, consumer, clock, CommitPolicy(1.0, 1000))
     publish(publisher, batch(0, 1, 2))
     clock.advance(1.5)
     publisher.maybe_commit(clock.monotonic())  # due, but nothing is acknowledged yet
@@ -85,7 +55,7 @@ def test_acks_that_arrive_after_a_due_commit_are_committed_later_without_new_mes
 
 def test_revocation_flushes_and_commits_the_revoked_partition() -> None:
     clock, producer, consumer = FakeClock(), FakeProducer(), FakeConsumer()
-    publisher = AtLeastOnce(producer, consumer, clock, CommitPolicy(60.0, 1000))  # type: ignore[arg-type]
+    publisher = AtLeastOnce(producer, consumer, clock, CommitPolicy(60.0, 1000))
     publish(publisher, batch(5, 6))
     publisher.on_revoke({TP}, timeout_s=1.0)
     assert consumer.commits == [[("in", 0, 7)]]

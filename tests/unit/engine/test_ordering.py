@@ -14,8 +14,8 @@ from consumer.engine.inflight import InFlight
 from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.ordering import KeySequencer
 from consumer.engine.pipeline import Pipeline
+from consumer.engine.recorder import Recorder
 from consumer.ensemble.scoring import Ensemble
-from consumer.observability.recorder import Recorder
 from consumer.settings import ProcessingSettings, Settings
 from tests.fakes import (
     FakeClock,
@@ -263,4 +263,4 @@ def test_an_unkeyed_event_is_ordered_by_its_user_id() -> None:
 def test_per_key_is_the_default_and_an_unknown_order_is_refused() -> None:
     assert ProcessingSettings().output_order == "per_key"
     with pytest.raises(ValidationError, match="per_key"):
-        ProcessingSettings(output_order="fifo")  # type: ignore[arg-type]
+        ProcessingSettings.model_validate({"output_order": "fifo"})

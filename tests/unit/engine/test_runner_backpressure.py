@@ -7,11 +7,13 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from consumer.engine.backpressure import Backpressure, Change, resume_below
+from consumer.engine.pipeline import Pipeline
 from consumer.engine.runner import Runner
 from consumer.ensemble.scoring import Ensemble
 from consumer.settings import KafkaSettings, ProcessingSettings, Settings
 from schemas import ACTIVITY_MINUTES
 from tests.fakes import FakeClock, FakeModel, ManualExecutor, make_lane
+from tests.fakes.kafka import FakeConsumer, FakePublisher
 
 
 @pytest.mark.parametrize(("bound", "resume"), [(1, 1), (2, 1), (3, 1), (4, 2), (2048, 1024)])
@@ -32,48 +34,16 @@ def test_either_bound_pauses_and_both_must_be_below_half_to_resume() -> None:
     assert state.paused_for == "inflight"
 
 
-class PauseRecorder:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, list[int]]] = []
-
-    def pause(self, partitions: list[TopicPartition]) -> None:
-        self.calls.append(("pause", [tp.partition for tp in partitions]))
-
-    def resume(self, partitions: list[TopicPartition]) -> None:
-        self.calls.append(("resume", [tp.partition for tp in partitions]))
-
-    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
-        return []
-
-
-class Inflight:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def inflight(self) -> int:
-        return self.count
-
-
-class QuietPipeline:
-    """What the loop's reports and rebalance callbacks ask of the pipeline."""
-
-    def log_dead_letters(self) -> None:
-        return None
-
-    def forget(self, partitions: object) -> None:
-        return None
-
-
 def runner(
     bound: int,
     pat_bound: int = 512,
     pat_pool: ManualExecutor | None = None,
     pause_after_s: float = 0.0,  # 0: pause at once (the hold is tested on its own)
     clock: FakeClock | None = None,
-    consumer: PauseRecorder | None = None,
-    publisher: Inflight | None = None,
-) -> tuple[Runner, PauseRecorder, Inflight]:
-    consumer, publisher = consumer or PauseRecorder(), publisher or Inflight()
+    consumer: FakeConsumer | None = None,
+    publisher: FakePublisher | None = None,
+) -> tuple[Runner, FakeConsumer, FakePublisher]:
+    consumer, publisher = consumer or FakeConsumer(), publisher or FakePublisher()
     processing = ProcessingSettings(
         max_inflight_events=bound,
         max_pending_activity_events=pat_bound,
@@ -90,13 +60,14 @@ def runner(
         chunk_rows=2,
     )
     ensemble = Ensemble([], pat, settings.ensemble, clock)
-    loop = Runner(consumer, publisher, QuietPipeline(), ensemble, settings, clock)  # type: ignore[arg-type]
+    pipeline = Pipeline(ensemble, settings, clock)
+    loop = Runner(consumer, publisher, pipeline, ensemble, settings, clock)
     return loop, consumer, publisher
 
 
 def assign(loop: Runner, *partitions: int) -> None:
     tps = [TopicPartition("in", p) for p in partitions]
-    loop.membership.on_assign(None, tps)  # type: ignore[arg-type]
+    loop.membership.on_assign(None, tps)
 
 
 def test_bound_one_pauses_at_one_and_resumes_at_zero() -> None:
@@ -164,39 +135,12 @@ def test_at_a_bound_the_input_is_held_and_only_lasting_back_pressure_pauses() ->
     assert state.update(10, 3, now=17.0) == (Change.RESUME, 7.0)  # held 5 s + paused 2 s
 
 
-class HeldConsumer(PauseRecorder):
-    """Counts message fetches: a held loop must take none."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.consumed = 0
-
-    def consume(self, num_messages: int, timeout: float) -> list[object]:
-        self.consumed += 1
-        return []
-
-
-class PollingPublisher(Inflight):
-    def __init__(self) -> None:
-        super().__init__()
-        self.waits: list[float] = []
-
-    def poll(self) -> None:
-        return None
-
-    def await_delivery(self, timeout_s: float) -> None:
-        self.waits.append(timeout_s)
-
-    def maybe_commit(self, now: float, *, force: bool = False) -> None:
-        return None
-
-
 def test_a_held_loop_takes_no_message_pauses_after_the_hold_and_then_polls_again() -> None:
     """The hold pauses nothing (librdkafka keeps what it fetched) and takes no message: it
     waits for the acks instead (no busy loop). After ``pause_after_s`` of it the partitions
     are paused, and the loop polls again (group callbacks, ``max.poll.interval.ms``)."""
     clock = FakeClock()
-    consumer, publisher = HeldConsumer(), PollingPublisher()
+    consumer, publisher = FakeConsumer(), FakePublisher()
     loop, _, _ = runner(4, pause_after_s=5.0, clock=clock, consumer=consumer, publisher=publisher)
     assign(loop, 0)
     publisher.count = 4

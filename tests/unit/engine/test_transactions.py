@@ -3,11 +3,10 @@ and its batch rewound, only committed records are counted, transactional ids per
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException
 from prometheus_client import CollectorRegistry
 
 from consumer.engine.batch_records import BatchResult, OutRecord, SourceResult
@@ -16,64 +15,7 @@ from consumer.kafka.clients import transactional_id
 from consumer.observability.metrics import Metrics
 from consumer.settings import Settings
 from tests.fakes import FakeClock
-
-
-class TxnProducer:
-    def __init__(self, offsets_error: KafkaError | None = None) -> None:
-        self.offsets_error = offsets_error
-        self.pending: list[Callable[..., None]] = []
-        self.calls: list[str] = []
-
-    def init_transactions(self, _timeout: float) -> None:
-        self.calls.append("init")
-
-    def begin_transaction(self) -> None:
-        self.calls.append("begin")
-
-    def produce(self, topic: str, *, value: Any, key: Any, headers: Any, on_delivery: Any) -> None:
-        self.pending.append(on_delivery)
-
-    def poll(self, _timeout: float = 0) -> int:
-        callbacks, self.pending = self.pending, []
-        for callback in callbacks:  # delivered inside the transaction, committed or not
-            callback(None, None)
-        return 0
-
-    def send_offsets_to_transaction(self, offsets: Any, _meta: Any, _timeout: float) -> None:
-        self.poll()
-        error, self.offsets_error = self.offsets_error, None
-        if error is not None:
-            raise KafkaException(error)
-
-    def commit_transaction(self, _timeout: float) -> None:
-        self.calls.append("commit")
-
-    def abort_transaction(self, _timeout: float) -> None:
-        self.calls.append("abort")
-
-    def flush(self, _timeout: float) -> int:
-        self.calls.append("flush")
-        return self.poll(0)
-
-    def purge(self, **_flags: bool) -> None:
-        self.calls.append("purge")
-
-
-class SeekingConsumer:
-    def __init__(self) -> None:
-        self.seeks: list[tuple[int, int]] = []
-
-    def consumer_group_metadata(self) -> object:
-        return object()
-
-    def assignment(self) -> list[TopicPartition]:
-        return []
-
-    def committed(self, partitions: list[TopicPartition], _timeout: float) -> list[TopicPartition]:
-        return partitions
-
-    def seek(self, tp: Any) -> None:
-        self.seeks.append((tp.partition, tp.offset))
+from tests.fakes.txn import SeekingConsumer, TxnProducer
 
 
 def batch() -> list[SourceResult]:

@@ -11,9 +11,8 @@ from consumer.engine.batch_records import BatchResult
 from consumer.engine.transactions import ExactlyOnce
 from consumer.observability.metrics import Metrics
 from tests.fakes import FakeClock
+from tests.fakes.txn import SeekingConsumer, TxnProducer
 from tests.unit.engine.test_transactions import (
-    SeekingConsumer,
-    TxnProducer,
     batch,
     published,
     run_batch,

@@ -15,9 +15,9 @@ from consumer.engine.txn_producer import ProducerLife
 from consumer.observability.health import HealthReporter, HealthView, health_file
 from consumer.observability.metrics import Metrics
 from tests.fakes import FakeClock
-from tests.unit.engine.test_transactions import TxnProducer, batch, run_batch
-from tests.unit.engine.test_txn_recovery import NOT_COMMITTED, Factory, GroupConsumer
-from tests.unit.engine.txn_fakes import StuckCalls
+from tests.fakes.txn import Factory, GroupConsumer, StuckCalls, TxnProducer
+from tests.unit.engine.test_transactions import batch, run_batch
+from tests.unit.engine.test_txn_recovery import NOT_COMMITTED
 
 STUCK = "moodstream_txn_stuck_calls"
 

@@ -7,101 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException
 from prometheus_client import CollectorRegistry
 
 from consumer.engine.transactions import ExactlyOnce
 from consumer.engine.txn_rewind import rewind_targets
 from consumer.observability.metrics import Metrics
 from tests.fakes import FakeClock
-from tests.unit.engine.test_transactions import TxnProducer, batch, run_batch
-from tests.unit.engine.txn_fakes import StuckCalls
-
-
-def fail(
-    code: int, *, fatal: bool = False, retriable: bool = False, txn_requires_abort: bool = False
-) -> KafkaException:
-    error = KafkaError(
-        code, fatal=fatal, retriable=retriable, txn_requires_abort=txn_requires_abort
-    )
-    return KafkaException(error)
-
-
-class ScriptedProducer(TxnProducer):
-    """Raises the scripted error once per call name; each failing call takes its timeout
-    on the fake clock (a timed-out call does)."""
-
-    def __init__(self, clock: FakeClock, name: str, **script: list[KafkaException]) -> None:
-        super().__init__()
-        self.clock, self.name, self.script = clock, name, script
-        self.purged = False
-
-    def _step(self, call: str, timeout: float | None = None) -> None:
-        self.calls.append(call)
-        errors = self.script.get(call) or []
-        if errors:
-            if timeout is not None:
-                self.clock.advance(timeout)
-            raise errors.pop(0)
-
-    def init_transactions(self, timeout: float) -> None:
-        self._step("init", timeout)
-
-    def begin_transaction(self) -> None:
-        self._step("begin")
-
-    def send_offsets_to_transaction(self, offsets: Any, meta: Any, timeout: float) -> None:
-        self.poll()
-        self._step("offsets", timeout)
-
-    def commit_transaction(self, timeout: float) -> None:
-        self._step("commit", timeout)
-
-    def abort_transaction(self, timeout: float) -> None:
-        self._step("abort", timeout)
-
-    def purge(self, **_flags: bool) -> None:
-        self.purged = True
-
-
-class GroupConsumer:
-    """Assigned partitions 0-2 of ``in``; ``committed`` answers from ``offsets`` after
-    ``committed_failures`` timed-out attempts."""
-
-    def __init__(self, clock: FakeClock, offsets: dict[int, int], committed_failures: int = 0):
-        self.clock, self.offsets, self.failures = clock, offsets, committed_failures
-        self.seeks: list[tuple[int, int]] = []
-        self.committed_calls = 0
-
-    def consumer_group_metadata(self) -> object:
-        return object()
-
-    def assignment(self) -> list[TopicPartition]:
-        return [TopicPartition("in", p) for p in sorted(self.offsets)]
-
-    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
-        self.committed_calls += 1
-        if self.failures:
-            self.failures -= 1
-            self.clock.advance(timeout)
-            raise fail(KafkaError._TIMED_OUT)
-        return [
-            TopicPartition(tp.topic, tp.partition, self.offsets[tp.partition]) for tp in partitions
-        ]
-
-    def seek(self, tp: Any) -> None:
-        self.seeks.append((tp.partition, tp.offset))
-
-
-class Factory:
-    def __init__(self, clock: FakeClock, **script: list[KafkaException]) -> None:
-        self.clock, self.script = clock, script
-        self.made: list[ScriptedProducer] = []
-
-    def __call__(self) -> ScriptedProducer:
-        producer = ScriptedProducer(self.clock, f"p{len(self.made) + 1}", **self.script)
-        self.made.append(producer)
-        return producer
+from tests.fakes.txn import Factory, GroupConsumer, ScriptedProducer, StuckCalls, fail
+from tests.unit.engine.test_transactions import batch, run_batch
 
 
 def publisher_with(

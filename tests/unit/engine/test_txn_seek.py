@@ -14,8 +14,8 @@ from consumer.engine.transactions import ExactlyOnce
 from consumer.engine.txn_seek import RewindFailed
 from consumer.errors import ConfigError, KafkaSetupError, MoodstreamError, PoisonFloodError
 from tests.fakes import FakeClock
-from tests.unit.engine.test_transactions import TxnProducer, batch, run_batch
-from tests.unit.engine.test_txn_recovery import Factory, ScriptedProducer, fail
+from tests.fakes.txn import Factory, ScriptedProducer, TxnProducer, fail
+from tests.unit.engine.test_transactions import batch, run_batch
 
 ILLEGAL = KafkaError(KafkaError.ILLEGAL_GENERATION, txn_requires_abort=True)
 

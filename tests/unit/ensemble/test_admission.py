@@ -142,8 +142,8 @@ def test_a_failing_model_is_failed_not_scored() -> None:
     clock = FakeClock()
     model = CostlyModel("pat", clock, 0.1)
     model.fail = True
-    lane, pool = make_lane(model, ManualExecutor(), TIMEOUT_S, clock, chunk_rows=2), None
-    pool = lane._executor
+    pool = ManualExecutor()
+    lane = make_lane(model, pool, TIMEOUT_S, clock, chunk_rows=2)
     lane.enqueue((0, 1), rows(2), None)
     runs = drain(lane, pool, clock)
     assert [(run.status, run.scores) for run in runs] == [(ModelStatus.FAILED, None)]

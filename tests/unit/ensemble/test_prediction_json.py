@@ -134,3 +134,13 @@ def test_one_encoder_over_a_batch_gives_each_events_own_bytes() -> None:
                 model = build_prediction(event, outcome, source, 2.5, SETTINGS, TIMES[0], stamp)
                 fast = encoder.encode(event, outcome, POSITION, 2.5)
                 assert fast == model.model_dump_json().encode()
+
+
+def test_a_coverage_out_of_range_is_refused_as_the_model_refuses_it() -> None:
+    outcome = _outcome({"depression": 0.1, "hypomania": 0.1, "mania": 0.1, "pat": None})
+    event = make_event(seed=7, activity=True)
+    unchecked = event.model_copy(update={"coverage": 1.5})  # as if built without validation
+    with pytest.raises(ValidationError):
+        prediction_json(unchecked, outcome, POSITION, 1.0, SETTINGS, TIMES[0])
+    fast, model = _both(event.model_copy(update={"coverage": 0.25}), outcome)
+    assert fast == model and b'"coverage":0.25' in fast

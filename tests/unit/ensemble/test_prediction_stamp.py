@@ -74,3 +74,25 @@ def test_model_set_is_a_sha256() -> None:
     (prediction,) = _predictions(ModelSetStamp(model_set=DIGEST))[:1]
     with pytest.raises(ValidationError, match="model_set"):
         Prediction.model_validate(prediction.model_dump() | {"model_set": "not-a-digest"})
+
+
+def test_the_events_coverage_reaches_its_prediction() -> None:
+    """The windows stage's coverage travels from the event into the prediction; an event
+    without it (a producer's own week, features alone) gives a null coverage."""
+    clock = FakeClock()
+    ensemble, _ = build(clock)
+    plain = make_event(seed=2, activity=True)
+    covered = plain.model_copy(update={"coverage": 0.875})
+    scoring = ensemble.score([plain, covered])
+    coverages = [
+        build_prediction(
+            event,
+            outcome_for(i, scoring.runs_for(i), ensemble.versions()),
+            SOURCE,
+            1.0,
+            SETTINGS,
+            clock.now(),
+        ).coverage
+        for i, event in enumerate([plain, covered])
+    ]
+    assert coverages == [None, 0.875]

@@ -27,7 +27,7 @@ from consumer.settings import (
 
 # The TLS file settings must name existing files: any three distinct ones do here.
 TESTS = Path(__file__).resolve().parents[2]
-CA, CERT, KEY = (str(TESTS / name) for name in ("conftest.py", "fakes.py", "__init__.py"))
+CA, CERT, KEY = (str(TESTS / name) for name in ("conftest.py", "fakes/__init__.py", "__init__.py"))
 PASSWORD = "s3cr3t-Pa55word-never-shown"
 KEY_PASSWORD = "key-pa55-never-shown"
 

@@ -18,13 +18,12 @@ from prometheus_client import CollectorRegistry
 
 from consumer.commands.lag import format_table
 from consumer.engine.batch_records import SourceResult
+from consumer.engine.recorder import Recorder
 from consumer.kafka.lag import (
     LagReport,
     Member,
     PartitionLag,
     compute_lag,
-    reset_lag_gauge,
-    update_lag_gauge,
 )
 from consumer.observability import (
     HEALTHZ_PATH,
@@ -39,9 +38,10 @@ from consumer.observability import (
     process_pss_bytes,
     process_rss_bytes,
 )
+from consumer.observability.lag_gauge import reset_lag_gauge, update_lag_gauge
 from consumer.observability.metrics import MAX_FIELD_LABELS
-from consumer.observability.recorder import Recorder
 from tests.fakes import FakeClock
+from tests.fakes.kafka import FakeConsumer
 
 DESIGN_METRICS = {
     "moodstream_events_consumed_total",
@@ -112,7 +112,7 @@ def test_known_label_values_exist_at_zero_before_anything_happens() -> None:
     for name, label_sets in zeros.items():
         for labels in label_sets:
             assert registry.get_sample_value(name, labels) == 0, (name, labels)
-    assert len(REASONS) == 16  # 11 of JSON decoding, 5 of Schema Registry input
+    assert len(REASONS) == 18  # 11 of JSON decoding, 5 of Schema Registry input, 2 of keys
     # no model named, no per-model series (a label value nobody uses would be noise)
     bare = CollectorRegistry()
     Metrics(bare)
@@ -409,29 +409,13 @@ def test_compute_lag(committed: int | None, low: int, high: int, lag: int) -> No
     assert compute_lag(committed, low, high) == lag
 
 
-class _FakeConsumer:
-    def __init__(self, marks: dict[int, tuple[int, int] | None], pos: dict[int, int]) -> None:
-        self.marks = marks
-        self.pos = pos
-        self.cached: list[bool] = []
-
-    def get_watermark_offsets(
-        self, tp: TopicPartition, cached: bool = False, timeout: float | None = None
-    ) -> tuple[int, int] | None:
-        self.cached.append(cached)
-        return self.marks[tp.partition]
-
-    def position(self, tps: list[TopicPartition]) -> list[TopicPartition]:
-        return [TopicPartition(tp.topic, tp.partition, self.pos[tp.partition]) for tp in tps]
-
-
 def test_update_lag_gauge_uses_only_cached_state() -> None:
     registry, m = _registry_with_metrics()
-    consumer = _FakeConsumer(
+    consumer = FakeConsumer(
         {0: (0, 100), 1: (0, 50), 2: None, 3: (-1001, -1001)}, {0: 90, 1: -1001, 2: 5, 3: 5}
     )
     tps = [TopicPartition("t", p) for p in range(4)]
-    update_lag_gauge(m, consumer, tps)  # type: ignore[arg-type]
+    update_lag_gauge(m, consumer, tps)
     assert consumer.cached == [True] * 4
 
     def lag(partition: int) -> float | None:
@@ -439,7 +423,7 @@ def test_update_lag_gauge_uses_only_cached_state() -> None:
 
     assert (lag(0), lag(1), lag(2), lag(3)) == (10, 50, None, None)
     # Before the first fetch after an assignment, the committed offset stands in.
-    update_lag_gauge(m, consumer, tps[:2], committed={("t", 0): 80, ("t", 1): 45})  # type: ignore[arg-type]
+    update_lag_gauge(m, consumer, tps[:2], committed={("t", 0): 80, ("t", 1): 45})
     assert (lag(0), lag(1)) == (10, 5)
     reset_lag_gauge(m, tps[:2])
     assert (lag(0), lag(1)) == (0, 0)
@@ -449,9 +433,9 @@ def test_events_read_but_not_published_count_as_lag() -> None:
     """A backlog waiting in the worker for PAT is behind, as it is for the commit: the
     autoscaler must see it, not only what is still in Kafka."""
     registry, m = _registry_with_metrics()
-    consumer = _FakeConsumer({0: (0, 100), 1: (0, 100)}, {0: 100, 1: 100})
+    consumer = FakeConsumer({0: (0, 100), 1: (0, 100)}, {0: 100, 1: 100})
     tps = [TopicPartition("t", 0), TopicPartition("t", 1)]
-    update_lag_gauge(m, consumer, tps, pending={("t", 0): 40})  # type: ignore[arg-type]
+    update_lag_gauge(m, consumer, tps, pending={("t", 0): 40})
 
     def lag(partition: int) -> float | None:
         return sample(registry, "moodstream_consumer_lag", topic="t", partition=str(partition))

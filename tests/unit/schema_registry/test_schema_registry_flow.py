@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import TopicPartition
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from consumer.engine.batch_records import Polled
 from consumer.engine.pipeline import Pipeline
@@ -20,16 +20,16 @@ from consumer.schema_registry.client import client_config
 from consumer.schema_registry.decoding import RegistryDecoder
 from consumer.schema_registry.encoding import RegistryEncoder
 from consumer.schema_registry.wait import RegistryWait
-from consumer.settings import Settings
+from consumer.settings import ProcessingSettings, SchemaRegistrySettings, Settings
 from schemas import FeatureEvent
 from schemas import registry_formats as formats
 from tests.fakes import FakeClock, FakeMessage, booster_lanes, event_dict
-from tests.unit.engine.test_runner_backpressure import PauseRecorder
+from tests.fakes.kafka import FakeConsumer, FakePublisher
 from tests.unit.schema_registry.test_schema_registry_decoding import TOPIC, DownRegistry, client
 
 SETTINGS = Settings(
-    processing={"input_format": "avro"},  # type: ignore[arg-type]
-    schema_registry={"url": "http://127.0.0.1:1"},  # type: ignore[arg-type]
+    processing=ProcessingSettings(input_format="avro"),
+    schema_registry=SchemaRegistrySettings(url="http://127.0.0.1:1"),
 )
 
 
@@ -58,13 +58,13 @@ def test_bad_registry_records_are_dead_letters_with_their_reason_and_bytes() -> 
     assert dict(letter.headers or [])["error.class"] == b"InvalidEvent.unknown_schema_id"
 
 
-def held_runner(registry: Any) -> tuple[Runner, PauseRecorder, FakeClock]:
+def held_runner(registry: Any) -> tuple[Runner, FakeConsumer, FakeClock]:
     clock = FakeClock()
-    consumer = PauseRecorder()
+    consumer = FakeConsumer()
     pipeline = registry_pipeline(registry, clock)
     ensemble = Ensemble([], None, SETTINGS.ensemble, clock)
-    loop = Runner(consumer, None, pipeline, ensemble, SETTINGS, clock)  # type: ignore[arg-type]
-    loop.membership.on_assign(None, [TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)])  # type: ignore[arg-type]
+    loop = Runner(consumer, FakePublisher(), pipeline, ensemble, SETTINGS, clock)
+    loop.membership.on_assign(None, [TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)])
     consumer.calls.clear()
     return loop, consumer, clock
 
@@ -114,11 +114,13 @@ def test_readyz_says_the_worker_waits_for_the_registry(tmp_path: Any) -> None:
 
 def test_a_registry_format_needs_a_registry_url_and_secrets_stay_hidden() -> None:
     with pytest.raises(ValidationError, match="MOODSTREAM_SCHEMA_REGISTRY__URL"):
-        Settings(processing={"input_format": "protobuf"})  # type: ignore[arg-type]
+        Settings(processing=ProcessingSettings(input_format="protobuf"))
     with pytest.raises(ValidationError, match="not an http"):
-        Settings(schema_registry={"url": "registry:8081"})  # type: ignore[arg-type]
+        Settings(schema_registry=SchemaRegistrySettings(url="registry:8081"))
     settings = Settings(
-        schema_registry={"url": "https://sr:8081", "basic_auth_user_info": "me:s3cret"},  # type: ignore[arg-type]
+        schema_registry=SchemaRegistrySettings(
+            url="https://sr:8081", basic_auth_user_info=SecretStr("me:s3cret")
+        ),
     )
     assert "s3cret" not in repr(settings) and "s3cret" not in str(settings.model_dump())
     conf = client_config(settings.schema_registry)
@@ -176,4 +178,4 @@ def test_tail_shows_registry_records_as_their_event_and_schema_id() -> None:
 
 def test_a_missing_registry_tls_file_is_refused_at_start_up() -> None:
     with pytest.raises(ValidationError, match=r"no such file: /nope/ca\.pem"):
-        Settings(schema_registry={"ssl_ca_location": "/nope/ca.pem"})  # type: ignore[arg-type]
+        Settings(schema_registry=SchemaRegistrySettings(ssl_ca_location="/nope/ca.pem"))

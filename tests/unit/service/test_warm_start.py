@@ -13,6 +13,7 @@ import numpy as np
 from confluent_kafka import TopicPartition
 
 from consumer.demo.view import DemoTally
+from consumer.engine.pipeline import Pipeline
 from consumer.engine.runner import Runner
 from consumer.engine.slow_reasons import GroupWaits, slow_reason
 from consumer.ensemble.scoring import Ensemble, ModelRun
@@ -22,7 +23,7 @@ from consumer.service.warmup import WarmShapes, warm_up
 from consumer.settings import Settings
 from schemas import ModelStatus, SlowReason
 from tests.fakes import FakeClock, FakeModel, InlineExecutor
-from tests.unit.engine.test_runner_backpressure import Inflight, PauseRecorder
+from tests.fakes.kafka import FakeConsumer, FakeHealth, FakePublisher
 
 
 def _tps(*partitions: int, topic: str = "in") -> list[TopicPartition]:
@@ -88,36 +89,20 @@ def test_the_group_check_gives_up_after_its_bound() -> None:
     assert settle.check(20.0)  # a neighbour that never settles does not keep us unready
 
 
-@dataclass
-class _Health:
-    reports: list[tuple[bool, bool | None]] = field(default_factory=list)
-
-    def update(
-        self, ready: bool, assigned: bool | None, stuck_models: Any = (), detail: Any = None
-    ) -> bool:
-        self.reports.append((ready, assigned))
-        return True
-
-
-class _Pipeline:
-    def log_dead_letters(self) -> None:
-        return None
-
-
-def _gated_runner(ask: _Describer) -> tuple[Runner, PauseRecorder, _Health, FakeClock]:
+def _gated_runner(ask: _Describer) -> tuple[Runner, FakeConsumer, FakeHealth, FakeClock]:
     clock = FakeClock()
     settings = Settings()
-    consumer, publisher, health = PauseRecorder(), Inflight(), _Health()
+    consumer, publisher, health = FakeConsumer(), FakePublisher(), FakeHealth()
     ensemble = Ensemble([], None, settings.ensemble, clock)
     settle = GroupSettle(ask, "g", "in", 2, clock.monotonic(), 30.0)
     loop = Runner(
-        consumer,  # type: ignore[arg-type]
-        publisher,  # type: ignore[arg-type]
-        _Pipeline(),  # type: ignore[arg-type]
+        consumer,
+        publisher,
+        Pipeline(ensemble, settings, clock),
         ensemble,
         settings,
         clock,
-        health=health,  # type: ignore[arg-type]
+        health=health,
         settle=settle,
     )
     return loop, consumer, health, clock
@@ -128,7 +113,7 @@ def test_partitions_stay_paused_and_the_worker_unready_until_the_group_settles()
     loop, consumer, health, clock = _gated_runner(ask)
     loop._periodic(clock.monotonic())
     assert health.reports[-1] == (False, None)  # not joined yet
-    loop.membership.on_assign(None, _tps(0, 1))  # type: ignore[arg-type]
+    loop.membership.on_assign(None, _tps(0, 1))
     assert consumer.calls == [("pause", [0, 1])]  # nothing is fetched before the gate opens
     loop._check_settled(clock.monotonic())
     clock.advance(1.0)
@@ -145,7 +130,7 @@ def test_rebalance_callbacks_count_as_time_waited_for_the_group() -> None:
     ask = _Describer()
     loop, _, _, _ = _gated_runner(ask)
     waits = loop._group_waits
-    loop.membership.on_assign(None, _tps(0))  # type: ignore[arg-type]
+    loop.membership.on_assign(None, _tps(0))
     assert waits.overlap_s(0.0, 2_000.0) == 0.0  # the fake clock did not move in it
     waits.record(10.0, 12.0)
     assert waits.overlap_s(11.0, 20.0) == 1.0
@@ -177,8 +162,8 @@ def test_warm_up_calls_every_model_at_its_shapes_on_its_pool() -> None:
     booster_pool, pat_pool = InlineExecutor(), InlineExecutor()
     per_row_s = warm_up(
         models,
-        booster_pool,  # type: ignore[arg-type]
-        pat_pool,  # type: ignore[arg-type]
+        booster_pool,
+        pat_pool,
         WarmShapes(256, 4),
         FakeClock(),
     )

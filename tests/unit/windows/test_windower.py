@@ -174,6 +174,20 @@ def test_without_revisions_a_change_to_a_sent_week_is_counted_late() -> None:
     assert windower.counts["late_samples"] == 1
 
 
+def test_a_closed_week_whose_oldest_day_left_the_retention_is_not_revised() -> None:
+    """Found by the integration test: a change to day D after D - 6 was dropped would send
+    a week missing a day; it is counted instead (``revisions_too_old``)."""
+    windower, _ = make(min_coverage=0.0)
+    day = date(2026, 3, 10)
+    minutes = real_minutes(day, "UTC")
+    assert len(send(windower, "u9", minutes, {})) == 1  # complete: the week closes
+    later = real_minutes(day + timedelta(days=2), "UTC")[180:181]  # D+2 03:00: D-6 dropped
+    assert send(windower, "u9", later, {}) == []
+    assert send(windower, "u9", minutes[5:6], {}, value=lambda m: 999.0) == []
+    assert windower.counts["revisions_too_old"] == 1
+    assert windower.counts["events_out:revision"] == 0
+
+
 def test_the_stream_passing_the_lateness_closes_an_incomplete_day() -> None:
     windower, _ = make(min_coverage=0.0)
     sent: Minutes = {}

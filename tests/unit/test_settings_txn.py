@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from consumer.engine.txn_budget import (
+from consumer.settings import Guarantee, KafkaSettings, ProcessingSettings, Settings
+from consumer.settings_txn import (
     COMMITTED_SHARE,
     RETRY_SHARE,
     TxnBudget,
 )
-from consumer.settings import Guarantee, KafkaSettings, ProcessingSettings, Settings
 
 
 def settings(connect_timeout_s: float, max_poll_interval_ms: int = 300_000) -> Settings:

@@ -1,4 +1,6 @@
-"""Small fakes shared by unit tests: a fake clock and event builders (no Kafka, no models)."""
+"""Small fakes shared by unit tests: a fake clock, event builders, models, pools and
+messages (no Kafka). The fakes of the engine's seams (Kafka clients, publisher, health)
+are in :mod:`tests.fakes.kafka`."""
 
 from __future__ import annotations
 
@@ -7,13 +9,19 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 
 from schemas import ACTIVITY_MINUTES, FEATURE_NAMES, FeatureEvent
+
+if TYPE_CHECKING:
+    from consumer.clock import Clock
+    from consumer.ensemble.lanes import ModelLane, ScoringModel
+    from consumer.ensemble.pools import Pool
+    from consumer.ensemble.row_batching import RowBatching
 
 
 @dataclass
@@ -166,16 +174,16 @@ class CostlyModel(FakeModel):
 
 
 def make_lane(
-    model: Any,
-    executor: Any,
+    model: ScoringModel,
+    executor: Pool,
     timeout_s: float,
-    clock: Any,
+    clock: Clock,
     *,
     seconds_per_row: float = 0.001,
     chunk_rows: int | None = None,
     fraction: float = 0.5,
-    batching: Any = None,
-) -> Any:
+    batching: RowBatching | None = None,
+) -> ModelLane:
     """A ``ModelLane`` with admission by cost (budget = ``fraction`` of the deadline);
     ``batching``: a ``RowBatching`` for a device lane."""
     from consumer.ensemble.admission import LaneAdmission, SpeedEstimate
@@ -185,7 +193,7 @@ def make_lane(
     return ModelLane(model, executor, timeout_s, clock, admission, batching=batching)
 
 
-def booster_lanes(clock: Any) -> list[Any]:
+def booster_lanes(clock: Clock) -> list[ModelLane]:
     """The three booster lanes over inline fakes (5 s timeout), as the unit tests use them."""
     return [
         make_lane(FakeModel(n), InlineExecutor(), 5.0, clock)

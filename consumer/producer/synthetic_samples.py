@@ -1,0 +1,196 @@
+"""The reference producer's activity samples (issue 26): minute-level synthetic users.
+
+Each user lives in one of a few zones (one crossing a daylight-saving change in the
+default span: ``America/New_York`` on 2026-03-08), and has ``days`` local days of minute
+activity (``models.synthetic.synthetic_week``'s rhythm), sent as records the way
+wearable pipelines send them:
+
+- per local day either one daily record (split at gaps and at 1,440 values) or hourly
+  ones; ``missing`` of the minutes never sent (gaps of 10 minutes); ``sparse`` users send
+  only every other day (their weeks fall below the coverage floor);
+- ``duplicates`` of the records sent twice; about ``conflicts`` of them (all taken from
+  each user's last day, whose weeks are still open and whose days still retained at the
+  end: a change to a week already closed whose oldest day has left the retention is not
+  revised) re-sent at the end of the stream with a value changed (the re-send is the
+  truth: it arrives last);
+- shuffled within ``lateness_s``: a record is sent before any record ending more than
+  ``lateness_s`` after it ends (so a day is whole once the stream passes its end plus
+  that lateness);
+- each user-day's features (``FeatureEvent`` with features only) for the other topic.
+
+``truth`` holds the generator's own minutes (epoch minute -> value, after the conflicting
+re-sends) so a test can build the reference week itself. Same seed, same records.
+Pure; not thread-safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Final
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from consumer.models.synthetic import synthetic_baselines, synthetic_features, synthetic_week
+from schemas import FEATURE_NAMES
+
+F64 = npt.NDArray[np.float64]
+ZONES: Final = ("America/New_York", "Asia/Kolkata", "UTC")
+_GAP: Final = 10  # minutes per missing gap
+_MAX_VALUES: Final = 1_440
+
+
+@dataclass(frozen=True)
+class SamplesPlan:
+    users: int = 20
+    days: int = 9
+    first_day: date = date(2026, 3, 3)  # New York springs forward on 2026-03-08
+    zones: tuple[str, ...] = ZONES
+    missing: float = 0.03
+    duplicates: float = 0.05
+    conflicts: float = 0.01
+    sparse: float = 0.1
+    hourly: float = 0.5
+    lateness_s: float = 25 * 3_600.0
+    features: bool = True
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    key: bytes
+    value: bytes
+    end_minute: int
+
+
+@dataclass
+class SyntheticSamples:
+    """The records of a ``SamplesPlan`` (see the module doc)."""
+
+    seed: int
+    plan: SamplesPlan = field(default_factory=SamplesPlan)
+    truth: dict[str, dict[int, float]] = field(init=False, default_factory=dict)
+    zone_of: dict[str, str] = field(init=False, default_factory=dict)
+    samples: list[SampleRecord] = field(init=False, default_factory=list)
+    day_features: list[tuple[bytes, bytes]] = field(init=False, default_factory=list)
+    _last_day: list[SampleRecord] = field(init=False, default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        rng = np.random.default_rng(self.seed)
+        plan = self.plan
+        mn, sd = synthetic_baselines(rng, plan.users)
+        records: list[SampleRecord] = []
+        for i in range(plan.users):
+            user = f"user-{self.seed}-{i:05d}"
+            self.zone_of[user] = plan.zones[i % len(plan.zones)]
+            self.truth[user] = {}
+            sparse = rng.random() < plan.sparse
+            for d in range(plan.days):
+                day = plan.first_day + timedelta(days=d)
+                if not (sparse and d % 2):
+                    sent = self._day(rng, user, day)
+                    records += sent
+                    if d == plan.days - 1:
+                        self._last_day += sent
+                if plan.features:
+                    self._features(rng, user, day, mn[i], sd[i])
+        self.samples = self._arrange(rng, records)
+
+    def _day(self, rng: np.random.Generator, user: str, day: date) -> list[SampleRecord]:
+        tz = self.zone_of[user]
+        start, end = _local_day(day, tz)
+        week = synthetic_week(rng, disrupted=bool(rng.random() < 0.3))
+        values = np.resize(week, end - start).astype(float)
+        present = rng.random((end - start + _GAP - 1) // _GAP) >= self.plan.missing
+        present = np.repeat(present, _GAP)[: end - start]
+        size = 60 if rng.random() < self.plan.hourly else _MAX_VALUES
+        out = []
+        for first, stop in _runs(present, size):
+            chunk = [float(v) for v in values[first:stop]]
+            for k, v in enumerate(chunk):
+                self.truth[user][start + first + k] = v
+            out.append(self._record(user, start + first, chunk))
+        return out
+
+    def _record(self, user: str, start: int, values: list[float]) -> SampleRecord:
+        body = {
+            "schema_version": 1,
+            "user_id": user,
+            "start": datetime.fromtimestamp(start * 60, UTC).isoformat(),
+            "interval_s": 60,
+            "values": values,
+            "tz": self.zone_of[user],
+        }
+        return SampleRecord(user.encode(), orjson.dumps(body), start + len(values))
+
+    def _features(self, rng: np.random.Generator, user: str, day: date, mn: F64, sd: F64) -> None:
+        row = synthetic_features(rng, 1, mn=mn, sd=sd)[0]
+        event = {
+            "schema_version": 1,
+            "event_id": str(_uuid(rng)),
+            "user_id": user,
+            "as_of": day.isoformat(),
+            "emitted_at": datetime(2026, 1, 1, tzinfo=UTC).isoformat(),
+            "features": {
+                name: (None if np.isnan(v) else round(float(v), 5))
+                for name, v in zip(FEATURE_NAMES, row, strict=True)
+            },
+        }
+        self.day_features.append((user.encode(), orjson.dumps(event)))
+
+    def _arrange(self, rng: np.random.Generator, records: list[SampleRecord]) -> list[SampleRecord]:
+        """Duplicates, the lateness shuffle, then the conflicting re-sends at the end."""
+        rate = min(1.0, self.plan.conflicts * self.plan.days)  # of the last day's records
+        late_min = self.plan.lateness_s / 60
+        doubled = records + [r for r in records if rng.random() < self.plan.duplicates]
+        keys = [r.end_minute + rng.random() * late_min for r in doubled]
+        order = [doubled[i] for i in np.argsort(keys, kind="stable")]
+        resent = [self._conflict(rng, r) for r in self._last_day if rng.random() < rate]
+        return order + resent
+
+    def _conflict(self, rng: np.random.Generator, record: SampleRecord) -> SampleRecord:
+        body = orjson.loads(record.value)
+        values = [float(v) for v in body["values"]]
+        position = int(rng.integers(len(values)))
+        values[position] += 1.0 + float(rng.integers(50))
+        start = record.end_minute - len(values)
+        user = str(body["user_id"])
+        for k, v in enumerate(values):
+            self.truth[user][start + k] = v
+        return self._record(user, start, values)
+
+    def __iter__(self) -> Iterator[SampleRecord]:
+        return iter(self.samples)
+
+
+def _local_day(day: date, tz: str) -> tuple[int, int]:
+    """[first, end) real minutes of local ``day`` (computed here, apart from the stage)."""
+    zone = ZoneInfo(tz)
+    first = datetime(day.year, day.month, day.day, tzinfo=zone)
+    nxt = day + timedelta(days=1)
+    last = datetime(nxt.year, nxt.month, nxt.day, tzinfo=zone)
+    return int(first.timestamp()) // 60, int(last.timestamp()) // 60
+
+
+def _runs(present: npt.NDArray[np.bool_], size: int) -> Iterator[tuple[int, int]]:
+    """[first, stop) runs of present minutes, each at most ``size`` long."""
+    n = len(present)
+    i = 0
+    while i < n:
+        if not present[i]:
+            i += 1
+            continue
+        j = i
+        while j < n and present[j] and j - i < size:
+            j += 1
+        yield i, j
+        i = j
+
+
+def _uuid(rng: np.random.Generator) -> str:
+    import uuid
+
+    return str(uuid.UUID(bytes=rng.bytes(16), version=4))
