@@ -345,12 +345,7 @@ def record_headers(
     ``content-type`` (``application/json``), ``moodstream.kind`` (``prediction``/``alert``),
     ``moodstream.schema_version`` (``1``), ``moodstream.event_id`` (as received) and, on
     alerts, ``moodstream.alert_kind``. Pure; does not validate ``event_id``."""
-    headers = [
-        ("content-type", _CONTENT_TYPE_BYTES),
-        ("moodstream.kind", kind.encode()),
-        ("moodstream.schema_version", _SCHEMA_VERSION_BYTES),
-        ("moodstream.event_id", event_id.encode()),
-    ]
+    headers = [*_SHARED_HEADERS[kind], ("moodstream.event_id", event_id.encode())]
     if alert_kind is not None:
         headers.append(("moodstream.alert_kind", alert_kind.value.encode()))
     return headers
@@ -358,3 +353,12 @@ def record_headers(
 
 _CONTENT_TYPE_BYTES: Final = CONTENT_TYPE.encode()
 _SCHEMA_VERSION_BYTES: Final = str(SCHEMA_VERSION).encode()
+#: The headers every record of a kind shares, built once (immutable tuples).
+_SHARED_HEADERS: Final = {
+    kind: (
+        ("content-type", _CONTENT_TYPE_BYTES),
+        ("moodstream.kind", kind.encode()),
+        ("moodstream.schema_version", _SCHEMA_VERSION_BYTES),
+    )
+    for kind in ("prediction", "alert")
+}

@@ -25,7 +25,7 @@ class InMessage(Protocol):
     def value(self) -> bytes | None: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Polled:
     message: InMessage
     polled_at: float  # monotonic seconds when poll returned it
@@ -35,7 +35,7 @@ class Polled:
         return (self.message.topic() or "", self.message.partition() or 0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutRecord:
     topic: str
     key: bytes | None

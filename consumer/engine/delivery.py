@@ -23,6 +23,7 @@ from consumer.logs import log_event
 
 if TYPE_CHECKING:
     from confluent_kafka import KafkaError, Message
+    from prometheus_client import Counter
 
     from consumer.engine.ports import CommitConsumer, QueueingProducer
     from consumer.observability.metrics import Metrics
@@ -73,6 +74,8 @@ class PublisherBase:
         self._metrics = metrics
         self._failure: str | None = None
         self._failure_is_auth = False
+        self._children: dict[tuple[int, str], Counter] = {}
+        self._pending_counts: dict[Counter, int] = {}
 
     def _produce(self, record: OutRecord, on_delivery: Callable[..., None]) -> None:
         """Queue one record; waits (serving callbacks) while the local queue is full."""
@@ -99,13 +102,31 @@ class PublisherBase:
         if metrics is None:
             return
         if record.kind == "prediction":
-            metrics.predictions_published.labels(partial=record.label).inc()
+            self._add_count(metrics.predictions_published, "partial", record.label)
             elapsed_s = self._clock.monotonic() - source.polled_at
             metrics.prediction_latency.observe(elapsed_s)
         elif record.kind == "alert":
-            metrics.alerts_published.labels(kind=record.label).inc()
+            self._add_count(metrics.alerts_published, "kind", record.label)
         elif record.kind == "dead_letter":
             metrics.dead_letters.inc()
+
+    def _add_count(self, counter: Counter, name: str, label: str) -> None:
+        """One more for ``counter.labels(name=label)``, added to the metric at the next
+        ``_flush_counts`` (the end of the poll or publish that served the callback): one
+        shared-memory write per label and call, not one per record."""
+        key = (id(counter), label)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = counter.labels(**{name: label})
+        self._pending_counts[child] = self._pending_counts.get(child, 0) + 1
+
+    def _flush_counts(self) -> None:
+        """Add the counts gathered by ``_add_count`` to their metrics. Does not block."""
+        pending = self._pending_counts
+        if pending:
+            for child, count in pending.items():
+                child.inc(count)
+            pending.clear()
 
     def _raise_on_failure(self) -> None:
         if self._failure is None:
@@ -117,12 +138,14 @@ class PublisherBase:
     def poll(self) -> None:
         """Serve delivery callbacks without blocking. Raises DeliveryFailed."""
         self._producer.poll(0)
+        self._flush_counts()
         self._raise_on_failure()
 
     def await_delivery(self, timeout_s: float) -> None:
         """Serve delivery callbacks, waiting up to ``timeout_s`` for one (the loop's wait
         while back-pressure holds its input). Blocks. Raises DeliveryFailed."""
         self._producer.poll(timeout_s)
+        self._flush_counts()
         self._raise_on_failure()
 
 
@@ -162,6 +185,7 @@ class AtLeastOnce(PublisherBase):
                 self._produce(record, self._callback(source, record))
             self._tracker.ack(source.tp, source.offset)  # release the hold taken in begin
         self._producer.poll(0)
+        self._flush_counts()
 
     def end(self, sources: list[SourceResult]) -> None:
         return None
@@ -223,6 +247,7 @@ class AtLeastOnce(PublisherBase):
     def on_revoke(self, partitions: set[TopicPartitionKey], timeout_s: float) -> None:
         """Wait (bounded) for the revoked partitions' acks, commit them, forget them."""
         self._producer.flush(timeout_s)
+        self._flush_counts()
         self._commit(self._tracker.committable(partitions))
         self._tracker.forget(partitions)
 
@@ -233,6 +258,7 @@ class AtLeastOnce(PublisherBase):
 
     def close(self, timeout_s: float) -> None:
         remaining = self._producer.flush(timeout_s)
+        self._flush_counts()
         self._raise_on_failure()
         self._commit(self._tracker.committable())
         if remaining:

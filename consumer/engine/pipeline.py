@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 
 from consumer.clock import Clock
 from consumer.engine.batch_records import BatchResult, OutRecord, Polled, SourceResult, StartedBatch
@@ -19,7 +18,8 @@ from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.output_values import encode_outputs
 from consumer.engine.slow_reasons import GroupWaits, slow_reason
 from consumer.ensemble.model_inputs import scoring_input
-from consumer.ensemble.outputs import EventOutcome, build_alerts, build_prediction, outcome_for
+from consumer.ensemble.outputs import EventOutcome, build_alerts, outcome_for
+from consumer.ensemble.prediction_json import PredictionEncoder
 from consumer.ensemble.scoring import Ensemble, ModelRun, Scoring
 from consumer.errors import InvalidEvent, PoisonFloodError
 from consumer.intake.dead_letter_log import DeadLetterSummary
@@ -34,9 +34,7 @@ from schemas import (
     Alert,
     DeadLetterHeaders,
     FeatureEvent,
-    Prediction,
     SlowReason,
-    SourcePosition,
     record_headers,
 )
 
@@ -137,19 +135,20 @@ class Pipeline:
         read once per call."""
         versions = self._ensemble.versions()
         now, at = self._clock.monotonic(), self._clock.now()
+        encoder = PredictionEncoder(self._settings.ensemble, at, self._ensemble.stamp)
         ready: list[SourceResult] = []
         for index, (source, event) in enumerate(started.scored):
             if started.emitted[index] or index in started.abandoned:
                 continue
-            if not scoring.resolved(index):
+            runs = scoring.answered(index)
+            if runs is None:
                 continue
             started.close_event(index, emitted=True)
             latency_ms = (now - source.polled_at) * 1000.0
-            runs = scoring.runs_for(index)
             insufficient = source.insufficient_input
             outcome = outcome_for(index, runs, versions, insufficient=insufficient)
             reason = self._slow_reason(source, latency_ms, runs.values(), now)
-            self._emit_prediction(source, event, outcome, latency_ms, at, reason)
+            self._emit_prediction(source, event, outcome, latency_ms, encoder, reason)
             ready.append(source)
         return ready
 
@@ -275,22 +274,22 @@ class Pipeline:
         event: FeatureEvent,
         outcome: EventOutcome,
         latency_ms: float,
-        at: datetime,
+        encoder: PredictionEncoder,
         slow: SlowReason | None = None,
     ) -> None:
         settings = self._settings
-        position = SourcePosition(topic=source.tp[0], partition=source.tp[1], offset=source.offset)
-        prediction = build_prediction(
-            event, outcome, position, latency_ms, settings.ensemble, at, self._ensemble.stamp
-        )
-        alerts = build_alerts(event, outcome, latency_ms, settings.ensemble, at, slow)
+        position = (source.tp[0], source.tp[1], source.offset)
+        value = encoder.encode(event, outcome, position, latency_ms)
         key = event.user_id.encode()
-        source.partial = prediction.partial
-        partial = "true" if prediction.partial else "false"
+        source.partial = outcome.partial
+        partial = "true" if outcome.partial else "false"
         headers = record_headers("prediction", event.event_id)
         source.records.append(
-            OutRecord(settings.topics.predictions, key, _json(prediction), headers, label=partial)
+            OutRecord(settings.topics.predictions, key, value, headers, label=partial)
         )
+        if not outcome.failed_runs and latency_ms <= settings.ensemble.slow_budget_s * 1000.0:
+            return  # no alert is due (build_alerts would give none)
+        alerts = build_alerts(event, outcome, latency_ms, settings.ensemble, encoder.at, slow)
         source.records.extend(
             OutRecord(
                 settings.topics.alerts,
@@ -311,5 +310,5 @@ def _without_activity(event: FeatureEvent) -> FeatureEvent:
     return event.model_copy(update={"activity": None})
 
 
-def _json(model: Prediction | Alert) -> bytes:
+def _json(model: Alert) -> bytes:
     return model.model_dump_json().encode()

@@ -249,6 +249,7 @@ class ExactlyOnce(PublisherBase):
         counted, self._uncommitted = self._uncommitted, []
         for source, record in counted:
             super()._count(source, record)
+        self._flush_counts()
         if self._metrics is not None:
             self._metrics.commits.inc()
 

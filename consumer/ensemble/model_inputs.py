@@ -16,7 +16,8 @@ def present_features(event: FeatureEvent) -> int:
     """How many of the 36 features carry a value (0 when the event has no ``features``)."""
     if event.features is None:
         return 0
-    return sum(value is not None for value in event.features.values())
+    values = [*event.features.values()]
+    return len(values) - values.count(None)
 
 
 def insufficient_features(event: FeatureEvent, minimum: int) -> bool:

@@ -43,6 +43,12 @@ class ModelRun:
         return {index: position for position, index in enumerate(self.rows)}
 
     @cached_property
+    def _score_list(self) -> list[float]:
+        """The scores as Python floats (one conversion per run, not one per event)."""
+        assert self.scores is not None
+        return [float(score) for score in self.scores.tolist()]
+
+    @cached_property
     def report(self) -> ModelReport:
         """This run's status, version and latency as published in each Prediction."""
         latency_ms = None if self.latency_ms is None else round(self.latency_ms, 3)
@@ -58,7 +64,7 @@ class ModelRun:
         """The event's score when the run is ok, else None (never a made-up value)."""
         if self.scores is None or self.status is not ModelStatus.OK:
             return None
-        return float(self.scores[self._position[index]])
+        return self._score_list[self._position[index]]
 
 
 @dataclass(eq=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from consumer.ensemble.scoring import BOOSTER_NAMES, PAT_NAME, ModelRun
 from consumer.ensemble.stamp import EnsembleRule, ModelSetStamp
@@ -74,8 +75,10 @@ def outcome_for(
     return EventOutcome(reports, scores, bool(failed), tuple(failed))
 
 
+@lru_cache(maxsize=64)
 def _not_run(status: ModelStatus, version: str | None) -> ModelReport:
-    """The report of a model that did not run for an event (trusted values: no validation)."""
+    """The report of a model that did not run for an event (trusted values: no validation).
+    Reports are immutable, so one per (status, version) is shared (a memo, per process)."""
     return ModelReport.model_construct(status=status, version=version, latency_ms=None)
 
 

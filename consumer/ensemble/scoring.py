@@ -10,6 +10,7 @@ events are answered as their lanes resolve them (``Scoring``).
 
 from __future__ import annotations
 
+import operator
 import struct
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, wait
@@ -46,16 +47,22 @@ BOOSTER_NAMES: Final = ("depression", "hypomania", "mania")
 #: Longest single wait in ``Ensemble.wait`` (so callers re-check their own deadlines).
 MAX_WAIT_S: Final = 0.1
 _WEEK_AS_DOUBLES: Final = struct.Struct(f"={ACTIVITY_MINUTES}d")
+#: A features map's values as a tuple in ``FEATURE_NAMES`` order (one C call per row).
+_IN_FEATURE_ORDER: Final = operator.itemgetter(*FEATURE_NAMES)
 
 
 def feature_matrix(events: Sequence[FeatureEvent], rows: Sequence[int]) -> npt.NDArray[np.float32]:
-    """Rows of the 36 features in ``FEATURE_NAMES`` order (by name; None → NaN)."""
-    matrix = np.full((len(rows), len(FEATURE_NAMES)), np.nan, dtype=np.float32)
-    for out_row, index in enumerate(rows):
+    """Rows of the 36 features in ``FEATURE_NAMES`` order (by name; None → NaN). One
+    numpy conversion for the whole batch (numpy reads None as NaN in a float array)."""
+    if not rows:
+        return np.empty((0, len(FEATURE_NAMES)), dtype=np.float32)
+    in_order = _IN_FEATURE_ORDER
+    table = []
+    for index in rows:
         features = events[index].features
         assert features is not None
-        matrix[out_row] = [np.nan if (v := features[n]) is None else v for n in FEATURE_NAMES]
-    return matrix
+        table.append(in_order(features))
+    return np.array(table, dtype=np.float32)
 
 
 def activity_matrix(events: Sequence[FeatureEvent], rows: Sequence[int]) -> npt.NDArray[np.float32]:
@@ -93,6 +100,17 @@ class Scoring:
             for request in self.requests.values()
             if request.covers(index)
         )
+
+    def answered(self, index: int) -> dict[str, ModelRun] | None:
+        """``runs_for(index)`` once ``resolved(index)``, else None: one pass over the lanes."""
+        runs: dict[str, ModelRun] = {}
+        for name, request in self.requests.items():
+            run = request.run_for(index)
+            if run is not None:
+                runs[name] = run
+            elif request.covers(index):
+                return None
+        return runs
 
     @property
     def resolutions(self) -> int:

@@ -78,7 +78,7 @@ _LABEL_SAFE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 OTHER_FIELD: Final = "other"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decoded:
     """A valid event and the labels of the unknown top-level fields that were ignored."""
 
