@@ -65,18 +65,7 @@ class _WindowsBench:
         progress("windows: an idle worker's start")
         startup = self._startup_cpu()
         section["startup_cpu_s"] = round(startup, 3)
-        progress(f"windows: {plan.users} users x {DAYS} days of day chunks, 1 worker")
-        day = self._drain("day", day_chunks(plan.users), plan.users * DAYS, keep=True)
-        values = plan.users * DAYS * DAY_MINUTES
-        section["day_chunks"] = {
-            **figures.drain_figures(values, day["cpu_s"], startup, "minute values"),
-            "records": plan.users * DAYS,
-            "drain_wall_s": day["wall_s"],
-        }
-        section["store"] = figures.store_figures(*_dir_bytes(day["state"]), plan.users * DAYS)
-        progress("windows: restore by a fresh worker")
-        restored = self._restore(day["topics"], day["group"])
-        section["restore"] = figures.restore_figures(restored, plan.users * DAYS)
+        day = self._day_chunks(plan, startup, section)
         count = plan.minute_users * plan.minutes
         progress(f"windows: {count} one-minute records, 1 worker")
         minute = self._drain("minute", minute_records(plan.minute_users, plan.minutes), count)
@@ -99,6 +88,26 @@ class _WindowsBench:
         for goal in section["goals"]:
             progress(f"  {goal['name']}: {goal['value']} (goal {goal['goal']}): {goal['met']}")
         return section
+
+    def _day_chunks(
+        self, plan: WindowsPlan, startup: float, section: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The day-chunk drain, the store it left on disk, and its restore; the drain."""
+        self.ctx.progress(f"windows: {plan.users} users x {DAYS} days of day chunks, 1 worker")
+        user_days = plan.users * DAYS
+        day = self._drain("day", day_chunks(plan.users), user_days, keep=True)
+        section["day_chunks"] = {
+            **figures.drain_figures(
+                user_days * DAY_MINUTES, day["cpu_s"], startup, "minute values"
+            ),
+            "records": user_days,
+            "drain_wall_s": day["wall_s"],
+        }
+        section["store"] = figures.store_figures(*_dir_bytes(day["state"]), user_days)
+        self.ctx.progress("windows: restore by a fresh worker")
+        restored = self._restore(day["topics"], day["group"])
+        section["restore"] = figures.restore_figures(restored, user_days)
+        return day
 
     def _topics(self, label: str) -> TopicSettings:
         base = self.ctx.topics.topic_set(f"windows-{label}")

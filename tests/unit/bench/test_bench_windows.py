@@ -55,6 +55,9 @@ def test_restore_sums_the_partitions_and_projects_to_the_goal_size() -> None:
     assert measured["seconds_for_goal"] == 3.0
     assert measured["projected"] is False
     assert figures.restore_figures([], 80_000)["seconds_for_goal"] is None
+    tiny = figures.restore_figures(events, user_days=160)  # mostly fixed costs
+    assert tiny["seconds_for_goal"] is None
+    assert tiny["user_days_per_s"] == pytest.approx(53.3)
 
 
 def test_rss_ratios_after_the_drain_and_at_the_peak() -> None:
@@ -145,3 +148,20 @@ def test_every_plan_has_a_windows_section_and_only_full_and_quick_compare_rss() 
         if plan.windows.rss_base_users:
             assert plan.windows.users == 10 * plan.windows.rss_base_users
     assert PLANS["full"].windows is not None and PLANS["full"].windows.users == 10_000
+
+
+def test_check_section_names_what_is_missing() -> None:
+    section = {
+        **_section(6e6, 40_000, 2_000, 12.0, None),
+        "restore": {"seconds": 2.5, "seconds_for_goal": None},
+        "logic_only": {"minute_values_per_cpu_s": 3e6},
+    }
+    section["goals"] = figures.goals(section)
+    assert figures.check_section(section) == []
+    del section["store"]
+    section["goals"] = section["goals"][:2]
+    assert figures.check_section(section) == [
+        "windows.store.bytes_per_user_day: not a number",
+        "windows.goals: expected one entry per goal",
+    ]
+    assert figures.check_section(None) == ["windows: missing"]
