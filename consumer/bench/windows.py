@@ -25,6 +25,7 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,13 @@ from confluent_kafka import Consumer, TopicPartition
 
 from consumer.bench import windows_figures as figures
 from consumer.bench.endtoend import GROUP_TIMEOUT_S, BenchContext
-from consumer.bench.kafkaio import PARTITIONS, produce_records, timed_producer, wait_group_stable
+from consumer.bench.kafkaio import (
+    PARTITIONS,
+    Record,
+    produce_records,
+    timed_producer,
+    wait_group_stable,
+)
 from consumer.bench.plan import WindowsPlan
 from consumer.bench.service import BenchError, Service, free_port, service_env
 from consumer.bench.windows_load import DAY_MINUTES, DAYS, day_chunks, logic_rates, minute_records
@@ -143,7 +150,9 @@ class _WindowsBench:
         finally:
             service.stop()
 
-    def _drain(self, label: str, records: Any, count: int, keep: bool = False) -> dict[str, Any]:
+    def _drain(
+        self, label: str, records: Iterator[Record], count: int, keep: bool = False
+    ) -> dict[str, Any]:
         """Produce ``count`` records, then start a worker and wait until it committed them."""
         topics = self._topics(label)
         group = f"bench-windows-{label}-{uuid.uuid4().hex[:6]}"
