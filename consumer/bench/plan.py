@@ -9,6 +9,18 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
+class WindowsPlan:
+    """The windows stage's section (issue 26): day-chunk users (x 8 days; also the
+    changelog a fresh worker restores), one-minute records (users x minutes), and the
+    users of the 1x run of the RSS comparison (0: skipped; the day-chunk run is 10x)."""
+
+    users: int
+    minute_users: int
+    minutes: int
+    rss_base_users: int = 0
+
+
+@dataclass(frozen=True)
 class Plan:
     """How much of everything a mode measures."""
 
@@ -30,6 +42,7 @@ class Plan:
     activity_backlog: int = 0  # events of the activity-only backlog scenario (0: skipped)
     mixed_runtimes: int = 0  # events of each 50 %-activity drain per PAT runtime (0: skipped)
     gpu_lane: int = 0  # events of the GPU lane's feed run and of each GPU run (0: skipped)
+    windows: WindowsPlan | None = None  # the windows stage's section (None: skipped)
     notes: list[str] = field(default_factory=list)
 
 
@@ -47,6 +60,7 @@ PLANS = {
         activity_backlog=1200,
         mixed_runtimes=1500,
         gpu_lane=6000,
+        windows=WindowsPlan(users=10_000, minute_users=500, minutes=600, rss_base_users=1_000),
     ),
     "quick": Plan(
         "quick",
@@ -64,6 +78,7 @@ PLANS = {
         activity_backlog=500,
         mixed_runtimes=600,
         gpu_lane=2000,
+        windows=WindowsPlan(users=2_000, minute_users=100, minutes=600, rss_base_users=200),
     ),
     "smoke": Plan(
         "smoke",
@@ -79,6 +94,7 @@ PLANS = {
         trio_batches=(1, 512),
         pat_weeks=8,
         pat_rounds=1,
+        windows=WindowsPlan(users=20, minute_users=10, minutes=60),
     ),
 }
 

@@ -11,6 +11,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from consumer.bench.windows_figures import check_section
+
 SCHEMA: Final = "moodstream-bench/1"
 WORKLOADS: Final = ("features_only", "mixed")
 LOADS: Final = ("load_50", "load_90")
@@ -274,6 +276,8 @@ def check_shape(doc: Mapping[str, Any]) -> list[str]:
         problems += _missing(memory, _MEMORY, f"memory.workers_{count}")
         if isinstance(memory, Mapping) and len(memory.get("workers_pss_mb") or []) != count:
             problems.append(f"memory.workers_{count}: expected {count} workers' PSS")
+    if _get(doc, "config", "windows"):
+        problems += check_section(doc.get("windows"))
     if not isinstance(doc["targets"], list) or len(doc["targets"]) != len(TARGETS):
         problems.append("targets: expected one entry per target")
     return problems

@@ -61,14 +61,17 @@ def service_env(
 class Service:
     """A running supervisor and its workers. Not thread-safe."""
 
-    def __init__(self, env: dict[str, str], workers: int, log_path: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], workers: int, log_path: Path, stage: str = "score"
+    ) -> None:
         self.port = int(env["MOODSTREAM_OBSERVABILITY__PORT"])
         self.workers = workers
         self.log_path = log_path
         self._log: IO[str] = log_path.open("w")
         self.started = time.monotonic()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "consumer", "run", "--workers", str(workers)],
+            [sys.executable, "-m", "consumer", "run", "--workers", str(workers)]
+            + (["--stage", stage] if stage != "score" else []),
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -25,6 +25,7 @@ from consumer.bench.mixed_runtimes import run_mixed_runtimes
 from consumer.bench.parts import measure_parts_isolated
 from consumer.bench.pat_runtimes import measure_pat_runtimes
 from consumer.bench.plan import Plan
+from consumer.bench.windows import run_windows
 from consumer.bench.workload import Workload, build_workload
 from consumer.models.pat_calibrate import native_bf16
 from consumer.settings import Settings
@@ -82,6 +83,8 @@ def run_suite(
             )
         if plan.gpu_lane:
             doc["gpu_lane"] = run_gpu_lane(ctx, plan.gpu_lane)
+        if plan.windows:
+            doc["windows"] = run_windows(ctx, plan.windows)
     finally:
         registry.delete_all()
     doc["service_logs"] = str(log_dir)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from consumer.bench.report import LOADS, WORKLOADS
+from consumer.bench.windows_figures import windows_table
 
 
 def _fmt(value: Any, digits: int = 0) -> str:
@@ -253,6 +254,7 @@ def summary(doc: dict[str, Any]) -> str:
         backlog_table(doc),
         mixed_runtimes_table(doc),
         gpu_lane_table(doc),
+        windows_table(doc),
         targets_table(doc),
     ]
     return "\n\n".join(part for part in parts if part)

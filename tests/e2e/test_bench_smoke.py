@@ -54,6 +54,12 @@ def test_smoke_bench_writes_a_complete_result_and_cleans_up(
         assert run["drain_missing"] == 0
         assert run["sustained_events_per_s"] > 0
         assert all(load["missing"] == 0 for load in run["latency"].values())
+    windows = doc["windows"]  # the windows stage's section (issue 26)
+    assert windows["day_chunks"]["per_worker_cpu_s"] > 0
+    assert windows["minute_records"]["per_worker_cpu_s"] > 0
+    assert windows["store"]["bytes_per_user_day"] > 0
+    assert windows["restore"]["partitions"] == 6
+    assert "minute_records_per_cpu_s" in done.stdout
     assert out.with_suffix(".png").stat().st_size > 10_000
     assert "tightest limit" in done.stdout
     topics = AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics
