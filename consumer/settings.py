@@ -160,6 +160,10 @@ class TopicSettings(_Frozen):
     def all(self) -> tuple[str, ...]:
         return (self.features, self.predictions, self.alerts, self.dlq, self.overflow)
 
+    def every(self) -> tuple[str, ...]:
+        """Every topic of both stages: the scoring stage's five, then the windows stage's."""
+        return (*self.all(), *self.windows_by_role().values())
+
     def by_role(self) -> dict[str, str]:
         """Role (``features``, ``predictions``, ...) -> topic name."""
         return {role: getattr(self, role) for role in TOPIC_ROLES}

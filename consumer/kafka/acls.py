@@ -125,7 +125,7 @@ def _lag_exporter(settings: Settings) -> list[_Grant]:
 def _topics(settings: Settings) -> list[_Grant]:
     return [
         ("TOPIC", "LITERAL", name, ("CREATE", "DESCRIBE"), "topics create")
-        for name in (*settings.topics.all(), *settings.topics.windows_by_role().values())
+        for name in settings.topics.every()
     ]
 
 

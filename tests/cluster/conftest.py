@@ -68,15 +68,14 @@ def local_cluster(
 
 @pytest.fixture
 def cluster_topics(local_cluster: ClusterInfo) -> Iterator[TopicSettings]:
-    """Five fresh topic names (not created: the tests create them as a user would);
-    deleted afterwards (leftover topics slow every restart of the cluster's nodes)."""
+    """Fresh names for every topic of both stages (not created: the tests create them as a
+    user would); deleted afterwards (leftover topics slow every restart of the cluster's
+    nodes)."""
     suffix = uuid.uuid4().hex[:12]
     defaults = TopicSettings()
-    names: dict[str, Any] = {
-        name: f"{getattr(defaults, name)}.{suffix}"
-        for name in ("features", "predictions", "alerts", "dlq", "overflow")
-    }
+    roles = (*defaults.by_role(), *defaults.windows_by_role())
+    names: dict[str, Any] = {role: f"{getattr(defaults, role)}.{suffix}" for role in roles}
     topics = TopicSettings(**names, partitions=6)
     yield topics
     with contextlib.suppress(KafkaSetupError):
-        delete_topics({"bootstrap.servers": local_cluster.bootstrap_servers}, topics.all())
+        delete_topics({"bootstrap.servers": local_cluster.bootstrap_servers}, topics.every())

@@ -60,13 +60,8 @@ def test_create_topics_twice_is_harmless(kafka_bootstrap: str) -> None:
 
 def test_cli_topics_create_twice(kafka_bootstrap: str) -> None:
     suffix = uuid.uuid4().hex[:12]
-    topics = TopicSettings(
-        features=f"cli.features.{suffix}",
-        predictions=f"cli.predictions.{suffix}",
-        alerts=f"cli.alerts.{suffix}",
-        dlq=f"cli.dlq.{suffix}",
-        overflow=f"cli.overflow.{suffix}",
-    )
+    roles = (*TopicSettings().by_role(), *TopicSettings().windows_by_role())
+    topics = TopicSettings.model_validate({role: f"cli.{role}.{suffix}" for role in roles})
     env = {
         **os.environ,
         "MOODSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka_bootstrap,
@@ -80,10 +75,10 @@ def test_cli_topics_create_twice(kafka_bootstrap: str) -> None:
         ]
         for run in runs:
             assert run.returncode == 0, run.stderr
-        assert json.loads(runs[0].stdout) == dict.fromkeys(topics.all(), CREATED)
-        assert json.loads(runs[1].stdout) == dict.fromkeys(topics.all(), EXISTS)
+        assert json.loads(runs[0].stdout) == dict.fromkeys(topics.every(), CREATED)
+        assert json.loads(runs[1].stdout) == dict.fromkeys(topics.every(), EXISTS)
     finally:
-        delete_topics({"bootstrap.servers": kafka_bootstrap}, topics.all())
+        delete_topics({"bootstrap.servers": kafka_bootstrap}, topics.every())
 
 
 def test_produce_consume_round_trip(

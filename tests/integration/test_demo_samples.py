@@ -34,7 +34,7 @@ def demo_topics(kafka_bootstrap: str) -> Iterator[TopicSettings]:
     topics = TopicSettings.model_validate(
         {**names_by_role, "partitions": PARTITIONS, "replication_factor": 1}
     )
-    names = [*topics.all(), *topics.windows_by_role().values()]
+    names = list(topics.every())
     admin = {"bootstrap.servers": kafka_bootstrap}
     create_topics(admin, names, PARTITIONS, replication=1)
     wait_for_topics(admin, names, 30)
