@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import orjson
 import pytest
@@ -137,6 +137,11 @@ def _reason(value: bytes) -> str:
     raise AssertionError(f"{value[:40]!r} is valid")
 
 
+#: Deployed scrape jobs this test does not run: the windows stage (component "windows"),
+#: which no alert or recording rule reads (they select component="consumer" or
+#: "lag-exporter"); its own flow is tested in test_windows_stage.py.
+NOT_RUN: Final = frozenset({"moodstream-windows"})
+
 # -- set-up -----------------------------------------------------------------------------
 
 
@@ -147,7 +152,11 @@ def _prometheus_config(tmp: Path, ports: dict[str, int]) -> Path:
     config = yaml.safe_load((DEPLOY_PROMETHEUS / "prometheus.yml").read_text())
     config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert set(jobs) == set(ports), f"the test runs {set(ports)}, the config scrapes {set(jobs)}"
+    assert set(jobs) - NOT_RUN == set(ports), (
+        f"the test runs {set(ports)}, the config scrapes {set(jobs)}"
+    )
+    config["scrape_configs"] = [job for name, job in jobs.items() if name not in NOT_RUN]
+    jobs = {name: job for name, job in jobs.items() if name not in NOT_RUN}
     for name, job in jobs.items():
         [static] = job["static_configs"]
         job["static_configs"] = [static | {"targets": [f"127.0.0.1:{ports[name]}"]}]
