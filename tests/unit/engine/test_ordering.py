@@ -27,6 +27,7 @@ from tests.fakes import (
     event_bytes,
     make_lane,
 )
+from tests.fakes.kafka import FakePublisher
 
 # -- the sequencer ------------------------------------------------------------------------
 
@@ -107,15 +108,13 @@ def test_forgetting_a_partition_drops_its_state_and_returns_what_was_held() -> N
 # -- in-flight batches publishing in per-key or arrival order -------------------------------
 
 
-class RecordingPublisher:
+class RecordingPublisher(FakePublisher):
     """The ``Publisher`` calls InFlight makes: what was published, batch by batch."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.published: list[SourceResult] = []
         self.ended: list[list[SourceResult]] = []
-
-    def begin(self, sources: list[SourceResult]) -> None:
-        return None
 
     def publish(self, result: BatchResult) -> None:
         self.published += result.sources
@@ -125,30 +124,6 @@ class RecordingPublisher:
 
     def offsets(self) -> list[int]:
         return [source.offset for source in self.published]
-
-    def poll(self) -> None:
-        return None
-
-    def await_delivery(self, timeout_s: float) -> None:
-        return None
-
-    def maybe_commit(self, now: float, *, force: bool = False) -> None:
-        return None
-
-    def on_revoke(self, partitions: set[TopicPartitionKey], timeout_s: float) -> None:
-        return None
-
-    def on_lost(self, partitions: set[TopicPartitionKey]) -> None:
-        return None
-
-    def close(self, timeout_s: float) -> None:
-        return None
-
-    def inflight(self) -> int:
-        return 0
-
-    def oldest_pending(self) -> dict[TopicPartitionKey, int]:
-        return {}
 
 
 def in_flight(
