@@ -59,27 +59,33 @@ class WeeksTally:
 
     def event(self, value: bytes | None) -> None:
         """A windows-stage event on the features topic."""
-        try:
-            record = orjson.loads(value or b"")
-            event_id, activity = str(record["event_id"]), record.get("activity")
-        except (ValueError, KeyError, TypeError, AttributeError):
-            self.unreadable += 1
+        read = self._read(value, "activity")
+        if read is None:
             return
+        event_id, activity = read
         self.events.add(event_id)
         if activity is not None:
             self.weeks.add(event_id)
 
     def prediction(self, value: bytes | None) -> None:
         """Any prediction: those of windows events are matched by event id."""
-        try:
-            record = orjson.loads(value or b"")
-            event_id, coverage = str(record["event_id"]), record.get("coverage")
-        except (ValueError, KeyError, TypeError, AttributeError):
-            self.unreadable += 1
+        read = self._read(value, "coverage")
+        if read is None:
             return
+        event_id, coverage = read
         self.predicted.add(event_id)
         if isinstance(coverage, int | float):
             self.coverage[event_id] = float(coverage)
+
+    def _read(self, value: bytes | None, field_name: str) -> tuple[str, Any] | None:
+        """``(event_id, record[field_name])`` of a JSON record; None (counted as
+        unreadable) when it is not one."""
+        try:
+            record = orjson.loads(value or b"")
+            return str(record["event_id"]), record.get(field_name)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            self.unreadable += 1
+            return None
 
     def pending(self) -> int:
         """Windows events seen without a prediction yet."""
