@@ -80,13 +80,13 @@ def test_mixed_backlog_half_activity_is_scored_completely(
     kafka_bootstrap: str, unique_topics: TopicSettings, unique_group: str, tmp_path: Path
 ) -> None:
     events = [
-        (f"u{i % 500}".encode(), event_bytes(seed=i, activity=i % 2 == 0)) for i in range(3000)
+        (f"u{i % 250}".encode(), event_bytes(seed=i, activity=i % 2 == 0)) for i in range(1000)
     ]
     values, drain_s = drain_backlog(kafka_bootstrap, unique_topics, unique_group, tmp_path, events)
-    assert len({v["event_id"] for v in values}) == 3000
+    assert len({v["event_id"] for v in values}) == 1000
     assert [v for v in values if v["partial"]] == []
     with_pat = [v for v in values if v["models"]["pat"]["status"] == "ok"]
-    assert len(with_pat) == 1500 and all(v["current_depression"] is not None for v in with_pat)
+    assert len(with_pat) == 500 and all(v["current_depression"] is not None for v in with_pat)
     report("mixed backlog, 50 % activity", values, drain_s)
 
 
