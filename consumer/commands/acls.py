@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from consumer.commands.text_table import aligned
 from consumer.errors import ConfigError
 from consumer.settings import Settings
 
@@ -67,7 +68,5 @@ def acls_command(args: argparse.Namespace, settings: Settings) -> int:
             for a in acls
         ]
         header = ("ROLE", "PRINCIPAL", "RESOURCE", "PATTERN", "NAME", "OPERATION", "WHY")
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-        for row in [header, *rows]:
-            print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        print("\n".join(aligned([header, *rows])), flush=True)
     return 0

@@ -17,6 +17,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from consumer.commands import plain_text
+from consumer.commands.text_table import aligned
 from consumer.errors import ConfigError
 from consumer.settings import Settings
 
@@ -91,11 +92,7 @@ def format_table(report: LagReport) -> str:
         rows.append(
             (report.group, p.topic, str(p.partition), committed, str(p.end), str(p.lag), *who)
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADERS))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
+    lines = aligned(rows)
     total = f"TOTAL LAG: {report.total_lag}"
     if report.never_committed_lag:
         total += (

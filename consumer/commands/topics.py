@@ -9,6 +9,7 @@ import json
 import sys
 
 from consumer.commands import bootstrap_for
+from consumer.commands.text_table import aligned
 from consumer.errors import ConfigError
 from consumer.kafka.config import client_config
 from consumer.kafka.topics_plan import (
@@ -144,13 +145,16 @@ def plan_command(args: argparse.Namespace, settings: Settings) -> int:
     elif args.strimzi is not None:
         print(strimzi.documents(strimzi.kafka_topics(specs, args.strimzi)), end="", flush=True)
     else:
-        width = max(len(spec.name) for spec in specs)
-        print(f"{'ROLE':12}{'TOPIC'.ljust(width)}  PARTITIONS  REPLICATION  CONFIG")
-        for spec in specs:
-            config = ",".join(f"{k}={v}" for k, v in sorted(spec.config.items()))
-            print(
-                f"{spec.role:12}{spec.name.ljust(width)}  {spec.partitions:<10}  "
-                f"{spec.replication_factor:<11}  {config}",
-                flush=True,
+        rows = [
+            (
+                spec.role,
+                spec.name,
+                str(spec.partitions),
+                str(spec.replication_factor),
+                ",".join(f"{k}={v}" for k, v in sorted(spec.config.items())),
             )
+            for spec in specs
+        ]
+        header = ("ROLE", "TOPIC", "PARTITIONS", "REPLICATION", "CONFIG")
+        print("\n".join(aligned([header, *rows])), flush=True)
     return 0

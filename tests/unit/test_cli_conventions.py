@@ -254,3 +254,12 @@ def test_an_os_error_is_one_line_or_one_json_object(capsys: pytest.CaptureFixtur
         "exit_code": 1,
         "hint": "",
     }
+
+
+def test_text_tables_align_columns_to_the_widest_cell_without_trailing_spaces() -> None:
+    from consumer.commands.text_table import aligned
+
+    lines = aligned([("A", "LONG HEADER", "Z"), ("wide cell", "x", "")])
+    assert lines == ["A          LONG HEADER  Z", "wide cell  x"]
+    with pytest.raises(ValueError):
+        aligned([("A", "B"), ("only one",)])
