@@ -43,8 +43,8 @@ from consumer.bench.kafkaio import (
 from consumer.bench.plan import WindowsPlan
 from consumer.bench.service import BenchError, Service, free_port, service_env
 from consumer.bench.windows_load import DAY_MINUTES, DAYS, day_chunks, logic_rates, minute_records
+from consumer.kafka.group_names import windows_group
 from consumer.settings import TopicSettings
-from consumer.windows_stage.wiring import GROUP_SUFFIX
 
 #: A drain's deadline: this much, plus a second per this many records.
 DRAIN_BASE_S = 120.0
@@ -140,7 +140,7 @@ class _WindowsBench:
         try:
             wait_group_stable(
                 self.ctx.client,
-                group + GROUP_SUFFIX,
+                windows_group(group),
                 1,
                 topics.activity,
                 GROUP_TIMEOUT_S,
@@ -165,7 +165,7 @@ class _WindowsBench:
         try:
             timeout = DRAIN_BASE_S + count / DRAIN_RECORDS_PER_S
             _wait_committed(
-                self.ctx.client, group + GROUP_SUFFIX, topics.activity, timeout, service
+                self.ctx.client, windows_group(group), topics.activity, timeout, service
             )
             wall = time.monotonic() - started
             cpu = service.cpu_seconds()

@@ -32,15 +32,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from consumer.kafka.group_names import restore_group, windows_group
 from consumer.settings import Guarantee, Settings
 
 ROLES = ("service", "windows", "lag_exporter", "topics", "redrive")
 PLACEHOLDERS = {role: f"User:<{role.replace('_', '-')}>" for role in ROLES}
 CLUSTER = "kafka-cluster"
-#: consumer.windows_stage.wiring's GROUP_SUFFIX and RESTORE_SUFFIX (that package imports
-#: this one, so not imported here; tests/unit/deploy/test_topics_acls.py compares them).
-WINDOWS_GROUP_SUFFIX = "-windows"
-WINDOWS_RESTORE_SUFFIX = "-restore"
 
 
 @dataclass(frozen=True)
@@ -93,8 +90,8 @@ def _service(settings: Settings) -> list[_Grant]:
 
 def _windows(settings: Settings) -> list[_Grant]:
     topics = settings.topics
-    group = settings.kafka.group_id + WINDOWS_GROUP_SUFFIX
-    restore = group + WINDOWS_RESTORE_SUFFIX
+    group = windows_group(settings.kafka.group_id)
+    restore = restore_group(group)
     grants: list[_Grant] = [
         ("TOPIC", "LITERAL", topics.activity, ("READ", "DESCRIBE"), "consume the samples"),
         ("TOPIC", "LITERAL", topics.day_features, ("READ", "DESCRIBE"), "consume day features"),

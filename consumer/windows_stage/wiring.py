@@ -15,6 +15,7 @@ from consumer.engine.stage import OrderedAtLeastOnce
 from consumer.engine.transactions import ExactlyOnce
 from consumer.engine.txn_calls import on_thread
 from consumer.errors import KafkaSetupError
+from consumer.kafka import group_names
 from consumer.kafka.clients import create_consumer, create_producer
 from consumer.settings import Guarantee, Settings
 from consumer.windows_stage.delivery import Delivery, Ordered, Transactional
@@ -27,24 +28,19 @@ if TYPE_CHECKING:
     from consumer.observability.health import HealthReporter
     from consumer.windows_stage.metrics import WindowsMetrics
 
-GROUP_SUFFIX = "-windows"
-RESTORE_SUFFIX = "-restore"
-
 
 def windows_settings(settings: Settings) -> Settings:
     """The settings of the windows stage: its own consumer group (and so its own
     transactional ids). Pure."""
-    group = settings.kafka.group_id
-    if not group.endswith(GROUP_SUFFIX):
-        group += GROUP_SUFFIX
-    kafka = settings.kafka.model_copy(update={"group_id": group})
+    kafka = settings.kafka.model_copy(
+        update={"group_id": group_names.windows_group(settings.kafka.group_id)}
+    )
     return settings.model_copy(update={"kafka": kafka})
 
 
 def restore_group(settings: Settings) -> str:
-    """The group id of the restore consumer (``settings`` from ``windows_settings``): it
-    only assigns changelog partitions, never joins the group or commits. Pure."""
-    return settings.kafka.group_id + RESTORE_SUFFIX
+    """The group id of the restore consumer (``settings`` from ``windows_settings``). Pure."""
+    return group_names.restore_group(settings.kafka.group_id)
 
 
 def check_co_partitioned(settings: Settings, metadata: ClusterMetadata) -> int:

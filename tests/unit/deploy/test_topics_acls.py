@@ -15,8 +15,6 @@ from consumer.cli import main
 from consumer.kafka.acls import (
     PLACEHOLDERS,
     ROLES,
-    WINDOWS_GROUP_SUFFIX,
-    WINDOWS_RESTORE_SUFFIX,
     required_acls,
 )
 from consumer.kafka.clients import transactional_id
@@ -30,7 +28,6 @@ from consumer.settings import (
     Settings,
     TopicSettings,
 )
-from consumer.windows_stage import wiring
 from consumer.windows_stage.wiring import restore_group, windows_settings
 from tests.unit.deploy.render import K8S, build
 from tests.unit.deploy.test_deploy_files import clean_env
@@ -192,11 +189,14 @@ def test_the_windows_stage_acls_name_what_the_stage_uses() -> None:
     assert not [
         a for a in at_least_once if a.role == "windows" and a.resource_type == "TRANSACTIONAL_ID"
     ]
-    # the names acls.py cannot import (consumer.windows_stage imports consumer.kafka)
-    assert (WINDOWS_GROUP_SUFFIX, WINDOWS_RESTORE_SUFFIX) == (
-        wiring.GROUP_SUFFIX,
-        wiring.RESTORE_SUFFIX,
-    )
+
+
+@pytest.mark.parametrize("group_id", ["team-a", "team-a-windows"])
+def test_the_windows_acls_grant_the_groups_the_stage_joins(group_id: str) -> None:
+    stage = windows_settings(Settings(kafka=KafkaSettings(group_id=group_id)))
+    granted = {n for (t, _, n, _) in _grants(required_acls(stage), "windows") if t == "GROUP"}
+    assert granted == {stage.kafka.group_id, restore_group(stage)}
+    assert stage.kafka.group_id == "team-a-windows"  # never "-windows-windows"
 
 
 def test_acls_command_json_principals_and_strimzi(
