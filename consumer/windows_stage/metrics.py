@@ -1,7 +1,8 @@
 """The windows stage's metrics, on the injected registry like the service's others
 (``moodstream_windows_*``): samples in, minutes stored, weeks out by trigger, revisions,
 late samples, weeks not scored, dead letters by reason, the coverage of the weeks sent,
-store size, restore progress and duration. Updated from the poll loop's thread."""
+store size, restore progress and duration, and the consumer lag of both inputs
+(``moodstream_consumer_lag``, as the scoring stage's). Updated from the poll loop's thread."""
 
 from __future__ import annotations
 
@@ -69,6 +70,15 @@ class WindowsMetrics:
             "Changelog offsets to restore",
             ["partition"],
             registry=registry,
+        )
+        # The scoring stage's gauge, for the windows stage's two inputs (livemax: a worker
+        # sets 0 for partitions it lets go, ``consumer.observability.lag_gauge``).
+        self.consumer_lag = Gauge(
+            "moodstream_consumer_lag",
+            "Messages behind the high watermark, per assigned partition",
+            ["topic", "partition"],
+            registry=registry,
+            multiprocess_mode="livemax",
         )
         self.restore_seconds = Histogram(
             _PREFIX + "restore_seconds", "Time to restore a partition's store", registry=registry
