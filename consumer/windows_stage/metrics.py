@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from consumer.windows_stage.processor import WindowsProcessor
 
 _PREFIX = "moodstream_windows_"
+RESTORE_BUCKETS_S = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 #: Windower counters -> (metric, label) ; label "" for unlabelled.
 _COUNTS = {
     "samples": "samples",
@@ -80,8 +81,12 @@ class WindowsMetrics:
             registry=registry,
             multiprocess_mode="livemax",
         )
+        # Up to half an hour: the alert MoodstreamWindowsRestoreSlow counts those over 60 s.
         self.restore_seconds = Histogram(
-            _PREFIX + "restore_seconds", "Time to restore a partition's store", registry=registry
+            _PREFIX + "restore_seconds",
+            "Time to restore a partition's store",
+            buckets=RESTORE_BUCKETS_S,
+            registry=registry,
         )
 
     def batch(
