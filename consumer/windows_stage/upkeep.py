@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from consumer.clock import Clock
 from consumer.engine.batch_records import Polled
 from consumer.engine.delivery import Publisher
+from consumer.engine.flow_control import hold_logged, recovered_logged
 from consumer.engine.membership import partitions_of
 from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.poison import InvalidStreaks, read_committed
@@ -104,25 +105,13 @@ class Upkeep:
 
     def hold(self, batch: list[Polled], reason: str, assigned: list[TopicPartition]) -> None:
         """The registry did not answer: keep ``batch`` for a retry, pause the input."""
-        pause_s = self.wait.hold(batch, self._clock.monotonic(), reason)
+        hold_logged(self.wait, batch, self._clock.monotonic(), reason)
         self._set_paused(assigned)
-        log_event(
-            _log,
-            "schema_registry_unavailable",
-            level=logging.WARNING,
-            error=reason,
-            held=len(batch),
-            retry_in_s=round(pause_s, 3),
-        )
 
     def recovered(self, assigned: list[TopicPartition]) -> None:
         """The registry answered (or nothing is held any more): resume the input."""
-        since = self.wait.recovered()
-        if since is None:
-            return
-        self._set_paused(assigned)
-        waited_s = round(self._clock.monotonic() - since, 3)
-        log_event(_log, "schema_registry_recovered", waited_s=waited_s)
+        if recovered_logged(self.wait, self._clock.monotonic()):
+            self._set_paused(assigned)
 
     def lag(self, now: float, assigned: list[TopicPartition]) -> None:
         """Refresh the lag gauge when due. Never blocks on the broker."""
