@@ -33,6 +33,7 @@ from tests.fakes import feature_values
 from tests.integration.harness import (
     TopicReader,
     committed_total,
+    free_port,
     produce_raw,
     running_service,
     service_env,
@@ -252,3 +253,44 @@ def test_a_flood_of_bad_samples_stops_the_windows_stage(
     assert limit <= len(dead) <= len(flood)
     committed = committed_total(kafka_bootstrap, topics.activity, group + "-windows", PARTITIONS)
     assert committed == len(dead)
+
+
+def test_an_unreachable_registry_holds_the_radar_input(
+    topics: TopicSettings, kafka_bootstrap: str, schema_registry_url: str, tmp_path: Path
+) -> None:
+    """The batch waits (``/readyz`` names the registry, retries logged): nothing is
+    dead-lettered, nothing committed, so nothing is lost."""
+    radar = Radar(schema_registry_url, topics.activity)  # written while the registry runs
+    start = _minutes(DAYS[0])[0]
+    records = [(radar.key(USERS[0]), radar.value(start + i, 3)) for i in range(20)]
+    group = f"moodstream-test-{uuid.uuid4().hex[:12]}"
+    env = service_env(
+        kafka_bootstrap,
+        topics,
+        group,
+        SCHEMA_REGISTRY__URL=f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        SCHEMA_REGISTRY__RETRY_MAX_S=1,
+        WINDOWS__ACTIVITY_FORMAT="radar_fitbit_intraday_steps",
+        WINDOWS__STATE_DIR=tmp_path / "state",
+    )
+    with running_service(env, tmp_path, "--stage", "windows") as service:
+        service.wait_ready()
+        produce_raw(kafka_bootstrap, topics.activity, records)
+
+        def waiting() -> bool:
+            status, body = service.get("/readyz")
+            return status == 503 and "waiting for the schema registry" in body
+
+        wait_for(waiting, 60, "/readyz never named the registry", service.process)
+        wait_for(
+            lambda: service.logs().count('"schema_registry_unavailable"') >= 3,
+            60,
+            "the worker did not retry",
+            service.process,
+        )
+        committed = committed_total(
+            kafka_bootstrap, topics.activity, group + "-windows", PARTITIONS
+        )
+        assert service.stop() == 0
+    assert committed == 0
+    assert _read_settled(kafka_bootstrap, topics.dlq) == []
