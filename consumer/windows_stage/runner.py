@@ -262,6 +262,8 @@ class WindowsRunner:
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._flush_batch()
         revoked = {(tp.topic, tp.partition) for tp in partitions}
+        # not flushed while a batch waits for the registry: never committed, read again
+        self._batcher.remove_if(lambda item: item.tp in revoked)
         self._publisher.on_revoke(revoked, REVOKE_TIMEOUT_S)
         self._let_go(revoked)
 
