@@ -405,6 +405,11 @@ class WindowsSettings(_Frozen):
     revisions: bool = True
     #: Samples starting further than this past the wall clock are refused (``future``).
     max_future_s: float = Field(default=86_400.0, ge=0)
+    #: The activity topic's records: ``samples`` (the samples contract, JSON) or
+    #: ``radar_fitbit_intraday_steps`` (RADAR-base's Avro ``FitbitIntradaySteps`` keyed by an
+    #: Avro ``ObservationKey``, in the Schema Registry wire format: needs
+    #: ``SCHEMA_REGISTRY__URL``; docs/windows.md).
+    activity_format: Literal["samples", "radar_fitbit_intraday_steps"] = "samples"
     #: The local state (RocksDB): its directory, and the memory it may use for its block
     #: cache and for each of its two write buffers, whatever the size of the data.
     state_dir: Path = Path.home() / ".cache" / "moodstream" / "windows-state"
@@ -500,6 +505,16 @@ class Settings(BaseSettings):
         if key_format != "string" and not self.schema_registry.url:
             raise ValueError(
                 f"PROCESSING__KEY_FORMAT={key_format} reads Schema Registry keys: set "
+                "MOODSTREAM_SCHEMA_REGISTRY__URL"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _registry_for_activity_format(self) -> Settings:
+        fmt = self.windows.activity_format
+        if fmt != "samples" and not self.schema_registry.url:
+            raise ValueError(
+                f"WINDOWS__ACTIVITY_FORMAT={fmt} reads Schema Registry records: set "
                 "MOODSTREAM_SCHEMA_REGISTRY__URL"
             )
         return self

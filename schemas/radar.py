@@ -63,3 +63,28 @@ def radar_steps_samples(key: Mapping[str, Any], value: Mapping[str, Any]) -> Act
             "values": [float(steps.steps)],
         }
     )
+
+
+#: RADAR-Schemas' Avro schemas of the two (the fields read here; RADAR-base registers
+#: them under ``<topic>-key`` and ``<topic>-value``).
+OBSERVATION_KEY_AVRO: dict[str, Any] = {
+    "type": "record",
+    "name": "ObservationKey",
+    "namespace": "org.radarcns.kafka",
+    "fields": [
+        {"name": "projectId", "type": ["null", "string"], "default": None},
+        {"name": "userId", "type": "string"},
+        {"name": "sourceId", "type": "string"},
+    ],
+}
+FITBIT_INTRADAY_STEPS_AVRO: dict[str, Any] = {
+    "type": "record",
+    "name": "FitbitIntradaySteps",
+    "namespace": "org.radarcns.connector.fitbit",
+    "fields": [
+        {"name": "time", "type": "double"},
+        {"name": "timeReceived", "type": "double"},
+        {"name": "timeInterval", "type": "int"},
+        {"name": "steps", "type": "int"},
+    ],
+}

@@ -89,21 +89,33 @@ class FlowControl:
     def hold_for_registry(self, wait: RegistryWait[T], batch: list[T], reason: str) -> None:
         """Hold ``batch`` while the Schema Registry does not answer (partitions paused,
         polling on) until ``wait``'s retry is due."""
-        pause_s = wait.hold(batch, self._clock.monotonic(), reason)
+        hold_logged(wait, batch, self._clock.monotonic(), reason)
         self.set("schema_registry", True)
-        log_event(
-            _log,
-            "schema_registry_unavailable",
-            level=logging.WARNING,
-            error=reason,
-            held=len(batch),
-            retry_in_s=round(pause_s, 3),
-        )
 
     def end_registry_wait(self, wait: RegistryWait[T]) -> None:
         """The registry answered again (or nothing is held any more): resume polling."""
-        waited_since = wait.recovered()
+        recovered_logged(wait, self._clock.monotonic())
         self.set("schema_registry", False)
-        if waited_since is not None:
-            waited_s = round(self._clock.monotonic() - waited_since, 3)
-            log_event(_log, "schema_registry_recovered", waited_s=waited_s)
+
+
+def hold_logged(wait: RegistryWait[T], batch: list[T], now: float, reason: str) -> None:
+    """``wait.hold`` the batch (monotonic ``now``), logged (``schema_registry_unavailable``)."""
+    pause_s = wait.hold(batch, now, reason)
+    log_event(
+        _log,
+        "schema_registry_unavailable",
+        level=logging.WARNING,
+        error=reason,
+        held=len(batch),
+        retry_in_s=round(pause_s, 3),
+    )
+
+
+def recovered_logged(wait: RegistryWait[T], now: float) -> bool:
+    """``wait.recovered()``; True (logged: ``schema_registry_recovered``) when a wait
+    ended."""
+    waited_since = wait.recovered()
+    if waited_since is None:
+        return False
+    log_event(_log, "schema_registry_recovered", waited_s=round(now - waited_since, 3))
+    return True

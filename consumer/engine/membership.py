@@ -20,8 +20,9 @@ from consumer.clock import Clock
 from consumer.engine.delivery import Publisher
 from consumer.engine.fetch_gate import FetchGate
 from consumer.engine.loop_reports import LoopReports
-from consumer.engine.offsets import TopicPartitionKey, parse_streak
+from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.pipeline import Pipeline
+from consumer.engine.poison import read_committed
 from consumer.engine.slow_reasons import GroupWaits
 from consumer.logs import log_event
 
@@ -123,18 +124,14 @@ class Membership:
         """The group's committed offsets of new partitions (for the lag gauge until the
         first fetch) and the invalid-event streaks their metadata carries. Blocks up to
         5 s (one broker round trip); failures are ignored."""
-        from confluent_kafka import KafkaException
-
-        try:
-            committed = self._consumer.committed(partitions, timeout=5.0)
-        except KafkaException:
+        read = read_committed(self._consumer, partitions)
+        if read is None:
             return
-        streaks = {(tp.topic, tp.partition): parse_streak(tp.metadata) for tp in committed}
-        if any(streaks.values()):
-            self._pipeline.inherit_streaks({tp: n for tp, n in streaks.items() if n})
+        offsets, streaks = read
+        if streaks:
+            self._pipeline.inherit_streaks(streaks)
         if self._reports.metrics is not None:
-            for tp in committed:
-                self.committed_at_assign[(tp.topic, tp.partition)] = tp.offset
+            self.committed_at_assign.update(offsets)
 
     def _revoke(self, partitions: list[TopicPartition]) -> None:
         """The loop finishes or abandons the revoked partitions' work; commit, let go."""

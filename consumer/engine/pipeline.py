@@ -16,6 +16,7 @@ from consumer.clock import Clock
 from consumer.engine.batch_records import BatchResult, OutRecord, Polled, SourceResult, StartedBatch
 from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.output_values import encode_outputs
+from consumer.engine.poison import InvalidStreaks
 from consumer.engine.slow_reasons import GroupWaits, slow_reason
 from consumer.ensemble.model_inputs import scoring_input
 from consumer.ensemble.outputs import EventOutcome, build_alerts, outcome_for
@@ -57,7 +58,7 @@ class Pipeline:
         self._clock = clock
         self._rate_limiter = rate_limiter
         self._group_waits = group_waits or GroupWaits()
-        self._consecutive_invalid: dict[TopicPartitionKey, int] = {}
+        self._streaks = InvalidStreaks(settings.processing.dlq_max_consecutive)
         self._dead_letters = DeadLetterSummary()
         self._registry_decoder = registry_decoder
         self._output_encoder = output_encoder  # None: JSON outputs, no extra work
@@ -93,7 +94,7 @@ class Pipeline:
             event = self._decode(item, source)
             key = item.message.key()
             source.order_key = key if key is not None or event is None else event.user_id.encode()
-            flood = flood or self._flood_check(source)
+            flood = flood or self._streaks.flood(source.tp)
             if event is not None and not self._over_rate_limit(event, item, source):
                 scored.append((source, event))
             else:
@@ -194,12 +195,10 @@ class Pipeline:
         """Continue newly assigned partitions' runs of invalid events where their previous
         owner left them (from commit metadata): a poison flood that stopped one worker
         stops the next owner at its next invalid event, not after a fresh count."""
-        for tp, streak in streaks.items():
-            self._consecutive_invalid[tp] = streak
+        self._streaks.inherit(streaks)
 
     def forget(self, partitions: set[TopicPartitionKey]) -> None:
-        for tp in partitions:
-            self._consecutive_invalid.pop(tp, None)
+        self._streaks.forget(partitions)
 
     def _decode(self, item: Polled, source: SourceResult) -> FeatureEvent | None:
         value, processing = item.message.value(), self._settings.processing
@@ -217,18 +216,11 @@ class Pipeline:
             source.records.append(self._dead_letter(item, exc))
             self._dead_letters.add(exc.reason)
             self.log_dead_letters()
-            self._consecutive_invalid[item.tp] = self._consecutive_invalid.get(item.tp, 0) + 1
-            source.invalid_streak = self._consecutive_invalid[item.tp]
+            self._streaks.invalid(source)
             return None
-        self._consecutive_invalid[item.tp] = 0
+        self._streaks.valid(item.tp)
         source.ignored_fields = decoded.ignored_fields
         return decoded.event
-
-    def _flood_check(self, source: SourceResult) -> PoisonFloodError | None:
-        count = self._consecutive_invalid.get(source.tp, 0)
-        if count >= self._settings.processing.dlq_max_consecutive:
-            return PoisonFloodError(source.tp[0], source.tp[1], count)
-        return None
 
     def _dead_letter(self, item: Polled, exc: InvalidEvent) -> OutRecord:
         message = item.message

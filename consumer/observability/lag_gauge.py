@@ -12,7 +12,15 @@ from confluent_kafka import KafkaException, TopicPartition
 from consumer.kafka.lag import TopicPartitionKey, compute_lag
 
 if TYPE_CHECKING:
-    from consumer.observability.metrics import Metrics
+    from prometheus_client import Gauge
+
+
+class LagMetrics(Protocol):
+    """Where the gauge goes: a stage's metrics with ``consumer_lag`` {topic, partition}
+    (the scoring stage's ``Metrics``, the windows stage's ``WindowsMetrics``)."""
+
+    @property
+    def consumer_lag(self) -> Gauge: ...
 
 
 class CachedOffsets(Protocol):
@@ -26,7 +34,7 @@ class CachedOffsets(Protocol):
 
 
 def update_lag_gauge(
-    metrics: Metrics,
+    metrics: LagMetrics,
     consumer: CachedOffsets,
     partitions: Sequence[TopicPartition],
     committed: Mapping[TopicPartitionKey, int] | None = None,
@@ -72,7 +80,7 @@ def update_lag_gauge(
         )
 
 
-def reset_lag_gauge(metrics: Metrics, partitions: Iterable[TopicPartition]) -> None:
+def reset_lag_gauge(metrics: LagMetrics, partitions: Iterable[TopicPartition]) -> None:
     """Set ``consumer_lag`` to 0 for partitions this worker lost (revocation).
 
     In multiprocess mode the gauge is aggregated with ``livemax`` across workers and

@@ -16,7 +16,8 @@ wearable pipelines send them:
 - shuffled within ``lateness_s``: a record is sent before any record ending more than
   ``lateness_s`` after it ends (so a day is whole once the stream passes its end plus
   that lateness);
-- each user-day's features (``FeatureEvent`` with features only) for the other topic.
+- each user-day's features (``FeatureEvent`` with features only) for the other topic, in
+  day order (every user's first day, then every user's second, ...).
 
 ``truth`` holds the generator's own minutes (epoch minute -> value, after the conflicting
 re-sends) so a test can build the reference week itself. Same seed, same records.
@@ -83,6 +84,7 @@ class SyntheticSamples:
         plan = self.plan
         mn, sd = synthetic_baselines(rng, plan.users)
         records: list[SampleRecord] = []
+        features: list[tuple[date, tuple[bytes, bytes]]] = []
         for i in range(plan.users):
             user = f"user-{self.seed}-{i:05d}"
             self.zone_of[user] = plan.zones[i % len(plan.zones)]
@@ -96,8 +98,12 @@ class SyntheticSamples:
                     if d == plan.days - 1:
                         self._last_day += sent
                 if plan.features:
-                    self._features(rng, user, day, mn[i], sd[i])
+                    features.append((day, self._features(rng, user, day, mn[i], sd[i])))
         self.samples = self._arrange(rng, records)
+        # Day by day, as a feature pipeline sends them: a user's first day's features must
+        # not queue behind every other user's whole span (the stage reads both topics at
+        # once, and features of a day past the retention are refused as too_old).
+        self.day_features = [pair for _, pair in sorted(features, key=lambda f: f[0])]
 
     def _day(self, rng: np.random.Generator, user: str, day: date) -> list[SampleRecord]:
         tz = self.zone_of[user]
@@ -126,7 +132,9 @@ class SyntheticSamples:
         }
         return SampleRecord(user.encode(), orjson.dumps(body), start + len(values))
 
-    def _features(self, rng: np.random.Generator, user: str, day: date, mn: F64, sd: F64) -> None:
+    def _features(
+        self, rng: np.random.Generator, user: str, day: date, mn: F64, sd: F64
+    ) -> tuple[bytes, bytes]:
         row = synthetic_features(rng, 1, mn=mn, sd=sd)[0]
         event = {
             "schema_version": 1,
@@ -139,7 +147,7 @@ class SyntheticSamples:
                 for name, v in zip(FEATURE_NAMES, row, strict=True)
             },
         }
-        self.day_features.append((user.encode(), orjson.dumps(event)))
+        return user.encode(), orjson.dumps(event)
 
     def _arrange(self, rng: np.random.Generator, records: list[SampleRecord]) -> list[SampleRecord]:
         """Duplicates, the lateness shuffle, then the conflicting re-sends at the end."""

@@ -37,6 +37,12 @@ REASONS: Final = (
     "not_whole_minute",
     "unknown_time_zone",
     "invalid_value",
+    # WINDOWS__ACTIVITY_FORMAT=radar_fitbit_intraday_steps (consumer/windows_stage/radar_input.py)
+    "invalid_key",
+    "not_registry_framed",
+    "truncated_frame",
+    "unknown_schema_id",
+    "wrong_schema_type",
     # from the windows logic (consumer/windows/windower.py)
     "future",
     "too_old",

@@ -16,9 +16,12 @@ Per user and local day ``D`` (in the user's zone, ``days``):
   revision (only when what it says changed), unless ``revisions`` is off: then it is
   counted as ``late_samples`` (its minutes still count for weeks not yet closed).
 - **Retention**: once the user's stream time passes the end of ``D + 6`` plus the
-  lateness, no open week can hold ``D`` any more: its minutes and features are deleted,
-  and samples or features for it are refused (``InvalidEvent`` ``too_old``). A user who
-  stopped sending is cleared the same way against the wall clock (``on_timers``).
+  lateness, no open week can hold ``D`` any more: samples or features for it are refused
+  (``InvalidEvent`` ``too_old``). Its minutes and features are kept 6 days longer (until
+  the end of ``D + 12`` plus the lateness), because a day still taken may still close or
+  revise its week, which reaches back to ``D``: a week closed by lateness, or revised,
+  is always whole. A user who stopped sending is cleared the same way against the wall
+  clock (``on_timers``).
 - Samples starting more than ``max_future_s`` past the wall clock: ``future``.
 
 A user's zone is the one of their first sample (or ``default_tz``); a later sample naming
@@ -200,7 +203,8 @@ class Windower:
             if status.closed and any(0 <= (day - c).days < WEEK_DAYS for c in changed)
         }
         floor = self._floor(meta, tz)
-        gone = {day for day in hit if floor is not None and day - _WEEK_SPAN < floor}
+        # kept down to floor - 6 (``_retain``): a week ending before the floor may miss a day
+        gone = {day for day in hit if floor is not None and day < floor}
         if gone:  # their oldest days left the retention: a revision would miss them
             self.counts["revisions_too_old"] += len(gone)
             hit -= gone
@@ -266,7 +270,9 @@ class Windower:
         return _floor_at(meta.stream_minute - self._lateness_min, tz)
 
     def _retain(self, user: str, meta: UserMeta, tz: str, reference_minute: int) -> None:
-        floor = _floor_at(reference_minute - self._lateness_min, tz)
+        # Kept 6 days below the floor: a day taken at the floor may still close (or revise)
+        # its week, which reaches back 6 days (window + lateness from that week's end).
+        floor = _floor_at(reference_minute - self._lateness_min, tz) - _WEEK_SPAN
         for day in [d for d in meta.days if d < floor]:
             self._state.drop_day(user, day)
             del meta.days[day]
@@ -277,7 +283,7 @@ class Windower:
         else when their newest day leaves the retention; 0 with no days left."""
         ends = [day_range(d, tz)[1] for d in meta.open_days()]
         if not ends and meta.days:
-            ends = [day_range(max(meta.days) + _WEEK_SPAN, tz)[1] + self._lateness_min]
+            ends = [day_range(max(meta.days) + 2 * _WEEK_SPAN, tz)[1] + self._lateness_min]
         return max(min(ends), now_minute + 1) * 60 if ends else 0
 
     def _save(self, user: str, meta: UserMeta, timer_s: int) -> None:

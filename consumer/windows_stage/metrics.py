@@ -1,7 +1,8 @@
 """The windows stage's metrics, on the injected registry like the service's others
 (``moodstream_windows_*``): samples in, minutes stored, weeks out by trigger, revisions,
 late samples, weeks not scored, dead letters by reason, the coverage of the weeks sent,
-store size, restore progress and duration. Updated from the poll loop's thread."""
+store size, restore progress and duration, and the consumer lag of both inputs
+(``moodstream_consumer_lag``, as the scoring stage's). Updated from the poll loop's thread."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from consumer.windows_stage.processor import WindowsProcessor
 
 _PREFIX = "moodstream_windows_"
+RESTORE_BUCKETS_S = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 #: Windower counters -> (metric, label) ; label "" for unlabelled.
 _COUNTS = {
     "samples": "samples",
@@ -70,8 +72,21 @@ class WindowsMetrics:
             ["partition"],
             registry=registry,
         )
+        # The scoring stage's gauge, for the windows stage's two inputs (livemax: a worker
+        # sets 0 for partitions it lets go, ``consumer.observability.lag_gauge``).
+        self.consumer_lag = Gauge(
+            "moodstream_consumer_lag",
+            "Messages behind the high watermark, per assigned partition",
+            ["topic", "partition"],
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        # Up to half an hour: the alert MoodstreamWindowsRestoreSlow counts those over 60 s.
         self.restore_seconds = Histogram(
-            _PREFIX + "restore_seconds", "Time to restore a partition's store", registry=registry
+            _PREFIX + "restore_seconds",
+            "Time to restore a partition's store",
+            buckets=RESTORE_BUCKETS_S,
+            registry=registry,
         )
 
     def batch(

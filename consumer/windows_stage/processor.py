@@ -25,6 +25,7 @@ from consumer.windows.store import Store, WindowState
 from consumer.windows.windower import Emission, Windower
 from consumer.windows_stage.changelog import Recording
 from consumer.windows_stage.dead_letters import dead_letter
+from consumer.windows_stage.radar_input import RadarSteps
 from schemas import ActivitySamples, FeatureEvent
 
 CACHE_ENTRIES = 4_096
@@ -57,6 +58,8 @@ class WindowsProcessor:
     partitions: dict[int, PartitionWindows] = field(default_factory=dict)
     #: The coverage of each week sent since the metrics last took them.
     coverages: list[float] = field(default_factory=list)
+    #: ``WINDOWS__ACTIVITY_FORMAT=radar_fitbit_intraday_steps``: the activity's reader.
+    radar: RadarSteps | None = None
 
     def process(self, batch: Sequence[Polled]) -> tuple[list[SourceResult], list[OutRecord]]:
         """The engine's ``Stage.process``. A record of a partition not (or no longer)
@@ -103,6 +106,8 @@ class WindowsProcessor:
         return [self._event(e) for e in emissions]
 
     def _samples(self, item: Polled) -> ActivitySamples:
+        if self.radar is not None:
+            return self.radar.samples(item.message.key(), item.message.value())
         processing = self.settings.processing
         return decode_samples(
             item.message.value(),

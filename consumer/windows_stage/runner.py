@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 from consumer.clock import Clock
 from consumer.engine.batch_records import Polled
 from consumer.engine.batching import BatchPolicy, MicroBatcher
+from consumer.engine.membership import partitions_of
+from consumer.errors import SchemaRegistryUnavailable
 from consumer.logs import log_event
 from consumer.settings import Settings
 from consumer.windows.rocks import MIB, RocksStore
@@ -29,6 +31,8 @@ from consumer.windows_stage.changelog import restore
 from consumer.windows_stage.delivery import Delivery
 from consumer.windows_stage.metrics import WindowsMetrics
 from consumer.windows_stage.processor import PartitionWindows, WindowsProcessor
+from consumer.windows_stage.radar_input import RadarSteps
+from consumer.windows_stage.upkeep import Upkeep
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message, TopicPartition
@@ -55,6 +59,7 @@ class WindowsRunner:
         *,
         metrics: WindowsMetrics | None = None,
         health: HealthReporter | None = None,
+        radar: RadarSteps | None = None,
     ) -> None:
         self._consumer = consumer
         self._restorer = restorer
@@ -65,7 +70,8 @@ class WindowsRunner:
         self._store_dir = store_dir
         self._metrics = metrics
         self._health = health
-        self.processor = WindowsProcessor(settings, clock)
+        self.processor = WindowsProcessor(settings, clock, radar=radar)
+        self._upkeep = Upkeep(consumer, self._publisher, settings, clock, metrics)
         processing = settings.processing
         policy = BatchPolicy(processing.max_batch_size, processing.max_batch_wait_ms / 1000.0)
         self._batcher: MicroBatcher[Polled] = MicroBatcher(policy)
@@ -77,7 +83,8 @@ class WindowsRunner:
 
     def run(self, should_stop: Callable[[], bool]) -> None:
         """Block until ``should_stop()``; then publish, commit and close. Raises
-        ``DeliveryFailed`` or ``KafkaSetupError`` on fatal conditions."""
+        ``DeliveryFailed``, ``KafkaSetupError`` or ``PoisonFloodError`` on fatal
+        conditions."""
         topics = self._settings.topics
         self._consumer.subscribe(
             [topics.activity, topics.day_features],
@@ -101,7 +108,9 @@ class WindowsRunner:
         room = max(1, self._batcher.room())
         for message in self._consumer.consume(num_messages=room, timeout=timeout):
             self._accept(message)
-        if self._batcher.ready(self._clock.monotonic()):
+        if self._upkeep.wait.due(self._clock.monotonic()):
+            self._process(self._upkeep.wait.take())
+        elif self._batcher.ready(self._clock.monotonic()):
             self._flush_batch()
         now = self._clock.monotonic()
         if now - self._last_timers >= TIMER_INTERVAL_S:
@@ -128,21 +137,48 @@ class WindowsRunner:
         self._batcher.add(Polled(message, now), now)
 
     def _flush_batch(self) -> None:
-        """Process the open batch and publish it with its changelog (``delivery``). Blocks
-        on Kafka."""
-        if not len(self._batcher):
+        """Process the open batch and publish it with its changelog (``delivery``), unless
+        a batch waits for the Schema Registry. Blocks on Kafka."""
+        if len(self._batcher) and not self._upkeep.wait.holding:
+            self._process(self._batcher.take())
+
+    def _process(self, batch: list[Polled]) -> None:
+        """Raises PoisonFloodError once the batch that made an input partition's run of
+        dead letters reach ``PROCESSING__DLQ_MAX_CONSECUTIVE`` is published and committed."""
+        if not self._prepared(batch):
             return
-        batch = self._batcher.take()
         try:
             sources, changelog = self.processor.process(batch)
         except Exception:
             for part in self.processor.partitions.values():
                 part.state.discard_unwritten()
             raise
+        flood = self._upkeep.streaks.observe(sources)
         if self._delivery.batch(sources, changelog):
             self._rebuild()
-        elif self._metrics is not None:
+            return
+        if self._metrics is not None:
             self._metrics.batch(batch, sources, changelog, self.processor)
+        if flood is not None:
+            self._publisher.close(self._settings.processing.shutdown_timeout_s)
+            raise flood
+
+    def _prepared(self, batch: list[Polled]) -> bool:
+        """The RADAR input's schema ids looked up; False when the registry did not answer
+        (the batch is held and retried). Blocks on the registry."""
+        radar = self.processor.radar
+        if radar is None:
+            return True
+        activity = self._settings.topics.activity
+        try:
+            radar.prepare(
+                (i.message.key(), i.message.value()) for i in batch if i.tp[0] == activity
+            )
+        except SchemaRegistryUnavailable as exc:
+            self._upkeep.hold(batch, str(exc), partitions_of(self._assigned))
+            return False
+        self._upkeep.recovered(partitions_of(self._assigned))
+        return True
 
     def _rebuild(self) -> None:
         """The batch was rewound: every store back to what the changelog committed."""
@@ -151,6 +187,7 @@ class WindowsRunner:
             self.processor.partitions.pop(number).recording.close()
         for number in numbers:
             self._restore(number)
+        self._upkeep.rewound(partitions_of(self._assigned))
         log_event(_log, "state_rebuilt", level=logging.WARNING, partitions=numbers)
 
     def _count_events(self, events: Sequence[object]) -> None:
@@ -163,8 +200,13 @@ class WindowsRunner:
         self._last_heartbeat = now
         if self._metrics is not None:
             self._metrics.store(self.processor)
+        self._upkeep.lag(now, partitions_of(self._assigned))
         if self._health is not None:
-            detail = None if self._joined else "waiting for the consumer group"
+            detail: str | dict[str, str] | None = None
+            if not self._joined:
+                detail = "waiting for the consumer group"
+            elif self._upkeep.wait.holding:
+                detail = {"waiting_for_schema_registry": self._upkeep.wait.reason}
             self._health.update(
                 ready=self._joined,
                 assigned=bool(self._assigned) if self._joined else None,
@@ -176,6 +218,7 @@ class WindowsRunner:
         self._flush_batch()
         added = {(tp.topic, tp.partition) for tp in partitions}
         self._assigned |= added
+        self._upkeep.assigned(list(partitions))
         for number in sorted({p for _, p in added} - set(self.processor.partitions)):
             self._restore(number)
         self._joined = True
@@ -219,6 +262,8 @@ class WindowsRunner:
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._flush_batch()
         revoked = {(tp.topic, tp.partition) for tp in partitions}
+        # not flushed while a batch waits for the registry: never committed, read again
+        self._batcher.remove_if(lambda item: item.tp in revoked)
         self._publisher.on_revoke(revoked, REVOKE_TIMEOUT_S)
         self._let_go(revoked)
 
@@ -231,6 +276,7 @@ class WindowsRunner:
     def _let_go(self, partitions: set[tuple[str, int]]) -> None:
         """Close the stores of partition numbers no input topic still holds here."""
         self._assigned -= partitions
+        self._upkeep.let_go(partitions, partitions_of(self._assigned))
         still = {p for _, p in self._assigned}
         for number in sorted({p for _, p in partitions} - still):
             part = self.processor.partitions.pop(number, None)

@@ -19,6 +19,7 @@ from consumer.kafka import group_names
 from consumer.kafka.clients import create_consumer, create_producer
 from consumer.settings import Guarantee, Settings
 from consumer.windows_stage.delivery import Delivery, Ordered, Transactional
+from consumer.windows_stage.radar_input import radar_input
 from consumer.windows_stage.runner import WindowsRunner
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ def build_windows_runner(
         store_dir,
         metrics=metrics,
         health=health,
+        radar=radar_input(settings),
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from schemas.radar import OBSERVATION_KEY_AVRO
 from tests.fakes import event_dict
 from tests.integration.harness import Stream, TopicReader, produce_raw, running_service
 from tests.integration.registry_tools import REGISTRY_MARKS, encoder, registry_client
@@ -21,16 +22,7 @@ from tests.integration.registry_tools import REGISTRY_MARKS, encoder, registry_c
 pytestmark = REGISTRY_MARKS
 GOOD = 12
 TIMEOUT_S = 180.0
-OBSERVATION_KEY = {
-    "type": "record",
-    "name": "ObservationKey",
-    "namespace": "org.radarcns.kafka",
-    "fields": [
-        {"name": "projectId", "type": ["null", "string"], "default": None},
-        {"name": "userId", "type": "string"},
-        {"name": "sourceId", "type": "string"},
-    ],
-}
+OBSERVATION_KEY = OBSERVATION_KEY_AVRO
 
 
 def test_avro_keys_name_the_user_and_bad_keys_are_dead_lettered_as_they_came(

@@ -54,13 +54,16 @@ def container() -> dict[str, Any]:
 
 
 def known_metric_names() -> set[str]:
-    """The service's metrics and the lag exporter's (``moodstream lag --serve``)."""
+    """The service's metrics (both stages') and the lag exporter's (``moodstream lag
+    --serve``)."""
     from consumer.observability.lag_exporter import LagGauges
+    from consumer.windows_stage.metrics import WindowsMetrics
 
-    registry = CollectorRegistry()
+    registry, windows = CollectorRegistry(), CollectorRegistry()
     Metrics(registry)
     LagGauges(registry)
-    return metric_sample_names(registry)
+    WindowsMetrics(windows)  # its own registry: it has moodstream_consumer_lag too
+    return metric_sample_names(registry) | metric_sample_names(windows)
 
 
 @pytest.fixture

@@ -26,21 +26,13 @@ from consumer.schema_registry.decoding import RegistryDecoder
 from consumer.schema_registry.encoding import RegistryEncoder
 from consumer.service.wiring import build_registry_decoder
 from consumer.settings import ProcessingSettings, SchemaRegistrySettings, Settings
+from schemas.radar import OBSERVATION_KEY_AVRO
 from tests.fakes import event_dict
 
 TOPIC = "radar.features"
 MAX = 262_144
 #: RADAR-base's key of every record.
-OBSERVATION_KEY = {
-    "type": "record",
-    "name": "ObservationKey",
-    "namespace": "org.radarcns.kafka",
-    "fields": [
-        {"name": "projectId", "type": ["null", "string"], "default": None},
-        {"name": "userId", "type": "string"},
-        {"name": "sourceId", "type": "string"},
-    ],
-}
+OBSERVATION_KEY = OBSERVATION_KEY_AVRO
 JSON_KEY = {
     "type": "object",
     "properties": {"userId": {"type": "string"}, "sourceId": {"type": "string"}},

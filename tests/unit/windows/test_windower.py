@@ -174,18 +174,26 @@ def test_without_revisions_a_change_to_a_sent_week_is_counted_late() -> None:
     assert windower.counts["late_samples"] == 1
 
 
-def test_a_closed_week_whose_oldest_day_left_the_retention_is_not_revised() -> None:
-    """Found by the integration test: a change to day D after D - 6 was dropped would send
-    a week missing a day; it is counted instead (``revisions_too_old``)."""
+def test_a_closed_week_is_revised_whole_after_its_oldest_day_left_the_floor() -> None:
+    """Found by the integration test: a change to day D once D - 6 is below the floor (no
+    longer taken) used to find D - 6 dropped, and was counted instead of revised
+    (``revisions_too_old``); days are now kept 6 days below the floor, so the revision
+    goes out with the whole week."""
     windower, _ = make(min_coverage=0.0)
     day = date(2026, 3, 10)
     minutes = real_minutes(day, "UTC")
-    assert len(send(windower, "u9", minutes, {})) == 1  # complete: the week closes
-    later = real_minutes(day + timedelta(days=2), "UTC")[180:181]  # D+2 03:00: D-6 dropped
-    assert send(windower, "u9", later, {}) == []
-    assert send(windower, "u9", minutes[5:6], {}, value=lambda m: 999.0) == []
-    assert windower.counts["revisions_too_old"] == 1
-    assert windower.counts["events_out:revision"] == 0
+    sent: Minutes = {}
+    send(windower, "u9", real_minutes(day - timedelta(days=6), "UTC")[:60], sent)
+    closed = send(windower, "u9", minutes, sent)  # D complete (and D - 6 past the lateness)
+    assert [e.event.as_of for e in closed] == [day - timedelta(days=6), day]
+    later = real_minutes(day + timedelta(days=2), "UTC")[180:181]  # D+2 03:00: floor D-5
+    assert send(windower, "u9", later, sent) == []
+    [revised] = send(windower, "u9", minutes[5:6], sent, value=lambda m: 999.0)
+    assert revised.trigger is Trigger.REVISION
+    assert revised.event.activity == reference_week(sent, day, "UTC")[0]
+    assert revised.event.activity[6 * 1440 + 5] == 999.0
+    assert any(revised.event.activity[:60])  # D - 6, below the floor, still there
+    assert windower.counts["revisions_too_old"] == 0
 
 
 def test_the_stream_passing_the_lateness_closes_an_incomplete_day() -> None:
@@ -252,7 +260,7 @@ def test_old_days_are_dropped_and_samples_or_features_for_them_refused() -> None
         send(windower, "u11", real_minutes(day, "UTC"), {})
     late = real_minutes(date(2026, 3, 11), "UTC")
     send(windower, "u11", late[:121], {})  # stream: March 11 02:01 -> floor March 4
-    assert windower.counts["days_dropped"] == 3
+    assert windower.counts["days_dropped"] == 0  # kept 6 days below the floor
     with pytest.raises(InvalidEvent, match="older than the retention") as refused:
         send(windower, "u11", real_minutes(date(2026, 3, 2), "UTC")[:10], {})
     assert refused.value.reason == "too_old"
@@ -260,6 +268,9 @@ def test_old_days_are_dropped_and_samples_or_features_for_them_refused() -> None
         windower.on_day_features(features_event("u11", date(2026, 3, 3)))
     assert too_old.value.reason == "too_old"
     assert windower.on_day_features(features_event("u11", date(2026, 3, 4)))  # kept
+    later = real_minutes(date(2026, 3, 17), "UTC")
+    send(windower, "u11", later[:121], {})  # March 17 02:01: floor March 10, kept from 4
+    assert windower.counts["days_dropped"] == 3
 
 
 def test_samples_far_in_the_future_are_refused() -> None:
@@ -410,7 +421,7 @@ def test_a_user_who_stopped_sending_is_cleared_by_the_wall_clock() -> None:
     clock.advance(3_600)
     assert [e.trigger for e in windower.on_timers()] == [Trigger.IDLE]
     assert state.meta("gone") is not None  # kept while a revision could still come
-    clock.advance(8 * 86_400 + 93_600)  # past March 18 + 6 days + the lateness
+    clock.advance(14 * 86_400 + 93_600)  # past March 18 + 12 days + the lateness
     assert windower.on_timers() == []
     assert state.meta("gone") is None and state.day("gone", date(2026, 3, 18)) is None
     assert state.due(clock.now().timestamp() + 10 * 86_400) == []
