@@ -13,12 +13,17 @@ wait                        share   at 20  why
 one phase's retries         1/6     30 s   a coordinator moving answers within it
 committed-offset reads      1/2     90 s   a 45 s half-open group coordinator crashed a
                                            worker at 30 s
+a replacement: its init and 2/3     120 s  a 45 s half-open (or restarting) transaction
+the committed reads after it               coordinator crashed a worker at 30 s of init
 send_offsets' own timeout   1/18    10 s   it answers in milliseconds when it answers
 its grace before "stuck"    1/90    2 s    librdkafka #5456: 20 + 5 s cost a 25.6 s gap
 =========================== ======= ====== ===========================================
 
-Three phases and the reads fill the budget; each phase may overrun its deadline by its
-last call's minimum timeout and the stuck grace. Settings validation refuses an
+A replacement's ``init_transactions`` may use the whole of its share (until its
+coordinator answers: a restarted worker would wait on the same coordinator), the reads
+after it what is left, at most their own share. Two phases and a replacement fill the
+budget; each phase may overrun its deadline by its last call's minimum timeout and the
+stuck grace. Settings validation refuses an
 exactly-once configuration whose worst case reaches ``KAFKA__MAX_POLL_INTERVAL_MS``: the
 group would drop the worker in the middle of its recovery.
 """
@@ -60,6 +65,12 @@ class TxnBudget:
         return COMMITTED_SHARE * self.total_s
 
     @property
+    def replacement_s(self) -> float:
+        """How long a replacement producer's ``init_transactions`` and the committed-offset
+        reads after it take together (one deadline; the reads at most ``committed_s``)."""
+        return self.retry_s + self.committed_s
+
+    @property
     def send_offsets_s(self) -> float:
         """``send_offsets_to_transaction``'s timeout at most."""
         return SEND_OFFSETS_SHARE * self.total_s
@@ -72,7 +83,7 @@ class TxnBudget:
     def worst_s(self) -> float:
         """The longest one batch's ``end`` may hold the poll loop."""
         slack = PHASES_IN_A_ROW * MIN_CALL_S + self.stuck_grace_s
-        return 3 * self.retry_s + self.committed_s + slack
+        return 2 * self.retry_s + self.replacement_s + slack
 
     def problem(self, max_poll_interval_ms: int) -> str | None:
         """Why this budget does not fit ``max.poll.interval.ms`` (None: it fits)."""

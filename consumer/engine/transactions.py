@@ -214,29 +214,29 @@ class ExactlyOnce(PublisherBase):
         if self._failure_is_auth:
             self._raise_on_failure()
         self._failure = None  # the old transaction's records: it is ended, not published
-        self._replace_producer(why)
-        self._rewind_to_committed(sources)
+        deadline = self._replace_producer(why)
+        rewound = self._rewinder.to_committed(first_offsets(sources), deadline)
+        self._rewound(rewound, "producer_recreated", len(sources))
 
-    def _replace_producer(self, why: str) -> None:
+    def _replace_producer(self, why: str) -> float:
         """Replace the producer (``ProducerLife.replace``) and ``init_transactions`` the new
-        one, fencing the old one and ending its transaction. Blocks up to the retry bound;
-        raises KafkaException when the new one cannot initialise (the worker restarts)."""
+        one, fencing the old one and ending its transaction. Blocks up to the budget's
+        ``replacement_s``; returns its deadline (monotonic), which the committed-offset
+        reads after it share; raises KafkaException when the new one cannot initialise
+        by then (the worker restarts)."""
         self._txn += 1
         self._open = False  # the new producer's init_transactions ends the old one's
         self._uncommitted.clear()
+        deadline = self._clock.monotonic() + self._budget.replacement_s
         try:
-            self._life.replace(why, self._init)
+            self._life.replace(why, lambda producer: self._init(producer, deadline))
         finally:
             self._producer = cast("Producer", self._life.producer)
+        return deadline
 
-    def _init(self, producer: TxnProducer) -> None:
-        deadline = self._clock.monotonic() + self._budget.retry_s
+    def _init(self, producer: TxnProducer, deadline: float) -> None:
         self._retry.alive(Phase.INIT)
         self._retry.run_or_raise(Phase.INIT, producer.init_transactions, deadline)
-
-    def _rewind_to_committed(self, sources: list[SourceResult]) -> None:
-        rewound = self._rewinder.to_committed(first_offsets(sources))
-        self._rewound(rewound, "producer_recreated", len(sources))
 
     def _rewound(self, partitions: list[int], why: str, events: int) -> None:
         self.aborted += 1

@@ -115,17 +115,22 @@ class Rewinder:
         targets = [(t, p, offset) for (t, p), offset in sorted(first.items())]
         return rewind(self._consumer, targets, self._reader())
 
-    def to_committed(self, first: dict[TopicPartitionKey, int]) -> list[int]:
+    def to_committed(
+        self, first: dict[TopicPartitionKey, int], by: float | None = None
+    ) -> list[int]:
         """Seek every assigned partition to the group's committed offset (the batch's
-        first offset where none is committed). Blocks up to ``committed_s`` plus a call;
+        first offset where none is committed). Blocks up to ``committed_s`` plus a call,
+        and not past ``by`` (a monotonic deadline shared with the replacement before it);
         raises KafkaException (unread) or RewindFailed."""
         assigned = self._consumer.assignment()
-        reader = self._reader()
+        reader = self._reader(by)
         offsets = reader(assigned) if assigned else {}
         return rewind(self._consumer, rewind_targets(offsets, first), reader)
 
-    def _reader(self) -> CommittedOffsets:
+    def _reader(self, by: float | None = None) -> CommittedOffsets:
         deadline = self._clock.monotonic() + self._committed_s
+        if by is not None:
+            deadline = min(deadline, by)
         return lambda partitions: self._committed(partitions, deadline)
 
     def _committed(

@@ -39,6 +39,14 @@ def test_the_longest_path_fills_the_budget() -> None:
     assert budget.total_s <= budget.worst_s() <= budget.total_s + 4 * 1.0 + budget.stuck_grace_s
 
 
+def test_a_replacement_shares_the_budget_with_the_reads_after_it() -> None:
+    budget = TxnBudget(20.0)
+    assert budget.replacement_s == pytest.approx(120.0)  # a 45 s half-open coordinator fits
+    assert budget.replacement_s == pytest.approx(budget.retry_s + budget.committed_s)
+    assert TxnBudget(32.0).problem(300_000) is None  # the same limit as before
+    assert TxnBudget(33.0).problem(300_000) is not None
+
+
 def test_settings_refuse_a_budget_past_the_poll_interval_naming_the_variables() -> None:
     with pytest.raises(ValidationError) as refused:
         settings(connect_timeout_s=40.0)  # 360 s of waits against 300 s

@@ -152,6 +152,31 @@ def test_a_replacement_that_cannot_initialise_is_raised() -> None:
     assert consumer.seeks == []
 
 
+def test_a_replacement_waits_for_its_coordinator_through_a_longer_outage_than_one_retry_bound() -> (
+    None
+):
+    clock = FakeClock()
+    first = ScriptedProducer(clock, "p0", commit=[fail(KafkaError._FENCED, fatal=True)])
+    away = [fail(KafkaError._TIMED_OUT, retriable=True) for _ in range(3)]  # 15 s > 7.5 s
+    consumer, factory = GroupConsumer(clock, dict(NOT_COMMITTED)), Factory(clock, init=away)
+    publisher = publisher_with(first, consumer, clock, factory)
+    run_batch(publisher, batch())  # a 45 s half-open transaction coordinator crashed a worker
+    assert factory.made[0].calls.count("init") == 4 and publisher.recreated == 1
+    assert consumer.seeks == [(0, 7), (1, 40), (2, 3)]
+
+
+def test_a_replacement_and_the_committed_reads_after_it_share_one_deadline() -> None:
+    clock = FakeClock()
+    first = ScriptedProducer(clock, "p0", commit=[fail(KafkaError._FENCED, fatal=True)])
+    away = [fail(KafkaError._TIMED_OUT, retriable=True) for _ in range(4)]  # 20 s of its 30 s
+    consumer = GroupConsumer(clock, dict(NOT_COMMITTED), committed_failures=100)
+    publisher = publisher_with(first, consumer, clock, Factory(clock, init=away))
+    with pytest.raises(KafkaException):
+        run_batch(publisher, batch())
+    assert consumer.committed_calls >= 1 and consumer.seeks == []
+    assert clock.t - 1_000.0 <= (1.5 + 4.5) * 5.0 + 5.0  # not 20 s of init + 22.5 s of reads
+
+
 def test_the_retry_loop_tells_the_hang_detector_the_worker_is_alive() -> None:
     clock, waits = FakeClock(), list[str]()
     first = ScriptedProducer(clock, "p0", commit=[fail(KafkaError.NOT_COORDINATOR, retriable=True)])
