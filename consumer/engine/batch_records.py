@@ -7,22 +7,13 @@ ready to publish (``BatchResult``) and a batch whose models are still answering
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from consumer.engine.offsets import TopicPartitionKey
 from consumer.ensemble.scoring import ModelRun, Scoring
 from consumer.errors import PoisonFloodError
+from consumer.intake.reader import InMessage
 from schemas import FeatureEvent
-
-
-class InMessage(Protocol):
-    """The part of ``confluent_kafka.Message`` the pipeline reads."""
-
-    def topic(self) -> str | None: ...
-    def partition(self) -> int | None: ...
-    def offset(self) -> int | None: ...
-    def key(self) -> bytes | None: ...
-    def value(self) -> bytes | None: ...
 
 
 class Polled(NamedTuple):
