@@ -7,26 +7,19 @@ ready to publish (``BatchResult``) and a batch whose models are still answering
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple
 
 from consumer.engine.offsets import TopicPartitionKey
 from consumer.ensemble.scoring import ModelRun, Scoring
 from consumer.errors import PoisonFloodError
+from consumer.intake.reader import InMessage
 from schemas import FeatureEvent
 
 
-class InMessage(Protocol):
-    """The part of ``confluent_kafka.Message`` the pipeline reads."""
+class Polled(NamedTuple):
+    """One polled message. Immutable; a named tuple, not a frozen dataclass: built once per
+    event, and a frozen dataclass's ``__init__`` costs ~3x (``object.__setattr__`` per field)."""
 
-    def topic(self) -> str | None: ...
-    def partition(self) -> int | None: ...
-    def offset(self) -> int | None: ...
-    def key(self) -> bytes | None: ...
-    def value(self) -> bytes | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Polled:
     message: InMessage
     polled_at: float  # monotonic seconds when poll returned it
 
@@ -35,8 +28,10 @@ class Polled:
         return (self.message.topic() or "", self.message.partition() or 0)
 
 
-@dataclass(frozen=True, slots=True)
-class OutRecord:
+class OutRecord(NamedTuple):
+    """One record to produce. Immutable (a named tuple, like ``Polled``; change one with
+    ``_replace``)."""
+
     topic: str
     key: bytes | None
     value: bytes | None

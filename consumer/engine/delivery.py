@@ -20,6 +20,7 @@ from consumer.engine.offsets import CommitPolicy, OffsetTracker, TopicPartitionK
 from consumer.errors import KafkaSetupError, MoodstreamError
 from consumer.kafka.clients import produce_waiting
 from consumer.logs import log_event
+from consumer.observability.observations import PendingObservations
 
 if TYPE_CHECKING:
     from confluent_kafka import KafkaError, Message
@@ -76,6 +77,7 @@ class PublisherBase:
         self._failure_is_auth = False
         self._children: dict[tuple[int, str], Counter] = {}
         self._pending_counts: dict[Counter, int] = {}
+        self._latencies = PendingObservations(metrics.prediction_latency) if metrics else None
 
     def _produce(self, record: OutRecord, on_delivery: Callable[..., None]) -> None:
         """Queue one record; waits (serving callbacks) while the local queue is full."""
@@ -103,8 +105,8 @@ class PublisherBase:
             return
         if record.kind == "prediction":
             self._add_count(metrics.predictions_published, "partial", record.label)
-            elapsed_s = self._clock.monotonic() - source.polled_at
-            metrics.prediction_latency.observe(elapsed_s)
+            if self._latencies is not None:  # written at the next _flush_counts
+                self._latencies.add(self._clock.monotonic() - source.polled_at)
         elif record.kind == "alert":
             self._add_count(metrics.alerts_published, "kind", record.label)
         elif record.kind == "dead_letter":
@@ -121,7 +123,10 @@ class PublisherBase:
         self._pending_counts[child] = self._pending_counts.get(child, 0) + 1
 
     def _flush_counts(self) -> None:
-        """Add the counts gathered by ``_add_count`` to their metrics. Does not block."""
+        """Add the counts (and latencies) gathered since the last call to their metrics.
+        Does not block."""
+        if self._latencies is not None:
+            self._latencies.flush()
         pending = self._pending_counts
         if pending:
             for child, count in pending.items():

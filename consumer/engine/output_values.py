@@ -11,7 +11,6 @@ loop's thread only.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 
 from consumer.engine.batch_records import OutRecord, SourceResult
 from consumer.schema_registry.output_encoding import OutputEncoder
@@ -37,4 +36,4 @@ def encoded(record: OutRecord, encoder: OutputEncoder) -> OutRecord:
     content_type = encoder.content_type
     headers = [(k, v) for k, v in record.headers or () if k != "content-type"]
     headers.insert(0, ("content-type", content_type))
-    return replace(record, value=encoder.encode_json(record.kind, record.value), headers=headers)
+    return record._replace(value=encoder.encode_json(record.kind, record.value), headers=headers)

@@ -1,45 +1,32 @@
 """One micro-batch of input messages → the records to publish for each source offset.
 
-decode (bad → dead letter) → per-key rate limit (over → overflow topic) → ensemble on the
-valid events → one Prediction per event plus its Alerts. ``start`` queues the batch on the
-model lanes and returns at once; ``ready`` (non-blocking) hands out the records of every
-event whose models have all answered since the last call. Not thread-safe: one owner
-(the poll loop).
+read (``intake.reader``: bad → dead letter) → per-key rate limit (over → overflow
+topic) → ensemble on the valid events → one Prediction per event plus its Alerts.
+``start`` queues the batch on the model lanes and returns at once; ``ready``
+(non-blocking) hands out the records of every event whose models have all answered since
+the last call. Not thread-safe: one owner (the poll loop).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
 
 from consumer.clock import Clock
 from consumer.engine.batch_records import BatchResult, OutRecord, Polled, SourceResult, StartedBatch
 from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.output_values import encode_outputs
-from consumer.engine.poison import InvalidStreaks
 from consumer.engine.slow_reasons import GroupWaits, slow_reason
 from consumer.ensemble.model_inputs import scoring_input
 from consumer.ensemble.outputs import EventOutcome, build_alerts, outcome_for
 from consumer.ensemble.prediction_json import PredictionEncoder
 from consumer.ensemble.scoring import Ensemble, ModelRun, Scoring
-from consumer.errors import InvalidEvent, PoisonFloodError
-from consumer.intake.dead_letter_log import DeadLetterSummary
-from consumer.intake.dead_letters import fit_dead_letter
-from consumer.intake.decode import decode
+from consumer.errors import PoisonFloodError
 from consumer.intake.ratelimit import KeyRateLimiter
-from consumer.logs import log_event
+from consumer.intake.reader import DeadLetter, EventReader
 from consumer.schema_registry.decoding import RegistryDecoder
 from consumer.schema_registry.output_encoding import OutputEncoder
 from consumer.settings import Settings
-from schemas import (
-    Alert,
-    DeadLetterHeaders,
-    FeatureEvent,
-    SlowReason,
-    record_headers,
-)
-
-_log = logging.getLogger("moodstream.pipeline")
+from schemas import Alert, FeatureEvent, SlowReason, record_headers
 
 
 class Pipeline:
@@ -58,9 +45,7 @@ class Pipeline:
         self._clock = clock
         self._rate_limiter = rate_limiter
         self._group_waits = group_waits or GroupWaits()
-        self._streaks = InvalidStreaks(settings.processing.dlq_max_consecutive)
-        self._dead_letters = DeadLetterSummary()
-        self._registry_decoder = registry_decoder
+        self._reader = EventReader(settings, clock, registry_decoder)
         self._output_encoder = output_encoder  # None: JSON outputs, no extra work
 
     def process(self, batch: Sequence[Polled]) -> BatchResult:
@@ -80,10 +65,7 @@ class Pipeline:
         With a registry input format, first looks up the batch's new schema ids (blocks on
         the registry) and raises SchemaRegistryUnavailable, before touching any record,
         when it does not answer: the caller holds the batch and retries it."""
-        if self._registry_decoder is not None:
-            self._registry_decoder.prepare_records(
-                (i.message.key(), i.message.value()) for i in batch
-            )
+        self._reader.prepare([item.message for item in batch])
         sources: list[SourceResult] = []
         unscored: list[SourceResult] = []
         scored: list[tuple[SourceResult, FeatureEvent]] = []
@@ -94,7 +76,7 @@ class Pipeline:
             event = self._decode(item, source)
             key = item.message.key()
             source.order_key = key if key is not None or event is None else event.user_id.encode()
-            flood = flood or self._streaks.flood(source.tp)
+            flood = flood or self._reader.flood(source.tp)
             if event is not None and not self._over_rate_limit(event, item, source):
                 scored.append((source, event))
             else:
@@ -181,63 +163,28 @@ class Pipeline:
     def log_dead_letters(self) -> None:
         """Log the ``dead_letters`` summary (count by reason) if one is due: at most once
         a minute. Call from the poll loop now and then; does not block."""
-        counts = self._dead_letters.due(self._clock.monotonic())
-        if counts is not None:
-            log_event(
-                _log,
-                "dead_letters",
-                level=logging.WARNING,
-                by_reason=counts,
-                topic=self._settings.topics.dlq,
-            )
+        self._reader.log_dead_letters()
 
     def inherit_streaks(self, streaks: dict[TopicPartitionKey, int]) -> None:
         """Continue newly assigned partitions' runs of invalid events where their previous
         owner left them (from commit metadata): a poison flood that stopped one worker
         stops the next owner at its next invalid event, not after a fresh count."""
-        self._streaks.inherit(streaks)
+        self._reader.inherit_streaks(streaks)
 
     def forget(self, partitions: set[TopicPartitionKey]) -> None:
-        self._streaks.forget(partitions)
+        self._reader.forget(partitions)
 
     def _decode(self, item: Polled, source: SourceResult) -> FeatureEvent | None:
-        value, processing = item.message.value(), self._settings.processing
-        try:
-            if self._registry_decoder is not None:
-                decoded = self._registry_decoder.decode_record(item.message.key(), value)
-            else:
-                decoded = decode(
-                    value,
-                    max_bytes=processing.max_message_bytes,
-                    strict_fields=processing.strict_fields,
-                )
-        except InvalidEvent as exc:
-            source.invalid_reason = exc.reason
-            source.records.append(self._dead_letter(item, exc))
-            self._dead_letters.add(exc.reason)
-            self.log_dead_letters()
-            self._streaks.invalid(source)
+        read = self._reader.read(item.message, source.tp)
+        if isinstance(read, DeadLetter):
+            source.invalid_reason, source.invalid_streak = read.reason, read.streak
+            dlq = self._settings.topics.dlq
+            source.records.append(
+                OutRecord(dlq, read.key, read.value, read.headers, kind="dead_letter")
+            )
             return None
-        self._streaks.valid(item.tp)
-        source.ignored_fields = decoded.ignored_fields
-        return decoded.event
-
-    def _dead_letter(self, item: Polled, exc: InvalidEvent) -> OutRecord:
-        message = item.message
-        headers = DeadLetterHeaders(
-            error_class=f"InvalidEvent.{exc.reason}",
-            error_message=str(exc),
-            source_topic=message.topic() or "",
-            source_partition=message.partition() or 0,
-            source_offset=message.offset() or 0,
-            consumer_group=self._settings.kafka.group_id,
-            failed_at=self._clock.now(),
-        )
-        # The original bytes (a null value stays null), cut only where they cannot fit.
-        key, value, kafka_headers = fit_dead_letter(
-            message.key(), message.value(), headers.to_kafka()
-        )
-        return OutRecord(self._settings.topics.dlq, key, value, kafka_headers, kind="dead_letter")
+        source.ignored_fields = read.ignored_fields
+        return read.event
 
     def _over_rate_limit(self, event: FeatureEvent, item: Polled, source: SourceResult) -> bool:
         limiter = self._rate_limiter

@@ -1,8 +1,6 @@
-"""The poison-flood rule of every stage: per input partition, the run of consecutive
-invalid inputs (dead letters); once it reaches ``PROCESSING__DLQ_MAX_CONSECUTIVE`` the
-worker stops with ``PoisonFloodError`` (exit 6, not restarted: the upstream producer is
-broken) after publishing and committing the batch that crossed it. The run travels with
-the partition in its commit metadata (``offsets.streak_metadata``), so the next owner
+"""The poison-flood rule of every stage (the count: ``consumer.intake.invalid_runs``): the
+worker stops after publishing and committing the batch that crossed it. The run travels
+with the partition in its commit metadata (``offsets.streak_metadata``), so the next owner
 goes on counting where the last one stopped (``read_committed`` at assignment).
 
 ``InvalidStreaks`` is pure state, not thread-safe (the poll loop's); ``read_committed``
@@ -17,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from consumer.engine.batch_records import SourceResult
 from consumer.engine.offsets import TopicPartitionKey, parse_streak
 from consumer.errors import PoisonFloodError
+from consumer.intake.invalid_runs import InvalidRuns
 
 if TYPE_CHECKING:
     from confluent_kafka import TopicPartition
@@ -24,47 +23,22 @@ if TYPE_CHECKING:
 COMMITTED_TIMEOUT_S = 5.0
 
 
-class InvalidStreaks:
-    """Consecutive invalid inputs per partition, against the flood ``limit``."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._runs: dict[TopicPartitionKey, int] = {}
-
-    def invalid(self, source: SourceResult) -> None:
-        """``source`` was dead-lettered: its partition's run grows; the source carries it
-        (``invalid_streak``, for the commit metadata)."""
-        self._runs[source.tp] = self._runs.get(source.tp, 0) + 1
-        source.invalid_streak = self._runs[source.tp]
-
-    def valid(self, tp: TopicPartitionKey) -> None:
-        """A valid input ends its partition's run."""
-        self._runs[tp] = 0
-
-    def flood(self, tp: TopicPartitionKey) -> PoisonFloodError | None:
-        """The error to stop with once ``tp``'s run has reached the limit, else None."""
-        count = self._runs.get(tp, 0)
-        return PoisonFloodError(tp[0], tp[1], count) if count >= self._limit else None
+class InvalidStreaks(InvalidRuns):
+    """``InvalidRuns`` over a processed batch's sources (the windows stage's processing
+    yields them with their dead letters already built)."""
 
     def observe(self, sources: Iterable[SourceResult]) -> PoisonFloodError | None:
-        """Count a processed batch (a source is invalid when it produced a dead letter);
-        the first flood it reached, if any."""
+        """Count a processed batch (a source is invalid when it produced a dead letter;
+        it carries its run as ``invalid_streak``, for the commit metadata); the first
+        flood it reached, if any."""
         flood: PoisonFloodError | None = None
         for source in sources:
             if any(record.kind == "dead_letter" for record in source.records):
-                self.invalid(source)
+                source.invalid_streak = self.invalid(source.tp)
             else:
                 self.valid(source.tp)
             flood = flood or self.flood(source.tp)
         return flood
-
-    def inherit(self, streaks: dict[TopicPartitionKey, int]) -> None:
-        """Go on from the runs the partitions' previous owner committed."""
-        self._runs.update(streaks)
-
-    def forget(self, partitions: Iterable[TopicPartitionKey]) -> None:
-        for tp in partitions:
-            self._runs.pop(tp, None)
 
 
 class CommittedReader(Protocol):

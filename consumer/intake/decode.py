@@ -28,6 +28,7 @@ from typing import Final
 from pydantic import ConfigDict, ValidationError
 
 from consumer.errors import InvalidEvent
+from consumer.intake import fast_path
 from schemas import FEATURE_NAMES, FeatureEvent
 
 #: Bounded set of ``reason`` labels (metrics must not explode in cardinality).
@@ -71,8 +72,6 @@ _MAX_ERRORS_IN_MESSAGE: Final = 3
 _MAX_MESSAGE_CHARS: Final = 512
 #: Keys that may appear in messages: the contract's own vocabulary, nothing from input.
 _NAMEABLE: Final = frozenset(FeatureEvent.model_fields) | frozenset(FEATURE_NAMES)
-#: Strings in an event besides keys; all are always present and none may hold a '"'.
-_STRING_VALUES: Final = ("event_id", "user_id", "as_of", "emitted_at")
 #: An unknown field's name is its own metric label only when it looks like an identifier.
 _LABEL_SAFE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 OTHER_FIELD: Final = "other"
@@ -110,6 +109,16 @@ def decode(value: bytes | None, *, max_bytes: int, strict_fields: bool) -> Decod
         value.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidEvent("invalid_utf8", f"invalid UTF-8 at byte {exc.start}") from None
+    event = fast_path.accepted(value)  # most events: what the full way below would give
+    if event is not None:
+        return Decoded(event)
+    return decode_in_full(value, strict_fields)
+
+
+def decode_in_full(value: bytes, strict_fields: bool) -> Decoded:
+    """``decode`` without its fast path (``fast_path.accepted``): the contract's whole
+    validation and every reason; ``value`` already passed the size and UTF-8 checks.
+    Raises ``InvalidEvent``; never blocks."""
     try:
         event = FeatureEvent.model_validate_json(value)
     except ValidationError as exc:
@@ -175,15 +184,13 @@ def _undecodable(exc: BaseException) -> InvalidEvent:
 def _require_unique_keys(value: bytes, event: FeatureEvent) -> None:
     """Refuse a valid-looking event whose JSON repeats a key (parsers disagree on which wins).
 
-    In a valid event every string is a key or one of ``_STRING_VALUES`` (UUID, pattern-
+    In a valid event every string is a key or one of ``fast_path.STRING_VALUES`` (UUID, pattern-
     restricted id, date, time: none can contain a quote, escaped or not), and the only
     objects are the event and ``features`` (disjoint key sets). So the raw bytes hold
     exactly two quotes per distinct key and string value unless a key is repeated. One
     ``bytes.count``: no second parse.
     """
-    keys = len(event.model_fields_set) + (len(event.features) if event.features else 0)
-    expected_quotes = 2 * (keys + len(_STRING_VALUES))
-    if value.count(b'"') != expected_quotes:
+    if value.count(b'"') != fast_path.expected_quotes(event):
         raise InvalidEvent("duplicate_key", "a key appears more than once in the event")
 
 

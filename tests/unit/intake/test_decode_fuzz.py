@@ -29,7 +29,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consumer.errors import InvalidEvent
-from consumer.intake.decode import REASONS, decode, decode_event
+from consumer.intake import fast_path
+from consumer.intake.decode import REASONS, decode, decode_event, decode_in_full
 from schemas import ACTIVITY_MINUTES, FEATURE_NAMES, FeatureEvent, feature_bounds
 from tests.fakes import event_dict
 
@@ -116,7 +117,12 @@ def encode(value: Any) -> bytes:
 
 
 def outcome(raw: bytes | None) -> FeatureEvent | str:
-    """The decoded event, or the ``InvalidEvent`` reason. Any other exception fails the test."""
+    """The decoded event, or the ``InvalidEvent`` reason. Any other exception fails the test.
+    Whatever the fast path accepts, the full decode accepts too, with an equal event."""
+    fast = fast_path.accepted(raw) if raw else None
+    if fast is not None:
+        assert raw is not None
+        assert decode_in_full(raw, strict_fields=True).event == fast, "fast path disagrees"
     try:
         event = decode_event(raw, max_bytes=MAX_BYTES)
     except InvalidEvent as exc:
@@ -607,11 +613,10 @@ def test_a_duplicate_key_inside_an_otherwise_valid_event_is_the_only_problem() -
 
 def test_the_duplicate_key_check_knows_every_string_field() -> None:
     """decode's quote count assumes these four strings, none able to hold a quote, and no
-    other: a new string or nested-object field must update ``_require_unique_keys``."""
-    from consumer.intake.decode import _STRING_VALUES
-
+    other: a new string or nested-object field must update ``_require_unique_keys`` and
+    ``fast_path.expected_quotes``."""
     properties = FeatureEvent.model_json_schema()["properties"]
     strings = {name for name, spec in properties.items() if spec.get("type") == "string"}
-    assert strings == set(_STRING_VALUES)
+    assert strings == set(fast_path.STRING_VALUES)
     numbers = {"schema_version", "coverage"}  # no quotes in their values
-    assert set(properties) == {*_STRING_VALUES, *numbers, "features", "activity"}
+    assert set(properties) == {*fast_path.STRING_VALUES, *numbers, "features", "activity"}
