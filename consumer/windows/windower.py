@@ -39,6 +39,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
+from functools import cached_property
 from typing import Final
 
 import numpy as np
@@ -50,7 +51,7 @@ from consumer.settings import WindowsSettings
 from consumer.windows.days import WEEK_DAYS, day_length, day_of, day_range, split_by_day, week_days
 from consumer.windows.daystate import DayMinutes
 from consumer.windows.store import DayStatus, UserMeta, WindowState
-from consumer.windows.weeks import Week, assemble, build_event, digest
+from consumer.windows.weeks import Revision, Week, assemble, digest
 from schemas import ActivitySamples, FeatureEvent
 
 _WEEK_SPAN: Final = timedelta(days=WEEK_DAYS - 1)
@@ -66,13 +67,33 @@ class Trigger(StrEnum):
     REVISION = "revision"  # a late sample changed a closed week
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Emission:
-    """One revision of one user-day: the complete event to publish."""
+    """One revision of one user-day: what the event to publish says (``says.json()``: its
+    bytes), the revision and what triggered it. Equal when their events are."""
 
-    event: FeatureEvent
-    revision: int
+    says: Revision
     trigger: Trigger
+
+    @property
+    def revision(self) -> int:
+        return self.says.revision
+
+    @cached_property
+    def event(self) -> FeatureEvent:
+        """The complete ``FeatureEvent`` (built on first use: a 10,080-item list)."""
+        return self.says.event()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Emission):
+            return NotImplemented
+        return (self.event, self.revision, self.trigger) == (
+            other.event,
+            other.revision,
+            other.trigger,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class Windower:
@@ -255,9 +276,9 @@ class Windower:
             return []
         status.revision += 1
         status.digest = said
-        event = build_event(user, day, status.revision, features, week, self._clock.now())
+        says = Revision(user, day, status.revision, features, week, self._clock.now())
         self.counts[f"events_out:{trigger}"] += 1
-        return [Emission(event, status.revision, trigger)]
+        return [Emission(says, trigger)]
 
     def _floor(self, meta: UserMeta, tz: str) -> date | None:
         """The oldest day still retained (None: a user without samples yet)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -111,11 +112,38 @@ def test_a_day_encodes_compactly_and_back() -> None:
     assert len(sparse.encode()) < 2_000  # zeros and small counts compress
 
 
+def test_a_day_keeps_every_value_exactly_and_whole_counts_in_two_bytes() -> None:
+    day = DayMinutes.empty(1_440)
+    day.merge(0, np.arange(1_440, dtype=np.float32) * 40)  # up to 57,560: whole, < 2^16
+    whole = day.encode()
+    assert len(whole) == 4 + 180 + 2 * 1_439  # every minute present; minute 0 is zero
+    odd = DayMinutes.empty(1_380)
+    odd.merge(10, np.array([-0.0, 0.5, 70_000.0, 1e7, 3.0], np.float32))
+    for day_ in (day, odd):
+        back = DayMinutes.decode(day_.encode())
+        assert back.values.tobytes() == day_.values.tobytes()  # -0.0 too
+        assert np.array_equal(back.present, day_.present)
+
+
+def test_a_day_an_earlier_version_wrote_still_decodes() -> None:
+    """Format 1 (zlib'd bitmap and float32 values, or raw): the store and changelog
+    records of earlier versions restore unchanged."""
+    present = np.zeros(1_440, np.bool_)
+    present[100:160] = True
+    values = np.where(present, np.float32(7.5), np.float32(0))
+    body = np.packbits(present).tobytes() + values.astype("<f4").tobytes()
+    for flags, payload in ((1, zlib.compress(body, 1)), (0, body)):
+        back = DayMinutes.decode(bytes([1, flags]) + (1_440).to_bytes(2, "little") + payload)
+        assert np.array_equal(back.values, values) and np.array_equal(back.present, present)
+
+
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
         (b"\x01", "shorter than its header"),
-        (b"\x02\x00\xa0\x05", "format 2"),
+        (b"\x03\x00\xa0\x05", "format 3"),
+        (b"\x02\x00\xa0\x05", "of 0 bytes for 1440 minutes"),
+        (b"\x02\x02\xa0\x05" + b"\xff" * 180 + bytes(7), "of 187 bytes for 1440 minutes"),
         (b"\x01\x01\xa0\x05garbage", "does not decompress"),
         (b"\x01\x00\xa0\x05" + bytes(10), "of 10 bytes for 1440 minutes"),
     ],
