@@ -71,7 +71,7 @@ class DayMinutes:
     @property
     def complete(self) -> bool:
         """Every real minute of the day is present."""
-        return bool(self.present.all())
+        return int(np.count_nonzero(self.present)) == len(self.present)
 
     def merge(self, offset: int, values: npt.NDArray[np.float32]) -> bool:
         """Store ``values`` from minute ``offset`` on (a re-sent minute replaces the old
@@ -81,8 +81,9 @@ class DayMinutes:
         if offset < 0 or end > self.minutes:
             raise ValueError(f"minutes {offset}-{end} outside a day of {self.minutes}")
         window = slice(offset, end)
-        same = self.present[window].all() and np.array_equal(self.values[window], values)
-        if same:
+        # count_nonzero: a tenth of the cost of .all() / array_equal on a few minutes
+        present = np.count_nonzero(self.present[window]) == len(values)
+        if present and not np.count_nonzero(self.values[window] != values):
             return False
         self.values[window] = values
         self.present[window] = True
@@ -92,7 +93,7 @@ class DayMinutes:
         """The compact bytes of the day (format 2, see the module doc). Pure."""
         flags = 0
         parts = [b""]
-        if self.present.all():
+        if self.complete:
             flags |= _ALL_PRESENT
         else:
             parts.append(np.packbits(self.present).tobytes())
@@ -109,6 +110,18 @@ class DayMinutes:
         parts[0] = _HEADER.pack(_FORMAT, flags, self.minutes)
         return b"".join(parts)
 
+    @staticmethod
+    def count_present(raw: bytes) -> int:
+        """``decode(raw).present_count``, reading only the header and the presence bitmap
+        of a format-2 day. Raises ``CorruptDay`` (not every check of ``decode``)."""
+        if len(raw) >= _HEADER.size:
+            version, flags, minutes = _HEADER.unpack_from(raw)
+            if version == _FORMAT and 0 < minutes <= MAX_DAY_MINUTES:
+                if flags & _ALL_PRESENT:
+                    return int(minutes)
+                return _count_bits(raw, _HEADER.size, minutes)
+        return DayMinutes.decode(raw).present_count
+
     @classmethod
     def decode(cls, raw: bytes) -> DayMinutes:
         """The day ``encode`` wrote (format 2) or an earlier version did (format 1).
@@ -122,6 +135,15 @@ class DayMinutes:
         if version == _FORMAT_ZLIB:
             return _decode_zlib(body, flags, minutes)
         return _decode_sparse(body, flags, minutes)
+
+
+def _count_bits(body: bytes, start: int, minutes: int) -> int:
+    size = (minutes + 7) // 8
+    bitmap = body[start : start + size]
+    if len(bitmap) != size:
+        raise CorruptDay(f"stored day of {len(body)} bytes for {minutes} minutes")
+    padding = 8 * size - minutes  # the last byte's low bits (numpy's bit order)
+    return (int.from_bytes(bitmap, "big") >> padding).bit_count()
 
 
 def _whole(values: npt.NDArray[np.float32]) -> npt.NDArray[np.uint16] | None:

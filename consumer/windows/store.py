@@ -218,6 +218,21 @@ class WindowState:
     def day(self, user_id: str, day: date) -> DayMinutes | None:
         return self._cache.get(_key(b"m", user_id, day), DayMinutes.decode)
 
+    def peek_day(self, user_id: str, day: date) -> DayMinutes | None:
+        """``day`` without keeping it in the cache (a read that must not push hot days
+        out); the cached object when it is there (do not change it)."""
+        return self._cache.peek(_key(b"m", user_id, day), DayMinutes.decode)
+
+    def present_minutes(self, user_id: str, day: date) -> int:
+        """How many real minutes of the day are present (0: no day), without decoding
+        its values when it is not cached. Raises ``CorruptDay``."""
+        key = _key(b"m", user_id, day)
+        held = self._cache.held(key)
+        if isinstance(held, DayMinutes):
+            return held.present_count
+        raw = self.store.get(key)
+        return 0 if raw is None else DayMinutes.count_present(raw)
+
     def put_day(self, user_id: str, day: date, minutes: DayMinutes) -> None:
         self._cache.put(_key(b"m", user_id, day), minutes)
 

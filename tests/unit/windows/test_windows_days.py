@@ -125,6 +125,21 @@ def test_a_day_keeps_every_value_exactly_and_whole_counts_in_two_bytes() -> None
         assert np.array_equal(back.present, day_.present)
 
 
+def test_present_minutes_are_counted_from_the_bitmap_alone() -> None:
+    rng = np.random.default_rng(3)
+    partial = DayMinutes.empty(1_380)  # 1,380 = 172.5 bytes of bitmap: padding bits
+    partial.merge(3, rng.integers(0, 9, 1_377).astype(np.float32))
+    full = DayMinutes.empty(1_500)
+    full.merge(0, np.ones(1_500, np.float32))
+    for day in (partial, full, DayMinutes.empty(1_440)):
+        assert DayMinutes.count_present(day.encode()) == day.present_count
+    padded = bytearray(partial.encode())
+    padded[4 + 172] |= 0x0F  # set padding bits: not minutes
+    assert DayMinutes.count_present(bytes(padded)) == 1_377
+    with pytest.raises(CorruptDay):
+        DayMinutes.count_present(partial.encode()[:50])
+
+
 def test_a_day_an_earlier_version_wrote_still_decodes() -> None:
     """Format 1 (zlib'd bitmap and float32 values, or raw): the store and changelog
     records of earlier versions restore unchanged."""
@@ -133,8 +148,10 @@ def test_a_day_an_earlier_version_wrote_still_decodes() -> None:
     values = np.where(present, np.float32(7.5), np.float32(0))
     body = np.packbits(present).tobytes() + values.astype("<f4").tobytes()
     for flags, payload in ((1, zlib.compress(body, 1)), (0, body)):
-        back = DayMinutes.decode(bytes([1, flags]) + (1_440).to_bytes(2, "little") + payload)
+        raw = bytes([1, flags]) + (1_440).to_bytes(2, "little") + payload
+        back = DayMinutes.decode(raw)
         assert np.array_equal(back.values, values) and np.array_equal(back.present, present)
+        assert DayMinutes.count_present(raw) == 60
 
 
 @pytest.mark.parametrize(
@@ -159,3 +176,14 @@ def test_instants_in_three_zones_fall_on_their_own_local_days() -> None:
     assert day_of(instant, NY) == date(2026, 6, 1)
     assert day_of(instant, "Asia/Kolkata") == date(2026, 6, 2)  # 01:30 IST
     assert day_of(instant + int(timedelta(hours=8).total_seconds()) // 60, NY) == date(2026, 6, 2)
+
+
+@pytest.mark.parametrize(
+    "tz",
+    ["UTC", NY, "Asia/Kolkata", "Pacific/Kiritimati", "Pacific/Pago_Pago", "Australia/Lord_Howe"],
+)
+def test_every_minute_falls_in_the_local_day_whose_range_holds_it(tz: str) -> None:
+    first = minute(2026, 1, 1, 0, 0)
+    for instant in range(first, first + 366 * 1_440, 97):  # every hour of the day, DST too
+        day = day_of(instant, tz)
+        assert day_start(day, tz) <= instant < day_start(day + timedelta(days=1), tz)
