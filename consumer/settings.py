@@ -416,11 +416,11 @@ class WindowsSettings(_Frozen):
     #: encoded and written at once). Size it for the users a partition hears from at once
     #: (one-minute records: their current day and record each); beyond it, a record reads
     #: and decodes its day from the store.
-    cache_mb: float = Field(default=4.0, ge=0, le=4_096)
+    cache_mb: float = Field(default=2.0, ge=0, le=4_096)
     #: The input records librdkafka prefetches for the worker (``queued.max.messages.kbytes``,
     #: for all its partitions; librdkafka's own default is 64 MB): a bound on the memory a
     #: backlog takes. A ``KAFKA__EXTRA`` value of that name wins.
-    fetch_queue_mb: int = Field(default=16, ge=1, le=2_048)
+    fetch_queue_mb: int = Field(default=4, ge=1, le=2_048)
 
     @field_validator("default_tz")
     @classmethod

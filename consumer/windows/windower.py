@@ -89,7 +89,7 @@ class Windower:
         meta = self._state.meta(user) or UserMeta()
         tz = self._zone_of(meta, samples.tz)
         start = int(samples.start.timestamp()) // 60
-        values = np.asarray(samples.minute_values(), dtype=np.float32)
+        values = np.fromiter(samples.minute_values(), np.float32)  # faster than asarray
         changed, complete = self._store_minutes(user, meta, tz, start, values)
         meta.tz = tz
         self.counts["samples"] += 1
