@@ -415,6 +415,17 @@ class WindowsSettings(_Frozen):
     state_dir: Path = Path.home() / ".cache" / "moodstream" / "windows-state"
     store_cache_mb: int = Field(default=64, ge=1)
     store_write_buffer_mb: int = Field(default=16, ge=1)
+    #: Per assigned partition: the decoded user-days and user records kept in memory
+    #: between batches (about 7.5 KB per user-day), least recently used first, so a
+    #: worker's memory stays flat whatever the number of users. 0: none (every change is
+    #: encoded and written at once). Size it for the users a partition hears from at once
+    #: (one-minute records: their current day and record each); beyond it, a record reads
+    #: and decodes its day from the store.
+    cache_mb: float = Field(default=2.0, ge=0, le=4_096)
+    #: The input records librdkafka prefetches for the worker (``queued.max.messages.kbytes``,
+    #: for all its partitions; librdkafka's own default is 64 MB): a bound on the memory a
+    #: backlog takes. A ``KAFKA__EXTRA`` value of that name wins.
+    fetch_queue_mb: int = Field(default=4, ge=1, le=2_048)
 
     @field_validator("default_tz")
     @classmethod

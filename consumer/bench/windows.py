@@ -25,7 +25,7 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,19 +36,44 @@ from consumer.bench.endtoend import GROUP_TIMEOUT_S, BenchContext
 from consumer.bench.kafkaio import (
     PARTITIONS,
     Record,
+    TopicRegistry,
     produce_records,
     timed_producer,
     wait_group_stable,
 )
+from consumer.bench.machine import load_average, machine_info
 from consumer.bench.plan import WindowsPlan
 from consumer.bench.service import BenchError, Service, free_port, service_env
 from consumer.bench.windows_load import DAY_MINUTES, DAYS, day_chunks, logic_rates, minute_records
 from consumer.kafka.group_names import windows_group
-from consumer.settings import TopicSettings
+from consumer.settings import Settings, TopicSettings
 
 #: A drain's deadline: this much, plus a second per this many records.
 DRAIN_BASE_S = 120.0
 DRAIN_RECORDS_PER_S = 200
+
+
+def run_windows_only(
+    settings: Settings,
+    bootstrap: str,
+    client: dict[str, Any],
+    plan: WindowsPlan,
+    progress: Callable[[str], None],
+    log_dir: Path,
+) -> dict[str, Any]:
+    """``moodstream bench --only windows``: this section alone, with the machine and its
+    load at the start and the end (the rest of the suite's document is absent). Blocks;
+    deletes its topics at the end; raises as ``run_windows``."""
+    doc: dict[str, Any] = {"machine": machine_info(settings.broker.kafka_version)}
+    registry = TopicRegistry(client)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    ctx = BenchContext(settings, bootstrap, client, registry, log_dir, progress)
+    try:
+        doc["windows"] = run_windows(ctx, plan)
+    finally:
+        registry.delete_all()
+    doc["machine"]["load_avg_end"] = load_average()
+    return doc
 
 
 def run_windows(ctx: BenchContext, plan: WindowsPlan) -> dict[str, Any]:

@@ -44,6 +44,12 @@ def register(sub: Any) -> None:
         "--events", type=int, default=None, help="--peers: backlog events (default 40,000)"
     )
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    parser.add_argument(
+        "--only",
+        choices=["windows"],
+        default=None,
+        help="run one section alone (windows: the windows stage's, at the mode's plan)",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -52,6 +58,8 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     as_json, out = json_and_out(args)
     if out is not None and out.suffix != ".json":
         raise ConfigError("--out must name a .json file")
+    if args.peers and args.only is not None:
+        raise ConfigError("--only does not go with --peers")
     if args.peers:
         return _peers(args, settings, as_json, out)
     if args.rounds is not None or args.events is not None:
@@ -61,6 +69,8 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     plan = PLANS["smoke" if args.smoke else "quick" if args.quick else "full"]
     path = out or Path("bench-results") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     logs = path.with_name(path.stem + "-logs")
+    if args.only == "windows":
+        return _windows_only(settings, plan, path, logs, as_json)
     doc = _run(settings, plan, "moodstream " + shlex.join(sys.argv[1:]), logs)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
@@ -88,6 +98,29 @@ def _run(settings: Settings, plan: Any, command: str, logs: Path) -> dict[str, A
     bootstrap = bootstrap_for(settings)
     client = dict(client_config(settings.kafka, bootstrap))
     return run_suite(settings, bootstrap, client, plan, print_progress, command, logs)
+
+
+def _windows_only(settings: Settings, plan: Any, path: Path, logs: Path, as_json: bool) -> int:
+    """``--only windows``: the windows section alone (its JSON and Markdown table)."""
+    from consumer.bench.plan import print_progress
+    from consumer.bench.windows import run_windows_only
+    from consumer.bench.windows_figures import windows_table
+    from consumer.commands import bootstrap_for
+    from consumer.kafka.config import client_config
+
+    if plan.windows is None:
+        raise ConfigError("this mode's plan has no windows section")
+    bootstrap = bootstrap_for(settings)
+    client = dict(client_config(settings.kafka, bootstrap))
+    doc = run_windows_only(settings, bootstrap, client, plan.windows, print_progress, logs)
+    doc["command"] = "moodstream " + shlex.join(sys.argv[1:])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    table = sys.stderr if as_json else sys.stdout
+    print(windows_table(doc) + f"\n\nresults: {path}", file=table)
+    if as_json:
+        print(json.dumps(doc, indent=2))
+    return 0
 
 
 def _peers(args: argparse.Namespace, settings: Settings, as_json: bool, out: Path | None) -> int:

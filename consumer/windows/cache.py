@@ -2,10 +2,12 @@
 
 A one-minute record would otherwise cost a read, decode, encode and write of its whole
 day (about 75 µs, mostly zlib and the write-ahead log: ``docs/architecture.md``). The
-cache holds up to ``capacity`` decoded objects, least recently used first; a changed one
-is written when it is evicted or at ``flush``, all of a flush in one atomic batch.
-Whoever commits input offsets must ``flush`` first, so the store is never behind what
-was committed. ``capacity`` 0: every put is written at once. Not thread-safe.
+cache holds decoded objects up to ``capacity_bytes`` of their ``footprint`` (their
+approximate memory), least recently used first, so its memory is bounded whatever the
+number of users; a changed one is written when it is evicted or at ``flush``, all of a
+flush in one atomic batch. Whoever commits input offsets must ``flush`` first, so the
+store is never behind what was committed. ``capacity_bytes`` 0: every put is written at
+once. Not thread-safe.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ class Backing(Protocol):
 class Encodable(Protocol):
     def encode(self) -> bytes: ...
 
+    @property
+    def footprint(self) -> int:
+        """About how many bytes of memory the decoded object holds."""
+        ...
+
 
 T = TypeVar("T", bound=Encodable)
 
@@ -35,12 +42,14 @@ T = TypeVar("T", bound=Encodable)
 class WriteBack:
     """Decoded objects by store key over a ``Store`` (see the module doc)."""
 
-    def __init__(self, store: Backing, capacity: int) -> None:
-        if capacity < 0:
-            raise ValueError(f"a cache of {capacity} entries")
+    def __init__(self, store: Backing, capacity_bytes: int) -> None:
+        if capacity_bytes < 0:
+            raise ValueError(f"a cache of {capacity_bytes} bytes")
         self._store = store
-        self._capacity = capacity
+        self._capacity = capacity_bytes
         self._items: OrderedDict[bytes, Encodable] = OrderedDict()
+        self._sizes: dict[bytes, int] = {}
+        self._bytes = 0
         self._dirty: set[bytes] = set()
 
     def get(self, key: bytes, decode: Callable[[bytes], T]) -> T | None:
@@ -55,6 +64,18 @@ class WriteBack:
         self._remember(key, value)
         return value
 
+    def peek(self, key: bytes, decode: Callable[[bytes], T]) -> T | None:
+        """``get`` without remembering what it decodes nor moving what it holds: for a
+        read that should not push hot objects out (a week's older days)."""
+        if key in self._items:
+            return cast(T, self._items[key])
+        raw = self._store.get(key)
+        return None if raw is None else decode(raw)
+
+    def held(self, key: bytes) -> Encodable | None:
+        """The object held at ``key``, if any (nothing read, nothing moved)."""
+        return self._items.get(key)
+
     def put(self, key: bytes, value: Encodable) -> None:
         """``value`` is the new state at ``key`` (written at eviction or ``flush``)."""
         if not self._capacity:
@@ -66,6 +87,7 @@ class WriteBack:
     def forget(self, key: bytes) -> None:
         """Drop ``key`` from memory unwritten (before deleting it from the store)."""
         self._items.pop(key, None)
+        self._bytes -= self._sizes.pop(key, 0)
         self._dirty.discard(key)
 
     def flush(self) -> int:
@@ -80,19 +102,30 @@ class WriteBack:
     def clear(self) -> None:
         """Forget everything unwritten (after a failure: the store is the truth)."""
         self._items.clear()
+        self._sizes.clear()
+        self._bytes = 0
         self._dirty.clear()
 
     @property
     def dirty(self) -> int:
         return len(self._dirty)
 
+    @property
+    def held_bytes(self) -> int:
+        """The footprints of the objects held, as of when each was last put or read."""
+        return self._bytes
+
     def _remember(self, key: bytes, value: Encodable) -> None:
         if not self._capacity:
             return
         self._items[key] = value
         self._items.move_to_end(key)
-        while len(self._items) > self._capacity:
+        size = value.footprint
+        self._bytes += size - self._sizes.get(key, 0)
+        self._sizes[key] = size
+        while self._bytes > self._capacity and len(self._items) > 1:
             old, evicted = self._items.popitem(last=False)
+            self._bytes -= self._sizes.pop(old)
             if old in self._dirty:
                 self._dirty.discard(old)
                 self._store.put(old, evicted.encode())

@@ -105,6 +105,11 @@ class UserMeta:
     days: dict[date, DayStatus] = field(default_factory=dict)
     timer_s: int = 0  # 0: none
 
+    @property
+    def footprint(self) -> int:
+        """About the bytes of memory the decoded record holds."""
+        return _META_BYTES + _META_DAY_BYTES * len(self.days)
+
     def open_days(self) -> list[date]:
         return sorted(day for day, status in self.days.items() if not status.closed)
 
@@ -124,6 +129,10 @@ class UserMeta:
 
 
 _TIMERS = b"t\0"
+#: A decoded ``UserMeta``'s memory: the object and its dict, and each day's entry (the
+#: date, a ``DayStatus``, its digest string).
+_META_BYTES = 600
+_META_DAY_BYTES = 300
 
 
 def _timer_key(when_s: int, user_id: str) -> bytes:
@@ -138,18 +147,24 @@ def _key(kind: bytes, user_id: str, day: date | None = None) -> bytes:
 class WindowState:
     """The typed view of a ``Store``: users, their days' minutes and features.
 
-    Users' records and days go through a write-back cache of ``cache_entries`` decoded
-    objects (``cache.WriteBack``; 0: none): ``flush`` before committing input offsets.
+    Users' records and days go through a write-back cache of decoded objects holding
+    about ``cache_bytes`` of memory at most (``cache.WriteBack``; 0: none): ``flush``
+    before committing input offsets.
     Objects handed out are the cached ones: change them, then ``put_*`` them.
     """
 
-    def __init__(self, store: Store, *, cache_entries: int = 0) -> None:
+    def __init__(self, store: Store, *, cache_bytes: int = 0) -> None:
         self.store = store
-        self._cache = WriteBack(store, cache_entries)
+        self._cache = WriteBack(store, cache_bytes)
 
     def flush(self) -> int:
         """Write the changed cached objects in one atomic batch; how many. Blocks."""
         return self._cache.flush()
+
+    @property
+    def cached_bytes(self) -> int:
+        """About the memory the cache holds (at most ``cache_bytes``)."""
+        return self._cache.held_bytes
 
     def discard_unwritten(self) -> None:
         """Forget cached changes (after a failure, before restoring from the truth)."""
@@ -202,6 +217,21 @@ class WindowState:
 
     def day(self, user_id: str, day: date) -> DayMinutes | None:
         return self._cache.get(_key(b"m", user_id, day), DayMinutes.decode)
+
+    def peek_day(self, user_id: str, day: date) -> DayMinutes | None:
+        """``day`` without keeping it in the cache (a read that must not push hot days
+        out); the cached object when it is there (do not change it)."""
+        return self._cache.peek(_key(b"m", user_id, day), DayMinutes.decode)
+
+    def present_minutes(self, user_id: str, day: date) -> int:
+        """How many real minutes of the day are present (0: no day), without decoding
+        its values when it is not cached. Raises ``CorruptDay``."""
+        key = _key(b"m", user_id, day)
+        held = self._cache.held(key)
+        if isinstance(held, DayMinutes):
+            return held.present_count
+        raw = self.store.get(key)
+        return 0 if raw is None else DayMinutes.count_present(raw)
 
     def put_day(self, user_id: str, day: date, minutes: DayMinutes) -> None:
         self._cache.put(_key(b"m", user_id, day), minutes)

@@ -7,7 +7,12 @@ slots of an hour its zone skips, which are present by the DST rule of ``days``).
 
 Each revision of a user-day has a deterministic ``event_id``: ``uuid5`` of
 ``<user>/<YYYY-MM-DD>/<revision>`` in the stage's own namespace, so a replay after a
-crash sends the very ids it sent before. Pure.
+crash sends the very ids it sent before.
+
+``Revision.json`` is the event's JSON built without a 10,080-item Python list: the week's
+values straight from numpy by orjson, byte for byte what ``model_dump_json`` gives for
+the ``FeatureEvent`` of ``Revision.event`` (tests/unit/windows/test_week_json.py holds
+us to it). Pure.
 """
 
 from __future__ import annotations
@@ -68,6 +73,65 @@ def digest(features: dict[str, float | None] | None, week: Week | None) -> str:
     return h.hexdigest()
 
 
+@dataclass(frozen=True, eq=False)
+class Revision:
+    """What one revision of one user-day says: the day's features (if any) and the week
+    (if closed and covered enough), as sent at ``emitted_at``."""
+
+    user_id: str
+    day: date
+    revision: int
+    features: dict[str, float | None] | None
+    week: Week | None
+    emitted_at: datetime
+
+    def event(self) -> FeatureEvent:
+        """The event (``build_event``: a 10,080-item list of floats). Raises ValueError
+        when both parts are missing."""
+        return build_event(
+            self.user_id, self.day, self.revision, self.features, self.week, self.emitted_at
+        )
+
+    def json(self) -> bytes:
+        """``self.event().model_dump_json()``, UTF-8, without building the event's list.
+        Raises ValueError when both parts are missing."""
+        if self.week is None:
+            return self.event().model_dump_json().encode()
+        fields = _fields(self.user_id, self.day, self.revision, self.features, self.week)
+        head = FeatureEvent.model_construct(
+            **fields, emitted_at=self.emitted_at, activity=[]
+        ).model_dump_json()
+        before, empty, after = head.encode().rpartition(_EMPTY_ACTIVITY)
+        if not empty:  # cannot happen: the model writes every field
+            raise ValueError("an event's JSON without its activity field")
+        wide = self.week.values.astype(np.float64)
+        values = orjson.dumps(wide, option=orjson.OPT_SERIALIZE_NUMPY)
+        return b"".join((before, b'"activity":', values, after))
+
+
+#: Where the week goes in an event's JSON: no field after it can hold a string.
+_EMPTY_ACTIVITY: Final = b'"activity":[]'
+
+
+def _fields(
+    user_id: str,
+    day: date,
+    revision: int,
+    features: dict[str, float | None] | None,
+    week: Week | None,
+) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "schema_version": 1,
+        "event_id": event_id(user_id, day, revision),
+        "user_id": user_id,
+        "as_of": day,
+        "features": features,
+    }
+    if week is not None:
+        fields["coverage"] = week.coverage
+    return fields
+
+
 def build_event(
     user_id: str,
     day: date,
@@ -83,15 +147,7 @@ def build_event(
     by validating what this builds. Raises ValueError when both parts are missing."""
     if features is None and week is None:
         raise ValueError("an event needs features, activity, or both")
-    fields: dict[str, Any] = {
-        "schema_version": 1,
-        "event_id": event_id(user_id, day, revision),
-        "user_id": user_id,
-        "as_of": day,
-        "emitted_at": emitted_at,
-        "features": features,
-    }
+    fields = _fields(user_id, day, revision, features, week)
     if week is not None:
         fields["activity"] = week.values.astype(np.float64).tolist()
-        fields["coverage"] = week.coverage
-    return FeatureEvent.model_construct(**fields)
+    return FeatureEvent.model_construct(**fields, emitted_at=emitted_at)

@@ -39,9 +39,7 @@ only. After an unexpected exception the caller must ``WindowState.discard_unwrit
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from datetime import date, timedelta
-from enum import StrEnum
 from typing import Final
 
 import numpy as np
@@ -50,32 +48,26 @@ import numpy.typing as npt
 from consumer.clock import Clock
 from consumer.errors import InvalidEvent
 from consumer.settings import WindowsSettings
-from consumer.windows.days import WEEK_DAYS, day_length, day_of, day_range, split_by_day, week_days
+from consumer.windows.days import (
+    WEEK_DAYS,
+    day_length,
+    day_of,
+    day_range,
+    split_by_day,
+    wall_slots,
+    week_days,
+)
 from consumer.windows.daystate import DayMinutes
+from consumer.windows.emission import Emission, Trigger
 from consumer.windows.store import DayStatus, UserMeta, WindowState
-from consumer.windows.weeks import Week, assemble, build_event, digest
+from consumer.windows.weeks import WEEK_SLOTS, Revision, Week, assemble, digest
 from schemas import ActivitySamples, FeatureEvent
+
+__all__ = ["Emission", "Trigger", "Windower"]  # Emission and Trigger: from emission
 
 _WEEK_SPAN: Final = timedelta(days=WEEK_DAYS - 1)
 #: A user's timer moves forward at most once a minute (each move is two store writes).
 _TIMER_SLACK_S: Final = 60
-
-
-class Trigger(StrEnum):
-    FEATURES = "features"  # the day's features arrived
-    COMPLETE = "complete"  # every minute of the day is present
-    LATENESS = "lateness"  # the stream passed the day's end plus the allowed lateness
-    IDLE = "idle"  # the user sent nothing for idle_close_s
-    REVISION = "revision"  # a late sample changed a closed week
-
-
-@dataclass(frozen=True)
-class Emission:
-    """One revision of one user-day: the complete event to publish."""
-
-    event: FeatureEvent
-    revision: int
-    trigger: Trigger
 
 
 class Windower:
@@ -87,6 +79,8 @@ class Windower:
         self._clock = clock
         self._lateness_min = int(settings.allowed_lateness_s // 60)
         self.counts: Counter[str] = Counter()
+        #: The last local day looked up: zone, its range of minutes, the day.
+        self._recent: tuple[str, int, int, date] = ("", 0, 0, date.min)
 
     def on_samples(self, samples: ActivitySamples) -> list[Emission]:
         """Store a record's minutes; the revisions it causes. Raises ``InvalidEvent``
@@ -98,7 +92,7 @@ class Windower:
         meta = self._state.meta(user) or UserMeta()
         tz = self._zone_of(meta, samples.tz)
         start = int(samples.start.timestamp()) // 60
-        values = np.asarray(samples.minute_values(), dtype=np.float32)
+        values = np.fromiter(samples.minute_values(), np.float32)  # faster than asarray
         changed, complete = self._store_minutes(user, meta, tz, start, values)
         meta.tz = tz
         self.counts["samples"] += 1
@@ -241,7 +235,15 @@ class Windower:
         return self._emit(user, meta, day, trigger, week)
 
     def _covered_week(self, user: str, day: date, tz: str) -> Week | None:
-        stored = {d: m for d in week_days(day) if (m := self._state.day(user, d)) is not None}
+        """The week ending ``day`` when its coverage reaches ``min_coverage``, else None.
+        Without a clock change in the week its coverage is counted first from the days'
+        presence bitmaps (most closes of a backfill are not covered: no values read)."""
+        days = week_days(day)
+        if all(wall_slots(d, tz) is None for d in days):
+            present = sum(self._state.present_minutes(user, d) for d in days)
+            if present / WEEK_SLOTS < self._settings.min_coverage:
+                return None
+        stored = {d: m for d in days if (m := self._state.peek_day(user, d)) is not None}
         week = assemble(stored, day, tz)
         return week if week.coverage >= self._settings.min_coverage else None
 
@@ -259,20 +261,30 @@ class Windower:
             return []
         status.revision += 1
         status.digest = said
-        event = build_event(user, day, status.revision, features, week, self._clock.now())
+        says = Revision(user, day, status.revision, features, week, self._clock.now())
         self.counts[f"events_out:{trigger}"] += 1
-        return [Emission(event, status.revision, trigger)]
+        return [Emission(says, trigger)]
 
     def _floor(self, meta: UserMeta, tz: str) -> date | None:
         """The oldest day still retained (None: a user without samples yet)."""
         if meta.stream_minute == 0:
             return None
-        return _floor_at(meta.stream_minute - self._lateness_min, tz)
+        return self._floor_at(meta.stream_minute - self._lateness_min, tz)
+
+    def _floor_at(self, minute: int, tz: str) -> date:
+        """The oldest day a week still open at ``minute`` (stream time less lateness)
+        holds. The last day looked up is remembered (most lookups fall in it)."""
+        recent_tz, start, end, day = self._recent
+        if recent_tz != tz or not start <= minute < end:
+            day = day_of(minute, tz)
+            start, end = day_range(day, tz)
+            self._recent = (tz, start, end, day)
+        return day - _WEEK_SPAN
 
     def _retain(self, user: str, meta: UserMeta, tz: str, reference_minute: int) -> None:
         # Kept 6 days below the floor: a day taken at the floor may still close (or revise)
         # its week, which reaches back 6 days (window + lateness from that week's end).
-        floor = _floor_at(reference_minute - self._lateness_min, tz) - _WEEK_SPAN
+        floor = self._floor_at(reference_minute - self._lateness_min, tz) - _WEEK_SPAN
         for day in [d for d in meta.days if d < floor]:
             self._state.drop_day(user, day)
             del meta.days[day]
@@ -294,8 +306,3 @@ class Windower:
             timer_s = meta.timer_s
         self._state.set_timer(user, meta, timer_s)
         self._state.put_meta(user, meta)
-
-
-def _floor_at(minute: int, tz: str) -> date:
-    """The oldest day a week still open at ``minute`` (stream time less lateness) holds."""
-    return day_of(minute, tz) - _WEEK_SPAN

@@ -21,14 +21,13 @@ from consumer.errors import InvalidEvent
 from consumer.intake.decode import decode
 from consumer.settings import Settings
 from consumer.windows.intake import decode_samples
+from consumer.windows.rocks import MIB
 from consumer.windows.store import Store, WindowState
 from consumer.windows.windower import Emission, Windower
 from consumer.windows_stage.changelog import Recording
 from consumer.windows_stage.dead_letters import dead_letter
 from consumer.windows_stage.radar_input import RadarSteps
 from schemas import ActivitySamples, FeatureEvent
-
-CACHE_ENTRIES = 4_096
 
 
 @dataclass
@@ -45,7 +44,7 @@ class PartitionWindows:
         cls, partition: int, store: Store, settings: Settings, clock: Clock
     ) -> PartitionWindows:
         recording = Recording(store)
-        state = WindowState(recording, cache_entries=CACHE_ENTRIES)
+        state = WindowState(recording, cache_bytes=int(settings.windows.cache_mb * MIB))
         return cls(partition, recording, state, Windower(state, settings.windows, clock))
 
 
@@ -124,17 +123,17 @@ class WindowsProcessor:
         ).event
 
     def _event(self, emission: Emission) -> OutRecord:
-        event = emission.event
-        if event.coverage is not None:
-            self.coverages.append(event.coverage)
+        says = emission.says
+        if says.week is not None:
+            self.coverages.append(says.week.coverage)
         headers = [
             ("revision", str(emission.revision).encode()),
             ("trigger", str(emission.trigger).encode()),
         ]
         return OutRecord(
             self.settings.topics.features,
-            event.user_id.encode(),
-            event.model_dump_json().encode(),
+            says.user_id.encode(),
+            says.json(),
             headers=headers,
             kind="window",
             label=str(emission.trigger),

@@ -135,5 +135,6 @@ def _co_partitioned_consumer(settings: Settings, bootstrap: str) -> Consumer:
         conf["group.remote.assignor"] = "range"
     else:
         conf["partition.assignment.strategy"] = "range"
+    conf.setdefault("queued.max.messages.kbytes", settings.windows.fetch_queue_mb * 1_024)
     conf["logger"] = logging.getLogger("moodstream.kafka.consumer")
     return new_client(Consumer, conf)

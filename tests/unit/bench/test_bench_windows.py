@@ -12,6 +12,10 @@ import pytest
 from consumer.bench import windows_figures as figures
 from consumer.bench.plan import PLANS
 from consumer.bench.windows_load import DAY_MINUTES, DAYS, day_chunks, minute_records
+from consumer.cli import build_parser
+from consumer.commands.bench import handle
+from consumer.errors import ConfigError
+from consumer.settings import Settings
 from consumer.windows.intake import decode_samples
 from schemas import ActivitySamples
 
@@ -165,3 +169,11 @@ def test_check_section_names_what_is_missing() -> None:
         "windows.goals: expected one entry per goal",
     ]
     assert figures.check_section(None) == ["windows: missing"]
+
+
+def test_only_windows_is_an_option_of_the_plans_not_of_peers() -> None:
+    args = build_parser(["bench"]).parse_args(["bench", "--quick", "--only", "windows"])
+    assert args.only == "windows" and args.quick
+    peers = build_parser(["bench"]).parse_args(["bench", "--peers", "--only", "windows"])
+    with pytest.raises(ConfigError, match="--only does not go with --peers"):
+        handle(peers, Settings())

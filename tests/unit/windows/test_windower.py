@@ -347,7 +347,7 @@ def test_a_cache_gives_the_same_weeks_and_flushes_what_changed() -> None:
     clock = FakeClock(start=datetime(2026, 3, 20, 12, 0, tzinfo=UTC))
     plain = Windower(WindowState(MemoryStore()), WindowsSettings(), clock)
     store = MemoryStore()
-    state = WindowState(store, cache_entries=64)
+    state = WindowState(store, cache_bytes=1 << 20)
     cached = Windower(state, WindowsSettings(), clock)
     for day in days_from(date(2026, 3, 1), 7):
         minutes = real_minutes(day, NY)
@@ -361,7 +361,7 @@ def test_a_cache_gives_the_same_weeks_and_flushes_what_changed() -> None:
 
 def test_a_crash_before_a_flush_leaves_no_timer_that_fires_forever() -> None:
     clock = FakeClock(start=datetime(2026, 3, 20, 12, 0, tzinfo=UTC))
-    state = WindowState(MemoryStore(), cache_entries=64)
+    state = WindowState(MemoryStore(), cache_bytes=1 << 20)
     windower = Windower(state, WindowsSettings(idle_close_s=60.0), clock)
     send(windower, "k", real_minutes(date(2026, 3, 19), "UTC")[:30], {})
     state.discard_unwritten()  # the record never reached the store; its timer did

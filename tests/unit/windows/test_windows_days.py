@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -111,11 +112,55 @@ def test_a_day_encodes_compactly_and_back() -> None:
     assert len(sparse.encode()) < 2_000  # zeros and small counts compress
 
 
+def test_a_day_keeps_every_value_exactly_and_whole_counts_in_two_bytes() -> None:
+    day = DayMinutes.empty(1_440)
+    day.merge(0, np.arange(1_440, dtype=np.float32) * 40)  # up to 57,560: whole, < 2^16
+    whole = day.encode()
+    assert len(whole) == 4 + 180 + 2 * 1_439  # every minute present; minute 0 is zero
+    odd = DayMinutes.empty(1_380)
+    odd.merge(10, np.array([-0.0, 0.5, 70_000.0, 1e7, 3.0], np.float32))
+    for day_ in (day, odd):
+        back = DayMinutes.decode(day_.encode())
+        assert back.values.tobytes() == day_.values.tobytes()  # -0.0 too
+        assert np.array_equal(back.present, day_.present)
+
+
+def test_present_minutes_are_counted_from_the_bitmap_alone() -> None:
+    rng = np.random.default_rng(3)
+    partial = DayMinutes.empty(1_380)  # 1,380 = 172.5 bytes of bitmap: padding bits
+    partial.merge(3, rng.integers(0, 9, 1_377).astype(np.float32))
+    full = DayMinutes.empty(1_500)
+    full.merge(0, np.ones(1_500, np.float32))
+    for day in (partial, full, DayMinutes.empty(1_440)):
+        assert DayMinutes.count_present(day.encode()) == day.present_count
+    padded = bytearray(partial.encode())
+    padded[4 + 172] |= 0x0F  # set padding bits: not minutes
+    assert DayMinutes.count_present(bytes(padded)) == 1_377
+    with pytest.raises(CorruptDay):
+        DayMinutes.count_present(partial.encode()[:50])
+
+
+def test_a_day_an_earlier_version_wrote_still_decodes() -> None:
+    """Format 1 (zlib'd bitmap and float32 values, or raw): the store and changelog
+    records of earlier versions restore unchanged."""
+    present = np.zeros(1_440, np.bool_)
+    present[100:160] = True
+    values = np.where(present, np.float32(7.5), np.float32(0))
+    body = np.packbits(present).tobytes() + values.astype("<f4").tobytes()
+    for flags, payload in ((1, zlib.compress(body, 1)), (0, body)):
+        raw = bytes([1, flags]) + (1_440).to_bytes(2, "little") + payload
+        back = DayMinutes.decode(raw)
+        assert np.array_equal(back.values, values) and np.array_equal(back.present, present)
+        assert DayMinutes.count_present(raw) == 60
+
+
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
         (b"\x01", "shorter than its header"),
-        (b"\x02\x00\xa0\x05", "format 2"),
+        (b"\x03\x00\xa0\x05", "format 3"),
+        (b"\x02\x00\xa0\x05", "of 0 bytes for 1440 minutes"),
+        (b"\x02\x02\xa0\x05" + b"\xff" * 180 + bytes(7), "of 187 bytes for 1440 minutes"),
         (b"\x01\x01\xa0\x05garbage", "does not decompress"),
         (b"\x01\x00\xa0\x05" + bytes(10), "of 10 bytes for 1440 minutes"),
     ],
@@ -131,3 +176,14 @@ def test_instants_in_three_zones_fall_on_their_own_local_days() -> None:
     assert day_of(instant, NY) == date(2026, 6, 1)
     assert day_of(instant, "Asia/Kolkata") == date(2026, 6, 2)  # 01:30 IST
     assert day_of(instant + int(timedelta(hours=8).total_seconds()) // 60, NY) == date(2026, 6, 2)
+
+
+@pytest.mark.parametrize(
+    "tz",
+    ["UTC", NY, "Asia/Kolkata", "Pacific/Kiritimati", "Pacific/Pago_Pago", "Australia/Lord_Howe"],
+)
+def test_every_minute_falls_in_the_local_day_whose_range_holds_it(tz: str) -> None:
+    first = minute(2026, 1, 1, 0, 0)
+    for instant in range(first, first + 366 * 1_440, 97):  # every hour of the day, DST too
+        day = day_of(instant, tz)
+        assert day_start(day, tz) <= instant < day_start(day + timedelta(days=1), tz)

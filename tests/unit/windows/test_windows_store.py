@@ -75,10 +75,14 @@ class Counted:
     def encode(self) -> bytes:
         return self.text.encode()
 
+    @property
+    def footprint(self) -> int:
+        return len(self.text)
+
 
 def test_the_write_back_cache_decodes_once_and_writes_in_batches() -> None:
     store = MemoryStore()
-    cache = WriteBack(store, capacity=2)
+    cache = WriteBack(store, capacity_bytes=3)  # footprint: the text's length
     decoded: list[bytes] = []
 
     def decode(raw: bytes) -> Counted:
@@ -94,15 +98,32 @@ def test_the_write_back_cache_decodes_once_and_writes_in_batches() -> None:
     cache.put(b"b", Counted("B2"))
     cache.put(b"c", Counted("C"))  # evicts a (clean), keeps b and c
     cache.put(b"d", Counted("D"))  # evicts b: dirty, so written now
-    assert store.get(b"b") == b"B2" and store.get(b"c") is None
+    assert store.get(b"b") == b"B2" and store.get(b"c") is None and cache.held_bytes == 2
     cache.forget(b"c")
     assert cache.flush() == 1 and store.get(b"c") is None and store.get(b"d") == b"D"
     cache.put(b"e", Counted("E"))
     cache.clear()
     assert cache.flush() == 0 and store.get(b"e") is None and cache.get(b"e", decode) is None
-    unbuffered = WriteBack(store, capacity=0)
+    unbuffered = WriteBack(store, capacity_bytes=0)
     unbuffered.put(b"f", Counted("F"))
     assert store.get(b"f") == b"F"
+
+
+def test_the_cache_holds_a_bounded_number_of_bytes_whatever_the_users() -> None:
+    store = MemoryStore()
+    state = WindowState(store, cache_bytes=100_000)
+    for i in range(200):
+        minutes = DayMinutes.empty(1_440)
+        minutes.merge(0, np.full(1_440, i, np.float32))
+        state.put_day(f"user-{i}", date(2026, 3, 1), minutes)
+        assert state.cached_bytes <= 100_000
+    assert state.cached_bytes > 100_000 - 2 * minutes.footprint  # it fills up to its cap
+    evicted = sum(1 for _ in store.scan(b"m\0"))
+    assert evicted == 200 - state.cached_bytes // minutes.footprint  # written when evicted
+    state.flush()
+    for i in range(200):
+        day = state.day(f"user-{i}", date(2026, 3, 1))
+        assert day is not None and day.values[0] == i
 
 
 def test_a_rocks_store_survives_a_reopen_writes_atomically_and_can_be_wiped(
@@ -124,6 +145,9 @@ def test_a_rocks_store_survives_a_reopen_writes_atomically_and_can_be_wiped(
 def test_the_state_settings_have_defaults_and_bounds() -> None:
     settings = Settings().windows
     assert settings.state_dir.name == "windows-state" and settings.store_cache_mb == 64
+    assert settings.cache_mb == 2.0 and settings.fetch_queue_mb == 4
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
+        WindowsSettings(cache_mb=-1)
     with pytest.raises(ValueError, match="unknown time zone 'Nowhere/Land'"):
         WindowsSettings(default_tz="Nowhere/Land")
     with pytest.raises(ValueError, match="less than or equal to 1"):
@@ -154,7 +178,7 @@ def test_weeks_come_out_right_from_a_store_far_larger_than_its_memory(tmp_path: 
     """About 7 MB of incompressible minutes through a 64 KiB cache and 256 KiB buffers."""
     store = RocksStore(tmp_path / "db", cache_bytes=64 << 10, write_buffer_bytes=256 << 10)
     clock = FakeClock(start=datetime(2026, 3, 20, tzinfo=UTC))
-    state = WindowState(store, cache_entries=16)  # 16 decoded days: ~120 KB
+    state = WindowState(store, cache_bytes=120_000)  # 16 decoded days
     windower = Windower(state, WindowsSettings(), clock)
     users = [f"user-{i}" for i in range(200)]
     weeks: dict[str, list[float]] = {}

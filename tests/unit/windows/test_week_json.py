@@ -1,0 +1,55 @@
+"""A revision's JSON (``weeks.Revision.json``) is byte for byte what pydantic writes for
+its ``FeatureEvent``, and decodes to the same event under the contract."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import numpy as np
+import pytest
+
+from consumer.windows.weeks import WEEK_SLOTS, Revision, Week
+from schemas import FeatureEvent
+from tests.fakes import feature_values
+
+DAY = date(2026, 3, 10)
+
+
+def week(values: np.ndarray, present: int = WEEK_SLOTS) -> Week:
+    return Week(values.astype(np.float32), present)
+
+
+def weeks() -> list[Week]:
+    rng = np.random.default_rng(7)
+    odd = rng.uniform(0, 1e7, WEEK_SLOTS)
+    odd[:8] = [0.0, -0.0, 1e7, 1e-7, 5e-45, 0.1, 123456.5, 1e-5]
+    return [
+        week(rng.integers(0, 300, WEEK_SLOTS).astype(np.float64)),  # whole counts
+        week(odd, present=9_000),  # fractions, extremes of float32 and the contract
+        week(rng.uniform(0, 1, WEEK_SLOTS) * rng.uniform(0, 1e-3, WEEK_SLOTS)),
+        week(np.zeros(WEEK_SLOTS), present=0),
+    ]
+
+
+@pytest.mark.parametrize("features", [None, {**feature_values(3), "Sleep_percentage": None}])
+@pytest.mark.parametrize(
+    "at", [datetime(2026, 3, 11, 4, 5, 6, 789, UTC), datetime(2026, 3, 11, tzinfo=UTC)]
+)
+def test_a_week_s_json_is_what_pydantic_writes(
+    features: dict[str, float | None] | None, at: datetime
+) -> None:
+    for i, covered in enumerate(weeks()):
+        says = Revision("user-1:x", DAY, i, features, covered, at)
+        event = says.event()
+        assert says.json() == event.model_dump_json().encode()
+        again = FeatureEvent.model_validate_json(says.json())
+        assert again.activity == event.activity and again.coverage == covered.coverage
+
+
+def test_features_alone_and_nothing() -> None:
+    at = datetime(2026, 3, 11, tzinfo=UTC)
+    alone = Revision("u", DAY, 0, feature_values(), None, at)
+    assert alone.json() == alone.event().model_dump_json().encode()
+    assert b'"activity":null,"coverage":null' in alone.json()
+    with pytest.raises(ValueError, match="features, activity, or both"):
+        Revision("u", DAY, 0, None, None, at).json()
