@@ -6,16 +6,16 @@ activity (``models.synthetic.synthetic_week``'s rhythm), sent as records the way
 wearable pipelines send them:
 
 - per local day either one daily record (split at gaps and at 1,440 values) or hourly
-  ones; ``missing`` of the minutes never sent (gaps of 10 minutes); ``sparse`` users send
-  only every other day (their weeks fall below the coverage floor);
-- ``duplicates`` of the records sent twice; about ``conflicts`` of them (all taken from
-  each user's last day, whose weeks are still open and whose days still retained at the
-  end: a change to a week already closed whose oldest day has left the retention is not
-  revised) re-sent at the end of the stream with a value changed (the re-send is the
-  truth: it arrives last);
+  ones; ``missing`` of the minutes never sent (gaps of 10 minutes): ``whole`` of the
+  user-days have no gap (their weeks close as complete), the others miss
+  ``missing / (1 - whole)``; ``sparse`` users send only every other day (their weeks
+  fall below the coverage floor);
+- ``duplicates`` of the records sent twice; ``conflicts`` of them re-sent with a value
+  changed, after the original and its duplicate but within the lateness (the re-send is
+  the truth: it arrives last; a week that already closed as complete is revised);
 - shuffled within ``lateness_s``: a record is sent before any record ending more than
   ``lateness_s`` after it ends (so a day is whole once the stream passes its end plus
-  that lateness);
+  that lateness, and a re-send never reaches a week whose oldest day left the retention);
 - each user-day's features (``FeatureEvent`` with features only) for the other topic.
 
 ``truth`` holds the generator's own minutes (epoch minute -> value, after the conflicting
@@ -51,6 +51,7 @@ class SamplesPlan:
     first_day: date = date(2026, 3, 3)  # New York springs forward on 2026-03-08
     zones: tuple[str, ...] = ZONES
     missing: float = 0.03
+    whole: float = 0.25
     duplicates: float = 0.05
     conflicts: float = 0.01
     sparse: float = 0.1
@@ -76,7 +77,6 @@ class SyntheticSamples:
     zone_of: dict[str, str] = field(init=False, default_factory=dict)
     samples: list[SampleRecord] = field(init=False, default_factory=list)
     day_features: list[tuple[bytes, bytes]] = field(init=False, default_factory=list)
-    _last_day: list[SampleRecord] = field(init=False, default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         rng = np.random.default_rng(self.seed)
@@ -91,10 +91,7 @@ class SyntheticSamples:
             for d in range(plan.days):
                 day = plan.first_day + timedelta(days=d)
                 if not (sparse and d % 2):
-                    sent = self._day(rng, user, day)
-                    records += sent
-                    if d == plan.days - 1:
-                        self._last_day += sent
+                    records += self._day(rng, user, day)
                 if plan.features:
                     self._features(rng, user, day, mn[i], sd[i])
         self.samples = self._arrange(rng, records)
@@ -104,7 +101,9 @@ class SyntheticSamples:
         start, end = _local_day(day, tz)
         week = synthetic_week(rng, disrupted=bool(rng.random() < 0.3))
         values = np.resize(week, end - start).astype(float)
-        present = rng.random((end - start + _GAP - 1) // _GAP) >= self.plan.missing
+        plan = self.plan
+        missing = 0.0 if rng.random() < plan.whole else plan.missing / (1 - plan.whole)
+        present = rng.random((end - start + _GAP - 1) // _GAP) >= missing
         present = np.repeat(present, _GAP)[: end - start]
         size = 60 if rng.random() < self.plan.hourly else _MAX_VALUES
         out = []
@@ -142,14 +141,20 @@ class SyntheticSamples:
         self.day_features.append((user.encode(), orjson.dumps(event)))
 
     def _arrange(self, rng: np.random.Generator, records: list[SampleRecord]) -> list[SampleRecord]:
-        """Duplicates, the lateness shuffle, then the conflicting re-sends at the end."""
-        rate = min(1.0, self.plan.conflicts * self.plan.days)  # of the last day's records
+        """Duplicates and conflicting re-sends, shuffled within the lateness."""
         late_min = self.plan.lateness_s / 60
-        doubled = records + [r for r in records if rng.random() < self.plan.duplicates]
-        keys = [r.end_minute + rng.random() * late_min for r in doubled]
-        order = [doubled[i] for i in np.argsort(keys, kind="stable")]
-        resent = [self._conflict(rng, r) for r in self._last_day if rng.random() < rate]
-        return order + resent
+        origin = list(range(len(records)))
+        origin += [i for i in origin if rng.random() < self.plan.duplicates]
+        keys = [records[i].end_minute + rng.random() * late_min for i in origin]
+        last: dict[int, float] = {}  # the key of each record's last copy
+        for i, key in zip(origin, keys, strict=True):
+            last[i] = max(key, last.get(i, key))
+        sent = [records[i] for i in origin]
+        for i, record in enumerate(records):
+            if rng.random() < self.plan.conflicts:  # after every copy, within the lateness
+                sent.append(self._conflict(rng, record))
+                keys.append(last[i] + rng.random() * (record.end_minute + late_min - last[i]))
+        return [sent[i] for i in np.argsort(keys, kind="stable")]
 
     def _conflict(self, rng: np.random.Generator, record: SampleRecord) -> SampleRecord:
         body = orjson.loads(record.value)
