@@ -11,8 +11,8 @@ wearable pipelines send them:
   ``missing / (1 - whole)``; ``sparse`` users send only every other day (their weeks
   fall below the coverage floor);
 - ``duplicates`` of the records sent twice; ``conflicts`` of them re-sent with a value
-  changed, after the original and its duplicate but within the lateness (the re-send is
-  the truth: it arrives last; a week that already closed as complete is revised);
+  changed, as late as the lateness allows (after the original and its duplicate: the
+  re-send is the truth; a week that already closed as complete is revised);
 - shuffled within ``lateness_s``: a record is sent before any record ending more than
   ``lateness_s`` after it ends (so a day is whole once the stream passes its end plus
   that lateness, and a re-send never reaches a week whose oldest day left the retention);
@@ -51,7 +51,7 @@ class SamplesPlan:
     first_day: date = date(2026, 3, 3)  # New York springs forward on 2026-03-08
     zones: tuple[str, ...] = ZONES
     missing: float = 0.03
-    whole: float = 0.25
+    whole: float = 0.4
     duplicates: float = 0.05
     conflicts: float = 0.01
     sparse: float = 0.1
@@ -88,19 +88,25 @@ class SyntheticSamples:
             self.zone_of[user] = plan.zones[i % len(plan.zones)]
             self.truth[user] = {}
             sparse = rng.random() < plan.sparse
+            weeks = -(-(plan.days + 1) // 7)  # a spare day for a 1,500-minute day
+            rhythm = np.concatenate(
+                [synthetic_week(rng, disrupted=bool(rng.random() < 0.3)) for _ in range(weeks)]
+            )
             for d in range(plan.days):
                 day = plan.first_day + timedelta(days=d)
                 if not (sparse and d % 2):
-                    records += self._day(rng, user, day)
+                    records += self._day(rng, user, day, rhythm[d * 1_440 :])
                 if plan.features:
                     self._features(rng, user, day, mn[i], sd[i])
         self.samples = self._arrange(rng, records)
 
-    def _day(self, rng: np.random.Generator, user: str, day: date) -> list[SampleRecord]:
+    def _day(
+        self, rng: np.random.Generator, user: str, day: date, rhythm: npt.NDArray[np.float32]
+    ) -> list[SampleRecord]:
+        """The records of one local day, its minutes from ``rhythm`` (from its midnight)."""
         tz = self.zone_of[user]
         start, end = _local_day(day, tz)
-        week = synthetic_week(rng, disrupted=bool(rng.random() < 0.3))
-        values = np.resize(week, end - start).astype(float)
+        values = rhythm[: end - start].astype(float)
         plan = self.plan
         missing = 0.0 if rng.random() < plan.whole else plan.missing / (1 - plan.whole)
         present = rng.random((end - start + _GAP - 1) // _GAP) >= missing
@@ -108,9 +114,8 @@ class SyntheticSamples:
         size = 60 if rng.random() < self.plan.hourly else _MAX_VALUES
         out = []
         for first, stop in _runs(present, size):
-            chunk = [float(v) for v in values[first:stop]]
-            for k, v in enumerate(chunk):
-                self.truth[user][start + first + k] = v
+            chunk: list[float] = values[first:stop].tolist()
+            self.truth[user].update(zip(range(start + first, start + stop), chunk, strict=True))
             out.append(self._record(user, start + first, chunk))
         return out
 
@@ -146,14 +151,11 @@ class SyntheticSamples:
         origin = list(range(len(records)))
         origin += [i for i in origin if rng.random() < self.plan.duplicates]
         keys = [records[i].end_minute + rng.random() * late_min for i in origin]
-        last: dict[int, float] = {}  # the key of each record's last copy
-        for i, key in zip(origin, keys, strict=True):
-            last[i] = max(key, last.get(i, key))
         sent = [records[i] for i in origin]
-        for i, record in enumerate(records):
-            if rng.random() < self.plan.conflicts:  # after every copy, within the lateness
+        for record in records:
+            if rng.random() < self.plan.conflicts:  # a re-poll as late as the lateness allows
                 sent.append(self._conflict(rng, record))
-                keys.append(last[i] + rng.random() * (record.end_minute + late_min - last[i]))
+                keys.append(record.end_minute + late_min)  # after every copy
         return [sent[i] for i in np.argsort(keys, kind="stable")]
 
     def _conflict(self, rng: np.random.Generator, record: SampleRecord) -> SampleRecord:
@@ -182,17 +184,10 @@ def _local_day(day: date, tz: str) -> tuple[int, int]:
 
 def _runs(present: npt.NDArray[np.bool_], size: int) -> Iterator[tuple[int, int]]:
     """[first, stop) runs of present minutes, each at most ``size`` long."""
-    n = len(present)
-    i = 0
-    while i < n:
-        if not present[i]:
-            i += 1
-            continue
-        j = i
-        while j < n and present[j] and j - i < size:
-            j += 1
-        yield i, j
-        i = j
+    edges = np.diff(np.concatenate([[0], present.astype(np.int8), [0]]))
+    for first, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        for i in range(int(first), int(stop), size):
+            yield i, min(i + size, int(stop))
 
 
 def _uuid(rng: np.random.Generator) -> str:
