@@ -180,11 +180,11 @@ def test_weeks_equal_the_reference_with_a_store_far_smaller_than_its_data(
         produce_raw(kafka_bootstrap, windows_topics.activity, samples)
         wait_committed(settings, (len(samples), len(generated.day_features)), stage)
         # the SST files alone outgrow every partition's block cache together
-        wait_for(
-            lambda: stage.value("moodstream_windows_store_bytes") > PARTITIONS * MIB,
-            30,
-            f"the store on disk past {PARTITIONS} MiB",
-        )
+        stored = "moodstream_windows_store_bytes"
+        try:
+            wait_for(lambda: stage.value(stored) > PARTITIONS * MIB, 30, "the store")
+        except AssertionError:
+            raise AssertionError(f"{stage.value(stored)} bytes on disk") from None
         _close_idle_users(stage, generated)
     finally:
         stage.stop()
@@ -258,6 +258,9 @@ def test_exactly_once_through_a_rebalance_to_two_workers_and_back_and_a_sigkill(
             _kill_the_second_worker_mid_stream(service, first, samples[cuts[1] : cuts[2]], settings)
             wait_committed(settings, (cuts[2], features), first)
             assert service.stop() == 0, service.logs()
+        # the worker restored its partitions when it joined, and again once restarted
+        assert _logged(service, "worker_exited", exit_code=-signal.SIGKILL) == 1
+        assert _logged(service, "restored") >= 2
         wait_for(lambda: first.value(PARTS) == PARTITIONS, 60, "the first holds all again")
         produce_raw(kafka_bootstrap, windows_topics.activity, samples[cuts[2] :])
         wait_committed(settings, (len(samples), features), first)
@@ -270,6 +273,12 @@ def test_exactly_once_through_a_rebalance_to_two_workers_and_back_and_a_sigkill(
     assert max(Counter(s.event["event_id"] for s in sent).values()) == 1
     found = check_weeks(generated, reference, sent)
     assert found["weeks"] == len(reference.scored()) and found["revised"] >= 5, found
+
+
+def _logged(service: Service, event: str, **fields: object) -> int:
+    """How many of the service's JSON log lines are ``event`` with ``fields``."""
+    lines = [json.loads(x) for x in service.logs().splitlines() if x.startswith("{")]
+    return sum(e.get("event") == event and fields.items() <= e.items() for e in lines)
 
 
 def _kill_the_second_worker_mid_stream(
