@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from confluent_kafka import Consumer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from consumer.clock import SystemClock
@@ -27,7 +28,7 @@ from consumer.windows_stage.metrics import WindowsMetrics
 from consumer.windows_stage.runner import WindowsRunner
 from consumer.windows_stage.wiring import build_windows_runner, windows_settings
 from tests.conftest import settings_for
-from tests.integration.harness import TopicReader, committed_total, wait_for
+from tests.integration.harness import TopicReader, wait_for
 
 PARTITIONS = 3
 LATENESS_S = 26 * 3_600
@@ -123,25 +124,26 @@ def wait_committed(
     settings: Settings, counts: tuple[int, int], stage: Stage | None, timeout_s: float = 120
 ) -> None:
     """Until the group committed (``counts``) records of (activity, day features); fails
-    early when ``stage`` failed."""
+    early when ``stage`` failed. One consumer asks (it never joins the group)."""
     topics, group = settings.topics, settings.kafka.group_id
-    bootstrap = settings.kafka.bootstrap_servers
+    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": group})
     seen: list[tuple[int, int]] = []
+
+    def total(topic: str) -> int:
+        asked = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        return sum(max(tp.offset, 0) for tp in consumer.committed(asked, timeout=10))
 
     def done() -> bool:
         assert stage is None or stage.error is None, repr(stage.error)
-        seen[:] = [
-            (
-                committed_total(bootstrap, topics.activity, group, PARTITIONS),
-                committed_total(bootstrap, topics.day_features, group, PARTITIONS),
-            )
-        ]
+        seen[:] = [(total(topics.activity), total(topics.day_features))]
         return seen[0] == counts
 
     try:
         wait_for(done, timeout_s, "every input committed")
     except AssertionError as exc:
         raise AssertionError(f"{exc}: committed {seen}, sent {counts}") from None
+    finally:
+        consumer.close()
 
 
 def read_all(bootstrap: str, topic: str, reader: TopicReader | None = None) -> list[Any]:
