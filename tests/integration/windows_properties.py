@@ -19,16 +19,20 @@ def measure(gen: SyntheticSamples, ref: Reference) -> dict[str, Any]:
     heads = [orjson.loads(r.value) for r in gen.samples]
     starts = [int(datetime.fromisoformat(h["start"]).timestamp()) // 60 for h in heads]
     ends = [s + len(h["values"]) for s, h in zip(starts, heads, strict=True)]
-    versions: dict[tuple[str, int, int], set[bytes]] = defaultdict(set)
+    order: dict[tuple[str, int, int], list[bytes]] = defaultdict(list)  # copies, in order
     for head, start, record in zip(heads, starts, gen.samples, strict=True):
-        versions[(head["user_id"], start, len(head["values"]))].add(record.value)
-    originals = len(versions)
+        order[(head["user_id"], start, len(head["values"]))].append(record.value)
+    versions = {key: set(copies) for key, copies in order.items()}
+    conflicting = [copies for copies in order.values() if len(set(copies)) > 1]
+    originals, late = len(versions), _late_each(ends)
     out: dict[str, Any] = {
         "duplicated": (len(gen.samples) - sum(map(len, versions.values()))) / originals,
-        "conflicting": sum(len(v) > 1 for v in versions.values()) / originals,
+        "conflicting": len(conflicting) / originals,
+        # the changed version goes out once, after every copy of the original
+        "resent_last": all(len(set(c[:-1])) == 1 and c[-1] != c[0] for c in conflicting),
         "zones": len(set(gen.zone_of.values())),
-        "late_minutes": _lateness(ends),
-        "late_over_an_hour": sum(late > 60 for late in _late_each(ends)) / len(ends),
+        "late_minutes": max(late),
+        "late_over_an_hour": sum(minutes > 60 for minutes in late) / len(ends),
     }
     out |= _days(gen, ref, heads, starts)
     features = Counter((e["user_id"], e["as_of"]) for _, e in _events(gen.day_features))
@@ -48,10 +52,6 @@ def _late_each(ends: list[int]) -> list[int]:
         out.append(max(newest - end, 0))
         newest = max(newest, end)
     return out
-
-
-def _lateness(ends: list[int]) -> int:
-    return max(_late_each(ends))
 
 
 def _days(

@@ -67,9 +67,8 @@ class Slots:
 class Reference:
     """Weeks from the generator's minutes (see the module doc)."""
 
-    def __init__(self, gen: SyntheticSamples, lateness_s: float) -> None:
+    def __init__(self, gen: SyntheticSamples) -> None:
         self.gen = gen
-        self.lateness_min = int(lateness_s // 60)
         self._slots: dict[tuple[date, str], Slots] = {}
         self._truth: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
         self._days: dict[tuple[str, date], tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]]
@@ -110,31 +109,20 @@ class Reference:
     def week(self, user: str, last: date) -> tuple[npt.NDArray[np.float64], float]:
         """(the 10,080 values, the coverage) of ``user``'s week ending ``last``."""
         days = [self._day(user, last - timedelta(days=6 - i)) for i in range(7)]
-        values = np.concatenate([v for v, _ in days])
-        present = np.concatenate([p for _, p in days])
-        return values, float(present.sum()) / WEEK
+        return np.concatenate([v for v, _ in days]), self.coverage(user, last)
 
-    def closed_days(self, user: str, idle_closed: bool) -> list[date]:
-        """The days whose week closed: every one when the idle timer closed the tail,
-        else those the user's stream passed by the lateness."""
+    def closed(self) -> list[tuple[str, date]]:
+        """Every user-day (the idle timer closes the tail of every user's stream)."""
         plan = self.gen.plan
         days = [plan.first_day + timedelta(days=d) for d in range(plan.days)]
-        if idle_closed:
-            return days
-        end, tz = max(self.gen.truth[user]) + 1, self.gen.zone_of[user]
-        return [
-            d for d in days if int(self.slots(d, tz).minutes[-1]) + 1 + self.lateness_min <= end
-        ]
-
-    def closed(self, idle_closed: bool = True) -> list[tuple[str, date]]:
-        """Every closed user-day."""
-        return [(u, d) for u in self.gen.truth for d in self.closed_days(u, idle_closed)]
+        return [(u, d) for u in self.gen.truth for d in days]
 
     def scored(self) -> set[tuple[str, str]]:
         """The (user, day) whose week reaches the coverage floor once every day closed."""
         return {(u, d.isoformat()) for u, d in self.closed() if self.coverage(u, d) >= MIN_COVERAGE}
 
     def coverage(self, user: str, last: date) -> float:
+        """The share of the week's minutes present (a skipped clock hour counts)."""
         days = [self._day(user, last - timedelta(days=6 - i)) for i in range(7)]
         return sum(int(p.sum()) for _, p in days) / WEEK
 
@@ -164,7 +152,6 @@ def check_weeks(
     gen: SyntheticSamples,
     ref: Reference,
     sent: list[Sent],
-    idle_closed: bool = True,
 ) -> Counter[str]:
     """Every revision of a user-day once, numbered from 0; each closed user-day's last
     revision carries its day's features and, when the reference week's coverage reaches
@@ -183,7 +170,7 @@ def check_weeks(
     }
     found: Counter[str] = Counter()
     first_week_day = gen.plan.first_day + timedelta(days=6)
-    for user, day in ref.closed(idle_closed):
+    for user, day in ref.closed():
         key, (values, coverage) = (user, day.isoformat()), ref.week(user, day)
         event = last[key].event if key in last else {}
         assert event.get("features") == features_of[key], key
