@@ -13,6 +13,7 @@ below the coverage floor (scored without PAT).
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import date
 from pathlib import Path
@@ -22,6 +23,7 @@ import orjson
 import pytest
 
 from consumer.commands.score import offline_settings, score_file
+from consumer.models.threads import THREAD_ENV_VARS
 from consumer.producer.synthetic_samples import SyntheticSamples
 from consumer.settings import Settings
 from tests.integration.harness import REPO
@@ -89,11 +91,12 @@ def check_pat(
     lines += [s.raw for s in below]
     path = tmp / "score.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    scoring = offline_settings(settings, REPO / "models" / "demo")
+    models = os.environ.get("MOODSTREAM_TEST_MODELS_DIR", str(REPO / "models" / "demo"))
+    scoring = offline_settings(settings, Path(models))
     scoring = scoring.model_copy(
         update={"models": scoring.models.model_copy(update={"warmup": False})}
     )
-    values, invalid = score_file(scoring, path)
+    values, invalid = _score(scoring, path)
     assert invalid == []
     predictions = {p["event_id"]: p for p in (orjson.loads(v) for v in values)}
     for one in weeks:
@@ -104,6 +107,20 @@ def check_pat(
         assert prediction["models"]["pat"]["status"] == "skipped", one.key
         assert prediction["current_depression"] is None
     return len(weeks)
+
+
+def _score(settings: Settings, path: Path) -> tuple[list[bytes], list[str]]:
+    """``score_file``, the thread caps it sets in the environment undone afterwards (later
+    tests' services inherit this process's environment)."""
+    saved = {name: os.environ.get(name) for name in THREAD_ENV_VARS}
+    try:
+        return score_file(settings, path)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _same_pat(stage: dict[str, Any], direct: dict[str, Any], one: Sent) -> None:
