@@ -198,6 +198,8 @@ def test_weeks_equal_the_reference_with_a_store_far_smaller_than_its_data(
     assert found["weeks"] == len(reference.scored()) >= USERS * 3, found
     assert found["sparse_below_coverage"] >= 10 and found["revised"] >= 5, found
     assert stage.total("moodstream_windows_weeks_closed_total") == USERS * DAYS
+    # each user's last two days are closed by the idle timer unless they were complete
+    assert stage.value("moodstream_windows_weeks_closed_total", trigger="idle") >= USERS
     assert stage.value("moodstream_windows_weeks_not_scored_total", reason="low_coverage") == below
     assert stage.value("moodstream_windows_revisions_total") == found["revised"]
     assert stage.value("moodstream_windows_revisions_too_old_total") == 0
