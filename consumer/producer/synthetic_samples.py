@@ -6,16 +6,16 @@ activity (``models.synthetic.synthetic_week``'s rhythm), sent as records the way
 wearable pipelines send them:
 
 - per local day either one daily record (split at gaps and at 1,440 values) or hourly
-  ones; ``missing`` of the minutes never sent (gaps of 10 minutes); ``sparse`` users send
-  only every other day (their weeks fall below the coverage floor);
-- ``duplicates`` of the records sent twice; about ``conflicts`` of them (all taken from
-  each user's last day, whose weeks are still open and whose days still retained at the
-  end: a change to a week already closed whose oldest day has left the retention is not
-  revised) re-sent at the end of the stream with a value changed (the re-send is the
-  truth: it arrives last);
+  ones; ``missing`` of the minutes never sent (gaps of 10 minutes): ``whole`` of the
+  user-days have no gap (their weeks close as complete), the others miss
+  ``missing / (1 - whole)``; ``sparse`` users send only every other day (their weeks
+  fall below the coverage floor);
+- ``duplicates`` of the records sent twice; ``conflicts`` of them re-sent with a value
+  changed, as late as the lateness allows (after the original and its duplicate: the
+  re-send is the truth; a week that already closed as complete is revised);
 - shuffled within ``lateness_s``: a record is sent before any record ending more than
   ``lateness_s`` after it ends (so a day is whole once the stream passes its end plus
-  that lateness);
+  that lateness, and a re-send never reaches a week whose oldest day left the retention);
 - each user-day's features (``FeatureEvent`` with features only) for the other topic, in
   day order (every user's first day, then every user's second, ...).
 
@@ -52,6 +52,7 @@ class SamplesPlan:
     first_day: date = date(2026, 3, 3)  # New York springs forward on 2026-03-08
     zones: tuple[str, ...] = ZONES
     missing: float = 0.03
+    whole: float = 0.4
     duplicates: float = 0.05
     conflicts: float = 0.01
     sparse: float = 0.1
@@ -77,7 +78,6 @@ class SyntheticSamples:
     zone_of: dict[str, str] = field(init=False, default_factory=dict)
     samples: list[SampleRecord] = field(init=False, default_factory=list)
     day_features: list[tuple[bytes, bytes]] = field(init=False, default_factory=list)
-    _last_day: list[SampleRecord] = field(init=False, default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         rng = np.random.default_rng(self.seed)
@@ -90,13 +90,14 @@ class SyntheticSamples:
             self.zone_of[user] = plan.zones[i % len(plan.zones)]
             self.truth[user] = {}
             sparse = rng.random() < plan.sparse
+            weeks = -(-(plan.days + 1) // 7)  # a spare day for a 1,500-minute day
+            rhythm = np.concatenate(
+                [synthetic_week(rng, disrupted=bool(rng.random() < 0.3)) for _ in range(weeks)]
+            )
             for d in range(plan.days):
                 day = plan.first_day + timedelta(days=d)
                 if not (sparse and d % 2):
-                    sent = self._day(rng, user, day)
-                    records += sent
-                    if d == plan.days - 1:
-                        self._last_day += sent
+                    records += self._day(rng, user, day, rhythm[d * 1_440 :])
                 if plan.features:
                     features.append((day, self._features(rng, user, day, mn[i], sd[i])))
         self.samples = self._arrange(rng, records)
@@ -105,19 +106,22 @@ class SyntheticSamples:
         # once, and features of a day past the retention are refused as too_old).
         self.day_features = [pair for _, pair in sorted(features, key=lambda f: f[0])]
 
-    def _day(self, rng: np.random.Generator, user: str, day: date) -> list[SampleRecord]:
+    def _day(
+        self, rng: np.random.Generator, user: str, day: date, rhythm: npt.NDArray[np.float32]
+    ) -> list[SampleRecord]:
+        """The records of one local day, its minutes from ``rhythm`` (from its midnight)."""
         tz = self.zone_of[user]
         start, end = _local_day(day, tz)
-        week = synthetic_week(rng, disrupted=bool(rng.random() < 0.3))
-        values = np.resize(week, end - start).astype(float)
-        present = rng.random((end - start + _GAP - 1) // _GAP) >= self.plan.missing
+        values = rhythm[: end - start].astype(float)
+        plan = self.plan
+        missing = 0.0 if rng.random() < plan.whole else plan.missing / (1 - plan.whole)
+        present = rng.random((end - start + _GAP - 1) // _GAP) >= missing
         present = np.repeat(present, _GAP)[: end - start]
         size = 60 if rng.random() < self.plan.hourly else _MAX_VALUES
         out = []
         for first, stop in _runs(present, size):
-            chunk = [float(v) for v in values[first:stop]]
-            for k, v in enumerate(chunk):
-                self.truth[user][start + first + k] = v
+            chunk: list[float] = values[first:stop].tolist()
+            self.truth[user].update(zip(range(start + first, start + stop), chunk, strict=True))
             out.append(self._record(user, start + first, chunk))
         return out
 
@@ -150,14 +154,17 @@ class SyntheticSamples:
         return user.encode(), orjson.dumps(event)
 
     def _arrange(self, rng: np.random.Generator, records: list[SampleRecord]) -> list[SampleRecord]:
-        """Duplicates, the lateness shuffle, then the conflicting re-sends at the end."""
-        rate = min(1.0, self.plan.conflicts * self.plan.days)  # of the last day's records
+        """Duplicates and conflicting re-sends, shuffled within the lateness."""
         late_min = self.plan.lateness_s / 60
-        doubled = records + [r for r in records if rng.random() < self.plan.duplicates]
-        keys = [r.end_minute + rng.random() * late_min for r in doubled]
-        order = [doubled[i] for i in np.argsort(keys, kind="stable")]
-        resent = [self._conflict(rng, r) for r in self._last_day if rng.random() < rate]
-        return order + resent
+        origin = list(range(len(records)))
+        origin += [i for i in origin if rng.random() < self.plan.duplicates]
+        keys = [records[i].end_minute + rng.random() * late_min for i in origin]
+        sent = [records[i] for i in origin]
+        for record in records:
+            if rng.random() < self.plan.conflicts:  # a re-poll as late as the lateness allows
+                sent.append(self._conflict(rng, record))
+                keys.append(record.end_minute + late_min)  # after every copy
+        return [sent[i] for i in np.argsort(keys, kind="stable")]
 
     def _conflict(self, rng: np.random.Generator, record: SampleRecord) -> SampleRecord:
         body = orjson.loads(record.value)
@@ -185,17 +192,10 @@ def _local_day(day: date, tz: str) -> tuple[int, int]:
 
 def _runs(present: npt.NDArray[np.bool_], size: int) -> Iterator[tuple[int, int]]:
     """[first, stop) runs of present minutes, each at most ``size`` long."""
-    n = len(present)
-    i = 0
-    while i < n:
-        if not present[i]:
-            i += 1
-            continue
-        j = i
-        while j < n and present[j] and j - i < size:
-            j += 1
-        yield i, j
-        i = j
+    edges = np.diff(np.concatenate([[0], present.astype(np.int8), [0]]))
+    for first, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        for i in range(int(first), int(stop), size):
+            yield i, min(i + size, int(stop))
 
 
 def _uuid(rng: np.random.Generator) -> str:

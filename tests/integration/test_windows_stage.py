@@ -1,17 +1,25 @@
 """The windows stage against the real broker: minute samples and day features in, complete
 FeatureEvents out, each week equal to a reference built here from the generator's own
-minutes (``SyntheticSamples.truth``), independently of the stage's code.
+minutes (``SyntheticSamples.truth``: ``windows_reference``), independently of the stage's
+code.
 
-20 users x 9 local days (three zones, New York crossing its 2026-03-08 DST change), hourly
-and daily chunks shuffled within 25 h (the lateness is 26 h), 5 % duplicated chunks,
-conflicting re-sends at the end, 3 % missing minutes, sparse users whose weeks fall below
-the coverage floor, day features on the other topic, and a few bad records. The stage
-runs in-process (its loop on a thread, the real clients); a restart test stops it
-mid-stream and starts a fresh one that restores its state from the changelog.
+Issue 26's scale: 200 users x 9 local days (three zones, New York crossing its
+2026-03-08 DST change), hourly and daily chunks shuffled within 25 h (the lateness is
+26 h), 5 % duplicated chunks, 1 % conflicting re-sends (revising weeks that closed as
+complete), 3 % missing minutes (40 % of the days whole), sparse users whose weeks
+fall below the coverage floor, day features on the other topic; the first test measures
+each of these on the records themselves. Generated once for the module.
 
-At-least-once: a restart may send a revision again with the same ``event_id``; the restart
-test dedupes by ``event_id`` before counting (the documented duplicates), the plain run
-asserts there are none at all.
+- at-least-once, one stage whose store cannot hold its data in memory (a decoded cache
+  of 16 user-days per partition for ~600, RocksDB's memory at its floor): every revision
+  once, every week equal to the reference, weeks below the floor counted and never sent
+  with activity, PAT scores of the stage's weeks equal to the reference weeks scored
+  directly (``windows_scoring``);
+- exactly-once through a rebalance from one worker to two and back with a SIGKILL of
+  the second's worker mid-stream: under read_committed no event twice, no week lost,
+  every week equal to the reference;
+- a smaller stream (20 users) for a stage stopped mid-stream and restored from the
+  changelog under at-least-once (its documented duplicates deduped by ``event_id``).
 """
 
 from __future__ import annotations
@@ -21,34 +29,19 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import uuid
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from consumer.clock import SystemClock
 from consumer.kafka.admin import create_topics, delete_topics, wait_for_topics
 from consumer.producer.synthetic_samples import SamplesPlan, SyntheticSamples
-from consumer.settings import (
-    Guarantee,
-    ProcessingSettings,
-    Settings,
-    TopicSettings,
-    WindowsSettings,
-)
-from consumer.windows_stage.metrics import WindowsMetrics
-from consumer.windows_stage.runner import WindowsRunner
-from consumer.windows_stage.wiring import build_windows_runner, windows_settings
-from tests.conftest import settings_for
+from consumer.settings import Guarantee, Settings, TopicSettings
+from consumer.windows.daystate import DayMinutes
 from tests.integration.harness import (
+    Service,
     TopicReader,
     committed_total,
     produce_raw,
@@ -56,14 +49,32 @@ from tests.integration.harness import (
     service_env,
     wait_for,
 )
+from tests.integration.windows_properties import measure
+from tests.integration.windows_reference import Reference, check_weeks, read_sent
+from tests.integration.windows_scoring import check_pat
+from tests.integration.windows_tools import (
+    IDLE_S,
+    LATENESS_S,
+    PARTITIONS,
+    Records,
+    Stage,
+    metric,
+    read_all,
+    samples_of,
+    stage_settings,
+    start_stage,
+    wait_committed,
+    wait_weeks,
+    workers,
+)
 
 pytestmark = pytest.mark.integration
 
-PARTITIONS = 3
-LATENESS_S = 26 * 3_600
-IDLE_S = 3_600
-WEEK = 10_080
-BAD = [
+USERS, DAYS = 200, 9
+MIB = 1 << 20
+#: ``WINDOWS__CACHE_MB`` holding about 16 decoded days of 1,440 minutes
+CACHE_MB_16_DAYS = 16 * DayMinutes.empty(1_440).footprint / MIB
+BAD: Records = [
     (
         b"u-bad",
         b'{"schema_version":1,"user_id":"u-bad","start":"2026-03-04T00:00:00Z",'
@@ -76,6 +87,7 @@ BAD = [
     ),
     (b"u-bad", b"not json"),
 ]
+PARTS, DROPPED = "moodstream_windows_partitions", "moodstream_windows_days_dropped_total"
 
 
 @pytest.fixture
@@ -100,265 +112,110 @@ def windows_topics(kafka_bootstrap: str) -> Iterator[TopicSettings]:
     delete_topics(admin, names)
 
 
-class ShiftedClock:
-    """The system clock, its wall time moved forward by ``shift_s`` (to let the idle
-    timers of users who stopped sending fire now); monotonic time untouched."""
-
-    def __init__(self) -> None:
-        self.shift_s = 0.0
-        self._real = SystemClock()
-
-    def monotonic(self) -> float:
-        return self._real.monotonic()
-
-    def now(self) -> datetime:
-        return self._real.now() + timedelta(seconds=self.shift_s)
+@pytest.fixture(scope="module")
+def generated() -> SyntheticSamples:
+    return SyntheticSamples(26, SamplesPlan(users=USERS, days=DAYS))
 
 
-@dataclass
-class Stage:
-    """A windows runner on a thread until stopped."""
-
-    runner: WindowsRunner
-    registry: CollectorRegistry
-    clock: ShiftedClock
-
-    def __post_init__(self) -> None:
-        self._stop = threading.Event()
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.runner.run(self._stop.is_set)
-        except BaseException as exc:  # reported by stop()
-            self.error = exc
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(60)
-        assert not self._thread.is_alive(), "the windows loop did not stop"
-        assert self.error is None, repr(self.error)
-
-    def value(self, name: str, **labels: str) -> float:
-        return self.registry.get_sample_value(name, labels or None) or 0.0
+@pytest.fixture(scope="module")
+def reference(generated: SyntheticSamples) -> Reference:
+    return Reference(generated)
 
 
-def _start(settings: Settings, index: int = 0) -> Stage:
-    registry, clock = CollectorRegistry(), ShiftedClock()
-    runner = build_windows_runner(
-        settings,
-        bootstrap=settings.kafka.bootstrap_servers,
-        worker_index=index,
-        clock=clock,
-        metrics=WindowsMetrics(registry),
-    )
-    return Stage(runner, registry, clock)
+def _send_features(settings: Settings, gen: SyntheticSamples, stage: Stage) -> None:
+    """The day features, committed by the stage before any sample is sent (across two
+    topics a consumer's order is not defined, and features that arrive after their day
+    left the retention are refused as ``too_old``)."""
+    produce_raw(settings.kafka.bootstrap_servers, settings.topics.day_features, gen.day_features)
+    wait_committed(settings, (0, len(gen.day_features)), stage)
 
 
 def _close_idle_users(stage: Stage, gen: SyntheticSamples, dropped_before: float = 0) -> None:
     """Move the stage's wall clock past the idle timeout: every user's open days close
-        (trigger ``idle``) and, the wall clock being far past March 2026, every day leaves the
-        retention (tombstones). Waits until every user-day is dropped (``dropped_before``: by an
-    earlier stage)."""
+    (trigger ``idle``) and, the wall clock being far past March 2026, every day leaves the
+    retention (tombstones). Waits until every user-day is dropped (``dropped_before``: by
+    an earlier stage)."""
     stage.clock.shift_s = IDLE_S + 60
     user_days = len(gen.truth) * gen.plan.days  # every user has features for every day
     wait_for(
-        lambda: stage.value("moodstream_windows_days_dropped_total") + dropped_before == user_days,
-        60,
+        lambda: stage.value(DROPPED) + dropped_before == user_days,
+        120,
         "every user-day closed and dropped",
     )
 
 
-def _settings(
-    bootstrap: str, topics: TopicSettings, tmp: Path, guarantee: Guarantee = Guarantee.AT_LEAST_ONCE
-) -> Settings:
-    group = f"moodstream-test-{uuid.uuid4().hex[:12]}"
-    windows = WindowsSettings(
-        allowed_lateness_s=LATENESS_S, idle_close_s=IDLE_S, state_dir=tmp / "state"
-    )
-    processing = ProcessingSettings(guarantee=guarantee)
-    base = settings_for(bootstrap, topics, group, windows=windows, processing=processing)
-    return windows_settings(base)
-
-
-def _send(
-    settings: Settings, gen: SyntheticSamples, stage: Stage, held_back: int = 0
-) -> tuple[int, int]:
-    """The day features first (committed by the stage before any sample is sent: across
-    two topics a consumer's order is not defined, and features that arrive after their
-    day left the retention are refused as ``too_old``), then the samples but the last
-    ``held_back`` (sent by ``_send_rest``). Returns the counts once everything is sent."""
-    topics, bootstrap = settings.topics, settings.kafka.bootstrap_servers
-    produce_raw(bootstrap, topics.day_features, gen.day_features)
-    _wait_committed(settings, (0, len(gen.day_features)), stage)
-    samples = _samples(gen)
-    produce_raw(bootstrap, topics.activity, samples[: len(samples) - held_back])
-    return len(samples), len(gen.day_features)
-
-
-def _samples(gen: SyntheticSamples) -> list[tuple[bytes | None, bytes | None]]:
-    records: list[tuple[bytes | None, bytes | None]] = [(r.key, r.value) for r in gen.samples]
-    return records + BAD
-
-
-def _send_rest(settings: Settings, gen: SyntheticSamples, held_back: int) -> None:
-    samples = _samples(gen)
-    produce_raw(settings.kafka.bootstrap_servers, settings.topics.activity, samples[-held_back:])
-
-
-def _wait_committed(settings: Settings, counts: tuple[int, int], stage: Stage) -> None:
-    topics, group = settings.topics, settings.kafka.group_id
-    bootstrap = settings.kafka.bootstrap_servers
-
-    seen: list[tuple[int, int]] = []
-
-    def done() -> bool:
-        assert stage.error is None, repr(stage.error)
-        seen[:] = [
-            (
-                committed_total(bootstrap, topics.activity, group, PARTITIONS),
-                committed_total(bootstrap, topics.day_features, group, PARTITIONS),
-            )
-        ]
-        return seen[0] == counts
-
-    try:
-        wait_for(done, 90, "every input committed")
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}: committed {seen}, sent {counts}") from None
-
-
-def _read_all(bootstrap: str, topic: str) -> list[tuple[dict[str, Any], int]]:
-    """Every record of ``topic`` (the stage has committed all its inputs, so all are
-    acknowledged): (event, revision header)."""
-    reader = TopicReader(bootstrap, topic)
-    try:
-        seen = -1
-        while len(reader.records) != seen:
-            seen = len(reader.records)
-            reader.poll(1.5)
-        return [(json.loads(m.value()), int(dict(m.headers())["revision"])) for m in reader.records]
-    finally:
-        reader.close()
-
-
-def _day_slots(day: date, tz: str) -> list[tuple[int, int]]:
-    """(real minute, wall-clock slot) of each real minute of local ``day``."""
-    zone = ZoneInfo(tz)
-    nxt = day + timedelta(days=1)
-    first = int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp()) // 60
-    last = int(datetime(nxt.year, nxt.month, nxt.day, tzinfo=zone).timestamp()) // 60
-    out = []
-    for minute in range(first, last):
-        local = datetime.fromtimestamp(minute * 60, zone)
-        out.append((minute, local.hour * 60 + local.minute))
-    return out
-
-
-class Reference:
-    """Weeks from the generator's minutes, computed here: each real minute in the slot of
-    its local wall-clock time (summed where a clock goes back), a skipped hour present."""
-
-    def __init__(self, gen: SyntheticSamples) -> None:
-        self.gen = gen
-        self._slots: dict[tuple[date, str], list[tuple[int, int]]] = {}
-
-    def week(self, user: str, last: date) -> tuple[list[float], int]:
-        tz, truth = self.gen.zone_of[user], self.gen.truth[user]
-        values, present = [0.0] * WEEK, [False] * WEEK
-        for i in range(7):
-            day = last - timedelta(days=6 - i)
-            key = (day, tz)
-            if key not in self._slots:
-                self._slots[key] = _day_slots(day, tz)
-            slots = self._slots[key]
-            for minute, slot in slots:
-                if minute in truth:
-                    values[i * 1440 + slot] += truth[minute]
-                    present[i * 1440 + slot] = True
-            for slot in set(range(1440)) - {s for _, s in slots}:
-                present[i * 1440 + slot] = True
-        return values, sum(present)
-
-    def days(self, user: str, idle_closed: bool) -> list[date]:
-        """The days whose week closed: every one when the idle timer closed the tail,
-        else those the user's stream passed by the lateness."""
-        plan = self.gen.plan
-        days = [plan.first_day + timedelta(days=d) for d in range(plan.days)]
-        if idle_closed:
-            return days
-        end, tz = max(self.gen.truth[user]) + 1, self.gen.zone_of[user]
-        return [d for d in days if _day_slots(d, tz)[-1][0] + 1 + LATENESS_S // 60 <= end]
-
-
-def _check_weeks(
-    gen: SyntheticSamples, events: list[tuple[dict[str, Any], int]], idle_closed: bool = True
-) -> Counter[str]:
-    """Every revision once; each user-day's last revision equal to the reference; weeks
-    below the coverage floor never sent as activity. Returns what was found, by kind."""
-    ref = Reference(gen)
-    revisions: dict[tuple[str, str], list[int]] = defaultdict(list)
-    last: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
-    for event, revision in events:
-        key = (event["user_id"], event["as_of"])
-        revisions[key].append(revision)
-        if key not in last or revision > last[key][0]:
-            last[key] = (revision, event)
-    found: Counter[str] = Counter()
-    for key, seen in revisions.items():
-        assert sorted(seen) == list(range(len(seen))), f"{key}: revisions {sorted(seen)}"
-    features_of = {
-        (e["user_id"], e["as_of"]): e["features"]
-        for e in (json.loads(v) for _, v in gen.day_features)
-    }
-    for user in gen.truth:
-        for day in ref.days(user, idle_closed):
-            values, present = ref.week(user, day)
-            key = (user, day.isoformat())
-            event = last[key][1] if key in last else {}
-            assert event.get("features") == features_of[key], key
-            if present / WEEK < 0.8:
-                assert not any(
-                    e.get("activity") for e, _ in events if (e["user_id"], e["as_of"]) == key
-                )
-                spanned = day >= gen.plan.first_day + timedelta(days=6)
-                found["sparse_below_coverage" if spanned else "early_below_coverage"] += 1
-                continue
-            assert event.get("activity") == values, f"{key}: week differs from the reference"
-            assert event["coverage"] == pytest.approx(present / WEEK)
-            found["weeks"] += 1
-    return found
-
-
-@pytest.fixture
-def generated() -> SyntheticSamples:
-    return SyntheticSamples(26, SamplesPlan(users=20, days=9))
-
-
-def test_weeks_equal_the_reference_and_each_revision_goes_out_once(
-    kafka_bootstrap: str, windows_topics: TopicSettings, tmp_path: Path, generated: SyntheticSamples
+def test_the_stream_has_every_property_the_issue_names(
+    generated: SyntheticSamples, reference: Reference
 ) -> None:
-    settings = _settings(kafka_bootstrap, windows_topics, tmp_path)
-    stage = _start(settings)
+    """Measured on the records in sending order, not taken from the plan."""
+    found = measure(generated, reference)
+    assert found["hourly_days"] >= 0.3 and found["daily_days"] >= 0.3, found
+    assert 60 < found["late_minutes"] < LATENESS_S // 60, found  # shuffled within 26 h
+    assert found["late_over_an_hour"] >= 0.1, found
+    assert 0.04 <= found["duplicated"] <= 0.06, found
+    assert 0.006 <= found["conflicting"] <= 0.014 and found["resent_last"], found
+    assert 0.02 <= found["missing"] <= 0.04 and found["whole_days"] >= 0.15, found
+    assert found["zones"] >= 3 and 1_380 in found["new_york_day_lengths"], found
+    assert found["features_per_user_day"] == {1} and found["user_days"] == USERS * DAYS
+
+
+def test_weeks_equal_the_reference_with_a_store_far_smaller_than_its_data(
+    kafka_bootstrap: str,
+    windows_topics: TopicSettings,
+    tmp_path: Path,
+    generated: SyntheticSamples,
+    reference: Reference,
+) -> None:
+    """One stage, at-least-once, its store's memory at its floor: the decoded write-back
+    cache at about 16 user-days per partition (``WINDOWS__CACHE_MB``) for ~600 (so nearly
+    every record reads its day back from RocksDB and evicts another), RocksDB's block cache and write buffers at the
+    settings' 1 MiB (its SST files, ~4 MB, outgrow the three block caches). Every revision
+    once (no restart, no duplicate),
+    every closed week equal to the reference, each below the floor counted and never
+    sent with activity, PAT scores equal to the reference weeks scored directly."""
+    settings = stage_settings(
+        kafka_bootstrap,
+        windows_topics,
+        tmp_path,
+        cache_mb=CACHE_MB_16_DAYS,
+        store_cache_mb=1,
+        store_write_buffer_mb=1,
+    )
+    samples = samples_of(generated) + BAD
+    stage = start_stage(settings)
     try:
-        counts = _send(settings, generated, stage)
-        _wait_committed(settings, counts, stage)
+        _send_features(settings, generated, stage)
+        produce_raw(kafka_bootstrap, windows_topics.activity, samples)
+        wait_committed(settings, (len(samples), len(generated.day_features)), stage)
+        # the SST files alone outgrow every partition's block cache together
+        stored = "moodstream_windows_store_bytes"
+        try:
+            wait_for(lambda: stage.value(stored) > PARTITIONS * MIB, 30, "the store")
+        except AssertionError:
+            raise AssertionError(f"{stage.value(stored)} bytes on disk") from None
         _close_idle_users(stage, generated)
     finally:
         stage.stop()
-    events = _read_all(kafka_bootstrap, windows_topics.features)
-    ids = Counter(e["event_id"] for e, _ in events)
-    assert max(ids.values()) == 1, "a revision went out twice without a restart"
-    found = _check_weeks(generated, events)
-    # weeks ending days 7-9 of 9 are whole; earlier ones hold days before the data began
-    assert found["weeks"] >= 45 and found["sparse_below_coverage"] >= 2, found
-    assert stage.value("moodstream_windows_weeks_not_scored_total", reason="low_coverage") >= 2
-    assert stage.value("moodstream_windows_weeks_closed_total", trigger="idle") >= 40
+    sent = read_sent(read_all(kafka_bootstrap, windows_topics.features))
+    assert max(Counter(s.event["event_id"] for s in sent).values()) == 1
+    found = check_weeks(generated, reference, sent)
+    below = USERS * DAYS - found["weeks"]
+    assert found["weeks"] == len(reference.scored()) >= USERS * 3, found
+    assert found["sparse_below_coverage"] >= 10 and found["revised"] >= 5, found
+    assert stage.total("moodstream_windows_weeks_closed_total") == USERS * DAYS
+    # each user's last two days are closed by the idle timer unless they were complete
+    assert stage.value("moodstream_windows_weeks_closed_total", trigger="idle") >= USERS
+    assert stage.value("moodstream_windows_weeks_not_scored_total", reason="low_coverage") == below
+    assert stage.value("moodstream_windows_revisions_total") == found["revised"]
+    assert stage.value("moodstream_windows_revisions_too_old_total") == 0
     assert stage.value("moodstream_windows_dead_letters_total") == len(BAD)
-    assert stage.value("moodstream_windows_samples_total") == counts[0] - len(BAD)
-    reader = TopicReader(kafka_bootstrap, windows_topics.dlq)
+    assert stage.value("moodstream_windows_samples_total") == len(samples) - len(BAD)
+    _check_dead_letters(kafka_bootstrap, windows_topics)
+    assert check_pat(settings, generated, reference, sent, tmp_path) >= 6
+
+
+def _check_dead_letters(bootstrap: str, topics: TopicSettings) -> None:
+    reader = TopicReader(bootstrap, topics.dlq)
     try:
         reader.wait_count(len(BAD), 30)
         classes = sorted(
@@ -373,40 +230,133 @@ def test_weeks_equal_the_reference_and_each_revision_goes_out_once(
     ]
 
 
-@pytest.mark.parametrize("guarantee", list(Guarantee))
-def test_a_stage_stopped_mid_stream_restores_its_state_from_the_changelog(
+def test_exactly_once_through_a_rebalance_to_two_workers_and_back_and_a_sigkill(
     kafka_bootstrap: str,
     windows_topics: TopicSettings,
     tmp_path: Path,
     generated: SyntheticSamples,
-    guarantee: Guarantee,
+    reference: Reference,
 ) -> None:
-    """The first stage stops after about a third of the samples (the last third is sent only
-    after it stopped); the second wipes its
-    local stores, restores them from the changelog and goes on. Every revision once and
-    every week equal to the reference: under exactly-once as read (read_committed), under
-    at-least-once after dedupe by ``event_id`` (it may resend what was not committed)."""
-    settings = _settings(kafka_bootstrap, windows_topics, tmp_path, guarantee)
-    topics, group = settings.topics, settings.kafka.group_id
-    held_back = len(_samples(generated)) // 3  # the second stage always has work left
-    first = _start(settings)
+    """A stage in-process holds all partitions for the first third of the samples; then
+    ``run --stage windows`` joins its group (1 -> 2 workers: each rebalance hands whole
+    partition numbers of both inputs to one worker, which restores their stores from the
+    changelog), its worker is SIGKILLed once it is processing the second third and the
+    supervisor restarts it (restore again); once the second third is committed the
+    service stops (2 -> 1) and the first stage takes the last third and closes the idle
+    users. Under read_committed: no event twice, no week lost, every week equal to the
+    reference."""
+    settings = stage_settings(kafka_bootstrap, windows_topics, tmp_path, Guarantee.EXACTLY_ONCE)
+    env = service_env(
+        kafka_bootstrap,
+        windows_topics,
+        settings.kafka.group_id,
+        WINDOWS__STATE_DIR=tmp_path / "service-state",
+        WINDOWS__ALLOWED_LATENESS_S=LATENESS_S,
+        WINDOWS__IDLE_CLOSE_S=IDLE_S,
+        PROCESSING__GUARANTEE="exactly_once",
+    )
+    samples = samples_of(generated)
+    cuts = [0, len(samples) // 3, 2 * len(samples) // 3, len(samples)]
+    features = len(generated.day_features)
+    first = start_stage(settings)
+    reader = TopicReader(kafka_bootstrap, windows_topics.features)
     try:
-        counts = _send(settings, generated, first, held_back)
+        _send_features(settings, generated, first)
+        produce_raw(kafka_bootstrap, windows_topics.activity, samples[: cuts[1]])
+        wait_committed(settings, (cuts[1], features), first)
+        with running_service(env, tmp_path, "--stage", "windows", "--workers", "1") as service:
+            _kill_the_second_worker_mid_stream(service, first, samples[cuts[1] : cuts[2]], settings)
+            wait_committed(settings, (cuts[2], features), first)
+            assert service.stop() == 0, service.logs()
+        # the worker restored its partitions when it joined, and again once restarted
+        assert _logged(service, "worker_exited", exit_code=-signal.SIGKILL) == 1
+        assert _logged(service, "restored") >= 2
+        wait_for(lambda: first.value(PARTS) == PARTITIONS, 60, "the first holds all again")
+        produce_raw(kafka_bootstrap, windows_topics.activity, samples[cuts[2] :])
+        wait_committed(settings, (len(samples), features), first)
+        first.clock.shift_s = IDLE_S + 60  # the idle timers close every user's last days
+        wait_weeks(reader, reference.scored(), first)
+    finally:
+        first.stop()
+    # the first stage restored again when partitions came back, from a changelog with data
+    assert first.value("moodstream_windows_restore_seconds_count") > PARTITIONS
+    assert first.total("moodstream_windows_restore_offsets_done") > 0
+    sent = read_sent(read_all(kafka_bootstrap, windows_topics.features, reader))
+    assert max(Counter(s.event["event_id"] for s in sent).values()) == 1
+    found = check_weeks(generated, reference, sent)
+    assert found["weeks"] == len(reference.scored()) and found["revised"] >= 5, found
+
+
+def _logged(service: Service, event: str, **fields: object) -> int:
+    """How many of the service's JSON log lines are ``event`` with ``fields``."""
+    lines = [json.loads(x) for x in service.logs().splitlines() if x.startswith("{")]
+    return sum(e.get("event") == event and fields.items() <= e.items() for e in lines)
+
+
+def _kill_the_second_worker_mid_stream(
+    service: Service, first: Stage, samples: Records, settings: Settings
+) -> None:
+    """Wait until the service's worker shares the partitions, send ``samples``, SIGKILL
+    that worker once it has processed some, wait until the supervisor restarted it."""
+
+    def page() -> str:
+        return service.get("/metrics")[1]
+
+    wait_for(
+        lambda: 0 < first.value(PARTS) < PARTITIONS and metric(page(), PARTS) > 0,
+        90,
+        "both workers hold partitions",
+        alive=service.process,
+    )
+    produce_raw(settings.kafka.bootstrap_servers, settings.topics.activity, samples)
+    wait_for(
+        lambda: metric(page(), "moodstream_windows_samples_total") > 0,
+        90,
+        "the second worker processing samples",
+        alive=service.process,
+    )
+    [worker] = workers(service.process.pid)
+    os.kill(worker, signal.SIGKILL)
+    wait_for(
+        lambda: workers(service.process.pid) not in ([], [worker]),
+        60,
+        "the supervisor restarted the worker",
+        alive=service.process,
+    )
+
+
+def test_a_stage_stopped_mid_stream_restores_its_state_from_the_changelog(
+    kafka_bootstrap: str, windows_topics: TopicSettings, tmp_path: Path
+) -> None:
+    """20 users, at-least-once. The first stage stops after about a third of the samples
+    (the last third is sent only after it stopped); the second wipes its local stores,
+    restores them from the changelog and goes on. After dedupe by ``event_id`` (it may
+    resend what was not committed): every revision once, every week equal to the
+    reference. (Exactly-once restores: the rebalance and SIGKILL test.)"""
+    gen = SyntheticSamples(26, SamplesPlan(users=20, days=9))
+    settings = stage_settings(kafka_bootstrap, windows_topics, tmp_path)
+    topics, group = settings.topics, settings.kafka.group_id
+    samples = samples_of(gen) + BAD
+    held_back = len(samples) // 3  # the second stage always has work left
+    first = start_stage(settings)
+    try:
+        _send_features(settings, gen, first)
+        produce_raw(kafka_bootstrap, topics.activity, samples[: len(samples) - held_back])
         wait_for(
             lambda: (
                 committed_total(kafka_bootstrap, topics.activity, group, PARTITIONS)
-                >= counts[0] // 3
+                >= len(samples) // 3
             ),
             90,
             "a third of the samples committed",
         )
     finally:
         first.stop()
-    _send_rest(settings, generated, held_back)
-    second = _start(settings)
+    produce_raw(kafka_bootstrap, topics.activity, samples[len(samples) - held_back :])
+    second = start_stage(settings)
     try:
-        _wait_committed(settings, counts, second)
-        _close_idle_users(second, generated, first.value("moodstream_windows_days_dropped_total"))
+        wait_committed(settings, (len(samples), len(gen.day_features)), second)
+        _close_idle_users(second, gen, first.value(DROPPED))
     finally:
         second.stop()
     assert second.value("moodstream_windows_restore_seconds_count") == PARTITIONS
@@ -415,11 +365,9 @@ def test_a_stage_stopped_mid_stream_restores_its_state_from_the_changelog(
         for p in range(PARTITIONS)
     )
     assert restored > 0, "nothing was restored from the changelog"
-    events = _read_all(kafka_bootstrap, windows_topics.features)
-    if guarantee is Guarantee.EXACTLY_ONCE:
-        assert max(Counter(e["event_id"] for e, _ in events).values()) == 1
-    unique = list({e["event_id"]: (e, r) for e, r in events}.values())
-    found = _check_weeks(generated, unique)
+    sent = read_sent(read_all(kafka_bootstrap, windows_topics.features))
+    unique = list({s.event["event_id"]: s for s in sent}.values())
+    found = check_weeks(gen, Reference(gen), unique)
     assert found["weeks"] >= 45 and found["sparse_below_coverage"] >= 2, found
 
 
@@ -501,105 +449,3 @@ def test_run_stage_windows_refuses_inputs_partitioned_differently(
         delete_topics(admin, [topics.day_features])
     assert done.returncode != 0
     assert "must have the same partition count" in done.stdout + done.stderr
-
-
-def test_exactly_once_across_a_rebalance_from_one_worker_to_two_and_back(
-    kafka_bootstrap: str, windows_topics: TopicSettings, tmp_path: Path, generated: SyntheticSamples
-) -> None:
-    """A second worker joins after a third of the samples and leaves after two thirds:
-    each rebalance hands whole partition numbers of both inputs to one worker (range),
-    which restores their stores from the changelog. Under read_committed: no event twice,
-    every week equal to the reference."""
-    settings = _settings(kafka_bootstrap, windows_topics, tmp_path, Guarantee.EXACTLY_ONCE)
-    topics, bootstrap = settings.topics, kafka_bootstrap
-    samples = [(r.key, r.value) for r in generated.samples]
-    thirds = [samples[: len(samples) // 3], samples[len(samples) // 3 : 2 * len(samples) // 3]]
-    thirds.append(samples[2 * len(samples) // 3 :])
-    partitions, dropped = "moodstream_windows_partitions", "moodstream_windows_days_dropped_total"
-    features = len(generated.day_features)
-    first = _start(settings)
-    try:
-        produce_raw(bootstrap, topics.day_features, generated.day_features)
-        _wait_committed(settings, (0, features), first)
-        produce_raw(bootstrap, topics.activity, thirds[0])
-        _wait_committed(settings, (len(thirds[0]), features), first)
-        second = _start(settings, index=1)
-        try:
-            wait_for(
-                lambda: first.value(partitions) > 0 and second.value(partitions) > 0,
-                60,
-                "both workers hold partitions",
-            )
-            produce_raw(bootstrap, topics.activity, thirds[1])
-            _wait_committed(settings, (len(thirds[0]) + len(thirds[1]), features), first)
-        finally:
-            second.stop()
-        wait_for(lambda: first.value(partitions) == PARTITIONS, 60, "the first holds all")
-        produce_raw(bootstrap, topics.activity, thirds[2])
-        _wait_committed(settings, (len(samples), features), first)
-        _close_idle_users(first, generated, second.value(dropped))
-    finally:
-        first.stop()
-    events = _read_all(bootstrap, windows_topics.features)
-    assert max(Counter(e["event_id"] for e, _ in events).values()) == 1
-    found = _check_weeks(generated, events)
-    assert found["weeks"] >= 45 and found["sparse_below_coverage"] >= 2, found
-
-
-def _workers(supervisor: int) -> list[int]:
-    """The pids of ``supervisor``'s children (its workers), from /proc."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == supervisor:
-            children.append(int(stat.parent.name))
-    return children
-
-
-def test_exactly_once_survives_a_sigkill_of_the_windows_worker(
-    kafka_bootstrap: str, windows_topics: TopicSettings, tmp_path: Path, generated: SyntheticSamples
-) -> None:
-    """``run --stage windows`` in exactly-once mode; its worker is SIGKILLed once half the
-    samples are committed, as the other half is sent; the supervisor restarts it, it
-    restores its state from the changelog and goes on: no event twice under
-    read_committed, every week the lateness closed equal to the reference."""
-    group = f"moodstream-test-{uuid.uuid4().hex[:12]}"
-    env = service_env(
-        kafka_bootstrap,
-        windows_topics,
-        group,
-        WINDOWS__STATE_DIR=tmp_path / "state",
-        WINDOWS__ALLOWED_LATENESS_S=LATENESS_S,
-        PROCESSING__GUARANTEE="exactly_once",
-    )
-    samples = [(r.key, r.value) for r in generated.samples]
-    windows_group = f"{group}-windows"
-    with running_service(env, tmp_path, "--stage", "windows") as service:
-        service.wait_ready()
-        produce_raw(kafka_bootstrap, windows_topics.day_features, generated.day_features)
-        half = len(samples) // 2
-
-        def committed(count: int, topic: str = windows_topics.activity) -> Callable[[], bool]:
-            return lambda: committed_total(kafka_bootstrap, topic, windows_group, 3) == count
-
-        features = committed(len(generated.day_features), windows_topics.day_features)
-        wait_for(features, 90, "the day features committed", alive=service.process)
-        produce_raw(kafka_bootstrap, windows_topics.activity, samples[:half])
-        wait_for(committed(half), 90, "the first half committed", alive=service.process)
-        [worker] = _workers(service.process.pid)
-        produce_raw(kafka_bootstrap, windows_topics.activity, samples[half:])
-        os.kill(worker, signal.SIGKILL)  # mid-stream: the second half is on its way
-        wait_for(
-            lambda: _workers(service.process.pid) not in ([], [worker]),
-            60,
-            "the supervisor restarted the worker",
-            alive=service.process,
-        )
-        wait_for(committed(len(samples)), 120, "every sample committed", alive=service.process)
-    events = _read_all(kafka_bootstrap, windows_topics.features)
-    assert max(Counter(e["event_id"] for e, _ in events).values()) == 1
-    found = _check_weeks(generated, events, idle_closed=False)
-    assert found["weeks"] >= 20, found
