@@ -168,11 +168,11 @@ def test_weeks_equal_the_reference_with_a_store_far_smaller_than_its_data(
 ) -> None:
     """One stage, at-least-once, its store's memory at its floor: the decoded write-back
     cache at about 16 user-days per partition (``WINDOWS__CACHE_MB``) for ~600 (so nearly
-    every record reads its day back from RocksDB and evicts another), RocksDB's block cache and write buffers at the
-    settings' 1 MiB (its SST files, ~4 MB, outgrow the three block caches). Every revision
-    once (no restart, no duplicate),
-    every closed week equal to the reference, each below the floor counted and never
-    sent with activity, PAT scores equal to the reference weeks scored directly."""
+    every record reads its day back from RocksDB and evicts another), RocksDB's block
+    cache and write buffers at the settings' 1 MiB (its SST files, ~4 MB, outgrow the
+    three block caches). Every revision once (no restart, no duplicate), every closed week
+    equal to the reference, each below the floor counted and never sent with activity,
+    PAT scores equal to the reference weeks scored directly."""
     settings = stage_settings(
         kafka_bootstrap,
         windows_topics,
