@@ -17,7 +17,7 @@ from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.output_values import encode_outputs
 from consumer.engine.slow_reasons import GroupWaits, slow_reason
 from consumer.ensemble.model_inputs import scoring_input
-from consumer.ensemble.outputs import EventOutcome, build_alerts, outcome_for
+from consumer.ensemble.outputs import BatchOutcomes, EventOutcome, build_alerts
 from consumer.ensemble.prediction_json import PredictionEncoder
 from consumer.ensemble.scoring import Ensemble, ModelRun, Scoring
 from consumer.errors import PoisonFloodError
@@ -116,7 +116,7 @@ class Pipeline:
     def _emit_resolved(self, started: StartedBatch, scoring: Scoring) -> list[SourceResult]:
         """Predictions (and alerts) of the events answered by all their models; the clock is
         read once per call."""
-        versions = self._ensemble.versions()
+        outcomes = BatchOutcomes(self._ensemble.versions())
         now, at = self._clock.monotonic(), self._clock.now()
         encoder = PredictionEncoder(self._settings.ensemble, at, self._ensemble.stamp)
         budget_ms = self._settings.ensemble.slow_budget_s * 1000.0
@@ -130,8 +130,7 @@ class Pipeline:
                 continue
             started.close_event(index, emitted=True)
             latency_ms = (now - source.polled_at) * 1000.0
-            insufficient = source.insufficient_input
-            outcome = outcome_for(index, runs, versions, insufficient=insufficient)
+            outcome = outcomes.outcome(index, runs, source.insufficient_input)
             reason = None
             if latency_ms > budget_ms:
                 reason = self._slow_reason(source, latency_ms, runs.values(), now)
