@@ -121,9 +121,10 @@ class Pipeline:
         encoder = PredictionEncoder(self._settings.ensemble, at, self._ensemble.stamp)
         budget_ms = self._settings.ensemble.slow_budget_s * 1000.0
         emitted, abandoned, answered = started.emitted, started.abandoned, scoring.answered
+        waiting = scoring.waiting()  # skip them without a call each
         ready: list[SourceResult] = []
         for index, (source, event) in enumerate(started.scored):
-            if emitted[index] or index in abandoned:
+            if emitted[index] or index in abandoned or index in waiting:
                 continue
             runs = answered(index)
             if runs is None:
