@@ -30,12 +30,15 @@ from consumer.bench.kafkaio import TopicRegistry, produce_records, timed_produce
 from consumer.bench.machine import cpu_model, load_average
 from consumer.bench.peers import backlog_records
 from consumer.bench.service import BenchError, Service, free_port, service_env
-from consumer.settings import Settings
+from consumer.errors import KafkaSetupError
+from consumer.settings import Settings, TopicSettings
 
 #: thread id → (CPU seconds, thread name)
 ThreadTimes = dict[int, tuple[float, str]]
 RDKAFKA_PREFIX = "rdk:"
 TIMEOUT_S = 600.0
+TOPIC_TRIES = 5
+TOPIC_RETRY_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ def measure(settings: Settings, bootstrap: str, events: int, log_dir: Path) -> d
     log_dir.mkdir(parents=True, exist_ok=True)
     load_before = load_average()
     try:
-        topics = registry.topic_set("engine-cost")
+        topics = _topics(registry)
         records = iter(backlog_records(events))
         produce_records(timed_producer(client), topics.features, records, events)
         group = f"engine-cost-{uuid.uuid4().hex[:6]}"
@@ -111,6 +114,16 @@ def measure(settings: Settings, bootstrap: str, events: int, log_dir: Path) -> d
         registry.delete_all()
     machine = {"cpu": cpu_model(), "load_before": load_before, "load_after": load_average()}
     return {**asdict(cost), **machine}
+
+
+def _topics(registry: TopicRegistry) -> TopicSettings:
+    """A fresh topic set; retried while a broker just started still fences itself."""
+    for attempt in range(1, TOPIC_TRIES):
+        try:  # a new name each try: some topics of a failed set may exist
+            return registry.topic_set(f"engine-cost-{attempt}")
+        except KafkaSetupError:
+            time.sleep(TOPIC_RETRY_S)
+    return registry.topic_set(f"engine-cost-{TOPIC_TRIES}")
 
 
 def _drain(service: Service, client: dict[str, Any], predictions: str, events: int) -> EngineCost:
