@@ -44,7 +44,9 @@ class OffsetTracker:
         """
         if outputs < 0:
             raise ValueError("outputs must be >= 0")
-        ledger = self._ledgers.setdefault(tp, _PartitionLedger())
+        ledger = self._ledgers.get(tp)
+        if ledger is None:  # not setdefault: that would build a ledger every call
+            ledger = self._ledgers[tp] = _PartitionLedger()
         if ledger.order and offset <= ledger.order[-1]:
             raise ValueError(f"offset {offset} of {tp} tracked out of order")
         ledger.order.append(offset)

@@ -17,7 +17,7 @@ from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.output_values import encode_outputs
 from consumer.engine.slow_reasons import GroupWaits, slow_reason
 from consumer.ensemble.model_inputs import scoring_input
-from consumer.ensemble.outputs import EventOutcome, build_alerts, outcome_for
+from consumer.ensemble.outputs import BatchOutcomes, EventOutcome, build_alerts
 from consumer.ensemble.prediction_json import PredictionEncoder
 from consumer.ensemble.scoring import Ensemble, ModelRun, Scoring
 from consumer.errors import PoisonFloodError
@@ -116,21 +116,25 @@ class Pipeline:
     def _emit_resolved(self, started: StartedBatch, scoring: Scoring) -> list[SourceResult]:
         """Predictions (and alerts) of the events answered by all their models; the clock is
         read once per call."""
-        versions = self._ensemble.versions()
+        outcomes = BatchOutcomes(self._ensemble.versions())
         now, at = self._clock.monotonic(), self._clock.now()
         encoder = PredictionEncoder(self._settings.ensemble, at, self._ensemble.stamp)
+        budget_ms = self._settings.ensemble.slow_budget_s * 1000.0
+        emitted, abandoned, answered = started.emitted, started.abandoned, scoring.answered
+        waiting = scoring.waiting()  # skip them without a call each
         ready: list[SourceResult] = []
         for index, (source, event) in enumerate(started.scored):
-            if started.emitted[index] or index in started.abandoned:
+            if emitted[index] or index in abandoned or index in waiting:
                 continue
-            runs = scoring.answered(index)
+            runs = answered(index)
             if runs is None:
                 continue
             started.close_event(index, emitted=True)
             latency_ms = (now - source.polled_at) * 1000.0
-            insufficient = source.insufficient_input
-            outcome = outcome_for(index, runs, versions, insufficient=insufficient)
-            reason = self._slow_reason(source, latency_ms, runs.values(), now)
+            outcome = outcomes.outcome(index, runs, source.insufficient_input)
+            reason = None
+            if latency_ms > budget_ms:
+                reason = self._slow_reason(source, latency_ms, runs.values(), now)
             self._emit_prediction(source, event, outcome, latency_ms, encoder, reason)
             ready.append(source)
         return ready
@@ -217,14 +221,14 @@ class Pipeline:
         slow: SlowReason | None = None,
     ) -> None:
         settings = self._settings
-        position = (source.tp[0], source.tp[1], source.offset)
-        value = encoder.encode(event, outcome, position, latency_ms)
+        topic, partition = source.tp
+        value = encoder.encode(event, outcome, (topic, partition, source.offset), latency_ms)
         key = event.user_id.encode()
-        source.partial = outcome.partial
-        partial = "true" if outcome.partial else "false"
+        source.partial = partial = outcome.partial
         headers = record_headers("prediction", event.event_id)
+        label = "true" if partial else "false"
         source.records.append(
-            OutRecord(settings.topics.predictions, key, value, headers, label=partial)
+            OutRecord(settings.topics.predictions, key, value, headers, label=label)
         )
         if not outcome.failed_runs and latency_ms <= settings.ensemble.slow_budget_s * 1000.0:
             return  # no alert is due (build_alerts would give none)

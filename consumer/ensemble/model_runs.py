@@ -92,6 +92,10 @@ class LaneRequest:
     def run_for(self, index: int) -> ModelRun | None:
         return self._run_for.get(index)
 
+    def unanswered_rows(self) -> frozenset[int]:
+        """Batch indices of its rows no run has answered yet (one set difference)."""
+        return self._row_set - self._run_for.keys()
+
     def resolve(self, run: ModelRun) -> None:
         for index in run.rows:
             self._run_for[index] = run

@@ -75,6 +75,33 @@ def outcome_for(
     return EventOutcome(reports, scores, bool(failed), tuple(failed))
 
 
+class BatchOutcomes:
+    """``outcome_for`` over the events of one batch, in one pass per model call: events
+    answered by the same model runs (the events of one call) share one ``reports`` dict,
+    ``partial`` and failed runs (the same objects: read-only), and only their scores are
+    looked up per event. For runs from ``Scoring.answered`` (each covers its event). Not
+    thread-safe; short-lived (one per ``ready`` pass; it keeps the runs it has seen)."""
+
+    def __init__(self, versions: dict[str, str]) -> None:
+        self._versions = versions
+        self._shapes: dict[
+            tuple[object, ...], tuple[EventOutcome, list[tuple[str, ModelRun | None]]]
+        ] = {}
+
+    def outcome(self, index: int, runs: dict[str, ModelRun], insufficient: bool) -> EventOutcome:
+        """``outcome_for(index, runs, versions, insufficient=insufficient)``, equal."""
+        key = (insufficient, *map(id, runs.values()))
+        shape = self._shapes.get(key)
+        if shape is None:
+            first = outcome_for(index, runs, self._versions, insufficient=insufficient)
+            scorers = [(name, runs.get(name)) for name in first.scores]
+            self._shapes[key] = (first, scorers)  # holds the runs: their ids stay theirs
+            return first
+        first, scorers = shape
+        scores = {name: None if run is None else run.score_for(index) for name, run in scorers}
+        return EventOutcome(first.reports, scores, first.partial, first.failed_runs)
+
+
 @lru_cache(maxsize=64)
 def _not_run(status: ModelStatus, version: str | None) -> ModelReport:
     """The report of a model that did not run for an event (trusted values: no validation).

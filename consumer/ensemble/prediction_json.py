@@ -33,6 +33,20 @@ from schemas import SCHEMA_VERSION, FeatureEvent, ModelReport, SourcePosition
 _ZERO: Final = timedelta(0)
 _DIGEST: Final = re.compile(r"^[0-9a-f]{64}$")
 _OPTIONS: Final = orjson.OPT_UTC_Z
+#: The prediction's JSON in the model's field order: ``%%b`` for each of the per-event
+#: values (event id, user id, then the ``_SPLICED`` values of the numbers array), the
+#: values one model call's events share by name.
+_TEMPLATE: Final = (
+    b'{"schema_version":%(schema_version)b,"event_id":%%b,"user_id":%%b,"as_of":%%b,'
+    b'"next_day_risk":{"depression":%%b,"hypomania":%%b,"mania":%%b},'
+    b'"current_depression":%%b,"ensemble_depression":%%b,"models":%(models)b,'
+    b'"partial":%(partial)b,"latency_ms":%%b,'
+    b'"source":{"topic":%(topic)b,"partition":%%b,"offset":%%b},'
+    b'"predicted_at":%(predicted_at)b,"clinically_valid":%(clinically_valid)b,'
+    b'"model_set":%(model_set)b,"pat_runtime":%(pat_runtime)b,'
+    b'"ensemble_rule":%%b,"coverage":%%b}'
+)
+_SPLICED: Final = 11
 
 
 def prediction_json(
@@ -74,6 +88,10 @@ class PredictionEncoder:
         self._models: dict[
             tuple[str | int, ...], tuple[tuple[ModelReport, ...], orjson.Fragment]
         ] = {}
+        #: (id of a cached ``models`` fragment, partial, topic) → the template
+        self._templates: dict[tuple[int, bool, str], bytes] = {}
+        #: (id of an outcome's ``reports`` dict, partial, topic) → (the dict, its template)
+        self._by_dict: dict[tuple[int, bool, str], tuple[dict[str, ModelReport], bytes]] = {}
 
     @property
     def at(self) -> datetime:
@@ -89,12 +107,9 @@ class PredictionEncoder:
     ) -> bytes:
         """One prediction's JSON (see ``prediction_json``). Raises ValidationError on a
         value the contract refuses; never blocks."""
-        value = self._value(event, outcome, position, latency_ms) if self._shared_ok else None
+        value = self._spliced(event, outcome, position, latency_ms) if self._shared_ok else None
         if value is not None:
-            try:
-                return orjson.dumps(value, option=_OPTIONS)
-            except TypeError:  # a value of an unexpected type: let the model decide
-                pass
+            return value
         topic, partition, offset = position
         source = SourcePosition(topic=topic, partition=partition, offset=offset)
         model = build_prediction(
@@ -102,15 +117,17 @@ class PredictionEncoder:
         )
         return model.model_dump_json().encode()
 
-    def _value(
+    def _spliced(
         self,
         event: FeatureEvent,
         outcome: EventOutcome,
         position: tuple[str, int, int],
         latency_ms: float,
-    ) -> dict[str, Any] | None:
-        """The prediction as plain data in the model's field order, or None when a score
-        or the coverage needs the model's validation (out of range, not a float)."""
+    ) -> bytes | None:
+        """The prediction's JSON: the per-event values (encoded by orjson, as in the
+        model's JSON) spliced into the template the events of one model call share; None
+        when a value needs the model's validation (a score or the coverage out of range or
+        not a float, a value orjson cannot encode)."""
         s, stamp = outcome.scores, self._stamp
         depression, hypomania, mania, pat = (
             s["depression"],
@@ -124,25 +141,64 @@ class PredictionEncoder:
             # None, or a float in [0, 1] (NaN fails both comparisons)
             if score is not None and not (type(score) is float and 0.0 <= score <= 1.0):
                 return None
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "event_id": event.event_id,
-            "user_id": event.user_id,
-            "as_of": event.as_of,
-            "next_day_risk": {"depression": depression, "hypomania": hypomania, "mania": mania},
-            "current_depression": pat,
-            "ensemble_depression": ensemble,
-            "models": self._models_json(outcome.reports),
-            "partial": outcome.partial,
-            "latency_ms": float(round(latency_ms, 3)),
-            "source": {"topic": position[0], "partition": position[1], "offset": position[2]},
-            "predicted_at": self._at,
-            "clinically_valid": stamp.clinically_valid,
-            "model_set": stamp.model_set,
-            "pat_runtime": stamp.pat_runtime,
-            "ensemble_rule": ensemble_rule(depression, pat),
-            "coverage": coverage,
-        }
+        rule = ensemble_rule(depression, pat)
+        latency = float(round(latency_ms, 3))
+        try:  # none of these values holds a comma: the array splits into them
+            ids = (orjson.dumps(event.event_id), orjson.dumps(event.user_id))
+            numbers = orjson.dumps(
+                [
+                    event.as_of,
+                    depression,
+                    hypomania,
+                    mania,
+                    pat,
+                    ensemble,
+                    latency,
+                    position[1],
+                    position[2],
+                    rule,
+                    coverage,
+                ]
+            )
+        except TypeError:  # a value of an unexpected type: let the model decide
+            return None
+        parts = numbers[1:-1].split(b",")
+        if len(parts) != _SPLICED:  # a value with a comma after all: not one we know
+            return None
+        return self._template(outcome, position[0]) % (*ids, *parts)
+
+    def _template(self, outcome: EventOutcome, topic: str) -> bytes:
+        """The prediction's JSON with a ``%b`` for each per-event value, built once per
+        set of model reports, ``partial`` and source topic; found by the ``reports``
+        dict's identity first (the events of one model call share it: ``BatchOutcomes``)."""
+        reports = outcome.reports
+        fast_key = (id(reports), outcome.partial, topic)
+        found = self._by_dict.get(fast_key)
+        if found is not None:
+            return found[1]
+        models = self._models_json(reports)
+        key = (id(models), outcome.partial, topic)
+        template = self._templates.get(key)
+        if template is None:
+            stamp = self._stamp
+            shared = {
+                "schema_version": SCHEMA_VERSION,
+                "models": models,
+                "partial": outcome.partial,
+                "topic": topic,
+                "predicted_at": self._at,
+                "clinically_valid": stamp.clinically_valid,
+                "model_set": stamp.model_set,
+                "pat_runtime": stamp.pat_runtime,
+            }
+            fixed = {
+                name.encode(): orjson.dumps(value, option=_OPTIONS).replace(b"%", b"%%")
+                for name, value in shared.items()
+            }
+            template = _TEMPLATE % fixed
+            self._templates[key] = template
+        self._by_dict[fast_key] = (reports, template)  # holds the dict: its id stays its
+        return template
 
     def _models_json(self, reports: dict[str, ModelReport]) -> orjson.Fragment:
         """The ``models`` object, encoded once per distinct set of reports (kept alive with

@@ -101,6 +101,14 @@ class Scoring:
             if request.covers(index)
         )
 
+    def waiting(self) -> set[int]:
+        """The events some model that takes them has not answered yet: ``answered`` is
+        None for exactly these (one set pass per lane, not one call per event)."""
+        waiting: set[int] = set()
+        for request in self.requests.values():
+            waiting |= request.unanswered_rows()
+        return waiting
+
     def answered(self, index: int) -> dict[str, ModelRun] | None:
         """``runs_for(index)`` once ``resolved(index)``, else None: one pass over the lanes."""
         runs: dict[str, ModelRun] = {}

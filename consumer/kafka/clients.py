@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 from consumer.kafka.config import ClientConfig, client_config, new_client
 from consumer.settings import Guarantee, Settings
@@ -118,17 +118,17 @@ def produce_waiting(
     """Queue one record (to ``partition``, else where the partitioner puts its key); while
     librdkafka's local queue is full, serve delivery callbacks (``poll``) and retry. Blocks
     only as long as the queue stays full (backpressure)."""
-    where: dict[str, Any] = {} if partition is None else {"partition": partition}
     while True:
         try:
-            producer.produce(
-                topic,
-                value=value,
-                key=key,
-                headers=cast(Any, headers),
-                on_delivery=on_delivery,
-                **where,
-            )
+            if partition is None:  # the common case, without a keyword dict per record
+                producer.produce(
+                    topic, value=value, key=key, headers=headers, on_delivery=on_delivery
+                )
+            else:
+                where: dict[str, Any] = {"partition": partition}
+                producer.produce(
+                    topic, value=value, key=key, headers=headers, on_delivery=on_delivery, **where
+                )
             return
         except BufferError:
             producer.poll(0.05)

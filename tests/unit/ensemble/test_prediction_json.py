@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from consumer.ensemble.outputs import EventOutcome, build_prediction, outcome_for
+from consumer.ensemble.outputs import BatchOutcomes, EventOutcome, build_prediction, outcome_for
 from consumer.ensemble.prediction_json import PredictionEncoder, prediction_json
 from consumer.ensemble.stamp import ModelSetStamp
 from consumer.settings import EnsembleSettings
@@ -144,3 +144,42 @@ def test_a_coverage_out_of_range_is_refused_as_the_model_refuses_it() -> None:
         prediction_json(unchecked, outcome, POSITION, 1.0, SETTINGS, TIMES[0])
     fast, model = _both(event.model_copy(update={"coverage": 0.25}), outcome)
     assert fast == model and b'"coverage":0.25' in fast
+
+
+def test_batch_outcomes_equal_outcome_for_and_share_one_calls_reports() -> None:
+    clock = FakeClock()
+    ensemble, _ = build(clock)
+    events = [make_event(seed=s, activity=s % 3 == 0, features=s % 6 != 0) for s in range(12)]
+    scoring = ensemble.score(events)
+    versions = ensemble.versions()
+    for insufficient in (False, True):
+        outcomes = BatchOutcomes(versions)
+        for _ in range(2):  # the second pass reads the shapes already seen
+            got = [
+                outcomes.outcome(i, scoring.runs_for(i), insufficient) for i in range(len(events))
+            ]
+            want = [
+                outcome_for(i, scoring.runs_for(i), versions, insufficient=insufficient)
+                for i in range(len(events))
+            ]
+            assert got == want
+        plain = [i for i, e in enumerate(events) if e.activity is None and e.features is not None]
+        assert len({id(got[i].reports) for i in plain}) == 1  # one call: one shared dict
+
+
+def test_spliced_values_and_a_topic_with_format_characters_give_the_models_bytes() -> None:
+    clock = FakeClock()
+    ensemble, _ = build(clock)
+    events = [make_event(seed=s) for s in range(4)]
+    scoring = ensemble.score(events)
+    outcomes = BatchOutcomes(ensemble.versions())
+    for stamp in STAMPS:
+        encoder = PredictionEncoder(SETTINGS, TIMES[0], stamp)
+        for topic in ("in.%b,%s", "plain"):
+            for index, event in enumerate(events):
+                outcome = outcomes.outcome(index, scoring.runs_for(index), False)
+                position = (topic, index, 10**12 + index)
+                source = SourcePosition(topic=topic, partition=index, offset=position[2])
+                model = build_prediction(event, outcome, source, 0.5, SETTINGS, TIMES[0], stamp)
+                fast = encoder.encode(event, outcome, position, 0.5)
+                assert fast == model.model_dump_json().encode()
