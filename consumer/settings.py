@@ -415,10 +415,10 @@ class WindowsSettings(_Frozen):
     #: Per worker, all its partitions together: the RocksDB block cache its stores share,
     #: their write buffers (memtables) charged to it, whatever the size of the data and
     #: the number of partitions.
-    store_cache_mb: int = Field(default=64, ge=2)
+    store_cache_mb: int = Field(default=16, ge=2)
     #: Per worker: the part of ``STORE_CACHE_MB`` the stores' write buffers may take
     #: together (must be below it); beyond it the store being written flushes to disk.
-    store_write_buffer_mb: int = Field(default=16, ge=1)
+    store_write_buffer_mb: int = Field(default=8, ge=1)
     #: Per assigned partition: the decoded user-days and user records kept in memory
     #: between batches (about 7.5 KB per user-day), least recently used first, so a
     #: worker's memory stays flat whatever the number of users. 0: none (every change is

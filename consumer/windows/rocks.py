@@ -81,17 +81,17 @@ class RocksStore:
     """A ``Store`` in a RocksDB directory (created when missing).
 
     Its block cache and memtables live in ``memory``, shared with the other stores given
-    the same one (a worker's partitions), or in a store's own (64 MB, 16 MB of it write
-    buffers) when none is given: memory stays about ``memory.cache_bytes`` whatever the
-    size of the data. Blocks (opening reads the database's files); raises the binding's
-    exception when the directory cannot be opened (another process holds it, a corrupt
-    database).
+    the same one (a worker's partitions), or in a store's own (16 MB, 8 MB of it write
+    buffers, the settings' defaults) when none is given: memory stays about
+    ``memory.cache_bytes`` whatever the size of the data. Blocks (opening reads the
+    database's files); raises the binding's exception when the directory cannot be
+    opened (another process holds it, a corrupt database).
     """
 
     def __init__(self, path: Path, memory: RocksMemory | None = None) -> None:
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.memory = memory if memory is not None else RocksMemory(64 * MIB, 16 * MIB)
+        self.memory = memory if memory is not None else RocksMemory(16 * MIB, 8 * MIB)
         self._db = Rdict(str(path), _options(self.memory))
 
     def get(self, key: bytes) -> bytes | None:

@@ -159,4 +159,4 @@ def test_the_stores_of_one_worker_share_one_rocksdb_memory(tmp_path: Path) -> No
     memories = {id(s.memory) for s in stores if isinstance(s, RocksStore)}
     assert len(stores) == 3 and len(memories) == 1
     memory = next(s.memory for s in stores if isinstance(s, RocksStore))
-    assert (memory.cache_bytes, memory.write_buffer_bytes) == (64 << 20, 16 << 20)
+    assert (memory.cache_bytes, memory.write_buffer_bytes) == (16 << 20, 8 << 20)

@@ -144,7 +144,7 @@ def test_a_rocks_store_survives_a_reopen_writes_atomically_and_can_be_wiped(
 
 def test_the_state_settings_have_defaults_and_bounds() -> None:
     settings = Settings().windows
-    assert settings.state_dir.name == "windows-state" and settings.store_cache_mb == 64
+    assert settings.state_dir.name == "windows-state" and settings.store_cache_mb == 16
     assert settings.cache_mb == 2.0 and settings.fetch_queue_mb == 4
     with pytest.raises(ValueError, match="greater than or equal to 0"):
         WindowsSettings(cache_mb=-1)
