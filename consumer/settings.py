@@ -410,11 +410,15 @@ class WindowsSettings(_Frozen):
     #: Avro ``ObservationKey``, in the Schema Registry wire format: needs
     #: ``SCHEMA_REGISTRY__URL``; docs/windows.md).
     activity_format: Literal["samples", "radar_fitbit_intraday_steps"] = "samples"
-    #: The local state (RocksDB): its directory, and the memory it may use for its block
-    #: cache and for each of its two write buffers, whatever the size of the data.
+    #: The local state (RocksDB stores, one per assigned partition): its directory.
     state_dir: Path = Path.home() / ".cache" / "moodstream" / "windows-state"
-    store_cache_mb: int = Field(default=64, ge=1)
-    store_write_buffer_mb: int = Field(default=16, ge=1)
+    #: Per worker, all its partitions together: the RocksDB block cache its stores share,
+    #: their write buffers (memtables) charged to it, whatever the size of the data and
+    #: the number of partitions.
+    store_cache_mb: int = Field(default=16, ge=2)
+    #: Per worker: the part of ``STORE_CACHE_MB`` the stores' write buffers may take
+    #: together (must be below it); beyond it the store being written flushes to disk.
+    store_write_buffer_mb: int = Field(default=8, ge=1)
     #: Per assigned partition: the decoded user-days and user records kept in memory
     #: between batches (about 7.5 KB per user-day), least recently used first, so a
     #: worker's memory stays flat whatever the number of users. 0: none (every change is
@@ -434,6 +438,16 @@ class WindowsSettings(_Frozen):
 
         zone(value)  # raises ValueError("unknown time zone ...")
         return value
+
+    @model_validator(mode="after")
+    def _write_buffers_within_the_store(self) -> WindowsSettings:
+        if self.store_write_buffer_mb >= self.store_cache_mb:
+            raise ValueError(
+                f"WINDOWS__STORE_WRITE_BUFFER_MB ({self.store_write_buffer_mb}) must be below "
+                f"WINDOWS__STORE_CACHE_MB ({self.store_cache_mb}): the write buffers are "
+                "charged to the worker's store memory"
+            )
+        return self
 
 
 class LocalRegistrySettings(_Frozen):

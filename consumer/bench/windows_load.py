@@ -26,7 +26,7 @@ from consumer.clock import SystemClock
 from consumer.models.synthetic import synthetic_week
 from consumer.settings import Settings
 from consumer.windows.intake import decode_samples
-from consumer.windows.rocks import MIB, RocksStore
+from consumer.windows.rocks import RocksMemory, RocksStore
 from consumer.windows_stage.processor import PartitionWindows
 
 DAYS = 8
@@ -97,11 +97,8 @@ def _logic_cpu_s(settings: Settings, records: Iterator[Record]) -> float:
     processing, windows = settings.processing, settings.windows
     topic = settings.topics.windows_changelog
     with tempfile.TemporaryDirectory(prefix="moodstream-bench-windows-") as tmp:
-        store = RocksStore(
-            Path(tmp) / "p0",
-            cache_bytes=windows.store_cache_mb * MIB,
-            write_buffer_bytes=windows.store_write_buffer_mb * MIB,
-        )
+        memory = RocksMemory.of(windows.store_cache_mb, windows.store_write_buffer_mb)
+        store = RocksStore(Path(tmp) / "p0", memory)
         part = PartitionWindows.over(0, store, settings, SystemClock())
         started = time.process_time()
         for n, (_key, value) in enumerate(encoded, 1):

@@ -1,8 +1,10 @@
 """The ``Store`` on local disk: RocksDB through ``rocksdict`` (why: ``docs/architecture.md``).
 
 One database per directory, raw bytes in and out (no pickling: ``raw_mode``), LZ4 block
-compression, a bounded block cache and memtable so that the store can be far larger than
-memory. Blocks on local disk only. Not thread-safe: one loop owns a store; a second
+compression, and a memory budget (``RocksMemory``: one block cache that the memtables are
+charged to) shared by every store of a worker, so that the stores can be far larger than
+memory and a worker's RocksDB memory does not grow with its partitions. Blocks on local
+disk only. Not thread-safe: one loop owns a store; a second
 process opening the same directory fails (RocksDB's own lock).
 """
 
@@ -12,19 +14,63 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
-from rocksdict import BlockBasedOptions, Cache, DBCompressionType, Options, Rdict, WriteBatch
+from rocksdict import (
+    BlockBasedOptions,
+    Cache,
+    DBCompressionType,
+    Options,
+    Rdict,
+    WriteBatch,
+    WriteBufferManager,
+)
 
 MIB: Final = 1 << 20
 
 
-def _options(cache_bytes: int, write_buffer_bytes: int) -> Options:
+class RocksMemory:
+    """The RocksDB memory of one worker, shared by all the stores it opens.
+
+    One LRU block cache of ``cache_bytes`` and one write buffer manager that lets the
+    memtables of all the stores together take up to ``write_buffer_bytes`` (a flush
+    starts in the store being written to beyond it) and charges them to that cache, so
+    blocks and memtables together stay about ``cache_bytes`` whatever the number of
+    stores and the size of their data. Raises ``ValueError`` when ``write_buffer_bytes``
+    is not below ``cache_bytes`` (or either is not positive).
+    """
+
+    def __init__(self, cache_bytes: int, write_buffer_bytes: int) -> None:
+        if not 0 < write_buffer_bytes < cache_bytes:
+            raise ValueError(
+                f"the write buffers ({write_buffer_bytes} B) must be a positive part of "
+                f"the store's memory ({cache_bytes} B): they are charged to it"
+            )
+        self.cache_bytes = cache_bytes
+        self.write_buffer_bytes = write_buffer_bytes
+        self.cache = Cache(cache_bytes)
+        self.write_buffers = WriteBufferManager.new_write_buffer_manager_with_cache(
+            write_buffer_bytes, False, self.cache
+        )
+
+    @classmethod
+    def of(cls, cache_mb: int, write_buffer_mb: int) -> RocksMemory:
+        """From the settings ``WINDOWS__STORE_CACHE_MB`` and ``..._WRITE_BUFFER_MB``."""
+        return cls(cache_mb * MIB, write_buffer_mb * MIB)
+
+    def usage(self) -> int:
+        """The bytes the cache holds now, memtables' charge included (does not block)."""
+        return self.cache.get_usage()
+
+
+def _options(memory: RocksMemory) -> Options:
     options = Options(raw_mode=True)
     options.create_if_missing(True)
     options.set_compression_type(DBCompressionType.lz4())
-    options.set_write_buffer_size(write_buffer_bytes)
+    options.set_write_buffer_manager(memory.write_buffers)
+    # one store alone fills at most the worker's write buffers (2 memtables of half each)
+    options.set_write_buffer_size(max(memory.write_buffer_bytes // 2, 64 << 10))
     options.set_max_write_buffer_number(2)
     table = BlockBasedOptions()
-    table.set_block_cache(Cache(cache_bytes))
+    table.set_block_cache(memory.cache)
     table.set_bloom_filter(10, False)  # point reads of absent user-days skip the disk
     table.set_cache_index_and_filter_blocks(True)  # bounded by the cache, not the data
     options.set_block_based_table_factory(table)
@@ -34,18 +80,19 @@ def _options(cache_bytes: int, write_buffer_bytes: int) -> Options:
 class RocksStore:
     """A ``Store`` in a RocksDB directory (created when missing).
 
-    ``cache_bytes`` bounds the block cache and ``write_buffer_bytes`` each of the two
-    memtables: memory stays about ``cache_bytes + 2 * write_buffer_bytes`` whatever the
-    size of the data. Raises the binding's exception when the directory cannot be opened
-    (another process holds it, a corrupt database).
+    Its block cache and memtables live in ``memory``, shared with the other stores given
+    the same one (a worker's partitions), or in a store's own (16 MB, 8 MB of it write
+    buffers, the settings' defaults) when none is given: memory stays about
+    ``memory.cache_bytes`` whatever the size of the data. Blocks (opening reads the
+    database's files); raises the binding's exception when the directory cannot be
+    opened (another process holds it, a corrupt database).
     """
 
-    def __init__(
-        self, path: Path, *, cache_bytes: int = 64 * MIB, write_buffer_bytes: int = 16 * MIB
-    ) -> None:
+    def __init__(self, path: Path, memory: RocksMemory | None = None) -> None:
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = Rdict(str(path), _options(cache_bytes, write_buffer_bytes))
+        self.memory = memory if memory is not None else RocksMemory(16 * MIB, 8 * MIB)
+        self._db = Rdict(str(path), _options(self.memory))
 
     def get(self, key: bytes) -> bytes | None:
         value = self._db.get(key)

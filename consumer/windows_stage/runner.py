@@ -26,7 +26,7 @@ from consumer.engine.membership import partitions_of
 from consumer.errors import SchemaRegistryUnavailable
 from consumer.logs import log_event
 from consumer.settings import Settings
-from consumer.windows.rocks import MIB, RocksStore
+from consumer.windows.rocks import RocksMemory, RocksStore
 from consumer.windows_stage.changelog import restore
 from consumer.windows_stage.delivery import Delivery
 from consumer.windows_stage.metrics import WindowsMetrics
@@ -68,6 +68,9 @@ class WindowsRunner:
         self._settings = settings
         self._clock = clock
         self._store_dir = store_dir
+        windows = settings.windows
+        # one budget for every partition's store: memory bounded whatever the partitions
+        self._memory = RocksMemory.of(windows.store_cache_mb, windows.store_write_buffer_mb)
         self._metrics = metrics
         self._health = health
         self.processor = WindowsProcessor(settings, clock, radar=radar)
@@ -229,12 +232,7 @@ class WindowsRunner:
         """Wipe partition ``number``'s local store and rebuild it from the changelog."""
         path = self._store_dir / f"p{number}"
         shutil.rmtree(path, ignore_errors=True)
-        windows = self._settings.windows
-        store = RocksStore(
-            path,
-            cache_bytes=windows.store_cache_mb * MIB,
-            write_buffer_bytes=windows.store_write_buffer_mb * MIB,
-        )
+        store = RocksStore(path, self._memory)
         started = self._clock.monotonic()
         records = restore(
             self._restorer,

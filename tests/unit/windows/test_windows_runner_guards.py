@@ -20,6 +20,7 @@ from consumer.settings import (
     Settings,
     WindowsSettings,
 )
+from consumer.windows.rocks import RocksStore
 from consumer.windows_stage.runner import WindowsRunner
 from schemas import ActivitySamples
 from tests.fakes import FakeClock, FakeMessage
@@ -148,3 +149,14 @@ def test_a_flood_of_dead_letters_stops_the_loop_after_its_batch(tmp_path: Path) 
         _steps(runner, clock, 0.5)
     assert (flood.value.topic, flood.value.count) == (ACTIVITY, 4)
     assert [s.invalid_streak for s in delivery.batches[1]] == [4, 5, 6]  # delivered first
+
+
+def test_the_stores_of_one_worker_share_one_rocksdb_memory(tmp_path: Path) -> None:
+    runner, consumer, _delivery, _clock = _runner(tmp_path, failures=0)
+    more = [TopicPartition(t, n) for t in (ACTIVITY, FEATURES) for n in (1, 2)]
+    runner._on_assign(consumer, more)  # type: ignore[arg-type]
+    stores = [p.recording.inner for p in runner.processor.partitions.values()]
+    memories = {id(s.memory) for s in stores if isinstance(s, RocksStore)}
+    assert len(stores) == 3 and len(memories) == 1
+    memory = next(s.memory for s in stores if isinstance(s, RocksStore))
+    assert (memory.cache_bytes, memory.write_buffer_bytes) == (16 << 20, 8 << 20)

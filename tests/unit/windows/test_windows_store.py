@@ -14,7 +14,7 @@ import pytest
 from consumer.settings import Settings, WindowsSettings
 from consumer.windows.cache import WriteBack
 from consumer.windows.daystate import DayMinutes
-from consumer.windows.rocks import RocksStore
+from consumer.windows.rocks import RocksMemory, RocksStore
 from consumer.windows.store import DayStatus, MemoryStore, Store, UserMeta, WindowState
 from consumer.windows.windower import Windower
 from schemas import ActivitySamples
@@ -144,7 +144,7 @@ def test_a_rocks_store_survives_a_reopen_writes_atomically_and_can_be_wiped(
 
 def test_the_state_settings_have_defaults_and_bounds() -> None:
     settings = Settings().windows
-    assert settings.state_dir.name == "windows-state" and settings.store_cache_mb == 64
+    assert settings.state_dir.name == "windows-state" and settings.store_cache_mb == 16
     assert settings.cache_mb == 2.0 and settings.fetch_queue_mb == 4
     with pytest.raises(ValueError, match="greater than or equal to 0"):
         WindowsSettings(cache_mb=-1)
@@ -175,8 +175,8 @@ def full_days(user: str, first: date, count: int, seed: int) -> list[ActivitySam
 
 
 def test_weeks_come_out_right_from_a_store_far_larger_than_its_memory(tmp_path: Path) -> None:
-    """About 7 MB of incompressible minutes through a 64 KiB cache and 256 KiB buffers."""
-    store = RocksStore(tmp_path / "db", cache_bytes=64 << 10, write_buffer_bytes=256 << 10)
+    """About 7 MB of incompressible minutes through 512 KiB (256 KiB of it buffers)."""
+    store = RocksStore(tmp_path / "db", RocksMemory(512 << 10, 256 << 10))
     clock = FakeClock(start=datetime(2026, 3, 20, tzinfo=UTC))
     state = WindowState(store, cache_bytes=120_000)  # 16 decoded days
     windower = Windower(state, WindowsSettings(), clock)
@@ -188,7 +188,7 @@ def test_weeks_come_out_right_from_a_store_far_larger_than_its_memory(tmp_path: 
                 weeks[user] = emission.event.activity or []
     state.flush()
     store.flush()
-    assert store.disk_bytes() > 10 * ((64 << 10) + 2 * (256 << 10))
+    assert store.disk_bytes() > 10 * (512 << 10)
     for seed, user in enumerate(users):
         expected = [v for r in full_days(user, date(2026, 3, 1), 7, seed) for v in r.values]
         assert weeks[user] == expected, user

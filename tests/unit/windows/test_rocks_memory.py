@@ -1,0 +1,48 @@
+"""One RocksDB memory budget for all the stores of a worker (consumer/windows/rocks.py):
+a shared block cache that the memtables are charged to, bounded whatever the number of
+stores and the size of their data; its settings checked."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from consumer.settings import WindowsSettings
+from consumer.windows.rocks import RocksMemory, RocksStore
+
+KIB = 1 << 10
+
+
+def test_six_stores_far_larger_than_the_budget_stay_within_it(tmp_path: Path) -> None:
+    memory = RocksMemory(cache_bytes=1024 * KIB, write_buffer_bytes=256 * KIB)
+    stores = [RocksStore(tmp_path / f"p{n}", memory) for n in range(6)]
+    values = {n: [os.urandom(4 * KIB) for _ in range(300)] for n in range(6)}  # 7 MB
+    for n, store in enumerate(stores):
+        for i, value in enumerate(values[n]):
+            store.put(b"k%05d" % i, value)
+            assert memory.usage() <= 1.25 * memory.cache_bytes, (n, i)
+    for n, store in enumerate(stores):
+        assert [store.get(b"k%05d" % i) for i in range(300)] == values[n]
+        assert memory.usage() <= 1.25 * memory.cache_bytes, n
+    assert memory.usage() > 0  # the blocks read went through the shared cache
+    assert sum(s.disk_bytes() for s in stores) > 4 * memory.cache_bytes
+    for store in stores:
+        store.close()
+
+
+def test_the_write_buffers_must_be_a_part_of_the_budget() -> None:
+    with pytest.raises(ValueError, match="must be a positive part"):
+        RocksMemory(cache_bytes=1024 * KIB, write_buffer_bytes=1024 * KIB)
+    assert RocksMemory.of(8, 2).cache_bytes == 8 << 20
+
+
+def test_the_settings_refuse_write_buffers_not_below_the_store_memory() -> None:
+    with pytest.raises(
+        ValidationError, match=r"WINDOWS__STORE_WRITE_BUFFER_MB \(16\) must be below"
+    ):
+        WindowsSettings(store_cache_mb=16, store_write_buffer_mb=16)
+    settings = WindowsSettings(store_cache_mb=17, store_write_buffer_mb=16)
+    assert RocksMemory.of(settings.store_cache_mb, settings.store_write_buffer_mb).usage() == 0
