@@ -74,6 +74,8 @@ USERS, DAYS = 200, 9
 MIB = 1 << 20
 #: ``WINDOWS__CACHE_MB`` holding about 16 decoded days of 1,440 minutes
 CACHE_MB_16_DAYS = 16 * DayMinutes.empty(1_440).footprint / MIB
+#: ``WINDOWS__STORE_CACHE_MB`` at its floor: the worker's whole RocksDB memory
+STORE_MB = 2
 BAD: Records = [
     (
         b"u-bad",
@@ -168,9 +170,9 @@ def test_weeks_equal_the_reference_with_a_store_far_smaller_than_its_data(
 ) -> None:
     """One stage, at-least-once, its store's memory at its floor: the decoded write-back
     cache at about 16 user-days per partition (``WINDOWS__CACHE_MB``) for ~600 (so nearly
-    every record reads its day back from RocksDB and evicts another), RocksDB's block
-    cache and write buffers at the settings' 1 MiB (its SST files, ~4 MB, outgrow the
-    three block caches). Every revision once (no restart, no duplicate), every closed week
+    every record reads its day back from RocksDB and evicts another), the worker's whole
+    RocksDB memory at the settings' floor, 2 MiB with 1 MiB of write buffers (its SST
+    files, ~4 MB, outgrow it). Every revision once (no restart, no duplicate), every closed week
     equal to the reference, each below the floor counted and never sent with activity,
     PAT scores equal to the reference weeks scored directly."""
     settings = stage_settings(
@@ -178,7 +180,7 @@ def test_weeks_equal_the_reference_with_a_store_far_smaller_than_its_data(
         windows_topics,
         tmp_path,
         cache_mb=CACHE_MB_16_DAYS,
-        store_cache_mb=1,
+        store_cache_mb=STORE_MB,
         store_write_buffer_mb=1,
     )
     samples = samples_of(generated) + BAD
@@ -187,10 +189,10 @@ def test_weeks_equal_the_reference_with_a_store_far_smaller_than_its_data(
         _send_features(settings, generated, stage)
         produce_raw(kafka_bootstrap, windows_topics.activity, samples)
         wait_committed(settings, (len(samples), len(generated.day_features)), stage)
-        # the SST files alone outgrow every partition's block cache together
+        # the SST files alone outgrow the worker's whole RocksDB memory
         stored = "moodstream_windows_store_bytes"
         try:
-            wait_for(lambda: stage.value(stored) > PARTITIONS * MIB, 30, "the store")
+            wait_for(lambda: stage.value(stored) > STORE_MB * MIB, 30, "the store")
         except AssertionError:
             raise AssertionError(f"{stage.value(stored)} bytes on disk") from None
         _close_idle_users(stage, generated)
