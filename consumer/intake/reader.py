@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from consumer.clock import Clock
@@ -122,14 +123,22 @@ class EventReader:
     def _dead_letter_copy(
         self, message: InMessage, exc: InvalidEvent
     ) -> tuple[bytes | None, bytes | None, Headers]:
-        headers = DeadLetterHeaders(
-            error_class=f"InvalidEvent.{exc.reason}",
-            error_message=str(exc),
-            source_topic=message.topic() or "",
-            source_partition=message.partition() or 0,
-            source_offset=message.offset() or 0,
-            consumer_group=self._settings.kafka.group_id,
-            failed_at=self._clock.now(),
-        )
-        # The original bytes (a null value stays null), cut only where they cannot fit.
-        return fit_dead_letter(message.key(), message.value(), headers.to_kafka())
+        return dead_letter_copy(message, exc, self._settings.kafka.group_id, self._clock.now())
+
+
+def dead_letter_copy(
+    message: InMessage, exc: InvalidEvent, consumer_group: str, failed_at: datetime
+) -> tuple[bytes | None, bytes | None, Headers]:
+    """The dead-letter record of an unreadable ``message``: its original key and value (a
+    null value stays null), cut only where they cannot fit, and ``DeadLetterHeaders``
+    (``error_class`` ``InvalidEvent.<reason>``). Pure."""
+    headers = DeadLetterHeaders(
+        error_class=f"InvalidEvent.{exc.reason}",
+        error_message=str(exc),
+        source_topic=message.topic() or "",
+        source_partition=message.partition() or 0,
+        source_offset=message.offset() or 0,
+        consumer_group=consumer_group,
+        failed_at=failed_at,
+    )
+    return fit_dead_letter(message.key(), message.value(), headers.to_kafka())

@@ -8,21 +8,10 @@ from datetime import datetime
 
 from consumer.engine.batch_records import OutRecord, Polled
 from consumer.errors import InvalidEvent
-from consumer.intake.dead_letters import fit_dead_letter
+from consumer.intake.reader import dead_letter_copy
 from consumer.settings import Settings
-from schemas import DeadLetterHeaders
 
 
 def dead_letter(settings: Settings, item: Polled, exc: InvalidEvent, now: datetime) -> OutRecord:
-    message = item.message
-    headers = DeadLetterHeaders(
-        error_class=f"InvalidEvent.{exc.reason}",
-        error_message=str(exc),
-        source_topic=message.topic() or "",
-        source_partition=message.partition() or 0,
-        source_offset=message.offset() or 0,
-        consumer_group=settings.kafka.group_id,
-        failed_at=now,
-    )
-    key, value, kafka_headers = fit_dead_letter(message.key(), message.value(), headers.to_kafka())
-    return OutRecord(settings.topics.dlq, key, value, kafka_headers, kind="dead_letter")
+    key, value, headers = dead_letter_copy(item.message, exc, settings.kafka.group_id, now)
+    return OutRecord(settings.topics.dlq, key, value, headers, kind="dead_letter")

@@ -31,7 +31,6 @@ from consumer.settings import TopicSettings
 from schemas.radar import FITBIT_INTRADAY_STEPS_AVRO, OBSERVATION_KEY_AVRO
 from tests.fakes import feature_values
 from tests.integration.harness import (
-    TopicReader,
     committed_total,
     free_port,
     produce_raw,
@@ -40,6 +39,7 @@ from tests.integration.harness import (
     wait_for,
 )
 from tests.integration.registry_tools import REGISTRY_MARKS, registry_client
+from tests.integration.windows_tools import read_all
 
 pytestmark = REGISTRY_MARKS
 PARTITIONS = 2
@@ -129,18 +129,6 @@ def _expected_week(u: int, day: date) -> list[float]:
     return week
 
 
-def _read_settled(bootstrap: str, topic: str) -> list[Any]:
-    reader = TopicReader(bootstrap, topic)
-    try:
-        seen = -1
-        while len(reader.records) != seen:
-            seen = len(reader.records)
-            reader.poll(1.5)
-        return list(reader.records)
-    finally:
-        reader.close()
-
-
 def _lag_lines(metrics: str, topics: TopicSettings) -> list[str]:
     return [
         line
@@ -199,8 +187,8 @@ def test_radar_fitbit_steps_through_the_registry_become_weeks(
         )
         lag = _lag_lines(service.get("/metrics")[1], topics)
     assert all(float(line.rsplit(" ", 1)[1]) == 0 for line in lag), lag
-    _check_weeks(_read_settled(kafka_bootstrap, topics.features), features)
-    dead = _read_settled(kafka_bootstrap, topics.dlq)
+    _check_weeks(read_all(kafka_bootstrap, topics.features), features)
+    dead = read_all(kafka_bootstrap, topics.dlq)
     reasons = {dict(m.headers())["error.class"].decode(): (m.key(), m.value()) for m in dead}
     assert reasons == {f"InvalidEvent.{reason}": record for reason, record in bad.items()}
 
@@ -249,7 +237,7 @@ def test_a_flood_of_bad_samples_stops_the_windows_stage(
         logs = service.logs()
     assert code == ExitCode.POISON_FLOOD, logs[-2_000:]
     assert "poison_flood" in logs
-    dead = _read_settled(kafka_bootstrap, topics.dlq)
+    dead = read_all(kafka_bootstrap, topics.dlq)
     assert limit <= len(dead) <= len(flood)
     committed = committed_total(kafka_bootstrap, topics.activity, group + "-windows", PARTITIONS)
     assert committed == len(dead)
@@ -293,4 +281,4 @@ def test_an_unreachable_registry_holds_the_radar_input(
         )
         assert service.stop() == 0
     assert committed == 0
-    assert _read_settled(kafka_bootstrap, topics.dlq) == []
+    assert read_all(kafka_bootstrap, topics.dlq) == []
