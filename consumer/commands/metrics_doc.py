@@ -1,7 +1,8 @@
 """The metrics reference of ``docs/metrics.md``, generated from the metrics the code registers.
 
-Builds the service's :class:`~consumer.observability.metrics.Metrics` and the lag
-exporter's :class:`~consumer.observability.lag_exporter.LagGauges` on fresh registries
+Builds the service's :class:`~consumer.observability.metrics.Metrics`, the windows
+stage's :class:`~consumer.windows_stage.metrics.WindowsMetrics` and the lag exporter's
+:class:`~consumer.observability.lag_exporter.LagGauges` on fresh registries
 (never the global one) and lists every series: the name Prometheus scrapes (a counter's
 ``_total``), its type, its labels and its help text. ``prometheus_client`` is imported
 inside the functions, as everywhere in the package.
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 HEADER = "| series | type | labels | what it counts | served by |\n|---|---|---|---|---|"
 SERVICE = "`moodstream run` (`/metrics`)"
 EXPORTER = "`moodstream lag --serve`"
+WINDOWS = "`moodstream run --stage windows` (`/metrics`)"
 
 
 @dataclass(frozen=True)
@@ -48,18 +50,23 @@ def registered(registry: CollectorRegistry, served_by: str) -> list[Series]:
 
 
 def all_series() -> list[Series]:
-    """The service's and the lag exporter's series, each built on a fresh registry. Does
-    not block; raises nothing in a healthy install."""
+    """The service's, the windows stage's and the lag exporter's series, each built on a
+    fresh registry. Does not block; raises nothing in a healthy install."""
     from prometheus_client import CollectorRegistry
 
     from consumer.observability.lag_exporter import LagGauges
     from consumer.observability.metrics import Metrics
+    from consumer.windows_stage.metrics import WindowsMetrics
 
     service = CollectorRegistry()
     Metrics(service, models=("depression", "hypomania", "mania", "pat"))
+    windows = CollectorRegistry()
+    WindowsMetrics(windows)
     exporter = CollectorRegistry()
     LagGauges(exporter)
-    return registered(service, SERVICE) + registered(exporter, EXPORTER)
+    return (
+        registered(service, SERVICE) + registered(windows, WINDOWS) + registered(exporter, EXPORTER)
+    )
 
 
 def row(series: Series) -> str:

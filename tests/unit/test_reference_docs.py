@@ -23,6 +23,7 @@ from consumer.observability.lag_exporter import LagGauges
 from consumer.observability.metrics import Metrics
 from consumer.settings import Settings
 from consumer.settings_env import setting_variables
+from consumer.windows_stage.metrics import WindowsMetrics
 
 REPO = Path(__file__).resolve().parents[2]
 REGENERATE = "stale: run `PYTHONPATH=$PWD python -m consumer.commands.reference_docs`"
@@ -56,16 +57,17 @@ def _doc_series() -> dict[str, tuple[str, tuple[str, ...]]]:
 
 
 def test_every_registered_series_is_in_the_metrics_page_with_its_type_and_labels() -> None:
-    service, exporter = CollectorRegistry(), CollectorRegistry()
+    service, windows, exporter = CollectorRegistry(), CollectorRegistry(), CollectorRegistry()
     Metrics(service, models=("depression", "pat"))
+    WindowsMetrics(windows)
     LagGauges(exporter)
     code: dict[str, tuple[str, tuple[str, ...]]] = {}
-    for registry in (service, exporter):
+    for registry in (service, windows, exporter):
         labels = {s.name: s.labels for s in registered(registry, "")}
         for family in registry.collect():
             name = family.name + ("_total" if family.type == "counter" else "")
             code[name] = (family.type, labels[name])
-    assert len(code) >= 30  # the service's and the exporter's families were all seen
+    assert len(code) >= 50  # the service's, the windows stage's and the exporter's families
     assert _doc_series() == code
 
 
