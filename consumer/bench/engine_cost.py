@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer
+from prometheus_client.parser import text_string_to_metric_families
 
 from consumer.bench.kafkaio import TopicRegistry, produce_records, timed_producer
 from consumer.bench.machine import cpu_model, load_average
@@ -109,11 +110,12 @@ def measure(settings: Settings, bootstrap: str, events: int, log_dir: Path) -> d
         produce_records(timed_producer(client), topics.features, records, events)
         group = f"engine-cost-{uuid.uuid4().hex[:6]}"
         env = service_env(settings, bootstrap, topics, group, free_port())
-        cost = _drain(Service(env, 1, log_dir / f"{group}.log"), client, topics.predictions, events)
+        service = Service(env, 1, log_dir / f"{group}.log")
+        cost, rows = _drain(service, client, topics.predictions, events)
     finally:
         registry.delete_all()
     machine = {"cpu": cpu_model(), "load_before": load_before, "load_after": load_average()}
-    return {**asdict(cost), **machine}
+    return {**asdict(cost), "mean_rows": rows, **machine}
 
 
 def _topics(registry: TopicRegistry) -> TopicSettings:
@@ -126,7 +128,26 @@ def _topics(registry: TopicRegistry) -> TopicSettings:
     return registry.topic_set(f"engine-cost-{TOPIC_TRIES}")
 
 
-def _drain(service: Service, client: dict[str, Any], predictions: str, events: int) -> EngineCost:
+def mean_rows(metrics: str) -> dict[str, float]:
+    """Mean events per micro-batch and rows per model call, by model, from a /metrics page
+    (pure; what is absent is left out)."""
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(metrics):
+        if family.name not in ("moodstream_batch_size", "moodstream_model_call_rows"):
+            continue
+        for sample in family.samples:
+            key = sample.labels.get("model", "micro_batch")
+            if sample.name.endswith("_sum"):
+                sums[key] = sums.get(key, 0.0) + sample.value
+            elif sample.name.endswith("_count"):
+                counts[key] = counts.get(key, 0.0) + sample.value
+    return {key: round(sums[key] / counts[key], 1) for key in sums if counts.get(key)}
+
+
+def _drain(
+    service: Service, client: dict[str, Any], predictions: str, events: int
+) -> tuple[EngineCost, dict[str, float]]:
     group = f"engine-cost-r-{uuid.uuid4().hex[:6]}"
     reader = Consumer({**client, "group.id": group, "auto.offset.reset": "earliest"})
     reader.subscribe([predictions])
@@ -138,7 +159,8 @@ def _drain(service: Service, client: dict[str, Any], predictions: str, events: i
             seen += sum(1 for m in reader.consume(1000, 0.05) if m.error() is None)
         if seen < events:
             raise BenchError(f"{seen} of {events} predictions read: {service.log_tail()}")
-        return engine_cost(start, read_threads(worker), worker, seen)
+        cost = engine_cost(start, read_threads(worker), worker, seen)
+        return cost, mean_rows(service.metrics_text())
     finally:
         service.stop()
         reader.close()

@@ -89,6 +89,15 @@ class Service:
         except (urllib.error.URLError, OSError):
             return False
 
+    def metrics_text(self) -> str:
+        """The supervisor's /metrics page ("" when it does not answer)."""
+        try:
+            url = f"http://127.0.0.1:{self.port}/metrics"
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return bytes(resp.read()).decode("utf-8", "replace")
+        except (urllib.error.URLError, OSError):
+            return ""
+
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> float:
         """Block until /readyz answers 200; return seconds since start. Raises BenchError."""
         deadline = time.monotonic() + timeout_s

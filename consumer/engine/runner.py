@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from consumer.clock import Clock
 from consumer.engine.backpressure import Backpressure
-from consumer.engine.batch_records import Polled, SourceResult
+from consumer.engine.batch_records import Polled, SourceResult, polled_size
 from consumer.engine.batching import BatchPolicy, MicroBatcher
 from consumer.engine.delivery import Publisher
 from consumer.engine.fetching import fetch, raise_or_log
@@ -86,8 +86,7 @@ class Runner:
         self._settle = settle  # None: the start-up gate is open
         self._group_waits = group_waits or GroupWaits()
         processing = settings.processing
-        policy = BatchPolicy(processing.max_batch_size, processing.max_batch_wait_ms / 1000.0)
-        self._batcher: MicroBatcher[Polled] = MicroBatcher(policy)
+        self._batcher: MicroBatcher[Polled] = MicroBatcher(BatchPolicy.of(processing))
         backpressure = Backpressure.of(processing)
         assigned = lambda: self.membership.assigned  # noqa: E731
         self._flow = FlowControl(
@@ -209,7 +208,8 @@ class Runner:
             if error is not None:  # an error event from librdkafka, not an input record
                 raise_or_log(error, self._settings)
                 continue
-            self._batcher.add(Polled(message, now), now)
+            polled = Polled(message, now)
+            self._batcher.add(polled, now, polled.size)
             accepted += 1
         if accepted and self._metrics is not None:
             self._metrics.events_consumed.inc(accepted)
@@ -261,7 +261,7 @@ class Runner:
                 self._ensemble.wait(deadline - self._clock.monotonic())
                 self._in_flight.advance()
         abandoned = self._in_flight.give_up(partitions)
-        abandoned += self._batcher.remove_if(lambda item: item.tp in partitions)
+        abandoned += self._batcher.remove_if(lambda item: item.tp in partitions, polled_size)
         return abandoned + self._drop_held(partitions)
 
     def _drop_held(self, partitions: set[TopicPartitionKey]) -> int:

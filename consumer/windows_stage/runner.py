@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from consumer.clock import Clock
-from consumer.engine.batch_records import Polled
+from consumer.engine.batch_records import Polled, polled_size
 from consumer.engine.batching import BatchPolicy, MicroBatcher
 from consumer.engine.membership import partitions_of
 from consumer.errors import SchemaRegistryUnavailable
@@ -76,8 +76,7 @@ class WindowsRunner:
         self.processor = WindowsProcessor(settings, clock, radar=radar)
         self._upkeep = Upkeep(consumer, self._publisher, settings, clock, metrics)
         processing = settings.processing
-        policy = BatchPolicy(processing.max_batch_size, processing.max_batch_wait_ms / 1000.0)
-        self._batcher: MicroBatcher[Polled] = MicroBatcher(policy)
+        self._batcher: MicroBatcher[Polled] = MicroBatcher(BatchPolicy.of(processing))
         self._assigned: set[tuple[str, int]] = set()
         self._restoring: str | None = None
         self._joined = False
@@ -261,13 +260,13 @@ class WindowsRunner:
         self._flush_batch()
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         # not flushed while a batch waits for the registry: never committed, read again
-        self._batcher.remove_if(lambda item: item.tp in revoked)
+        self._batcher.remove_if(lambda item: item.tp in revoked, polled_size)
         self._publisher.on_revoke(revoked, REVOKE_TIMEOUT_S)
         self._let_go(revoked)
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         lost = {(tp.topic, tp.partition) for tp in partitions}
-        self._batcher.remove_if(lambda item: item.tp in lost)
+        self._batcher.remove_if(lambda item: item.tp in lost, polled_size)
         self._publisher.on_lost(lost)
         self._let_go(lost)
 

@@ -125,3 +125,51 @@ def test_the_invalid_streak_rides_with_the_last_acknowledged_offset() -> None:
     assert tracker.note(("t", 0)) == 4
     assert parse_streak(streak_metadata(4)) == 4
     assert parse_streak("") == parse_streak(None) == parse_streak("other=7") == 0
+
+
+def test_batch_closes_on_bytes_before_size() -> None:
+    batcher: MicroBatcher[int] = MicroBatcher(
+        BatchPolicy(max_batch_size=100, max_batch_wait_s=10, max_batch_bytes=1_000)
+    )
+    batcher.add(0, now=0.0, size=400)
+    assert not batcher.ready(now=0.0)
+    assert batcher.room() == 1  # 600 bytes left at 400 a message
+    batcher.add(1, now=0.0, size=400)
+    assert batcher.room() == 1 and not batcher.ready(now=0.0)  # never 0 before full
+    batcher.add(2, now=0.0, size=400)
+    assert batcher.bytes == 1_200 and batcher.room() == 0 and batcher.ready(now=0.0)
+    assert batcher.take() == [0, 1, 2] and batcher.bytes == 0
+
+
+def test_room_uses_the_mean_size_of_earlier_batches() -> None:
+    batcher: MicroBatcher[int] = MicroBatcher(
+        BatchPolicy(max_batch_size=1_000, max_batch_wait_s=10, max_batch_bytes=10_000)
+    )
+    assert batcher.room() == 1_000  # no size seen yet: only the count bounds the fetch
+    for i in range(5):
+        batcher.add(i, now=0.0, size=1_000)
+    batcher.take()
+    assert batcher.room() == 10  # 10,000 bytes at a mean of 1,000
+    batcher.add(9, now=0.0, size=5_000)  # larger than the mean: the larger one counts
+    assert batcher.room() == 1
+
+
+def test_without_a_byte_bound_sizes_are_ignored() -> None:
+    batcher: MicroBatcher[int] = MicroBatcher(BatchPolicy(max_batch_size=3, max_batch_wait_s=10))
+    batcher.add(0, now=0.0, size=10**9)
+    assert batcher.room() == 2 and not batcher.ready(now=0.0)
+
+
+def test_remove_if_keeps_the_bytes_of_what_stays() -> None:
+    batcher: MicroBatcher[tuple[int, int]] = MicroBatcher(BatchPolicy(10, 1.0, 1_000))
+    for item in ((0, 300), (1, 200), (0, 100)):
+        batcher.add(item, now=0.0, size=item[1])
+    assert batcher.remove_if(lambda item: item[0] == 0, lambda item: item[1]) == 2
+    assert batcher.bytes == 200
+    assert batcher.remove_if(lambda item: True) == 1 and batcher.bytes == 0
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+def test_byte_bound_is_validated(limit: int) -> None:
+    with pytest.raises(ValueError):
+        BatchPolicy(max_batch_size=1, max_batch_wait_s=0, max_batch_bytes=limit)
