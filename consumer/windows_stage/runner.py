@@ -76,7 +76,12 @@ class WindowsRunner:
         self.processor = WindowsProcessor(settings, clock, radar=radar)
         self._upkeep = Upkeep(consumer, self._publisher, settings, clock, metrics)
         processing = settings.processing
-        self._batcher: MicroBatcher[Polled] = MicroBatcher(BatchPolicy.of(processing))
+        policy = BatchPolicy(
+            windows.max_batch_size,
+            processing.max_batch_wait_ms / 1000.0,
+            windows.max_batch_bytes,
+        )
+        self._batcher: MicroBatcher[Polled] = MicroBatcher(policy)
         self._assigned: set[tuple[str, int]] = set()
         self._restoring: str | None = None
         self._joined = False
