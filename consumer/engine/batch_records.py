@@ -64,6 +64,7 @@ class SourceResult:
     invalid_streak: int = 0  # consecutive invalid events on its partition through this one
     partial: bool | None = None  # set for scored events
     insufficient_input: bool = False  # too few features: the boosters did not score it
+    overflowed: bool = False  # over the rate limit: copied to the overflow topic
     ignored_fields: tuple[str, ...] = ()  # labels of unknown top-level fields (tolerant)
     order_key: bytes | None = None  # the input key (else user_id): per-key output order
 

@@ -70,20 +70,27 @@ class Pipeline:
         unscored: list[SourceResult] = []
         scored: list[tuple[SourceResult, FeatureEvent]] = []
         flood: PoisonFloodError | None = None
+        limited = self._rate_limiter is not None
+        activity = False
         for item in batch:
             source = SourceResult(item.tp, item.message.offset() or 0, item.polled_at)
             sources.append(source)
             event = self._decode(item, source)
             key = item.message.key()
-            source.order_key = key if key is not None or event is None else event.user_id.encode()
-            flood = flood or self._reader.flood(source.tp)
-            if event is not None and not self._over_rate_limit(event, item, source):
-                scored.append((source, event))
-            else:
+            if event is None:  # a dead letter: a run of them may have reached the limit
+                source.order_key = key
+                flood = flood or self._reader.flood(source.tp)
                 unscored.append(source)
+                continue
+            source.order_key = key if key is not None else event.user_id.encode()
+            if limited and self._over_rate_limit(event, item, source):
+                unscored.append(source)
+                continue
+            scored.append((source, event))
+            activity = activity or event.activity is not None
         scoring = self._submit(scored) if scored else None
-        # The lanes hold the activity as float32 now; drop the decoded lists (~320 KB each).
-        scored = [(source, _without_activity(event)) for source, event in scored]
+        if activity:  # the lanes hold it as float32 now; drop the lists (~320 KB each)
+            scored = [(source, _without_activity(event)) for source, event in scored]
         return StartedBatch(sources, flood, unscored, scored, scoring)
 
     def ready(self, started: StartedBatch) -> BatchResult | None:
@@ -194,6 +201,7 @@ class Pipeline:
         limiter = self._rate_limiter
         if limiter is None or limiter.allow(event.user_id, self._clock.monotonic()):
             return False
+        source.overflowed = True
         headers = [
             ("overflow.reason", b"rate_limited"),
             ("source.topic", (item.message.topic() or "").encode()),

@@ -54,7 +54,7 @@ class Recorder:
         for source in sources:
             if source.invalid_reason is not None:
                 metrics.events_invalid.labels(reason=source.invalid_reason).inc()
-            elif any(record.kind == "overflow" for record in source.records):
+            elif source.overflowed:
                 metrics.events_overflow.labels(reason="rate_limited").inc()
             if source.insufficient_input:
                 metrics.insufficient_input.inc()

@@ -122,6 +122,7 @@ def outcome(raw: bytes | None) -> FeatureEvent | str:
     fast = fast_path.accepted(raw) if raw else None
     if fast is not None:
         assert raw is not None
+        assert raw.isascii(), "the fast path accepted non-ASCII (decode checks UTF-8 after it)"
         assert decode_in_full(raw, strict_fields=True).event == fast, "fast path disagrees"
     try:
         event = decode_event(raw, max_bytes=MAX_BYTES)
