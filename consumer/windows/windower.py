@@ -49,6 +49,7 @@ from consumer.clock import Clock
 from consumer.errors import InvalidEvent
 from consumer.settings import WindowsSettings
 from consumer.windows.days import (
+    DAY_SLOTS,
     WEEK_DAYS,
     day_length,
     day_of,
@@ -70,6 +71,13 @@ _WEEK_SPAN: Final = timedelta(days=WEEK_DAYS - 1)
 _TIMER_SLACK_S: Final = 60
 
 
+def _minute_array(samples: ActivitySamples) -> npt.NDArray[np.float32]:
+    """``samples.minute_values()`` as float32 (one record: no intermediate list)."""
+    if samples.interval_s == 60:
+        return np.fromiter(samples.values, np.float32, len(samples.values))
+    return np.fromiter(samples.minute_values(), np.float32)  # faster than asarray
+
+
 class Windower:
     """The logic of the windows stage over a ``WindowState`` (see the module doc)."""
 
@@ -85,19 +93,20 @@ class Windower:
     def on_samples(self, samples: ActivitySamples) -> list[Emission]:
         """Store a record's minutes; the revisions it causes. Raises ``InvalidEvent``
         (``future``, ``too_old``) for a record that must be dead-lettered; state unchanged."""
-        now = self._clock.now()
-        if samples.start > now + timedelta(seconds=self._settings.max_future_s):
+        now_s = self._clock.now().timestamp()
+        start_s = samples.start.timestamp()  # whole minutes (the contract): exact
+        if start_s > now_s + self._settings.max_future_s:
             raise InvalidEvent("future", f"samples start at {samples.start.isoformat()}")
         user = samples.user_id
         meta = self._state.meta(user) or UserMeta()
         tz = self._zone_of(meta, samples.tz)
-        start = int(samples.start.timestamp()) // 60
-        values = np.fromiter(samples.minute_values(), np.float32)  # faster than asarray
+        start = int(start_s) // 60
+        values = _minute_array(samples)
         changed, complete = self._store_minutes(user, meta, tz, start, values)
         meta.tz = tz
         self.counts["samples"] += 1
         meta.stream_minute = max(meta.stream_minute, start + len(values))
-        meta.seen_s = now.timestamp()
+        meta.seen_s = now_s
         out = self._revise(user, meta, tz, changed)
         out += self._close_due(user, meta, tz, complete)
         self._retain(user, meta, tz, meta.stream_minute)
@@ -124,7 +133,7 @@ class Windower:
         self._state.put_features(user, day, dict(event.features))
         meta.days.setdefault(day, DayStatus())
         out = self._close_due(user, meta, tz, [])
-        week = self._covered_week(user, day, tz) if meta.days[day].closed else None
+        week = self._covered_week(user, meta, day, tz) if meta.days[day].closed else None
         out += self._emit(user, meta, day, Trigger.FEATURES, week)
         self._save(user, meta, int(meta.seen_s + self._settings.idle_close_s))
         return out
@@ -209,7 +218,7 @@ class Windower:
             return []
         out: list[Emission] = []
         for day in sorted(hit):
-            week = self._covered_week(user, day, tz)
+            week = self._covered_week(user, meta, day, tz)
             out += self._emit(user, meta, day, Trigger.REVISION, week)
         return out
 
@@ -229,18 +238,23 @@ class Windower:
     ) -> list[Emission]:
         meta.days[day].closed = True
         self.counts[f"weeks_closed:{trigger}"] += 1
-        week = self._covered_week(user, day, tz)
+        week = self._covered_week(user, meta, day, tz)
         if week is None:
             self.counts["weeks_not_scored:low_coverage"] += 1
         return self._emit(user, meta, day, trigger, week)
 
-    def _covered_week(self, user: str, day: date, tz: str) -> Week | None:
+    def _covered_week(self, user: str, meta: UserMeta, day: date, tz: str) -> Week | None:
         """The week ending ``day`` when its coverage reaches ``min_coverage``, else None.
-        Without a clock change in the week its coverage is counted first from the days'
-        presence bitmaps (most closes of a backfill are not covered: no values read)."""
+        Without a clock change in the week its coverage is bounded first by the days the
+        user has (a day not in ``meta.days`` has no minutes stored: at most 1,440 present
+        slots per day held, nothing read), then counted from the days' presence bitmaps
+        (most closes of a backfill are not covered: no values read)."""
         days = week_days(day)
         if all(wall_slots(d, tz) is None for d in days):
-            present = sum(self._state.present_minutes(user, d) for d in days)
+            held = [d for d in days if d in meta.days]
+            if len(held) * DAY_SLOTS / WEEK_SLOTS < self._settings.min_coverage:
+                return None
+            present = sum(self._state.present_minutes(user, d) for d in held)
             if present / WEEK_SLOTS < self._settings.min_coverage:
                 return None
         stored = {d: m for d in days if (m := self._state.peek_day(user, d)) is not None}
