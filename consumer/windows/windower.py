@@ -51,10 +51,9 @@ from consumer.settings import WindowsSettings
 from consumer.windows.days import (
     DAY_SLOTS,
     WEEK_DAYS,
+    RecentDay,
     day_length,
-    day_of,
     day_range,
-    split_by_day,
     wall_slots,
     week_days,
 )
@@ -87,8 +86,8 @@ class Windower:
         self._clock = clock
         self._lateness_min = int(settings.allowed_lateness_s // 60)
         self.counts: Counter[str] = Counter()
-        #: The last local day looked up: zone, its range of minutes, the day.
-        self._recent: tuple[str, int, int, date] = ("", 0, 0, date.min)
+        self._floor_days = RecentDay()  # the retention floor is looked up 3 times a record
+        self._sample_days = RecentDay()  # the day of a record's minutes
 
     def on_samples(self, samples: ActivitySamples) -> list[Emission]:
         """Store a record's minutes; the revisions it causes. Raises ``InvalidEvent``
@@ -179,7 +178,7 @@ class Windower:
         """Merge the minutes into their days; (days changed, days now complete). Raises
         ``too_old`` (before writing anything) when every minute is older than retention."""
         floor = self._floor(meta, tz)
-        parts = split_by_day(start, len(values), tz)
+        parts = self._sample_days.split(start, len(values), tz)
         kept = [p for p in parts if floor is None or p[0] >= floor]
         if not kept:
             raise InvalidEvent("too_old", "every minute is older than the retention")
@@ -287,13 +286,8 @@ class Windower:
 
     def _floor_at(self, minute: int, tz: str) -> date:
         """The oldest day a week still open at ``minute`` (stream time less lateness)
-        holds. The last day looked up is remembered (most lookups fall in it)."""
-        recent_tz, start, end, day = self._recent
-        if recent_tz != tz or not start <= minute < end:
-            day = day_of(minute, tz)
-            start, end = day_range(day, tz)
-            self._recent = (tz, start, end, day)
-        return day - _WEEK_SPAN
+        holds."""
+        return self._floor_days.of(minute, tz) - _WEEK_SPAN
 
     def _retain(self, user: str, meta: UserMeta, tz: str, reference_minute: int) -> None:
         # Kept 6 days below the floor: a day taken at the floor may still close (or revise)

@@ -9,7 +9,14 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from consumer.windows.days import day_length, day_of, day_start, split_by_day, to_wall
+from consumer.windows.days import (
+    RecentDay,
+    day_length,
+    day_of,
+    day_start,
+    split_by_day,
+    to_wall,
+)
 from consumer.windows.daystate import CorruptDay, DayMinutes
 
 NY = "America/New_York"
@@ -187,3 +194,16 @@ def test_every_minute_falls_in_the_local_day_whose_range_holds_it(tz: str) -> No
     for instant in range(first, first + 366 * 1_440, 97):  # every hour of the day, DST too
         day = day_of(instant, tz)
         assert day_start(day, tz) <= instant < day_start(day + timedelta(days=1), tz)
+
+
+def test_the_remembered_day_gives_what_the_lookups_give() -> None:
+    rng = np.random.default_rng(26)
+    recent = RecentDay()
+    around = minute(2026, 11, 1, 0, 0, NY)  # a 25-hour day and its neighbours
+    for _ in range(3_000):
+        tz = [NY, "UTC", "Asia/Kolkata"][int(rng.integers(0, 3))]
+        start = around + int(rng.integers(-3_000, 3_000))
+        count = int(rng.choice([1, 1, 60, 1_440]))
+        assert recent.split(start, count, tz) == split_by_day(start, count, tz)
+        assert recent.of(start, tz) == day_of(start, tz)
+        assert recent.split(start, 1, tz) == split_by_day(start, 1, tz)  # the same day again
