@@ -128,6 +128,28 @@ class UserMeta:
         return cls(data["tz"], int(data["s"]), float(data["w"]), days, int(data["t"]))
 
 
+class LazyDay:
+    """A stored day, decoded (``DayMinutes``) or not yet (its bytes). Raises
+    ``CorruptDay`` on stored bytes this code did not write (when read)."""
+
+    __slots__ = ("_day",)
+
+    def __init__(self, day: DayMinutes | bytes) -> None:
+        self._day = day
+
+    @property
+    def present_count(self) -> int:
+        """How many real minutes are present (from the header and bitmap alone)."""
+        day = self._day
+        return day.present_count if isinstance(day, DayMinutes) else DayMinutes.count_present(day)
+
+    def minutes(self) -> DayMinutes:
+        """The day (decoded once; the cached object when it was cached: do not change)."""
+        if not isinstance(self._day, DayMinutes):
+            self._day = DayMinutes.decode(self._day)
+        return self._day
+
+
 _TIMERS = b"t\0"
 #: A decoded ``UserMeta``'s memory: the object and its dict, and each day's entry (the
 #: date, a ``DayStatus``, its digest string).
@@ -218,20 +240,16 @@ class WindowState:
     def day(self, user_id: str, day: date) -> DayMinutes | None:
         return self._cache.get(_key(b"m", user_id, day), DayMinutes.decode)
 
-    def peek_day(self, user_id: str, day: date) -> DayMinutes | None:
-        """``day`` without keeping it in the cache (a read that must not push hot days
-        out); the cached object when it is there (do not change it)."""
-        return self._cache.peek(_key(b"m", user_id, day), DayMinutes.decode)
-
-    def present_minutes(self, user_id: str, day: date) -> int:
-        """How many real minutes of the day are present (0: no day), without decoding
-        its values when it is not cached. Raises ``CorruptDay``."""
+    def peek_day(self, user_id: str, day: date) -> LazyDay | None:
+        """The day without keeping it in the cache (a read that must not push hot days
+        out; the cached object when it is there: do not change it), decoded only when
+        its values are asked for (a week's coverage reads the presence bitmap alone)."""
         key = _key(b"m", user_id, day)
         held = self._cache.held(key)
         if isinstance(held, DayMinutes):
-            return held.present_count
+            return LazyDay(held)
         raw = self.store.get(key)
-        return 0 if raw is None else DayMinutes.count_present(raw)
+        return None if raw is None else LazyDay(raw)
 
     def put_day(self, user_id: str, day: date, minutes: DayMinutes) -> None:
         self._cache.put(_key(b"m", user_id, day), minutes)

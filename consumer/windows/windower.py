@@ -247,17 +247,20 @@ class Windower:
         Without a clock change in the week its coverage is bounded first by the days the
         user has (a day not in ``meta.days`` has no minutes stored: at most 1,440 present
         slots per day held, nothing read), then counted from the days' presence bitmaps
-        (most closes of a backfill are not covered: no values read)."""
+        (most closes of a backfill are not covered: no values decoded). Each day is read
+        from the store once."""
         days = week_days(day)
-        if all(wall_slots(d, tz) is None for d in days):
-            held = [d for d in days if d in meta.days]
-            if len(held) * DAY_SLOTS / WEEK_SLOTS < self._settings.min_coverage:
+        plain = all(wall_slots(d, tz) is None for d in days)
+        if plain:
+            days = [d for d in days if d in meta.days]
+            if len(days) * DAY_SLOTS / WEEK_SLOTS < self._settings.min_coverage:
                 return None
-            present = sum(self._state.present_minutes(user, d) for d in held)
+        found = {d: got for d in days if (got := self._state.peek_day(user, d)) is not None}
+        if plain:
+            present = sum(lazy.present_count for lazy in found.values())
             if present / WEEK_SLOTS < self._settings.min_coverage:
                 return None
-        stored = {d: m for d in days if (m := self._state.peek_day(user, d)) is not None}
-        week = assemble(stored, day, tz)
+        week = assemble({d: lazy.minutes() for d, lazy in found.items()}, day, tz)
         return week if week.coverage >= self._settings.min_coverage else None
 
     def _emit(

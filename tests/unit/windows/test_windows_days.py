@@ -18,6 +18,7 @@ from consumer.windows.days import (
     to_wall,
 )
 from consumer.windows.daystate import CorruptDay, DayMinutes
+from consumer.windows.store import LazyDay
 
 NY = "America/New_York"
 SPRING = date(2026, 3, 8)  # 02:00 EST -> 03:00 EDT: 23 hours
@@ -207,3 +208,16 @@ def test_the_remembered_day_gives_what_the_lookups_give() -> None:
         assert recent.split(start, count, tz) == split_by_day(start, count, tz)
         assert recent.of(start, tz) == day_of(start, tz)
         assert recent.split(start, 1, tz) == split_by_day(start, 1, tz)  # the same day again
+
+
+def test_a_lazy_day_counts_from_its_bytes_and_decodes_once() -> None:
+    day = DayMinutes.empty(1_440)
+    day.merge(7, np.arange(1, 101, dtype=np.float32))
+    stored = LazyDay(day.encode())
+    assert stored.present_count == 100
+    decoded = stored.minutes()
+    assert stored.minutes() is decoded and np.array_equal(decoded.values, day.values)
+    held = LazyDay(day)
+    assert held.present_count == 100 and held.minutes() is day
+    with pytest.raises(CorruptDay):
+        LazyDay(day.encode()[:50]).minutes()
