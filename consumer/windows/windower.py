@@ -60,7 +60,7 @@ from consumer.windows.days import (
 from consumer.windows.daystate import DayMinutes
 from consumer.windows.emission import Emission, Trigger
 from consumer.windows.store import DayStatus, UserMeta, WindowState
-from consumer.windows.weeks import WEEK_SLOTS, Revision, Week, assemble, digest
+from consumer.windows.weeks import WEEK_SLOTS, Revision, Week, assemble, digest, said_before
 from schemas import ActivitySamples, FeatureEvent
 
 __all__ = ["Emission", "Trigger", "Windower"]  # Emission and Trigger: from emission
@@ -273,7 +273,7 @@ class Windower:
         if features is None and week is None:
             return []
         said = digest(features, week)
-        if said == status.digest:
+        if said == status.digest or said_before(status.digest, features, week):
             return []
         status.revision += 1
         status.digest = said
