@@ -23,6 +23,7 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Any, Protocol
 
 import orjson
@@ -163,7 +164,13 @@ def _timer_key(when_s: int, user_id: str) -> bytes:
 
 def _key(kind: bytes, user_id: str, day: date | None = None) -> bytes:
     key = kind + b"\0" + user_id.encode()
-    return key if day is None else key + b"\0" + day.isoformat().encode()
+    return key if day is None else key + _day_suffix(day)
+
+
+@lru_cache(maxsize=1_024)
+def _day_suffix(day: date) -> bytes:
+    """``\\0YYYY-MM-DD`` (a third of a key's cost when formatted every time)."""
+    return b"\0" + day.isoformat().encode()
 
 
 class WindowState:

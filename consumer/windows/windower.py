@@ -199,11 +199,8 @@ class Windower:
 
     def _revise(self, user: str, meta: UserMeta, tz: str, changed: list[date]) -> list[Emission]:
         """Revisions of the closed weeks that hold a changed day."""
-        hit = {
-            day
-            for day, status in meta.days.items()
-            if status.closed and any(0 <= (day - c).days < WEEK_DAYS for c in changed)
-        }
+        closed = [day for day, status in meta.days.items() if status.closed] if changed else []
+        hit = {day for day in closed if any(0 <= (day - c).days < WEEK_DAYS for c in changed)}
         floor = self._floor(meta, tz)
         # kept down to floor - 6 (``_retain``): a week ending before the floor may miss a day
         gone = {day for day in hit if floor is not None and day < floor}
