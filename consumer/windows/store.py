@@ -23,6 +23,7 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Any, Protocol
 
 import orjson
@@ -128,6 +129,28 @@ class UserMeta:
         return cls(data["tz"], int(data["s"]), float(data["w"]), days, int(data["t"]))
 
 
+class LazyDay:
+    """A stored day, decoded (``DayMinutes``) or not yet (its bytes). Raises
+    ``CorruptDay`` on stored bytes this code did not write (when read)."""
+
+    __slots__ = ("_day",)
+
+    def __init__(self, day: DayMinutes | bytes) -> None:
+        self._day = day
+
+    @property
+    def present_count(self) -> int:
+        """How many real minutes are present (from the header and bitmap alone)."""
+        day = self._day
+        return day.present_count if isinstance(day, DayMinutes) else DayMinutes.count_present(day)
+
+    def minutes(self) -> DayMinutes:
+        """The day (decoded once; the cached object when it was cached: do not change)."""
+        if not isinstance(self._day, DayMinutes):
+            self._day = DayMinutes.decode(self._day)
+        return self._day
+
+
 _TIMERS = b"t\0"
 #: A decoded ``UserMeta``'s memory: the object and its dict, and each day's entry (the
 #: date, a ``DayStatus``, its digest string).
@@ -141,7 +164,13 @@ def _timer_key(when_s: int, user_id: str) -> bytes:
 
 def _key(kind: bytes, user_id: str, day: date | None = None) -> bytes:
     key = kind + b"\0" + user_id.encode()
-    return key if day is None else key + b"\0" + day.isoformat().encode()
+    return key if day is None else key + _day_suffix(day)
+
+
+@lru_cache(maxsize=1_024)
+def _day_suffix(day: date) -> bytes:
+    """``\\0YYYY-MM-DD`` (a third of a key's cost when formatted every time)."""
+    return b"\0" + day.isoformat().encode()
 
 
 class WindowState:
@@ -218,20 +247,16 @@ class WindowState:
     def day(self, user_id: str, day: date) -> DayMinutes | None:
         return self._cache.get(_key(b"m", user_id, day), DayMinutes.decode)
 
-    def peek_day(self, user_id: str, day: date) -> DayMinutes | None:
-        """``day`` without keeping it in the cache (a read that must not push hot days
-        out); the cached object when it is there (do not change it)."""
-        return self._cache.peek(_key(b"m", user_id, day), DayMinutes.decode)
-
-    def present_minutes(self, user_id: str, day: date) -> int:
-        """How many real minutes of the day are present (0: no day), without decoding
-        its values when it is not cached. Raises ``CorruptDay``."""
+    def peek_day(self, user_id: str, day: date) -> LazyDay | None:
+        """The day without keeping it in the cache (a read that must not push hot days
+        out; the cached object when it is there: do not change it), decoded only when
+        its values are asked for (a week's coverage reads the presence bitmap alone)."""
         key = _key(b"m", user_id, day)
         held = self._cache.held(key)
         if isinstance(held, DayMinutes):
-            return held.present_count
+            return LazyDay(held)
         raw = self.store.get(key)
-        return 0 if raw is None else DayMinutes.count_present(raw)
+        return None if raw is None else LazyDay(raw)
 
     def put_day(self, user_id: str, day: date, minutes: DayMinutes) -> None:
         self._cache.put(_key(b"m", user_id, day), minutes)

@@ -49,18 +49,18 @@ from consumer.clock import Clock
 from consumer.errors import InvalidEvent
 from consumer.settings import WindowsSettings
 from consumer.windows.days import (
+    DAY_SLOTS,
     WEEK_DAYS,
+    RecentDay,
     day_length,
-    day_of,
     day_range,
-    split_by_day,
     wall_slots,
     week_days,
 )
 from consumer.windows.daystate import DayMinutes
 from consumer.windows.emission import Emission, Trigger
 from consumer.windows.store import DayStatus, UserMeta, WindowState
-from consumer.windows.weeks import WEEK_SLOTS, Revision, Week, assemble, digest
+from consumer.windows.weeks import WEEK_SLOTS, Revision, Week, assemble, digest, said_before
 from schemas import ActivitySamples, FeatureEvent
 
 __all__ = ["Emission", "Trigger", "Windower"]  # Emission and Trigger: from emission
@@ -68,6 +68,13 @@ __all__ = ["Emission", "Trigger", "Windower"]  # Emission and Trigger: from emis
 _WEEK_SPAN: Final = timedelta(days=WEEK_DAYS - 1)
 #: A user's timer moves forward at most once a minute (each move is two store writes).
 _TIMER_SLACK_S: Final = 60
+
+
+def _minute_array(samples: ActivitySamples) -> npt.NDArray[np.float32]:
+    """``samples.minute_values()`` as float32 (one record: no intermediate list)."""
+    if samples.interval_s == 60:
+        return np.fromiter(samples.values, np.float32, len(samples.values))
+    return np.fromiter(samples.minute_values(), np.float32)  # faster than asarray
 
 
 class Windower:
@@ -79,25 +86,26 @@ class Windower:
         self._clock = clock
         self._lateness_min = int(settings.allowed_lateness_s // 60)
         self.counts: Counter[str] = Counter()
-        #: The last local day looked up: zone, its range of minutes, the day.
-        self._recent: tuple[str, int, int, date] = ("", 0, 0, date.min)
+        self._floor_days = RecentDay()  # the retention floor is looked up 3 times a record
+        self._sample_days = RecentDay()  # the day of a record's minutes
 
     def on_samples(self, samples: ActivitySamples) -> list[Emission]:
         """Store a record's minutes; the revisions it causes. Raises ``InvalidEvent``
         (``future``, ``too_old``) for a record that must be dead-lettered; state unchanged."""
-        now = self._clock.now()
-        if samples.start > now + timedelta(seconds=self._settings.max_future_s):
+        now_s = self._clock.now().timestamp()
+        start_s = samples.start.timestamp()  # whole minutes (the contract): exact
+        if start_s > now_s + self._settings.max_future_s:
             raise InvalidEvent("future", f"samples start at {samples.start.isoformat()}")
         user = samples.user_id
         meta = self._state.meta(user) or UserMeta()
         tz = self._zone_of(meta, samples.tz)
-        start = int(samples.start.timestamp()) // 60
-        values = np.fromiter(samples.minute_values(), np.float32)  # faster than asarray
+        start = int(start_s) // 60
+        values = _minute_array(samples)
         changed, complete = self._store_minutes(user, meta, tz, start, values)
         meta.tz = tz
         self.counts["samples"] += 1
         meta.stream_minute = max(meta.stream_minute, start + len(values))
-        meta.seen_s = now.timestamp()
+        meta.seen_s = now_s
         out = self._revise(user, meta, tz, changed)
         out += self._close_due(user, meta, tz, complete)
         self._retain(user, meta, tz, meta.stream_minute)
@@ -124,7 +132,7 @@ class Windower:
         self._state.put_features(user, day, dict(event.features))
         meta.days.setdefault(day, DayStatus())
         out = self._close_due(user, meta, tz, [])
-        week = self._covered_week(user, day, tz) if meta.days[day].closed else None
+        week = self._covered_week(user, meta, day, tz) if meta.days[day].closed else None
         out += self._emit(user, meta, day, Trigger.FEATURES, week)
         self._save(user, meta, int(meta.seen_s + self._settings.idle_close_s))
         return out
@@ -170,7 +178,7 @@ class Windower:
         """Merge the minutes into their days; (days changed, days now complete). Raises
         ``too_old`` (before writing anything) when every minute is older than retention."""
         floor = self._floor(meta, tz)
-        parts = split_by_day(start, len(values), tz)
+        parts = self._sample_days.split(start, len(values), tz)
         kept = [p for p in parts if floor is None or p[0] >= floor]
         if not kept:
             raise InvalidEvent("too_old", "every minute is older than the retention")
@@ -191,11 +199,8 @@ class Windower:
 
     def _revise(self, user: str, meta: UserMeta, tz: str, changed: list[date]) -> list[Emission]:
         """Revisions of the closed weeks that hold a changed day."""
-        hit = {
-            day
-            for day, status in meta.days.items()
-            if status.closed and any(0 <= (day - c).days < WEEK_DAYS for c in changed)
-        }
+        closed = [day for day, status in meta.days.items() if status.closed] if changed else []
+        hit = {day for day in closed if any(0 <= (day - c).days < WEEK_DAYS for c in changed)}
         floor = self._floor(meta, tz)
         # kept down to floor - 6 (``_retain``): a week ending before the floor may miss a day
         gone = {day for day in hit if floor is not None and day < floor}
@@ -209,7 +214,7 @@ class Windower:
             return []
         out: list[Emission] = []
         for day in sorted(hit):
-            week = self._covered_week(user, day, tz)
+            week = self._covered_week(user, meta, day, tz)
             out += self._emit(user, meta, day, Trigger.REVISION, week)
         return out
 
@@ -229,22 +234,30 @@ class Windower:
     ) -> list[Emission]:
         meta.days[day].closed = True
         self.counts[f"weeks_closed:{trigger}"] += 1
-        week = self._covered_week(user, day, tz)
+        week = self._covered_week(user, meta, day, tz)
         if week is None:
             self.counts["weeks_not_scored:low_coverage"] += 1
         return self._emit(user, meta, day, trigger, week)
 
-    def _covered_week(self, user: str, day: date, tz: str) -> Week | None:
+    def _covered_week(self, user: str, meta: UserMeta, day: date, tz: str) -> Week | None:
         """The week ending ``day`` when its coverage reaches ``min_coverage``, else None.
-        Without a clock change in the week its coverage is counted first from the days'
-        presence bitmaps (most closes of a backfill are not covered: no values read)."""
+        Without a clock change in the week its coverage is bounded first by the days the
+        user has (a day not in ``meta.days`` has no minutes stored: at most 1,440 present
+        slots per day held, nothing read), then counted from the days' presence bitmaps
+        (most closes of a backfill are not covered: no values decoded). Each day is read
+        from the store once."""
         days = week_days(day)
-        if all(wall_slots(d, tz) is None for d in days):
-            present = sum(self._state.present_minutes(user, d) for d in days)
+        plain = all(wall_slots(d, tz) is None for d in days)
+        if plain:
+            days = [d for d in days if d in meta.days]
+            if len(days) * DAY_SLOTS / WEEK_SLOTS < self._settings.min_coverage:
+                return None
+        found = {d: got for d in days if (got := self._state.peek_day(user, d)) is not None}
+        if plain:
+            present = sum(lazy.present_count for lazy in found.values())
             if present / WEEK_SLOTS < self._settings.min_coverage:
                 return None
-        stored = {d: m for d in days if (m := self._state.peek_day(user, d)) is not None}
-        week = assemble(stored, day, tz)
+        week = assemble({d: lazy.minutes() for d, lazy in found.items()}, day, tz)
         return week if week.coverage >= self._settings.min_coverage else None
 
     def _emit(
@@ -257,7 +270,7 @@ class Windower:
         if features is None and week is None:
             return []
         said = digest(features, week)
-        if said == status.digest:
+        if said == status.digest or said_before(status.digest, features, week):
             return []
         status.revision += 1
         status.digest = said
@@ -273,13 +286,8 @@ class Windower:
 
     def _floor_at(self, minute: int, tz: str) -> date:
         """The oldest day a week still open at ``minute`` (stream time less lateness)
-        holds. The last day looked up is remembered (most lookups fall in it)."""
-        recent_tz, start, end, day = self._recent
-        if recent_tz != tz or not start <= minute < end:
-            day = day_of(minute, tz)
-            start, end = day_range(day, tz)
-            self._recent = (tz, start, end, day)
-        return day - _WEEK_SPAN
+        holds."""
+        return self._floor_days.of(minute, tz) - _WEEK_SPAN
 
     def _retain(self, user: str, meta: UserMeta, tz: str, reference_minute: int) -> None:
         # Kept 6 days below the floor: a day taken at the floor may still close (or revise)

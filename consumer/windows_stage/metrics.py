@@ -96,11 +96,19 @@ class WindowsMetrics:
         changelog: Sequence[OutRecord],
         processor: WindowsProcessor,
     ) -> None:
+        # one increment per topic and batch: each is a lock and a write to the metrics'
+        # shared file (per record, it cost a tenth of the one-minute records' CPU)
+        topics: dict[str, int] = {}
         for item in batch:
-            self.records_in.labels(topic=item.tp[0]).inc()
-        for source in sources:
-            self.dead_letters.inc(sum(r.kind == "dead_letter" for r in source.records))
-        self.changelog.inc(len(changelog))
+            topic = item.message.topic() or ""
+            topics[topic] = topics.get(topic, 0) + 1
+        for topic, count in topics.items():
+            self.records_in.labels(topic=topic).inc(count)
+        dead = sum(r.kind == "dead_letter" for source in sources for r in source.records)
+        if dead:
+            self.dead_letters.inc(dead)
+        if changelog:
+            self.changelog.inc(len(changelog))
         self._drain(processor)
 
     def timer_events(self, _count: int, processor: WindowsProcessor) -> None:

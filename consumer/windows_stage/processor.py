@@ -64,11 +64,13 @@ class WindowsProcessor:
         """The engine's ``Stage.process``. A record of a partition not (or no longer)
         assigned is skipped without outputs (its offset is still registered)."""
         sources = []
+        activity = self.settings.topics.activity
         for item in batch:
-            source = SourceResult(item.tp, item.message.offset() or 0, item.polled_at)
-            part = self.partitions.get(item.tp[1])
+            tp = item.tp
+            source = SourceResult(tp, item.message.offset() or 0, item.polled_at)
+            part = self.partitions.get(tp[1])
             if part is not None:
-                source.records = self._one(part, item)
+                source.records = self._one(part, item, tp[0] == activity)
             sources.append(source)
         return sources, self.changelog()
 
@@ -93,10 +95,9 @@ class WindowsProcessor:
             out += [self._event(e) for e in part.windower.on_timers()]
         return out, self.changelog()
 
-    def _one(self, part: PartitionWindows, item: Polled) -> list[OutRecord]:
-        topic = item.tp[0]
+    def _one(self, part: PartitionWindows, item: Polled, samples: bool) -> list[OutRecord]:
         try:
-            if topic == self.settings.topics.activity:
+            if samples:
                 emissions = part.windower.on_samples(self._samples(item))
             else:
                 emissions = part.windower.on_day_features(self._features(item))

@@ -1,5 +1,7 @@
 """A revision's JSON (``weeks.Revision.json``) is byte for byte what pydantic writes for
-its ``FeatureEvent``, and decodes to the same event under the contract."""
+its ``FeatureEvent`` (a week of whole counts: with integers for its values), and decodes
+to the same event under the contract, by the full decode and the scoring stage's fast
+path alike."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pytest
 
-from consumer.windows.weeks import WEEK_SLOTS, Revision, Week
+from consumer.intake.fast_path import accepted
+from consumer.windows.weeks import WEEK_SLOTS, Revision, Week, week_json
 from schemas import FeatureEvent
 from tests.fakes import feature_values
 
@@ -41,9 +44,30 @@ def test_a_week_s_json_is_what_pydantic_writes(
     for i, covered in enumerate(weeks()):
         says = Revision("user-1:x", DAY, i, features, covered, at)
         event = says.event()
-        assert says.json() == event.model_dump_json().encode()
-        again = FeatureEvent.model_validate_json(says.json())
-        assert again.activity == event.activity and again.coverage == covered.coverage
+        expected = event.model_dump_json().encode()
+        if i in (0, 3):  # whole counts: the same JSON with integers for the week's values
+            as_ints = ",".join(str(int(v)) for v in covered.values).encode()
+            expected = expected.replace(_floats(covered), b"[" + as_ints + b"]")
+            activity = says.json().split(b'"activity":')[1].split(b"]")[0]
+            assert as_ints in expected and b"." not in activity
+        assert says.json() == expected
+        read = FeatureEvent.model_validate_json(event.model_dump_json())  # pydantic's bytes
+        for again in (FeatureEvent.model_validate_json(says.json()), accepted(says.json())):
+            assert again is not None and again == read
+            assert again.activity == event.activity and again.coverage == covered.coverage
+            assert all(type(v) is float for v in again.activity or [])
+
+
+def _floats(covered: Week) -> bytes:
+    return b"[" + b",".join(repr(float(v)).encode() for v in covered.values) + b"]"
+
+
+def test_a_whole_week_is_written_as_integers_unless_a_value_is_negative_zero() -> None:
+    whole = np.array([0.0, 1.0, 1e7, 255.0, 65536.0], np.float32)
+    assert week_json(whole) == b"[0,1,10000000,255,65536]"
+    assert week_json(np.array([0.0, -0.0, 3.0], np.float32)) == b"[0.0,-0.0,3.0]"
+    assert week_json(np.array([2.0, 0.5], np.float32)) == b"[2.0,0.5]"
+    assert week_json(np.array([16777216.0], np.float32)) == b"[16777216]"
 
 
 def test_features_alone_and_nothing() -> None:

@@ -4,17 +4,19 @@ minute with plain datetime arithmetic (independent of ``consumer.windows.days``)
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
 
 from consumer.errors import InvalidEvent
 from consumer.settings import WindowsSettings
 from consumer.windows.store import MemoryStore, WindowState
-from consumer.windows.weeks import EVENT_NAMESPACE, build_event
+from consumer.windows.weeks import EVENT_NAMESPACE, build_event, digest, said_before
 from consumer.windows.windower import Emission, Trigger, Windower
 from schemas import ActivitySamples, FeatureEvent
 from tests.fakes import FakeClock, feature_values
@@ -431,3 +433,32 @@ def test_samples_without_a_zone_use_the_default_zone() -> None:
     windower, _ = make(min_coverage=0.0, default_tz="Asia/Kolkata")
     out = send(windower, "d", real_minutes(date(2026, 3, 10), "Asia/Kolkata"), {})
     assert [(e.event.as_of, e.trigger) for e in out] == [(date(2026, 3, 10), Trigger.COMPLETE)]
+
+
+def test_a_digest_an_earlier_version_saved_still_says_nothing_changed() -> None:
+    """User records written before the SHA-1 digests hold 32 hex digits of BLAKE2b of the
+    same bytes: the same features and week again send nothing, other ones a revision."""
+    windower, _ = make(min_coverage=0.0)
+    day = date(2026, 3, 10)
+    send(windower, "u9", real_minutes(day, "UTC"), {})
+    joined = windower.on_day_features(features_event("u9", day))
+    assert [(e.revision, e.trigger) for e in joined] == [(1, Trigger.FEATURES)]
+    week = joined[0].says.week
+    assert week is not None
+    old = hashlib.blake2b(digest_size=16)
+    old.update(orjson.dumps(joined[0].says.features, option=orjson.OPT_SORT_KEYS))
+    old.update(week.values.tobytes())
+    old.update(week.present.to_bytes(4, "little"))
+    state = windower._state
+    meta = state.meta("u9")
+    assert meta is not None and meta.days[day].digest.startswith("2:")
+    meta.days[day].digest = old.hexdigest()  # as an earlier version saved it
+    state.put_meta("u9", meta)
+    assert windower.on_day_features(features_event("u9", day)) == []  # nothing new
+    meta.days[day].digest = "0" * 32  # another earlier digest: something changed
+    state.put_meta("u9", meta)
+    again = windower.on_day_features(features_event("u9", day))
+    assert [(e.revision, e.trigger) for e in again] == [(2, Trigger.FEATURES)]
+    saved = state.meta("u9")
+    assert saved is not None and saved.days[day].digest == digest(joined[0].says.features, week)
+    assert not said_before(digest(None, week), None, week)

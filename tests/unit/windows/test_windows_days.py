@@ -9,8 +9,16 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from consumer.windows.days import day_length, day_of, day_start, split_by_day, to_wall
+from consumer.windows.days import (
+    RecentDay,
+    day_length,
+    day_of,
+    day_start,
+    split_by_day,
+    to_wall,
+)
 from consumer.windows.daystate import CorruptDay, DayMinutes
+from consumer.windows.store import LazyDay
 
 NY = "America/New_York"
 SPRING = date(2026, 3, 8)  # 02:00 EST -> 03:00 EDT: 23 hours
@@ -187,3 +195,29 @@ def test_every_minute_falls_in_the_local_day_whose_range_holds_it(tz: str) -> No
     for instant in range(first, first + 366 * 1_440, 97):  # every hour of the day, DST too
         day = day_of(instant, tz)
         assert day_start(day, tz) <= instant < day_start(day + timedelta(days=1), tz)
+
+
+def test_the_remembered_day_gives_what_the_lookups_give() -> None:
+    rng = np.random.default_rng(26)
+    recent = RecentDay()
+    around = minute(2026, 11, 1, 0, 0, NY)  # a 25-hour day and its neighbours
+    for _ in range(3_000):
+        tz = [NY, "UTC", "Asia/Kolkata"][int(rng.integers(0, 3))]
+        start = around + int(rng.integers(-3_000, 3_000))
+        count = int(rng.choice([1, 1, 60, 1_440]))
+        assert recent.split(start, count, tz) == split_by_day(start, count, tz)
+        assert recent.of(start, tz) == day_of(start, tz)
+        assert recent.split(start, 1, tz) == split_by_day(start, 1, tz)  # the same day again
+
+
+def test_a_lazy_day_counts_from_its_bytes_and_decodes_once() -> None:
+    day = DayMinutes.empty(1_440)
+    day.merge(7, np.arange(1, 101, dtype=np.float32))
+    stored = LazyDay(day.encode())
+    assert stored.present_count == 100
+    decoded = stored.minutes()
+    assert stored.minutes() is decoded and np.array_equal(decoded.values, day.values)
+    held = LazyDay(day)
+    assert held.present_count == 100 and held.minutes() is day
+    with pytest.raises(CorruptDay):
+        LazyDay(day.encode()[:50]).minutes()

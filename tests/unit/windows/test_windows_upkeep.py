@@ -15,6 +15,7 @@ from consumer.engine.poison import InvalidStreaks
 from consumer.errors import PoisonFloodError
 from consumer.settings import ProcessingSettings, SchemaRegistrySettings, Settings
 from consumer.windows_stage.metrics import WindowsMetrics
+from consumer.windows_stage.processor import WindowsProcessor
 from consumer.windows_stage.upkeep import LAG_REFRESH_S, Upkeep
 from tests.fakes import FakeClock, FakeMessage
 from tests.fakes.kafka import FakeConsumer, FakePublisher
@@ -131,3 +132,23 @@ def test_held_records_of_partitions_let_go_are_dropped_and_the_rest_resumed() ->
     upkeep.let_go({(ACTIVITY, 1)}, kept)
     assert not upkeep.wait.holding
     assert consumer.calls[-1] == ("resume", [0])
+
+
+def test_a_batch_s_records_dead_letters_and_changelog_are_counted_once_per_batch() -> None:
+    registry = CollectorRegistry()
+    metrics = WindowsMetrics(registry)
+    processor = WindowsProcessor(Settings(), FakeClock())
+    batch = [
+        Polled(FakeMessage(b"v", n, _topic=ACTIVITY if n % 3 else "days"), 0.0) for n in range(7)
+    ]
+    sources = [_source(0, 1, EVENT, DEAD), _source(0, 2), _source(1, 3, DEAD, DEAD)]
+    metrics.batch(batch, sources, [EVENT, EVENT], processor)
+    metrics.batch(batch[:2], [_source(0, 4, EVENT)], [], processor)
+
+    def value(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(f"moodstream_windows_{name}_total", labels)
+
+    assert value("records", topic=ACTIVITY) == 4 + 1
+    assert value("records", topic="days") == 3 + 1
+    assert value("dead_letters") == 3
+    assert value("changelog_records") == 2
