@@ -71,6 +71,9 @@ class RunResult:
     events: int = 0
     lost: int = 0
     duplicates: int = 0
+    #: (event_id, partition, offset) of each duplicate record on the predictions topic
+    duplicate_records: list[tuple[str, int, int]] = field(default_factory=list)
+    reader_rereads: int = 0  # records the reader fetched twice (skipped, not duplicates)
     produce_failed: int = 0
     service_exit: int | None = None
     worker_crashes: int = 0  # workers the supervisor restarted (from the service log)
@@ -267,6 +270,8 @@ def _run(
         for w in closed
     ]
     result.events, result.lost, result.duplicates = totals(producer.acked, reader.predictions)
+    result.duplicate_records = list(reader.duplicate_records)
+    result.reader_rereads = reader.rereads
     result.produce_failed = len(producer.failed)
     return result
 

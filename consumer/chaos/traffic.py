@@ -114,6 +114,14 @@ class PredictionReader:
         self._consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
         self.predictions: list[tuple[str, float]] = []
         self.arrivals_by_partition: dict[int, list[float]] = {}  # input partition -> times
+        #: records read again at a position already read (the reader's own re-fetch after
+        #: a broker fault, not a second record): skipped, counted
+        self.rereads = 0
+        #: (event_id, partition, offset) of every record whose event_id an earlier record
+        #: at another position carried: the duplicates, located for a post-mortem
+        self.duplicate_records: list[tuple[str, int, int]] = []
+        self._positions: set[tuple[int, int]] = set()
+        self._event_ids: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="chaos-reader", daemon=True)
 
@@ -135,8 +143,17 @@ class PredictionReader:
                     value = msg.value()
                     if msg.error() is None and value:
                         at = time.time()
+                        position = (msg.partition() or 0, msg.offset() or 0)
+                        if position in self._positions:
+                            self.rereads += 1
+                            continue
+                        self._positions.add(position)
                         prediction = orjson.loads(value)
-                        self.predictions.append((str(prediction.get("event_id")), at))
+                        event_id = str(prediction.get("event_id"))
+                        if event_id in self._event_ids:
+                            self.duplicate_records.append((event_id, *position))
+                        self._event_ids.add(event_id)
+                        self.predictions.append((event_id, at))
                         source = prediction.get("source") or {}
                         partition = int(source.get("partition", -1))
                         self.arrivals_by_partition.setdefault(partition, []).append(at)
