@@ -6,8 +6,14 @@ Every failure of a transactional call is handled as one pure table says
 the producer, restart the worker), all within the worker where it can be (no model
 reload, no group rejoin):
 
-- abort and rewind: the consumer seeks back to the batch's first offset per partition,
-  its events are read and published again;
+- abort and rewind: the transaction is aborted and its events are read and published
+  again. With a producer factory (the service always has one) the abort is followed by a
+  replacement (below): a new producer epoch, so that a write of the aborted transaction
+  still in flight (a produce request that timed out but may yet be appended) is fenced
+  instead of joining the next transaction under the same epoch and committing with it
+  (a duplicate, seen once under a rolling restart; the broker's KIP-890 partition
+  verification refuses such a write only once the epoch has moved on). Without one the
+  consumer seeks back to the batch's first offset per partition;
 - replace the producer (``producer_recreated``): a new one with the same transactional
   id, whose ``init_transactions`` fences the old one and ends its open transaction, then
   every assigned partition is rewound to the group's committed offsets. The committed
@@ -187,8 +193,9 @@ class ExactlyOnce(PublisherBase):
 
     def _act(self, sources: list[SourceResult], failed: TxnCallFailed) -> None:
         """Do what the table says for the batch's failed transaction: abort and rewind it
-        (an abort that fails goes by the ``abort`` row: replace the producer), or replace
-        the producer and rewind to the committed offsets. Without a producer factory a
+        (with a producer factory, to a new epoch: replaced after the abort; an abort that
+        fails goes by the ``abort`` row: replace the producer), or replace the producer
+        and rewind to the committed offsets. Without a producer factory a
         replacement is a restart: the call's error is raised. A record refused for good
         raises DeliveryFailed."""
         action, why = failed.action, failed.why
@@ -196,7 +203,10 @@ class ExactlyOnce(PublisherBase):
             aborted = self._abort()
             if aborted is None:
                 self._raise_on_failure()  # a record refused for good: rewinding cannot help
-                self._rewind(sources, why)
+                if self._life.replaceable:  # the aborted epoch ends with its transaction
+                    self._recover(sources, why)
+                else:
+                    self._rewind(sources, why)
                 return
             action = aborted.action
             if not self._life.replaceable:

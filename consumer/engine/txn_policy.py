@@ -3,8 +3,9 @@
 
 Actions: ``retry`` the call (with a back-off, within the phase's deadline; a timed-out
 call is resumed by calling it again, as librdkafka asks); ``abort_and_rewind`` (abort
-the transaction, seek back to the batch's first offsets: its events are read and
-published again); ``replace_producer`` (a new producer with the same transactional id,
+the transaction; its events are read and published again: after a replacement, below,
+when there is a producer factory, so the aborted epoch ends with it, else by a seek back
+to the batch's first offsets); ``replace_producer`` (a new producer with the same transactional id,
 whose ``init_transactions`` fences the old one and ends its transaction, then a rewind
 to the group's committed offsets: a transaction whose outcome is unknown may have
 committed); ``restart_worker`` (raise: the supervisor restarts the worker, whose new

@@ -68,6 +68,23 @@ def test_a_commit_still_timing_out_at_the_deadline_replaces_the_producer_without
     assert len(factory.made) == 1 and consumer.seeks == [(0, 7), (1, 40), (2, 3)]
 
 
+def test_an_aborted_transaction_ends_its_epoch_before_the_batch_is_read_again() -> None:
+    """A write of the aborted transaction still in flight (a produce that timed out) must
+    not join the next transaction under the same epoch: the abort is followed by a new
+    producer (same transactional id, next epoch) and a rewind to the committed offsets."""
+    clock = FakeClock()
+    abortable = fail(KafkaError.ILLEGAL_GENERATION, txn_requires_abort=True)
+    first = ScriptedProducer(clock, "p0", offsets=[abortable])
+    consumer, factory = GroupConsumer(clock, dict(NOT_COMMITTED)), Factory(clock)
+    publisher = publisher_with(first, consumer, clock, factory)
+    run_batch(publisher, batch())  # must not raise
+    assert first.calls[-1] == "abort"  # aborted first, while its coordinator answers
+    assert len(factory.made) == 1 and factory.made[0].calls == ["init"]
+    assert consumer.seeks == [(0, 7), (1, 40), (2, 3)] and publisher.aborted == 1
+    run_batch(publisher, batch())  # the batch again, on the new epoch
+    assert factory.made[0].calls[-1] == "commit" and first.calls.count("begin") == 1
+
+
 def test_a_failed_abort_replaces_the_producer() -> None:
     clock = FakeClock()
     abortable = fail(KafkaError.ILLEGAL_GENERATION, txn_requires_abort=True)
