@@ -98,9 +98,10 @@ UserId = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
 ]
 
-_CANONICAL_UUID: Final = re.compile(
+CANONICAL_UUID_PATTERN: Final = (
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 )
+_CANONICAL_UUID: Final = re.compile(CANONICAL_UUID_PATTERN)
 
 
 def _exactly_int(value: object) -> object:

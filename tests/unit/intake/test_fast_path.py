@@ -72,3 +72,43 @@ def test_unknown_feature_names_and_repeated_keys_go_the_full_way(value: bytes, r
 @pytest.mark.parametrize("value", [b"", b"{", b"[]", b"\xff", b'{"schema_version":1}', b"1" * 5000])
 def test_anything_else_is_left_to_the_full_decode(value: bytes) -> None:
     assert fast_path.accepted(value) is None
+
+
+_ID = b'"event_id":"'
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        event_bytes().replace(b'"schema_version":1', b'"schema_version":' + version, 1)
+        for version in (b"true", b"1.0", b"1e0", b'"1"', b"2", b"0", b"-1", b"null", b"1" * 30)
+    ]
+    + [
+        event_bytes().replace(_ID, _ID + prefix, 1)
+        for prefix in (b"{", b"urn:uuid:", b"x", b" ", b"-")
+    ]
+    + [
+        # a bare 32-hex id, a newline after it, braces: all outside the 8-4-4-4-12 form
+        orjson.dumps({**event_dict(), "event_id": text})
+        for text in (
+            "0123456789abcdef0123456789abcdef",
+            "01234567-89ab-cdef-0123-456789abcdef\n",
+            "{01234567-89ab-cdef-0123-456789abcdef}",
+            "01234567-89ab-cdef-0123-456789abcdeg",
+        )
+    ],
+)
+def test_the_ids_form_and_the_version_are_checked_as_the_contract_checks_them(
+    value: bytes,
+) -> None:
+    """The fast path checks ``event_id`` and ``schema_version`` in pydantic-core instead of
+    the contract's Python validators: whatever they refuse, it refuses too."""
+    assert fast_path.accepted(value) is None
+    with pytest.raises(InvalidEvent):
+        decode(value, max_bytes=MAX, strict_fields=True)
+
+
+def test_an_upper_case_id_is_taken_by_both_ways_alike() -> None:
+    value = orjson.dumps({**event_dict(), "event_id": "01234567-89AB-CDEF-0123-456789ABCDEF"})
+    fast = fast_path.accepted(value)
+    assert fast is not None and fast == decode_in_full(value, strict_fields=True).event
