@@ -9,16 +9,15 @@ the last call. Not thread-safe: one owner (the poll loop).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from consumer.clock import Clock
 from consumer.engine.batch_records import BatchResult, OutRecord, Polled, SourceResult, StartedBatch
+from consumer.engine.emission import Emission
 from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.output_values import encode_outputs
-from consumer.engine.slow_reasons import GroupWaits, slow_reason
+from consumer.engine.slow_reasons import GroupWaits
 from consumer.ensemble.model_inputs import scoring_input
-from consumer.ensemble.outputs import BatchOutcomes, EventOutcome, build_alerts
-from consumer.ensemble.prediction_json import PredictionEncoder
 from consumer.ensemble.scoring import Ensemble, ModelRun, Scoring
 from consumer.errors import PoisonFloodError
 from consumer.intake.ratelimit import KeyRateLimiter
@@ -26,7 +25,7 @@ from consumer.intake.reader import DeadLetter, EventReader
 from consumer.schema_registry.decoding import RegistryDecoder
 from consumer.schema_registry.output_encoding import OutputEncoder
 from consumer.settings import Settings
-from schemas import Alert, FeatureEvent, SlowReason, record_headers
+from schemas import FeatureEvent
 
 
 class Pipeline:
@@ -105,7 +104,8 @@ class Pipeline:
         ready = list(started.unscored) if first else []
         if scoring is not None:
             started.seen_resolutions = scoring.resolutions
-            ready += self._emit_resolved(started, scoring)
+            emission = Emission(self._ensemble, self._settings, self._clock, self._group_waits)
+            ready += emission.emit(started, scoring)
         if self._output_encoder is not None:
             encode_outputs(ready, self._output_encoder)
         return BatchResult(ready) if ready else None
@@ -119,41 +119,6 @@ class Pipeline:
             source.insufficient_input = model_input is not event
             inputs.append(model_input)
         return self._ensemble.submit(inputs)
-
-    def _emit_resolved(self, started: StartedBatch, scoring: Scoring) -> list[SourceResult]:
-        """Predictions (and alerts) of the events answered by all their models; the clock is
-        read once per call."""
-        outcomes = BatchOutcomes(self._ensemble.versions())
-        now, at = self._clock.monotonic(), self._clock.now()
-        encoder = PredictionEncoder(self._settings.ensemble, at, self._ensemble.stamp)
-        budget_ms = self._settings.ensemble.slow_budget_s * 1000.0
-        emitted, abandoned, answered = started.emitted, started.abandoned, scoring.answered
-        waiting = scoring.waiting()  # skip them without a call each
-        ready: list[SourceResult] = []
-        for index, (source, event) in enumerate(started.scored):
-            if emitted[index] or index in abandoned or index in waiting:
-                continue
-            runs = answered(index)
-            if runs is None:
-                continue
-            started.close_event(index, emitted=True)
-            latency_ms = (now - source.polled_at) * 1000.0
-            outcome = outcomes.outcome(index, runs, source.insufficient_input)
-            reason = None
-            if latency_ms > budget_ms:
-                reason = self._slow_reason(source, latency_ms, runs.values(), now)
-            self._emit_prediction(source, event, outcome, latency_ms, encoder, reason)
-            ready.append(source)
-        return ready
-
-    def _slow_reason(
-        self, source: SourceResult, latency_ms: float, runs: Iterable[ModelRun], now: float
-    ) -> SlowReason | None:
-        """Where a slow event's latency went (None within the budget)."""
-        if latency_ms <= self._settings.ensemble.slow_budget_s * 1000.0:
-            return None
-        group_wait_ms = self._group_waits.overlap_s(source.polled_at, now) * 1000.0
-        return slow_reason(latency_ms, runs, group_wait_ms)
 
     def abandon(self, started: StartedBatch, partitions: set[TopicPartitionKey]) -> int:
         """Give up the batch's unanswered events of ``partitions`` (revoked or lost): their
@@ -219,47 +184,9 @@ class Pipeline:
         )
         return True
 
-    def _emit_prediction(
-        self,
-        source: SourceResult,
-        event: FeatureEvent,
-        outcome: EventOutcome,
-        latency_ms: float,
-        encoder: PredictionEncoder,
-        slow: SlowReason | None = None,
-    ) -> None:
-        settings = self._settings
-        topic, partition = source.tp
-        value = encoder.encode(event, outcome, (topic, partition, source.offset), latency_ms)
-        key = event.user_id.encode()
-        source.partial = partial = outcome.partial
-        headers = record_headers("prediction", event.event_id)
-        label = "true" if partial else "false"
-        source.records.append(
-            OutRecord(settings.topics.predictions, key, value, headers, label=label)
-        )
-        if not outcome.failed_runs and latency_ms <= settings.ensemble.slow_budget_s * 1000.0:
-            return  # no alert is due (build_alerts would give none)
-        alerts = build_alerts(event, outcome, latency_ms, settings.ensemble, encoder.at, slow)
-        source.records.extend(
-            OutRecord(
-                settings.topics.alerts,
-                key,
-                _json(a),
-                record_headers("alert", event.event_id, alert_kind=a.kind),
-                kind="alert",
-                label=a.kind.value,
-            )
-            for a in alerts
-        )
-
 
 def _without_activity(event: FeatureEvent) -> FeatureEvent:
     """The event without its activity list (the prediction needs only ids and dates)."""
     if event.activity is None:
         return event
     return event.model_copy(update={"activity": None})
-
-
-def _json(model: Alert) -> bytes:
-    return model.model_dump_json().encode()

@@ -39,11 +39,12 @@ class ModelRun:
     call_rows: int = 0  # rows of the whole call (0: not from a call, e.g. skipped rows)
 
     @cached_property
-    def _position(self) -> dict[int, int]:
+    def position(self) -> dict[int, int]:
+        """Each covered batch index → its position in ``rows`` (and ``scores``)."""
         return {index: position for position, index in enumerate(self.rows)}
 
     @cached_property
-    def _score_list(self) -> list[float]:
+    def score_list(self) -> list[float]:
         """The scores as Python floats (one conversion per run, not one per event)."""
         assert self.scores is not None
         return [float(score) for score in self.scores.tolist()]
@@ -58,13 +59,13 @@ class ModelRun:
 
     def covers(self, index: int) -> bool:
         """Whether event ``index`` of the batch was sent to this model."""
-        return index in self._position
+        return index in self.position
 
     def score_for(self, index: int) -> float | None:
         """The event's score when the run is ok, else None (never a made-up value)."""
         if self.scores is None or self.status is not ModelStatus.OK:
             return None
-        return self._score_list[self._position[index]]
+        return self.score_list[self.position[index]]
 
 
 @dataclass(eq=False)

@@ -98,6 +98,17 @@ class PredictionEncoder:
         """The predictions' ``predicted_at``."""
         return self._at
 
+    @property
+    def weights(self) -> tuple[float, float] | None:
+        """The model set's ensemble weights (xgboost, pat); None: the settings' weights."""
+        return self._stamp.weights
+
+    def template_for(self, outcome: EventOutcome, topic: str) -> bytes | None:
+        """The JSON its events share with a ``%b`` for each per-event value (see
+        ``_TEMPLATE``), or None when what they share needs the model's validation (a
+        ``predicted_at`` not in UTC, a model set digest of another form)."""
+        return self._template(outcome, topic) if self._shared_ok else None
+
     def encode(
         self,
         event: FeatureEvent,

@@ -1,0 +1,152 @@
+"""The records of the events whose models have all answered: one pass of ``Pipeline.ready``.
+
+Each answered event gets its Prediction (and Alerts when a model failed or the event was
+slow) as ``OutRecord``s on its ``SourceResult``. Events answered by the same model runs
+(the events of one model call) form a group whose predictions are encoded together
+(``ensemble.prediction_groups``: one orjson call per group); a group that cannot be, or
+whose events are slow (they carry a slow reason and an alert), goes event by event
+(``PredictionEncoder.encode``). The bytes are the same either way. Used from the poll
+loop's thread only; never blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from consumer.clock import Clock
+from consumer.engine.batch_records import OutRecord, SourceResult, StartedBatch
+from consumer.engine.slow_reasons import GroupWaits, slow_reason
+from consumer.ensemble.outputs import BatchOutcomes, EventOutcome, build_alerts
+from consumer.ensemble.prediction_groups import GroupRuns, encode_group
+from consumer.ensemble.prediction_json import PredictionEncoder
+from consumer.ensemble.scoring import Ensemble, ModelRun, Scoring
+from consumer.settings import Settings
+from schemas import FeatureEvent, SlowReason, record_headers
+
+
+class Emission:
+    """One ready pass: the clock read once, one encoder and one outcome cache shared by
+    the pass's events. Short-lived; not thread-safe."""
+
+    def __init__(
+        self, ensemble: Ensemble, settings: Settings, clock: Clock, group_waits: GroupWaits
+    ) -> None:
+        self._settings = settings
+        self._group_waits = group_waits
+        self._outcomes = BatchOutcomes(ensemble.versions())
+        self._now = clock.monotonic()
+        self._encoder = PredictionEncoder(settings.ensemble, clock.now(), ensemble.stamp)
+        self._budget_ms = settings.ensemble.slow_budget_s * 1000.0
+
+    def emit(self, started: StartedBatch, scoring: Scoring) -> list[SourceResult]:
+        """The batch's sources answered by all their models since the last pass, in batch
+        order, each with its records; they are marked emitted."""
+        emitted, abandoned, answered = started.emitted, started.abandoned, scoring.answered
+        waiting = scoring.waiting()  # skip them without a call each
+        groups: dict[tuple[object, ...], GroupRuns] = {}
+        ready: list[SourceResult] = []
+        for index, (source, _) in enumerate(started.scored):
+            if emitted[index] or index in abandoned or index in waiting:
+                continue
+            runs = answered(index)
+            if runs is None:
+                continue
+            started.close_event(index, emitted=True)
+            ready.append(source)
+            insufficient = source.insufficient_input
+            key = (insufficient, source.tp[0], *map(id, runs.values()))
+            group = groups.get(key)
+            if group is None:
+                outcome = self._outcomes.outcome(index, runs, insufficient)
+                group = groups[key] = GroupRuns(runs, outcome, source.tp[0], [])
+            group.indices.append(index)
+        for group in groups.values():
+            self._emit_group(started, group)
+        return ready
+
+    def _emit_group(self, started: StartedBatch, group: GroupRuns) -> None:
+        members = [started.scored[index] for index in group.indices]
+        now, seen = self._now, dict[float, float]()
+        latencies: list[float] = []  # rounded to 3 decimals, as the prediction carries it
+        slowest_ms = 0.0
+        for source, _ in members:
+            latency = seen.get(source.polled_at)
+            if latency is None:  # the events of one fetch share it
+                latency_ms = (now - source.polled_at) * 1000.0
+                slowest_ms = max(slowest_ms, latency_ms)
+                latency = seen[source.polled_at] = float(round(latency_ms, 3))
+            latencies.append(latency)
+        values = None
+        if slowest_ms <= self._budget_ms:  # no slow event: no alert, no reason
+            values = encode_group(
+                self._encoder,
+                self._settings.ensemble,
+                group,
+                [event for _, event in members],
+                [(source.tp[1], source.offset) for source, _ in members],
+                latencies,
+            )
+        if values is None:
+            self._emit_each(group, members)
+            return
+        topic, partial = self._settings.topics.predictions, group.outcome.partial
+        label = "true" if partial else "false"
+        for (source, event), value in zip(members, values, strict=True):
+            source.partial = partial
+            headers = record_headers("prediction", event.event_id)
+            source.records.append(
+                OutRecord(topic, event.user_id.encode(), value, headers, label=label)
+            )
+
+    def _emit_each(
+        self, group: GroupRuns, members: list[tuple[SourceResult, FeatureEvent]]
+    ) -> None:
+        """The group's events one by one (each its own outcome, reason and alerts)."""
+        outcomes, runs = self._outcomes, group.runs
+        for index, (source, event) in zip(group.indices, members, strict=True):
+            latency_ms = (self._now - source.polled_at) * 1000.0
+            outcome = outcomes.outcome(index, runs, source.insufficient_input)
+            reason = None
+            if latency_ms > self._budget_ms:
+                reason = self._slow_reason(source, latency_ms, runs.values())
+            self._emit_prediction(source, event, outcome, latency_ms, reason)
+
+    def _slow_reason(
+        self, source: SourceResult, latency_ms: float, runs: Iterable[ModelRun]
+    ) -> SlowReason | None:
+        """Where a slow event's latency went."""
+        group_wait_ms = self._group_waits.overlap_s(source.polled_at, self._now) * 1000.0
+        return slow_reason(latency_ms, runs, group_wait_ms)
+
+    def _emit_prediction(
+        self,
+        source: SourceResult,
+        event: FeatureEvent,
+        outcome: EventOutcome,
+        latency_ms: float,
+        slow: SlowReason | None = None,
+    ) -> None:
+        settings, encoder = self._settings, self._encoder
+        topic, partition = source.tp
+        value = encoder.encode(event, outcome, (topic, partition, source.offset), latency_ms)
+        key = event.user_id.encode()
+        source.partial = partial = outcome.partial
+        headers = record_headers("prediction", event.event_id)
+        label = "true" if partial else "false"
+        source.records.append(
+            OutRecord(settings.topics.predictions, key, value, headers, label=label)
+        )
+        if not outcome.failed_runs and latency_ms <= self._budget_ms:
+            return  # no alert is due (build_alerts would give none)
+        alerts = build_alerts(event, outcome, latency_ms, settings.ensemble, encoder.at, slow)
+        source.records.extend(
+            OutRecord(
+                settings.topics.alerts,
+                key,
+                alert.model_dump_json().encode(),
+                record_headers("alert", event.event_id, alert_kind=alert.kind),
+                kind="alert",
+                label=alert.kind.value,
+            )
+            for alert in alerts
+        )
