@@ -82,6 +82,18 @@ class PublisherBase:
 
     def _produce(self, record: OutRecord, on_delivery: Callable[..., None]) -> None:
         """Queue one record; waits (serving callbacks) while the local queue is full."""
+        if record.partition is None:  # the common case first, without a call in between
+            try:
+                self._producer.produce(
+                    record.topic,
+                    value=record.value,
+                    key=record.key,
+                    headers=record.headers,
+                    on_delivery=on_delivery,
+                )
+                return
+            except BufferError:
+                pass  # the queue is full: wait for room below
         produce_waiting(
             self._producer,
             record.topic,
@@ -185,14 +197,20 @@ class AtLeastOnce(PublisherBase):
         self._since_commit += len(sources)
 
     def publish(self, result: BatchResult) -> None:
-        tracker, delivered = self._tracker, self._on_delivery
+        tracker, delivered, produce = self._tracker, self._on_delivery, self._produce
         for source in result.sources:
-            tracker.add(source.tp, source.offset, len(source.records))
-            for record in source.records:
+            records = source.records
+            # The hold taken in ``begin`` becomes the first record's: the offset waits for
+            # every record's acknowledgement from here on (none: released now).
+            if len(records) != 1:
+                if records:
+                    tracker.add(source.tp, source.offset, len(records) - 1)
+                else:
+                    tracker.ack(source.tp, source.offset)
+            for record in records:
                 # one bound method for every record, its source and record bound by a
                 # partial: cheaper to make and to call than a closure per record
-                self._produce(record, partial(delivered, source, record))
-            tracker.ack(source.tp, source.offset)  # release the hold taken in begin
+                produce(record, partial(delivered, source, record))
         self._producer.poll(0)
         self._flush_counts()
 

@@ -17,7 +17,6 @@ from consumer.engine.emission import Emission
 from consumer.engine.offsets import TopicPartitionKey
 from consumer.engine.output_values import encode_outputs
 from consumer.engine.slow_reasons import GroupWaits
-from consumer.ensemble.model_inputs import scoring_input
 from consumer.ensemble.scoring import Ensemble, ModelRun, Scoring
 from consumer.errors import PoisonFloodError
 from consumer.intake.ratelimit import KeyRateLimiter
@@ -111,14 +110,12 @@ class Pipeline:
         return BatchResult(ready) if ready else None
 
     def _submit(self, scored: list[tuple[SourceResult, FeatureEvent]]) -> Scoring:
-        """Start the models; events with too few features go without them (no booster)."""
+        """Start the models; events with too few features go without boosters."""
         minimum = self._settings.ensemble.min_present_features
-        inputs = []
-        for source, event in scored:
-            model_input = scoring_input(event, minimum)
-            source.insufficient_input = model_input is not event
-            inputs.append(model_input)
-        return self._ensemble.submit(inputs)
+        scoring = self._ensemble.submit([event for _, event in scored], minimum)
+        for index in scoring.insufficient:
+            scored[index][0].insufficient_input = True
+        return scoring
 
     def abandon(self, started: StartedBatch, partitions: set[TopicPartitionKey]) -> int:
         """Give up the batch's unanswered events of ``partitions`` (revoked or lost): their

@@ -4,7 +4,9 @@ XGBoost never refuses a row: at every split a missing value follows the branch l
 the default for missing values, so 36 nulls still give a probability (the demo boosters:
 0.073 / 0.337 / 0.027 for anyone). That is a constant, not a prediction about this person.
 Below ``ENSEMBLE__MIN_PRESENT_FEATURES`` non-null features the boosters are not run and
-report ``insufficient_input`` with null scores. Pure; thread-safe.
+report ``insufficient_input`` with null scores (``Ensemble.submit`` holds such rows back
+with one numpy pass over the batch's feature matrix; these per-event forms are the rule
+as the tests and the peer apps read it). Pure; thread-safe.
 """
 
 from __future__ import annotations
@@ -23,12 +25,3 @@ def present_features(event: FeatureEvent) -> int:
 def insufficient_features(event: FeatureEvent, minimum: int) -> bool:
     """True when the event carries ``features`` but fewer than ``minimum`` are present."""
     return event.features is not None and present_features(event) < minimum
-
-
-def scoring_input(event: FeatureEvent, minimum: int) -> FeatureEvent:
-    """The event as the ensemble should see it: without ``features`` when too few are
-    present (so no booster runs on it), else the event itself. The copy is not
-    revalidated: it may have neither features nor activity, which the ensemble skips."""
-    if insufficient_features(event, minimum):
-        return event.model_copy(update={"features": None})
-    return event

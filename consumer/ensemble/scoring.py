@@ -87,6 +87,21 @@ class Scoring:
 
     started: float
     requests: dict[str, LaneRequest] = field(default_factory=dict)
+    #: Events with too few features present for the boosters (see ``Ensemble.submit``).
+    insufficient: frozenset[int] = frozenset()
+
+    def hold_back_short(
+        self, rows: tuple[int, ...], features: npt.NDArray[np.float32], minimum: int
+    ) -> tuple[tuple[int, ...], npt.NDArray[np.float32]]:
+        """The rows (and their features) with at least ``minimum`` features present (a
+        missing one is NaN: the contract allows no NaN); the others are recorded as
+        ``insufficient``. One numpy pass over the batch, not a scan per event."""
+        short = np.count_nonzero(~np.isnan(features), axis=1) < minimum
+        if not short.any():
+            return rows, features
+        indices = np.asarray(rows)
+        self.insufficient = frozenset(indices[short].tolist())
+        return tuple(indices[~short].tolist()), features[~short]
 
     def runs_for(self, index: int) -> dict[str, ModelRun]:
         """The run of each model that answered event ``index`` so far."""
@@ -171,16 +186,23 @@ class Ensemble:
         """PAT rows not answered yet (waiting for room or running)."""
         return self.pat.queued_rows() if self.pat is not None else 0
 
-    def submit(self, events: Sequence[FeatureEvent]) -> Scoring:
+    def submit(self, events: Sequence[FeatureEvent], minimum_features: int = 0) -> Scoring:
         """Queue every installed model on the events that carry its input, then submit what
-        fits. Does not block (beyond building the input matrices)."""
+        fits. An event with ``features`` but fewer than ``minimum_features`` of them present
+        gets no booster (``Scoring.insufficient``; its PAT still runs). Does not block
+        (beyond building the input matrices)."""
         feature_rows = tuple(i for i, e in enumerate(events) if e.features is not None)
         activity_rows = tuple(i for i, e in enumerate(events) if e.activity is not None)
         scoring = Scoring(self._clock.monotonic())
-        if feature_rows and self.boosters:
+        if feature_rows and (self.boosters or minimum_features):
             features = feature_matrix(events, feature_rows)
-            for lane in self.boosters:
-                scoring.requests[lane.name] = lane.enqueue(feature_rows, features, None)
+            if minimum_features:
+                feature_rows, features = scoring.hold_back_short(
+                    feature_rows, features, minimum_features
+                )
+            if feature_rows:
+                for lane in self.boosters:
+                    scoring.requests[lane.name] = lane.enqueue(feature_rows, features, None)
         if activity_rows and self.pat is not None:
             activity = activity_matrix(events, activity_rows)
             expires = self._pat_expiry(events, activity_rows)

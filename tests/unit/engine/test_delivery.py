@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from consumer.engine.batch_records import BatchResult, OutRecord, SourceResult
 from consumer.engine.delivery import AtLeastOnce
 from consumer.engine.offsets import CommitPolicy
@@ -60,3 +62,45 @@ def test_revocation_flushes_and_commits_the_revoked_partition() -> None:
     publisher.on_revoke({TP}, timeout_s=1.0)
     assert consumer.commits == [[("in", 0, 7)]]
     assert publisher.inflight() == 0
+
+
+class ServingProducer(FakeProducer):
+    """A producer whose queue is full at the second record of each publish: the publisher
+    serves the first record's delivery report before the rest are queued."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.full_once = True
+
+    def produce(self, topic: str, /, **kwargs: Any) -> None:
+        if len(self.pending) == 1 and self.full_once:
+            self.full_once = False
+            raise BufferError("queue full")
+        super().produce(topic, **kwargs)
+
+    def poll(self, timeout: float = 0, /) -> int:
+        if timeout > 0:  # the wait for room in a full queue serves the reports so far
+            self.deliver()
+        return 0
+
+
+def test_an_offset_waits_for_all_its_records_and_one_with_none_is_released_at_once() -> None:
+    clock, producer, consumer = FakeClock(), ServingProducer(), FakeConsumer()
+    publisher = AtLeastOnce(producer, consumer, clock, CommitPolicy(1.0, 1000))
+    three = [OutRecord("out", b"k", b"p"), OutRecord("alerts", b"k", b"a", kind="alert")] * 2
+    sources = [
+        SourceResult(TP, 0, 0.0, three[:3]),  # a prediction and two alerts
+        SourceResult(TP, 1, 0.0, []),  # nothing to publish (e.g. given up)
+        SourceResult(TP, 2, 0.0, [OutRecord("out", b"k", b"p")]),
+    ]
+    publisher.begin(sources)
+    publisher.publish(BatchResult(sources[:2], []))  # offset 0's first record is acked early
+    publisher.maybe_commit(clock.monotonic(), force=True)
+    assert consumer.commits == []  # two of offset 0's three records are still unacknowledged
+    producer.deliver()
+    publisher.maybe_commit(clock.monotonic(), force=True)
+    assert consumer.commits == [[("in", 0, 2)]]  # offsets 0 and 1; 2 is not published yet
+    publisher.publish(BatchResult(sources[2:], []))
+    producer.deliver()
+    publisher.maybe_commit(clock.monotonic(), force=True)
+    assert consumer.commits[-1] == [("in", 0, 3)]

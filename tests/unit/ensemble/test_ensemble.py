@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from consumer.ensemble.model_inputs import insufficient_features
 from consumer.ensemble.outputs import (
     build_alerts,
     build_prediction,
@@ -158,3 +159,25 @@ def test_the_pat_input_matrix_holds_each_week_as_float32_in_order() -> None:
     assert matrix.dtype == np.float32 and matrix.shape == (2, ACTIVITY_MINUTES)
     assert np.array_equal(matrix[0], np.asarray(week, dtype=np.float32))  # same rounding
     assert np.array_equal(matrix[1], np.asarray(events[0].activity, dtype=np.float32))
+
+
+def test_events_with_too_few_features_get_no_booster_and_are_named_insufficient() -> None:
+    """The batch-wide hold-back agrees with the per-event rule on every event."""
+    clock = FakeClock()
+    ensemble, models = build(clock)
+    events = []
+    for seed, present in enumerate([36, 17, 18, 0, 19, 5, 36]):
+        event = make_event(seed=seed, activity=seed in (1, 4))
+        assert event.features is not None
+        names = list(event.features)
+        features = {n: (event.features[n] if i < present else None) for i, n in enumerate(names)}
+        events.append(event.model_copy(update={"features": features}))
+    events.append(make_event(seed=9, features=False, activity=True))
+    scoring = ensemble.submit(events, 18)
+    want = {i for i, e in enumerate(events) if insufficient_features(e, 18)}
+    assert scoring.insufficient == want == {1, 3, 5}
+    assert models["depression"].calls == [len(events) - 1 - len(want)]
+    assert models["pat"].calls == [3]  # the short event 1 still gets its PAT score
+    ensemble.pump()  # pick up the inline calls' answers
+    assert "depression" not in scoring.runs_for(1) and "pat" in scoring.runs_for(1)
+    assert ensemble.submit(events).insufficient == frozenset()  # no minimum: all scored
