@@ -108,6 +108,13 @@ class StartedBatch:
         """Every source has been handed out (or abandoned)."""
         return self.first_sent and self.open_events == 0
 
+    def emit_all(self, indices: list[int]) -> None:
+        """``close_event(index, emitted=True)`` for each of ``indices`` (open ones)."""
+        emitted = self.emitted
+        for index in indices:
+            emitted[index] = True
+        self.open_events -= len(indices)
+
     def close_event(self, index: int, *, emitted: bool) -> None:
         """Event ``index`` was handed out (``emitted``) or given up; each only once."""
         if emitted:

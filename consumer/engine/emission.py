@@ -11,7 +11,7 @@ loop's thread only; never blocks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from consumer.clock import Clock
 from consumer.engine.batch_records import OutRecord, SourceResult, StartedBatch
@@ -41,28 +41,43 @@ class Emission:
     def emit(self, started: StartedBatch, scoring: Scoring) -> list[SourceResult]:
         """The batch's sources answered by all their models since the last pass, in batch
         order, each with its records; they are marked emitted."""
-        emitted, abandoned, answered = started.emitted, started.abandoned, scoring.answered
-        waiting = scoring.waiting()  # skip them without a call each
-        groups: dict[tuple[object, ...], GroupRuns] = {}
-        ready: list[SourceResult] = []
-        for index, (source, _) in enumerate(started.scored):
-            if emitted[index] or index in abandoned or index in waiting:
-                continue
-            runs = answered(index)
-            if runs is None:
-                continue
-            started.close_event(index, emitted=True)
-            ready.append(source)
-            insufficient = source.insufficient_input
-            key = (insufficient, source.tp[0], *map(id, runs.values()))
-            group = groups.get(key)
-            if group is None:
-                outcome = self._outcomes.outcome(index, runs, insufficient)
-                group = groups[key] = GroupRuns(runs, outcome, source.tp[0], [])
-            group.indices.append(index)
-        for group in groups.values():
+        skip = scoring.waiting() | started.abandoned  # unanswered, or given up
+        answered = [i for i, done in enumerate(started.emitted) if not done and i not in skip]
+        if not answered:
+            return []
+        started.emit_all(answered)
+        scored = started.scored
+        ready = [scored[index][0] for index in answered]
+        for group in self._groups(scoring, answered, ready):
             self._emit_group(started, group)
         return ready
+
+    def _groups(
+        self, scoring: Scoring, answered: list[int], ready: list[SourceResult]
+    ) -> list[GroupRuns]:
+        """``answered`` (ascending) grouped by the runs that answered them, whether they had
+        too few features, and their input topic; each group with its shared outcome."""
+        columns = scoring.run_columns(answered)
+        keys: list[Sequence[object]] = [list(map(id, column)) for column in columns.values()]
+        topics = [source.tp[0] for source in ready]
+        if len(set(topics)) > 1:
+            keys.append(topics)
+        if scoring.insufficient:
+            keys.append([index in scoring.insufficient for index in answered])
+        groups: dict[tuple[object, ...], GroupRuns] = {}
+        for position, key in enumerate(zip(*keys, strict=True)):
+            group = groups.get(key)
+            if group is None:
+                index = answered[position]
+                runs = {
+                    name: run
+                    for name, column in columns.items()
+                    if (run := column[position]) is not None
+                }
+                outcome = self._outcomes.outcome(index, runs, index in scoring.insufficient)
+                group = groups[key] = GroupRuns(runs, outcome, topics[position], [])
+            group.indices.append(answered[position])
+        return list(groups.values())
 
     def _emit_group(self, started: StartedBatch, group: GroupRuns) -> None:
         members = [started.scored[index] for index in group.indices]

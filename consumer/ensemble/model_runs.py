@@ -90,6 +90,11 @@ class LaneRequest:
     def covers(self, index: int) -> bool:
         return index in self._row_set
 
+    @property
+    def answers(self) -> dict[int, ModelRun]:
+        """The run that answered each answered batch index (read only)."""
+        return self._run_for
+
     def run_for(self, index: int) -> ModelRun | None:
         return self._run_for.get(index)
 

@@ -124,6 +124,13 @@ class Scoring:
             waiting |= request.unanswered_rows()
         return waiting
 
+    def run_columns(self, indices: Sequence[int]) -> dict[str, list[ModelRun | None]]:
+        """For each model, the run that answered each of ``indices`` (None where it has not,
+        or does not take the event): one lookup pass per lane, not a call per event."""
+        return {
+            name: list(map(request.answers.get, indices)) for name, request in self.requests.items()
+        }
+
     def answered(self, index: int) -> dict[str, ModelRun] | None:
         """``runs_for(index)`` once ``resolved(index)``, else None: one pass over the lanes."""
         runs: dict[str, ModelRun] = {}

@@ -273,3 +273,47 @@ def test_revoked_partitions_events_are_given_up_and_never_sent_to_pat() -> None:
     part = stage.ready(started)
     assert part is not None and [s.tp[1] for s in part.sources] == [0]
     assert started.complete and len(pat_pool.calls) == 1  # the given-up rows never ran
+
+
+def test_one_pass_over_several_model_calls_gives_each_event_its_own_prediction() -> None:
+    """Events answered by different runs (two booster calls, PAT or not, too few features)
+    form groups encoded together: each prediction equals the event-by-event encoding, and
+    the slow one carries its alert."""
+    from consumer.ensemble.outputs import BatchOutcomes
+    from consumer.ensemble.prediction_json import PredictionEncoder
+    from consumer.intake import fast_path
+
+    clock = FakeClock()
+    settings = Settings()
+    lanes = [
+        make_lane(FakeModel(n, s), InlineExecutor(), 5.0, clock, chunk_rows=3)
+        for n, s in (("depression", 0.2), ("hypomania", 0.1), ("mania", 0.05))
+    ]
+    pat = make_lane(FakeModel("pat", 0.7), InlineExecutor(), 10.0, clock)
+    ensemble = Ensemble(lanes, pat, settings.ensemble, clock)
+    stage = Pipeline(ensemble, settings, clock)
+    values = [
+        event_bytes(seed=s, activity=s % 3 == 0) if s != 4 else with_present(2, seed=s)
+        for s in range(8)
+    ]
+    batch = polled(values, clock)
+    slow = Polled(batch[5].message, clock.monotonic() - 2 * settings.ensemble.slow_budget_s)
+    batch[5] = slow
+    clock.advance(0.002)
+    result = stage.process(batch)
+    encoder = PredictionEncoder(settings.ensemble, clock.now(), ensemble.stamp)
+    outcomes = BatchOutcomes(ensemble.versions())
+    scoring = ensemble.submit(
+        [e for v in values if (e := fast_path.accepted(v))], settings.ensemble.min_present_features
+    )
+    ensemble.pump()
+    for index, source in enumerate(result.sources):
+        event = fast_path.accepted(values[index])
+        assert event is not None
+        latency_ms = (clock.monotonic() - batch[index].polled_at) * 1000.0
+        outcome = outcomes.outcome(index, scoring.runs_for(index), index == 4)
+        want = encoder.encode(event, outcome, ("mood.features.v1", 0, index), latency_ms)
+        assert source.records[0].value == want
+        kinds = [record.kind for record in source.records]
+        assert kinds == (["prediction", "alert"] if index == 5 else ["prediction"])
+    assert result.sources[4].insufficient_input and not result.sources[3].insufficient_input
