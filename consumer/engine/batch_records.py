@@ -52,7 +52,7 @@ class OutRecord(NamedTuple):
     partition: int | None = None  # None: the producer's partitioner (by key)
 
 
-@dataclass(eq=False)  # identity semantics: one per consumed message, usable in sets
+@dataclass(eq=False, slots=True)  # identity semantics: one per consumed message, usable in sets
 class SourceResult:
     """Everything one input offset produced; its offset is done when all are acknowledged."""
 

@@ -70,11 +70,16 @@ class Pipeline:
         flood: PoisonFloodError | None = None
         limited = self._rate_limiter is not None
         activity = False
+        accepted = self._reader.accepted
         for item in batch:
-            source = SourceResult(item.tp, item.message.offset() or 0, item.polled_at)
+            message = item.message
+            tp = (message.topic() or "", message.partition() or 0)  # Polled.tp, inline
+            source = SourceResult(tp, message.offset() or 0, item.polled_at)
             sources.append(source)
-            event = self._decode(item, source)
-            key = item.message.key()
+            event = accepted(message.value(), tp)  # the plain valid event, cheaply
+            if event is None:
+                event = self._decode(item, source)
+            key = message.key()
             if event is None:  # a dead letter: a run of them may have reached the limit
                 source.order_key = key
                 flood = flood or self._reader.flood(source.tp)

@@ -26,6 +26,10 @@ class InvalidRuns:
         run = self._runs[tp] = self._runs.get(tp, 0) + 1
         return run
 
+    def running(self, tp: TopicPartition) -> bool:
+        """Whether ``tp`` has a run of invalid inputs going (a valid one would end it)."""
+        return bool(self._runs.get(tp))
+
     def valid(self, tp: TopicPartition) -> None:
         """A valid input ends its partition's run."""
         self._runs[tp] = 0

@@ -15,13 +15,14 @@ from typing import Protocol
 
 from consumer.clock import Clock
 from consumer.errors import InvalidEvent, PoisonFloodError
+from consumer.intake import fast_path
 from consumer.intake.dead_letter_log import DeadLetterSummary
 from consumer.intake.dead_letters import Headers, fit_dead_letter
 from consumer.intake.decode import Decoded, decode
 from consumer.intake.invalid_runs import InvalidRuns, TopicPartition
 from consumer.logs import log_event
 from consumer.settings import Settings
-from schemas import DeadLetterHeaders
+from schemas import DeadLetterHeaders, FeatureEvent
 
 _log = logging.getLogger("moodstream.pipeline")
 
@@ -73,6 +74,19 @@ class EventReader:
         does not answer. Without one: nothing."""
         if self._record_decoder is not None:
             self._record_decoder.prepare_records((m.key(), m.value()) for m in messages)
+
+    def accepted(self, value: bytes | None, tp: TopicPartition) -> FeatureEvent | None:
+        """The event when ``value`` is a plain valid JSON event (``fast_path.accepted``, within
+        the size limit; not with a registry decoder): exactly what ``read`` would give, its
+        partition's run of invalid messages ended. None: call ``read``. Never raises."""
+        if self._record_decoder is not None or not value:
+            return None
+        if len(value) > self._settings.processing.max_message_bytes:
+            return None
+        event = fast_path.accepted(value)
+        if event is not None and self._runs.running(tp):
+            self._runs.valid(tp)
+        return event
 
     def read(self, message: InMessage, tp: TopicPartition) -> Decoded | DeadLetter:
         """The message's event, or its dead letter (counted, and the partition's run of

@@ -3,7 +3,7 @@ partition's run of invalid messages; the poison-flood limit read from that run."
 
 from __future__ import annotations
 
-from consumer.intake.decode import Decoded
+from consumer.intake.decode import Decoded, decode_event
 from consumer.intake.reader import DeadLetter, EventReader
 from consumer.settings import ProcessingSettings, Settings
 from tests.fakes import FakeClock, FakeMessage, event_bytes
@@ -58,3 +58,18 @@ def test_the_flood_limit_counts_each_partitions_own_run() -> None:
     assert intake.flood(TP) is None
     intake.inherit_streaks({other: 5})
     assert intake.flood(other) is not None
+
+
+def test_the_cheap_read_takes_a_plain_event_ends_the_run_and_leaves_the_rest_to_read() -> None:
+    settings = Settings(
+        processing=ProcessingSettings(dlq_max_consecutive=3, max_message_bytes=4096)
+    )
+    intake = EventReader(settings, FakeClock())
+    assert isinstance(intake.read(FakeMessage(b"{", 7, 2), TP), DeadLetter)
+    value = event_bytes(seed=1)
+    event = intake.accepted(value, TP)
+    assert event is not None and event == decode_event(value, max_bytes=4096)
+    bad = intake.read(FakeMessage(b"{", 9, 2), TP)
+    assert isinstance(bad, DeadLetter) and bad.streak == 1  # the cheap read ended the run
+    for other in (None, b"", b"{", event_bytes(seed=2) + b" " * 4096):  # the last: too large
+        assert intake.accepted(other, TP) is None
