@@ -27,17 +27,6 @@ class Polled(NamedTuple):
     def tp(self) -> TopicPartitionKey:
         return (self.message.topic() or "", self.message.partition() or 0)
 
-    @property
-    def size(self) -> int:
-        """The message's value in bytes (what ``PROCESSING__MAX_BATCH_BYTES`` counts)."""
-        value = self.message.value()
-        return len(value) if value else 0
-
-
-def polled_size(polled: Polled) -> int:
-    """``polled.size``, as a function (for ``MicroBatcher.remove_if``)."""
-    return polled.size
-
 
 class OutRecord(NamedTuple):
     """One record to produce. Immutable (a named tuple, like ``Polled``; change one with

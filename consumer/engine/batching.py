@@ -54,6 +54,7 @@ class BatchPolicy:
 class MicroBatcher(Generic[T]):
     policy: BatchPolicy
     _items: list[T] = field(default_factory=list)
+    _sizes: list[int] = field(default_factory=list)  # each item's bytes, as added
     _opened_at: float | None = None
     _bytes: int = 0
     _mean_size: float | None = None  # moving mean of the items' sizes, over batches
@@ -61,10 +62,20 @@ class MicroBatcher(Generic[T]):
     def add(self, item: T, now: float, size: int = 0) -> None:
         """Append one item of ``size`` bytes; the first item of a batch starts its wait
         timer."""
+        self.extend([item], [size], now)
+
+    def extend(self, items: list[T], sizes: list[int], now: float) -> None:
+        """Append ``items``, each of its ``sizes`` bytes (aligned); the first item of a
+        batch starts its wait timer."""
+        if not items:
+            return
+        if len(sizes) != len(items):
+            raise ValueError(f"{len(items)} items but {len(sizes)} sizes")
         if self._opened_at is None:
             self._opened_at = now
-        self._items.append(item)
-        self._bytes += size
+        self._items += items
+        self._sizes += sizes
+        self._bytes += sum(sizes)
 
     def room(self) -> int:
         """How many more items to take before the batch is full (>= 0)."""
@@ -110,21 +121,18 @@ class MicroBatcher(Generic[T]):
             return None
         return max(0.0, self._opened_at + self.policy.max_batch_wait_s - now)
 
-    def remove_if(
-        self, predicate: Callable[[T], bool], size: Callable[[T], int] = lambda _: 0
-    ) -> int:
-        """Drop the items matching ``predicate`` (e.g. of revoked partitions); returns how
-        many. ``size`` gives an item's size (as passed to ``add``). The wait timer keeps its
-        start while items remain, and resets when none do.
-        """
-        kept = [item for item in self._items if not predicate(item)]
-        dropped = len(self._items) - len(kept)
+    def remove_if(self, predicate: Callable[[T], bool]) -> int:
+        """Drop the items matching ``predicate`` (e.g. of revoked partitions) with their
+        sizes; returns how many. The wait timer keeps its start while items remain, and
+        resets when none do."""
+        keep = [not predicate(item) for item in self._items]
+        dropped = keep.count(False)
         if dropped:
-            self._bytes = sum(size(item) for item in kept)
-        self._items = kept
-        if not kept:
+            self._items = [item for item, kept in zip(self._items, keep, strict=True) if kept]
+            self._sizes = [size for size, kept in zip(self._sizes, keep, strict=True) if kept]
+            self._bytes = sum(self._sizes)
+        if not self._items:
             self._opened_at = None
-            self._bytes = 0
         return dropped
 
     def take(self) -> list[T]:
@@ -134,4 +142,5 @@ class MicroBatcher(Generic[T]):
             mean = self._mean_size
             self._mean_size = here if mean is None else mean + SIZE_WEIGHT * (here - mean)
         items, self._items, self._opened_at, self._bytes = self._items, [], None, 0
+        self._sizes = []
         return items

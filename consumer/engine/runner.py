@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from consumer.clock import Clock
 from consumer.engine.backpressure import Backpressure
-from consumer.engine.batch_records import Polled, SourceResult, polled_size
+from consumer.engine.batch_records import Polled, SourceResult
 from consumer.engine.batching import BatchPolicy, MicroBatcher
 from consumer.engine.delivery import Publisher
 from consumer.engine.fetching import fetch, raise_or_log
@@ -202,17 +202,19 @@ class Runner:
 
     def _accept(self, messages: Sequence[Message]) -> None:
         now = self._clock.monotonic()
-        accepted = 0
+        polled: list[Polled] = []
+        sizes: list[int] = []  # the values' bytes (``PROCESSING__MAX_BATCH_BYTES``)
         for message in messages:
             error = message.error()
             if error is not None:  # an error event from librdkafka, not an input record
                 raise_or_log(error, self._settings)
                 continue
-            polled = Polled(message, now)
-            self._batcher.add(polled, now, polled.size)
-            accepted += 1
-        if accepted and self._metrics is not None:
-            self._metrics.events_consumed.inc(accepted)
+            value = message.value()
+            polled.append(Polled(message, now))
+            sizes.append(len(value) if value else 0)
+        self._batcher.extend(polled, sizes, now)
+        if polled and self._metrics is not None:
+            self._metrics.events_consumed.inc(len(polled))
 
     def _process(self, batch: list[Polled]) -> None:
         """Decode the batch and queue it on the models; exactly-once also waits for it (its
@@ -261,7 +263,7 @@ class Runner:
                 self._ensemble.wait(deadline - self._clock.monotonic())
                 self._in_flight.advance()
         abandoned = self._in_flight.give_up(partitions)
-        abandoned += self._batcher.remove_if(lambda item: item.tp in partitions, polled_size)
+        abandoned += self._batcher.remove_if(lambda item: item.tp in partitions)
         return abandoned + self._drop_held(partitions)
 
     def _drop_held(self, partitions: set[TopicPartitionKey]) -> int:

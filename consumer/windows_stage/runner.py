@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from consumer.clock import Clock
-from consumer.engine.batch_records import Polled, polled_size
+from consumer.engine.batch_records import Polled
 from consumer.engine.batching import BatchPolicy, MicroBatcher
 from consumer.engine.membership import partitions_of
 from consumer.errors import SchemaRegistryUnavailable
@@ -265,13 +265,13 @@ class WindowsRunner:
         self._flush_batch()
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         # not flushed while a batch waits for the registry: never committed, read again
-        self._batcher.remove_if(lambda item: item.tp in revoked, polled_size)
+        self._batcher.remove_if(lambda item: item.tp in revoked)
         self._publisher.on_revoke(revoked, REVOKE_TIMEOUT_S)
         self._let_go(revoked)
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         lost = {(tp.topic, tp.partition) for tp in partitions}
-        self._batcher.remove_if(lambda item: item.tp in lost, polled_size)
+        self._batcher.remove_if(lambda item: item.tp in lost)
         self._publisher.on_lost(lost)
         self._let_go(lost)
 

@@ -164,7 +164,7 @@ def test_remove_if_keeps_the_bytes_of_what_stays() -> None:
     batcher: MicroBatcher[tuple[int, int]] = MicroBatcher(BatchPolicy(10, 1.0, 1_000))
     for item in ((0, 300), (1, 200), (0, 100)):
         batcher.add(item, now=0.0, size=item[1])
-    assert batcher.remove_if(lambda item: item[0] == 0, lambda item: item[1]) == 2
+    assert batcher.remove_if(lambda item: item[0] == 0) == 2  # it keeps the sizes
     assert batcher.bytes == 200
     assert batcher.remove_if(lambda item: True) == 1 and batcher.bytes == 0
 
@@ -173,3 +173,14 @@ def test_remove_if_keeps_the_bytes_of_what_stays() -> None:
 def test_byte_bound_is_validated(limit: int) -> None:
     with pytest.raises(ValueError):
         BatchPolicy(max_batch_size=1, max_batch_wait_s=0, max_batch_bytes=limit)
+
+
+def test_extend_adds_items_with_their_sizes_and_an_empty_one_opens_nothing() -> None:
+    batcher: MicroBatcher[str] = MicroBatcher(BatchPolicy(10, 1.0, 1_000))
+    batcher.extend([], [], now=5.0)
+    assert batcher.time_left_s(5.0) is None  # no batch was opened
+    batcher.extend(["a", "b"], [600, 500], now=6.0)
+    assert batcher.bytes == 1_100 and batcher.ready(now=6.0)  # over the byte bound
+    assert batcher.remove_if(lambda item: item == "a") == 1 and batcher.bytes == 500
+    with pytest.raises(ValueError):
+        batcher.extend(["c"], [], now=6.0)
