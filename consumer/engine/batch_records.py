@@ -87,6 +87,7 @@ class StartedBatch:
     seen_resolutions: int = -1
     open_events: int = field(init=False)  # scored events neither handed out nor abandoned
     held: int = 0  # sources answered but held behind an earlier event of their key
+    sequenced: bool = False  # per-key order: past its first pass (see InFlight._sequence)
 
     def __post_init__(self) -> None:
         self.emitted = [False] * len(self.scored)

@@ -45,13 +45,25 @@ class InFlight:
     def add(self, started: StartedBatch) -> None:
         """Register a started batch with the publisher and publish what is ready already."""
         self.publisher.begin(started.sources)
-        if self.order is not None:
-            register = self.order.register
-            for source in started.sources:
-                if source.order_key is not None:
-                    register(source.tp, source.order_key, source)
         self._batches.append(started)
         self.advance()
+
+    def _sequence(self, started: StartedBatch, part: BatchResult | None) -> bool:
+        """At a batch's first pass (per-key order): whether ``part`` may go out as it is,
+        without the sequencer: it holds the whole batch (in read order for each key) and no
+        earlier event of any key is still waiting (every earlier batch in flight was put
+        in the sequencer at its own first pass). Otherwise the batch's sources are put in
+        it now, in read order, before any later batch's."""
+        started.sequenced = True
+        order = self.order
+        assert order is not None
+        if part is not None and started.complete and not len(order):
+            return True
+        register = order.register
+        for source in started.sources:
+            if source.order_key is not None:
+                register(source.tp, source.order_key, source)
+        return False
 
     def answers_waiting(self) -> bool:
         """Whether a model call has finished and is waiting to be picked up."""
@@ -64,8 +76,14 @@ class InFlight:
         self.recorder.runs(self.ensemble.pump())
         for started in list(self._batches):
             part = self.pipeline.ready(started)
+            as_is = (
+                self.order is not None and not started.sequenced and self._sequence(started, part)
+            )
             if part is not None:
-                self._publish(started, part)
+                if as_is:
+                    self.publisher.publish(part)
+                else:
+                    self._publish(started, part)
             if started.complete and not started.held:
                 self._end(started)
 

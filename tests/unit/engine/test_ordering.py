@@ -239,3 +239,36 @@ def test_per_key_is_the_default_and_an_unknown_order_is_refused() -> None:
     assert ProcessingSettings().output_order == "per_key"
     with pytest.raises(ValidationError, match="per_key"):
         ProcessingSettings.model_validate({"output_order": "fifo"})
+
+
+class CountingSequencer(KeySequencer[SourceResult]):
+    __slots__ = ("registered",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.registered = 0
+
+    def register(self, scope: Any, key: Any, item: SourceResult) -> None:
+        self.registered += 1
+        super().register(scope, key, item)
+
+
+def test_a_batch_answered_whole_with_nothing_earlier_waiting_needs_no_sequencing() -> None:
+    """The common case (a backlog of features): a batch all of whose events are answered at
+    its first pass, with no earlier event waiting, goes out as read, unsequenced; one that
+    follows a batch still waiting is sequenced behind it."""
+    clock, pat_pool = FakeClock(), ManualExecutor()
+    flight, stage, publisher = in_flight(clock, "per_key", pat_pool)
+    sequencer = flight.order = CountingSequencer()
+    whole = [
+        Polled(message(event_bytes(seed=s), s, b"AB"[s % 2 : s % 2 + 1]), 0.0) for s in range(4)
+    ]
+    flight.add(stage.start(whole))
+    assert sequencer.registered == 0 and len(flight) == 0
+    assert [s.offset for s in publisher.published] == [0, 1, 2, 3]
+    flight.add(stage.start(user_days(clock, first_offset=4)))  # waits for A's PAT
+    flight.add(stage.start([Polled(message(event_bytes(seed=9), 8, b"A"), 0.0)]))
+    assert sequencer.registered == 5 and publisher.offsets()[4:] == [5]  # B alone went out
+    pat_pool.run_all()
+    flight.advance()
+    assert publisher.offsets()[4:] == [5, 4, 6, 7, 8] and len(flight) == 0
