@@ -192,8 +192,9 @@ class AtLeastOnce(PublisherBase):
 
     def begin(self, sources: list[SourceResult]) -> None:
         """Register the batch's offsets, each held until its part is published."""
+        track = self._tracker.track
         for source in sources:
-            self._tracker.track(source.tp, source.offset, outputs=1, note=source.invalid_streak)
+            track(source.tp, source.offset, 1, source.invalid_streak)
         self._since_commit += len(sources)
 
     def publish(self, result: BatchResult) -> None:
@@ -221,9 +222,12 @@ class AtLeastOnce(PublisherBase):
         self, source: SourceResult, record: OutRecord, err: KafkaError | None, _msg: Message
     ) -> None:
         """The delivery report of ``record`` (bound with ``partial`` in ``publish``)."""
-        self._delivered(source, record, err)
-        if err is None:
-            self._tracker.ack(source.tp, source.offset)
+        if err is not None:
+            self._delivered(source, record, err)  # the failure, raised at the next poll
+            return
+        if self._metrics is not None:
+            self._count(source, record)
+        self._tracker.ack(source.tp, source.offset)
 
     def maybe_commit(self, now: float, *, force: bool = False) -> None:
         """Commit acknowledged positions when the policy says so (sync, on this thread).

@@ -109,9 +109,8 @@ class Emission:
         for (source, event), value in zip(members, values, strict=True):
             source.partial = partial
             headers = record_headers("prediction", event.event_id)
-            source.records.append(
-                OutRecord(topic, event.user_id.encode(), value, headers, label=label)
-            )
+            key = event.user_id.encode()
+            source.records.append(OutRecord(topic, key, value, headers, "prediction", label))
 
     def _emit_each(
         self, group: GroupRuns, members: list[tuple[SourceResult, FeatureEvent]]
