@@ -64,20 +64,34 @@ class Emission:
             keys.append(topics)
         if scoring.insufficient:
             keys.append([index in scoring.insufficient for index in answered])
+        if all(len(set(column)) == 1 for column in keys):  # one call answered them all
+            return [self._group(columns, 0, answered, scoring.insufficient, topics[0], answered)]
         groups: dict[tuple[object, ...], GroupRuns] = {}
         for position, key in enumerate(zip(*keys, strict=True)):
             group = groups.get(key)
             if group is None:
-                index = answered[position]
-                runs = {
-                    name: run
-                    for name, column in columns.items()
-                    if (run := column[position]) is not None
-                }
-                outcome = self._outcomes.outcome(index, runs, index in scoring.insufficient)
-                group = groups[key] = GroupRuns(runs, outcome, topics[position], [])
+                group = groups[key] = self._group(
+                    columns, position, answered, scoring.insufficient, topics[position], []
+                )
             group.indices.append(answered[position])
         return list(groups.values())
+
+    def _group(
+        self,
+        columns: dict[str, list[ModelRun | None]],
+        position: int,
+        answered: list[int],
+        insufficient: frozenset[int],
+        topic: str,
+        indices: list[int],
+    ) -> GroupRuns:
+        """The group of the event at ``position`` of ``answered``: its runs and outcome."""
+        index = answered[position]
+        runs = {
+            name: run for name, column in columns.items() if (run := column[position]) is not None
+        }
+        outcome = self._outcomes.outcome(index, runs, index in insufficient)
+        return GroupRuns(runs, outcome, topic, indices)
 
     def _emit_group(self, started: StartedBatch, group: GroupRuns) -> None:
         members = [started.scored[index] for index in group.indices]
