@@ -7,7 +7,9 @@ for moodstream, the time its worker logs ``group_settled`` (its partitions assig
 resumed: a few ms before its first read, so never in its favour), else its first output's
 broker timestamp (which would leave its first batch out). The end is the last
 output's broker timestamp (LogAppendTime: when it was acknowledged). CPU: user + system
-seconds of the process and its children (``/proc``, via psutil) over the same window.
+seconds of the process and its children (``/proc``, via psutil, sampled every
+``SAMPLE_S``) over the same window, each edge interpolated between its two samples
+(``cpu_within``; the sampled edges' figure is kept as ``cpu_s_widened``).
 All calls block (bounded); raise BenchError or KafkaSetupError.
 """
 
@@ -29,7 +31,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from consumer.bench.endtoend import BenchContext
 from consumer.bench.kafkaio import PARTITIONS, Record, produce_records, timed_producer
-from consumer.bench.peer_report import Scores, cpu_between, run_figures
+from consumer.bench.peer_report import Scores, cpu_between, cpu_within, run_figures
 from consumer.bench.service import BenchError, Service, free_port, service_env
 from consumer.settings import TopicSettings
 
@@ -208,6 +210,7 @@ def _figures(
         "duplicates": outputs.duplicates,
         "start": mark,
         "exit_code": exit_code,
-        **run_figures(events, start, end, cpu_between(samples, start, end)),
+        **run_figures(events, start, end, cpu_within(samples, start, end)),
+        "cpu_s_widened": cpu_between(samples, start, end),  # the sampled edges, for reference
     }
     return result, outputs

@@ -37,6 +37,15 @@ def test_cpu_between_widens_to_the_samples_around_the_window() -> None:
     assert pr.cpu_between(samples, 10.0, 12.5) is None  # ends after the last
 
 
+def test_cpu_within_interpolates_each_edge_between_its_samples() -> None:
+    samples = [(10.0, 1.0), (10.5, 1.2), (11.0, 2.0), (11.5, 2.9), (12.0, 3.0)]
+    assert pr.cpu_within(samples, 10.75, 11.25) == pytest.approx(2.45 - 1.6)
+    assert pr.cpu_within(samples, 10.5, 11.5) == pytest.approx(2.9 - 1.2)  # exact hits
+    assert pr.cpu_within(samples, 10.6, 11.4) < pr.cpu_between(samples, 10.6, 11.4)  # type: ignore[operator]
+    assert pr.cpu_within(samples, 9.0, 11.0) is None  # starts before the first sample
+    assert pr.cpu_within(samples, 10.0, 12.5) is None  # ends after the last
+
+
 def test_run_figures_divide_events_by_wall_and_cpu_seconds() -> None:
     figures = pr.run_figures(1000, 100.0, 102.0, 4.0)
     assert figures == {
