@@ -20,18 +20,25 @@ class InvalidRuns:
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._runs: dict[TopicPartition, int] = {}
+        self._going = 0  # partitions whose run is above 0
 
     def invalid(self, tp: TopicPartition) -> int:
         """An input of ``tp`` was dead-lettered: its run grows; returns the run through it."""
         run = self._runs[tp] = self._runs.get(tp, 0) + 1
+        if run == 1:
+            self._going += 1
         return run
 
-    def running(self, tp: TopicPartition) -> bool:
-        """Whether ``tp`` has a run of invalid inputs going (a valid one would end it)."""
-        return bool(self._runs.get(tp))
+    @property
+    def any_running(self) -> bool:
+        """Whether some partition has a run of invalid inputs going (else a valid input
+        has nothing to end: the reader skips the lookup per event)."""
+        return self._going > 0
 
     def valid(self, tp: TopicPartition) -> None:
         """A valid input ends its partition's run."""
+        if self._runs.get(tp):
+            self._going -= 1
         self._runs[tp] = 0
 
     def flood(self, tp: TopicPartition) -> PoisonFloodError | None:
@@ -42,7 +49,12 @@ class InvalidRuns:
     def inherit(self, runs: dict[TopicPartition, int]) -> None:
         """Go on from the runs the partitions' previous owner committed."""
         self._runs.update(runs)
+        self._recount()
 
     def forget(self, partitions: Iterable[TopicPartition]) -> None:
         for tp in partitions:
             self._runs.pop(tp, None)
+        self._recount()
+
+    def _recount(self) -> None:
+        self._going = sum(1 for run in self._runs.values() if run > 0)

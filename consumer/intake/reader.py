@@ -84,7 +84,7 @@ class EventReader:
         if len(value) > self._settings.processing.max_message_bytes:
             return None
         event = fast_path.accepted(value)
-        if event is not None and self._runs.running(tp):
+        if event is not None and self._runs.any_running:
             self._runs.valid(tp)
         return event
 
