@@ -108,14 +108,6 @@ class Scoring:
         runs = {name: request.run_for(index) for name, request in self.requests.items()}
         return {name: run for name, run in runs.items() if run is not None}
 
-    def resolved(self, index: int) -> bool:
-        """Whether every model that takes event ``index`` has answered it."""
-        return all(
-            request.run_for(index) is not None
-            for request in self.requests.values()
-            if request.covers(index)
-        )
-
     def waiting(self) -> set[int]:
         """The events some model that takes them has not answered yet: ``answered`` is
         None for exactly these (one set pass per lane, not one call per event)."""
