@@ -49,9 +49,9 @@ class InFlight:
         self.advance()
 
     def _sequence(self, started: StartedBatch, part: BatchResult | None) -> bool:
-        """At a batch's first pass (per-key order): whether ``part`` may go out as it is,
-        without the sequencer: it holds the whole batch (in read order for each key) and no
-        earlier event of any key is still waiting (every earlier batch in flight was put
+        """At a batch's first pass (per-key order): whether the batch may go out whole, in
+        read order, without the sequencer: ``part`` holds all of it and no earlier event of
+        any key is still waiting (every earlier batch in flight was put
         in the sequencer at its own first pass). Otherwise the batch's sources are put in
         it now, in read order, before any later batch's."""
         started.sequenced = True
@@ -80,8 +80,8 @@ class InFlight:
                 self.order is not None and not started.sequenced and self._sequence(started, part)
             )
             if part is not None:
-                if as_is:
-                    self.publisher.publish(part)
+                if as_is:  # the whole batch: in read order, dead letters included
+                    self.publisher.publish(BatchResult(started.sources))
                 else:
                     self._publish(started, part)
             if started.complete and not started.held:

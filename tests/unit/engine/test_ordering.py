@@ -263,6 +263,7 @@ def test_a_batch_answered_whole_with_nothing_earlier_waiting_needs_no_sequencing
     whole = [
         Polled(message(event_bytes(seed=s), s, b"AB"[s % 2 : s % 2 + 1]), 0.0) for s in range(4)
     ]
+    whole[2] = Polled(message(b"{bad", 2, b"A"), 0.0)  # a dead letter leaves in its place
     flight.add(stage.start(whole))
     assert sequencer.registered == 0 and len(flight) == 0
     assert [s.offset for s in publisher.published] == [0, 1, 2, 3]
