@@ -88,8 +88,12 @@ class StartedBatch:
     open_events: int = field(init=False)  # scored events neither handed out nor abandoned
     held: int = 0  # sources answered but held behind an earlier event of their key
     sequenced: bool = False  # per-key order: past its first pass (see InFlight._sequence)
+    #: The sources with something for the batch's metrics (a dead letter, an overflow
+    #: copy, too few features, unknown fields), so the others are not visited.
+    notable: list[SourceResult] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.notable += self.unscored
         self.emitted = [False] * len(self.scored)
         self.open_events = len(self.scored)
 

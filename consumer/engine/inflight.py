@@ -111,7 +111,7 @@ class InFlight:
         self._batches.remove(started)
         self.publisher.end(started.sources)
         self.processed += len(started.sources)
-        self.recorder.batch(started.sources)
+        self.recorder.batch(len(started.sources), started.notable)
         if started.flood is not None:
             self.on_flood_close()
             raise started.flood

@@ -70,6 +70,7 @@ class Pipeline:
         flood: PoisonFloodError | None = None
         limited = self._rate_limiter is not None
         activity = False
+        notable: list[SourceResult] = []  # besides the unscored: see StartedBatch.notable
         accepted = self._reader.accepted
         for item in batch:
             message = item.message
@@ -90,11 +91,15 @@ class Pipeline:
                 unscored.append(source)
                 continue
             scored.append((source, event))
+            if source.ignored_fields:  # (an unscored source is notable already)
+                notable.append(source)
             activity = activity or event.activity is not None
         scoring = self._submit(scored) if scored else None
+        if scoring is not None:
+            notable += (scored[index][0] for index in scoring.insufficient)
         if activity:  # the lanes hold it as float32 now; drop the lists (~320 KB each)
             scored = [(source, _without_activity(event)) for source, event in scored]
-        return StartedBatch(sources, flood, unscored, scored, scoring)
+        return StartedBatch(sources, flood, unscored, scored, scoring, notable=notable)
 
     def ready(self, started: StartedBatch) -> BatchResult | None:
         """The sources whose records are ready since the last call (None: nothing new).

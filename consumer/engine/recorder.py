@@ -45,13 +45,15 @@ class Recorder:
                 reason = run.reason or "unknown"
                 metrics.lanes.model_skipped.labels(model=run.name, reason=reason).inc(len(run.rows))
 
-    def batch(self, sources: Sequence[SourceResult]) -> None:
-        """Size and invalid/overflow counts of a batch whose every source went out."""
+    def batch(self, size: int, notable: Sequence[SourceResult]) -> None:
+        """Size (``size`` events) and invalid/overflow/too-few-features/unknown-field counts
+        of a batch whose every source went out; ``notable``: its sources with any of those
+        (``StartedBatch.notable``: the others add nothing, so they are not visited)."""
         metrics = self._metrics
         if metrics is None:
             return
-        metrics.batch_size.observe(len(sources))
-        for source in sources:
+        metrics.batch_size.observe(size)
+        for source in notable:
             if source.invalid_reason is not None:
                 metrics.events_invalid.labels(reason=source.invalid_reason).inc()
             elif source.overflowed:

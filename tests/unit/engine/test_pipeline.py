@@ -317,3 +317,20 @@ def test_one_pass_over_several_model_calls_gives_each_event_its_own_prediction()
         kinds = [record.kind for record in source.records]
         assert kinds == (["prediction", "alert"] if index == 5 else ["prediction"])
     assert result.sources[4].insufficient_input and not result.sources[3].insufficient_input
+
+
+def test_a_batchs_notable_sources_are_each_there_once_and_the_plain_ones_not() -> None:
+    """What the batch's metrics visit: dead letters, overflow copies, too few features and
+    unknown fields, each source once (an overflowed one with an unknown field too)."""
+    clock = FakeClock()
+    stage, _ = booster_pipeline(clock)
+    stage._rate_limiter = KeyRateLimiter(per_minute=1)
+    values = [
+        event_bytes(seed=1),  # plain
+        b"{bad",  # a dead letter
+        with_present(2, seed=2),  # too few features
+        orjson.dumps(event_dict(seed=3, device_model="ring-2")),  # an unknown field
+        orjson.dumps(event_dict(seed=53, device_model="ring-2")),  # user-3 again: overflow
+    ]
+    started = stage.start(polled(values, clock))
+    assert sorted(s.offset for s in started.notable) == [1, 2, 3, 4]

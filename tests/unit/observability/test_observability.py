@@ -504,7 +504,7 @@ def test_unknown_field_labels_are_bounded_and_first_sightings_reported() -> None
 def test_insufficient_input_and_ignored_fields_are_counted_per_event() -> None:
     registry, m = _registry_with_metrics()
     source = SourceResult(("t", 0), 5, 0.0, insufficient_input=True, ignored_fields=("a", "a"))
-    Recorder(m).batch([source, SourceResult(("t", 0), 6, 0.0)])
+    Recorder(m).batch(2, [source])
     assert sample(registry, "moodstream_insufficient_input_total") == 1
     assert sample(registry, "moodstream_unknown_fields_total", field="a") == 2
 
