@@ -59,7 +59,7 @@ from consumer.windows.days import (
 )
 from consumer.windows.daystate import DayMinutes
 from consumer.windows.emission import Emission, Trigger
-from consumer.windows.store import DayStatus, UserMeta, WindowState
+from consumer.windows.store import DayStatus, LazyDay, UserMeta, WindowState
 from consumer.windows.weeks import WEEK_SLOTS, Revision, Week, assemble, digest, said_before
 from schemas import ActivitySamples, FeatureEvent
 
@@ -88,6 +88,8 @@ class Windower:
         self.counts: Counter[str] = Counter()
         self._floor_days = RecentDay()  # the retention floor is looked up 3 times a record
         self._sample_days = RecentDay()  # the day of a record's minutes
+        #: The days the record being handled read or changed (its weeks read them here).
+        self._fresh: dict[date, DayMinutes] = {}
 
     def on_samples(self, samples: ActivitySamples) -> list[Emission]:
         """Store a record's minutes; the revisions it causes. Raises ``InvalidEvent``
@@ -101,13 +103,16 @@ class Windower:
         tz = self._zone_of(meta, samples.tz)
         start = int(start_s) // 60
         values = _minute_array(samples)
-        changed, complete = self._store_minutes(user, meta, tz, start, values)
-        meta.tz = tz
-        self.counts["samples"] += 1
-        meta.stream_minute = max(meta.stream_minute, start + len(values))
-        meta.seen_s = now_s
-        out = self._revise(user, meta, tz, changed)
-        out += self._close_due(user, meta, tz, complete)
+        try:
+            changed, complete = self._store_minutes(user, meta, tz, start, values)
+            meta.tz = tz
+            self.counts["samples"] += 1
+            meta.stream_minute = max(meta.stream_minute, start + len(values))
+            meta.seen_s = now_s
+            out = self._revise(user, meta, tz, changed)
+            out += self._close_due(user, meta, tz, complete)
+        finally:
+            self._fresh = {}
         self._retain(user, meta, tz, meta.stream_minute)
         self._save(user, meta, int(meta.seen_s + self._settings.idle_close_s))
         return out
@@ -186,9 +191,12 @@ class Windower:
         changed, complete = [], []
         for day, offset, first, end in kept:
             minutes = self._state.day(user, day) or DayMinutes.empty(day_length(day, tz))
+            self._fresh[day] = minutes
             status = meta.days.setdefault(day, DayStatus())
             if minutes.merge(offset, values[first:end]):
-                self._state.put_day(user, day, minutes)
+                # a complete day (a day-sized record's) rarely changes again: not held
+                # decoded, so that the users' records stay in the cache
+                self._state.put_day(user, day, minutes, hold=not minutes.complete)
                 self.counts["minutes_stored"] += end - first
                 changed.append(day)
                 if minutes.complete and not status.closed:
@@ -252,13 +260,17 @@ class Windower:
             days = [d for d in days if d in meta.days]
             if len(days) * DAY_SLOTS / WEEK_SLOTS < self._settings.min_coverage:
                 return None
-        found = {d: got for d in days if (got := self._state.peek_day(user, d)) is not None}
+        found = {d: got for d in days if (got := self._peek(user, d)) is not None}
         if plain:
             present = sum(lazy.present_count for lazy in found.values())
             if present / WEEK_SLOTS < self._settings.min_coverage:
                 return None
-        week = assemble({d: lazy.minutes() for d, lazy in found.items()}, day, tz)
+        week = assemble({d: lazy.source for d, lazy in found.items()}, day, tz)
         return week if week.coverage >= self._settings.min_coverage else None
+
+    def _peek(self, user: str, day: date) -> LazyDay | None:
+        fresh = self._fresh.get(day)
+        return LazyDay(fresh) if fresh is not None else self._state.peek_day(user, day)
 
     def _emit(
         self, user: str, meta: UserMeta, day: date, trigger: Trigger, week: Week | None
