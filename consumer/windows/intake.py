@@ -19,6 +19,7 @@ from pydantic import ConfigDict, ValidationError
 
 from consumer.errors import InvalidEvent
 from consumer.intake.decode import field_label
+from consumer.windows.fast_samples import MinuteRecord, fast_minutes
 from schemas import ActivitySamples, radar_steps_samples
 
 #: Every reason a sample or a windows input can be refused with (bounded: metric labels).
@@ -77,6 +78,19 @@ class DecodedSamples:
 
 class _OpenSamples(ActivitySamples):
     model_config = ConfigDict(extra="ignore")
+
+
+def decode_minutes(value: bytes | None, *, max_bytes: int, strict_fields: bool) -> MinuteRecord:
+    """One message value as the windower's ``MinuteRecord``: compact one-minute whole
+    counts without a list of floats (``fast_samples``), anything else through
+    ``decode_samples`` (every refusal is its). Raises ``InvalidEvent``."""
+    if value and len(value) <= max_bytes:
+        fast = fast_minutes(value)
+        if fast is not None:
+            return fast
+    return MinuteRecord.of(
+        decode_samples(value, max_bytes=max_bytes, strict_fields=strict_fields).samples
+    )
 
 
 def decode_samples(value: bytes | None, *, max_bytes: int, strict_fields: bool) -> DecodedSamples:

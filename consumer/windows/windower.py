@@ -59,6 +59,7 @@ from consumer.windows.days import (
 )
 from consumer.windows.daystate import DayMinutes
 from consumer.windows.emission import Emission, Trigger
+from consumer.windows.fast_samples import MinuteRecord
 from consumer.windows.store import DayStatus, LazyDay, UserMeta, WindowState
 from consumer.windows.weeks import WEEK_SLOTS, Revision, Week, assemble, digest, said_before
 from schemas import ActivitySamples, FeatureEvent
@@ -68,13 +69,6 @@ __all__ = ["Emission", "Trigger", "Windower"]  # Emission and Trigger: from emis
 _WEEK_SPAN: Final = timedelta(days=WEEK_DAYS - 1)
 #: A user's timer moves forward at most once a minute (each move is two store writes).
 _TIMER_SLACK_S: Final = 60
-
-
-def _minute_array(samples: ActivitySamples) -> npt.NDArray[np.float32]:
-    """``samples.minute_values()`` as float32 (one record: no intermediate list)."""
-    if samples.interval_s == 60:
-        return np.fromiter(samples.values, np.float32, len(samples.values))
-    return np.fromiter(samples.minute_values(), np.float32)  # faster than asarray
 
 
 class Windower:
@@ -91,18 +85,20 @@ class Windower:
         #: The days the record being handled read or changed (its weeks read them here).
         self._fresh: dict[date, DayMinutes] = {}
 
-    def on_samples(self, samples: ActivitySamples) -> list[Emission]:
-        """Store a record's minutes; the revisions it causes. Raises ``InvalidEvent``
-        (``future``, ``too_old``) for a record that must be dead-lettered; state unchanged."""
+    def on_samples(self, samples: ActivitySamples | MinuteRecord) -> list[Emission]:
+        """Store a record's minutes (a validated record, or what ``intake.decode_minutes``
+        read of one); the revisions it causes. Raises ``InvalidEvent`` (``future``,
+        ``too_old``) for a record that must be dead-lettered; state unchanged."""
+        record = samples if isinstance(samples, MinuteRecord) else MinuteRecord.of(samples)
         now_s = self._clock.now().timestamp()
-        start_s = samples.start.timestamp()  # whole minutes (the contract): exact
+        start_s = record.start.timestamp()  # whole minutes (the contract): exact
         if start_s > now_s + self._settings.max_future_s:
-            raise InvalidEvent("future", f"samples start at {samples.start.isoformat()}")
-        user = samples.user_id
+            raise InvalidEvent("future", f"samples start at {record.start.isoformat()}")
+        user = record.user_id
         meta = self._state.meta(user) or UserMeta()
-        tz = self._zone_of(meta, samples.tz)
+        tz = self._zone_of(meta, record.tz)
         start = int(start_s) // 60
-        values = _minute_array(samples)
+        values = record.minutes
         try:
             changed, complete = self._store_minutes(user, meta, tz, start, values)
             meta.tz = tz
