@@ -66,6 +66,9 @@ _NAMEABLE: Final = frozenset(ActivitySamples.model_fields) | frozenset(
     {"projectId", "userId", "sourceId", "time", "timeReceived", "timeInterval", "steps"}
 )
 _MAX_MESSAGE_CHARS: Final = 512
+#: Records shorter than this (a few values) are validated the full way: the fast way
+#: validates the rest of the record with the model anyway, so it pays only for many values.
+FAST_MIN_BYTES: Final = 1_024
 
 
 @dataclass(frozen=True)
@@ -82,9 +85,10 @@ class _OpenSamples(ActivitySamples):
 
 def decode_minutes(value: bytes | None, *, max_bytes: int, strict_fields: bool) -> MinuteRecord:
     """One message value as the windower's ``MinuteRecord``: compact one-minute whole
-    counts without a list of floats (``fast_samples``), anything else through
-    ``decode_samples`` (every refusal is its). Raises ``InvalidEvent``."""
-    if value and len(value) <= max_bytes:
+    counts of at least ``FAST_MIN_BYTES`` without a list of floats (``fast_samples``),
+    anything else through ``decode_samples`` (every refusal is its). Raises
+    ``InvalidEvent``."""
+    if value and FAST_MIN_BYTES <= len(value) <= max_bytes:
         fast = fast_minutes(value)
         if fast is not None:
             return fast

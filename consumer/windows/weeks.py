@@ -116,7 +116,7 @@ _DIGEST: Final = "2:"
 def _said(h: Any, features: dict[str, float | None] | None, week: Week | None) -> None:
     h.update(orjson.dumps(features, option=orjson.OPT_SORT_KEYS))
     if week is not None:
-        h.update(week.values.tobytes())
+        h.update(np.ascontiguousarray(week.values))  # the bytes of .tobytes(), not copied
         h.update(week.present.to_bytes(4, "little"))
 
 
