@@ -70,7 +70,9 @@ def assemble(days: Mapping[date, DayMinutes | bytes], last: date, tz: str) -> We
     return Week(values, int(np.count_nonzero(present)))
 
 
-def _assemble_wall(days: Mapping[date, DayMinutes | bytes], dates: list[date], tz: str) -> Week:
+def _assemble_wall(
+    days: Mapping[date, DayMinutes | bytes], dates: tuple[date, ...], tz: str
+) -> Week:
     """``assemble`` through each day's wall-clock slots (a week with a clock change)."""
     values = np.zeros(WEEK_SLOTS, dtype=np.float32)
     present = 0

@@ -39,6 +39,7 @@ only. After an unexpected exception the caller must ``WindowState.discard_unwrit
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Final
 
@@ -186,7 +187,9 @@ class Windower:
         self.counts["minutes_too_old"] += len(values) - sum(p[3] - p[2] for p in kept)
         changed, complete = [], []
         for day, offset, first, end in kept:
-            minutes = self._state.day(user, day) or DayMinutes.empty(day_length(day, tz))
+            # a day not in the user's record has nothing stored (no read: most are new)
+            stored = self._state.day(user, day) if day in meta.days else None
+            minutes = stored or DayMinutes.empty(day_length(day, tz))
             self._fresh[day] = minutes
             status = meta.days.setdefault(day, DayStatus())
             if minutes.merge(offset, values[first:end]):
@@ -250,7 +253,7 @@ class Windower:
         slots per day held, nothing read), then counted from the days' presence bitmaps
         (most closes of a backfill are not covered: no values decoded). Each day is read
         from the store once."""
-        days = week_days(day)
+        days: Sequence[date] = week_days(day)
         plain = all(wall_slots(d, tz) is None for d in days)
         if plain:
             days = [d for d in days if d in meta.days]
