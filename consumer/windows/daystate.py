@@ -105,11 +105,12 @@ class DayMinutes:
         else:
             parts.append(np.packbits(self.present).tobytes())
         values = self.values
-        dense = _whole(values)
-        if dense is not None and 2 * np.count_nonzero(dense) >= len(dense):
-            parts[0] = _HEADER.pack(_FORMAT, flags | _DENSE, self.minutes)
-            return b"".join((*parts, _planes(dense)))
         nonzero = (values != 0) | np.signbit(values)  # -0.0 is kept exactly
+        if 2 * np.count_nonzero(nonzero) >= len(values):  # an active day: dense if whole
+            dense = _whole(values)
+            if dense is not None:
+                parts[0] = _HEADER.pack(_FORMAT, flags | _DENSE, self.minutes)
+                return b"".join((*parts, _planes(dense)))
         parts.append(np.packbits(nonzero).tobytes())
         kept = values[nonzero]
         whole = _whole(kept)

@@ -83,18 +83,18 @@ class _OpenSamples(ActivitySamples):
     model_config = ConfigDict(extra="ignore")
 
 
-def decode_minutes(value: bytes | None, *, max_bytes: int, strict_fields: bool) -> MinuteRecord:
-    """One message value as the windower's ``MinuteRecord``: compact one-minute whole
-    counts of at least ``FAST_MIN_BYTES`` without a list of floats (``fast_samples``),
-    anything else through ``decode_samples`` (every refusal is its). Raises
-    ``InvalidEvent``."""
+def decode_minutes(
+    value: bytes | None, *, max_bytes: int, strict_fields: bool
+) -> MinuteRecord | ActivitySamples:
+    """One message value for ``Windower.on_samples``: compact one-minute whole counts of
+    at least ``FAST_MIN_BYTES`` as a ``MinuteRecord`` without a list of floats
+    (``fast_samples``), anything else through ``decode_samples`` (every refusal is its).
+    Raises ``InvalidEvent``."""
     if value and FAST_MIN_BYTES <= len(value) <= max_bytes:
         fast = fast_minutes(value)
         if fast is not None:
             return fast
-    return MinuteRecord.of(
-        decode_samples(value, max_bytes=max_bytes, strict_fields=strict_fields).samples
-    )
+    return decode_samples(value, max_bytes=max_bytes, strict_fields=strict_fields).samples
 
 
 def decode_samples(value: bytes | None, *, max_bytes: int, strict_fields: bool) -> DecodedSamples:

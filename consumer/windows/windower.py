@@ -60,7 +60,7 @@ from consumer.windows.days import (
 )
 from consumer.windows.daystate import DayMinutes
 from consumer.windows.emission import Emission, Trigger
-from consumer.windows.fast_samples import MinuteRecord
+from consumer.windows.fast_samples import MinuteRecord, minute_array
 from consumer.windows.store import DayStatus, LazyDay, UserMeta, WindowState
 from consumer.windows.weeks import WEEK_SLOTS, Revision, Week, assemble, digest, said_before
 from schemas import ActivitySamples, FeatureEvent
@@ -90,16 +90,15 @@ class Windower:
         """Store a record's minutes (a validated record, or what ``intake.decode_minutes``
         read of one); the revisions it causes. Raises ``InvalidEvent`` (``future``,
         ``too_old``) for a record that must be dead-lettered; state unchanged."""
-        record = samples if isinstance(samples, MinuteRecord) else MinuteRecord.of(samples)
         now_s = self._clock.now().timestamp()
-        start_s = record.start.timestamp()  # whole minutes (the contract): exact
+        start_s = samples.start.timestamp()  # whole minutes (the contract): exact
         if start_s > now_s + self._settings.max_future_s:
-            raise InvalidEvent("future", f"samples start at {record.start.isoformat()}")
-        user = record.user_id
+            raise InvalidEvent("future", f"samples start at {samples.start.isoformat()}")
+        user = samples.user_id
         meta = self._state.meta(user) or UserMeta()
-        tz = self._zone_of(meta, record.tz)
+        tz = self._zone_of(meta, samples.tz)
         start = int(start_s) // 60
-        values = record.minutes
+        values = samples.minutes if isinstance(samples, MinuteRecord) else minute_array(samples)
         try:
             changed, complete = self._store_minutes(user, meta, tz, start, values)
             meta.tz = tz
@@ -193,12 +192,13 @@ class Windower:
             self._fresh[day] = minutes
             status = meta.days.setdefault(day, DayStatus())
             if minutes.merge(offset, values[first:end]):
+                whole_day = minutes.complete
                 # a complete day (a day-sized record's) rarely changes again: not held
                 # decoded, so that the users' records stay in the cache
-                self._state.put_day(user, day, minutes, hold=not minutes.complete)
+                self._state.put_day(user, day, minutes, hold=not whole_day)
                 self.counts["minutes_stored"] += end - first
                 changed.append(day)
-                if minutes.complete and not status.closed:
+                if whole_day and not status.closed:
                     complete.append(day)
         if not changed:
             self.counts["duplicate_samples"] += 1

@@ -45,7 +45,8 @@ def full(raw: bytes) -> MinuteRecord:
 
 
 def fast_or_full(raw: bytes) -> MinuteRecord:
-    return decode_minutes(raw, max_bytes=MAX_BYTES, strict_fields=False)
+    got = decode_minutes(raw, max_bytes=MAX_BYTES, strict_fields=False)
+    return got if isinstance(got, MinuteRecord) else MinuteRecord.of(got)
 
 
 def assert_same(raw: bytes) -> None:
