@@ -144,7 +144,8 @@ class WindowsRunner:
             log_event(_log, "consumer_error", level=logging.WARNING, error=error.str())
             return
         now = self._clock.monotonic()
-        self._batcher.add(Polled(message, now), now)
+        value = message.value()  # its size: WINDOWS__MAX_BATCH_BYTES bounds a batch
+        self._batcher.add(Polled(message, now), now, len(value) if value else 0)
 
     def _flush_batch(self) -> None:
         """Process the open batch and publish it with its changelog (``delivery``), unless
@@ -170,7 +171,8 @@ class WindowsRunner:
         if self._metrics is not None:
             self._metrics.batch(batch, sources, changelog, self.processor)
         if self._heap is not None:  # the batch's garbage back to the system (``heap``)
-            self._heap.after_batch(sum(map(polled_size, batch)), self._clock.monotonic())
+            size = sum(len(item.message.value() or b"") for item in batch)
+            self._heap.after_batch(size, self._clock.monotonic())
         if flood is not None:
             self._publisher.close(self._settings.processing.shutdown_timeout_s)
             raise flood
