@@ -25,7 +25,7 @@ from consumer.bench.kafkaio import Record
 from consumer.clock import SystemClock
 from consumer.models.synthetic import synthetic_week
 from consumer.settings import Settings
-from consumer.windows.intake import decode_samples
+from consumer.windows.intake import decode_minutes
 from consumer.windows.rocks import RocksMemory, RocksStore
 from consumer.windows_stage.processor import PartitionWindows
 
@@ -102,12 +102,12 @@ def _logic_cpu_s(settings: Settings, records: Iterator[Record]) -> float:
         part = PartitionWindows.over(0, store, settings, SystemClock())
         started = time.process_time()
         for n, (_key, value) in enumerate(encoded, 1):
-            decoded = decode_samples(
+            record = decode_minutes(
                 value,
                 max_bytes=processing.max_message_bytes,
                 strict_fields=processing.strict_fields,
             )
-            part.windower.on_samples(decoded.samples)
+            part.windower.on_samples(record)
             if n % LOGIC_BATCH == 0:
                 part.state.flush()
                 part.recording.take(topic, 0)

@@ -51,13 +51,16 @@ class WriteBack:
         self._sizes: dict[bytes, int] = {}
         self._bytes = 0
         self._dirty: set[bytes] = set()
+        #: Encoded objects not held (``put(hold=False)``) waiting for ``flush``: at most
+        #: what the records between two flushes changed.
+        self._pending: dict[bytes, bytes] = {}
 
     def get(self, key: bytes, decode: Callable[[bytes], T]) -> T | None:
         """The object at ``key`` (decoded once, then from memory), or None."""
         if key in self._items:
             self._items.move_to_end(key)
             return cast(T, self._items[key])
-        raw = self._store.get(key)
+        raw = self.raw(key)
         if raw is None:
             return None
         value = decode(raw)
@@ -68,11 +71,24 @@ class WriteBack:
         """The object held at ``key``, if any (nothing read, nothing moved)."""
         return self._items.get(key)
 
-    def put(self, key: bytes, value: Encodable) -> None:
-        """``value`` is the new state at ``key`` (written at eviction or ``flush``)."""
+    def raw(self, key: bytes) -> bytes | None:
+        """The bytes at ``key`` as of now: waiting for ``flush``, else the store's (an
+        object held decoded may be newer: look at ``held`` first). Blocks on the store."""
+        pending = self._pending.get(key)
+        return pending if pending is not None else self._store.get(key)
+
+    def put(self, key: bytes, value: Encodable, *, hold: bool = True) -> None:
+        """``value`` is the new state at ``key`` (written at eviction or ``flush``). With
+        ``hold`` False (an object unlikely to change again soon) it is encoded now and
+        its bytes wait for ``flush`` instead, so it takes no room from the others."""
         if not self._capacity:
             self._store.put(key, value.encode())
             return
+        if not hold:
+            self.forget(key)
+            self._pending[key] = value.encode()
+            return
+        self._pending.pop(key, None)  # superseded: the held object is written instead
         self._dirty.add(key)
         self._remember(key, value)
 
@@ -81,14 +97,17 @@ class WriteBack:
         self._items.pop(key, None)
         self._bytes -= self._sizes.pop(key, 0)
         self._dirty.discard(key)
+        self._pending.pop(key, None)
 
     def flush(self) -> int:
         """Write every changed object in one batch; how many. Blocks on the store."""
-        if not self._dirty:
+        if not self._dirty and not self._pending:
             return 0
-        puts = {key: self._items[key].encode() for key in self._dirty}
+        puts = self._pending
+        puts.update({key: self._items[key].encode() for key in self._dirty})
         self._store.write(puts, set())
         self._dirty.clear()
+        self._pending = {}
         return len(puts)
 
     def clear(self) -> None:
@@ -97,10 +116,12 @@ class WriteBack:
         self._sizes.clear()
         self._bytes = 0
         self._dirty.clear()
+        self._pending.clear()
 
     @property
     def dirty(self) -> int:
-        return len(self._dirty)
+        """How many objects wait for ``flush`` (held changed, or encoded)."""
+        return len(self._dirty) + len(self._pending)
 
     @property
     def held_bytes(self) -> int:

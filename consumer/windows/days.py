@@ -141,6 +141,8 @@ def to_wall(
     return wall, seen | ~exists
 
 
-def week_days(last: date) -> list[date]:
-    """The seven local days of the week ending ``last``, oldest first."""
-    return [last - timedelta(days=WEEK_DAYS - 1 - i) for i in range(WEEK_DAYS)]
+@lru_cache(maxsize=1_024)
+def week_days(last: date) -> tuple[date, ...]:
+    """The seven local days of the week ending ``last``, oldest first (cached: a covered
+    week looks them up twice, for every user whose week ends that day)."""
+    return tuple(last - timedelta(days=WEEK_DAYS - 1 - i) for i in range(WEEK_DAYS))

@@ -8,7 +8,11 @@ header (format, flags, minutes); the presence bitmap (one bit per minute, 180 by
 1,440), left out when every minute is present; the bitmap of non-zero minutes; and the
 non-zero values only, as uint16 when they are all whole numbers below 65,536 (step
 counts), else float32, stored byte plane by byte plane (all low bytes, then the next...)
-so that RocksDB's LZ4 finds the repeats. At most 6,124 bytes for 1,440 minutes.
+so that RocksDB's LZ4 finds the repeats. A day of whole counts at least half of them
+non-zero (an active day of steps) is stored dense instead (flag 8): the presence bitmap
+(if needed) and every minute's uint16 in two planes, no bitmap of the non-zero minutes;
+up to 900 bytes more than sparse, but it decodes (a covered week reads seven days) and
+encodes in about half the time. At most 6,124 bytes for 1,440 minutes.
 Format 1 (presence bitmap, float32 values, zlib level 1 when smaller), which earlier
 versions wrote to the store and the changelog, still decodes. See
 ``docs/architecture.md`` for measurements.
@@ -32,7 +36,10 @@ _HEADER: Final = struct.Struct("<BBH")  # format, flags, minutes
 _ZLIB: Final = 1  # format 1's flag
 _ALL_PRESENT: Final = 2
 _WHOLE: Final = 4  # non-zero values as uint16
+_DENSE: Final = 8  # every minute's value as uint16, no bitmap of the non-zero ones
 _UINT16_END: Final = 65_536
+#: low byte plane + 256 x high byte plane = the uint16 values (as float32, exact).
+_PLANE_WEIGHTS: Final = np.array([1, 256], np.float32)
 #: What a decoded day holds besides its arrays' data (two numpy headers, the object).
 _OBJECT_BYTES: Final = 300
 MAX_DAY_MINUTES: Final = 1_560  # the longest local day any zone has (26 h)
@@ -99,6 +106,11 @@ class DayMinutes:
             parts.append(np.packbits(self.present).tobytes())
         values = self.values
         nonzero = (values != 0) | np.signbit(values)  # -0.0 is kept exactly
+        if 2 * np.count_nonzero(nonzero) >= len(values):  # an active day: dense if whole
+            dense = _whole(values)
+            if dense is not None:
+                parts[0] = _HEADER.pack(_FORMAT, flags | _DENSE, self.minutes)
+                return b"".join((*parts, _planes(dense)))
         parts.append(np.packbits(nonzero).tobytes())
         kept = values[nonzero]
         whole = _whole(kept)
@@ -121,6 +133,34 @@ class DayMinutes:
                     return int(minutes)
                 return _count_bits(raw, _HEADER.size, minutes)
         return DayMinutes.decode(raw).present_count
+
+    @staticmethod
+    def decode_into(
+        raw: bytes, values: npt.NDArray[np.float32], present: npt.NDArray[np.bool_]
+    ) -> None:
+        """``decode(raw)`` written into ``values`` (absent minutes 0) and ``present``,
+        views of the day's length: a dense day of whole counts (the commonest) in two
+        numpy calls, without the intermediate arrays. Raises ``CorruptDay`` as
+        ``decode`` (and ValueError when the views are not of the day's length)."""
+        if len(raw) >= _HEADER.size:
+            version, flags, minutes = _HEADER.unpack_from(raw)
+            full = 2 * minutes + (0 if flags & _ALL_PRESENT else (minutes + 7) // 8)
+            dense = version == _FORMAT and flags & _DENSE and len(raw) == _HEADER.size + full
+            if dense and minutes == len(values) == len(present):
+                start = len(raw) - 2 * minutes
+                planes = np.frombuffer(raw, np.uint8, 2 * minutes, start).reshape(2, minutes)
+                np.dot(_PLANE_WEIGHTS, planes, out=values)  # exact: below 2^16
+                if flags & _ALL_PRESENT:
+                    present[:] = True
+                    return
+                present[:] = _bits(raw, _HEADER.size, minutes)
+                values[~present] = 0
+                return
+        day = DayMinutes.decode(raw)
+        if len(day.values) != len(values) or len(day.present) != len(present):
+            raise ValueError(f"a day of {day.minutes} minutes into {len(values)}")
+        np.copyto(values, np.where(day.present, day.values, np.float32(0)))
+        present[:] = day.present
 
     @classmethod
     def decode(cls, raw: bytes) -> DayMinutes:
@@ -174,12 +214,21 @@ def _bits(body: bytes, start: int, minutes: int) -> npt.NDArray[np.bool_]:
     return np.unpackbits(packed, count=minutes).astype(np.bool_)
 
 
+def _present(body: bytes, flags: int, minutes: int) -> npt.NDArray[np.bool_]:
+    return np.ones(minutes, np.bool_) if flags & _ALL_PRESENT else _bits(body, 0, minutes)
+
+
 def _decode_sparse(body: bytes, flags: int, minutes: int) -> DayMinutes:
     bitmap = (minutes + 7) // 8
     start = 0 if flags & _ALL_PRESENT else bitmap
+    if flags & _DENSE:  # the presence bitmap (unless all present), every value as uint16
+        if len(body) != start + 2 * minutes:
+            raise CorruptDay(f"stored day of {len(body)} bytes for {minutes} minutes")
+        values = _from_planes(body, start, minutes, "<u2").astype(np.float32)
+        return DayMinutes(values, _present(body, flags, minutes))
     if len(body) < start + bitmap:
         raise CorruptDay(f"stored day of {len(body)} bytes for {minutes} minutes")
-    present = np.ones(minutes, np.bool_) if flags & _ALL_PRESENT else _bits(body, 0, minutes)
+    present = _present(body, flags, minutes)
     nonzero = _bits(body, start, minutes)
     count = int(np.count_nonzero(nonzero))
     dtype = "<u2" if flags & _WHOLE else "<f4"

@@ -22,6 +22,7 @@ from rocksdict import (
     Rdict,
     WriteBatch,
     WriteBufferManager,
+    WriteOptions,
 )
 
 MIB: Final = 1 << 20
@@ -77,6 +78,17 @@ def _options(memory: RocksMemory) -> Options:
     return options
 
 
+def _write_options() -> WriteOptions:
+    """No write-ahead log: a worker never reopens a store it wrote (each assignment wipes
+    the partition's directory and restores it from the changelog, the source of truth),
+    so the log would be written and never read."""
+    options = WriteOptions()
+    # an attribute at run time; the binding's stub declares a method (the unit test checks
+    # that the log stays empty)
+    options.disable_wal = True  # type: ignore[method-assign,assignment]
+    return options
+
+
 class RocksStore:
     """A ``Store`` in a RocksDB directory (created when missing).
 
@@ -93,6 +105,7 @@ class RocksStore:
         self.path = path
         self.memory = memory if memory is not None else RocksMemory(16 * MIB, 8 * MIB)
         self._db = Rdict(str(path), _options(self.memory))
+        self._db.set_write_options(_write_options())
 
     def get(self, key: bytes) -> bytes | None:
         value = self._db.get(key)

@@ -144,6 +144,11 @@ class LazyDay:
         day = self._day
         return day.present_count if isinstance(day, DayMinutes) else DayMinutes.count_present(day)
 
+    @property
+    def source(self) -> DayMinutes | bytes:
+        """The day as held: decoded, or its stored bytes (``weeks.assemble`` takes both)."""
+        return self._day
+
     def minutes(self) -> DayMinutes:
         """The day (decoded once; the cached object when it was cached: do not change)."""
         if not isinstance(self._day, DayMinutes):
@@ -255,11 +260,12 @@ class WindowState:
         held = self._cache.held(key)
         if isinstance(held, DayMinutes):
             return LazyDay(held)
-        raw = self.store.get(key)
+        raw = self._cache.raw(key)
         return None if raw is None else LazyDay(raw)
 
-    def put_day(self, user_id: str, day: date, minutes: DayMinutes) -> None:
-        self._cache.put(_key(b"m", user_id, day), minutes)
+    def put_day(self, user_id: str, day: date, minutes: DayMinutes, *, hold: bool = True) -> None:
+        """``hold`` False: encoded now and not kept decoded (``WriteBack.put``)."""
+        self._cache.put(_key(b"m", user_id, day), minutes, hold=hold)
 
     def features(self, user_id: str, day: date) -> dict[str, float | None] | None:
         raw = self.store.get(_key(b"f", user_id, day))

@@ -21,6 +21,7 @@ floats), ten times faster than formatting floats; any other week byte for byte w
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final
@@ -30,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from consumer.windows.days import DAY_SLOTS, WEEK_DAYS, day_length, to_wall, week_days
+from consumer.windows.days import DAY_SLOTS, WEEK_DAYS, day_length, to_wall, wall_slots, week_days
 from consumer.windows.daystate import DayMinutes
 from schemas import FeatureEvent
 
@@ -49,12 +50,36 @@ class Week:
         return self.present / WEEK_SLOTS
 
 
-def assemble(days: dict[date, DayMinutes], last: date, tz: str) -> Week:
-    """The week ending ``last`` from the stored days (an absent day: nothing present)."""
+def assemble(days: Mapping[date, DayMinutes | bytes], last: date, tz: str) -> Week:
+    """The week ending ``last`` from the stored days, decoded or as stored (an absent
+    day: nothing present). Raises ``CorruptDay`` on stored bytes that are not a day."""
+    dates = week_days(last)
+    if any(wall_slots(day, tz) is not None for day in dates):
+        return _assemble_wall(days, dates, tz)
+    # no clock change: the days' minutes are the week's slots, written in place
+    values = np.zeros(WEEK_SLOTS, dtype=np.float32)
+    present = np.zeros(WEEK_SLOTS, dtype=np.bool_)
+    for i, day in enumerate(dates):
+        got = days.get(day)
+        slots = slice(i * DAY_SLOTS, (i + 1) * DAY_SLOTS)
+        if isinstance(got, bytes):
+            DayMinutes.decode_into(got, values[slots], present[slots])
+        elif got is not None:
+            np.copyto(values[slots], got.values, where=got.present)
+            present[slots] = got.present
+    return Week(values, int(np.count_nonzero(present)))
+
+
+def _assemble_wall(
+    days: Mapping[date, DayMinutes | bytes], dates: tuple[date, ...], tz: str
+) -> Week:
+    """``assemble`` through each day's wall-clock slots (a week with a clock change)."""
     values = np.zeros(WEEK_SLOTS, dtype=np.float32)
     present = 0
-    for i, day in enumerate(week_days(last)):
-        minutes = days.get(day) or DayMinutes.empty(day_length(day, tz))
+    for i, day in enumerate(dates):
+        got = days.get(day)
+        minutes = DayMinutes.decode(got) if isinstance(got, bytes) else got
+        minutes = minutes or DayMinutes.empty(day_length(day, tz))
         wall, seen = to_wall(minutes.values, minutes.present, day, tz)
         values[i * DAY_SLOTS : (i + 1) * DAY_SLOTS] = wall
         present += int(np.count_nonzero(seen))
@@ -93,7 +118,7 @@ _DIGEST: Final = "2:"
 def _said(h: Any, features: dict[str, float | None] | None, week: Week | None) -> None:
     h.update(orjson.dumps(features, option=orjson.OPT_SORT_KEYS))
     if week is not None:
-        h.update(week.values.tobytes())
+        h.update(np.ascontiguousarray(week.values))  # the bytes of .tobytes(), not copied
         h.update(week.present.to_bytes(4, "little"))
 
 

@@ -39,6 +39,7 @@ only. After an unexpected exception the caller must ``WindowState.discard_unwrit
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Final
 
@@ -59,7 +60,8 @@ from consumer.windows.days import (
 )
 from consumer.windows.daystate import DayMinutes
 from consumer.windows.emission import Emission, Trigger
-from consumer.windows.store import DayStatus, UserMeta, WindowState
+from consumer.windows.fast_samples import MinuteRecord, minute_array
+from consumer.windows.store import DayStatus, LazyDay, UserMeta, WindowState
 from consumer.windows.weeks import WEEK_SLOTS, Revision, Week, assemble, digest, said_before
 from schemas import ActivitySamples, FeatureEvent
 
@@ -68,13 +70,6 @@ __all__ = ["Emission", "Trigger", "Windower"]  # Emission and Trigger: from emis
 _WEEK_SPAN: Final = timedelta(days=WEEK_DAYS - 1)
 #: A user's timer moves forward at most once a minute (each move is two store writes).
 _TIMER_SLACK_S: Final = 60
-
-
-def _minute_array(samples: ActivitySamples) -> npt.NDArray[np.float32]:
-    """``samples.minute_values()`` as float32 (one record: no intermediate list)."""
-    if samples.interval_s == 60:
-        return np.fromiter(samples.values, np.float32, len(samples.values))
-    return np.fromiter(samples.minute_values(), np.float32)  # faster than asarray
 
 
 class Windower:
@@ -88,10 +83,13 @@ class Windower:
         self.counts: Counter[str] = Counter()
         self._floor_days = RecentDay()  # the retention floor is looked up 3 times a record
         self._sample_days = RecentDay()  # the day of a record's minutes
+        #: The days the record being handled read or changed (its weeks read them here).
+        self._fresh: dict[date, DayMinutes] = {}
 
-    def on_samples(self, samples: ActivitySamples) -> list[Emission]:
-        """Store a record's minutes; the revisions it causes. Raises ``InvalidEvent``
-        (``future``, ``too_old``) for a record that must be dead-lettered; state unchanged."""
+    def on_samples(self, samples: ActivitySamples | MinuteRecord) -> list[Emission]:
+        """Store a record's minutes (a validated record, or what ``intake.decode_minutes``
+        read of one); the revisions it causes. Raises ``InvalidEvent`` (``future``,
+        ``too_old``) for a record that must be dead-lettered; state unchanged."""
         now_s = self._clock.now().timestamp()
         start_s = samples.start.timestamp()  # whole minutes (the contract): exact
         if start_s > now_s + self._settings.max_future_s:
@@ -100,14 +98,17 @@ class Windower:
         meta = self._state.meta(user) or UserMeta()
         tz = self._zone_of(meta, samples.tz)
         start = int(start_s) // 60
-        values = _minute_array(samples)
-        changed, complete = self._store_minutes(user, meta, tz, start, values)
-        meta.tz = tz
-        self.counts["samples"] += 1
-        meta.stream_minute = max(meta.stream_minute, start + len(values))
-        meta.seen_s = now_s
-        out = self._revise(user, meta, tz, changed)
-        out += self._close_due(user, meta, tz, complete)
+        values = samples.minutes if isinstance(samples, MinuteRecord) else minute_array(samples)
+        try:
+            changed, complete = self._store_minutes(user, meta, tz, start, values)
+            meta.tz = tz
+            self.counts["samples"] += 1
+            meta.stream_minute = max(meta.stream_minute, start + len(values))
+            meta.seen_s = now_s
+            out = self._revise(user, meta, tz, changed)
+            out += self._close_due(user, meta, tz, complete)
+        finally:
+            self._fresh = {}
         self._retain(user, meta, tz, meta.stream_minute)
         self._save(user, meta, int(meta.seen_s + self._settings.idle_close_s))
         return out
@@ -185,13 +186,19 @@ class Windower:
         self.counts["minutes_too_old"] += len(values) - sum(p[3] - p[2] for p in kept)
         changed, complete = [], []
         for day, offset, first, end in kept:
-            minutes = self._state.day(user, day) or DayMinutes.empty(day_length(day, tz))
+            # a day not in the user's record has nothing stored (no read: most are new)
+            stored = self._state.day(user, day) if day in meta.days else None
+            minutes = stored or DayMinutes.empty(day_length(day, tz))
+            self._fresh[day] = minutes
             status = meta.days.setdefault(day, DayStatus())
             if minutes.merge(offset, values[first:end]):
-                self._state.put_day(user, day, minutes)
+                whole_day = minutes.complete
+                # a complete day (a day-sized record's) rarely changes again: not held
+                # decoded, so that the users' records stay in the cache
+                self._state.put_day(user, day, minutes, hold=not whole_day)
                 self.counts["minutes_stored"] += end - first
                 changed.append(day)
-                if minutes.complete and not status.closed:
+                if whole_day and not status.closed:
                     complete.append(day)
         if not changed:
             self.counts["duplicate_samples"] += 1
@@ -246,19 +253,23 @@ class Windower:
         slots per day held, nothing read), then counted from the days' presence bitmaps
         (most closes of a backfill are not covered: no values decoded). Each day is read
         from the store once."""
-        days = week_days(day)
+        days: Sequence[date] = week_days(day)
         plain = all(wall_slots(d, tz) is None for d in days)
         if plain:
             days = [d for d in days if d in meta.days]
             if len(days) * DAY_SLOTS / WEEK_SLOTS < self._settings.min_coverage:
                 return None
-        found = {d: got for d in days if (got := self._state.peek_day(user, d)) is not None}
+        found = {d: got for d in days if (got := self._peek(user, d)) is not None}
         if plain:
             present = sum(lazy.present_count for lazy in found.values())
             if present / WEEK_SLOTS < self._settings.min_coverage:
                 return None
-        week = assemble({d: lazy.minutes() for d, lazy in found.items()}, day, tz)
+        week = assemble({d: lazy.source for d, lazy in found.items()}, day, tz)
         return week if week.coverage >= self._settings.min_coverage else None
+
+    def _peek(self, user: str, day: date) -> LazyDay | None:
+        fresh = self._fresh.get(day)
+        return LazyDay(fresh) if fresh is not None else self._state.peek_day(user, day)
 
     def _emit(
         self, user: str, meta: UserMeta, day: date, trigger: Trigger, week: Week | None

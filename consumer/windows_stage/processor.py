@@ -20,7 +20,8 @@ from consumer.engine.batch_records import OutRecord, Polled, SourceResult
 from consumer.errors import InvalidEvent
 from consumer.intake.decode import decode
 from consumer.settings import Settings
-from consumer.windows.intake import decode_samples
+from consumer.windows.fast_samples import MinuteRecord
+from consumer.windows.intake import decode_minutes
 from consumer.windows.rocks import MIB
 from consumer.windows.store import Store, WindowState
 from consumer.windows.windower import Emission, Windower
@@ -105,15 +106,15 @@ class WindowsProcessor:
             return [dead_letter(self.settings, item, exc, self.clock.now())]
         return [self._event(e) for e in emissions]
 
-    def _samples(self, item: Polled) -> ActivitySamples:
+    def _samples(self, item: Polled) -> ActivitySamples | MinuteRecord:
         if self.radar is not None:
             return self.radar.samples(item.message.key(), item.message.value())
         processing = self.settings.processing
-        return decode_samples(
+        return decode_minutes(
             item.message.value(),
             max_bytes=processing.max_message_bytes,
             strict_fields=processing.strict_fields,
-        ).samples
+        )
 
     def _features(self, item: Polled) -> FeatureEvent:
         processing = self.settings.processing

@@ -29,6 +29,7 @@ from consumer.settings import Settings
 from consumer.windows.rocks import RocksMemory, RocksStore
 from consumer.windows_stage.changelog import restore
 from consumer.windows_stage.delivery import Delivery
+from consumer.windows_stage.heap import HeapTrim
 from consumer.windows_stage.metrics import WindowsMetrics
 from consumer.windows_stage.processor import PartitionWindows, WindowsProcessor
 from consumer.windows_stage.radar_input import RadarSteps
@@ -60,6 +61,7 @@ class WindowsRunner:
         metrics: WindowsMetrics | None = None,
         health: HealthReporter | None = None,
         radar: RadarSteps | None = None,
+        heap: HeapTrim | None = None,
     ) -> None:
         self._consumer = consumer
         self._restorer = restorer
@@ -73,6 +75,7 @@ class WindowsRunner:
         self._memory = RocksMemory.of(windows.store_cache_mb, windows.store_write_buffer_mb)
         self._metrics = metrics
         self._health = health
+        self._heap = heap
         self.processor = WindowsProcessor(settings, clock, radar=radar)
         self._upkeep = Upkeep(consumer, self._publisher, settings, clock, metrics)
         processing = settings.processing
@@ -141,7 +144,8 @@ class WindowsRunner:
             log_event(_log, "consumer_error", level=logging.WARNING, error=error.str())
             return
         now = self._clock.monotonic()
-        self._batcher.add(Polled(message, now), now)
+        value = message.value()  # its size: WINDOWS__MAX_BATCH_BYTES bounds a batch
+        self._batcher.add(Polled(message, now), now, len(value) if value else 0)
 
     def _flush_batch(self) -> None:
         """Process the open batch and publish it with its changelog (``delivery``), unless
@@ -166,6 +170,9 @@ class WindowsRunner:
             return
         if self._metrics is not None:
             self._metrics.batch(batch, sources, changelog, self.processor)
+        if self._heap is not None:  # the batch's garbage back to the system (``heap``)
+            size = sum(len(item.message.value() or b"") for item in batch)
+            self._heap.after_batch(size, self._clock.monotonic())
         if flood is not None:
             self._publisher.close(self._settings.processing.shutdown_timeout_s)
             raise flood

@@ -19,6 +19,7 @@ from consumer.kafka import group_names
 from consumer.kafka.clients import create_consumer, create_producer
 from consumer.settings import Guarantee, Settings
 from consumer.windows_stage.delivery import Delivery, Ordered, Transactional
+from consumer.windows_stage.heap import HeapTrim, glibc_trim
 from consumer.windows_stage.radar_input import radar_input
 from consumer.windows_stage.runner import WindowsRunner
 
@@ -88,6 +89,7 @@ def build_windows_runner(
         metrics=metrics,
         health=health,
         radar=radar_input(settings),
+        heap=HeapTrim(glibc_trim(), clock.monotonic()),
     )
 
 

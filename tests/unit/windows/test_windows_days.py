@@ -124,10 +124,13 @@ def test_a_day_keeps_every_value_exactly_and_whole_counts_in_two_bytes() -> None
     day = DayMinutes.empty(1_440)
     day.merge(0, np.arange(1_440, dtype=np.float32) * 40)  # up to 57,560: whole, < 2^16
     whole = day.encode()
-    assert len(whole) == 4 + 180 + 2 * 1_439  # every minute present; minute 0 is zero
+    assert len(whole) == 4 + 2 * 1_440  # every minute present, most non-zero: dense
+    quiet = DayMinutes.empty(1_440)
+    quiet.merge(0, np.where(np.arange(1_440) % 3 == 0, np.float32(40), np.float32(0)))
+    assert len(quiet.encode()) == 4 + 180 + 2 * 480  # most zero: the non-zero ones alone
     odd = DayMinutes.empty(1_380)
     odd.merge(10, np.array([-0.0, 0.5, 70_000.0, 1e7, 3.0], np.float32))
-    for day_ in (day, odd):
+    for day_ in (day, quiet, odd):
         back = DayMinutes.decode(day_.encode())
         assert back.values.tobytes() == day_.values.tobytes()  # -0.0 too
         assert np.array_equal(back.present, day_.present)
@@ -221,3 +224,43 @@ def test_a_lazy_day_counts_from_its_bytes_and_decodes_once() -> None:
     assert held.present_count == 100 and held.minutes() is day
     with pytest.raises(CorruptDay):
         LazyDay(day.encode()[:50]).minutes()
+
+
+def _days_of_every_kind() -> list[DayMinutes]:
+    rng = np.random.default_rng(11)
+    busy = DayMinutes.empty(1_440)  # whole counts, most non-zero: dense, all present
+    busy.merge(0, rng.integers(1, 60_000, 1_440).astype(np.float32))
+    gappy = DayMinutes.empty(1_440)  # dense with a presence bitmap
+    gappy.merge(10, rng.integers(1, 300, 1_000).astype(np.float32))
+    gappy.merge(1_100, rng.integers(1, 300, 300).astype(np.float32))
+    quiet = DayMinutes.empty(1_440)  # mostly zero: sparse
+    quiet.merge(0, (rng.random(1_440) < 0.1).astype(np.float32) * 7)
+    fractions = DayMinutes.empty(1_440)  # not whole: sparse float32, -0.0 kept
+    fractions.merge(0, rng.uniform(0, 9, 1_440).astype(np.float32))
+    fractions.merge(5, np.array([-0.0, 70_000.0], np.float32))
+    return [busy, gappy, quiet, fractions, DayMinutes.empty(1_440)]
+
+
+def test_a_day_decoded_in_place_equals_its_decoded_arrays() -> None:
+    """``decode_into`` (what a week's assembly uses) gives what ``decode`` gives, absent
+    minutes 0, for every way a day is stored, format 1 included."""
+    days = _days_of_every_kind()
+    stored = [day.encode() for day in days]
+    assert [raw[1] & 8 for raw in stored] == [8, 8, 0, 0, 0]  # dense: the first two
+    body = np.packbits(days[1].present).tobytes() + days[1].values.astype("<f4").tobytes()
+    stored.append(bytes([1, 0]) + (1_440).to_bytes(2, "little") + body)  # format 1
+    for raw in stored:
+        values = np.full(1_440, np.float32(99))
+        present = np.zeros(1_440, np.bool_)
+        DayMinutes.decode_into(raw, values, present)
+        expected = DayMinutes.decode(raw)
+        assert np.array_equal(present, expected.present)
+        assert values.tobytes() == np.where(expected.present, expected.values, 0).tobytes()
+
+
+def test_a_day_is_decoded_in_place_only_into_views_of_its_length() -> None:
+    raw = _days_of_every_kind()[0].encode()
+    with pytest.raises(ValueError, match="a day of 1440 minutes into 1380"):
+        DayMinutes.decode_into(raw, np.zeros(1_380, np.float32), np.zeros(1_380, np.bool_))
+    with pytest.raises(CorruptDay):
+        DayMinutes.decode_into(raw[:-1], np.zeros(1_440, np.float32), np.zeros(1_440, np.bool_))

@@ -73,7 +73,7 @@ class Restorer:
 
 
 def _runner(
-    tmp_path: Path, failures: int, limit: int = 1_000
+    tmp_path: Path, failures: int, limit: int = 1_000, batch_bytes: int = 2_097_152
 ) -> tuple[WindowsRunner, FakeConsumer, Delivery, FakeClock]:
     settings = Settings(
         processing=ProcessingSettings(dlq_max_consecutive=limit),
@@ -81,7 +81,9 @@ def _runner(
             url="http://127.0.0.1:1", retry_initial_s=1.0, retry_max_s=4.0
         ),
         windows=WindowsSettings(
-            activity_format="radar_fitbit_intraday_steps", state_dir=tmp_path / "state"
+            activity_format="radar_fitbit_intraday_steps",
+            state_dir=tmp_path / "state",
+            max_batch_bytes=batch_bytes,
         ),
     )
     consumer, delivery, clock = FakeConsumer(), Delivery(), FakeClock()
@@ -99,8 +101,8 @@ def _runner(
     return runner, consumer, delivery, clock
 
 
-def _feed(consumer: FakeConsumer, offsets: range) -> None:
-    messages: list[Any] = [Message(b"\x00radar", n, 0, ACTIVITY) for n in offsets]
+def _feed(consumer: FakeConsumer, offsets: range, value: bytes = b"\x00radar") -> None:
+    messages: list[Any] = [Message(value, n, 0, ACTIVITY) for n in offsets]
     consumer.messages += messages
 
 
@@ -160,3 +162,15 @@ def test_the_stores_of_one_worker_share_one_rocksdb_memory(tmp_path: Path) -> No
     assert len(stores) == 3 and len(memories) == 1
     memory = next(s.memory for s in stores if isinstance(s, RocksStore))
     assert (memory.cache_bytes, memory.write_buffer_bytes) == (16 << 20, 8 << 20)
+
+
+def test_a_batch_closes_at_its_bytes(tmp_path: Path) -> None:
+    """``WINDOWS__MAX_BATCH_BYTES`` bounds a batch (each record's value counted as it is
+    read): 600-byte records under a 1,024-byte bound go out two by two."""
+    runner, consumer, delivery, clock = _runner(tmp_path, failures=0, batch_bytes=1_024)
+    _feed(consumer, range(2), b"\x00" + b"r" * 599)
+    _steps(runner, clock, 0.25)
+    _feed(consumer, range(2, 8), b"\x00" + b"r" * 599)
+    _steps(runner, clock, 2.0)
+    offsets = [[s.offset for s in batch] for batch in delivery.batches]
+    assert offsets == [[0, 1], [2, 3], [4, 5], [6, 7]]
