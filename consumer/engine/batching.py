@@ -41,13 +41,17 @@ class BatchPolicy:
             raise ValueError(f"max_batch_bytes must be >= 1, got {self.max_batch_bytes}")
 
     @classmethod
-    def of(cls, processing: ProcessingSettings) -> BatchPolicy:
-        """The policy the settings give (``PROCESSING__MAX_BATCH_*``)."""
-        return cls(
-            processing.max_batch_size,
-            processing.max_batch_wait_ms / 1000.0,
-            processing.max_batch_bytes,
-        )
+    def of(
+        cls,
+        processing: ProcessingSettings,
+        *,
+        bounds: tuple[int, int | None] | None = None,
+    ) -> BatchPolicy:
+        """The policy the settings give (``PROCESSING__MAX_BATCH_*``); ``bounds``: a stage's
+        own (events, bytes) instead of the processing ones (the windows stage's
+        ``WINDOWS__MAX_BATCH_*``), with the same wait."""
+        size, size_bytes = bounds or (processing.max_batch_size, processing.max_batch_bytes)
+        return cls(size, processing.max_batch_wait_ms / 1000.0, size_bytes)
 
 
 @dataclass

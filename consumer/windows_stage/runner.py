@@ -78,12 +78,8 @@ class WindowsRunner:
         self._heap = heap
         self.processor = WindowsProcessor(settings, clock, radar=radar)
         self._upkeep = Upkeep(consumer, self._publisher, settings, clock, metrics)
-        processing = settings.processing
-        policy = BatchPolicy(
-            windows.max_batch_size,
-            processing.max_batch_wait_ms / 1000.0,
-            windows.max_batch_bytes,
-        )
+        bounds = (windows.max_batch_size, windows.max_batch_bytes)
+        policy = BatchPolicy.of(settings.processing, bounds=bounds)
         self._batcher: MicroBatcher[Polled] = MicroBatcher(policy)
         self._assigned: set[tuple[str, int]] = set()
         self._restoring: str | None = None

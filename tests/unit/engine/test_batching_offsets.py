@@ -184,3 +184,11 @@ def test_extend_adds_items_with_their_sizes_and_an_empty_one_opens_nothing() -> 
     assert batcher.remove_if(lambda item: item == "a") == 1 and batcher.bytes == 500
     with pytest.raises(ValueError):
         batcher.extend(["c"], [], now=6.0)
+
+
+def test_a_stage_gives_the_policy_its_own_bounds_and_keeps_the_wait() -> None:
+    from consumer.settings import ProcessingSettings
+
+    processing = ProcessingSettings(max_batch_size=100, max_batch_wait_ms=30, max_batch_bytes=4096)
+    assert BatchPolicy.of(processing) == BatchPolicy(100, 0.03, 4096)
+    assert BatchPolicy.of(processing, bounds=(7, None)) == BatchPolicy(7, 0.03, None)
