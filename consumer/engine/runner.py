@@ -202,16 +202,14 @@ class Runner:
 
     def _accept(self, messages: Sequence[Message]) -> None:
         now = self._clock.monotonic()
-        polled: list[Polled] = []
-        sizes: list[int] = []  # the values' bytes (``PROCESSING__MAX_BATCH_BYTES``)
+        polled, sizes = list[Polled](), list[int]()  # sizes: bytes, for MAX_BATCH_BYTES
         for message in messages:
             error = message.error()
             if error is not None:  # an error event from librdkafka, not an input record
                 raise_or_log(error, self._settings)
                 continue
-            value = message.value()
             polled.append(Polled(message, now))
-            sizes.append(len(value) if value else 0)
+            sizes.append(len(message.value() or b""))
         self._batcher.extend(polled, sizes, now)
         if polled and self._metrics is not None:
             self._metrics.events_consumed.inc(len(polled))
