@@ -18,6 +18,7 @@ from tests.fakes import event_bytes, event_dict
 from tests.integration.harness import (
     Stream,
     committed_total,
+    free_port,
     produce_paced,
     produce_raw,
     running_service,
@@ -91,7 +92,9 @@ def test_worker_joins_and_leaves_under_load(
     env = stream.env(PROCESSING__MAX_BATCH_SIZE=32)
     env_b = {
         **env,
-        "MOODSTREAM_OBSERVABILITY__PORT": str(int(env["MOODSTREAM_OBSERVABILITY__PORT"]) + 1),
+        # a port of its own (the next port up may be taken: a second service that cannot
+        # serve its metrics exits at start, and the test would wait for it in vain)
+        "MOODSTREAM_OBSERVABILITY__PORT": str(free_port()),
     }
     predictions = stream.reader(stream.topics.predictions)
     with running_service(env, tmp_path, "--workers", "2") as first:
