@@ -19,7 +19,7 @@ from consumer.clock import Clock
 from consumer.engine.batch_records import BatchResult, OutRecord, SourceResult
 from consumer.engine.offsets import CommitPolicy, OffsetTracker, TopicPartitionKey, streak_metadata
 from consumer.errors import KafkaSetupError, MoodstreamError
-from consumer.kafka.clients import produce_waiting
+from consumer.kafka.clients import NOW, PARTITIONER, produce_waiting
 from consumer.logs import log_event
 from consumer.observability.observations import PendingObservations
 
@@ -86,10 +86,13 @@ class PublisherBase:
             try:
                 self._producer.produce(
                     record.topic,
-                    value=record.value,
-                    key=record.key,
-                    headers=record.headers,
-                    on_delivery=on_delivery,
+                    record.value,
+                    record.key,
+                    PARTITIONER,
+                    on_delivery,
+                    None,
+                    NOW,
+                    record.headers,
                 )
                 return
             except BufferError:

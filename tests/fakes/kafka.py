@@ -95,14 +95,16 @@ class FakeProducer:
     def produce(
         self,
         topic: str,
-        /,
-        *,
         value: bytes | None,
         key: bytes | None,
+        partition: int,
+        callback: Callable[..., None],
+        on_delivery: None,
+        timestamp: int,
         headers: Any,
-        on_delivery: Callable[..., None],
+        /,
     ) -> None:
-        self.pending.append(on_delivery)
+        self.pending.append(callback)
 
     def poll(self, timeout: float = 0, /) -> int:
         return 0

@@ -25,8 +25,10 @@ class TxnProducer:
     def begin_transaction(self) -> None:
         self.calls.append("begin")
 
-    def produce(self, topic: str, *, value: Any, key: Any, headers: Any, on_delivery: Any) -> None:
-        self.pending.append(on_delivery)
+    def produce(self, topic: str, value: Any, key: Any, *where_when_how: Any) -> None:
+        """Positional, as ``QueueingProducer.produce``: (partition, callback, on_delivery,
+        timestamp, headers) follow the key."""
+        self.pending.append(where_when_how[1])
 
     def poll(self, _timeout: float = 0) -> int:
         callbacks, self.pending = self.pending, []

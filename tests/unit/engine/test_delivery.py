@@ -72,11 +72,11 @@ class ServingProducer(FakeProducer):
         super().__init__()
         self.full_once = True
 
-    def produce(self, topic: str, /, **kwargs: Any) -> None:
+    def produce(self, topic: str, *args: Any) -> None:
         if len(self.pending) == 1 and self.full_once:
             self.full_once = False
             raise BufferError("queue full")
-        super().produce(topic, **kwargs)
+        super().produce(topic, *args)
 
     def poll(self, timeout: float = 0, /) -> int:
         if timeout > 0:  # the wait for room in a full queue serves the reports so far

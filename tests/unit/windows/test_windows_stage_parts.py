@@ -19,6 +19,7 @@ from consumer.engine.delivery import DeliveryFailed
 from consumer.engine.offsets import CommitPolicy
 from consumer.engine.stage import OrderedAtLeastOnce
 from consumer.errors import KafkaSetupError
+from consumer.kafka.clients import PARTITIONER
 from consumer.producer.synthetic_samples import SamplesPlan, SyntheticSamples
 from consumer.settings import ProcessingSettings, Settings, TopicSettings
 from consumer.windows.store import MemoryStore
@@ -39,10 +40,10 @@ class Producer:
         self.hold = hold
 
     def produce(
-        self, topic: str, *, on_delivery: Any, partition: int | None = None, **_: Any
+        self, topic: str, _value: Any, _key: Any, partition: int, callback: Any, *_: Any
     ) -> None:
-        self.log.append((topic, partition))
-        self.pending.append((topic, on_delivery))
+        self.log.append((topic, None if partition == PARTITIONER else partition))
+        self.pending.append((topic, callback))
 
     def poll(self, timeout: float = 0) -> int:
         return 0
