@@ -11,7 +11,7 @@ stops without committing past it, and its restart re-reads from the last commit.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
@@ -116,27 +116,43 @@ class PublisherBase:
 
     def _count(self, source: SourceResult, record: OutRecord) -> None:
         """Metrics of one record the broker holds (exactly-once: once it is committed)."""
-        metrics = self._metrics
-        if metrics is None:
-            return
-        if record.kind == "prediction":
-            self._add_count(metrics.predictions_published, "partial", record.label)
-            if self._latencies is not None:  # written at the next _flush_counts
-                self._latencies.add(self._clock.monotonic() - source.polled_at)
-        elif record.kind == "alert":
-            self._add_count(metrics.alerts_published, "kind", record.label)
-        elif record.kind == "dead_letter":
-            metrics.dead_letters.inc()
+        self._count_all([(source, record)])
 
-    def _add_count(self, counter: Counter, name: str, label: str) -> None:
-        """One more for ``counter.labels(name=label)``, added to the metric at the next
-        ``_flush_counts`` (the end of the poll or publish that served the callback): one
-        shared-memory write per label and call, not one per record."""
+    def _count_all(self, delivered: Sequence[tuple[SourceResult, OutRecord]]) -> None:
+        """Metrics of records the broker holds, added to the metrics at the next
+        ``_flush_counts`` (the end of the poll or publish that served their reports): one
+        write per label, and every latency measured at one reading of the clock (the
+        reports of one poll are served within microseconds of each other)."""
+        metrics = self._metrics
+        if metrics is None or not delivered:
+            return
+        labels: dict[tuple[str, str], int] = {}
+        latencies: list[float] = []
+        now = self._clock.monotonic()
+        for source, record in delivered:
+            kind_label = (record.kind, record.label)
+            labels[kind_label] = labels.get(kind_label, 0) + 1
+            if record.kind == "prediction":
+                latencies.append(now - source.polled_at)
+        if self._latencies is not None:
+            self._latencies.add_all(latencies)
+        for (kind, label), count in labels.items():
+            if kind == "prediction":
+                self._add_count(metrics.predictions_published, "partial", label, count)
+            elif kind == "alert":
+                self._add_count(metrics.alerts_published, "kind", label, count)
+            elif kind == "dead_letter":
+                metrics.dead_letters.inc(count)
+
+    def _add_count(self, counter: Counter, name: str, label: str, count: int) -> None:
+        """``count`` more for ``counter.labels(name=label)``, added to the metric at the
+        next ``_flush_counts``: one shared-memory write per label and call, not one per
+        record."""
         key = (id(counter), label)
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = counter.labels(**{name: label})
-        self._pending_counts[child] = self._pending_counts.get(child, 0) + 1
+        self._pending_counts[child] = self._pending_counts.get(child, 0) + count
 
     def _flush_counts(self) -> None:
         """Add the counts (and latencies) gathered since the last call to their metrics.
@@ -186,11 +202,14 @@ class AtLeastOnce(PublisherBase):
         self._since_commit = 0
         self._commit_failures = 0  # in a row
         self._retry_at = 0.0
+        self._unsettled: list[tuple[SourceResult, OutRecord]] = []  # reports not settled yet
 
     def inflight(self) -> int:
+        self._settle()
         return self._tracker.inflight()
 
     def oldest_pending(self) -> dict[TopicPartitionKey, int]:
+        self._settle()
         return self._tracker.oldest_pending()
 
     def begin(self, sources: list[SourceResult]) -> None:
@@ -224,13 +243,28 @@ class AtLeastOnce(PublisherBase):
     def _on_delivery(
         self, source: SourceResult, record: OutRecord, err: KafkaError | None, _msg: Message
     ) -> None:
-        """The delivery report of ``record`` (bound with ``partial`` in ``publish``)."""
+        """The delivery report of ``record`` (bound with ``partial`` in ``publish``): a
+        failure is kept (raised at the next poll); an acknowledgement is settled with the
+        others of its poll (``_flush_counts``)."""
         if err is not None:
-            self._delivered(source, record, err)  # the failure, raised at the next poll
+            self._delivered(source, record, err)
             return
-        if self._metrics is not None:
-            self._count(source, record)
-        self._tracker.ack(source.tp, source.offset)
+        self._unsettled.append((source, record))
+
+    def _settle(self) -> None:
+        """Release the offsets of the records acknowledged since the last call, and count
+        them. Every read of the offsets settles first. Does not block."""
+        acked = self._unsettled
+        if acked:
+            self._unsettled = []
+            ack = self._tracker.ack
+            for source, _ in acked:
+                ack(source.tp, source.offset)
+            self._count_all(acked)
+
+    def _flush_counts(self) -> None:
+        self._settle()
+        super()._flush_counts()
 
     def maybe_commit(self, now: float, *, force: bool = False) -> None:
         """Commit acknowledged positions when the policy says so (sync, on this thread).
@@ -243,6 +277,7 @@ class AtLeastOnce(PublisherBase):
         """
         if not force and now < self._retry_at:
             return
+        self._settle()
         settled = self._tracker.inflight() == 0 and not self._commit_failures
         if force or self._policy.due(
             now, self._last_commit_at, self._since_commit, settled=settled

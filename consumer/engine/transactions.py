@@ -257,8 +257,7 @@ class ExactlyOnce(PublisherBase):
         self._open = False
         self._producer.poll(0)  # any delivery report still queued
         counted, self._uncommitted = self._uncommitted, []
-        for source, record in counted:
-            super()._count(source, record)
+        self._count_all(counted)
         self._flush_counts()
         if self._metrics is not None:
             self._metrics.commits.inc()

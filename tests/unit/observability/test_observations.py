@@ -35,7 +35,7 @@ def test_gathered_observations_match_observe_bucket_for_bucket() -> None:
     for round_values in (VALUES, VALUES[:3], ()):
         for value in round_values:
             one_by_one.observe(value)
-            pending.add(value)
+        pending.add_all(list(round_values))
         pending.flush()
     expected = {k.replace("one_by_one", "gathered"): v for k, v in samples(one_by_one).items()}
     got = samples(gathered)
@@ -51,11 +51,26 @@ def test_gathered_observations_match_observe_bucket_for_bucket() -> None:
 def test_nothing_is_written_before_flush_and_nan_counts_in_no_bucket() -> None:
     one_by_one, gathered = two_histograms()
     pending = PendingObservations(gathered)
-    pending.add(0.2)
+    pending.add_all([0.2])
     assert samples(gathered)["gathered_count[]"] == 0
-    pending.add(math.nan)
+    pending.add_all([math.nan])
     one_by_one.observe(0.2)
     one_by_one.observe(math.nan)
     pending.flush()
     assert samples(gathered)["gathered_count[]"] == samples(one_by_one)["one_by_one_count[]"] == 1
     assert math.isnan(samples(gathered)["gathered_sum[]"])
+
+
+def test_a_nan_among_values_counts_in_no_bucket_and_the_others_do() -> None:
+    one_by_one, gathered = two_histograms()
+    pending = PendingObservations(gathered)
+    values = [0.3, math.nan, 0.004, 20.0]
+    for value in values:
+        one_by_one.observe(value)
+    pending.add_all(values)
+    pending.flush()
+    expected = samples(one_by_one)
+    for name, value in samples(gathered).items():
+        if "_bucket" in name or "_count" in name:
+            assert value == expected[name.replace("gathered", "one_by_one")], name
+    assert samples(gathered)["gathered_count[]"] == 3
