@@ -64,10 +64,14 @@ class OffsetTracker:
     def ack(self, tp: TopicPartitionKey, offset: int) -> None:
         """One output of ``offset`` was acknowledged. Unknown partitions (revoked) are ignored."""
         ledger = self._ledgers.get(tp)
-        if ledger is None or offset not in ledger.pending:
+        if ledger is None:
             return
-        ledger.pending[offset] = max(0, ledger.pending[offset] - 1)
-        ledger.advance()
+        left = ledger.pending.get(offset)
+        if left is None:
+            return
+        ledger.pending[offset] = left - 1 if left > 1 else 0
+        if left <= 1 and ledger.order[0] == offset:  # only a done head moves the prefix
+            ledger.advance()
 
     def inflight(self) -> int:
         """Number of consumed offsets not yet fully acknowledged (all partitions)."""
