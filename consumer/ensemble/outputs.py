@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
+
+import numpy as np
+import numpy.typing as npt
 
 from consumer.ensemble.scoring import BOOSTER_NAMES, PAT_NAME, ModelRun
 from consumer.ensemble.stamp import EnsembleRule, ModelSetStamp
@@ -109,14 +112,19 @@ def _not_run(status: ModelStatus, version: str | None) -> ModelReport:
     return ModelReport.model_construct(status=status, version=version, latency_ms=None)
 
 
+#: One event's score, or a column of them (``prediction_groups``: the same float operations).
+Scores = TypeVar("Scores", float, "npt.NDArray[np.float64]")
+
+
 def ensemble_depression(
-    xgboost: float | None,
-    pat: float | None,
+    xgboost: Scores | None,
+    pat: Scores | None,
     settings: EnsembleSettings,
     weights: tuple[float, float] | None = None,
-) -> float | None:
+) -> Scores | None:
     """Weighted mean of the depression scores present; the one present when only one is.
-    ``weights``: (xgboost, pat), else the settings' weights."""
+    ``weights``: (xgboost, pat), else the settings' weights. Of one event's scores, or
+    element-wise of two columns of them."""
     if xgboost is not None and pat is not None:
         w_xgb, w_pat = weights or (settings.xgboost_weight, settings.pat_weight)
         return w_xgb * xgboost + w_pat * pat

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from consumer.ensemble.outputs import EventOutcome, ensemble_rule
+from consumer.ensemble.outputs import EventOutcome, ensemble_depression, ensemble_rule
 from consumer.ensemble.prediction_json import PredictionEncoder
 from consumer.ensemble.scoring import BOOSTER_NAMES, PAT_NAME, ModelRun
 from consumer.settings import EnsembleSettings
@@ -131,15 +131,18 @@ def _ensemble_column(
     settings: EnsembleSettings,
     weights: tuple[float, float] | None,
 ) -> list[float] | None:
-    """``ensemble_depression`` of each event (the same float operations, in numpy): the
-    weighted mean when both scores exist, else the one that does (None: neither). Raises
-    _NotWhole when a weighted mean is outside [0, 1]."""
+    """``ensemble_depression`` of each event, over the columns: the weighted mean when both
+    scores exist, else the one that does (None: neither). Raises _NotWhole when a weighted
+    mean is outside [0, 1]."""
     if depression is None or pat is None:
         return pat if depression is None else depression
-    w_xgb, w_pat = weights or (settings.xgboost_weight, settings.pat_weight)
-    scores = w_xgb * np.asarray(depression, dtype=np.float64) + w_pat * np.asarray(
-        pat, dtype=np.float64
+    scores = ensemble_depression(
+        np.asarray(depression, dtype=np.float64),
+        np.asarray(pat, dtype=np.float64),
+        settings,
+        weights,
     )
+    assert scores is not None  # both columns exist
     if not _all_unit(scores):
         raise _NotWhole("ensemble")
     column: list[float] = scores.tolist()

@@ -126,17 +126,6 @@ class Scoring:
             name: list(map(request.answers.get, indices)) for name, request in self.requests.items()
         }
 
-    def answered(self, index: int) -> dict[str, ModelRun] | None:
-        """``runs_for(index)`` once ``resolved(index)``, else None: one pass over the lanes."""
-        runs: dict[str, ModelRun] = {}
-        for name, request in self.requests.items():
-            run = request.run_for(index)
-            if run is not None:
-                runs[name] = run
-            elif request.covers(index):
-                return None
-        return runs
-
     @property
     def resolutions(self) -> int:
         """Grows whenever a lane answers some of this batch's rows."""

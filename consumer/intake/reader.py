@@ -65,6 +65,10 @@ class EventReader:
         self._settings = settings
         self._clock = clock
         self._record_decoder = record_decoder  # None: the JSON contract (decode)
+        # what ``accepted`` takes: plain JSON events within the size limit (0: none)
+        self._fast_limit = (
+            0 if record_decoder is not None else settings.processing.max_message_bytes
+        )
         self._runs = InvalidRuns(settings.processing.dlq_max_consecutive)
         self._dead_letters = DeadLetterSummary()
 
@@ -79,9 +83,7 @@ class EventReader:
         """The event when ``value`` is a plain valid JSON event (``fast_path.accepted``, within
         the size limit; not with a registry decoder): exactly what ``read`` would give, its
         partition's run of invalid messages ended. None: call ``read``. Never raises."""
-        if self._record_decoder is not None or not value:
-            return None
-        if len(value) > self._settings.processing.max_message_bytes:
+        if not value or len(value) > self._fast_limit:
             return None
         event = fast_path.accepted(value)
         if event is not None and self._runs.any_running:

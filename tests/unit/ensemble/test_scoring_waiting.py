@@ -1,4 +1,4 @@
-"""``Scoring.waiting``: exactly the events ``answered`` has no runs for yet."""
+"""``Scoring.waiting``: exactly the events a lane covers and has not answered yet."""
 
 from __future__ import annotations
 
@@ -30,7 +30,10 @@ def test_waiting_is_exactly_the_events_not_yet_answered() -> None:
 
     def check() -> list[int]:
         waiting = scoring.waiting()
-        assert waiting == {i for i in range(5) if scoring.answered(i) is None}
+        requests = scoring.requests.values()
+        assert waiting == {
+            i for i in range(5) if any(r.covers(i) and r.run_for(i) is None for r in requests)
+        }
         return sorted(waiting)
 
     seen = [check()]
