@@ -11,7 +11,9 @@ loop's thread only; never blocks.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 
 from consumer.clock import Clock
 from consumer.engine.batch_records import OutRecord, SourceResult, StartedBatch
@@ -58,14 +60,16 @@ class Emission:
         """``answered`` (ascending) grouped by the runs that answered them, whether they had
         too few features, and their input topic; each group with its shared outcome."""
         columns = scoring.run_columns(answered)
-        keys: list[Sequence[object]] = [list(map(id, column)) for column in columns.values()]
         topics = [source.tp[0] for source in ready]
+        keys: list[Sequence[object]] = []
         if len(set(topics)) > 1:
             keys.append(topics)
         if scoring.insufficient:
             keys.append([index in scoring.insufficient for index in answered])
-        if all(len(set(column)) == 1 for column in keys):  # one call answered them all
+        if not keys and all(_same(column) for column in columns.values()):
+            # one call of each model answered them all
             return [self._group(columns, 0, answered, scoring.insufficient, topics[0], answered)]
+        keys += [list(map(id, column)) for column in columns.values()]
         groups: dict[tuple[object, ...], GroupRuns] = {}
         for position, key in enumerate(zip(*keys, strict=True)):
             group = groups.get(key)
@@ -178,3 +182,8 @@ class Emission:
             )
             for alert in alerts
         )
+
+
+def _same(column: list[ModelRun | None]) -> bool:
+    """Whether every entry is the first one itself (one identity pass, in C)."""
+    return all(map(operator.is_, column, repeat(column[0])))

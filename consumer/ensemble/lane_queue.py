@@ -23,11 +23,21 @@ class Segment:
     positions: tuple[int, ...]
 
     @property
+    def whole(self) -> bool:
+        """Whether it takes every row of its request (then its positions are 0, 1, ...: a
+        request's rows leave in order)."""
+        return len(self.positions) == len(self.request.rows)
+
+    @property
     def rows(self) -> tuple[int, ...]:
-        return tuple(self.request.rows[p] for p in self.positions)
+        rows = self.request.rows
+        return rows if self.whole else tuple(rows[p] for p in self.positions)
 
     def inputs(self) -> InputArray:
-        return self.request.inputs[list(self.positions)]
+        """Its rows' inputs: the request's own array when it takes them all (nothing reads
+        them there again), else a copy of its rows."""
+        inputs = self.request.inputs
+        return inputs if self.whole else inputs[list(self.positions)]
 
 
 #: Rows that leave the queue without a call: a request and the batch indices it loses.
@@ -73,8 +83,13 @@ class LaneQueue:
         segments: list[Segment] = []
         while rows > 0 and self._requests:
             request = self._requests[0]
-            count = min(rows, len(request.waiting))
-            positions = tuple(request.waiting.popleft() for _ in range(count))
+            waiting = request.waiting
+            count = min(rows, len(waiting))
+            if count == len(waiting):  # all that waits (most calls): no pop per row
+                positions = tuple(waiting)
+                waiting.clear()
+            else:
+                positions = tuple(waiting.popleft() for _ in range(count))
             if positions:
                 segments.append(Segment(request, positions))
             if not request.waiting:

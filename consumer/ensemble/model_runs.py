@@ -103,8 +103,7 @@ class LaneRequest:
         return self._row_set - self._run_for.keys()
 
     def resolve(self, run: ModelRun) -> None:
-        for index in run.rows:
-            self._run_for[index] = run
+        self._run_for.update(dict.fromkeys(run.rows, run))
         self.resolutions += 1
 
     @property
