@@ -44,10 +44,16 @@ class ModelRun:
         return {index: position for position, index in enumerate(self.rows)}
 
     @cached_property
+    def row_set(self) -> frozenset[int]:
+        """The covered batch indices (built in C: ``covers`` needs no positions)."""
+        return frozenset(self.rows)
+
+    @cached_property
     def score_list(self) -> list[float]:
         """The scores as Python floats (one conversion per run, not one per event)."""
         assert self.scores is not None
-        return [float(score) for score in self.scores.tolist()]
+        floats: list[float] = self.scores.astype(np.float64, copy=False).tolist()
+        return floats
 
     @cached_property
     def report(self) -> ModelReport:
@@ -59,7 +65,7 @@ class ModelRun:
 
     def covers(self, index: int) -> bool:
         """Whether event ``index`` of the batch was sent to this model."""
-        return index in self.position
+        return index in self.row_set
 
     def score_for(self, index: int) -> float | None:
         """The event's score when the run is ok, else None (never a made-up value)."""

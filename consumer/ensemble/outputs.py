@@ -82,7 +82,7 @@ class BatchOutcomes:
     """``outcome_for`` over the events of one batch, in one pass per model call: events
     answered by the same model runs (the events of one call) share one ``reports`` dict,
     ``partial`` and failed runs (the same objects: read-only), and only their scores are
-    looked up per event. For runs from ``Scoring.answered`` (each covers its event). Not
+    looked up per event. For the runs that answered the event (``Scoring.run_columns``). Not
     thread-safe; short-lived (one per ``ready`` pass; it keeps the runs it has seen)."""
 
     def __init__(self, versions: dict[str, str]) -> None:
