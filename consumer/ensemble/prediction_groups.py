@@ -30,8 +30,6 @@ from consumer.ensemble.scoring import BOOSTER_NAMES, PAT_NAME, ModelRun
 from consumer.settings import EnsembleSettings
 from schemas import FeatureEvent, ModelStatus
 
-#: The template's per-event values: the two ids, then the spliced numbers.
-_ROW_VALUES: Final = 13
 _MODELS: Final = (*BOOSTER_NAMES, PAT_NAME)
 
 
@@ -104,11 +102,13 @@ def _spliced(template: bytes, rows: Iterable[tuple[object, ...]], count: int) ->
     except TypeError:
         return None
     # No value holds a bracket or a comma (ids, dates and numbers have neither): the
-    # array splits into its rows and each row into its values.
-    values = [row.split(b",") for row in encoded[2:-2].split(b"],[")]
-    if len(values) != count or any(len(row) != _ROW_VALUES for row in values):
+    # array splits into its rows and each row into its values; a row of another number of
+    # values than the template's slots makes ``%`` raise TypeError.
+    try:
+        spliced = [template % tuple(row.split(b",")) for row in encoded[2:-2].split(b"],[")]
+    except TypeError:
         return None
-    return [template % tuple(row) for row in values]
+    return spliced if len(spliced) == count else None
 
 
 def _column(run: ModelRun | None, indices: list[int]) -> list[float] | None:

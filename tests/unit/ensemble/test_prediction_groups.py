@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from consumer.ensemble.outputs import BatchOutcomes
-from consumer.ensemble.prediction_groups import GroupRuns, encode_group
+from consumer.ensemble.prediction_groups import GroupRuns, _spliced, encode_group
 from consumer.ensemble.prediction_json import PredictionEncoder
 from consumer.ensemble.scoring import Ensemble, Scoring
 from consumer.ensemble.stamp import ModelSetStamp
@@ -148,3 +148,11 @@ def test_a_coverage_out_of_range_a_local_time_or_another_digest_go_event_by_even
     ):
         assert encoder.template_for(group.outcome, TOPIC) is None
         assert encode_group(encoder, SETTINGS, group, batch, [(0, 1)] * 3, [1.0] * 3) is None
+
+
+def test_rows_that_do_not_split_into_the_templates_slots_are_handed_back() -> None:
+    template = b'{"a":%b,"b":%b}'
+    assert _spliced(template, [(1, "x"), (2, "y")], 2) == [b'{"a":1,"b":"x"}', b'{"a":2,"b":"y"}']
+    assert _spliced(template, [(1, "x,z")], 1) is None  # a comma in a value: 3 pieces
+    assert _spliced(template, [(1,)], 1) is None  # too few values for the slots
+    assert _spliced(template, [(1, "x")], 2) is None  # fewer rows than events
