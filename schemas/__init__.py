@@ -16,6 +16,7 @@ from schemas.events import (
     SlowReason,
     SourcePosition,
     feature_bounds,
+    prediction_headers,
     record_headers,
 )
 from schemas.radar import radar_steps_samples
@@ -38,6 +39,7 @@ __all__ = [
     "SlowReason",
     "SourcePosition",
     "feature_bounds",
+    "prediction_headers",
     "radar_steps_samples",
     "record_headers",
 ]

@@ -10,7 +10,7 @@ The models say what producers send; the service itself reads tolerantly by defau
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Final, Literal
@@ -350,6 +350,12 @@ def record_headers(
     if alert_kind is not None:
         headers.append(("moodstream.alert_kind", alert_kind.value.encode()))
     return headers
+
+
+def prediction_headers(event_ids: Iterable[str]) -> list[list[tuple[str, bytes]]]:
+    """``record_headers("prediction", event_id)`` of each event id, in one pass. Pure."""
+    shared, name = _SHARED_HEADERS["prediction"], "moodstream.event_id"
+    return [[*shared, (name, event_id.encode())] for event_id in event_ids]
 
 
 _CONTENT_TYPE_BYTES: Final = CONTENT_TYPE.encode()

@@ -6,6 +6,7 @@ ready to publish (``BatchResult``) and a batch whose models are still answering
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -39,6 +40,23 @@ class OutRecord(NamedTuple):
     kind: str = "prediction"  # prediction | alert | dead_letter | overflow
     label: str = ""  # metric label: alert kind, or "true"/"false" for a partial prediction
     partition: int | None = None  # None: the producer's partitioner (by key)
+
+    @classmethod
+    def predictions(
+        cls,
+        topic: str,
+        keys: Iterable[bytes],
+        values: Iterable[bytes],
+        headers: Iterable[list[tuple[str, bytes]]],
+        label: str,
+    ) -> list[OutRecord]:
+        """Prediction records of a group of events (``label`` their ``partial``), each made by
+        ``tuple.__new__`` in C: the named tuple's ``__new__`` is a Python call per record."""
+        new = tuple.__new__
+        return [
+            new(cls, (topic, key, value, head, "prediction", label, None))
+            for key, value, head in zip(keys, values, headers, strict=True)
+        ]
 
 
 @dataclass(eq=False, slots=True)  # identity semantics: one per consumed message, usable in sets

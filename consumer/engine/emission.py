@@ -23,7 +23,7 @@ from consumer.ensemble.prediction_groups import GroupRuns, encode_group
 from consumer.ensemble.prediction_json import PredictionEncoder
 from consumer.ensemble.scoring import Ensemble, ModelRun, Scoring
 from consumer.settings import Settings
-from schemas import FeatureEvent, SlowReason, record_headers
+from schemas import FeatureEvent, SlowReason, prediction_headers, record_headers
 
 
 class Emission:
@@ -122,13 +122,18 @@ class Emission:
         if values is None:
             self._emit_each(group, members)
             return
-        topic, partial = self._settings.topics.predictions, group.outcome.partial
-        label = "true" if partial else "false"
-        for (source, event), value in zip(members, values, strict=True):
+        partial = group.outcome.partial
+        events = [event for _, event in members]
+        records = OutRecord.predictions(
+            self._settings.topics.predictions,
+            [event.user_id.encode() for event in events],
+            values,
+            prediction_headers([event.event_id for event in events]),
+            "true" if partial else "false",
+        )
+        for (source, _), record in zip(members, records, strict=True):
             source.partial = partial
-            headers = record_headers("prediction", event.event_id)
-            key = event.user_id.encode()
-            source.records.append(OutRecord(topic, key, value, headers, "prediction", label))
+            source.records.append(record)
 
     def _emit_each(
         self, group: GroupRuns, members: list[tuple[SourceResult, FeatureEvent]]
