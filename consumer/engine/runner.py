@@ -202,13 +202,13 @@ class Runner:
 
     def _accept(self, messages: Sequence[Message]) -> None:
         now = self._clock.monotonic()
-        polled, sizes = list[Polled](), list[int]()  # sizes: bytes, for MAX_BATCH_BYTES
+        polled, sizes, new = list[Polled](), list[int](), tuple.__new__  # sizes: for byte bounds
         for message in messages:
             error = message.error()
             if error is not None:  # an error event from librdkafka, not an input record
                 raise_or_log(error, self._settings)
                 continue
-            polled.append(Polled(message, now))
+            polled.append(new(Polled, (message, now)))  # Polled(...) in C, not its Python __new__
             sizes.append(len(message.value() or b""))
         self._batcher.extend(polled, sizes, now)
         if polled and self._metrics is not None:
