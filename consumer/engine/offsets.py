@@ -53,7 +53,8 @@ class OffsetTracker:
         ledger.pending[offset] = outputs
         if note:
             ledger.notes[offset] = note
-        ledger.advance()
+        if not outputs:  # else the head is as it was: still waiting (done heads are popped)
+            ledger.advance()
 
     def add(self, tp: TopicPartitionKey, offset: int, outputs: int) -> None:
         """``outputs`` more records of a tracked offset now wait for acknowledgement."""
