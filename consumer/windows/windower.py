@@ -259,17 +259,14 @@ class Windower:
             days = [d for d in days if d in meta.days]
             if len(days) * DAY_SLOTS / WEEK_SLOTS < self._settings.min_coverage:
                 return None
-        found = {d: got for d in days if (got := self._peek(user, d)) is not None}
+        found = {d: LazyDay(self._fresh[d]) for d in days if d in self._fresh}
+        found.update(self._state.peek_days(user, [d for d in days if d not in found]))
         if plain:
             present = sum(lazy.present_count for lazy in found.values())
             if present / WEEK_SLOTS < self._settings.min_coverage:
                 return None
         week = assemble({d: lazy.source for d, lazy in found.items()}, day, tz)
         return week if week.coverage >= self._settings.min_coverage else None
-
-    def _peek(self, user: str, day: date) -> LazyDay | None:
-        fresh = self._fresh.get(day)
-        return LazyDay(fresh) if fresh is not None else self._state.peek_day(user, day)
 
     def _emit(
         self, user: str, meta: UserMeta, day: date, trigger: Trigger, week: Week | None
