@@ -100,14 +100,15 @@ def _counts(array: bytes) -> npt.NDArray[np.float32] | None:
     Read by numpy from the text (``fromstring``: no Python int per value, cheaper than
     orjson's list and ``fromiter``) once it holds only digits and single commas between
     them, then accepted only when the text is exactly what orjson writes for the values
-    read: no leading zero, nothing past int64 (numpy saturates), nothing else."""
+    read: no leading zero, nothing read wrong (past uint32, which numpy wraps), nothing
+    else."""
     body = array[1:-1]
     if array.translate(None, _ARRAY_TEXT) or not body or b"[" in body:
         return None
     comma = np.frombuffer(body, np.uint8) == _COMMA
     if comma[0] or comma[-1] or np.count_nonzero(comma[1:] & comma[:-1]):
         return None  # an empty item
-    values = np.fromstring(body, np.int64, sep=",")
+    values = np.fromstring(body, np.uint32, sep=",")  # checked below: nothing wraps
     if len(values) > DAY_MINUTES or values.max() > MAX_ACTIVITY:
         return None
     if orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY) != array:

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final
-from uuid import UUID, uuid5
+from uuid import UUID
 
 import numpy as np
 import numpy.typing as npt
@@ -87,8 +87,17 @@ def _assemble_wall(
 
 
 def event_id(user_id: str, day: date, revision: int) -> str:
-    """The deterministic id of one revision of one user-day."""
-    return str(uuid5(EVENT_NAMESPACE, f"{user_id}/{day.isoformat()}/{revision}"))
+    """The deterministic id of one revision of one user-day: ``str(uuid5(...))`` written
+    straight from the SHA-1 (half the cost of the ``UUID`` object)."""
+    name = f"{user_id}/{day.isoformat()}/{revision}".encode()
+    raw = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_NAMESPACE_BYTES: Final = EVENT_NAMESPACE.bytes
 
 
 def digest(features: dict[str, float | None] | None, week: Week | None) -> str:

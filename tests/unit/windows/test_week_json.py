@@ -5,13 +5,14 @@ path alike."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import uuid
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
 
 from consumer.intake.fast_path import accepted
-from consumer.windows.weeks import WEEK_SLOTS, Revision, Week, week_json
+from consumer.windows.weeks import EVENT_NAMESPACE, WEEK_SLOTS, Revision, Week, event_id, week_json
 from schemas import FeatureEvent
 from tests.fakes import feature_values
 
@@ -77,3 +78,11 @@ def test_features_alone_and_nothing() -> None:
     assert b'"activity":null,"coverage":null' in alone.json()
     with pytest.raises(ValueError, match="features, activity, or both"):
         Revision("u", DAY, 0, None, None, at).json()
+
+
+@pytest.mark.parametrize("user", ["u1", "bench-user-000042", "user:é-ü", "x" * 128])
+def test_event_ids_are_uuid5_of_user_day_and_revision(user: str) -> None:
+    for i in range(40):
+        day = DAY - timedelta(days=i)
+        want = str(uuid.uuid5(EVENT_NAMESPACE, f"{user}/{day.isoformat()}/{i * 7}"))
+        assert event_id(user, day, i * 7) == want

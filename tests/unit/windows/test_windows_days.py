@@ -130,7 +130,9 @@ def test_a_day_keeps_every_value_exactly_and_whole_counts_in_two_bytes() -> None
     assert len(quiet.encode()) == 4 + 180 + 2 * 480  # most zero: the non-zero ones alone
     odd = DayMinutes.empty(1_380)
     odd.merge(10, np.array([-0.0, 0.5, 70_000.0, 1e7, 3.0], np.float32))
-    for day_ in (day, quiet, odd):
+    negative = DayMinutes.empty(1_440)  # not the contract's, but kept exactly all the same
+    negative.merge(0, np.where(np.arange(1_440) % 2 == 0, np.float32(-3), np.float32(5)))
+    for day_ in (day, quiet, odd, negative):
         back = DayMinutes.decode(day_.encode())
         assert back.values.tobytes() == day_.values.tobytes()  # -0.0 too
         assert np.array_equal(back.present, day_.present)
