@@ -76,6 +76,11 @@ class DayMinutes:
         return int(np.count_nonzero(self.present))
 
     @property
+    def whole(self) -> bool:
+        """Every value is a whole number below 65,536, none -0.0 (as stored: uint16)."""
+        return _whole(self.values) is not None
+
+    @property
     def complete(self) -> bool:
         """Every real minute of the day is present."""
         return int(np.count_nonzero(self.present)) == len(self.present)
@@ -137,11 +142,41 @@ class DayMinutes:
     @staticmethod
     def decode_into(
         raw: bytes, values: npt.NDArray[np.float32], present: npt.NDArray[np.bool_]
-    ) -> None:
+    ) -> bool:
         """``decode(raw)`` written into ``values`` (absent minutes 0) and ``present``,
         views of the day's length: a dense day of whole counts (the commonest) in two
-        numpy calls, without the intermediate arrays. Raises ``CorruptDay`` as
-        ``decode`` (and ValueError when the views are not of the day's length)."""
+        numpy calls, without the intermediate arrays. Returns whether the format says
+        every value is a whole number below 65,536 (none -0.0). Raises ``CorruptDay``
+        as ``decode`` (and ValueError when the views are not of the day's length)."""
+        whole = DayMinutes._whole_format(raw)
+        DayMinutes._decode_into(raw, values, present)
+        return whole
+
+    @staticmethod
+    def decode_complete(raws: list[bytes], minutes: int) -> npt.NDArray[np.float32] | None:
+        """The values of days that are each complete, ``minutes`` long and stored dense
+        (whole counts: a busy user's days), one row each, in a few numpy calls for them
+        all; None when any is not (``decode_into`` each then). Pure."""
+        header = _HEADER.pack(_FORMAT, _ALL_PRESENT | _DENSE, minutes)
+        size = _HEADER.size + 2 * minutes
+        if not all(len(raw) == size and raw.startswith(header) for raw in raws):
+            return None
+        records = np.frombuffer(b"".join(raws), np.uint8).reshape(len(raws), size)
+        planes = records[:, _HEADER.size :].reshape(len(raws), 2, minutes)
+        values = planes[:, 1].astype(np.float32)
+        values *= 256  # exact: below 2^16
+        values += planes[:, 0]
+        return values
+
+    @staticmethod
+    def _whole_format(raw: bytes) -> bool:
+        """Whether ``raw`` is format 2 of whole counts (dense or not)."""
+        return len(raw) >= _HEADER.size and raw[0] == _FORMAT and bool(raw[1] & (_DENSE | _WHOLE))
+
+    @staticmethod
+    def _decode_into(
+        raw: bytes, values: npt.NDArray[np.float32], present: npt.NDArray[np.bool_]
+    ) -> None:
         if len(raw) >= _HEADER.size:
             version, flags, minutes = _HEADER.unpack_from(raw)
             full = 2 * minutes + (0 if flags & _ALL_PRESENT else (minutes + 7) // 8)

@@ -44,6 +44,9 @@ WEEK_SLOTS: Final = DAY_SLOTS * WEEK_DAYS
 class Week:
     values: npt.NDArray[np.float32]  # 10,080, missing minutes 0
     present: int  # slots present
+    #: Known to be whole numbers, none -0.0 (from the days' formats): ``week_json`` need
+    #: not look. False: not known (it looks).
+    whole: bool = False
 
     @property
     def coverage(self) -> float:
@@ -57,17 +60,41 @@ def assemble(days: Mapping[date, DayMinutes | bytes], last: date, tz: str) -> We
     if any(wall_slots(day, tz) is not None for day in dates):
         return _assemble_wall(days, dates, tz)
     # no clock change: the days' minutes are the week's slots, written in place
+    complete = _assemble_complete([days.get(day) for day in dates])
+    if complete is not None:
+        return complete
     values = np.zeros(WEEK_SLOTS, dtype=np.float32)
     present = np.zeros(WEEK_SLOTS, dtype=np.bool_)
+    whole = True
     for i, day in enumerate(dates):
         got = days.get(day)
         slots = slice(i * DAY_SLOTS, (i + 1) * DAY_SLOTS)
         if isinstance(got, bytes):
-            DayMinutes.decode_into(got, values[slots], present[slots])
+            whole = DayMinutes.decode_into(got, values[slots], present[slots]) and whole
         elif got is not None:
             np.copyto(values[slots], got.values, where=got.present)
             present[slots] = got.present
-    return Week(values, int(np.count_nonzero(present)))
+            whole = whole and got.whole
+    return Week(values, int(np.count_nonzero(present)), whole)
+
+
+def _assemble_complete(got: list[DayMinutes | bytes | None]) -> Week | None:
+    """The week when each of its days is complete, 1,440 minutes long, and stored dense
+    or decoded (a busy user's week: the stored ones decoded all at once); else None."""
+    fresh = [(i, g) for i, g in enumerate(got) if isinstance(g, DayMinutes)]
+    if not all(day.complete and day.minutes == DAY_SLOTS for _, day in fresh):
+        return None
+    stored = [(i, g) for i, g in enumerate(got) if isinstance(g, bytes)]
+    if len(stored) + len(fresh) != WEEK_DAYS:
+        return None
+    decoded = DayMinutes.decode_complete([raw for _, raw in stored], DAY_SLOTS)
+    if decoded is None:
+        return None
+    values = np.empty((WEEK_DAYS, DAY_SLOTS), np.float32)
+    values[[i for i, _ in stored]] = decoded
+    for i, day in fresh:
+        values[i] = day.values
+    return Week(values.reshape(-1), WEEK_SLOTS, whole=all(day.whole for _, day in fresh))
 
 
 def _assemble_wall(
@@ -163,17 +190,19 @@ class Revision:
         before, empty, after = head.encode().rpartition(_EMPTY_ACTIVITY)
         if not empty:  # cannot happen: the model writes every field
             raise ValueError("an event's JSON without its activity field")
-        return b"".join((before, b'"activity":', week_json(self.week.values), after))
+        activity = week_json(self.week.values, known_whole=self.week.whole)
+        return b"".join((before, b'"activity":', activity, after))
 
 
-def week_json(values: npt.NDArray[np.float32]) -> bytes:
+def week_json(values: npt.NDArray[np.float32], *, known_whole: bool = False) -> bytes:
     """The week's values as a JSON array: integers when every value is a whole number and
     none is -0.0 (the contract's values are finite, non-negative and at most 1e7: an
     int32 holds them, a float32 holds them back exactly), else pydantic's shortest
-    float64 repr. Pure."""
+    float64 repr. ``known_whole``: the caller knows they are (``Week.whole``), so they
+    are not looked at. Pure."""
     whole = values.astype(np.int32)  # defined: finite, in [0, 1e7]
     # the same bits back (-0.0 comes back as 0.0): a third of array_equal's and signbit's
-    if whole.astype(np.float32).tobytes() == values.tobytes():
+    if known_whole or whole.astype(np.float32).tobytes() == values.tobytes():
         return orjson.dumps(whole, option=orjson.OPT_SERIALIZE_NUMPY)
     return orjson.dumps(values.astype(np.float64), option=orjson.OPT_SERIALIZE_NUMPY)
 
