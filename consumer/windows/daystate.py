@@ -78,7 +78,7 @@ class DayMinutes:
     @property
     def whole(self) -> bool:
         """Every value is a whole number below 65,536, none -0.0 (as stored: uint16)."""
-        return _whole(self.values) is not None
+        return whole_counts(self.values) is not None
 
     @property
     def complete(self) -> bool:
@@ -112,13 +112,13 @@ class DayMinutes:
         values = self.values
         nonzero = (values != 0) | np.signbit(values)  # -0.0 is kept exactly
         if 2 * np.count_nonzero(nonzero) >= len(values):  # an active day: dense if whole
-            dense = _whole(values)
+            dense = whole_counts(values)
             if dense is not None:
                 parts[0] = _HEADER.pack(_FORMAT, flags | _DENSE, self.minutes)
                 return b"".join((*parts, _planes(dense)))
         parts.append(np.packbits(nonzero).tobytes())
         kept = values[nonzero]
-        whole = _whole(kept)
+        whole = whole_counts(kept)
         if whole is not None:
             flags |= _WHOLE
             parts.append(_planes(whole))
@@ -221,7 +221,7 @@ def _count_bits(body: bytes, start: int, minutes: int) -> int:
     return (int.from_bytes(bitmap, "big") >> padding).bit_count()
 
 
-def _whole(values: npt.NDArray[np.float32]) -> npt.NDArray[np.uint16] | None:
+def whole_counts(values: npt.NDArray[np.float32]) -> npt.NDArray[np.uint16] | None:
     """The values as little-endian uint16 when each is a whole number in 0-65,535 (and
     none is -0.0); else None."""
     if values.size and values.max() >= _UINT16_END:

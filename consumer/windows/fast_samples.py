@@ -62,8 +62,6 @@ def minute_array(samples: ActivitySamples) -> npt.NDArray[np.float32]:
 def fast_minutes(value: bytes) -> MinuteRecord | None:
     """The record of ``value`` when it is compact JSON of one-minute whole counts that the
     contract accepts; None when the full path must decide (valid or not)."""
-    if value.count(_NAME) != 1:
-        return None
     key = value.find(_KEY)
     if key < 0:
         return None
@@ -74,7 +72,9 @@ def fast_minutes(value: bytes) -> MinuteRecord | None:
     counts = _counts(value[first : end + 1])
     if counts is None:
         return None
-    head = _head(value[:first] + b"[0]" + value[end + 1 :])
+    rest = value[:first] + b"[0]" + value[end + 1 :]
+    # one "values" key: counted without the array (digits and commas cannot hold one)
+    head = _head(rest) if rest.count(_NAME) == 1 else None
     if head is None:
         return None
     return MinuteRecord(head.user_id, head.start, head.tz, counts)

@@ -207,6 +207,8 @@ class Windower:
     def _revise(self, user: str, meta: UserMeta, tz: str, changed: list[date]) -> list[Emission]:
         """Revisions of the closed weeks that hold a changed day."""
         closed = [day for day, status in meta.days.items() if status.closed] if changed else []
+        if not closed or max(closed) < min(changed):  # a new day (a backfill's): nothing
+            return []
         hit = {day for day in closed if any(0 <= (day - c).days < WEEK_DAYS for c in changed)}
         floor = self._floor(meta, tz)
         # kept down to floor - 6 (``_retain``): a week ending before the floor may miss a day

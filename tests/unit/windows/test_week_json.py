@@ -12,7 +12,15 @@ import numpy as np
 import pytest
 
 from consumer.intake.fast_path import accepted
-from consumer.windows.weeks import EVENT_NAMESPACE, WEEK_SLOTS, Revision, Week, event_id, week_json
+from consumer.windows.weeks import (
+    EVENT_NAMESPACE,
+    WEEK_SLOTS,
+    Revision,
+    Week,
+    digest,
+    event_id,
+    week_json,
+)
 from schemas import FeatureEvent
 from tests.fakes import feature_values
 
@@ -86,3 +94,32 @@ def test_event_ids_are_uuid5_of_user_day_and_revision(user: str) -> None:
         day = DAY - timedelta(days=i)
         want = str(uuid.uuid5(EVENT_NAMESPACE, f"{user}/{day.isoformat()}/{i * 7}"))
         assert event_id(user, day, i * 7) == want
+
+
+def test_a_digest_follows_from_what_the_revision_says_alone() -> None:
+    """The same features and week: the same digest, whether the week is known whole or
+    not (whole counts below 65,536 are digested as uint16, anything else as float32);
+    any change: another digest."""
+    rng = np.random.default_rng(5)
+    steps = rng.integers(0, 2_000, WEEK_SLOTS).astype(np.float32)
+    features = feature_values(1)
+    said = digest(features, Week(steps, WEEK_SLOTS))
+    assert said.startswith("3:") and len(said) == 34
+    assert digest(features, Week(steps.copy(), WEEK_SLOTS, whole=True)) == said
+    changed = steps.copy()
+    changed[4_000] += 1
+    others = [
+        digest(features, Week(changed, WEEK_SLOTS, whole=True)),
+        digest(features, Week(steps, WEEK_SLOTS - 1)),
+        digest(None, Week(steps, WEEK_SLOTS)),
+        digest(features, None),
+    ]
+    for odd in (-0.0, 0.5, 70_000.0):  # not uint16 counts: float32, still one digest each
+        values = steps.copy()
+        values[0] = odd
+        others.append(digest(features, Week(values, WEEK_SLOTS)))
+    assert len({said, *others}) == len(others) + 1
+    zero = np.zeros(WEEK_SLOTS, np.float32)
+    negative_zero = zero.copy()
+    negative_zero[0] = -0.0
+    assert digest(None, Week(zero, 0)) != digest(None, Week(negative_zero, 0))

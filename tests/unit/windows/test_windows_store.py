@@ -45,6 +45,19 @@ def test_a_store_gets_many_keys_in_one_read_in_their_order(store: Store) -> None
     assert store.get_many([]) == []
 
 
+def test_a_user_record_keeps_its_stored_bytes() -> None:
+    """The record's bytes are what earlier versions wrote and read (store, changelog)."""
+    meta = UserMeta(tz="UTC", stream_minute=5, seen_s=1.5, timer_s=7)
+    meta.days[date(2026, 3, 8)] = DayStatus(closed=True, revision=2, digest="2:ab")
+    meta.days[date(2026, 2, 28)] = DayStatus()
+    raw = (
+        b'{"tz":"UTC","s":5,"w":1.5,"t":7,'
+        b'"d":{"2026-03-08":[true,2,"2:ab"],"2026-02-28":[false,-1,""]}}'
+    )
+    assert meta.encode() == raw
+    assert UserMeta.decode(raw) == meta
+
+
 def test_a_week_s_days_are_peeked_held_waiting_or_stored(store: Store) -> None:
     state = WindowState(store, cache_bytes=1 << 20)
     days = [date(2026, 3, d) for d in range(1, 8)]
