@@ -110,20 +110,18 @@ class DayMinutes:
         else:
             parts.append(np.packbits(self.present).tobytes())
         values = self.values
-        nonzero = (values != 0) | np.signbit(values)  # -0.0 is kept exactly
-        if 2 * np.count_nonzero(nonzero) >= len(values):  # an active day: dense if whole
-            dense = whole_counts(values)
-            if dense is not None:
-                parts[0] = _HEADER.pack(_FORMAT, flags | _DENSE, self.minutes)
-                return b"".join((*parts, _planes(dense)))
-        parts.append(np.packbits(nonzero).tobytes())
-        kept = values[nonzero]
-        whole = whole_counts(kept)
-        if whole is not None:
+        counts = whole_counts(values)  # its non-zero values are whole exactly when it is
+        if counts is not None and 2 * np.count_nonzero(counts) >= len(values):
+            parts[0] = _HEADER.pack(_FORMAT, flags | _DENSE, self.minutes)  # an active day
+            return b"".join((*parts, _planes(counts)))
+        if counts is not None:
+            nonzero = counts != 0
             flags |= _WHOLE
-            parts.append(_planes(whole))
+            kept = _planes(counts[nonzero])
         else:
-            parts.append(_planes(kept.astype("<f4")))
+            nonzero = (values != 0) | np.signbit(values)  # -0.0 is kept exactly
+            kept = _planes(values[nonzero].astype("<f4"))
+        parts += [np.packbits(nonzero).tobytes(), kept]
         parts[0] = _HEADER.pack(_FORMAT, flags, self.minutes)
         return b"".join(parts)
 
