@@ -5,7 +5,7 @@ windower then turns into float32. ``fast_minutes`` reads the commonest record, c
 JSON of one-minute whole counts (``"values":[0,12,3,...]``, what ``moodstream produce``
 and JSON encoders write) without them: the array's text must be exactly what orjson
 writes for its numbers (digits and single commas, no leading zero), numpy reads it as
-int64 (no Python int per value) and checks the contract's bounds, and the rest of the
+uint32 (no Python int per value) and checks the contract's bounds, and the rest of the
 record is validated by the contract's own model with ``values`` replaced by ``[0]``
 (and the same repeated-key check as ``intake.decode_samples``). Anything else
 (fractions, spaces, another interval, unknown fields, a second ``values`` key, a value
