@@ -22,6 +22,8 @@ class Backing(Protocol):
 
     def get(self, key: bytes) -> bytes | None: ...
 
+    def get_many(self, keys: list[bytes]) -> list[bytes | None]: ...
+
     def put(self, key: bytes, value: bytes) -> None: ...
 
     def write(self, puts: dict[bytes, bytes], deletes: set[bytes]) -> None: ...
@@ -76,6 +78,16 @@ class WriteBack:
         object held decoded may be newer: look at ``held`` first). Blocks on the store."""
         pending = self._pending.get(key)
         return pending if pending is not None else self._store.get(key)
+
+    def raw_many(self, keys: list[bytes]) -> list[bytes | None]:
+        """``raw`` of each key, in their order: those not waiting for ``flush`` in one
+        read of the store. Blocks on the store."""
+        found = [self._pending.get(key) for key in keys]
+        missing = [key for key, raw in zip(keys, found, strict=True) if raw is None]
+        if missing:
+            read = iter(self._store.get_many(missing))
+            found = [next(read) if raw is None else raw for raw in found]
+        return found
 
     def put(self, key: bytes, value: Encodable, *, hold: bool = True) -> None:
         """``value`` is the new state at ``key`` (written at eviction or ``flush``). With

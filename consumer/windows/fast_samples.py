@@ -3,11 +3,11 @@
 ``decode_samples`` validates ``values`` item by item into 1,440 Python floats, which the
 windower then turns into float32. ``fast_minutes`` reads the commonest record, compact
 JSON of one-minute whole counts (``"values":[0,12,3,...]``, what ``moodstream produce``
-and JSON encoders write) without them: the array's text must hold only digits and
-commas, orjson parses it into Python ints (small ones are shared objects, nothing to
-allocate), numpy takes them as int64 and checks the contract's bounds, and the rest of
-the record is validated by the contract's own model with ``values`` replaced by
-``[0]`` (and the same repeated-key check as ``intake.decode_samples``). Anything else
+and JSON encoders write) without them: the array's text must be exactly what orjson
+writes for its numbers (digits and single commas, no leading zero), numpy reads it as
+uint32 (no Python int per value) and checks the contract's bounds, and the rest of the
+record is validated by the contract's own model with ``values`` replaced by ``[0]``
+(and the same repeated-key check as ``intake.decode_samples``). Anything else
 (fractions, spaces, another interval, unknown fields, a second ``values`` key, a value
 out of range, an empty or malformed array...) returns None and the caller takes the
 full path, so every refusal keeps its reason and message; what it accepts equals the
@@ -31,9 +31,10 @@ from schemas.samples import DAY_MINUTES, MINUTE_S
 
 _KEY: Final = b'"values":['
 _NAME: Final = b'"values"'
-#: What the array's text may hold: digits, commas, its brackets (JSON's grammar, checked
-#: by orjson, does the rest: no empty item, no leading zero).
+#: What the array's text may hold: digits, commas, its brackets (``_counts`` checks the
+#: rest of JSON's grammar: no empty item, no leading zero).
 _ARRAY_TEXT: Final = b"0123456789,[]"
+_COMMA: Final = ord(",")
 
 
 class MinuteRecord(NamedTuple):
@@ -61,8 +62,6 @@ def minute_array(samples: ActivitySamples) -> npt.NDArray[np.float32]:
 def fast_minutes(value: bytes) -> MinuteRecord | None:
     """The record of ``value`` when it is compact JSON of one-minute whole counts that the
     contract accepts; None when the full path must decide (valid or not)."""
-    if value.count(_NAME) != 1:
-        return None
     key = value.find(_KEY)
     if key < 0:
         return None
@@ -73,7 +72,9 @@ def fast_minutes(value: bytes) -> MinuteRecord | None:
     counts = _counts(value[first : end + 1])
     if counts is None:
         return None
-    head = _head(value[:first] + b"[0]" + value[end + 1 :])
+    rest = value[:first] + b"[0]" + value[end + 1 :]
+    # one "values" key: counted without the array (digits and commas cannot hold one)
+    head = _head(rest) if rest.count(_NAME) == 1 else None
     if head is None:
         return None
     return MinuteRecord(head.user_id, head.start, head.tz, counts)
@@ -94,18 +95,22 @@ def _head(value: bytes) -> ActivitySamples | None:
 
 def _counts(array: bytes) -> npt.NDArray[np.float32] | None:
     """A JSON array of 1-1,440 non-negative integers, each at most ``MAX_ACTIVITY``, as
-    float32 (exact: whole numbers below 2^24); else None."""
-    if array.translate(None, _ARRAY_TEXT):
+    float32 (exact: whole numbers below 2^24); else None.
+
+    Read by numpy from the text (``fromstring``: no Python int per value, cheaper than
+    orjson's list and ``fromiter``) once it holds only digits and single commas between
+    them, then accepted only when the text is exactly what orjson writes for the values
+    read: no leading zero, nothing read wrong (past uint32, which numpy wraps), nothing
+    else."""
+    body = array[1:-1]
+    if array.translate(None, _ARRAY_TEXT) or not body or b"[" in body:
         return None
-    try:
-        items = orjson.loads(array)
-        if type(items) is not list or not 0 < len(items) <= DAY_MINUTES:
-            return None
-        # ints only (no "." or "e" in the text); one past int64 (or orjson's float for
-        # one past uint64) raises, a nested list too
-        values = np.fromiter(items, np.int64, len(items))
-    except (orjson.JSONDecodeError, TypeError, OverflowError):
+    comma = np.frombuffer(body, np.uint8) == _COMMA
+    if comma[0] or comma[-1] or np.count_nonzero(comma[1:] & comma[:-1]):
+        return None  # an empty item
+    values = np.fromstring(body, np.uint32, sep=",")  # checked below: nothing wraps
+    if len(values) > DAY_MINUTES or values.max() > MAX_ACTIVITY:
         return None
-    if values.max() > MAX_ACTIVITY:
-        return None
+    if orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY) != array:
+        return None  # not how JSON writes these numbers (a leading zero)
     return values.astype(np.float32)

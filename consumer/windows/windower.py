@@ -207,6 +207,8 @@ class Windower:
     def _revise(self, user: str, meta: UserMeta, tz: str, changed: list[date]) -> list[Emission]:
         """Revisions of the closed weeks that hold a changed day."""
         closed = [day for day, status in meta.days.items() if status.closed] if changed else []
+        if not closed or max(closed) < min(changed):  # a new day (a backfill's): nothing
+            return []
         hit = {day for day in closed if any(0 <= (day - c).days < WEEK_DAYS for c in changed)}
         floor = self._floor(meta, tz)
         # kept down to floor - 6 (``_retain``): a week ending before the floor may miss a day
@@ -259,17 +261,14 @@ class Windower:
             days = [d for d in days if d in meta.days]
             if len(days) * DAY_SLOTS / WEEK_SLOTS < self._settings.min_coverage:
                 return None
-        found = {d: got for d in days if (got := self._peek(user, d)) is not None}
+        found = {d: LazyDay(self._fresh[d]) for d in days if d in self._fresh}
+        found.update(self._state.peek_days(user, [d for d in days if d not in found]))
         if plain:
             present = sum(lazy.present_count for lazy in found.values())
             if present / WEEK_SLOTS < self._settings.min_coverage:
                 return None
         week = assemble({d: lazy.source for d, lazy in found.items()}, day, tz)
         return week if week.coverage >= self._settings.min_coverage else None
-
-    def _peek(self, user: str, day: date) -> LazyDay | None:
-        fresh = self._fresh.get(day)
-        return LazyDay(fresh) if fresh is not None else self._state.peek_day(user, day)
 
     def _emit(
         self, user: str, meta: UserMeta, day: date, trigger: Trigger, week: Week | None

@@ -34,6 +34,9 @@ class Recording:
     def get(self, key: bytes) -> bytes | None:
         return self.inner.get(key)
 
+    def get_many(self, keys: list[bytes]) -> list[bytes | None]:
+        return self.inner.get_many(keys)
+
     def put(self, key: bytes, value: bytes) -> None:
         self.inner.put(key, value)
         self._changes[key] = value

@@ -84,6 +84,13 @@ def _text(values_text: bytes, **fields: Any) -> bytes:
 DECLINED = [
     _text(b"[]"),  # too few
     _text(b"[01,2]"),  # a leading zero: not JSON
+    _text(b"[1,02]"),
+    _text(b"[7,00]"),
+    _text(b"[0,0,3,0001]"),
+    _text(b"[100000000]"),  # nine digits: more than the largest value has
+    _text(b"[4294967296]"),  # 2^32: read as 0 by a uint32 parse, the text tells
+    _text(b"[4294967297,1]"),
+    _text(b"[[1],2]"),
     _text(b"[1,,2]"),
     _text(b"[1,2,]"),
     _text(b"[,1]"),

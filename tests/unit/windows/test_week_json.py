@@ -5,13 +5,22 @@ path alike."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import uuid
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
 
 from consumer.intake.fast_path import accepted
-from consumer.windows.weeks import WEEK_SLOTS, Revision, Week, week_json
+from consumer.windows.weeks import (
+    EVENT_NAMESPACE,
+    WEEK_SLOTS,
+    Revision,
+    Week,
+    digest,
+    event_id,
+    week_json,
+)
 from schemas import FeatureEvent
 from tests.fakes import feature_values
 
@@ -77,3 +86,40 @@ def test_features_alone_and_nothing() -> None:
     assert b'"activity":null,"coverage":null' in alone.json()
     with pytest.raises(ValueError, match="features, activity, or both"):
         Revision("u", DAY, 0, None, None, at).json()
+
+
+@pytest.mark.parametrize("user", ["u1", "bench-user-000042", "user:é-ü", "x" * 128])
+def test_event_ids_are_uuid5_of_user_day_and_revision(user: str) -> None:
+    for i in range(40):
+        day = DAY - timedelta(days=i)
+        want = str(uuid.uuid5(EVENT_NAMESPACE, f"{user}/{day.isoformat()}/{i * 7}"))
+        assert event_id(user, day, i * 7) == want
+
+
+def test_a_digest_follows_from_what_the_revision_says_alone() -> None:
+    """The same features and week: the same digest, whether the week is known whole or
+    not (whole counts below 65,536 are digested as uint16, anything else as float32);
+    any change: another digest."""
+    rng = np.random.default_rng(5)
+    steps = rng.integers(0, 2_000, WEEK_SLOTS).astype(np.float32)
+    features = feature_values(1)
+    said = digest(features, Week(steps, WEEK_SLOTS))
+    assert said.startswith("3:") and len(said) == 34
+    assert digest(features, Week(steps.copy(), WEEK_SLOTS, whole=True)) == said
+    changed = steps.copy()
+    changed[4_000] += 1
+    others = [
+        digest(features, Week(changed, WEEK_SLOTS, whole=True)),
+        digest(features, Week(steps, WEEK_SLOTS - 1)),
+        digest(None, Week(steps, WEEK_SLOTS)),
+        digest(features, None),
+    ]
+    for odd in (-0.0, 0.5, 70_000.0):  # not uint16 counts: float32, still one digest each
+        values = steps.copy()
+        values[0] = odd
+        others.append(digest(features, Week(values, WEEK_SLOTS)))
+    assert len({said, *others}) == len(others) + 1
+    zero = np.zeros(WEEK_SLOTS, np.float32)
+    negative_zero = zero.copy()
+    negative_zero[0] = -0.0
+    assert digest(None, Week(zero, 0)) != digest(None, Week(negative_zero, 0))

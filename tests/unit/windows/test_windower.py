@@ -451,10 +451,19 @@ def test_a_digest_an_earlier_version_saved_still_says_nothing_changed() -> None:
     old.update(week.present.to_bytes(4, "little"))
     state = windower._state
     meta = state.meta("u9")
-    assert meta is not None and meta.days[day].digest.startswith("2:")
+    assert meta is not None and meta.days[day].digest.startswith("3:")
     meta.days[day].digest = old.hexdigest()  # as an earlier version saved it
     state.put_meta("u9", meta)
     assert windower.on_day_features(features_event("u9", day)) == []  # nothing new
+    sha1 = hashlib.sha1(usedforsecurity=False)  # what the next version saved: "2:"
+    sha1.update(orjson.dumps(joined[0].says.features, option=orjson.OPT_SORT_KEYS))
+    sha1.update(week.values.tobytes())
+    sha1.update(week.present.to_bytes(4, "little"))
+    meta.days[day].digest = "2:" + sha1.hexdigest()[:32]
+    state.put_meta("u9", meta)
+    assert windower.on_day_features(features_event("u9", day)) == []  # nothing new
+    meta.days[day].digest = "2:" + "0" * 32  # another one: something changed
+    assert said_before(meta.days[day].digest, joined[0].says.features, week) is False
     meta.days[day].digest = "0" * 32  # another earlier digest: something changed
     state.put_meta("u9", meta)
     again = windower.on_day_features(features_event("u9", day))

@@ -130,7 +130,9 @@ def test_a_day_keeps_every_value_exactly_and_whole_counts_in_two_bytes() -> None
     assert len(quiet.encode()) == 4 + 180 + 2 * 480  # most zero: the non-zero ones alone
     odd = DayMinutes.empty(1_380)
     odd.merge(10, np.array([-0.0, 0.5, 70_000.0, 1e7, 3.0], np.float32))
-    for day_ in (day, quiet, odd):
+    negative = DayMinutes.empty(1_440)  # not the contract's, but kept exactly all the same
+    negative.merge(0, np.where(np.arange(1_440) % 2 == 0, np.float32(-3), np.float32(5)))
+    for day_ in (day, quiet, odd, negative):
         back = DayMinutes.decode(day_.encode())
         assert back.values.tobytes() == day_.values.tobytes()  # -0.0 too
         assert np.array_equal(back.present, day_.present)
@@ -264,3 +266,58 @@ def test_a_day_is_decoded_in_place_only_into_views_of_its_length() -> None:
         DayMinutes.decode_into(raw, np.zeros(1_380, np.float32), np.zeros(1_380, np.bool_))
     with pytest.raises(CorruptDay):
         DayMinutes.decode_into(raw[:-1], np.zeros(1_440, np.float32), np.zeros(1_440, np.bool_))
+
+
+def _format_2_as_first_written(day: DayMinutes) -> bytes:
+    """Format 2 as session 29 wrote it (the reference the stored bytes must keep)."""
+    flags, parts = 0, [b""]
+    if day.complete:
+        flags |= 2
+    else:
+        parts.append(np.packbits(day.present).tobytes())
+    values = day.values
+
+    def whole(v: np.ndarray) -> np.ndarray | None:
+        if v.size and (v.max() >= 65_536 or np.signbit(v).any()):
+            return None
+        w = v.astype("<u2")
+        return w if np.array_equal(w, v) else None
+
+    def planes(v: np.ndarray) -> bytes:
+        return v.view(np.uint8).reshape(-1, v.itemsize).T.tobytes()
+
+    nonzero = (values != 0) | np.signbit(values)
+    if 2 * np.count_nonzero(nonzero) >= len(values):
+        dense = whole(values)
+        if dense is not None:
+            parts[0] = bytes([2, flags | 8]) + day.minutes.to_bytes(2, "little")
+            return b"".join((*parts, planes(dense)))
+    parts.append(np.packbits(nonzero).tobytes())
+    kept = values[nonzero]
+    counts = whole(kept)
+    if counts is not None:
+        flags |= 4
+    parts.append(planes(counts if counts is not None else kept.astype("<f4")))
+    parts[0] = bytes([2, flags]) + day.minutes.to_bytes(2, "little")
+    return b"".join(parts)
+
+
+def test_a_day_s_stored_bytes_are_format_2_as_first_written() -> None:
+    rng = np.random.default_rng(29)
+    for trial in range(400):
+        minutes = [1_440, 1_380, 1_500][trial % 3]
+        day = DayMinutes.empty(minutes)
+        count = int(rng.integers(1, minutes + 1))
+        offset = int(rng.integers(0, minutes - count + 1))
+        kind = trial % 8
+        values = rng.integers(0, [2, 300, 70_000, 3][kind % 4], count).astype(np.float32)
+        if kind == 4:
+            values += 0.5
+        elif kind == 5:
+            values[int(rng.integers(0, count))] = -0.0
+        elif kind == 6:
+            values = -values
+        elif kind == 7:
+            values[:] = 0
+        day.merge(offset, values)
+        assert day.encode() == _format_2_as_first_written(day), (trial, kind)

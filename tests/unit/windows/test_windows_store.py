@@ -39,6 +39,45 @@ def test_a_store_gets_puts_deletes_and_scans_a_prefix_in_key_order(store: Store)
     assert list(store.scan(b"z")) == []
 
 
+def test_a_store_gets_many_keys_in_one_read_in_their_order(store: Store) -> None:
+    store.write({b"m\0a": b"A", b"m\0c": b"C"}, set())
+    assert store.get_many([b"m\0c", b"m\0b", b"m\0a", b"m\0c"]) == [b"C", None, b"A", b"C"]
+    assert store.get_many([]) == []
+
+
+def test_a_user_record_keeps_its_stored_bytes() -> None:
+    """The record's bytes are what earlier versions wrote and read (store, changelog)."""
+    meta = UserMeta(tz="UTC", stream_minute=5, seen_s=1.5, timer_s=7)
+    meta.days[date(2026, 3, 8)] = DayStatus(closed=True, revision=2, digest="2:ab")
+    meta.days[date(2026, 2, 28)] = DayStatus()
+    raw = (
+        b'{"tz":"UTC","s":5,"w":1.5,"t":7,'
+        b'"d":{"2026-03-08":[true,2,"2:ab"],"2026-02-28":[false,-1,""]}}'
+    )
+    assert meta.encode() == raw
+    assert UserMeta.decode(raw) == meta
+
+
+def test_a_week_s_days_are_peeked_held_waiting_or_stored(store: Store) -> None:
+    state = WindowState(store, cache_bytes=1 << 20)
+    days = [date(2026, 3, d) for d in range(1, 8)]
+
+    def minutes(value: float) -> DayMinutes:
+        day = DayMinutes.empty(1_440)
+        day.merge(0, np.full(1_440, value, np.float32))
+        return day
+
+    state.put_day("u", days[0], minutes(1.0))  # held decoded
+    state.put_day("u", days[1], minutes(2.0), hold=False)  # encoded, waiting for flush
+    store.put(b"m\0u\0" + days[2].isoformat().encode(), minutes(3.0).encode())  # stored
+    found = state.peek_days("u", days)
+    assert sorted(found) == days[:3]  # the absent days are not found
+    assert isinstance(found[days[0]].source, DayMinutes)  # the held object, not re-read
+    assert all(isinstance(found[d].source, bytes) for d in days[1:3])
+    assert [found[d].minutes().values[0] for d in days[:3]] == [1.0, 2.0, 3.0]
+    assert state.peek_days("v", days) == {}
+
+
 def test_the_typed_view_keeps_users_days_features_and_timers(store: Store) -> None:
     state = WindowState(store)
     meta = UserMeta(tz="Asia/Kolkata", stream_minute=29_000_000, seen_s=1.7e9)
