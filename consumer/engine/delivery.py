@@ -322,7 +322,9 @@ class AtLeastOnce(PublisherBase):
 
     def on_lost(self, partitions: set[TopicPartitionKey]) -> None:
         """Forget lost partitions without committing (another member may own them now);
-        their late acks are ignored. Does not block."""
+        their late acks are ignored. The acks already served are settled first: they must
+        not release these offsets once read again. Does not block."""
+        self._settle()
         self._tracker.forget(partitions)
 
     def close(self, timeout_s: float) -> None:

@@ -64,3 +64,17 @@ def test_lost_partitions_are_forgotten_not_committed() -> None:
     producer.deliver()
     publisher.maybe_commit(clock.monotonic(), force=True)
     assert consumer.commits == [[("in", 0, 2)]]
+
+
+def test_acks_served_before_a_loss_never_release_the_offsets_read_again() -> None:
+    clock, producer, consumer = FakeClock(), FakeProducer(), FakeConsumer()
+    publisher = AtLeastOnce(producer, consumer, clock, CommitPolicy(1.0, 1000))
+    publish(publisher, batch(0, 1))
+    producer.deliver()  # served by a poll, not settled yet
+    publisher.on_lost({("in", 0)})
+    publish(publisher, batch(0, 1))  # owned again, read again: its new records not acked
+    publisher.maybe_commit(clock.monotonic(), force=True)
+    assert consumer.commits == []
+    producer.deliver()
+    publisher.maybe_commit(clock.monotonic(), force=True)
+    assert consumer.commits == [[("in", 0, 2)]]
