@@ -157,14 +157,16 @@ class ExactlyOnce(PublisherBase):
 
     def end(self, sources: list[SourceResult]) -> None:
         """Put the batch's offsets in its transaction and commit it (blocks, up to the
-        retry bound and, on a replacement, its own bounds). A failure is handled as the
-        decision table says (``consumer.engine.txn_policy``); raises KafkaException (or
-        CallStuck, RewindFailed) when no in-place recovery is possible (the worker then
-        restarts), DeliveryFailed for a record refused for good."""
+        retry bound, the commit resumed up to the budget's ``commit_resume_s`` past it, and,
+        on a replacement, its own bounds). A failure is handled as the decision table says
+        (``consumer.engine.txn_policy``); raises KafkaException (or CallStuck, RewindFailed)
+        when no in-place recovery is possible (the worker then restarts), DeliveryFailed for
+        a record refused for good."""
         deadline = self._clock.monotonic() + self._budget.retry_s
+        commit_by = deadline + self._budget.commit_resume_s  # its outcome unknown till then
         try:
             self._send_offsets(batch_offsets(sources), deadline)
-            self._retry.run(Phase.COMMIT, self._producer.commit_transaction, deadline)
+            self._retry.run(Phase.COMMIT, self._producer.commit_transaction, commit_by)
         except TxnCallFailed as failed:
             self._act(sources, failed)
             return

@@ -64,8 +64,24 @@ def test_a_commit_still_timing_out_at_the_deadline_replaces_the_producer_without
     consumer, factory = GroupConsumer(clock, dict(NOT_COMMITTED)), Factory(clock)
     publisher = publisher_with(first, consumer, clock, factory)
     run_batch(publisher, batch())
-    assert first.calls.count("commit") == 2 and "abort" not in first.calls  # resumed once
+    # resumed through the phase's 7.5 s and the commit's 7.5 s more: 5 + 5 + 4.8 s
+    assert first.calls.count("commit") == 3 and "abort" not in first.calls
     assert len(factory.made) == 1 and consumer.seeks == [(0, 7), (1, 40), (2, 3)]
+
+
+def test_a_commit_timing_out_past_its_phase_retries_is_resumed_until_it_answers() -> None:
+    # Session 30's split outcome: a commit that timed out had committed the predictions on
+    # one coordinator; a replacement's init_transactions aborted the offsets on another.
+    # Resumed, the same commit completes on whichever coordinator answers.
+    clock = FakeClock()
+    timeouts = [fail(KafkaError._TIMED_OUT, retriable=True) for _ in range(2)]  # 10 s > 7.5 s
+    first = ScriptedProducer(clock, "p0", commit=timeouts)
+    consumer, factory = GroupConsumer(clock, dict(NOT_COMMITTED)), Factory(clock)
+    publisher = publisher_with(first, consumer, clock, factory)
+    run_batch(publisher, batch())
+    assert clock.monotonic() > 7.5  # past the phase's retries
+    assert first.calls.count("commit") == 3 and "abort" not in first.calls
+    assert factory.made == [] and consumer.seeks == []  # committed: nothing replaced
 
 
 def test_an_aborted_transaction_ends_its_epoch_before_the_batch_is_read_again() -> None:
