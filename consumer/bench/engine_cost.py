@@ -7,7 +7,9 @@ topic set before ``moodstream run --workers 1`` starts; each of the worker's thr
 and again once every prediction has been read back. Printed as µs of CPU per event: the
 whole worker, its booster pool thread (its busiest thread other than the loop and
 librdkafka's), the loop thread, librdkafka's threads, and the engine's own (the worker
-less the booster thread: what the engine costs on top of scoring). Uses
+less the booster thread: what the engine costs on top of scoring); also the alerts the
+run published by kind (a prediction slower than ``ENSEMBLE__SLOW_BUDGET_S`` since it was
+polled goes the per-event way with its alert: a run that has them cost more). Uses
 ``KAFKA__BOOTSTRAP_SERVERS``, else the local broker (started if needed). Blocks for the
 run; raises BenchError or KafkaSetupError.
 """
@@ -111,11 +113,12 @@ def measure(settings: Settings, bootstrap: str, events: int, log_dir: Path) -> d
         group = f"engine-cost-{uuid.uuid4().hex[:6]}"
         env = service_env(settings, bootstrap, topics, group, free_port())
         service = Service(env, 1, log_dir / f"{group}.log")
-        cost, rows = _drain(service, client, topics.predictions, events)
+        cost, metrics = _drain(service, client, topics.predictions, events)
     finally:
         registry.delete_all()
     machine = {"cpu": cpu_model(), "load_before": load_before, "load_after": load_average()}
-    return {**asdict(cost), "mean_rows": rows, **machine}
+    figures = {"mean_rows": mean_rows(metrics), "alerts": alert_counts(metrics)}
+    return {**asdict(cost), **figures, **machine}
 
 
 def _topics(registry: TopicRegistry) -> TopicSettings:
@@ -145,9 +148,21 @@ def mean_rows(metrics: str) -> dict[str, float]:
     return {key: round(sums[key] / counts[key], 1) for key in sums if counts.get(key)}
 
 
+def alert_counts(metrics: str) -> dict[str, int]:
+    """Alerts published by kind, from a /metrics page (pure; kinds at 0 left out): a slow
+    prediction takes the per-event way, with its reason and alert, so it costs more."""
+    return {
+        sample.labels["kind"]: int(sample.value)
+        for family in text_string_to_metric_families(metrics)
+        if family.name == "moodstream_alerts_published"
+        for sample in family.samples
+        if sample.name.endswith("_total") and sample.value
+    }
+
+
 def _drain(
     service: Service, client: dict[str, Any], predictions: str, events: int
-) -> tuple[EngineCost, dict[str, float]]:
+) -> tuple[EngineCost, str]:
     group = f"engine-cost-r-{uuid.uuid4().hex[:6]}"
     reader = Consumer({**client, "group.id": group, "auto.offset.reset": "earliest"})
     reader.subscribe([predictions])
@@ -160,7 +175,7 @@ def _drain(
         if seen < events:
             raise BenchError(f"{seen} of {events} predictions read: {service.log_tail()}")
         cost = engine_cost(start, read_threads(worker), worker, seen)
-        return cost, mean_rows(service.metrics_text())
+        return cost, service.metrics_text()
     finally:
         service.stop()
         reader.close()

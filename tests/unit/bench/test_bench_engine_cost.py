@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from consumer.bench.engine_cost import engine_cost, read_threads
+from consumer.bench.engine_cost import alert_counts, engine_cost, read_threads
 
 
 def test_the_split_of_a_worker_s_cpu_per_event() -> None:
@@ -42,3 +42,17 @@ def test_this_process_s_threads_are_read() -> None:
     assert os.getpid() in threads
     cpu, name = threads[os.getpid()]
     assert cpu >= 0.0 and name
+
+
+def test_alerts_are_counted_by_kind_from_the_metrics_page() -> None:
+    page = "\n".join(
+        [
+            "# HELP moodstream_alerts_published_total Alerts published",
+            "# TYPE moodstream_alerts_published_total counter",
+            'moodstream_alerts_published_total{kind="slow_prediction"} 2048.0',
+            'moodstream_alerts_published_total{kind="model_timeout"} 0.0',
+            "",
+        ]
+    )
+    assert alert_counts(page) == {"slow_prediction": 2048}
+    assert alert_counts("") == {}

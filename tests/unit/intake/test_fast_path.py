@@ -112,3 +112,29 @@ def test_an_upper_case_id_is_taken_by_both_ways_alike() -> None:
     value = orjson.dumps({**event_dict(), "event_id": "01234567-89AB-CDEF-0123-456789ABCDEF"})
     fast = fast_path.accepted(value)
     assert fast is not None and fast == decode_in_full(value, strict_fields=True).event
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {k: v for k, v in event_dict().items() if k != "features"},  # no input at all
+        {**event_dict(), "features": None},
+        {**event_dict(), "coverage": 0.9},  # coverage without activity
+        {**event_dict(), "features": None, "coverage": 0.9},
+    ],
+)
+def test_events_the_models_check_refuses_go_the_full_way(raw: dict[str, object]) -> None:
+    """The fast path checks ``FeatureEvent._has_inputs`` inline, not through pydantic-core:
+    whatever that check refuses, the fast path leaves to the full decode, which refuses it."""
+    value = orjson.dumps(raw)
+    assert fast_path.accepted(value) is None
+    with pytest.raises(InvalidEvent) as info:
+        decode(value, max_bytes=MAX, strict_fields=True)
+    assert "activity" in str(info.value)
+
+
+def test_a_week_with_its_coverage_takes_the_fast_path() -> None:
+    value = orjson.dumps({**orjson.loads(event_bytes(activity=True, seed=5)), "coverage": 0.9})
+    fast = fast_path.accepted(value)
+    assert fast is not None and fast.coverage == 0.9
+    assert fast == decode_in_full(value, strict_fields=True).event
