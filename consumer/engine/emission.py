@@ -3,8 +3,8 @@
 Each answered event gets its Prediction (and Alerts when a model failed or the event was
 slow) as ``OutRecord``s on its ``SourceResult``. Events answered by the same model runs
 (the events of one model call) form a group whose predictions are encoded together
-(``ensemble.prediction_groups``: one orjson call per group); a group that cannot be, or
-whose events are slow (they carry a slow reason and an alert), goes event by event
+(``ensemble.prediction_groups``: one orjson call per group), its slow events then given
+their alerts one by one; a group that cannot be goes event by event
 (``PredictionEncoder.encode``). The bytes are the same either way. Used from the poll
 loop's thread only; never blocks.
 """
@@ -109,16 +109,14 @@ class Emission:
                 slowest_ms = max(slowest_ms, latency_ms)
                 latency = seen[source.polled_at] = float(round(latency_ms, 3))
             latencies.append(latency)
-        values = None
-        if slowest_ms <= self._budget_ms:  # no slow event: no alert, no reason
-            values = encode_group(
-                self._encoder,
-                self._settings.ensemble,
-                group,
-                [event for _, event in members],
-                [(source.tp[1], source.offset) for source, _ in members],
-                latencies,
-            )
+        values = encode_group(
+            self._encoder,
+            self._settings.ensemble,
+            group,
+            [event for _, event in members],
+            [(source.tp[1], source.offset) for source, _ in members],
+            latencies,
+        )
         if values is None:
             self._emit_each(group, members)
             return
@@ -134,6 +132,20 @@ class Emission:
         for (source, _), record in zip(members, records, strict=True):
             source.partial = partial
             source.records.append(record)
+        if slowest_ms > self._budget_ms:  # (no failed run: encode_group took none)
+            self._alert_slow(group, members)
+
+    def _alert_slow(
+        self, group: GroupRuns, members: list[tuple[SourceResult, FeatureEvent]]
+    ) -> None:
+        """The alerts of a group's slow events, each after its prediction: a slow group
+        costs its alerts, not the event-by-event encoding (a backlog on a loaded machine
+        made every event slow, and slower ones cost more)."""
+        for source, event in members:
+            latency_ms = (self._now - source.polled_at) * 1000.0
+            if latency_ms > self._budget_ms:
+                reason = self._slow_reason(source, latency_ms, group.runs.values())
+                self._append_alerts(source, event, group.outcome, latency_ms, reason)
 
     def _emit_each(
         self, group: GroupRuns, members: list[tuple[SourceResult, FeatureEvent]]
@@ -175,7 +187,18 @@ class Emission:
         )
         if not outcome.failed_runs and latency_ms <= self._budget_ms:
             return  # no alert is due (build_alerts would give none)
-        alerts = build_alerts(event, outcome, latency_ms, settings.ensemble, encoder.at, slow)
+        self._append_alerts(source, event, outcome, latency_ms, slow)
+
+    def _append_alerts(
+        self,
+        source: SourceResult,
+        event: FeatureEvent,
+        outcome: EventOutcome,
+        latency_ms: float,
+        slow: SlowReason | None,
+    ) -> None:
+        settings, key = self._settings, event.user_id.encode()
+        alerts = build_alerts(event, outcome, latency_ms, settings.ensemble, self._encoder.at, slow)
         source.records.extend(
             OutRecord(
                 settings.topics.alerts,

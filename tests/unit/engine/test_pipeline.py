@@ -334,3 +334,44 @@ def test_a_batchs_notable_sources_are_each_there_once_and_the_plain_ones_not() -
     ]
     started = stage.start(polled(values, clock))
     assert sorted(s.offset for s in started.notable) == [1, 2, 3, 4]
+
+
+def test_a_slow_group_is_encoded_together_and_each_slow_event_gets_its_alert() -> None:
+    """A backlog on a loaded machine makes whole model calls' events slow: their predictions
+    still go through the group encoding (equal to the event-by-event one) and each gets
+    the alert the event-by-event way builds (slow_prediction with its reason), in order."""
+    from consumer.engine.slow_reasons import slow_reason
+    from consumer.ensemble.outputs import BatchOutcomes, build_alerts
+    from consumer.ensemble.prediction_json import PredictionEncoder
+    from consumer.intake import fast_path
+
+    clock = FakeClock()
+    settings = Settings()
+    ensemble = Ensemble(booster_lanes(clock), None, settings.ensemble, clock)
+    stage = Pipeline(ensemble, settings, clock)
+    values = [event_bytes(seed=s) for s in range(6)]
+    batch = polled(values, clock)
+    batch[2:4] = [  # two of them polled longer ago: slower still
+        Polled(item.message, clock.monotonic() - 0.5) for item in batch[2:4]
+    ]
+    clock.advance(2 * settings.ensemble.slow_budget_s)
+    result = stage.process(batch)
+    encoder = PredictionEncoder(settings.ensemble, clock.now(), ensemble.stamp)
+    events = [e for v in values if (e := fast_path.accepted(v))]
+    scoring = ensemble.submit(events, settings.ensemble.min_present_features)
+    ensemble.pump()
+    outcomes = BatchOutcomes(ensemble.versions())
+    for index, source in enumerate(result.sources):
+        latency_ms = (clock.monotonic() - batch[index].polled_at) * 1000.0
+        runs = scoring.runs_for(index)
+        outcome = outcomes.outcome(index, runs, False)
+        want = encoder.encode(events[index], outcome, ("mood.features.v1", 0, index), latency_ms)
+        reason = slow_reason(latency_ms, runs.values(), 0.0)
+        [alert] = build_alerts(
+            events[index], outcome, latency_ms, settings.ensemble, encoder.at, reason
+        )
+        prediction, alert_record = source.records
+        assert prediction.kind == "prediction" and prediction.value == want
+        assert alert_record.kind == "alert" and alert_record.label == "slow_prediction"
+        assert alert_record.value == alert.model_dump_json().encode()
+        assert alert_record.key == prediction.key == events[index].user_id.encode()
