@@ -54,6 +54,7 @@ class EndToEndPlan:
     latency_s: float  # duration of each paced load
     loads: Sequence[float] = (0.5, 0.9)
     rate_per_s: float | None = None  # what the loads are fractions of (default: the drain's)
+    max_rate_per_s: float | None = None  # that rate at most (None: uncapped)
     env: Mapping[str, str] = field(default_factory=dict)  # extra settings of the service
     tag: str = ""  # appended to the configuration's label (its topics and log file)
 
@@ -87,6 +88,8 @@ def run_config(
             ctx.progress(f"  {label}: {result['sustained_events_per_s']} events/s sustained")
             result["memory_after_drain"] = service.memory()
         rate = plan.rate_per_s or result.get("sustained_events_per_s")
+        if rate and plan.max_rate_per_s:
+            rate = min(float(rate), plan.max_rate_per_s)
         paced = _Paced(producer, topics.features, records, reader, service)
         result["latency"] = {}
         for load in plan.loads if rate else ():

@@ -43,6 +43,10 @@ class Plan:
     mixed_runtimes: int = 0  # events of each 50 %-activity drain per PAT runtime (0: skipped)
     gpu_lane: int = 0  # events of the GPU lane's feed run and of each GPU run (0: skipped)
     windows: WindowsPlan | None = None  # the windows stage's section (None: skipped)
+    #: The paced loads' rate at most (None: uncapped). A smoke backlog drains in a few
+    #: milliseconds of broker time (not ``drain_reliable``), so its "sustained" rate can
+    #: read 100,000/s: paced at that, a 1.5 s load queued a minute of work.
+    max_paced_rate_per_s: float | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -95,6 +99,7 @@ PLANS = {
         pat_weeks=8,
         pat_rounds=1,
         windows=WindowsPlan(users=20, minute_users=10, minutes=60),
+        max_paced_rate_per_s=300.0,
     ),
 }
 

@@ -121,7 +121,12 @@ def _end_to_end(
     for name, workload in workloads.items():
         for workers in plan.workers:
             ctx.progress(f"moodstream end to end: {name}, {workers} worker(s)")
-            e2e = EndToEndPlan(plan.backlog[name], plan.latency_s, plan.loads)
+            e2e = EndToEndPlan(
+                plan.backlog[name],
+                plan.latency_s,
+                plan.loads,
+                max_rate_per_s=plan.max_paced_rate_per_s,
+            )
             runs[name][f"workers_{workers}"] = run_config(ctx, workload, workers, e2e)
     memory: dict[str, Any] = {}
     best_mixed = max(
@@ -131,7 +136,9 @@ def _end_to_end(
         run = runs["mixed"].get(f"workers_{workers}")
         if run is None:  # a memory-only run: paced at half the best measured mixed rate
             ctx.progress(f"memory: mixed workload, {workers} workers")
-            paced = EndToEndPlan(0, plan.memory_s, (0.5,), best_mixed or None)
+            paced = EndToEndPlan(
+                0, plan.memory_s, (0.5,), best_mixed or None, plan.max_paced_rate_per_s
+            )
             run = run_config(ctx, workloads["mixed"], workers, paced)
             memory[f"workers_{workers}_run"] = run
         memory[f"workers_{workers}"] = {"workload": "mixed", **run["memory"]}
