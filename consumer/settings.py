@@ -286,10 +286,10 @@ class ProcessingSettings(_Frozen):
     max_batch_bytes: int = Field(default=8_388_608, ge=1_024)
     max_batch_wait_ms: int = Field(default=20, ge=0, le=60_000)
     #: Events between their poll and their acknowledgement: two batches of 2,048, so the
-    #: boosters score one while the loop decodes or publishes the other. Four (8,192)
-    #: doubled a backlog's wait since the poll (~0.7 s, past ``ENSEMBLE__SLOW_BUDGET_S`` on
-    #: a loaded machine, so every event took the per-event way with an alert) for no
-    #: more events per second (BENCHMARKS.md, issue 25 round 7).
+    #: boosters score one while the loop decodes or publishes the other (a hold ends as
+    #: soon as a whole batch fits again). Four (8,192) doubled a backlog's wait since the
+    #: poll (~0.7 s: past ``ENSEMBLE__SLOW_BUDGET_S`` on a loaded machine, every event
+    #: slow, with its alert) for no more events per second (BENCHMARKS.md, round 7).
     max_inflight_events: int = Field(default=4_096, ge=1)
     #: Activity events held for PAT (waiting for room or running), ~40 KB each as float32.
     max_pending_activity_events: int = Field(default=512, ge=1)

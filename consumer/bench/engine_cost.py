@@ -9,7 +9,8 @@ whole worker, its booster pool thread (its busiest thread other than the loop an
 librdkafka's), the loop thread, librdkafka's threads, and the engine's own (the worker
 less the booster thread: what the engine costs on top of scoring); also the alerts the
 run published by kind (a prediction slower than ``ENSEMBLE__SLOW_BUDGET_S`` since it was
-polled goes the per-event way with its alert: a run that has them cost more). Uses
+polled costs its alert: a run that has them costs more), and the events per second
+from the group's settling to the last prediction read. Uses
 ``KAFKA__BOOTSTRAP_SERVERS``, else the local broker (started if needed). Blocks for the
 run; raises BenchError or KafkaSetupError.
 """
@@ -113,11 +114,15 @@ def measure(settings: Settings, bootstrap: str, events: int, log_dir: Path) -> d
         group = f"engine-cost-{uuid.uuid4().hex[:6]}"
         env = service_env(settings, bootstrap, topics, group, free_port())
         service = Service(env, 1, log_dir / f"{group}.log")
-        cost, metrics = _drain(service, client, topics.predictions, events)
+        cost, metrics, drained_s = _drain(service, client, topics.predictions, events)
     finally:
         registry.delete_all()
     machine = {"cpu": cpu_model(), "load_before": load_before, "load_after": load_average()}
-    figures = {"mean_rows": mean_rows(metrics), "alerts": alert_counts(metrics)}
+    figures = {
+        "events_per_s": round(events / drained_s),
+        "mean_rows": mean_rows(metrics),
+        "alerts": alert_counts(metrics),
+    }
     return {**asdict(cost), **figures, **machine}
 
 
@@ -162,20 +167,21 @@ def alert_counts(metrics: str) -> dict[str, int]:
 
 def _drain(
     service: Service, client: dict[str, Any], predictions: str, events: int
-) -> tuple[EngineCost, str]:
+) -> tuple[EngineCost, str, float]:
     group = f"engine-cost-r-{uuid.uuid4().hex[:6]}"
     reader = Consumer({**client, "group.id": group, "auto.offset.reset": "earliest"})
     reader.subscribe([predictions])
     deadline = time.monotonic() + TIMEOUT_S
     try:
         worker = _wait(service, deadline, lambda: b"group_settled" in service.log_path.read_bytes())
-        start, seen = read_threads(worker), 0
+        start, seen, began = read_threads(worker), 0, time.monotonic()
         while seen < events and time.monotonic() < deadline and service.alive():
             seen += sum(1 for m in reader.consume(1000, 0.05) if m.error() is None)
         if seen < events:
             raise BenchError(f"{seen} of {events} predictions read: {service.log_tail()}")
+        drained_s = time.monotonic() - began
         cost = engine_cost(start, read_threads(worker), worker, seen)
-        return cost, service.metrics_text()
+        return cost, service.metrics_text(), drained_s
     finally:
         service.stop()
         reader.close()

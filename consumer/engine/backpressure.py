@@ -10,8 +10,12 @@ a waiting backlog stall 0.2-0.3 s after every resume. Only back-pressure that la
 ``pause_after_s`` (``PROCESSING__PAUSE_AFTER_S``, 5 s by default, as arroyo does) pauses
 the partitions, so the loop can poll again (rebalance callbacks, ``max.poll.interval.ms``)
 without taking messages. Hold or pause ends once both counts are below half of their
-bound (at 0 for a bound of 1). ``pause_after_s`` 0 pauses at once. The caller passes
-``now``; no clock reads, no Kafka. Not thread-safe: one owner.
+bound (at 0 for a bound of 1), or, for the events in flight, as soon as a whole
+micro-batch (``PROCESSING__MAX_BATCH_SIZE``) fits under the bound again: with a bound of
+two batches, waiting for half would leave the boosters idle between the last batch's
+answer and the next one's decode (~15 % fewer events per second measured). ``pause_after_s``
+0 pauses at once. The caller passes ``now``; no clock reads, no Kafka. Not thread-safe:
+one owner.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from enum import Enum
 from consumer.settings import ProcessingSettings
 
 
-def resume_below(bound: int) -> int:
+def resume_below(bound: int, batch: int = 0) -> int:
     """Count under which paused partitions resume: half the pause bound, and at least 1 so
-    a bound of 1 resumes once nothing is held. Pure."""
-    return max(1, bound // 2)
+    a bound of 1 resumes once nothing is held; with ``batch`` (the events a micro-batch may
+    hold), as soon as one whole batch fits under the bound again, if that comes first. Pure."""
+    return max(1, bound // 2, bound - batch + 1 if batch > 0 else 0)
 
 
 class Change(Enum):
@@ -41,6 +46,7 @@ class Backpressure:
     max_inflight: int
     max_pat_pending: int
     pause_after_s: float = 0.0
+    max_batch: int = 0  # events a micro-batch may hold (0: resume at half the bound only)
     paused_for: str | None = None  # partitions paused, by cause: "inflight" or "pat_pending"
     held_for: str | None = None  # messages left unfetched, partitions not paused, by cause
     paused_at: float = 0.0  # when the back-pressure began (hold or pause)
@@ -52,6 +58,7 @@ class Backpressure:
             processing.max_inflight_events,
             processing.max_pending_activity_events,
             processing.pause_after_s,
+            processing.max_batch_size,
         )
 
     @property
@@ -77,9 +84,9 @@ class Backpressure:
                 return Change.HOLD, 0.0
             self.paused_for = cause
             return Change.PAUSE, 0.0
-        if inflight < resume_below(self.max_inflight) and pat_pending < resume_below(
-            self.max_pat_pending
-        ):
+        if inflight < resume_below(
+            self.max_inflight, self.max_batch
+        ) and pat_pending < resume_below(self.max_pat_pending):
             change = Change.RESUME if self.paused_for is not None else Change.RELEASE
             self.paused_for = self.held_for = None
             return change, now - self.paused_at

@@ -66,8 +66,8 @@ class FlowControl:
 
     def apply_backpressure(self, inflight: int, pat_pending: int) -> None:
         """At either bound hold the input, pause the partitions once that lasts, take
-        messages and resume below half of both (``consumer.engine.backpressure``). A loop
-        without partitions has nothing to hold."""
+        messages and resume below both release counts (``consumer.engine.backpressure``).
+        A loop without partitions has nothing to hold."""
         self._recorder.inflight(inflight)
         state = self.backpressure
         if not self._assigned() and not (state.paused or state.holding):

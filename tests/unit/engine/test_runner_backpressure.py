@@ -22,6 +22,26 @@ def test_every_allowed_bound_resumes(bound: int, resume: int) -> None:
     assert 0 < resume_below(bound) <= bound  # in-flight 0 always resumes; pause needs >= bound
 
 
+@pytest.mark.parametrize(
+    ("bound", "batch", "resume"),
+    [(4096, 2048, 2049), (8192, 2048, 6145), (100, 2048, 50), (1, 2048, 1), (2048, 2048, 1024)],
+)
+def test_a_hold_ends_once_a_whole_batch_fits_or_below_half(
+    bound: int, batch: int, resume: int
+) -> None:
+    """Two batches in flight (4,096 of 2,048): the next batch is taken as soon as the
+    first is out, so the boosters always have one queued (waiting for half starved them)."""
+    assert resume_below(bound, batch) == resume
+    assert resume_below(bound, batch) >= resume_below(bound)
+
+
+def test_with_two_batches_in_flight_the_third_is_taken_when_the_first_is_out() -> None:
+    state = Backpressure.of(ProcessingSettings(max_inflight_events=4096, max_batch_size=2048))
+    assert state.update(4096, 0, now=0.0) == (Change.HOLD, 0.0)  # two batches in flight
+    assert state.update(2049, 0, now=0.1) == (Change.NONE, 0.0)  # the first not all out
+    assert state.update(2048, 0, now=0.2) == (Change.RELEASE, pytest.approx(0.2))
+
+
 def test_either_bound_pauses_and_both_must_be_below_half_to_resume() -> None:
     state = Backpressure(max_inflight=100, max_pat_pending=8)
     assert state.update(99, 7, now=0.0) == (Change.NONE, 0.0)
