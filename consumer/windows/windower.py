@@ -85,6 +85,8 @@ class Windower:
         self._sample_days = RecentDay()  # the day of a record's minutes
         #: The days the record being handled read or changed (its weeks read them here).
         self._fresh: dict[date, DayMinutes] = {}
+        #: The day whose features ``on_day_features`` is storing (before they are sent).
+        self._features_day: date | None = None
 
     def on_samples(self, samples: ActivitySamples | MinuteRecord) -> list[Emission]:
         """Store a record's minutes (a validated record, or what ``intake.decode_minutes``
@@ -132,9 +134,13 @@ class Windower:
             raise InvalidEvent("too_old", f"features of {day} are older than the retention")
         self._state.put_features(user, day, dict(event.features))
         meta.days.setdefault(day, DayStatus())
-        out = self._close_due(user, meta, tz, [])
-        week = self._covered_week(user, meta, day, tz) if meta.days[day].closed else None
-        out += self._emit(user, meta, day, Trigger.FEATURES, week)
+        self._features_day = day  # stored, not sent yet: ``_emit`` must read them
+        try:
+            out = self._close_due(user, meta, tz, [])
+            week = self._covered_week(user, meta, day, tz) if meta.days[day].closed else None
+            out += self._emit(user, meta, day, Trigger.FEATURES, week)
+        finally:
+            self._features_day = None
         self._save(user, meta, int(meta.seen_s + self._settings.idle_close_s))
         return out
 
@@ -276,7 +282,11 @@ class Windower:
         """The next revision of (user, day) when what it says changed; else nothing.
         ``week``: the closed week when covered enough, else None."""
         status = meta.days[day]
-        features = self._state.features(user, day)
+        # features go out at once (revision 0): a day that never sent one has none stored
+        # (but the day ``on_day_features`` is storing), so most closes (a backfill's days)
+        # need no read of the store
+        unsent = status.revision < 0 and day != self._features_day
+        features = None if unsent else self._state.features(user, day)
         if features is None and week is None:
             return []
         said = digest(features, week)

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from consumer.settings import WindowsSettings
-from consumer.windows.rocks import RocksMemory, RocksStore
+from consumer.windows.rocks import L0_COMPACTION_TRIGGER, RocksMemory, RocksStore
 
 KIB = 1 << 10
 #: RocksDB's LRU cache does not refuse an insert: it may pass its capacity by about the
@@ -50,3 +50,17 @@ def test_the_settings_refuse_write_buffers_not_below_the_store_memory() -> None:
         WindowsSettings(store_cache_mb=16, store_write_buffer_mb=16)
     settings = WindowsSettings(store_cache_mb=17, store_write_buffer_mb=16)
     assert RocksMemory.of(settings.store_cache_mb, settings.store_write_buffer_mb).usage() == 0
+
+
+def test_a_store_compacts_level_0_at_eight_files(tmp_path: Path) -> None:
+    """Each level-0 compaction rewrites all of level 1 (every flush holds every user's
+    keys): the trigger is 8 files, not RocksDB's 4. Read back from the OPTIONS file
+    RocksDB writes for the database it opened."""
+    store = RocksStore(tmp_path / "p0")
+    store.put(b"k", b"v")
+    store.close()
+    [options] = sorted((tmp_path / "p0").glob("OPTIONS-*"))[-1:]
+    lines = {line.strip() for line in options.read_text().splitlines()}
+    assert f"level0_file_num_compaction_trigger={L0_COMPACTION_TRIGGER}" in lines
+    assert L0_COMPACTION_TRIGGER == 8
+    assert "level0_slowdown_writes_trigger=20" in lines  # far above it: no stall

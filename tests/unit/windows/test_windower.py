@@ -471,3 +471,47 @@ def test_a_digest_an_earlier_version_saved_still_says_nothing_changed() -> None:
     saved = state.meta("u9")
     assert saved is not None and saved.days[day].digest == digest(joined[0].says.features, week)
     assert not said_before(digest(None, week), None, week)
+
+
+class CountingStore(MemoryStore):
+    """A ``MemoryStore`` counting its reads of day features (keys ``f...``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.feature_reads = 0
+
+    def get(self, key: bytes) -> bytes | None:
+        self.feature_reads += key.startswith(b"f")
+        return super().get(key)
+
+
+def test_a_day_that_never_sent_a_revision_closes_without_reading_features() -> None:
+    """Features go out at once (revision 0), so a day with none sent has none stored: a
+    backfill's closes read none; a day that sent one reads them for its next revision."""
+    store = CountingStore()
+    clock = FakeClock(start=datetime(2026, 3, 20, 12, 0, tzinfo=UTC))
+    windower = Windower(WindowState(store), WindowsSettings(), clock)
+    first = date(2026, 3, 1)
+    out = [
+        e for day in days_from(first, 5) for e in send(windower, "u", real_minutes(day, "UTC"), {})
+    ]
+    assert out == [] and store.feature_reads == 0  # five closes, none covered, no read
+    windower.on_day_features(features_event("u", first + timedelta(days=5)))
+    assert store.feature_reads == 1  # the day being sent (and stored) reads its own
+    [joined] = send(windower, "u", real_minutes(first + timedelta(days=5), "UTC"), {})
+    assert (joined.revision, joined.event.features) == (1, feature_values())
+    assert store.feature_reads == 2
+
+
+def test_features_of_a_day_due_by_lateness_go_out_with_its_week_at_once() -> None:
+    """Day features for a day without samples, past the lateness: the day closes as they
+    arrive, and revision 0 carries both (not the week alone, then both)."""
+    windower, _ = make(min_coverage=0.0)
+    day = date(2026, 3, 10)
+    sent: Minutes = {}
+    send(windower, "u", real_minutes(day + timedelta(days=1), "UTC"), sent)
+    send(windower, "u", real_minutes(day + timedelta(days=3), "UTC")[:60], sent)
+    out = windower.on_day_features(features_event("u", day))
+    assert [(e.revision, e.trigger) for e in out] == [(0, Trigger.LATENESS)]
+    assert out[0].event.features == feature_values()
+    assert out[0].event.activity == reference_week(sent, day, "UTC")[0]
