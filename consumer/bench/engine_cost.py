@@ -1,7 +1,7 @@
 """The engine's own CPU per event (issue 25 item 2), reproducibly.
 
 ``python -m consumer.bench.engine_cost --events 40000``: the peers bench's features-only
-backlog (:func:`consumer.bench.peers.backlog_records`) produced on a fresh 6-partition
+backlog (:func:`consumer.bench.peer_backlog.backlog_records`) produced on a fresh 6-partition
 topic set before ``moodstream run --workers 1`` starts; each of the worker's threads' CPU
 (``/proc/<pid>/task/*/stat``, user + system) read when the worker logs ``group_settled``
 and again once every prediction has been read back. Printed as µs of CPU per event: the
@@ -32,7 +32,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from consumer.bench.kafkaio import TopicRegistry, produce_records, timed_producer
 from consumer.bench.machine import cpu_model, load_average
-from consumer.bench.peers import backlog_records
+from consumer.bench.peer_backlog import backlog_records
 from consumer.bench.service import BenchError, Service, free_port, service_env
 from consumer.errors import KafkaSetupError
 from consumer.settings import Settings, TopicSettings

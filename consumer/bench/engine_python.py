@@ -1,7 +1,7 @@
 """The engine's own Python per event, apart from Kafka and the models (issue 25 item 2).
 
 ``python -m consumer.bench.engine_python --events 16384``: the peers bench's features-only
-backlog (:func:`consumer.bench.peers.backlog_records`) taken in micro-batches by the real
+backlog (:func:`consumer.bench.peer_backlog.backlog_records`) taken in micro-batches by the real
 pipeline, in-flight ledger (per-key order), at-least-once publisher and metrics, over
 in-process stand-ins: messages already fetched, a producer that acknowledges every record
 at the next poll, a consumer whose commits succeed, and models that answer at once with
@@ -126,7 +126,7 @@ class _CommittingConsumer:
 
 def backlog_batches(events: int, batch: int) -> list[list[_Message]]:
     """The backlog as fetched messages, ``batch`` a micro-batch, offsets per partition."""
-    from consumer.bench.peers import backlog_records
+    from consumer.bench.peer_backlog import backlog_records
 
     offsets = [0] * PARTITIONS
     messages = []

@@ -1,5 +1,6 @@
 """The pure parts of ``moodstream bench --peers``: round order, CPU windows, medians,
-ratios, the output comparison and the table. No I/O, no clock; thread-safe.
+ratios, the output comparison, the engine's own cost against its goal and the table. No
+I/O, no clock; thread-safe.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ TOLERANCE = 1e-9
 #: How many mismatching events a report lists (the count is always whole).
 SHOWN_MISMATCHES = 5
 FIGURES = ("events_per_s", "events_per_cpu_s")
+#: Issue 25's goal for the engine's own CPU per event: the worker less its booster thread.
+ENGINE_OWN_GOAL_US = 25.0
 
 
 def rotation(systems: Sequence[str], rounds: int) -> list[list[str]]:
@@ -123,8 +126,23 @@ def _same(a: Scores, b: Scores) -> bool:
     return True
 
 
+def engine_own(costs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The engine's own µs per event of ``engine_cost`` runs (``own_us``): each run's
+    figures, their median and issue 25's goal (pure)."""
+    own = [float(cost["own_us"]) for cost in costs]
+    median = statistics.median(own) if own else None
+    return {
+        "runs": list(costs),
+        "own_us": own,
+        "median_us": median,
+        "goal_us": ENGINE_OWN_GOAL_US,
+        "met": median is not None and median <= ENGINE_OWN_GOAL_US,
+    }
+
+
 def table_text(doc: Mapping[str, Any]) -> str:
-    """The Markdown table of the medians, the ratios and the machine line."""
+    """The Markdown table of the medians, the ratios, the engine's own cost (when
+    measured) and the machine line."""
     lines = ["| system | events/s | events per CPU-s | rounds |", "|---|---|---|---|"]
     for system, figures in doc["medians"].items():
         rounds = sum(1 for run in doc["runs"] if run["system"] == system)
@@ -135,6 +153,14 @@ def table_text(doc: Mapping[str, Any]) -> str:
     for name, label in (("events_per_s", "events/s"), ("events_per_cpu_s", "events per CPU-s")):
         entry = doc["ratios"][name]
         lines.append(f"\nmoodstream / best peer ({entry['best_peer']}), {label}: {entry['ratio']}")
+    own = doc.get("engine_own")
+    if own and own["median_us"] is not None:
+        verdict = "met" if own["met"] else "NOT met"
+        lines.append(
+            f"\nmoodstream engine's own CPU per event (the worker less its booster thread): "
+            f"median {own['median_us']:.1f} µs of {own['own_us']} (goal <= "
+            f"{own['goal_us']:g} µs: {verdict})"
+        )
     machine = doc["machine"]
     lines.append(
         f"\n{doc['events']} events, {doc['rounds']} round(s); {machine.get('cpu_model')}, "

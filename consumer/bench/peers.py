@@ -6,37 +6,38 @@ Each round runs every system once, one process at a time, in a rotating order
 system starts (:mod:`consumer.bench.peer_run`). The peers run in their own pinned venvs
 (:mod:`consumer.bench.peer_venv`). Every system's outputs are compared with moodstream's
 (the three probabilities of each event within 1e-9); a mismatch fails the run after the
-figures are printed. Blocks for the whole run.
+figures are printed. After the rounds, ``rounds`` runs of
+:func:`consumer.bench.engine_cost.measure` on the same backlog give the engine's own CPU
+per event (the worker less its booster thread), against issue 25's goal. Blocks for the
+whole run.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from consumer.bench.endtoend import BenchContext
-from consumer.bench.kafkaio import Record, TopicRegistry
+from consumer.bench.engine_cost import measure
+from consumer.bench.kafkaio import TopicRegistry
 from consumer.bench.machine import load_average, machine_info
-from consumer.bench.peer_report import compare_outputs, medians, mismatched, ratios, rotation
+from consumer.bench.peer_backlog import backlog_records
+from consumer.bench.peer_report import (
+    compare_outputs,
+    engine_own,
+    medians,
+    mismatched,
+    ratios,
+    rotation,
+)
 from consumer.bench.peer_run import Outputs, SystemRun, run_system
 from consumer.bench.peer_venv import APPS, PEERS, ensure_env
-from consumer.producer.synthetic_events import SyntheticEvents
 from consumer.settings import Settings
 
 OURS = "moodstream"
 OUR_LABEL = "moodstream `run --workers 1`, defaults"
-SEED = 25
-
-
-def backlog_records(events: int) -> list[Record]:
-    """``events`` distinct features-only events (seeded: the same every run). Blocks
-    (about 0.3 ms an event)."""
-    source = SyntheticEvents(SEED, users=200, activity_share=0.0)
-    now = datetime.now(UTC)
-    return [(r.key, r.value) for r in (source.next_record(now) for _ in range(events))]
 
 
 def run_peers(
@@ -71,9 +72,14 @@ def run_peers(
                 progress(f"  {result['events_per_s']} events/s, {result['events_per_cpu_s']}/CPU-s")
     finally:
         registry.delete_all()
+    costs = []
+    for number in range(1, rounds + 1):
+        progress(f"engine's own cost, run {number}")
+        costs.append(measure(settings, bootstrap, events, log_dir / "engine-cost"))
+        progress(f"  {costs[-1]['own_us']} µs an event")
     machine["load_avg_end"] = load_average()
     doc = _document(runs, outputs, labels, envs, machine, rounds, events)
-    return {"run_id": registry.run_id, **doc}
+    return {"run_id": registry.run_id, **doc, "engine_own": engine_own(costs)}
 
 
 def _systems(

@@ -62,5 +62,8 @@ def test_peers_bench_drains_the_same_backlog_in_each_system(
     assert doc["ratios"]["events_per_s"]["ratio"] is not None
     assert doc["machine"]["load_avg_end"] is not None
     assert "moodstream / best peer" in done.stdout
+    own = doc["engine_own"]  # two engine_cost runs on the same backlog
+    assert len(own["own_us"]) == 2 and all(run["events"] == 600 for run in own["runs"])
+    assert own["median_us"] > 0 and "engine's own CPU per event" in done.stdout
     topics = AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics
     assert not [name for name in topics if name.startswith(f"bench.{doc['run_id']}.")]

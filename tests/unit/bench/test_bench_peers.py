@@ -158,3 +158,37 @@ def test_the_window_starts_at_a_peers_first_read_or_moodstreams_settled_group() 
     assert mark == "group_settled"
     assert start == pytest.approx(1796458968.075)
     assert start_mark(b"nothing to go by\n") == ("", None)
+
+
+def test_the_engines_own_cost_is_the_median_of_its_runs_against_the_goal() -> None:
+    runs: list[dict[str, Any]] = [
+        {"own_us": 24.0, "alerts": {}},
+        {"own_us": 26.5},
+        {"own_us": 23.5},
+    ]
+    own = pr.engine_own(runs)
+    assert own["own_us"] == [24.0, 26.5, 23.5] and own["median_us"] == 24.0
+    assert own["met"] and own["goal_us"] == 25.0 and own["runs"] == runs
+    assert not pr.engine_own([{"own_us": 25.5}])["met"]
+    assert pr.engine_own([]) == {
+        "runs": [], "own_us": [], "median_us": None, "goal_us": 25.0, "met": False
+    }  # fmt: skip
+
+
+def test_the_table_gives_the_engines_own_cost_and_its_verdict() -> None:
+    doc: dict[str, Any] = {
+        "labels": {"moodstream": "moodstream run"},
+        "medians": {"moodstream": {"events_per_s": 1.0, "events_per_cpu_s": 1.0}},
+        "runs": [{"system": "moodstream"}],
+        "ratios": {
+            "events_per_s": {"best_peer": None, "ratio": None},
+            "events_per_cpu_s": {"best_peer": None, "ratio": None},
+        },
+        "engine_own": pr.engine_own([{"own_us": 26.0}, {"own_us": 27.0}]),
+        "events": 10,
+        "rounds": 1,
+        "machine": {},
+        "outputs_equal": True,
+    }
+    text = pr.table_text(doc)
+    assert "median 26.5 µs of [26.0, 27.0] (goal <= 25 µs: NOT met)" in text
