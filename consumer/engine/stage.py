@@ -10,7 +10,11 @@ and the records that must be durable only after those outputs (a store's changel
 acknowledged, and the batch's offsets are committable only once those are acknowledged
 too. So a crash never leaves a changelog saying a revision was sent when its event was
 lost: the worst is an output sent twice (replayed with the same ``event_id``).
-Used from the poll loop's thread only.
+Since every record of a batch is acknowledged when its ``flush`` returns with none left
+(and no failure reported), offsets are released for the whole batch at once, not per
+record: a record's delivery report matters only when it failed, so the producer may be
+configured to send only those (``delivery.report.only.error``: no report object, no
+Python call per acknowledged record). Used from the poll loop's thread only.
 """
 
 from __future__ import annotations
@@ -19,9 +23,8 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any, Protocol
 
-from consumer.engine.batch_records import BatchResult, OutRecord, Polled, SourceResult
+from consumer.engine.batch_records import OutRecord, Polled, SourceResult
 from consumer.engine.delivery import AtLeastOnce
-from consumer.engine.offsets import TopicPartitionKey
 
 
 class Stage(Protocol):
@@ -44,21 +47,23 @@ class OrderedAtLeastOnce(AtLeastOnce):
         self, sources: list[SourceResult], after: list[OutRecord], timeout_s: float
     ) -> None:
         """Register ``sources`` (``begin``), publish their outputs, wait until they are
-        acknowledged, then publish ``after``; the first source of each partition is held (so
-        the whole batch is) until ``after`` is acknowledged. Blocks up to ``timeout_s`` on
-        the acknowledgements; raises ``DeliveryFailed`` when an output was refused or not
-        acknowledged in time."""
+        acknowledged, then publish ``after``; every offset of the batch is held until
+        ``after`` is acknowledged too. Blocks up to ``timeout_s`` on the
+        acknowledgements; raises ``DeliveryFailed`` when an output was refused or not
+        acknowledged in time (the offsets stay held: the worker stops)."""
         if not sources:
             return
-        self.begin(sources)
-        anchors = _first_per_partition(sources)
-        for anchor in anchors.values():
-            self._tracker.add(anchor.tp, anchor.offset, 1)  # released by the 2nd publish
-        self.publish(BatchResult(sources))
+        self.begin(sources)  # each offset held until both flushes below returned
+        failed, produce = self._failed, self._produce
+        for source in sources:
+            for record in source.records:
+                produce(record, partial(failed, record))
         self.wait_acknowledged(timeout_s)
         self._send(after, timeout_s)
-        held = [SourceResult(a.tp, a.offset, a.polled_at) for a in anchors.values()]
-        self.publish(BatchResult(held))  # no records: releases the holds
+        ack = self._tracker.ack
+        for source in sources:
+            ack(source.tp, source.offset)
+        self._count_all([(source, record) for source in sources for record in source.records])
 
     def publish_untracked(
         self, records: list[OutRecord], after: list[OutRecord], timeout_s: float
@@ -71,13 +76,18 @@ class OrderedAtLeastOnce(AtLeastOnce):
     def _send(self, records: list[OutRecord], timeout_s: float) -> None:
         if not records:
             return
-        none = SourceResult(("", -1), -1, self._clock.monotonic())
+        failed, produce = self._failed, self._produce
         for record in records:
-            self._produce(record, partial(self._acked, none, record))
+            produce(record, partial(failed, record))
         self.wait_acknowledged(timeout_s)
+        none = SourceResult(("", -1), -1, self._clock.monotonic())
+        self._count_all([(none, record) for record in records])
 
-    def _acked(self, source: SourceResult, record: OutRecord, err: Any, _msg: Any) -> None:
-        self._delivered(source, record, err)
+    def _failed(self, record: OutRecord, err: Any, _msg: Any) -> None:
+        """A delivery report: kept when it says ``record`` failed (``wait_acknowledged``
+        raises); an acknowledgement needs nothing (the flush's count says it)."""
+        if err is not None:
+            self._delivered(SourceResult(("", -1), -1, 0.0), record, err)
 
     def wait_acknowledged(self, timeout_s: float) -> None:
         """Block until every queued record is acknowledged; raises ``DeliveryFailed`` when
@@ -88,12 +98,3 @@ class OrderedAtLeastOnce(AtLeastOnce):
         self._raise_on_failure()
         if left:
             raise DeliveryFailed(f"{left} records unacknowledged after {timeout_s} s")
-
-
-def _first_per_partition(sources: list[SourceResult]) -> dict[TopicPartitionKey, SourceResult]:
-    """The first source of each partition: held, it holds every later one of the batch
-    (offsets commit as a contiguous prefix)."""
-    first: dict[TopicPartitionKey, SourceResult] = {}
-    for source in sources:
-        first.setdefault(source.tp, source)
-    return first

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from consumer.kafka.config import ClientConfig, client_config, new_client
@@ -147,10 +147,22 @@ def create_consumer(settings: Settings, bootstrap: str) -> Consumer:
 
 
 def create_producer(
-    settings: Settings, bootstrap: str, worker_index: int, instance: str = ""
+    settings: Settings,
+    bootstrap: str,
+    worker_index: int,
+    instance: str = "",
+    defaults: Mapping[str, object] | None = None,
 ) -> Producer:
+    """The producer of ``producer_config`` with ``defaults`` (``with_defaults``). Does not
+    block."""
     from confluent_kafka import Producer
 
-    conf: dict[str, object] = dict(producer_config(settings, bootstrap, worker_index, instance))
+    conf = with_defaults(producer_config(settings, bootstrap, worker_index, instance), defaults)
     conf["logger"] = logging.getLogger("moodstream.kafka.producer")
     return new_client(Producer, conf)
+
+
+def with_defaults(conf: ClientConfig, defaults: Mapping[str, object] | None) -> dict[str, object]:
+    """``conf`` with more properties, each where ``conf`` (``KAFKA__EXTRA``) does not set
+    it. Pure."""
+    return {**(defaults or {}), **conf}

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -55,12 +55,27 @@ class DayMinutes:
 
     values: npt.NDArray[np.float32]
     present: npt.NDArray[np.bool_]
+    #: ``whole_counts(values)`` when the maker knows it (a day-sized record read as
+    #: whole counts: ``whole_day``), so it is not worked out again; None: not known.
+    #: ``merge`` forgets it.
+    counts: npt.NDArray[np.uint16] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def empty(cls, minutes: int) -> DayMinutes:
         if not 0 < minutes <= MAX_DAY_MINUTES:
             raise ValueError(f"a day of {minutes} minutes")
         return cls(np.zeros(minutes, np.float32), np.zeros(minutes, np.bool_))
+
+    @classmethod
+    def whole_day(
+        cls, values: npt.NDArray[np.float32], counts: npt.NDArray[np.uint16] | None
+    ) -> DayMinutes:
+        """A day with every minute present: ``empty(len(values))`` merged with ``values``
+        (copied), and ``counts`` (``whole_counts(values)``, known to the caller) kept.
+        Raises ValueError on a day's length out of range."""
+        if not 0 < len(values) <= MAX_DAY_MINUTES:
+            raise ValueError(f"a day of {len(values)} minutes")
+        return cls(values.copy(), np.ones(len(values), np.bool_), counts)
 
     @property
     def minutes(self) -> int:
@@ -78,7 +93,7 @@ class DayMinutes:
     @property
     def whole(self) -> bool:
         """Every value is a whole number below 65,536, none -0.0 (as stored: uint16)."""
-        return whole_counts(self.values) is not None
+        return self.counts is not None or whole_counts(self.values) is not None
 
     @property
     def complete(self) -> bool:
@@ -99,6 +114,7 @@ class DayMinutes:
             return False
         self.values[window] = values
         self.present[window] = True
+        self.counts = None
         return True
 
     def encode(self) -> bytes:
@@ -110,7 +126,9 @@ class DayMinutes:
         else:
             parts.append(np.packbits(self.present).tobytes())
         values = self.values
-        counts = whole_counts(values)  # its non-zero values are whole exactly when it is
+        counts = self.counts  # its non-zero values are whole exactly when it is
+        if counts is None:
+            counts = whole_counts(values)
         if counts is not None and 2 * np.count_nonzero(counts) >= len(values):
             parts[0] = _HEADER.pack(_FORMAT, flags | _DENSE, self.minutes)  # an active day
             return b"".join((*parts, _planes(counts)))

@@ -35,6 +35,7 @@ _NAME: Final = b'"values"'
 #: rest of JSON's grammar: no empty item, no leading zero).
 _ARRAY_TEXT: Final = b"0123456789,[]"
 _COMMA: Final = ord(",")
+_UINT16_END: Final = 65_536
 
 
 class MinuteRecord(NamedTuple):
@@ -45,6 +46,9 @@ class MinuteRecord(NamedTuple):
     start: datetime  # on a whole minute
     tz: str | None
     minutes: npt.NDArray[np.float32]
+    #: ``minutes`` as uint16 when read as whole counts below 65,536 (``daystate``'s
+    #: stored form: not worked out again from the floats); None: not known.
+    counts: npt.NDArray[np.uint16] | None = None
 
     @classmethod
     def of(cls, samples: ActivitySamples) -> MinuteRecord:
@@ -69,15 +73,15 @@ def fast_minutes(value: bytes) -> MinuteRecord | None:
     end = value.find(b"]", first)
     if end < 0:
         return None
-    counts = _counts(value[first : end + 1])
-    if counts is None:
+    read = _counts(value[first : end + 1])
+    if read is None:
         return None
     rest = value[:first] + b"[0]" + value[end + 1 :]
     # one "values" key: counted without the array (digits and commas cannot hold one)
     head = _head(rest) if rest.count(_NAME) == 1 else None
     if head is None:
         return None
-    return MinuteRecord(head.user_id, head.start, head.tz, counts)
+    return MinuteRecord(head.user_id, head.start, head.tz, *read)
 
 
 def _head(value: bytes) -> ActivitySamples | None:
@@ -93,9 +97,12 @@ def _head(value: bytes) -> ActivitySamples | None:
     return head if head.interval_s == MINUTE_S else None
 
 
-def _counts(array: bytes) -> npt.NDArray[np.float32] | None:
+def _counts(
+    array: bytes,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint16] | None] | None:
     """A JSON array of 1-1,440 non-negative integers, each at most ``MAX_ACTIVITY``, as
-    float32 (exact: whole numbers below 2^24); else None.
+    float32 (exact: whole numbers below 2^24) and, when each is below 65,536, as uint16;
+    else None.
 
     Read by numpy from the text (``fromstring``: no Python int per value, cheaper than
     orjson's list and ``fromiter``) once it holds only digits and single commas between
@@ -109,8 +116,10 @@ def _counts(array: bytes) -> npt.NDArray[np.float32] | None:
     if comma[0] or comma[-1] or np.count_nonzero(comma[1:] & comma[:-1]):
         return None  # an empty item
     values = np.fromstring(body, np.uint32, sep=",")  # checked below: nothing wraps
-    if len(values) > DAY_MINUTES or values.max() > MAX_ACTIVITY:
+    largest = values.max()
+    if len(values) > DAY_MINUTES or largest > MAX_ACTIVITY:
         return None
     if orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY) != array:
         return None  # not how JSON writes these numbers (a leading zero)
-    return values.astype(np.float32)
+    counts = values.astype("<u2") if largest < _UINT16_END else None
+    return values.astype(np.float32), counts

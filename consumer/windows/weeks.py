@@ -200,14 +200,36 @@ class Revision:
         if self.week is None:
             return self.event().model_dump_json().encode()
         fields = _fields(self.user_id, self.day, self.revision, self.features, self.week)
+        activity = week_json(self.week.values, known_whole=self.week.whole)
+        if self.features is None:  # a week alone (activity-only users, a backfill)
+            return _week_alone(fields, self.emitted_at, activity)
         head = FeatureEvent.model_construct(
             **fields, emitted_at=self.emitted_at, activity=[]
         ).model_dump_json()
         before, empty, after = head.encode().rpartition(_EMPTY_ACTIVITY)
         if not empty:  # cannot happen: the model writes every field
             raise ValueError("an event's JSON without its activity field")
-        activity = week_json(self.week.values, known_whole=self.week.whole)
         return b"".join((before, b'"activity":', activity, after))
+
+
+def _week_alone(fields: dict[str, Any], emitted_at: datetime, activity: bytes) -> bytes:
+    """What pydantic writes for the event of ``fields`` without features (its fields in
+    the model's order; a user id of the contract's characters needs no escape, an
+    aware time is written as pydantic does, ``Z`` for UTC), by orjson: a fifth of the
+    model's cost (``test_week_json.py`` holds it to pydantic)."""
+    head = orjson.dumps(
+        {
+            "schema_version": fields["schema_version"],
+            "event_id": fields["event_id"],
+            "user_id": fields["user_id"],
+            "as_of": fields["as_of"],
+            "emitted_at": emitted_at,
+            "features": None,
+        },
+        option=orjson.OPT_UTC_Z,
+    )
+    coverage = orjson.dumps(fields["coverage"])
+    return b"".join((head[:-1], b',"activity":', activity, b',"coverage":', coverage, b"}"))
 
 
 def week_json(values: npt.NDArray[np.float32], *, known_whole: bool = False) -> bytes:

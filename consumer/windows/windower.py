@@ -100,9 +100,12 @@ class Windower:
         meta = self._state.meta(user) or UserMeta()
         tz = self._zone_of(meta, samples.tz)
         start = int(start_s) // 60
-        values = samples.minutes if isinstance(samples, MinuteRecord) else minute_array(samples)
+        if isinstance(samples, MinuteRecord):
+            values, counts = samples.minutes, samples.counts
+        else:
+            values, counts = minute_array(samples), None
         try:
-            changed, complete = self._store_minutes(user, meta, tz, start, values)
+            changed, complete = self._store_minutes(user, meta, tz, start, values, counts)
             meta.tz = tz
             self.counts["samples"] += 1
             meta.stream_minute = max(meta.stream_minute, start + len(values))
@@ -180,10 +183,17 @@ class Windower:
         return meta.tz
 
     def _store_minutes(
-        self, user: str, meta: UserMeta, tz: str, start: int, values: npt.NDArray[np.float32]
+        self,
+        user: str,
+        meta: UserMeta,
+        tz: str,
+        start: int,
+        values: npt.NDArray[np.float32],
+        counts: npt.NDArray[np.uint16] | None,
     ) -> tuple[list[date], list[date]]:
         """Merge the minutes into their days; (days changed, days now complete). Raises
-        ``too_old`` (before writing anything) when every minute is older than retention."""
+        ``too_old`` (before writing anything) when every minute is older than retention.
+        ``counts``: ``values`` as uint16 when the reader knows them whole (or None)."""
         floor = self._floor(meta, tz)
         parts = self._sample_days.split(start, len(values), tz)
         kept = [p for p in parts if floor is None or p[0] >= floor]
@@ -194,10 +204,17 @@ class Windower:
         for day, offset, first, end in kept:
             # a day not in the user's record has nothing stored (no read: most are new)
             stored = self._state.day(user, day) if day in meta.days else None
-            minutes = stored or DayMinutes.empty(day_length(day, tz))
+            length = day_length(day, tz)
+            # a new day in one record of whole counts (a day-sized record): the day as
+            # that merge would make it, its stored form known (not worked out again)
+            new_day = stored is None and end - first == length and counts is not None
+            if new_day and counts is not None:
+                minutes = DayMinutes.whole_day(values[first:end], counts[first:end])
+            else:
+                minutes = stored or DayMinutes.empty(length)
             self._fresh[day] = minutes
             status = meta.days.setdefault(day, DayStatus())
-            if minutes.merge(offset, values[first:end]):
+            if new_day or minutes.merge(offset, values[first:end]):
                 whole_day = minutes.complete
                 # a complete day (a day-sized record's) rarely changes again: not held
                 # decoded, so that the users' records stay in the cache

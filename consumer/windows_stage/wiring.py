@@ -7,7 +7,7 @@ Runs in a worker process after the fork; nothing here runs at import.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from consumer.clock import Clock
 from consumer.engine.offsets import CommitPolicy
@@ -22,6 +22,9 @@ from consumer.windows_stage.delivery import Delivery, Ordered, Transactional
 from consumer.windows_stage.heap import HeapTrim, glibc_trim
 from consumer.windows_stage.radar_input import radar_input
 from consumer.windows_stage.runner import WindowsRunner
+
+#: The at-least-once producer's extra property (``KAFKA__EXTRA`` may set it otherwise).
+ONLY_ERROR_REPORTS: Final = {"delivery.report.only.error": True}
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer
@@ -104,8 +107,8 @@ def _delivery(
     """The guarantee's delivery (``PROCESSING__GUARANTEE``). Blocks in
     ``init_transactions`` (exactly-once)."""
     processing = settings.processing
-    producer = create_producer(settings, bootstrap, worker_index, instance)
     if processing.guarantee is Guarantee.EXACTLY_ONCE:
+        producer = create_producer(settings, bootstrap, worker_index, instance)
         publisher = ExactlyOnce(
             producer,
             consumer,
@@ -116,6 +119,9 @@ def _delivery(
         )
         return Transactional(publisher)
     policy = CommitPolicy(processing.commit_interval_s, processing.commit_every_messages)
+    # the ordered delivery needs only the reports of failures (``engine.stage``): none
+    # built for the ~2.5 records acknowledged per input record
+    producer = create_producer(settings, bootstrap, worker_index, instance, ONLY_ERROR_REPORTS)
     return Ordered(OrderedAtLeastOnce(producer, consumer, clock, policy))
 
 

@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from consumer.errors import InvalidEvent
+from consumer.windows.daystate import whole_counts
 from consumer.windows.fast_samples import MinuteRecord, fast_minutes
 from consumer.windows.intake import decode_minutes, decode_samples
 
@@ -160,3 +161,22 @@ def test_refusals_of_the_full_way_are_unchanged() -> None:
     with pytest.raises(InvalidEvent) as large:
         decode_minutes(_text(b"[1,2]"), max_bytes=10, strict_fields=False)
     assert large.value.reason == "too_large"
+
+
+def test_a_fast_read_gives_the_counts_as_they_are_stored() -> None:
+    """``counts``: the values as uint16 exactly when ``whole_counts`` would make them (every
+    value below 65,536), so the day's stored form is not worked out again."""
+    rng = np.random.default_rng(27)
+    for i in range(60):
+        top = [5, 300, 65_535, 65_536, 10_000_000][i % 5]
+        values = rng.integers(0, top + 1, int(rng.integers(1, 1_441))).tolist()
+        values[0] = top  # the largest value, on its bound
+        fast = fast_minutes(orjson.dumps(record(values)))
+        assert fast is not None
+        want = whole_counts(fast.minutes)
+        if want is None:
+            assert fast.counts is None and top >= 65_536
+        else:
+            assert fast.counts is not None and fast.counts.dtype == np.dtype("<u2")
+            assert fast.counts.tobytes() == want.tobytes()
+    assert fast_or_full(orjson.dumps(record([0.5, 1]))).counts is None  # the full way

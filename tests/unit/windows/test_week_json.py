@@ -6,10 +6,13 @@ path alike."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import numpy as np
+import orjson
 import pytest
+from pydantic import TypeAdapter
 
 from consumer.intake.fast_path import accepted
 from consumer.windows.weeks import (
@@ -123,3 +126,31 @@ def test_a_digest_follows_from_what_the_revision_says_alone() -> None:
     negative_zero = zero.copy()
     negative_zero[0] = -0.0
     assert digest(None, Week(zero, 0)) != digest(None, Week(negative_zero, 0))
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(2026, 3, 11, 4, 5, 6, 789, UTC),
+        datetime(2026, 3, 11, 4, 5, 6, 400_000, UTC),
+        datetime(2026, 12, 31, 23, 59, 59, 999_999, UTC),
+        datetime(2026, 3, 11, 4, 5, tzinfo=ZoneInfo("UTC")),
+        datetime(2026, 3, 11, 4, 5, 6, 7, timezone(timedelta(hours=5, minutes=30))),
+        datetime(2026, 3, 11, 4, 5, tzinfo=ZoneInfo("America/New_York")),
+    ],
+)
+def test_a_week_alone_is_written_as_pydantic_writes_it_at_every_coverage(at: datetime) -> None:
+    """A week without features skips the model (``_week_alone``): the same bytes as
+    pydantic's for every coverage a week can have (each count of present slots), user
+    ids of every character the contract allows, and times in any zone."""
+    values = np.arange(WEEK_SLOTS, dtype=np.float32) % 97
+    users = ["u", "user-1:x", "A.b_c-9:" * 16]
+    for present in (0, 1, 7, 8_064, 8_065, 9_000, 10_079, WEEK_SLOTS):
+        covered = week(values, present)
+        says = Revision(users[present % 3], DAY, present % 5, None, covered, at)
+        expected = says.event().model_dump_json().encode()
+        expected = expected.replace(_floats(covered), week_json(values))  # integers
+        assert says.json() == expected
+    coverage = TypeAdapter(float)  # how pydantic writes the field, for every coverage
+    for present in range(WEEK_SLOTS + 1):
+        assert orjson.dumps(present / WEEK_SLOTS) == coverage.dump_json(present / WEEK_SLOTS)

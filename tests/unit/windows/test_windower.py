@@ -10,11 +10,14 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import orjson
 import pytest
 
 from consumer.errors import InvalidEvent
 from consumer.settings import WindowsSettings
+from consumer.windows.fast_samples import MinuteRecord
+from consumer.windows.intake import decode_minutes
 from consumer.windows.store import MemoryStore, WindowState
 from consumer.windows.weeks import EVENT_NAMESPACE, build_event, digest, said_before
 from consumer.windows.windower import Emission, Trigger, Windower
@@ -515,3 +518,49 @@ def test_features_of_a_day_due_by_lateness_go_out_with_its_week_at_once() -> Non
     assert [(e.revision, e.trigger) for e in out] == [(0, Trigger.LATENESS)]
     assert out[0].event.features == feature_values()
     assert out[0].event.activity == reference_week(sent, day, "UTC")[0]
+
+
+def test_day_records_read_as_counts_store_and_send_what_the_floats_alone_give() -> None:
+    """A day-sized record whose counts the reader knows (``MinuteRecord.counts``) takes
+    ``DayMinutes.whole_day``: the store's bytes and every event are those of the same
+    records without the counts (the merge of floats), in zones with and without a clock
+    change, for new days, re-sent days and records that span two days."""
+    rng = np.random.default_rng(31)
+    records = []
+    for user, tz in (("u-utc", "UTC"), ("u-ny", "America/New_York"), ("u-in", "Asia/Kolkata")):
+        for day in (date(2026, 3, 1) + timedelta(days=i) for i in range(11)):
+            values = rng.integers(0, 90, 1_440) * (rng.random(1_440) < rng.random())
+            if day.day == 4:
+                values[9] = 70_000  # not uint16: no counts
+            records.append((user, midnight(day, tz), values.tolist(), tz))
+        records.append((user, midnight(date(2026, 3, 9), tz), [5] * 1_440, tz))  # re-sent
+        records.append((user, midnight(date(2026, 3, 11), tz), [1, 2, 3], tz))  # a part
+    clock = FakeClock(start=datetime(2026, 3, 13, 12, 0, tzinfo=UTC))
+    states = [WindowState(MemoryStore(), cache_bytes=1 << 20) for _ in range(2)]
+    windowers = [Windower(state, WindowsSettings(), clock) for state in states]
+    with_counts = 0
+    for user, start, values, tz in records:
+        raw = orjson.dumps(
+            {
+                "schema_version": 1,
+                "user_id": user,
+                "start": start.isoformat(),
+                "interval_s": 60,
+                "values": values,
+                "tz": tz,
+            }
+        )
+        got = decode_minutes(raw, max_bytes=1 << 20, strict_fields=False)
+        read = got if isinstance(got, MinuteRecord) else MinuteRecord.of(got)  # a short one
+        with_counts += read.counts is not None
+        pair = (read, read._replace(counts=None))
+        sent = [w.on_samples(r) for w, r in zip(windowers, pair, strict=True)]
+        assert [(e.trigger, e.says.json()) for e in sent[0]] == [
+            (e.trigger, e.says.json()) for e in sent[1]
+        ]
+    assert with_counts == 3 * 11  # all but the 70,000 days and the short records
+    for state in states:
+        state.flush()
+    assert list(states[0].store.scan(b"")) == list(states[1].store.scan(b""))
+    assert windowers[0].counts == windowers[1].counts
+    assert windowers[0].counts["events_out:complete"] >= 3 * 4

@@ -17,7 +17,7 @@ from consumer.windows.days import (
     split_by_day,
     to_wall,
 )
-from consumer.windows.daystate import CorruptDay, DayMinutes
+from consumer.windows.daystate import CorruptDay, DayMinutes, whole_counts
 from consumer.windows.store import LazyDay
 
 NY = "America/New_York"
@@ -321,3 +321,37 @@ def test_a_day_s_stored_bytes_are_format_2_as_first_written() -> None:
             values[:] = 0
         day.merge(offset, values)
         assert day.encode() == _format_2_as_first_written(day), (trial, kind)
+
+
+@pytest.mark.parametrize("kind", ["active", "quiet", "big", "fractional"])
+def test_a_whole_day_with_its_counts_known_is_the_day_a_merge_makes(kind: str) -> None:
+    """``whole_day`` (a day-sized record read as counts) holds, encodes and decodes as the
+    empty day merged with the same values; a later merge forgets the counts."""
+    rng = np.random.default_rng(len(kind))
+    values = rng.integers(0, 120, 1_440).astype(np.float32)
+    values[rng.random(1_440) < (0.2 if kind == "active" else 0.9)] = 0
+    if kind == "big":
+        values[7] = 70_000
+    if kind == "fractional":
+        values[7] = 0.5
+    counts = whole_counts(values)
+    assert (counts is None) == (kind in ("big", "fractional"))
+    merged = DayMinutes.empty(1_440)
+    assert merged.merge(0, values)
+    day = DayMinutes.whole_day(values, counts)
+    assert day.values is not values  # its own copy
+    assert day.values.tobytes() == merged.values.tobytes()
+    assert day.present.tobytes() == merged.present.tobytes()
+    assert day.complete and day.whole == merged.whole == (counts is not None)
+    assert day.encode() == merged.encode()
+    changed = values.copy()
+    changed[100] += 3
+    assert day.merge(100, changed[100:101]) and day.counts is None
+    assert merged.merge(100, changed[100:101])
+    assert day.encode() == merged.encode()
+    assert DayMinutes.decode(day.encode()).values.tobytes() == changed.tobytes()
+
+
+def test_a_whole_day_has_a_day_s_length() -> None:
+    with pytest.raises(ValueError, match="a day of 0 minutes"):
+        DayMinutes.whole_day(np.zeros(0, np.float32), None)

@@ -19,25 +19,33 @@ from consumer.engine.delivery import DeliveryFailed
 from consumer.engine.offsets import CommitPolicy
 from consumer.engine.stage import OrderedAtLeastOnce
 from consumer.errors import KafkaSetupError
-from consumer.kafka.clients import PARTITIONER
+from consumer.kafka.clients import PARTITIONER, producer_config, with_defaults
 from consumer.producer.synthetic_samples import SamplesPlan, SyntheticSamples
 from consumer.settings import ProcessingSettings, Settings, TopicSettings
 from consumer.windows.store import MemoryStore
 from consumer.windows_stage.changelog import Recording, restore
 from consumer.windows_stage.processor import PartitionWindows, WindowsProcessor
-from consumer.windows_stage.wiring import check_co_partitioned, windows_settings
+from consumer.windows_stage.wiring import (
+    ONLY_ERROR_REPORTS,
+    check_co_partitioned,
+    windows_settings,
+)
 from tests.fakes import FakeClock, FakeMessage, feature_values
 
 TOPICS = TopicSettings()
 
 
 class Producer:
-    """Records what is produced; ``flush`` acknowledges all but the topics held back."""
+    """Records what is produced; ``flush`` acknowledges all but the topics held back,
+    reporting each acknowledgement (``reports``) or none (``delivery.report.only.error``),
+    and reports the topic ``fail`` refused."""
 
-    def __init__(self, hold: str = "") -> None:
+    def __init__(self, hold: str = "", *, reports: bool = True, fail: str = "") -> None:
         self.log: list[tuple[str, int | None]] = []
         self.pending: list[tuple[str, Any]] = []
         self.hold = hold
+        self.reports = reports
+        self.fail = fail
 
     def produce(
         self, topic: str, _value: Any, _key: Any, partition: int, callback: Any, *_: Any
@@ -51,10 +59,22 @@ class Producer:
     def flush(self, timeout: float = 0) -> int:
         kept = [(t, cb) for t, cb in self.pending if t == self.hold]
         for topic, callback in self.pending:
-            if topic != self.hold:
+            if topic == self.fail:
+                callback(Refused(), None)
+            elif topic != self.hold and self.reports:
                 callback(None, None)
         self.pending = kept
         return len(kept)
+
+
+class Refused:
+    """A delivery report's error (confluent-kafka's ``KafkaError``, as the engine reads it)."""
+
+    def str(self) -> str:
+        return "Broker: Message size too large"
+
+    def code(self) -> int:
+        return 10
 
 
 class Consumer:
@@ -92,6 +112,43 @@ def test_a_changelog_not_acknowledged_holds_the_offsets_back() -> None:
         publisher.publish_ordered(_sources(), CHANGELOG, 5.0)
     publisher.maybe_commit(10.0, force=True)
     assert consumer.commits == []  # the worker stops; its restart reads them again
+
+
+def test_offsets_are_released_by_the_flushes_without_a_report_per_acknowledged_record() -> None:
+    """``delivery.report.only.error``: no record's acknowledgement is reported; both
+    flushes returning with nothing left is what releases the batch's offsets."""
+    producer, consumer = Producer(reports=False), Consumer()
+    publisher = OrderedAtLeastOnce(producer, consumer, FakeClock(), CommitPolicy(1.0, 1))
+    publisher.publish_ordered(_sources(), CHANGELOG, 5.0)
+    assert producer.log == [(TOPICS.features, None), (TOPICS.windows_changelog, 1)]
+    assert publisher.inflight() == 0
+    publisher.maybe_commit(10.0, force=True)
+    assert consumer.commits == [[(TOPICS.activity, 1, 9)]]
+
+
+@pytest.mark.parametrize("refused", [TOPICS.features, TOPICS.windows_changelog])
+def test_a_refused_record_is_raised_and_holds_the_offsets_back(refused: str) -> None:
+    producer, consumer = Producer(reports=False, fail=refused), Consumer()
+    publisher = OrderedAtLeastOnce(producer, consumer, FakeClock(), CommitPolicy(1.0, 1))
+    kind = "window" if refused == TOPICS.features else "changelog"
+    with pytest.raises(DeliveryFailed, match=f"{kind} to {refused} failed: Broker: Message"):
+        publisher.publish_ordered(_sources(), CHANGELOG, 5.0)
+    # the changelog is never sent after a refused event
+    assert (TOPICS.windows_changelog, 1) in producer.log or refused == TOPICS.features
+    assert len(producer.log) == (1 if refused == TOPICS.features else 2)
+    publisher.maybe_commit(10.0, force=True)
+    assert consumer.commits == []
+
+
+def test_the_at_least_once_producer_reports_only_failures_unless_told_otherwise() -> None:
+    settings = windows_settings(Settings())
+    conf = with_defaults(producer_config(settings, "b:9092", 0), ONLY_ERROR_REPORTS)
+    assert conf["delivery.report.only.error"] is True
+    assert conf["compression.type"] == "lz4"  # the rest as every producer's
+    extra = {"delivery.report.only.error": "false"}
+    told = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"extra": extra})})
+    conf = with_defaults(producer_config(told, "b:9092", 0), ONLY_ERROR_REPORTS)
+    assert conf["delivery.report.only.error"] == "false"
 
 
 @dataclass
