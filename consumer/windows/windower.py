@@ -207,9 +207,10 @@ class Windower:
             length = day_length(day, tz)
             # a new day in one record of whole counts (a day-sized record): the day as
             # that merge would make it, its stored form known (not worked out again)
-            new_day = stored is None and end - first == length and counts is not None
-            if new_day and counts is not None:
-                minutes = DayMinutes.whole_day(values[first:end], counts[first:end])
+            whole = counts if stored is None and end - first == length else None
+            new_day = whole is not None
+            if whole is not None:
+                minutes = DayMinutes.whole_day(values[first:end], whole[first:end])
             else:
                 minutes = stored or DayMinutes.empty(length)
             self._fresh[day] = minutes
